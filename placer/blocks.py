@@ -1,0 +1,251 @@
+"""Contraction of a problem into blocks: the units every contiguous placement keeps whole.
+
+A block is a set of ops that any valid contiguous placement puts on one device:
+
+1. a colour class (its forward and backward ops) is one block; a class with backward ops
+   but no forward op is ordered by the mirror image of its backward edges
+   (:attr:`placer.model.Problem.pipeline_edges`), as [1]_'s code does;
+2. blocks on a cycle of the contracted pipeline graph are fused (a contiguous placement
+   cannot split a strongly connected component);
+3. optionally, a *free leaf* -- a block with no latency on any kind, supported
+   everywhere, whose only pipeline neighbour is one other block that also takes part in
+   every transfer the leaf takes part in, and which needs no memory or lives in a problem whose ops all fit on any one
+   device -- is absorbed into that neighbour.  Moving such a leaf onto its neighbour's
+   device never raises a load, never breaks a memory cap and keeps the stage graph
+   acyclic, so the optimum is unchanged; it only shrinks the DP's state space (each
+   independent leaf doubles the number of ideals).
+
+Communication is kept exact as a weighted hypergraph on blocks: op ``u`` with transfer
+cost ``c`` yields the hyperedge ``{block(u)} ∪ {block(v) : (u, v) edge}`` of weight ``c``,
+and a device pays ``c`` exactly when the hyperedge meets its block set without lying
+inside it.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from placer.model import Problem
+
+
+@dataclass(frozen=True)
+class BlockGraph:
+    """A problem contracted into blocks, in a topological order of the pipeline graph.
+
+    Attributes
+    ----------
+    block_of_op : numpy.ndarray
+        Block index of every op.
+    ops_of_block : tuple of tuple of int
+    edges : numpy.ndarray
+        ``(m, 2)`` distinct pipeline arcs between blocks; ``u < v`` for each arc.
+    latency : numpy.ndarray
+        ``(kinds, blocks)`` summed op latency of each block on each kind (``inf`` where
+        the kind does not support some op of the block).
+    size : numpy.ndarray
+        Summed memory of each block.
+    hyperedges : tuple of tuple of int
+        Block sets of the transfers, aggregated; ``weights`` gives their costs.
+    weights : numpy.ndarray
+    """
+
+    block_of_op: np.ndarray
+    ops_of_block: tuple[tuple[int, ...], ...]
+    edges: np.ndarray
+    latency: np.ndarray
+    size: np.ndarray
+    hyperedges: tuple[tuple[int, ...], ...]
+    weights: np.ndarray
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.ops_of_block)
+
+
+def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph:
+    """Contract ``problem`` into its :class:`BlockGraph`.
+
+    Runs in O((ops + edges) · α) for the union-find plus O(blocks + arcs) per round of
+    leaf absorption.
+    """
+    n = len(problem.ops)
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(a: int, b: int) -> bool:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            return False
+        parent[max(ra, rb)] = min(ra, rb)
+        return True
+
+    first_of_color: dict[int, int] = {}
+    for i, op in enumerate(problem.ops):
+        union(i, first_of_color.setdefault(op.color, i))
+
+    pipeline = problem.pipeline_edges
+    _fuse_cycles(n, pipeline, find, union)
+    if absorb_free_leaves:
+        while _absorb_one_round(problem, pipeline, find, union):
+            pass
+
+    roots = sorted({find(i) for i in range(n)})
+    arcs = {(find(u), find(v)) for u, v in pipeline if find(u) != find(v)}
+    order = _topological(roots, arcs)
+    index = {r: b for b, r in enumerate(order)}
+    block_of_op = np.array([index[find(i)] for i in range(n)], dtype=np.int64)
+    members: list[list[int]] = [[] for _ in order]
+    for i in range(n):
+        members[block_of_op[i]].append(i)
+
+    n_kinds = len(problem.kinds)
+    latency = np.zeros((n_kinds, len(order)))
+    size = np.zeros(len(order))
+    for i, op in enumerate(problem.ops):
+        b = block_of_op[i]
+        size[b] += op.size_bytes
+        for k in range(n_kinds):
+            latency[k, b] += op.latency[k] if op.supported[k] else math.inf
+
+    edges = np.array(
+        sorted({(index[a], index[b]) for a, b in arcs}), dtype=np.int64
+    ).reshape(-1, 2)
+    hyper: dict[tuple[int, ...], float] = {}
+    for u, succ in enumerate(problem.successors):
+        cost = problem.ops[u].transfer_cost
+        blocks = {int(block_of_op[u])} | {int(block_of_op[v]) for v in succ}
+        if cost > 0 and len(blocks) > 1:
+            key = tuple(sorted(blocks))
+            hyper[key] = hyper.get(key, 0.0) + cost
+    hyperedges = tuple(hyper)
+    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64)
+    return BlockGraph(
+        block_of_op=block_of_op,
+        ops_of_block=tuple(tuple(m) for m in members),
+        edges=edges,
+        latency=latency,
+        size=size,
+        hyperedges=hyperedges,
+        weights=weights,
+    )
+
+
+def _fuse_cycles(n, pipeline, find, union) -> None:
+    """Union all blocks of each strongly connected component (iterative Tarjan)."""
+    out: dict[int, set[int]] = {}
+    for u, v in pipeline:
+        a, b = find(u), find(v)
+        if a != b:
+            out.setdefault(a, set()).add(b)
+    nodes = sorted({find(i) for i in range(n)})
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    counter = 0
+    for start in nodes:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(out.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(out.get(w, ())))))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    union(w, v)
+                    if w == v:
+                        break
+
+
+def _absorb_one_round(problem: Problem, pipeline, find, union) -> bool:
+    """Absorb every current free leaf into its neighbour; True if any was absorbed."""
+    n = len(problem.ops)
+    total_size = sum(op.size_bytes for op in problem.ops)
+    memory_slack = all(total_size <= kind.memory_bytes for kind in problem.kinds)
+    free: dict[int, bool] = {}
+    for i, op in enumerate(problem.ops):
+        r = find(i)
+        ok = (memory_slack or op.size_bytes == 0) and all(op.supported) and not any(op.latency)
+        free[r] = free.get(r, True) and ok
+    neighbours: dict[int, set[int]] = {find(i): set() for i in range(n)}
+    for u, v in pipeline:
+        a, b = find(u), find(v)
+        if a != b:
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+    # transfers touching each block: the leaf's neighbour must be in every one of them
+    transfers: dict[int, list[set[int]]] = {}
+    for u, succ in enumerate(problem.successors):
+        group = {find(u)} | {find(v) for v in succ}
+        if len(group) > 1:
+            for a in group:
+                transfers.setdefault(a, []).append(group)
+    changed = False
+    for r, near in neighbours.items():
+        if not (free[r] and len(near) == 1 and find(r) == r):
+            continue
+        (m,) = near
+        if find(m) != m or not all(m in group for group in transfers.get(r, ())):
+            continue  # m was merged this round (stale sets), or a transfer bypasses m
+        changed |= union(r, m)
+        free[find(r)] = False  # its neighbourhood changed; look again next round
+    return changed
+
+
+def _topological(roots: list[int], arcs: set[tuple[int, int]]) -> list[int]:
+    """Kahn's algorithm, taking the smallest ready root first (deterministic)."""
+    import heapq
+
+    indegree = dict.fromkeys(roots, 0)
+    out: dict[int, list[int]] = {r: [] for r in roots}
+    for a, b in arcs:
+        out[a].append(b)
+        indegree[b] += 1
+    ready = [r for r in roots if indegree[r] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        r = heapq.heappop(ready)
+        order.append(r)
+        for s in out[r]:
+            indegree[s] -= 1
+            if indegree[s] == 0:
+                heapq.heappush(ready, s)
+    if len(order) != len(roots):
+        raise RuntimeError("block graph still has a cycle after fusing components")
+    return order

@@ -1,0 +1,170 @@
+"""The one evaluator: load, memory and validity of any placement of any problem.
+
+Every solver's claimed objective is checked against :func:`evaluate` in the tests, and
+every number placer prints comes from it.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from placer.model import Placement, Problem
+
+
+@dataclass(frozen=True)
+class DeviceLoad:
+    """What one device does per sample under a placement."""
+
+    device: int  # index into Problem.devices
+    ops: tuple[int, ...]
+    compute: float
+    communication: float
+    memory_bytes: float
+
+    @property
+    def load(self) -> float:
+        return self.compute + self.communication
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The score of a placement.
+
+    ``stages`` lists the devices that hold at least one op, in pipeline order when the
+    placement is contiguous (a topological order of the stage graph), else by device
+    index.  ``violations`` is empty exactly when the placement is valid.
+    """
+
+    stages: tuple[DeviceLoad, ...]
+    max_load: float
+    contiguous: bool
+    violations: tuple[str, ...]
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+    @property
+    def bottleneck(self) -> DeviceLoad | None:
+        return max(self.stages, key=lambda s: s.load, default=None)
+
+
+def evaluate(problem: Problem, placement: Placement, *, require_contiguous: bool = True) -> Evaluation:
+    """Score a placement.
+
+    Parameters
+    ----------
+    problem : Problem
+    placement : Placement
+        A device index for every op.
+    require_contiguous : bool
+        Whether a non-contiguous placement counts as a violation.
+
+    Returns
+    -------
+    Evaluation
+
+    Notes
+    -----
+    The model of [1]_: the load of a device is the sum of its ops' latencies on its kind,
+    plus, if its kind pays for communication, ``transfer_cost(u)`` once for every op ``u``
+    that has an out-edge ``(u, v)`` with exactly one of ``u, v`` on the device.  The
+    objective is the max-load over devices.  A placement is contiguous when the graph of
+    stages (devices, with an arc wherever a pipeline edge goes from one to another) is
+    acyclic: then every device holds a contiguous set and the stages form a pipeline.
+
+    Runs in O(ops + edges + devices²).
+    """
+    devices = problem.devices
+    kinds = problem.kinds
+    assignment = placement.device_of_op
+    violations: list[str] = []
+    if len(assignment) != len(problem.ops):
+        raise ValueError(f"placement has {len(assignment)} entries for {len(problem.ops)} ops")
+
+    n_dev = len(devices)
+    compute = [0.0] * n_dev
+    communication = [0.0] * n_dev
+    memory = [0.0] * n_dev
+    members: list[list[int]] = [[] for _ in range(n_dev)]
+    for i, (op, d) in enumerate(zip(problem.ops, assignment, strict=True)):
+        if not 0 <= d < n_dev:
+            raise ValueError(f"op {op.key!r} is placed on device {d}, which does not exist")
+        k = devices[d].kind
+        compute[d] += op.latency[k]
+        memory[d] += op.size_bytes
+        members[d].append(i)
+        if not op.supported[k]:
+            violations.append(f"op {op.key} ({op.name}) is not supported on {devices[d].name}")
+
+    for u, succ in enumerate(problem.successors):
+        if not succ:
+            continue
+        home = assignment[u]
+        crossed = {assignment[v] for v in succ} - {home}
+        if not crossed:
+            continue
+        cost = problem.ops[u].transfer_cost
+        for d in (home, *crossed):
+            if kinds[devices[d].kind].pays_communication:
+                communication[d] += cost
+
+    color_device: dict[int, int] = {}
+    for i, op in enumerate(problem.ops):
+        first = color_device.setdefault(op.color, assignment[i])
+        if first != assignment[i]:
+            violations.append(
+                f"colour class {op.color} is split over {devices[first].name} and "
+                f"{devices[assignment[i]].name} (op {op.key})"
+            )
+            break
+
+    for d, device in enumerate(devices):
+        cap = kinds[device.kind].memory_bytes
+        if memory[d] > cap:
+            violations.append(f"{device.name} holds {memory[d]:.6g} bytes, over its {cap:.6g}")
+
+    order = _stage_order(problem, assignment, n_dev)
+    contiguous = order is not None
+    if not contiguous:
+        if require_contiguous:
+            violations.append("placement is not contiguous: the stage graph has a cycle")
+        order = list(range(n_dev))
+
+    stages = tuple(
+        DeviceLoad(d, tuple(members[d]), compute[d], communication[d], memory[d])
+        for d in order
+        if members[d]
+    )
+    max_load = max((s.load for s in stages), default=0.0)
+    return Evaluation(stages, max_load, contiguous, tuple(violations))
+
+
+def _stage_order(problem: Problem, assignment: tuple[int, ...], n_dev: int) -> list[int] | None:
+    """A topological order of the stage graph, or None if it has a cycle."""
+    arcs = {
+        (assignment[u], assignment[v])
+        for u, v in problem.pipeline_edges
+        if assignment[u] != assignment[v]
+    }
+    indegree = [0] * n_dev
+    out: list[list[int]] = [[] for _ in range(n_dev)]
+    for a, b in arcs:
+        out[a].append(b)
+        indegree[b] += 1
+    ready = [d for d in range(n_dev) if indegree[d] == 0]
+    order: list[int] = []
+    while ready:
+        ready.sort(reverse=True)  # lowest device index first among ready stages
+        d = ready.pop()
+        order.append(d)
+        for e in out[d]:
+            indegree[e] -= 1
+            if indegree[e] == 0:
+                ready.append(e)
+    return order if len(order) == n_dev else None

@@ -1,0 +1,172 @@
+"""The placement problem: operators, their costs on each kind of device, and the devices.
+
+Every input format (profiled workload JSON, ONNX model plus cluster) is turned into one
+:class:`Problem`; every solver reads a :class:`Problem` and returns a :class:`Placement`;
+the one evaluator (:mod:`placer.evaluate`) scores any placement of any problem.
+See ``docs/model.md`` for the model in prose.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cached_property
+
+
+class DeviceClass(str, Enum):
+    """What a device is, as shown to users and in the JSON output."""
+
+    ACCELERATOR = "accelerator"
+    CPU = "cpu"
+
+
+@dataclass(frozen=True)
+class DeviceKind:
+    """A group of ``count`` identical devices.
+
+    Parameters
+    ----------
+    name : str
+        Short name; devices are named ``f"{name}{i}"``.
+    device_class : DeviceClass
+        Accelerator or CPU.
+    count : int
+        How many such devices the pipeline may use (it may use fewer).
+    memory_bytes : float
+        Capacity each device of this kind offers to the ops placed on it
+        (``math.inf`` when unbounded, as for host CPUs in [1]_).
+    pays_communication : bool
+        Whether transfers across this device's boundary count towards its load.
+        In [1]_ the CPU does not pay for communication; accelerators do.
+    """
+
+    name: str
+    device_class: DeviceClass
+    count: int
+    memory_bytes: float = math.inf
+    pays_communication: bool = True
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device of the pipeline: an instance of a :class:`DeviceKind`."""
+
+    name: str
+    kind: int  # index into Problem.kinds
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator (a node of the graph).
+
+    Parameters
+    ----------
+    key : int or str
+        The operator's identity in the input: a workload node id or an ONNX node name.
+    name : str
+        Human-readable name.
+    latency : tuple of float
+        Time per sample on one device of each kind (indexed like ``Problem.kinds``).
+    supported : tuple of bool
+        Whether each kind can run the op.
+    size_bytes : float
+        Memory the op needs on the device that holds it (weights, stashed state).
+    transfer_cost : float
+        Time to move the op's output across a device boundary; charged once per device
+        whose boundary the op's out-edges cross (see ``docs/model.md``).
+    color : int
+        Colour class: ops with the same colour must share a device (a forward op and its
+        backward op, weights shared by several ops).
+    backward : bool
+        Whether this is a backward (gradient) op of a training graph.
+    """
+
+    key: int | str
+    name: str
+    latency: tuple[float, ...]
+    supported: tuple[bool, ...]
+    size_bytes: float
+    transfer_cost: float
+    color: int
+    backward: bool = False
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A costed placement problem: graph, device kinds and per-kind costs.
+
+    ``edges`` are pairs of op indices ``(source, destination)``; the forward ops form a
+    DAG, backward ops never feed forward ops.  ``time_unit`` names the unit of every
+    latency and of the max-load ("" when the input does not say).  ``samples_per_step``
+    is how many samples one pipeline step processes (the batch size), so the throughput
+    is ``samples_per_step / max_load`` samples per time unit.
+    """
+
+    name: str
+    ops: tuple[Op, ...]
+    edges: tuple[tuple[int, int], ...]
+    kinds: tuple[DeviceKind, ...]
+    time_unit: str = ""
+    samples_per_step: int = 1
+    notes: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def devices(self) -> tuple[Device, ...]:
+        """All devices, kind by kind, in the order of ``kinds``."""
+        return tuple(
+            Device(f"{kind.name}{i}", k)
+            for k, kind in enumerate(self.kinds)
+            for i in range(kind.count)
+        )
+
+    @cached_property
+    def index_of_key(self) -> dict[int | str, int]:
+        """Op index of each input key."""
+        return {op.key: i for i, op in enumerate(self.ops)}
+
+    @cached_property
+    def successors(self) -> tuple[tuple[int, ...], ...]:
+        """Distinct destinations of each op's out-edges."""
+        out: list[set[int]] = [set() for _ in self.ops]
+        for u, v in self.edges:
+            out[u].add(v)
+        return tuple(tuple(sorted(s)) for s in out)
+
+    @cached_property
+    def pipeline_edges(self) -> tuple[tuple[int, int], ...]:
+        """Edges that order the stages of a pipeline (the contiguity graph).
+
+        Forward edges, plus, for a colour class that has backward ops but no forward op,
+        the mirror image ``(v, u)`` of each backward edge ``(u, v)`` touching it, so that
+        such a class sits where its forward op would have been (as in [1]_'s code).
+        """
+        forward_colors = {op.color for op in self.ops if not op.backward}
+        result = []
+        for u, v in self.edges:
+            a, b = self.ops[u], self.ops[v]
+            if not a.backward and not b.backward:
+                result.append((u, v))
+            elif (
+                a.backward
+                and b.backward
+                and (a.color not in forward_colors or b.color not in forward_colors)
+            ):
+                result.append((v, u))
+        return tuple(result)
+
+    @property
+    def total_devices(self) -> int:
+        return sum(kind.count for kind in self.kinds)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A device index (into ``Problem.devices``) for every op, in op order."""
+
+    device_of_op: tuple[int, ...]

@@ -1,0 +1,313 @@
+"""Compiled kernels of the ideal DP (numba, cached on disk after the first run).
+
+Sets of blocks are bitsets: row ``i`` of a ``(n, words)`` ``uint64`` array.  The kernels
+are kept free of Python objects so that numba compiles them in nopython mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_ONE = np.uint64(1)
+_EMPTY = -1
+
+
+@njit(cache=True)
+def _has(bits, row, b):
+    return (bits[row, b >> 6] >> np.uint64(b & 63)) & _ONE
+
+
+@njit(cache=True)
+def _grow2(a, n):
+    out = np.empty((n, a.shape[1]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _grow1(a, n):
+    out = np.empty(n, a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _insert(table, hashes, key, idx):
+    mask = table.shape[0] - 1
+    slot = np.int64(key & np.uint64(mask))
+    while table[slot] != _EMPTY:
+        slot = (slot + 1) & mask
+    table[slot] = idx
+
+
+@njit(cache=True)
+def generate_ideals(pred, zobrist, limit):
+    """Enumerate the ideals (down-sets) of a DAG breadth first, by size.
+
+    Parameters
+    ----------
+    pred : (m, words) uint64
+        Predecessor bitset of each block.
+    zobrist : (m,) uint64
+        Random key per block; an ideal's hash is the xor of its blocks' keys.
+    limit : int
+        Stop as soon as more ideals than this exist.
+
+    Returns
+    -------
+    bits : (n, words) uint64
+        The ideals; row 0 is the empty set, every ideal comes after all its subsets.
+    sub_child, sub_parent : (e,) int64
+        Arcs of the Hasse diagram: ``sub_parent[j]`` is ``sub_child[j]`` minus one block.
+    added : (n,) int64
+        The block whose addition first produced each ideal (-1 for the empty set).
+    creator : (n,) int64
+        The ideal it was added to.
+    complete : bool
+        False if ``limit`` was passed (the outputs are then partial).
+    """
+    m, words = pred.shape
+    cap = 1024
+    bits = np.zeros((cap, words), np.uint64)
+    hashes = np.zeros(cap, np.uint64)
+    added = np.full(cap, -1, np.int64)
+    creator = np.full(cap, -1, np.int64)
+    table = np.full(4096, _EMPTY, np.int64)
+    ecap = 4096
+    sub_child = np.empty(ecap, np.int64)
+    sub_parent = np.empty(ecap, np.int64)
+    n = 1
+    e = 0
+    _insert(table, hashes, np.uint64(0), 0)
+    head = 0
+    while head < n:
+        for v in range(m):
+            if _has(bits, head, v):
+                continue
+            ready = True
+            for w in range(words):
+                if pred[v, w] & ~bits[head, w]:
+                    ready = False
+                    break
+            if not ready:
+                continue
+            key = hashes[head] ^ zobrist[v]
+            vw = v >> 6
+            vb = _ONE << np.uint64(v & 63)
+            mask = table.shape[0] - 1
+            slot = np.int64(key & np.uint64(mask))
+            found = -1
+            while table[slot] != _EMPTY:
+                j = table[slot]
+                if hashes[j] == key:
+                    same = True
+                    for w in range(words):
+                        want = bits[head, w] | vb if w == vw else bits[head, w]
+                        if bits[j, w] != want:
+                            same = False
+                            break
+                    if same:
+                        found = j
+                        break
+                slot = (slot + 1) & mask
+            if found < 0:
+                if n >= limit:
+                    return bits[:n], sub_child[:e], sub_parent[:e], added[:n], creator[:n], False
+                if n == bits.shape[0]:
+                    bits = _grow2(bits, 2 * n)
+                    hashes = _grow1(hashes, 2 * n)
+                    added = _grow1(added, 2 * n)
+                    creator = _grow1(creator, 2 * n)
+                for w in range(words):
+                    bits[n, w] = bits[head, w]
+                bits[n, vw] |= vb
+                hashes[n] = key
+                added[n] = v
+                creator[n] = head
+                found = n
+                n += 1
+                if 2 * n > table.shape[0]:
+                    table = np.full(table.shape[0] * 2, _EMPTY, np.int64)
+                    for j in range(n):
+                        _insert(table, hashes, hashes[j], j)
+                else:
+                    table[slot] = found
+            if e == sub_child.shape[0]:
+                sub_child = _grow1(sub_child, 2 * e)
+                sub_parent = _grow1(sub_parent, 2 * e)
+            sub_child[e] = found
+            sub_parent[e] = head
+            e += 1
+        head += 1
+    return bits[:n], sub_child[:e], sub_parent[:e], added[:n], creator[:n], True
+
+
+@njit(cache=True)
+def prefix_sums(added, creator, per_block):
+    """``out[:, i]`` = sum of ``per_block[:, b]`` over the blocks ``b`` of ideal ``i``."""
+    k, n = per_block.shape[0], added.shape[0]
+    out = np.zeros((k, n), per_block.dtype)
+    for i in range(1, n):
+        c, v = creator[i], added[i]
+        for r in range(k):
+            out[r, i] = out[r, c] + per_block[r, v]
+    return out
+
+
+@njit(cache=True)
+def cut_lists(bits, h_start, h_members, weights):
+    """Hyperedges cut by each ideal (meeting it without lying inside it).
+
+    Returns CSR arrays ``(start, items)`` and ``total[i]``, the summed weight of the
+    hyperedges that ideal ``i`` cuts.
+    """
+    n = bits.shape[0]
+    nh = h_start.shape[0] - 1
+    start = np.zeros(n + 1, np.int64)
+    items = np.empty(1024, np.int64)
+    total = np.zeros(n)
+    e = 0
+    for i in range(n):
+        for h in range(nh):
+            inside = 0
+            for p in range(h_start[h], h_start[h + 1]):
+                inside += _has(bits, i, h_members[p])
+            size = h_start[h + 1] - h_start[h]
+            if 0 < inside < size:
+                if e == items.shape[0]:
+                    items = _grow1(items, 2 * e)
+                items[e] = h
+                e += 1
+                total[i] += weights[h]
+        start[i + 1] = e
+    return start, items[:e], total
+
+
+@njit(cache=True)
+def dp_range(
+    lo,
+    hi,
+    bits,
+    sub_start,
+    sub_items,
+    lat,
+    unsup,
+    size,
+    cap,
+    pays,
+    strides,
+    counts,
+    h_start,
+    h_members,
+    weights,
+    cut_start,
+    cut_items,
+    cut_total,
+    bound,
+    dp,
+    back_ideal,
+    back_kind,
+    stamp,
+    stack,
+):
+    """Fill ``dp[:, lo:hi]`` of the ideal DP of [1]_ (Section 4, the recurrence for
+    max-load over ideals, extended to any number of device kinds).
+
+    Axes of the table: ``dp[s, i]`` is the least max-load with which ideal ``i`` can be
+    split into stages on at most ``c_k`` devices of each kind ``k``, where ``s`` encodes
+    the counts ``c`` in mixed radix (``strides``).  A stage is ``i \\ j`` for a
+    sub-ideal ``j`` of ``i``; on kind ``k`` it costs its latency plus, if ``pays[k]``,
+    the weight of the hyperedges it cuts.  Stages with latency above ``bound`` on every
+    kind are skipped, and so is everything below them in the lattice, since latency
+    only grows as ``j`` shrinks.
+
+    Returns the number of (ideal, sub-ideal) pairs visited.
+    """
+    n_states = dp.shape[0]
+    n_kinds = lat.shape[0]
+    pairs = 0
+    cost = np.empty(n_kinds)
+    for i in range(lo, hi):
+        if i == 0:
+            for s in range(n_states):
+                dp[s, 0] = 0.0
+            continue
+        top = 0
+        stack[top] = i
+        top += 1
+        stamp[i] = i
+        while top > 0:
+            top -= 1
+            j = stack[top]
+            if j == i:
+                for sub in range(sub_start[j], sub_start[j + 1]):
+                    t = sub_items[sub]
+                    if stamp[t] != i:
+                        stamp[t] = i
+                        stack[top] = t
+                        top += 1
+                continue
+            pairs += 1
+            stage_size = size[i] - size[j]
+            alive = False
+            need_comm = False
+            for k in range(n_kinds):
+                c = lat[k, i] - lat[k, j]
+                if unsup[k, i] - unsup[k, j] > 0 or stage_size > cap[k] or c > bound:
+                    cost[k] = np.inf
+                else:
+                    alive = True
+                    cost[k] = c
+                    if pays[k]:
+                        need_comm = True
+            if not alive:
+                continue
+            if need_comm:
+                comm = cut_total[j]
+                for q in range(cut_start[i], cut_start[i + 1]):
+                    h = cut_items[q]
+                    in_i = 0
+                    in_j = 0
+                    for p in range(h_start[h], h_start[h + 1]):
+                        b = h_members[p]
+                        if _has(bits, i, b):
+                            in_i += 1
+                            in_j += _has(bits, j, b)
+                    # a hyperedge cut by i is cut by the stage iff it meets the stage,
+                    # and cut_total[j] counted it iff j cuts it (it meets j)
+                    comm += weights[h] * ((in_j < in_i) - (in_j > 0))
+                for k in range(n_kinds):
+                    if pays[k] and cost[k] < np.inf:
+                        cost[k] += comm
+            for k in range(n_kinds):
+                ck = cost[k]
+                if ck == np.inf:
+                    continue
+                stride = strides[k]
+                for s in range(n_states):
+                    if (s // stride) % (counts[k] + 1) == 0:
+                        continue
+                    prev = dp[s - stride, j]
+                    cand = prev if prev > ck else ck
+                    if cand < dp[s, i]:
+                        dp[s, i] = cand
+                        back_ideal[s, i] = j
+                        back_kind[s, i] = k
+            for sub in range(sub_start[j], sub_start[j + 1]):
+                t = sub_items[sub]
+                if stamp[t] != i:
+                    stamp[t] = i
+                    stack[top] = t
+                    top += 1
+        # leaving a device unused: dp over "at most c" devices is monotone in c
+        for s in range(n_states):
+            for k in range(n_kinds):
+                stride = strides[k]
+                if (s // stride) % (counts[k] + 1) == 0:
+                    continue
+                if dp[s - stride, i] < dp[s, i]:
+                    dp[s, i] = dp[s - stride, i]
+                    back_ideal[s, i] = i
+                    back_kind[s, i] = k
+    return pairs

@@ -1,0 +1,72 @@
+"""Checks that name what makes a problem infeasible, before and after solving."""
+
+from __future__ import annotations
+
+import math
+
+from placer.blocks import BlockGraph
+from placer.errors import InfeasiblePlacement
+from placer.model import Problem
+
+
+def _describe_block(problem: Problem, blocks: BlockGraph, b: int) -> str:
+    ops = blocks.ops_of_block[b]
+    first = problem.ops[ops[0]]
+    label = f"op {first.key}" if str(first.key) == first.name else f"op {first.key} ({first.name})"
+    if len(ops) > 1:
+        label += f" and the {len(ops) - 1} op(s) that must share its device"
+    return label
+
+
+def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
+    """Raise :class:`InfeasiblePlacement` if some block fits on no available device.
+
+    Raises
+    ------
+    InfeasiblePlacement
+        There are no devices, or a block is unsupported or too large on every kind that
+        has devices.
+    """
+    available = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    if blocks.n_blocks and not available:
+        names = ", ".join(f"{kind.name}: 0" for kind in problem.kinds)
+        raise InfeasiblePlacement(f"no devices to place on ({names})")
+    for b in range(blocks.n_blocks):
+        if any(
+            math.isfinite(blocks.latency[k, b])
+            and blocks.size[b] <= problem.kinds[k].memory_bytes
+            for k in available
+        ):
+            continue
+        reasons = []
+        for k in available:
+            kind = problem.kinds[k]
+            if not math.isfinite(blocks.latency[k, b]):
+                reasons.append(f"is not supported on {kind.name}")
+            else:
+                reasons.append(
+                    f"needs {blocks.size[b]:.6g} bytes, more than a {kind.name}'s "
+                    f"{kind.memory_bytes:.6g}"
+                )
+        absent = [kind.name for kind in problem.kinds if kind.count == 0]
+        tail = f" and there is no {' or '.join(absent)}" if absent else ""
+        raise InfeasiblePlacement(
+            f"{_describe_block(problem, blocks, b)} {' and '.join(reasons)}{tail}"
+        )
+
+
+def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacement:
+    """The error for a problem where every block fits somewhere but no placement does."""
+    capped = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    if all(math.isfinite(problem.kinds[k].memory_bytes) for k in capped):
+        room = sum(problem.kinds[k].count * problem.kinds[k].memory_bytes for k in capped)
+        need = float(blocks.size.sum())
+        if need > room:
+            return InfeasiblePlacement(
+                f"the ops need {need:.6g} bytes but all devices together hold {room:.6g}"
+            )
+    biggest = int(blocks.size.argmax())
+    return InfeasiblePlacement(
+        "no contiguous placement fits the devices' memory; the largest unit that must stay "
+        f"whole is {_describe_block(problem, blocks, biggest)} ({blocks.size[biggest]:.6g} bytes)"
+    )
