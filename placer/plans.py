@@ -1,0 +1,143 @@
+"""Reading placement plans: placer's own JSON output, or the human-expert split format
+of [1]_'s code (``fpgas[i].nodes``, ``cpus[i].nodes``).
+
+For training workloads a plan may list only forward ops: every op it leaves out follows
+the device of the other ops of its colour class.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from placer.errors import PlanFormatError
+from placer.model import DeviceClass, Placement, Problem
+
+
+def read_plan(path: str | Path, problem: Problem) -> Placement:
+    """Read a plan file for ``problem``.
+
+    Raises
+    ------
+    PlanFormatError
+        The file is missing or malformed, names an unknown op or device, lists an op
+        twice, or leaves out an op whose device cannot be inferred from its colour class.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise PlanFormatError(f"{path}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise PlanFormatError(f"{path}: cannot read: {err}") from err
+    try:
+        document = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise PlanFormatError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from err
+    return parse_plan(document, problem, str(path))
+
+
+def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Placement:
+    """Turn a decoded plan document into a :class:`Placement` of ``problem``."""
+    if not isinstance(document, dict):
+        raise PlanFormatError(f"{source}: the top level must be an object")
+    if "stages" in document:
+        groups = _placer_groups(document["stages"], problem, source)
+    elif "fpgas" in document or "cpus" in document:
+        groups = _expert_groups(document, problem, source)
+    else:
+        raise PlanFormatError(
+            f"{source}: expected 'stages' (placer's output) or 'fpgas'/'cpus' (expert split)"
+        )
+    device_of: dict[int, int] = {}
+    for device, keys, where in groups:
+        if not isinstance(keys, list):
+            raise PlanFormatError(f"{source}: {where}.nodes must be a list")
+        for key in keys:
+            index = _index(problem, key)
+            if index is None:
+                raise PlanFormatError(f"{source}: {where}: node {key!r} is not in the workload")
+            if index in device_of:
+                raise PlanFormatError(f"{source}: {where}: node {key!r} is placed twice")
+            device_of[index] = device
+    return Placement(_complete(problem, device_of, source))
+
+
+def _index(problem: Problem, key: Any) -> int | None:
+    if isinstance(key, bool):
+        return None
+    index = problem.index_of_key.get(key)
+    if index is None and isinstance(key, str) and key.lstrip("-").isdigit():
+        index = problem.index_of_key.get(int(key))
+    return index
+
+
+def _placer_groups(stages: Any, problem: Problem, source: str):
+    if not isinstance(stages, list):
+        raise PlanFormatError(f"{source}: 'stages' must be a list")
+    by_name = {device.name: d for d, device in enumerate(problem.devices)}
+    for s, stage in enumerate(stages):
+        where = f"stages[{s}]"
+        if not isinstance(stage, dict) or "device" not in stage or "nodes" not in stage:
+            raise PlanFormatError(f"{source}: {where} needs 'device' and 'nodes'")
+        if stage["device"] not in by_name:
+            raise PlanFormatError(
+                f"{source}: {where}.device {stage['device']!r} is not a device of this problem "
+                f"({', '.join(by_name)})"
+            )
+        yield by_name[stage["device"]], stage["nodes"], where
+
+
+def _expert_groups(document: dict[str, Any], problem: Problem, source: str):
+    for field, device_class in (("fpgas", DeviceClass.ACCELERATOR), ("cpus", DeviceClass.CPU)):
+        machines = document.get(field, [])
+        if not isinstance(machines, list):
+            raise PlanFormatError(f"{source}: '{field}' must be a list")
+        devices = [
+            d
+            for d, device in enumerate(problem.devices)
+            if problem.kinds[device.kind].device_class is device_class
+        ]
+        used = [m for m in machines if isinstance(m, dict) and m.get("nodes")]
+        if len(used) > len(devices):
+            raise PlanFormatError(
+                f"{source}: '{field}' uses {len(used)} devices but the problem has "
+                f"{len(devices)} {device_class.value} device(s)"
+            )
+        slot = 0
+        for i, machine in enumerate(machines):
+            if not isinstance(machine, dict) or "nodes" not in machine:
+                raise PlanFormatError(f"{source}: {field}[{i}] needs 'nodes'")
+            if machine["nodes"]:
+                yield devices[slot], machine["nodes"], f"{field}[{i}]"
+                slot += 1
+
+
+def _complete(problem: Problem, device_of: dict[int, int], source: str) -> tuple[int, ...]:
+    """Place every op the plan left out with its colour class."""
+    by_color: dict[int, set[int]] = {}
+    for index, device in device_of.items():
+        by_color.setdefault(problem.ops[index].color, set()).add(device)
+    result = []
+    for index, op in enumerate(problem.ops):
+        if index in device_of:
+            result.append(device_of[index])
+            continue
+        devices = by_color.get(op.color, set())
+        if len(devices) != 1:
+            reason = "no op of its colour class is placed" if not devices else (
+                "its colour class is split over several devices"
+            )
+            raise PlanFormatError(
+                f"{source}: node {op.key!r} is not placed and {reason}, so its device is unknown"
+            )
+        result.append(next(iter(devices)))
+    return tuple(result)

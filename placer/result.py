@@ -1,0 +1,124 @@
+"""One result object for a placement, read by every renderer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from placer import __version__
+from placer.evaluate import Evaluation, evaluate
+from placer.model import Placement, Problem
+from placer.solvers.base import SolveResult
+
+
+@dataclass(frozen=True)
+class PlacementResult:
+    """A placement with its evaluation and how it was found.
+
+    ``lower_bound`` is a proven lower bound on the max-load of any valid placement
+    (contiguous or not), so ``gap`` bounds how far the plan can be from optimal.
+    """
+
+    problem: Problem
+    placement: Placement
+    evaluation: Evaluation
+    solver: str
+    optimal: bool
+    lower_bound: float
+    seconds: float = 0.0
+    stats: dict[str, float] | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def max_load(self) -> float:
+        return self.evaluation.max_load
+
+    @property
+    def throughput(self) -> float:
+        """Samples per time unit: samples per step over the max-load."""
+        if self.max_load <= 0:
+            return math.inf
+        return self.problem.samples_per_step / self.max_load
+
+    @property
+    def gap(self) -> float:
+        """Relative distance to the lower bound, ``(max_load - bound) / max_load``."""
+        if self.max_load <= 0:
+            return 0.0
+        return max(0.0, (self.max_load - self.lower_bound) / self.max_load)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON/YAML document (``docs/output.md`` lists the keys)."""
+        problem, evaluation = self.problem, self.evaluation
+        bottleneck = evaluation.bottleneck
+        stages = []
+        for stage in evaluation.stages:
+            device = problem.devices[stage.device]
+            kind = problem.kinds[device.kind]
+            stages.append(
+                {
+                    "device": device.name,
+                    "kind": kind.device_class.value,
+                    "device_type": kind.name,
+                    "nodes": [problem.ops[i].key for i in stage.ops],
+                    "compute": stage.compute,
+                    "communication": stage.communication,
+                    "load": stage.load,
+                    "memory_bytes": stage.memory_bytes,
+                    "memory_cap_bytes": _finite(kind.memory_bytes),
+                }
+            )
+        return {
+            "placer_version": __version__,
+            "problem": problem.name,
+            "solver": self.solver,
+            "optimal": self.optimal,
+            "max_load": self.max_load,
+            "throughput": _finite(self.throughput),
+            "time_unit": problem.time_unit,
+            "samples_per_step": problem.samples_per_step,
+            "lower_bound": self.lower_bound,
+            "gap": self.gap,
+            "valid": evaluation.valid,
+            "contiguous": evaluation.contiguous,
+            "violations": list(evaluation.violations),
+            "bottleneck": problem.devices[bottleneck.device].name if bottleneck else None,
+            "solve_seconds": self.seconds,
+            "stats": dict(self.stats or {}),
+            "notes": list(self.notes),
+            "stages": stages,
+        }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def from_solve(problem: Problem, solved: SolveResult, lower_bound: float) -> PlacementResult:
+    """Evaluate a solver's answer and wrap it, checking the solver's claim."""
+    evaluation = evaluate(problem, solved.placement)
+    return PlacementResult(
+        problem=problem,
+        placement=solved.placement,
+        evaluation=evaluation,
+        solver=solved.solver,
+        optimal=solved.optimal,
+        lower_bound=lower_bound,
+        seconds=solved.seconds,
+        stats=dict(solved.stats),
+        notes=solved.notes,
+    )
+
+
+def from_plan(problem: Problem, placement: Placement, lower_bound: float) -> PlacementResult:
+    """Wrap a placement read from a plan file (``placer evaluate``)."""
+    evaluation = evaluate(problem, placement)
+    return PlacementResult(
+        problem=problem,
+        placement=placement,
+        evaluation=evaluation,
+        solver="plan",
+        optimal=False,
+        lower_bound=lower_bound,
+    )
