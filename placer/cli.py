@@ -33,7 +33,7 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
         else:
             text = to_json(result) if chosen is OutputFormat.JSON else to_yaml(result)
         write_atomic(output, text)
-        Console(stderr=True).print(f"wrote {output}")
+        click.echo(f"wrote {output}", err=True)
         return
     chosen = OutputFormat(fmt or "table")
     if chosen is OutputFormat.TABLE:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="placer", standalone_mode=False)
     except PlacerError as err:
-        Console(stderr=True).print(f"[bold red]placer: error:[/] {err}", highlight=False)
+        click.echo(click.style("placer: error: ", fg="red", bold=True) + str(err), err=True)
         sys.exit(err.exit_status)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
@@ -100,6 +100,6 @@ def main(argv: list[str] | None = None) -> None:
         err.show()
         sys.exit(ExitStatus.INVALID_INPUT)
     except (click.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("placer: interrupted", highlight=False)
+        click.echo("placer: interrupted", err=True)
         sys.exit(ExitStatus.INTERRUPTED)
     sys.exit(ExitStatus.OK)

@@ -1,0 +1,41 @@
+"""Shared fixtures: paths to the reference workloads and a CLI runner factory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = DATA / "dnn-partitioning"
+EXPECTED = json.loads((REFERENCE / "expected.json").read_text())
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_placer() -> Callable[..., CliResult]:
+    """Run ``placer ARGS...`` in-process; returns exit code, stdout and stderr."""
+    from placer.cli import main
+
+    def run(*args: str) -> CliResult:
+        runner = CliRunner()
+        with runner.isolation() as streams:
+            try:
+                main([str(a) for a in args])
+                code = 0
+            except SystemExit as exit_:
+                code = int(exit_.code or 0)
+            out, err = streams[0].getvalue(), streams[1].getvalue()
+        return CliResult(code, out.decode(), err.decode())
+
+    return run

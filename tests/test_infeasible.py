@@ -1,0 +1,58 @@
+"""Exit status 3, with a line naming the node or device that makes placement impossible."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from placer.errors import ExitStatus
+
+NODE = {"supportedOnFpga": 1, "cpuLatency": 2.0, "fpgaLatency": 1.0, "isBackwardNode": 0}
+
+
+def workload(tmp_path, *, fpgas=2, cpus=1, size=100.0, nodes=None) -> str:
+    nodes = nodes or [{**NODE, "id": 1, "size": 10.0}, {**NODE, "id": 2, "size": 10.0}]
+    document = {
+        "maxSizePerFPGA": size,
+        "maxFPGAs": fpgas,
+        "maxCPUs": cpus,
+        "nodes": nodes,
+        "edges": [{"sourceId": 1, "destId": 2, "cost": 1.0}],
+    }
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragments"),
+    [
+        ({"fpgas": 0, "cpus": 0}, ["no devices"]),
+        (
+            {"cpus": 0, "nodes": [{**NODE, "id": 1, "supportedOnFpga": 0}, {**NODE, "id": 2}]},
+            ["op 1", "not supported on accel", "no cpu"],
+        ),
+        (
+            {"cpus": 0, "nodes": [{**NODE, "id": 1, "size": 500.0}, {**NODE, "id": 2}]},
+            ["op 1", "500 bytes", "no cpu"],
+        ),
+        ({"cpus": 0, "fpgas": 1, "size": 15.0}, ["20 bytes", "15"]),
+    ],
+    ids=["no devices", "unsupported, no cpu", "too big, no cpu", "too big together"],
+)
+def test_infeasible_exit_3(run_placer, tmp_path, kwargs, fragments) -> None:
+    result = run_placer("place", workload(tmp_path, **kwargs))
+    assert result.exit_code == ExitStatus.INFEASIBLE == 3, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_unsupported_node_goes_to_the_cpu(run_placer, tmp_path) -> None:
+    nodes = [{**NODE, "id": 1, "supportedOnFpga": 0}, {**NODE, "id": 2}]
+    result = run_placer("place", workload(tmp_path, nodes=nodes), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    stages = json.loads(result.stdout)["stages"]
+    (holder,) = [s for s in stages if 1 in s["nodes"]]
+    assert holder["kind"] == "cpu"

@@ -1,0 +1,132 @@
+"""Every rule of the workload format gives one line naming the node or edge and field."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from placer.errors import ExitStatus, WorkloadFormatError
+from placer.workload import parse_workload
+
+BASE = {
+    "maxSizePerFPGA": 100.0,
+    "maxFPGAs": 2,
+    "maxCPUs": 1,
+    "nodes": [
+        {"id": 1, "supportedOnFpga": 1, "cpuLatency": 4.0, "fpgaLatency": 1.0,
+         "isBackwardNode": 0, "colorClass": 1, "size": 10.0},
+        {"id": 2, "supportedOnFpga": True, "cpuLatency": 4.0, "fpgaLatency": 1.0,
+         "isBackwardNode": 0, "colorClass": 2},
+        {"id": 3, "supportedOnFpga": 0, "cpuLatency": 2.0, "fpgaLatency": 0.5,
+         "isBackwardNode": 1, "colorClass": 2},
+    ],
+    "edges": [
+        {"sourceId": 1, "destId": 2, "cost": 0.5},
+        {"sourceId": 2, "destId": 3, "cost": 0.25, "size": 3},
+    ],
+}  # fmt: skip
+
+
+def mutated(change) -> dict:
+    document = copy.deepcopy(BASE)
+    change(document)
+    return document
+
+
+def test_valid_document_parses() -> None:
+    problem = parse_workload(BASE)
+    assert [op.key for op in problem.ops] == [1, 2, 3]
+    assert problem.ops[0].supported == (True, True)
+    assert problem.ops[2].supported == (False, True)
+    assert problem.ops[1].transfer_cost == 0.25
+    assert problem.ops[1].size_bytes == 0.0  # size may be absent
+    assert problem.kinds[0].count == 2 and problem.kinds[1].count == 1
+
+
+def test_node_without_colour_class_is_alone() -> None:
+    def drop(d):
+        del d["nodes"][0]["colorClass"]
+        del d["nodes"][1]["colorClass"]
+
+    problem = parse_workload(mutated(drop))
+    assert len({op.color for op in problem.ops}) == 3
+
+
+CASES = [
+    ("missing top field", lambda d: d.pop("maxFPGAs"), ["missing field 'maxFPGAs'"]),
+    ("negative count", lambda d: d.update(maxCPUs=-1), ["'maxCPUs'", "non-negative"]),
+    ("memory as string", lambda d: d.update(maxSizePerFPGA="16GB"), ["'maxSizePerFPGA'", "number"]),
+    ("nodes not a list", lambda d: d.update(nodes={}), ["'nodes'", "a list"]),
+    ("missing node field", lambda d: d["nodes"][1].pop("cpuLatency"),
+     ["nodes[1] (id 2)", "missing field 'cpuLatency'"]),
+    ("negative latency", lambda d: d["nodes"][0].update(fpgaLatency=-1),
+     ["nodes[0] (id 1)", "'fpgaLatency'", "non-negative"]),
+    ("negative size", lambda d: d["nodes"][0].update(size=-5), ["nodes[0] (id 1)", "'size'"]),
+    ("latency wrong type", lambda d: d["nodes"][0].update(cpuLatency="fast"),
+     ["'cpuLatency'", "number"]),
+    ("latency is a bool", lambda d: d["nodes"][0].update(cpuLatency=True), ["'cpuLatency'"]),
+    ("supported flag 2", lambda d: d["nodes"][0].update(supportedOnFpga=2),
+     ["'supportedOnFpga'", "0/1"]),
+    ("backward flag string", lambda d: d["nodes"][0].update(isBackwardNode="no"),
+     ["'isBackwardNode'"]),
+    ("id not integer", lambda d: d["nodes"][0].update(id="a"), ["nodes[0]", "'id'", "integer"]),
+    ("duplicate id", lambda d: d["nodes"][1].update(id=1), ["nodes[1] (id 1)", "duplicate node id 1"]),
+    ("dangling edge", lambda d: d["edges"][0].update(destId=9),
+     ["edges[0] (1 -> 9)", "'destId'", "node 9"]),
+    ("missing edge cost", lambda d: d["edges"][0].pop("cost"),
+     ["edges[0] (1 -> 2)", "missing field 'cost'"]),
+    ("negative edge cost", lambda d: d["edges"][0].update(cost=-1), ["edges[0]", "'cost'"]),
+    ("self loop", lambda d: d["edges"][0].update(destId=1), ["edges[0] (1 -> 1)", "loop"]),
+    ("cycle", lambda d: d["edges"].append({"sourceId": 2, "destId": 1, "cost": 0.25}),
+     ["edges: the graph has a cycle: ", "1 -> 2", "2 -> 1"]),
+    ("backward to forward", lambda d: d["edges"].append({"sourceId": 3, "destId": 1, "cost": 1}),
+     ["edges[2] (3 -> 1)", "backward node 3 to forward node 1"]),
+    ("two costs from one node", lambda d: d["edges"].append({"sourceId": 1, "destId": 3, "cost": 0.7}),
+     ["edges[2] (1 -> 3)", "'cost'", "edges[0]", "same node 1"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "change", "fragments"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_naming_the_field(label, change, fragments) -> None:
+    with pytest.raises(WorkloadFormatError) as info:
+        parse_workload(mutated(change), source="w.json")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("w.json: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_cli_bad_workload_exit_2(run_placer, tmp_path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(mutated(lambda d: d["nodes"][0].update(fpgaLatency=-1))))
+    result = run_placer("place", path)
+    assert result.exit_code == ExitStatus.INVALID_INPUT == 2
+    assert "fpgaLatency" in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("{not json", "not valid JSON"), ("[1, 2]", "top level"), ("", "not valid JSON")],
+)
+def test_cli_unreadable_workload(run_placer, tmp_path, content, fragment) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(content)
+    result = run_placer("place", path)
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+
+
+def test_cli_missing_file_and_bad_options(run_placer, tmp_path) -> None:
+    assert run_placer("place", tmp_path / "absent.json").exit_code == 2
+    workload = tmp_path / "w.json"
+    workload.write_text(json.dumps(BASE))
+    unknown = run_placer("place", workload, "--solver", "magic")
+    assert unknown.exit_code == 2 and "dp" in unknown.stderr and "magic" in unknown.stderr
+    assert run_placer("place", workload, "--format", "xml").exit_code == 2
+    assert run_placer("place", workload, "--output", tmp_path / "plan.xyz").exit_code == 2
+    assert not (tmp_path / "plan.xyz").exists()
