@@ -49,7 +49,7 @@ class PlacementResult:
         return max(0.0, (self.max_load - self.lower_bound) / self.max_load)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON/YAML document (``docs/output.md`` lists the keys)."""
+        """The stable JSON/YAML document (the README lists the keys)."""
         problem, evaluation = self.problem, self.evaluation
         bottleneck = evaluation.bottleneck
         stages = []

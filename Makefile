@@ -1,0 +1,33 @@
+# Documented entry points: demo, test, bench, lint (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/placer place examples/workloads/gnmt_training.json
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench.py
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check placer tests bench sample_models
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,275 @@
+"""Quantities as people write them: ``80GiB``, ``312TFLOPS``, ``25Gbps``, ``5us``, ``60%``.
+
+Every parser takes a number (already in the base unit: bytes, FLOP/s, bytes/s, seconds)
+or a string of a number and an optional unit, and returns a ``float`` in the base unit.
+A bad value raises :class:`ValueError` whose message says what was expected and what was
+given; callers that know where the value came from (the cluster loader) add the file,
+line and field.
+
+Notes
+-----
+SI prefixes are decimal (``k`` = 1e3, ``M`` = 1e6, ``G`` = 1e9, ``T`` = 1e12, ``P`` = 1e15;
+``K`` is accepted for ``k``); IEC prefixes are binary (``Ki`` = 2**10, ``Mi`` = 2**20,
+``Gi`` = 2**30, ``Ti`` = 2**40, ``Pi`` = 2**50).  ``B`` is a byte and ``b`` a bit, so
+``25Gbps`` is 25e9 / 8 bytes/s; a unit that could be either (``gb``) is refused rather
+than guessed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["parse_bandwidth", "parse_bytes", "parse_flops", "parse_fraction", "parse_time"]
+
+_NUMBER = re.compile(
+    r"""^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*?)\s*$"""
+)
+
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+# FLOP/s are never binary, and "mflops" means mega in practice, so case does not matter.
+_FLOPS_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
+_FLOPS_SUFFIX = ("flop/s", "flops", "flop")
+_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
+
+_BYTES_EXAMPLE = "a size such as 80GiB, 40GB, 512MiB or a number of bytes"
+_FLOPS_EXAMPLE = "a rate such as 312TFLOPS, 19.5 TFLOP/s or a number of FLOP/s"
+_BANDWIDTH_EXAMPLE = "a bandwidth such as 600GB/s, 1.6TB/s, 25Gbps or a number of bytes/s"
+_TIME_EXAMPLE = "a time such as 5us, 5µs, 2ms, 100ns, 1s or a number of seconds"
+_FRACTION_EXAMPLE = "a fraction such as 0.6 or 60%"
+
+
+def _split(value: object, expected: str) -> tuple[float, str]:
+    """Split ``value`` into its number and its unit (``""`` for a bare number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {expected}, got {value!r}")
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        match = _NUMBER.match(value)
+        if match is None:
+            raise ValueError(f"expected {expected}, got {value!r}")
+        number, unit = float(match["number"]), match["unit"]
+    if not math.isfinite(number):
+        raise ValueError(f"expected {expected}, got {value!r} (not finite)")
+    return number, unit
+
+
+def _checked(number: float, scale: float, value: object, allow_zero: bool) -> float:
+    if number < 0 or (number == 0 and not allow_zero):
+        must = "must not be negative" if allow_zero else "must be positive"
+        raise ValueError(f"{must}, got {value!r}")
+    result = number * scale
+    if not math.isfinite(result):
+        raise ValueError(f"too large, got {value!r}")
+    return result
+
+
+def _byte_scale(unit: str) -> float | None:
+    """Bytes per ``unit`` for units of data (``GB``, ``GiB``, ``Gb``, ``Gbit``), else None."""
+    for suffix, per in (("bytes", 1.0), ("byte", 1.0), ("bits", 0.125), ("bit", 0.125),
+                        ("B", 1.0), ("b", 0.125)):
+        if unit.endswith(suffix):
+            prefix = unit[: -len(suffix)]
+            scale = _DECIMAL.get(prefix, _BINARY.get(prefix))
+            return None if scale is None else scale * per
+    return None
+
+
+def _ambiguous(unit: str) -> str:
+    """A hint for a lower-case unit whose prefix could be SI or whose b could be B."""
+    upper = unit[:1].upper() + unit[1:]
+    if upper != unit and _byte_scale(upper) is not None:
+        return f" (write {upper[:-1]}B for bytes or {upper} for bits)"
+    return ""
+
+
+def parse_bytes(value: object, *, allow_zero: bool = False) -> float:
+    """Parse an amount of memory into bytes.
+
+    Parameters
+    ----------
+    value : int, float or str
+        ``80GiB``, ``40GB``, ``512MiB``, ``1.5TB``, ``4096`` (bytes) or ``"4096 B"``.
+    allow_zero : bool
+        Whether ``0`` is a valid answer.
+
+    Returns
+    -------
+    float
+        Bytes.
+
+    Raises
+    ------
+    ValueError
+        Non-numeric, negative (or zero unless allowed), in bits, or another kind of unit.
+
+    Examples
+    --------
+    >>> parse_bytes("80GiB") == 80 * 2**30
+    True
+    >>> parse_bytes("1.5TB")
+    1500000000000.0
+    """
+    number, unit = _split(value, _BYTES_EXAMPLE)
+    scale = _byte_scale(unit)
+    if scale is not None and unit.endswith(("b", "bit", "bits")):
+        raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r} (that is in bits; use B)")
+    if scale is None:
+        raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r}{_ambiguous(unit)}")
+    return _checked(number, scale, value, allow_zero)
+
+
+def parse_flops(value: object, *, allow_zero: bool = False) -> float:
+    """Parse a compute rate into FLOP/s.
+
+    Parameters
+    ----------
+    value : int, float or str
+        ``312TFLOPS``, ``19.5 TFLOP/s``, ``1e12`` (FLOP/s) or ``"900 GFLOPS"``.
+    allow_zero : bool
+        Whether ``0`` is a valid answer.
+
+    Returns
+    -------
+    float
+        FLOP/s.
+
+    Raises
+    ------
+    ValueError
+        Non-numeric, negative (or zero unless allowed), or another kind of unit.
+
+    Examples
+    --------
+    >>> parse_flops("19.5 TFLOP/s")
+    19500000000000.0
+    >>> parse_flops("1e12")
+    1000000000000.0
+    """
+    number, unit = _split(value, _FLOPS_EXAMPLE)
+    lowered = unit.lower()
+    scale = 1.0 if unit == "" else None
+    for suffix in _FLOPS_SUFFIX:
+        if lowered.endswith(suffix):
+            scale = _FLOPS_PREFIX.get(lowered[: -len(suffix)])
+            break
+    if scale is None:
+        raise ValueError(f"expected {_FLOPS_EXAMPLE}, got {value!r}")
+    return _checked(number, scale, value, allow_zero)
+
+
+def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
+    """Parse a transfer rate into bytes per second.
+
+    Parameters
+    ----------
+    value : int, float or str
+        ``600GB/s``, ``64 GB/s``, ``1.6TB/s``, ``32GBps``, ``25Gbps`` or ``25Gbit/s``
+        (bits: divided by 8), ``12GiB/s``, or a number of bytes/s.
+    allow_zero : bool
+        Whether ``0`` is a valid answer.
+
+    Returns
+    -------
+    float
+        Bytes per second.
+
+    Raises
+    ------
+    ValueError
+        Non-numeric, negative (or zero unless allowed), a size without ``/s``, or another
+        kind of unit.
+
+    Examples
+    --------
+    >>> parse_bandwidth("600GB/s")
+    600000000000.0
+    >>> parse_bandwidth("25Gbps")
+    3125000000.0
+    """
+    number, unit = _split(value, _BANDWIDTH_EXAMPLE)
+    if unit == "":
+        return _checked(number, 1.0, value, allow_zero)
+    for per_second in ("/s", "ps"):
+        if unit.endswith(per_second):
+            data_unit = unit[: -len(per_second)]
+            scale = _byte_scale(data_unit)
+            if scale is None:
+                raise ValueError(
+                    f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{_ambiguous(data_unit)}"
+                )
+            return _checked(number, scale, value, allow_zero)
+    hint = " (a size, not a rate: add /s)" if _byte_scale(unit) is not None else ""
+    raise ValueError(f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{hint}")
+
+
+def parse_time(value: object, *, allow_zero: bool = True) -> float:
+    """Parse a duration into seconds.
+
+    Parameters
+    ----------
+    value : int, float or str
+        ``5us``, ``5µs``, ``2ms``, ``100ns``, ``1s`` or a number of seconds.
+    allow_zero : bool
+        Whether ``0`` is a valid answer (it is by default: no latency, no overhead).
+
+    Returns
+    -------
+    float
+        Seconds.
+
+    Raises
+    ------
+    ValueError
+        Non-numeric, negative (or zero when not allowed), or another kind of unit.
+
+    Examples
+    --------
+    >>> parse_time("2ms")
+    0.002
+    >>> parse_time("5µs") == parse_time("5us") == 5e-6
+    True
+    """
+    number, unit = _split(value, _TIME_EXAMPLE)
+    scale = 1.0 if unit == "" else _TIME.get(unit)
+    if scale is None:
+        raise ValueError(f"expected {_TIME_EXAMPLE}, got {value!r}")
+    return _checked(number, scale, value, allow_zero)
+
+
+def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
+    """Parse a fraction of one (an efficiency factor) given as ``0.6`` or ``60%``.
+
+    Parameters
+    ----------
+    value : int, float or str
+        A number in (0, 1] or a percentage in (0%, 100%].
+    allow_zero : bool
+        Whether ``0`` is a valid answer.
+
+    Returns
+    -------
+    float
+        The fraction, at most 1.
+
+    Raises
+    ------
+    ValueError
+        Non-numeric, negative (or zero unless allowed), or above one (100%).
+
+    Examples
+    --------
+    >>> parse_fraction("60%")
+    0.6
+    >>> parse_fraction(0.5)
+    0.5
+    """
+    number, unit = _split(value, _FRACTION_EXAMPLE)
+    if unit not in ("", "%"):
+        raise ValueError(f"expected {_FRACTION_EXAMPLE}, got {value!r}")
+    fraction = _checked(number, 1.0, value, allow_zero) / (100.0 if unit == "%" else 1.0)
+    if fraction > 1.0:
+        raise ValueError(f"expected {_FRACTION_EXAMPLE} (at most 1, 100%), got {value!r}")
+    return fraction

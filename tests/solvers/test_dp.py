@@ -1,0 +1,72 @@
+"""The DP against brute force on random small workloads, and its fallback and limits."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from placer.errors import InfeasiblePlacement
+from placer.evaluate import evaluate
+from placer.solvers import SolverOptions
+from placer.solvers.dp import solve_dp
+from placer.workload import read_workload
+from tests.conftest import EXPECTED, REFERENCE
+from tests.strategies import brute_force, describe, workloads
+
+
+def dp_or_infeasible(problem):
+    try:
+        return solve_dp(problem)
+    except InfeasiblePlacement:
+        return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads())
+def test_dp_equals_brute_force(problem) -> None:
+    solved = dp_or_infeasible(problem)
+    try:
+        expected = brute_force(problem)
+    except InfeasiblePlacement:
+        assert solved is None, describe(problem)
+        return
+    assert solved is not None, describe(problem)
+    assert solved.optimal
+    evaluation = evaluate(problem, solved.placement)
+    assert evaluation.valid, evaluation.violations
+    assert evaluation.max_load == pytest.approx(solved.objective, rel=1e-9, abs=1e-9)
+    assert solved.objective == pytest.approx(expected, rel=1e-9, abs=1e-9), describe(problem)
+
+
+@settings(max_examples=60, deadline=None)
+@given(workloads(max_forward=7))
+def test_linear_fallback_is_valid_and_no_better(problem) -> None:
+    exact = dp_or_infeasible(problem)
+    try:
+        fallback = solve_dp(problem, SolverOptions(max_ideals=1))
+    except InfeasiblePlacement:
+        # the linear order may miss a feasible placement only when memory binds
+        assert exact is None or problem.kinds[0].memory_bytes < float("inf")
+        return
+    assert not fallback.optimal
+    assert any("linear order" in note for note in fallback.notes)
+    assert evaluate(problem, fallback.placement).valid
+    if exact is not None:
+        assert fallback.objective >= exact.objective - 1e-9
+
+
+def test_fallback_on_a_real_workload_names_the_bound() -> None:
+    problem = read_workload(REFERENCE / "layer-graphs/gnmt_inference.json")
+    solved = solve_dp(problem, SolverOptions(max_ideals=1000))
+    assert not solved.optimal
+    assert "1,000 ideals" in solved.notes[0]
+    optimum = EXPECTED["optimal"]["layer-graphs/gnmt_inference"]
+    assert solved.objective >= optimum * (1 - 1e-9)
+    assert evaluate(problem, solved.placement).valid
+
+
+def test_pair_budget_falls_back() -> None:
+    problem = read_workload(REFERENCE / "operator-graphs/bert_l-3_inference.json")
+    solved = solve_dp(problem, SolverOptions(max_pairs=10))
+    assert not solved.optimal
+    assert "ideal pairs" in solved.notes[0]
