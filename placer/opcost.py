@@ -337,6 +337,7 @@ def _quantized(formula: Callable[[OpContext], float], shift: int) -> Callable[..
 _ONE = per_output_element(1)
 _TWO = per_output_element(2)
 
+# fmt: off
 #: FLOPs of one node, by op type (domain ignored: contrib ops have distinct names).
 FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
     # dense linear algebra
@@ -363,7 +364,7 @@ FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
             "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot", "IsNaN", "IsInf",
             "CumSum", "Exp", "Log",
         )
-    },  # fmt: skip
+    },
     **{op: _TWO for op in ("LeakyRelu", "PRelu", "Clip", "ThresholdedRelu", "Shrink")},
     **{
         op: per_output_element(count)
@@ -375,7 +376,7 @@ FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
             ("Cosh", 5), ("Asinh", 5), ("Acosh", 5), ("Atanh", 5),
             ("QuantizeLinear", 2), ("DequantizeLinear", 2), ("DynamicQuantizeLinear", 4),
         )
-    },  # fmt: skip
+    },
     **{op: variadic_flops for op in ("Sum", "Max", "Min", "Mean")},
     # pooling and reductions
     **{op: pool_flops for op in ("MaxPool", "AveragePool", "LpPool")},
@@ -387,7 +388,7 @@ FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
             "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ArgMax",
             "ArgMin", "TopK",
         )
-    },  # fmt: skip
+    },
     # normalization and friends
     "BatchNormalization": batchnorm_flops,
     "LayerNormalization": normalization_flops,
@@ -416,7 +417,7 @@ FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
             "SequenceLength", "SequenceEmpty", "SplitToSequence", "ConcatFromSequence",
             "Optional", "OptionalGetElement", "OptionalHasElement",
         )
-    },  # fmt: skip
+    },
 }
 
 #: Input positions that carry shapes, indices or scalars steering an op rather than
@@ -436,7 +437,8 @@ CONTROL_INPUTS: Mapping[str, frozenset[int]] = {
         "ReduceLogSum": (1,), "ReduceLogSumExp": (1,), "ReverseSequence": (1,),
         "NonMaxSuppression": (2, 3, 4),
     }.items()
-}  # fmt: skip
+}
+# fmt: on
 
 #: Input positions holding state that is stored with the op but not learned (BatchNorm's
 #: running mean and variance): counted in ``param_bytes``, not in ``param_count``.

@@ -1,0 +1,737 @@
+"""Read an ONNX model into an operator graph with per-operator costs, never its weights.
+
+The model is loaded with ``load_external_data=False``: parameter counts come from the
+shapes of initializers and of the tensors that ``Constant`` / ``ConstantOfShape`` nodes
+generate, so a model whose external weight files are absent loads just as well. Those
+weight generators are not operators of their own: their output counts as parameters of
+the operator that consumes it. Symbolic dimensions of the graph inputs are fixed from
+``batch_size`` and ``input_shapes`` before ONNX shape inference runs.
+
+The cost formulas live in :mod:`placer.opcost` and are written out in ``docs/costs.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
+
+from placer.errors import ModelLoadError
+from placer.opcost import (
+    CONTROL_INPUTS,
+    STATE_INPUTS,
+    OpContext,
+    TensorInfo,
+    element_bytes,
+    op_cost,
+)
+
+_FLOAT_TYPES = frozenset(
+    {
+        TensorProto.FLOAT,
+        TensorProto.FLOAT16,
+        TensorProto.BFLOAT16,
+        TensorProto.DOUBLE,
+        TensorProto.FLOAT8E4M3FN,
+        TensorProto.FLOAT8E4M3FNUZ,
+        TensorProto.FLOAT8E5M2,
+        TensorProto.FLOAT8E5M2FNUZ,
+    }
+)
+_INT_TYPES = frozenset(
+    {
+        TensorProto.INT64,
+        TensorProto.INT32,
+        TensorProto.INT16,
+        TensorProto.INT8,
+        TensorProto.UINT64,
+        TensorProto.UINT32,
+        TensorProto.UINT16,
+        TensorProto.UINT8,
+    }
+)
+_CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
+_DEFAULT_DOMAINS = frozenset({"", "ai.onnx"})
+#: Largest integer tensor read for its values (shapes of ConstantOfShape, trip counts).
+_MAX_READ_ELEMENTS = 64
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One operator of the model with its cost figures.
+
+    Parameters
+    ----------
+    name : str
+        The ONNX node name, or ``<OpType>_<index>`` for an unnamed node (index in
+        ``graph.node`` order).
+    op_type : str
+        The ONNX op type.
+    flops : float
+        Forward FLOPs at the chosen input shapes (a multiply-add is 2 FLOPs).
+    bytes_read, bytes_written : float
+        Memory traffic: all inputs (weights included) and all outputs; for ``If``,
+        ``Loop`` and ``Scan``, the traffic of the subgraph nodes that run.
+    param_count : int
+        Learned parameters this op owns (BatchNorm running statistics excluded).
+    param_bytes : float
+        Bytes of all constant tensors this op owns (running statistics included).
+    output_bytes : float
+        Size of the op's outputs (the activations it produces).
+    has_formula : bool
+        Whether a FLOP formula covers the op (and every op of its subgraphs).
+    members : tuple of str
+        Names of the ONNX nodes this node stands for; ``(name,)`` unless coarsened.
+    """
+
+    name: str
+    op_type: str
+    flops: float
+    bytes_read: float
+    bytes_written: float
+    param_count: int
+    param_bytes: float
+    output_bytes: float
+    has_formula: bool
+    members: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            object.__setattr__(self, "members", (self.name,))
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """Tensor ``tensor`` flowing from node ``src`` to node ``dst`` (indices into
+    ``OpGraph.nodes``); ``bytes`` is its size."""
+
+    src: int
+    dst: int
+    tensor: str
+    bytes: float
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """A model as a costed operator DAG, nodes in topological order.
+
+    Parameters
+    ----------
+    name : str
+        The model's graph name (the file stem when the graph has none).
+    nodes : tuple of GraphNode
+        Operators in topological order.
+    edges : tuple of GraphEdge
+        One per (producer, consumer, tensor); graph inputs and weights are no edges.
+    input_bytes : float
+        Size of the graph inputs (the data fed to the first stage).
+    dtype_bytes : int
+        Bytes per element of the model's main floating-point type.
+    unknown_ops : tuple of str
+        Op types without a FLOP formula (costed by their bytes only).
+    unknown_shapes : tuple of str
+        Tensors whose shape inference could not tell; each was given the shape of the
+        largest input of the op producing it.
+    notes : tuple of str
+        Caveats of the estimate (an unknown loop trip count, failed shape inference).
+    """
+
+    name: str
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+    input_bytes: float
+    dtype_bytes: int
+    unknown_ops: tuple[str, ...]
+    unknown_shapes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def total_flops(self) -> float:
+        """Forward FLOPs of the whole model."""
+        return math.fsum(node.flops for node in self.nodes)
+
+    @property
+    def total_params(self) -> int:
+        """Learned parameters of the whole model."""
+        return sum(node.param_count for node in self.nodes)
+
+    @property
+    def total_param_bytes(self) -> float:
+        """Bytes of all constant tensors (weights and stored statistics)."""
+        return math.fsum(node.param_bytes for node in self.nodes)
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes of all activations: the sum of every op's outputs."""
+        return math.fsum(node.output_bytes for node in self.nodes)
+
+
+def load_onnx(
+    path: str | PathLike[str],
+    *,
+    batch_size: int = 1,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> OpGraph:
+    """Load an ONNX model as a costed operator graph, without reading its weights.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.onnx`` file. External weight files may be present or absent.
+    batch_size : int, default 1
+        Value of the first dimension of every graph input whose first dimension is
+        symbolic (and of every other dimension sharing its symbol).
+    input_shapes : mapping of str to sequence of int, optional
+        Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they win
+        over ``batch_size`` and resolve the symbols they cover in other inputs.
+
+    Returns
+    -------
+    OpGraph
+        One node per ONNX node (``Constant`` and constant ``ConstantOfShape`` nodes
+        folded into their consumers), with FLOPs, bytes and parameter counts.
+
+    Raises
+    ------
+    ModelLoadError
+        One line naming the file, tensor or operator at fault: a missing or unreadable
+        file, a graph without nodes, an input name unknown to the model, or graph-input
+        dimensions that neither ``batch_size`` nor ``input_shapes`` resolve.
+
+    Notes
+    -----
+    Time and memory are linear in the size of the graph proto (weights excluded) plus
+    the cost of ONNX shape inference.
+    """
+    path = Path(path)
+    if batch_size < 1:
+        raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
+    model = read_model(path)
+    model, changed = _fix_input_dims(model, path, batch_size, dict(input_shapes or {}))
+    model, note = _infer_shapes(model, changed)
+    return _GraphBuilder(model, path, (note,) if note else ()).build()
+
+
+def read_model(path: Path) -> ModelProto:
+    """Parse ``path`` as an ONNX model without external data; one-line errors."""
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ModelLoadError(f"{path}: is a directory, not an ONNX model file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf and onnx raise many unrelated types here
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"{path}: not a readable ONNX model ({reason})") from err
+    if not model.graph.node:
+        raise ModelLoadError(f"{path}: not an ONNX model with operators (its graph has no nodes)")
+    return model
+
+
+# -- input shapes ----------------------------------------------------------------------
+
+
+def _real_inputs(graph: GraphProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs fed at run time (old models list their initializers as inputs)."""
+    weights = {init.name for init in graph.initializer}
+    return [
+        value
+        for value in graph.input
+        if value.name not in weights and value.type.HasField("tensor_type")
+    ]
+
+
+def _fix_input_dims(
+    model: ModelProto, path: Path, batch_size: int, given: dict[str, Sequence[int]]
+) -> tuple[ModelProto, bool]:
+    """A copy of ``model`` whose graph inputs have concrete dims, and whether any changed."""
+    inputs = _real_inputs(model.graph)
+    names = [value.name for value in inputs]
+    strangers = sorted(set(given) - set(names))
+    if strangers:
+        raise ModelLoadError(
+            f"{path}: --input-shape names no input of the model: {', '.join(strangers)} "
+            f"(its inputs: {', '.join(names) or 'none'})"
+        )
+    for name, dims in given.items():
+        if not dims or any(int(d) < 1 for d in dims):
+            raise ModelLoadError(
+                f"{path}: --input-shape {name}=... needs positive dims, got {list(dims)}"
+            )
+    # Symbols the user's shapes and the batch size pin down, used for every input.
+    symbols: dict[str, int] = {}
+    for value in inputs:
+        shape = value.type.tensor_type.shape
+        dims = list(shape.dim) if value.type.tensor_type.HasField("shape") else None
+        if value.name in given:
+            wanted = [int(d) for d in given[value.name]]
+            if dims is not None and len(dims) != len(wanted):
+                raise ModelLoadError(
+                    f"{path}: --input-shape {value.name} has {len(wanted)} dims, "
+                    f"the input has {len(dims)}"
+                )
+            for dim, size in zip(dims or (), wanted, strict=False):
+                if dim.dim_param:
+                    symbols[dim.dim_param] = size
+        elif dims and not dims[0].HasField("dim_value") and dims[0].dim_param:
+            symbols.setdefault(dims[0].dim_param, batch_size)
+
+    resolved: dict[str, list[int]] = {}
+    unresolved: list[str] = []
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        if value.name in given:
+            resolved[value.name] = [int(d) for d in given[value.name]]
+            continue
+        if not tensor_type.HasField("shape"):
+            unresolved.append(f"{value.name} (rank unknown)")
+            continue
+        sizes: list[int] = []
+        missing: list[str] = []
+        for axis, dim in enumerate(tensor_type.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                sizes.append(dim.dim_value)
+            elif dim.dim_param in symbols:
+                sizes.append(symbols[dim.dim_param])
+            elif axis == 0:
+                sizes.append(batch_size)
+            else:
+                missing.append(f"axis {axis} '{dim.dim_param or '?'}'")
+        if missing:
+            unresolved.append(f"{value.name} ({', '.join(missing)})")
+        resolved[value.name] = sizes
+    if unresolved:
+        first = unresolved[0].split(" (")[0]
+        raise ModelLoadError(
+            f"{path}: unknown input dims: {'; '.join(unresolved)}; pass "
+            f"--input-shape {first}=D0,D1,... (one per input) to fix them"
+        )
+
+    changed = any(
+        [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        != resolved[v.name]
+        for v in inputs
+    )
+    if not changed:
+        return model, False
+    fixed = ModelProto()
+    fixed.CopyFrom(model)
+    by_name = {value.name: value for value in fixed.graph.input}
+    for name, sizes in resolved.items():
+        shape = by_name[name].type.tensor_type.shape
+        shape.ClearField("dim")
+        for size in sizes:
+            shape.dim.add().dim_value = size
+    # Shapes recorded for other batch sizes would contradict the new ones.
+    del fixed.graph.value_info[:]
+    for output in fixed.graph.output:
+        if output.type.HasField("tensor_type"):
+            output.type.tensor_type.ClearField("shape")
+    return fixed, True
+
+
+def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
+    """Run ONNX shape inference leniently; fall back to the shapes the model records."""
+    for options in ({"data_prop": True}, {}):
+        try:
+            return onnx.shape_inference.infer_shapes(model, strict_mode=False, **options), ""
+        except Exception:  # a lenient second try, then the recorded shapes
+            continue
+    note = "shape inference failed; costs use the shapes the model records"
+    if changed:
+        note += " (recorded output shapes were dropped for the new input dims)"
+    return model, note
+
+
+# -- building the graph ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """Cost figures of one node before it gets its name and place."""
+
+    flops: float
+    bytes_read: float
+    bytes_written: float
+    param_count: int
+    param_bytes: float
+    output_bytes: float
+    has_formula: bool
+
+
+def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
+    for attr in node.attribute:
+        if attr.type == AttributeProto.GRAPH:
+            yield attr.name, attr.g
+        elif attr.type == AttributeProto.GRAPHS:
+            for graph in attr.graphs:
+                yield attr.name, graph
+
+
+def _outer_names(graph: GraphProto) -> set[str]:
+    """Names a subgraph reads from enclosing scopes."""
+    defined = {v.name for v in graph.input} | {i.name for i in graph.initializer}
+    used: set[str] = set()
+    for node in graph.node:
+        used.update(name for name in node.input if name)
+        for _, sub in _subgraphs(node):
+            used |= _outer_names(sub)
+        defined.update(node.output)
+    return used - defined
+
+
+def _node_inputs(node: NodeProto) -> list[str]:
+    """Explicit inputs, then the outer-scope names its subgraphs read."""
+    names = list(node.input)
+    extra: set[str] = set()
+    for _, sub in _subgraphs(node):
+        extra |= _outer_names(sub)
+    return names + sorted(extra - set(names))
+
+
+def _attrs(node: NodeProto) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for attr in node.attribute:
+        if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+            continue
+        value = onnx.helper.get_attribute_value(attr)
+        values[attr.name] = value.decode() if isinstance(value, bytes) else value
+    return values
+
+
+def _shape_of(type_proto: onnx.TypeProto) -> tuple[int, ...] | None:
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    dims = type_proto.tensor_type.shape.dim
+    if not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+        return None
+    return tuple(d.dim_value for d in dims)
+
+
+def _is_default_domain(node: NodeProto) -> bool:
+    return node.domain in _DEFAULT_DOMAINS
+
+
+class _GraphBuilder:
+    """Walks the (shape-inferred) model once and produces the :class:`OpGraph`."""
+
+    def __init__(self, model: ModelProto, path: Path, notes: tuple[str, ...]) -> None:
+        self.model = model
+        self.path = path
+        self.notes: list[str] = list(notes)
+        self.shapes: dict[str, tuple[int, ...] | None] = {}
+        self.types: dict[str, int] = {}
+        self.ints: dict[str, tuple[int, ...]] = {}
+        self.unknown_ops: set[str] = set()
+        self.unknown_shapes: list[str] = []
+        self.read: set[str] = set()  # tensors some node or graph output reads
+        self._record_graph(model.graph)
+        self.dtype_bytes = self._main_dtype_bytes()
+
+    # shape table ---------------------------------------------------------------
+
+    def _record(self, name: str, shape: tuple[int, ...] | None, elem_type: int) -> None:
+        if shape is not None or name not in self.shapes:
+            self.shapes[name] = shape
+        if elem_type:
+            self.types[name] = elem_type
+
+    def _record_graph(self, graph: GraphProto) -> None:
+        for value in (*graph.input, *graph.value_info, *graph.output):
+            self._record(value.name, _shape_of(value.type), value.type.tensor_type.elem_type)
+        for init in graph.initializer:
+            self._record(init.name, tuple(init.dims), init.data_type)
+            self._read_ints(init.name, init)
+        for sparse in graph.sparse_initializer:
+            self._record(sparse.values.name, tuple(sparse.dims), sparse.values.data_type)
+        self.read.update(value.name for value in graph.output)
+        for node in graph.node:
+            self.read.update(node.input)
+            if node.op_type == "Constant" and _is_default_domain(node):
+                self._record_constant(node)
+            for _, sub in _subgraphs(node):
+                self._record_graph(sub)
+
+    def _read_ints(self, name: str, tensor: TensorProto) -> None:
+        """Keep the values of small integer tensors (shapes, trip counts)."""
+        if (
+            tensor.data_type in _INT_TYPES
+            and math.prod(tensor.dims) <= _MAX_READ_ELEMENTS
+            and tensor.data_location != TensorProto.EXTERNAL
+        ):
+            try:
+                values = numpy_helper.to_array(tensor)
+            except Exception:  # an unreadable small tensor stays unknown
+                return
+            self.ints[name] = tuple(int(v) for v in np.asarray(values).reshape(-1))
+
+    def _record_constant(self, node: NodeProto) -> None:
+        if not node.output:
+            return
+        name = node.output[0]
+        for attr in node.attribute:
+            if attr.name == "value":
+                self._record(name, tuple(attr.t.dims), attr.t.data_type)
+                self._read_ints(name, attr.t)
+            elif attr.name == "sparse_value":
+                self._record(
+                    name, tuple(attr.sparse_tensor.dims), attr.sparse_tensor.values.data_type
+                )
+            elif attr.name in ("value_float", "value_int", "value_string"):
+                kind = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64}
+                self._record(name, (), kind.get(attr.name, TensorProto.STRING))
+                if attr.name == "value_int":
+                    self.ints[name] = (attr.i,)
+            elif attr.name in ("value_floats", "value_ints", "value_strings"):
+                count = len(attr.floats) or len(attr.ints) or len(attr.strings)
+                kind = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64}
+                self._record(name, (count,), kind.get(attr.name, TensorProto.STRING))
+                if attr.name == "value_ints" and count <= _MAX_READ_ELEMENTS:
+                    self.ints[name] = tuple(attr.ints)
+
+    def _main_dtype_bytes(self) -> int:
+        """Element size of the floating-point type holding the most weight elements."""
+        counts: Counter[int] = Counter()
+        for init in self.model.graph.initializer:
+            if init.data_type in _FLOAT_TYPES:
+                counts[init.data_type] += math.prod(init.dims)
+        if not counts:
+            for value in _real_inputs(self.model.graph):
+                if value.type.tensor_type.elem_type in _FLOAT_TYPES:
+                    counts[value.type.tensor_type.elem_type] += 1
+        if not counts:
+            return 4
+        return max(1, int(element_bytes(counts.most_common(1)[0][0])))
+
+    def info(self, name: str) -> TensorInfo | None:
+        shape = self.shapes.get(name)
+        if shape is None:
+            return None
+        return TensorInfo(shape, element_bytes(self.types.get(name, 0), self.dtype_bytes))
+
+    def _estimate(self, name: str, inputs: Iterable[TensorInfo | None]) -> None:
+        """Give an output of unknown shape the shape of the op's largest input."""
+        known = [info for info in inputs if info is not None]
+        shape = max(known, key=lambda info: info.numel).shape if known else ()
+        self.shapes[name] = shape
+        self.unknown_shapes.append(name)
+
+    # weights -------------------------------------------------------------------
+
+    def _weights(self, graph: GraphProto) -> tuple[set[str], dict[str, TensorInfo]]:
+        """Folded generator nodes (by position) and every weight tensor of ``graph``."""
+        weights: dict[str, TensorInfo] = {}
+        for init in graph.initializer:
+            weights[init.name] = TensorInfo(tuple(init.dims), element_bytes(init.data_type))
+        for sparse in graph.sparse_initializer:
+            info = TensorInfo(tuple(sparse.dims), element_bytes(sparse.values.data_type))
+            weights[sparse.values.name] = info
+        folded: set[str] = set()
+        for node in graph.node:
+            if not _is_default_domain(node) or not node.output:
+                continue
+            name = node.output[0]
+            if node.op_type == "Constant":
+                info = self.info(name)
+                if info is not None:
+                    weights[name] = info
+                    folded.add(name)
+            elif node.op_type == "ConstantOfShape" and node.input and node.input[0] in self.ints:
+                shape = self.ints[node.input[0]]
+                elem_type = TensorProto.FLOAT
+                for attr in node.attribute:
+                    if attr.name == "value":
+                        elem_type = attr.t.data_type
+                self._record(name, shape, elem_type)
+                weights[name] = TensorInfo(shape, element_bytes(elem_type))
+                folded.add(name)
+        return folded, weights
+
+    # costing -------------------------------------------------------------------
+
+    def _cost_nodes(
+        self, graph: GraphProto
+    ) -> tuple[list[tuple[int, NodeProto, _Figures]], set[str]]:
+        """Figures of every non-folded node of ``graph`` (with its index in graph.node)."""
+        folded, weights = self._weights(graph)
+        owned: set[str] = set()  # weights already counted by an earlier consumer
+        costed: list[tuple[int, NodeProto, _Figures]] = []
+        for index, node in enumerate(graph.node):
+            if node.output and node.output[0] in folded:
+                continue
+            costed.append((index, node, self._cost_node(node, weights, owned)))
+        return costed, folded
+
+    def _cost_node(
+        self, node: NodeProto, weights: Mapping[str, TensorInfo], owned: set[str]
+    ) -> _Figures:
+        inputs = tuple(self.info(name) if name else None for name in node.input)
+        for name in node.output:
+            # An output nobody reads (Dropout's mask at inference) is not materialised.
+            if name and self.shapes.get(name) is None and name in self.read:
+                self._estimate(name, inputs)
+        outputs = tuple(self.info(name) if name else None for name in node.output)
+
+        param_count, param_bytes = 0, 0.0
+        control = CONTROL_INPUTS.get(node.op_type, frozenset())
+        state = STATE_INPUTS.get(node.op_type, frozenset())
+        for position, name in enumerate(_node_inputs(node)):
+            if name not in weights or name in owned or position in control:
+                continue
+            owned.add(name)
+            param_bytes += weights[name].nbytes
+            if position not in state:
+                param_count += weights[name].numel
+
+        output_bytes = sum(info.nbytes for info in outputs if info is not None)
+        if node.op_type in _CONTROL_FLOW and _is_default_domain(node):
+            return self._cost_control_flow(node, inputs, output_bytes, param_count, param_bytes)
+        cost = op_cost(OpContext(node.op_type, inputs, outputs, _attrs(node)))
+        if not cost.has_formula:
+            self.unknown_ops.add(node.op_type)
+        return _Figures(
+            cost.flops,
+            cost.bytes_read,
+            cost.bytes_written,
+            param_count,
+            param_bytes,
+            output_bytes,
+            cost.has_formula,
+        )
+
+    def _subgraph_figures(self, graph: GraphProto) -> _Figures:
+        costed, _ = self._cost_nodes(graph)
+        figures = [f for _, _, f in costed]
+        # Weights of a subgraph never reach the outer graph's nodes: the op holds them.
+        own = sum(math.prod(i.dims) for i in graph.initializer)
+        own_bytes = sum(math.prod(i.dims) * element_bytes(i.data_type) for i in graph.initializer)
+        return _Figures(
+            math.fsum(f.flops for f in figures),
+            math.fsum(f.bytes_read for f in figures),
+            math.fsum(f.bytes_written for f in figures),
+            sum(f.param_count for f in figures) + own,
+            math.fsum(f.param_bytes for f in figures) + own_bytes,
+            math.fsum(f.output_bytes for f in figures),
+            all(f.has_formula for f in figures),
+        )
+
+    def _cost_control_flow(
+        self,
+        node: NodeProto,
+        inputs: tuple[TensorInfo | None, ...],
+        output_bytes: float,
+        param_count: int,
+        param_bytes: float,
+    ) -> _Figures:
+        """If: the dearer branch; Loop: body × trip count; Scan: body × sequence length."""
+        bodies = [self._subgraph_figures(sub) for _, sub in _subgraphs(node)]
+        params = param_count + sum(f.param_count for f in bodies)
+        stored = param_bytes + math.fsum(f.param_bytes for f in bodies)
+        has_formula = all(f.has_formula for f in bodies)
+        if not bodies:
+            return _Figures(0.0, 0.0, output_bytes, params, stored, output_bytes, has_formula)
+        body = max(bodies, key=lambda f: (f.flops, f.bytes_read + f.bytes_written))
+        repeats = 1
+        if node.op_type == "Loop":
+            trip = self.ints.get(node.input[0]) if node.input and node.input[0] else None
+            if trip is not None and len(trip) == 1 and trip[0] >= 0:
+                repeats = trip[0]
+            else:
+                self.notes.append(
+                    f"Loop '{node.name or node.output[0]}': trip count unknown, body counted once"
+                )
+        elif node.op_type == "Scan":
+            repeats = self._scan_length(node, inputs)
+        return _Figures(
+            body.flops * repeats,
+            body.bytes_read * repeats,
+            body.bytes_written * repeats,
+            params,
+            stored,
+            output_bytes,
+            has_formula,
+        )
+
+    def _scan_length(self, node: NodeProto, inputs: tuple[TensorInfo | None, ...]) -> int:
+        attrs = _attrs(node)
+        n_scan = int(attrs.get("num_scan_inputs", 0))
+        scanned = [info for info in inputs[len(inputs) - n_scan :] if info is not None]
+        if not scanned or not scanned[0].shape:
+            self.notes.append(f"Scan '{node.name}': sequence length unknown, body counted once")
+            return 1
+        axes = list(attrs.get("scan_input_axes", ())) or [0]
+        axis = axes[0] % len(scanned[0].shape)
+        return scanned[0].shape[axis]
+
+    # assembling ----------------------------------------------------------------
+
+    def build(self) -> OpGraph:
+        graph = self.model.graph
+        costed, folded = self._cost_nodes(graph)
+        nodes: list[GraphNode] = []
+        producer: dict[str, int] = {}
+        used_names: set[str] = set()
+        for position, (index, node, f) in enumerate(costed):
+            name = node.name or f"{node.op_type}_{index}"
+            if name in used_names:
+                name = f"{name}_{index}"
+            used_names.add(name)
+            nodes.append(
+                GraphNode(
+                    name,
+                    node.op_type,
+                    f.flops,
+                    f.bytes_read,
+                    f.bytes_written,
+                    f.param_count,
+                    f.param_bytes,
+                    f.output_bytes,
+                    f.has_formula,
+                )
+            )
+            for output in node.output:
+                if output:
+                    producer[output] = position
+
+        defined = {v.name for v in graph.input} | {i.name for i in graph.initializer} | folded
+        defined |= {s.values.name for s in graph.sparse_initializer}
+        edges: list[GraphEdge] = []
+        seen: set[tuple[int, int, str]] = set()
+        for position, (_, node, _) in enumerate(costed):
+            for tensor in _node_inputs(node):
+                if not tensor or tensor in defined:
+                    continue
+                src = producer.get(tensor)
+                if src is None or src >= position:
+                    raise ModelLoadError(
+                        f"{self.path}: node '{nodes[position].name}' reads tensor '{tensor}' "
+                        "that no earlier node produces"
+                    )
+                if (src, position, tensor) in seen:
+                    continue
+                seen.add((src, position, tensor))
+                info = self.info(tensor)
+                edges.append(GraphEdge(src, position, tensor, info.nbytes if info else 0.0))
+
+        input_bytes = 0.0
+        for value in _real_inputs(graph):
+            info = self.info(value.name)
+            input_bytes += info.nbytes if info else 0.0
+        return OpGraph(
+            name=graph.name or self.path.stem,
+            nodes=tuple(nodes),
+            edges=tuple(edges),
+            input_bytes=input_bytes,
+            dtype_bytes=self.dtype_bytes,
+            unknown_ops=tuple(sorted(self.unknown_ops)),
+            unknown_shapes=tuple(dict.fromkeys(self.unknown_shapes)),
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
