@@ -53,8 +53,14 @@ class BlockGraph:
     size : numpy.ndarray
         Summed memory of each block.
     hyperedges : tuple of tuple of int
-        Block sets of the transfers, aggregated; ``weights`` gives their costs.
+        Block sets of the transfers, aggregated; ``weights[k, h]`` is what a device of
+        kind ``k`` pays when hyperedge ``h`` crosses its boundary (0 for kinds that do not
+        pay for communication).
     weights : numpy.ndarray
+    exact_communication : bool
+        Whether ``weights`` charge exactly what the evaluator charges.  With per-link
+        costs that differ between links, a kind is charged its slowest link (an upper
+        bound), so a plan's true max-load can only be lower than the DP's figure.
     """
 
     block_of_op: np.ndarray
@@ -64,6 +70,7 @@ class BlockGraph:
     size: np.ndarray
     hyperedges: tuple[tuple[int, ...], ...]
     weights: np.ndarray
+    exact_communication: bool = True
 
     @property
     def n_blocks(self) -> int:
@@ -123,15 +130,15 @@ def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph
     edges = np.array(
         sorted({(index[a], index[b]) for a, b in arcs}), dtype=np.int64
     ).reshape(-1, 2)
-    hyper: dict[tuple[int, ...], float] = {}
+    per_kind, exact = _transfer_weights(problem)
+    hyper: dict[tuple[int, ...], np.ndarray] = {}
     for u, succ in enumerate(problem.successors):
-        cost = problem.ops[u].transfer_cost
         blocks = {int(block_of_op[u])} | {int(block_of_op[v]) for v in succ}
-        if cost > 0 and len(blocks) > 1:
+        if len(blocks) > 1 and per_kind[:, u].any():
             key = tuple(sorted(blocks))
-            hyper[key] = hyper.get(key, 0.0) + cost
+            hyper[key] = hyper.get(key, 0.0) + per_kind[:, u]
     hyperedges = tuple(hyper)
-    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64)
+    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64).reshape(-1, n_kinds).T
     return BlockGraph(
         block_of_op=block_of_op,
         ops_of_block=tuple(tuple(m) for m in members),
@@ -139,8 +146,42 @@ def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph
         latency=latency,
         size=size,
         hyperedges=hyperedges,
-        weights=weights,
+        weights=np.ascontiguousarray(weights),
+        exact_communication=exact,
     )
+
+
+def _transfer_weights(problem: Problem) -> tuple[np.ndarray, bool]:
+    """``w[k, u]``: what a device of kind ``k`` pays when op ``u``'s transfer crosses it.
+
+    Without per-link costs this is ``transfer_cost(u)`` for kinds that pay.  With them,
+    the slowest link from kind ``k`` to any kind it could exchange data with; that is
+    exact when those links are all alike, else an upper bound.
+    """
+    kinds = problem.kinds
+    n_kinds, n_ops = len(kinds), len(problem.ops)
+    w = np.zeros((n_kinds, n_ops))
+    exact = True
+    for k, kind in enumerate(kinds):
+        if not kind.pays_communication:
+            continue
+        if problem.links is None:
+            w[k] = [op.transfer_cost for op in problem.ops]
+            continue
+        peers = [
+            j for j, other in enumerate(kinds) if other.count > (1 if j == k else 0)
+        ]
+        if not peers:
+            continue
+        links = {problem.links[k][j] for j in peers}
+        exact &= len(links) == 1
+        for u in range(n_ops):
+            w[k, u] = max(problem.transfer(u, k, j) for j in peers)
+    if problem.links is not None:
+        # receivers pay their own link, senders the slowest: alike only if all links are
+        used = [k for k, kind in enumerate(kinds) if kind.count > 0]
+        exact &= len({problem.links[a][b] for a in used for b in used}) <= 1
+    return w, exact
 
 
 def _fuse_cycles(n, pipeline, find, union) -> None:

@@ -73,7 +73,9 @@ def evaluate(problem: Problem, placement: Placement, *, require_contiguous: bool
     -----
     The model of [1]_: the load of a device is the sum of its ops' latencies on its kind,
     plus, if its kind pays for communication, ``transfer_cost(u)`` once for every op ``u``
-    that has an out-edge ``(u, v)`` with exactly one of ``u, v`` on the device.  The
+    that has an out-edge ``(u, v)`` with exactly one of ``u, v`` on the device.  With
+    per-link costs (``problem.links``), a receiver pays the transfer over the link from
+    the sender, and the sender pays once, over the slowest link its output crosses.  The
     objective is the max-load over devices.  A placement is contiguous when the graph of
     stages (devices, with an arc wherever a pipeline edge goes from one to another) is
     acyclic: then every device holds a contiguous set and the stages form a pipeline.
@@ -109,8 +111,14 @@ def evaluate(problem: Problem, placement: Placement, *, require_contiguous: bool
         crossed = {assignment[v] for v in succ} - {home}
         if not crossed:
             continue
-        cost = problem.ops[u].transfer_cost
-        for d in (home, *crossed):
+        home_kind = devices[home].kind
+        charges = [
+            (d, problem.transfer(u, home_kind, devices[d].kind)) for d in sorted(crossed)
+        ]
+        if kinds[home_kind].pays_communication:
+            # the sender pays once, at the slowest link its output crosses
+            communication[home] += max(cost for _, cost in charges)
+        for d, cost in charges:
             if kinds[devices[d].kind].pays_communication:
                 communication[d] += cost
 

@@ -54,6 +54,17 @@ class DeviceKind:
 
 
 @dataclass(frozen=True)
+class LinkCost:
+    """Time to move ``n`` bytes over a link: ``latency + n * seconds_per_byte``."""
+
+    latency: float
+    seconds_per_byte: float
+
+    def time(self, nbytes: float) -> float:
+        return self.latency + nbytes * self.seconds_per_byte
+
+
+@dataclass(frozen=True)
 class Device:
     """One device of the pipeline: an instance of a :class:`DeviceKind`."""
 
@@ -79,7 +90,11 @@ class Op:
         Memory the op needs on the device that holds it (weights, stashed state).
     transfer_cost : float
         Time to move the op's output across a device boundary; charged once per device
-        whose boundary the op's out-edges cross (see ``docs/model.md``).
+        whose boundary the op's out-edges cross (see ``docs/model.md``).  Used when the
+        problem has no ``links``.
+    output_bytes : float
+        Bytes of the op's output that cross a boundary; with ``links`` the transfer time
+        is that of the link crossed.
     color : int
         Colour class: ops with the same colour must share a device (a forward op and its
         backward op, weights shared by several ops).
@@ -95,6 +110,7 @@ class Op:
     transfer_cost: float
     color: int
     backward: bool = False
+    output_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,9 @@ class Problem:
     DAG, backward ops never feed forward ops.  ``time_unit`` names the unit of every
     latency and of the max-load ("" when the input does not say).  ``samples_per_step``
     is how many samples one pipeline step processes (the batch size), so the throughput
-    is ``samples_per_step / max_load`` samples per time unit.
+    is ``samples_per_step / max_load`` samples per time unit.  ``links[a][b]`` is the
+    link between a device of kind ``a`` and one of kind ``b`` (symmetric); without it,
+    every op's ``transfer_cost`` is charged as in [1]_.
     """
 
     name: str
@@ -115,6 +133,13 @@ class Problem:
     time_unit: str = ""
     samples_per_step: int = 1
     notes: tuple[str, ...] = field(default=())
+    links: tuple[tuple[LinkCost, ...], ...] | None = None
+
+    def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
+        """Time to move op ``op``'s output between devices of the two kinds."""
+        if self.links is None:
+            return self.ops[op].transfer_cost
+        return self.links[sender_kind][receiver_kind].time(self.ops[op].output_bytes)
 
     @cached_property
     def devices(self) -> tuple[Device, ...]:

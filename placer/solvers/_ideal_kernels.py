@@ -159,14 +159,15 @@ def prefix_sums(added, creator, per_block):
 def cut_lists(bits, h_start, h_members, weights):
     """Hyperedges cut by each ideal (meeting it without lying inside it).
 
-    Returns CSR arrays ``(start, items)`` and ``total[i]``, the summed weight of the
-    hyperedges that ideal ``i`` cuts.
+    Returns CSR arrays ``(start, items)`` and ``total[k, i]``, the summed weight for
+    kind ``k`` of the hyperedges that ideal ``i`` cuts.
     """
     n = bits.shape[0]
     nh = h_start.shape[0] - 1
+    n_kinds = weights.shape[0]
     start = np.zeros(n + 1, np.int64)
     items = np.empty(1024, np.int64)
-    total = np.zeros(n)
+    total = np.zeros((n_kinds, n))
     e = 0
     for i in range(n):
         for h in range(nh):
@@ -179,7 +180,8 @@ def cut_lists(bits, h_start, h_members, weights):
                     items = _grow1(items, 2 * e)
                 items[e] = h
                 e += 1
-                total[i] += weights[h]
+                for k in range(n_kinds):
+                    total[k, i] += weights[k, h]
         start[i + 1] = e
     return start, items[:e], total
 
@@ -228,6 +230,7 @@ def dp_range(
     n_kinds = lat.shape[0]
     pairs = 0
     cost = np.empty(n_kinds)
+    comm = np.empty(n_kinds)
     for i in range(lo, hi):
         if i == 0:
             for s in range(n_states):
@@ -264,7 +267,8 @@ def dp_range(
             if not alive:
                 continue
             if need_comm:
-                comm = cut_total[j]
+                for k in range(n_kinds):
+                    comm[k] = cut_total[k, j]
                 for q in range(cut_start[i], cut_start[i + 1]):
                     h = cut_items[q]
                     in_i = 0
@@ -276,10 +280,13 @@ def dp_range(
                             in_j += _has(bits, j, b)
                     # a hyperedge cut by i is cut by the stage iff it meets the stage,
                     # and cut_total[j] counted it iff j cuts it (it meets j)
-                    comm += weights[h] * ((in_j < in_i) - (in_j > 0))
+                    sign = (in_j < in_i) - (in_j > 0)
+                    if sign != 0:
+                        for k in range(n_kinds):
+                            comm[k] += weights[k, h] * sign
                 for k in range(n_kinds):
                     if pays[k] and cost[k] < np.inf:
-                        cost[k] += comm
+                        cost[k] += comm[k]
             for k in range(n_kinds):
                 ck = cost[k]
                 if ck == np.inf:

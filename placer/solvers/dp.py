@@ -112,6 +112,13 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             "linear order (not proven optimal)"
         )
         return _result(problem, linear_placement, False, started, stats, notes)
+    if not blocks.exact_communication:
+        notes.append(
+            "links differ in speed: the DP charged each device its slowest link, so the plan "
+            "is optimal for that conservative cost, and its evaluated max-load (over the "
+            "links actually crossed) can only be lower"
+        )
+        return _result(problem, placement, False, started, stats, notes)
     return _result(problem, placement, True, started, stats, notes)
 
 
@@ -189,7 +196,7 @@ def _run(problem: Problem, blocks: BlockGraph, lattice: _Lattice, bound: float, 
         strides[k] = strides[k - 1] * (counts[k - 1] + 1)
     n_states = int(np.prod(counts + 1))
     cap = np.array([k.memory_bytes for k in kinds], dtype=np.float64)
-    pays = np.array([k.pays_communication for k in kinds], dtype=np.bool_)
+    pays = blocks.weights.any(axis=1) if blocks.weights.size else np.zeros(len(kinds), np.bool_)
     dp = np.full((n_states, n), np.inf)
     back_ideal = np.full((n_states, n), -1, dtype=np.int32)
     back_kind = np.full((n_states, n), -1, dtype=np.int8)
