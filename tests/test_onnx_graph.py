@@ -1,0 +1,344 @@
+"""Loading ONNX models: tiny graphs built here, and the real networks onnx ships."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from placer.errors import ModelLoadError
+from placer.onnx_graph import load_onnx
+
+LIGHT = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
+LIGHT_MODELS = sorted(LIGHT.glob("*.onnx"))
+
+
+def save(tmp_path: Path, nodes, inputs, outputs, initializers=(), name="m.onnx", opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def value(name, shape, elem_type=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem_type, shape)
+
+
+def weight(name, shape):
+    return numpy_helper.from_array(np.zeros(shape, dtype=np.float32), name)
+
+
+def conv_model(tmp_path, batch="N"):
+    """x (batch,3,8,8) -> Conv 3x3 pad 1, 4 outputs, bias -> Relu -> y."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Relu", ["c"], ["y"]),
+    ]
+    return save(
+        tmp_path,
+        nodes,
+        [value("x", [batch, 3, 8, 8])],
+        [value("y", None)],
+        [weight("w", (4, 3, 3, 3)), weight("b", (4,))],
+    )
+
+
+# -- costs of tiny graphs --------------------------------------------------------------
+
+
+def test_conv_flops_params_and_edges_by_hand(tmp_path):
+    graph = load_onnx(conv_model(tmp_path))
+    conv, relu = graph.nodes
+    assert conv.flops == 2 * 4 * 64 * (3 * 9) + 4 * 64
+    assert conv.param_count == 4 * 27 + 4 and conv.param_bytes == 4 * (4 * 27 + 4)
+    assert conv.output_bytes == 4 * 4 * 64
+    assert conv.bytes_read == 4 * (3 * 64 + 4 * 27 + 4)
+    assert relu.flops == 4 * 64
+    assert [(e.src, e.dst, e.tensor, e.bytes) for e in graph.edges] == [(0, 1, "c", 1024)]
+    assert graph.input_bytes == 4 * 3 * 64 and graph.dtype_bytes == 4
+    assert graph.total_params == 112 and graph.unknown_ops == ()
+
+
+def test_unnamed_nodes_get_op_type_and_index(tmp_path):
+    graph = load_onnx(conv_model(tmp_path))
+    assert [node.name for node in graph.nodes] == ["Conv_0", "Relu_1"]
+    assert graph.nodes[0].members == ("Conv_0",)
+
+
+def test_symbolic_batch_is_resolved_by_batch_size(tmp_path):
+    path = conv_model(tmp_path)
+    one, eight = load_onnx(path), load_onnx(path, batch_size=8)
+    assert eight.total_flops == 8 * one.total_flops
+    assert eight.total_params == one.total_params
+    assert eight.edges[0].bytes == 8 * one.edges[0].bytes
+
+
+def test_matmul_with_sequence_dim_from_input_shape(tmp_path):
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),
+        helper.make_node("Softmax", ["h"], ["y"], name="soft", axis=-1),
+    ]
+    path = save(tmp_path, nodes, [value("x", ["batch", "seq", 16])], [value("y", None)],
+                [weight("w", (16, 32))])  # fmt: skip
+    graph = load_onnx(path, input_shapes={"x": (2, 10, 16)})
+    assert graph.nodes[0].flops == 2 * (2 * 10 * 32) * 16
+    assert graph.nodes[1].flops == 5 * 2 * 10 * 32
+
+
+def test_unresolved_dim_names_tensor_and_flag(tmp_path):
+    path = save(tmp_path, [helper.make_node("Relu", ["tokens"], ["y"])],
+                [value("tokens", ["batch", "seq"])], [value("y", None)])  # fmt: skip
+    with pytest.raises(ModelLoadError) as err:
+        load_onnx(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "tokens" in message and "seq" in message and "--input-shape tokens=" in message
+
+
+def test_input_shape_for_an_unknown_input_lists_the_inputs(tmp_path):
+    with pytest.raises(ModelLoadError, match=r"--input-shape names no input.*inputs: x"):
+        load_onnx(conv_model(tmp_path), input_shapes={"images": (1, 3, 8, 8)})
+
+
+def test_input_shape_of_wrong_rank_is_rejected(tmp_path):
+    with pytest.raises(ModelLoadError, match="has 2 dims, the input has 4"):
+        load_onnx(conv_model(tmp_path), input_shapes={"x": (1, 3)})
+
+
+def test_external_data_absent_or_present_gives_the_same_graph(tmp_path):
+    path = conv_model(tmp_path)
+    model = onnx.load(str(path))
+    external = tmp_path / "ext.onnx"
+    onnx.save_model(model, str(external), save_as_external_data=True,
+                    location="ext.bin", size_threshold=0)  # fmt: skip
+    with_data = load_onnx(external)
+    (tmp_path / "ext.bin").unlink()
+    without_data = load_onnx(external)
+    assert with_data == without_data == load_onnx(path)
+
+
+def test_constant_of_shape_weight_folds_into_its_consumer(tmp_path):
+    shape = numpy_helper.from_array(np.array([16, 8], dtype=np.int64), "w_shape")
+    nodes = [
+        helper.make_node("ConstantOfShape", ["w_shape"], ["w"], name="gen",
+                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])),
+        helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
+    ]  # fmt: skip
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [1, 16])], [value("y", None)], [shape]))
+    assert [node.name for node in graph.nodes] == ["mm"]
+    assert graph.nodes[0].param_count == 128 and graph.nodes[0].flops == 2 * 8 * 16
+    assert graph.edges == ()
+
+
+def test_constant_node_weight_folds_and_a_shared_weight_counts_once(tmp_path):
+    tensor = numpy_helper.from_array(np.zeros((4, 4), dtype=np.float32), "c")
+    nodes = [
+        helper.make_node("Constant", [], ["w"], value=tensor),
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node("MatMul", ["h", "w"], ["y"]),
+    ]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 4])], [value("y", None)]))
+    assert [node.name for node in graph.nodes] == ["MatMul_1", "MatMul_2"]
+    assert [node.param_count for node in graph.nodes] == [16, 0]
+    assert graph.nodes[1].bytes_read == 4 * (8 + 16)  # it still reads the shared weight
+
+
+def test_reshape_shape_is_no_parameter_and_bn_statistics_are_state(tmp_path):
+    nodes = [
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+        helper.make_node("Reshape", ["n", "shape"], ["y"]),
+    ]
+    inits = [weight(name, (3,)) for name in "sbmv"]
+    inits.append(numpy_helper.from_array(np.array([1, -1], dtype=np.int64), "shape"))
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [1, 3, 2, 2])], [value("y", None)], inits))
+    bn, reshape = graph.nodes
+    assert (bn.param_count, bn.param_bytes) == (6, 4 * 12)
+    assert reshape.param_count == 0 and reshape.param_bytes == 0
+
+
+def test_if_costs_the_dearer_branch(tmp_path):
+    then_branch = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["t"]), helper.make_node("Relu", ["t"], ["a"])],
+        "then", [], [value("a", None)],
+    )  # fmt: skip
+    else_branch = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["e"])], "else", [], [value("e", None)]
+    )
+    nodes = [
+        helper.make_node("Relu", ["x0"], ["x"], name="pre"),
+        helper.make_node("If", ["cond"], ["y"], name="branch",
+                         then_branch=then_branch, else_branch=else_branch),
+    ]  # fmt: skip
+    path = save(tmp_path, nodes, [value("cond", [], TensorProto.BOOL), value("x0", [2, 4])],
+                [value("y", None)], [weight("w", (4, 4))])  # fmt: skip
+    graph = load_onnx(path)
+    branch = graph.nodes[1]
+    assert branch.op_type == "If" and branch.has_formula
+    assert branch.flops == 2 * 8 * 4 + 8
+    assert branch.param_count == 16
+    # The outer tensor the branches read is an edge into the If node.
+    assert [(e.src, e.dst, e.tensor) for e in graph.edges] == [(0, 1, "x")]
+
+
+def test_loop_multiplies_its_body_by_a_constant_trip_count(tmp_path):
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["acc_in", "acc_in"], ["acc_out"])],
+        "body",
+        [value("i", [], TensorProto.INT64), value("cond_in", [], TensorProto.BOOL),
+         value("acc_in", [3])],
+        [value("cond_out", [], TensorProto.BOOL), value("acc_out", [3])],
+    )  # fmt: skip
+    trip = numpy_helper.from_array(np.array(5, dtype=np.int64), "trip")
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    nodes = [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body)]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [3])], [value("y", [3])], [trip, cond]))
+    assert graph.nodes[0].flops == 5 * 3 and graph.notes == ()
+
+
+def test_unknown_op_is_listed_and_costed_by_bytes(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["h"]),
+             helper.make_node("Mystery", ["h"], ["y"], domain="custom.ops")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [value("x", [2, 2])], [value("y", [2, 2])])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("custom.ops", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    loaded = load_onnx(tmp_path / "m.onnx")
+    assert loaded.unknown_ops == ("Mystery",)
+    assert not loaded.nodes[1].has_formula and loaded.nodes[1].bytes_written == 16
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+def _one_line_error(path: Path, match: str) -> None:
+    with pytest.raises(ModelLoadError, match=match) as err:
+        load_onnx(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    _one_line_error(tmp_path / "nope.onnx", "no such file")
+
+
+def test_directory(tmp_path):
+    _one_line_error(tmp_path, "directory")
+
+
+def test_truncated_model(tmp_path):
+    data = conv_model(tmp_path).read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    _one_line_error(tmp_path / "cut.onnx", "not")
+
+
+def test_random_bytes(tmp_path):
+    (tmp_path / "noise.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
+    _one_line_error(tmp_path / "noise.onnx", "not")
+
+
+def test_text_file(tmp_path):
+    (tmp_path / "notes.onnx").write_text("this is not a model\nat all\n")
+    _one_line_error(tmp_path / "notes.onnx", "not")
+
+
+def test_model_without_nodes(tmp_path):
+    path = save(tmp_path, [], [value("x", [1])], [value("x", [1])])
+    _one_line_error(path, "no nodes")
+
+
+def test_non_positive_batch_size(tmp_path):
+    with pytest.raises(ModelLoadError, match="--batch-size"):
+        load_onnx(conv_model(tmp_path), batch_size=0)
+
+
+# -- the real networks onnx ships ------------------------------------------------------
+
+
+def test_light_models_are_shipped():
+    assert len(LIGHT_MODELS) >= 9
+
+
+@pytest.mark.parametrize("path", LIGHT_MODELS, ids=lambda p: p.stem)
+def test_every_light_model_loads_with_formulas_for_every_op(path):
+    graph = load_onnx(path)
+    assert graph.unknown_ops == ()
+    assert all(node.has_formula for node in graph.nodes)
+    assert graph.total_flops > 0 and graph.total_params > 0
+    assert all(edge.src < edge.dst for edge in graph.edges)
+    assert not any(node.op_type in ("Constant", "ConstantOfShape") for node in graph.nodes)
+
+
+def test_resnet50_figures():
+    graph = load_onnx(next(p for p in LIGHT_MODELS if p.stem == "light_resnet50"))
+    # About 4.1 G multiply-adds at batch 1, two FLOPs each; 25.56 M learned parameters.
+    assert graph.total_flops == pytest.approx(8.2e9, rel=0.05)
+    assert 25.5e6 <= graph.total_params <= 25.6e6
+
+
+def transformer_block(tmp_path: Path) -> Path:
+    """Layer norm, one attention head and a GELU MLP, with a runtime-computed reshape."""
+    d = 8
+    make = helper.make_node
+
+    def i64(name, values):
+        return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+    def f32(name, values):
+        return numpy_helper.from_array(np.array(values, dtype=np.float32), name)
+
+    nodes = [
+        make("Gather", ["emb", "ids"], ["x"], name="embed"),
+        make("ReduceMean", ["x", "axes"], ["mu"], keepdims=1),
+        make("Sub", ["x", "mu"], ["xc"]),
+        make("Pow", ["xc", "two"], ["sq"]),
+        make("ReduceMean", ["sq", "axes"], ["var"], keepdims=1),
+        make("Add", ["var", "eps"], ["ve"]),
+        make("Sqrt", ["ve"], ["sd"]),
+        make("Div", ["xc", "sd"], ["xn"]),
+        make("MatMul", ["xn", "wqkv"], ["qkv"], name="qkv"),
+        make("Split", ["qkv", "split"], ["q", "k", "v"], axis=-1),
+        make("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        make("MatMul", ["q", "kt"], ["scores"], name="scores"),
+        make("Cast", ["mask"], ["maskb"], to=TensorProto.BOOL),
+        make("Unsqueeze", ["maskb", "one"], ["mask3"]),
+        make("Where", ["mask3", "scores", "neg"], ["masked"]),
+        make("Softmax", ["masked"], ["p"], axis=-1),
+        make("MatMul", ["p", "v"], ["att"], name="attend"),
+        make("Shape", ["att"], ["shp"]),
+        make("Slice", ["shp", "zero", "two1"], ["bs"]),
+        make("Concat", ["bs", "minus1"], ["target"], axis=0),
+        make("Reshape", ["att", "target"], ["flat"]),
+        make("LayerNormalization", ["flat", "gamma", "beta"], ["ln"], axis=-1),
+        make("Reshape", ["ln", "to2d"], ["ln2d"]),  # Gemm wants (batch·seq, d)
+        make("Gemm", ["ln2d", "w1", "b1"], ["h"], name="fc1"),
+        make("Erf", ["h"], ["e"]),
+        make("Mul", ["h", "e"], ["g"]),
+        make("Expand", ["g", "gshape"], ["y"]),
+    ]
+    inits = [
+        f32("emb", np.zeros((50, d))), i64("axes", [-1]), f32("two", 2.0), f32("eps", 1e-5),
+        f32("wqkv", np.zeros((d, 3 * d))), i64("split", [d, d, d]), i64("one", [1]),
+        f32("neg", -1e9), i64("zero", [0]), i64("two1", [2]), i64("minus1", [-1]),
+        f32("gamma", np.ones(d)), f32("beta", np.zeros(d)), i64("to2d", [-1, d]),
+        f32("w1", np.zeros((d, 4 * d))), f32("b1", np.zeros(4 * d)), i64("gshape", [1, 4 * d]),
+    ]  # fmt: skip
+    inputs = [value("ids", ["batch", "seq"], TensorProto.INT64),
+              value("mask", ["batch", "seq"], TensorProto.INT64)]  # fmt: skip
+    return save(tmp_path, nodes, inputs, [value("y", None)], inits)
+
+
+def test_transformer_block_has_concrete_shapes_and_formulas(tmp_path):
+    graph = load_onnx(transformer_block(tmp_path), input_shapes={"ids": (2, 5)})
+    assert graph.unknown_ops == () and graph.unknown_shapes == ()
+    by_name = {node.name: node for node in graph.nodes}
+    assert by_name["qkv"].flops == 2 * (2 * 5 * 24) * 8
+    assert by_name["scores"].flops == 2 * (2 * 5 * 5) * 8
+    assert by_name["fc1"].flops == 2 * 10 * 32 * 8 + 10 * 32
+    assert by_name["embed"].param_count == 50 * 8
+    # The mask shares the ids' "seq" symbol, so --input-shape ids=... resolved it too.
+    assert graph.input_bytes == 2 * (8 * 2 * 5)
