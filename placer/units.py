@@ -31,7 +31,8 @@ _BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0
 # FLOP/s are never binary, and "mflops" means mega in practice, so case does not matter.
 _FLOPS_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
 _FLOPS_SUFFIX = ("flop/s", "flops", "flop")
-_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ns": 1e-9}
+# Divisors, not factors: 5 / 1e6 is exactly the float 5e-06, 5 * 1e-6 is not.
+_TIME_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6, "µs": 1e6, "μs": 1e6, "ns": 1e9}
 
 _BYTES_EXAMPLE = "a size such as 80GiB, 40GB, 512MiB or a number of bytes"
 _FLOPS_EXAMPLE = "a rate such as 312TFLOPS, 19.5 TFLOP/s or a number of FLOP/s"
@@ -68,8 +69,16 @@ def _checked(number: float, scale: float, value: object, allow_zero: bool) -> fl
 
 def _byte_scale(unit: str) -> float | None:
     """Bytes per ``unit`` for units of data (``GB``, ``GiB``, ``Gb``, ``Gbit``), else None."""
-    for suffix, per in (("bytes", 1.0), ("byte", 1.0), ("bits", 0.125), ("bit", 0.125),
-                        ("B", 1.0), ("b", 0.125)):
+    if unit == "":
+        return 1.0
+    for suffix, per in (
+        ("bytes", 1.0),
+        ("byte", 1.0),
+        ("bits", 0.125),
+        ("bit", 0.125),
+        ("B", 1.0),
+        ("b", 0.125),
+    ):
         if unit.endswith(suffix):
             prefix = unit[: -len(suffix)]
             scale = _DECIMAL.get(prefix, _BINARY.get(prefix))
@@ -233,10 +242,10 @@ def parse_time(value: object, *, allow_zero: bool = True) -> float:
     True
     """
     number, unit = _split(value, _TIME_EXAMPLE)
-    scale = 1.0 if unit == "" else _TIME.get(unit)
-    if scale is None:
+    divisor = 1.0 if unit == "" else _TIME_DIVISOR.get(unit)
+    if divisor is None:
         raise ValueError(f"expected {_TIME_EXAMPLE}, got {value!r}")
-    return _checked(number, scale, value, allow_zero)
+    return _checked(number, 1.0, value, allow_zero) / divisor
 
 
 def parse_fraction(value: object, *, allow_zero: bool = False) -> float:

@@ -1,0 +1,229 @@
+"""Built-in device types, with the vendor's published figures and where they come from.
+
+A cluster file names a type (``type: a100-80gb``) instead of spelling out its figures;
+any figure may still be overridden in the file (see ``docs/cluster.md``).
+
+Conventions
+-----------
+- Peak FLOP/s are dense (no 2:4 structured sparsity).  Where a datasheet only prints the
+  sparse figure (marked ``*`` on NVIDIA's Hopper and Ada datasheets), the dense one is
+  half of it.  ``fp16`` and ``bf16`` are tensor-core figures; ``fp32`` is the plain
+  (non-TF32) CUDA-core figure.  A dtype is absent where the hardware has no native
+  support for it (bf16 before Ampere); :meth:`placer.cluster.DeviceGroup.peak` then falls
+  back to fp32, which is how frameworks run it.
+- Memory capacity: the "GB" of DRAM capacity on GPU datasheets is binary (an A100 80GB
+  has 80 GiB of HBM2e), so capacities are in GiB.  Bandwidths are decimal (GB/s = 1e9).
+- NVLink figures on datasheets are the sum over both directions; the catalog keeps the
+  datasheet figure and :mod:`placer.cluster` uses half of it per direction.
+- The efficiency factor (fraction of peak that operators achieve on average) and the
+  per-operator overhead (kernel launch and framework dispatch) are modelling assumptions,
+  not datasheet figures.
+
+References
+----------
+.. [1] NVIDIA A100 Tensor Core GPU datasheet (nvidia-a100-datasheet-us-nvidia-1758950-r4).
+.. [2] NVIDIA H100 Tensor Core GPU datasheet (SXM form factor column).
+.. [3] NVIDIA Tesla V100 GPU datasheet (V100 SXM2 column, 32 GB).
+.. [4] NVIDIA T4 Tensor Core GPU datasheet.
+.. [5] NVIDIA L4 Tensor Core GPU datasheet.
+.. [6] Intel ARK, Intel Xeon Platinum 8380 processor (Ice Lake-SP): 40 cores, 2.30 GHz
+   base, 8 channels of DDR4-3200, 64 lanes of PCIe 4.0, two AVX-512 FMA units per core.
+.. [7] PCI-SIG, PCI Express Base Specification 3.0 / 4.0 / 5.0: 8, 16, 32 GT/s per lane,
+   128b/130b encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from placer.model import DeviceClass
+
+__all__ = ["CATALOG", "DTYPES", "DeviceType", "PcieGen", "device_type_names"]
+
+DTYPES = ("fp32", "fp16", "bf16")
+"""Data types every catalog entry is described for (absent ones fall back to fp32)."""
+
+GPU_EFFICIENCY = 0.5  # assumption: mixed DNN operators reach about half of peak on GPUs
+CPU_EFFICIENCY = 0.3  # assumption: CPU DNN kernels sit further from their vector peak
+GPU_OVERHEAD = 5e-6  # s, CUDA kernel launch plus framework dispatch per operator
+CPU_OVERHEAD = 1e-6  # s, a function call and dispatch per operator
+
+
+class PcieGen(str, Enum):
+    """PCI Express generation of a device's host link (x16 lanes assumed)."""
+
+    GEN3 = "pcie3"
+    GEN4 = "pcie4"
+    GEN5 = "pcie5"
+
+    @property
+    def raw_bandwidth(self) -> float:
+        """Bytes/s per direction of an x16 link: GT/s x 16 lanes x 128/130 / 8 [7]_."""
+        giga_transfers = {"pcie3": 8, "pcie4": 16, "pcie5": 32}[self.value]
+        return giga_transfers * 1e9 * 16 * (128 / 130) / 8
+
+
+@dataclass(frozen=True)
+class DeviceType:
+    """One kind of device as its vendor describes it.
+
+    Parameters
+    ----------
+    name : str
+        The name a cluster file uses (``type: a100-80gb``).
+    description : str
+        The product, in words.
+    device_class : DeviceClass
+        Accelerator or CPU.
+    peak_flops : dict of str to float
+        Dense peak FLOP/s per dtype.
+    memory_bytes : float
+        Device memory, bytes.
+    memory_bandwidth : float
+        Device memory bandwidth, bytes/s.
+    efficiency : float
+        Default fraction of peak achieved (assumption).
+    overhead : float
+        Default fixed cost per operator, seconds (assumption).
+    host_link : PcieGen
+        PCIe generation of the link to the host.
+    nvlink_bandwidth : float or None
+        Total NVLink bandwidth (both directions, as on the datasheet), bytes/s, or None
+        for a device without NVLink.
+    source : str
+        Where the figures come from.
+    """
+
+    name: str
+    description: str
+    device_class: DeviceClass
+    peak_flops: dict[str, float]
+    memory_bytes: float
+    memory_bandwidth: float
+    efficiency: float
+    overhead: float
+    host_link: PcieGen
+    nvlink_bandwidth: float | None
+    source: str
+
+
+GiB = 2.0**30
+TERA = 1e12
+GIGA = 1e9
+
+_TYPES = (
+    DeviceType(
+        name="a100-40gb",
+        description="NVIDIA A100 40GB SXM4",
+        device_class=DeviceClass.ACCELERATOR,
+        # [1]: FP32 19.5 TF; TF32 156 TF; BF16 and FP16 tensor core 312 TF (624 sparse).
+        peak_flops={"fp32": 19.5 * TERA, "fp16": 312 * TERA, "bf16": 312 * TERA},
+        memory_bytes=40 * GiB,  # [1]: 40GB HBM2
+        memory_bandwidth=1555 * GIGA,  # [1]: 1,555 GB/s
+        efficiency=GPU_EFFICIENCY,
+        overhead=GPU_OVERHEAD,
+        host_link=PcieGen.GEN4,  # [1]: PCIe Gen4 64 GB/s
+        nvlink_bandwidth=600 * GIGA,  # [1]: NVLink 600 GB/s
+        source="NVIDIA A100 datasheet, SXM column",
+    ),
+    DeviceType(
+        name="a100-80gb",
+        description="NVIDIA A100 80GB SXM4",
+        device_class=DeviceClass.ACCELERATOR,
+        peak_flops={"fp32": 19.5 * TERA, "fp16": 312 * TERA, "bf16": 312 * TERA},  # [1]
+        memory_bytes=80 * GiB,  # [1]: 80GB HBM2e
+        memory_bandwidth=2039 * GIGA,  # [1]: 2,039 GB/s (SXM)
+        efficiency=GPU_EFFICIENCY,
+        overhead=GPU_OVERHEAD,
+        host_link=PcieGen.GEN4,
+        nvlink_bandwidth=600 * GIGA,
+        source="NVIDIA A100 datasheet, A100 80GB SXM column",
+    ),
+    DeviceType(
+        name="h100-sxm",
+        description="NVIDIA H100 SXM5 80GB",
+        device_class=DeviceClass.ACCELERATOR,
+        # [2]: FP32 67 TF; BF16 and FP16 tensor core 1,979 TF with sparsity -> 989.5 dense.
+        peak_flops={"fp32": 67 * TERA, "fp16": 989.5 * TERA, "bf16": 989.5 * TERA},
+        memory_bytes=80 * GiB,  # [2]: 80GB HBM3
+        memory_bandwidth=3350 * GIGA,  # [2]: 3.35 TB/s
+        efficiency=GPU_EFFICIENCY,
+        overhead=GPU_OVERHEAD,
+        host_link=PcieGen.GEN5,  # [2]: PCIe Gen5 128 GB/s
+        nvlink_bandwidth=900 * GIGA,  # [2]: NVLink 900 GB/s
+        source="NVIDIA H100 datasheet, H100 SXM column",
+    ),
+    DeviceType(
+        name="v100-32gb",
+        description="NVIDIA Tesla V100 SXM2 32GB",
+        device_class=DeviceClass.ACCELERATOR,
+        # [3]: single precision 15.7 TF; tensor performance (fp16) 125 TF; no bf16.
+        peak_flops={"fp32": 15.7 * TERA, "fp16": 125 * TERA},
+        memory_bytes=32 * GiB,  # [3]: 32 GB HBM2
+        memory_bandwidth=900 * GIGA,  # [3]: 900 GB/s
+        efficiency=GPU_EFFICIENCY,
+        overhead=GPU_OVERHEAD,
+        host_link=PcieGen.GEN3,  # [3]: PCIe 32 GB/s (Gen3 x16, both directions)
+        nvlink_bandwidth=300 * GIGA,  # [3]: NVLink 300 GB/s
+        source="NVIDIA V100 datasheet, V100 SXM2 column",
+    ),
+    DeviceType(
+        name="t4",
+        description="NVIDIA T4 16GB",
+        device_class=DeviceClass.ACCELERATOR,
+        # [4]: single precision 8.1 TF; mixed precision (FP16/FP32) 65 TF; no bf16.
+        peak_flops={"fp32": 8.1 * TERA, "fp16": 65 * TERA},
+        memory_bytes=16 * GiB,  # [4]: 16 GB GDDR6
+        memory_bandwidth=320 * GIGA,  # [4]: 320+ GB/s
+        efficiency=GPU_EFFICIENCY,
+        overhead=GPU_OVERHEAD,
+        host_link=PcieGen.GEN3,  # [4]: PCIe Gen3 x16
+        nvlink_bandwidth=None,
+        source="NVIDIA T4 datasheet",
+    ),
+    DeviceType(
+        name="l4",
+        description="NVIDIA L4 24GB",
+        device_class=DeviceClass.ACCELERATOR,
+        # [5]: FP32 30.3 TF; FP16 and BF16 tensor core 242 TF with sparsity -> 121 dense.
+        peak_flops={"fp32": 30.3 * TERA, "fp16": 121 * TERA, "bf16": 121 * TERA},
+        memory_bytes=24 * GiB,  # [5]: 24GB GDDR6
+        memory_bandwidth=300 * GIGA,  # [5]: 300 GB/s
+        efficiency=GPU_EFFICIENCY,
+        overhead=GPU_OVERHEAD,
+        host_link=PcieGen.GEN4,  # [5]: PCIe Gen4 x16 64 GB/s
+        nvlink_bandwidth=None,
+        source="NVIDIA L4 datasheet",
+    ),
+    DeviceType(
+        name="cpu",
+        description="generic server CPU: one Intel Xeon Platinum 8380 socket",
+        device_class=DeviceClass.CPU,
+        # [6]: 40 cores x 2.30 GHz x 2 AVX-512 FMA units x 16 fp32 lanes x 2 FLOP per FMA
+        # = 5.89 TF at base clock (an upper bound: AVX-512 clocks run lower).  No native
+        # fp16/bf16 arithmetic on Ice Lake, so those fall back to fp32.
+        peak_flops={"fp32": 40 * 2.3e9 * 2 * 16 * 2},
+        memory_bytes=256 * GiB,  # assumption: a typical fit-out; [6] allows up to 6 TB
+        memory_bandwidth=8 * 25.6 * GIGA,  # [6]: 8 channels x DDR4-3200 (25.6 GB/s each)
+        efficiency=CPU_EFFICIENCY,
+        overhead=CPU_OVERHEAD,
+        host_link=PcieGen.GEN4,  # [6]: PCIe 4.0
+        nvlink_bandwidth=None,
+        source="Intel ARK, Xeon Platinum 8380, peak derived from core count and clock",
+    ),
+)
+
+CATALOG: dict[str, DeviceType] = {t.name: t for t in _TYPES}
+"""Every built-in device type, by name."""
+
+
+def device_type_names() -> str:
+    """The catalog's names, comma-separated, for error messages.
+
+    Examples
+    --------
+    >>> device_type_names()
+    'a100-40gb, a100-80gb, h100-sxm, v100-32gb, t4, l4, cpu'
+    """
+    return ", ".join(CATALOG)
