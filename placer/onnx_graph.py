@@ -609,16 +609,14 @@ class _GraphBuilder:
 
     def _subgraph_figures(self, graph: GraphProto) -> _Figures:
         costed, _ = self._cost_nodes(graph)
+        # The subgraph's own weights were counted by its nodes that consume them.
         figures = [f for _, _, f in costed]
-        # Weights of a subgraph never reach the outer graph's nodes: the op holds them.
-        own = sum(math.prod(i.dims) for i in graph.initializer)
-        own_bytes = sum(math.prod(i.dims) * element_bytes(i.data_type) for i in graph.initializer)
         return _Figures(
             math.fsum(f.flops for f in figures),
             math.fsum(f.bytes_read for f in figures),
             math.fsum(f.bytes_written for f in figures),
-            sum(f.param_count for f in figures) + own,
-            math.fsum(f.param_bytes for f in figures) + own_bytes,
+            sum(f.param_count for f in figures),
+            math.fsum(f.param_bytes for f in figures),
             math.fsum(f.output_bytes for f in figures),
             all(f.has_formula for f in figures),
         )

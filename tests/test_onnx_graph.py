@@ -201,6 +201,24 @@ def test_loop_multiplies_its_body_by_a_constant_trip_count(tmp_path):
     assert graph.nodes[0].flops == 5 * 3 and graph.notes == ()
 
 
+def test_loop_with_a_runtime_trip_count_counts_the_body_once_and_says_so(tmp_path):
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Mul", ["acc_in", "w"], ["acc_out"])],
+        "body",
+        [value("i", [], TensorProto.INT64), value("cond_in", [], TensorProto.BOOL),
+         value("acc_in", [3])],
+        [value("cond_out", [], TensorProto.BOOL), value("acc_out", [3])],
+        [weight("w", (3,))],
+    )  # fmt: skip
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    nodes = [helper.make_node("Loop", ["n", "cond", "x"], ["y"], name="steps", body=body)]
+    inputs = [value("n", [], TensorProto.INT64), value("x", [3])]
+    graph = load_onnx(save(tmp_path, nodes, inputs, [value("y", [3])], [cond]))
+    assert graph.nodes[0].flops == 3 and graph.nodes[0].param_count == 3
+    assert any("steps" in note and "trip count unknown" in note for note in graph.notes)
+
+
 def test_unknown_op_is_listed_and_costed_by_bytes(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["h"]),
              helper.make_node("Mystery", ["h"], ["y"], domain="custom.ops")]  # fmt: skip
