@@ -57,13 +57,13 @@ def _split(value: object, expected: str) -> tuple[float, str]:
     return number, unit
 
 
-def _checked(number: float, scale: float, value: object, allow_zero: bool) -> float:
+def _checked(number: float, scale: float, value: object, allow_zero: bool, expected: str) -> float:
     if number < 0 or (number == 0 and not allow_zero):
-        must = "must not be negative" if allow_zero else "must be positive"
-        raise ValueError(f"{must}, got {value!r}")
+        sign = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"expected a {sign} value ({expected}), got {value!r}")
     result = number * scale
     if not math.isfinite(result):
-        raise ValueError(f"too large, got {value!r}")
+        raise ValueError(f"expected {expected}, got {value!r} (too large)")
     return result
 
 
@@ -127,7 +127,7 @@ def parse_bytes(value: object, *, allow_zero: bool = False) -> float:
         raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r} (that is in bits; use B)")
     if scale is None:
         raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r}{_ambiguous(unit)}")
-    return _checked(number, scale, value, allow_zero)
+    return _checked(number, scale, value, allow_zero, _BYTES_EXAMPLE)
 
 
 def parse_flops(value: object, *, allow_zero: bool = False) -> float:
@@ -166,7 +166,7 @@ def parse_flops(value: object, *, allow_zero: bool = False) -> float:
             break
     if scale is None:
         raise ValueError(f"expected {_FLOPS_EXAMPLE}, got {value!r}")
-    return _checked(number, scale, value, allow_zero)
+    return _checked(number, scale, value, allow_zero, _FLOPS_EXAMPLE)
 
 
 def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
@@ -200,7 +200,7 @@ def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
     """
     number, unit = _split(value, _BANDWIDTH_EXAMPLE)
     if unit == "":
-        return _checked(number, 1.0, value, allow_zero)
+        return _checked(number, 1.0, value, allow_zero, _BANDWIDTH_EXAMPLE)
     for per_second in ("/s", "ps"):
         if unit.endswith(per_second):
             data_unit = unit[: -len(per_second)]
@@ -209,7 +209,7 @@ def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
                 raise ValueError(
                     f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{_ambiguous(data_unit)}"
                 )
-            return _checked(number, scale, value, allow_zero)
+            return _checked(number, scale, value, allow_zero, _BANDWIDTH_EXAMPLE)
     hint = " (a size, not a rate: add /s)" if _byte_scale(unit) is not None else ""
     raise ValueError(f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{hint}")
 
@@ -245,7 +245,7 @@ def parse_time(value: object, *, allow_zero: bool = True) -> float:
     divisor = 1.0 if unit == "" else _TIME_DIVISOR.get(unit)
     if divisor is None:
         raise ValueError(f"expected {_TIME_EXAMPLE}, got {value!r}")
-    return _checked(number, 1.0, value, allow_zero) / divisor
+    return _checked(number, 1.0, value, allow_zero, _TIME_EXAMPLE) / divisor
 
 
 def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
@@ -278,7 +278,9 @@ def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
     number, unit = _split(value, _FRACTION_EXAMPLE)
     if unit not in ("", "%"):
         raise ValueError(f"expected {_FRACTION_EXAMPLE}, got {value!r}")
-    fraction = _checked(number, 1.0, value, allow_zero) / (100.0 if unit == "%" else 1.0)
+    fraction = _checked(number, 1.0, value, allow_zero, _FRACTION_EXAMPLE) / (
+        100.0 if unit == "%" else 1.0
+    )
     if fraction > 1.0:
         raise ValueError(f"expected {_FRACTION_EXAMPLE} (at most 1, 100%), got {value!r}")
     return fraction

@@ -1,0 +1,761 @@
+"""Cluster descriptions: which devices a pipeline may use and how they are linked.
+
+A cluster is a list of device groups (``count`` identical devices each, described by a
+catalog type from :mod:`placer.catalog`, by explicit figures, or by a type with some
+figures overridden) and the links between and within groups.  The YAML format, its
+defaults and examples are in ``docs/cluster.md``.
+
+Every mistake in a file is one :class:`~placer.errors.ClusterSpecError` line of the form
+``FILE:LINE: devices[1].memory: expected ..., got ...``.  Files are read with PyYAML's
+safe loader only, and tags that could construct Python objects are refused before
+anything is built from the document.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from placer.catalog import CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
+from placer.errors import ClusterSpecError
+from placer.model import DeviceClass
+from placer.units import parse_bandwidth, parse_bytes, parse_flops, parse_fraction, parse_time
+
+__all__ = [
+    "Cluster",
+    "DeviceGroup",
+    "Link",
+    "default_cluster",
+    "load_cluster",
+    "parse_cluster",
+]
+
+# Link defaults (see docs/cluster.md).  Datasheets quote raw signalling rates; copies
+# reach roughly 80% of them (packet headers, DMA setup), so that is what a default link
+# carries: PCIe 4.0 x16 is 31.5 GB/s raw per direction and 25.2 GB/s here.
+LINK_EFFICIENCY = 0.8
+PCIE_LATENCY = 10e-6  # s, a host-staged copy between two PCIe devices
+NVLINK_LATENCY = 5e-6  # s, a peer-to-peer copy over NVLink
+UNKNOWN_HOST_LINK = PcieGen.GEN4  # for groups given by explicit figures only
+
+KNOWN_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+CUSTOM_TYPE = "custom"
+
+_TOP_FIELDS = ("name", "devices", "links")
+_GROUP_FIELDS = (
+    "name",
+    "type",
+    "count",
+    "class",
+    "peak_flops",
+    "memory",
+    "memory_bandwidth",
+    "efficiency",
+    "overhead",
+)
+_EXPLICIT_REQUIRED = ("peak_flops", "memory", "memory_bandwidth")
+_LINKS_FIELDS = ("default", "pairs")
+_LINK_FIELDS = ("bandwidth", "latency")
+_PAIR_FIELDS = ("between", *_LINK_FIELDS)
+_MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+
+_YAML = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {
+    _YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A point-to-point link: a fixed latency plus a bandwidth.
+
+    Parameters
+    ----------
+    bandwidth : float
+        Bytes per second, one direction.
+    latency : float
+        Seconds per transfer, whatever its size.
+    """
+
+    bandwidth: float
+    latency: float
+
+    def transfer_time(self, nbytes: float) -> float:
+        """Seconds to move ``nbytes`` across the link (none when there is nothing to move).
+
+        Examples
+        --------
+        >>> Link(bandwidth=25e9, latency=10e-6).transfer_time(25e6)
+        0.00101
+        >>> Link(bandwidth=25e9, latency=10e-6).transfer_time(0)
+        0.0
+        """
+        if nbytes < 0:
+            raise ValueError(f"a transfer cannot move a negative number of bytes: {nbytes}")
+        if nbytes == 0:
+            return 0.0
+        return self.latency + nbytes / self.bandwidth
+
+
+@dataclass(frozen=True)
+class DeviceGroup:
+    """``count`` identical devices.
+
+    Parameters
+    ----------
+    name : str
+        Unique within the cluster.
+    type : str
+        The catalog type it was built from, or ``"custom"``.
+    device_class : DeviceClass
+        Accelerator or CPU.
+    count : int
+        Number of devices, at least 1.
+    peak_flops : Mapping of str to float
+        Dense peak FLOP/s per dtype (``"fp32"`` always present).
+    memory_bytes : float
+        Memory per device, bytes.
+    memory_bandwidth : float
+        Memory bandwidth per device, bytes/s.
+    efficiency : float
+        Fraction of peak FLOP/s operators achieve, in (0, 1].
+    overhead : float
+        Fixed seconds per operator (kernel launch, dispatch).
+    """
+
+    name: str
+    type: str
+    device_class: DeviceClass
+    count: int
+    peak_flops: Mapping[str, float]
+    memory_bytes: float
+    memory_bandwidth: float
+    efficiency: float
+    overhead: float
+
+    def peak(self, dtype: str) -> float:
+        """Peak FLOP/s for ``dtype``; a dtype without native support runs at the fp32 rate.
+
+        Examples
+        --------
+        >>> t4 = parse_cluster("devices: [{type: t4}]").group("t4")
+        >>> t4.peak("bf16") == t4.peak("fp32") == 8.1e12
+        True
+        """
+        return self.peak_flops.get(dtype, self.peak_flops["fp32"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON/YAML renderers (base units: bytes, FLOP/s, seconds)."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "class": self.device_class.value,
+            "count": self.count,
+            "peak_flops": dict(self.peak_flops),
+            "memory_bytes": self.memory_bytes,
+            "memory_bandwidth": self.memory_bandwidth,
+            "efficiency": self.efficiency,
+            "overhead": self.overhead,
+        }
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Device groups and the links between them.
+
+    Parameters
+    ----------
+    name : str
+        Shown in reports.
+    groups : tuple of DeviceGroup
+        In the order of the file.
+    default_link : Link
+        The link between two groups when ``links`` has no entry for them.
+    links : Mapping of (str, str) to Link
+        Keyed by a sorted pair of group names (``(a, a)`` for devices within group ``a``).
+        Links are symmetric: look them up with :meth:`link`.  Clusters read from a file
+        have an entry for every pair, defaults included.
+    """
+
+    name: str
+    groups: tuple[DeviceGroup, ...]
+    default_link: Link
+    links: Mapping[tuple[str, str], Link]
+
+    def link(self, a: str, b: str) -> Link:
+        """The link between a device of group ``a`` and one of group ``b`` (in any order).
+
+        Raises
+        ------
+        KeyError
+            ``a`` or ``b`` is not a group of this cluster.
+
+        Examples
+        --------
+        >>> cluster = default_cluster()
+        >>> cluster.link("cpu", "a100-80gb") == cluster.link("a100-80gb", "cpu")
+        True
+        """
+        for name in (a, b):
+            if not any(group.name == name for group in self.groups):
+                raise KeyError(f"no device group named {name!r} in cluster {self.name!r}")
+        return self.links.get(_pair(a, b), self.default_link)
+
+    def group(self, name: str) -> DeviceGroup:
+        """The group called ``name``.
+
+        Raises
+        ------
+        KeyError
+            No such group.
+        """
+        for group in self.groups:
+            if group.name == name:
+                return group
+        raise KeyError(f"no device group named {name!r} in cluster {self.name!r}")
+
+    @property
+    def total_devices(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON/YAML renderers (base units: bytes/s, seconds)."""
+        return {
+            "name": self.name,
+            "groups": [group.to_dict() for group in self.groups],
+            "default_link": _link_dict(self.default_link),
+            "links": [
+                {"between": list(pair), **_link_dict(link)}
+                for pair, link in sorted(self.links.items())
+            ],
+        }
+
+
+def _link_dict(link: Link) -> dict[str, float]:
+    return {"bandwidth": link.bandwidth, "latency": link.latency}
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
+
+
+def pcie_link(gen: PcieGen) -> Link:
+    """Default link over PCIe of generation ``gen`` (x16, 80% of the raw rate).
+
+    Examples
+    --------
+    >>> round(pcie_link(PcieGen.GEN4).bandwidth / 1e9, 1)
+    25.2
+    """
+    return Link(LINK_EFFICIENCY * gen.raw_bandwidth, PCIE_LATENCY)
+
+
+def nvlink_link(total_bandwidth: float) -> Link:
+    """Default link over NVLink whose datasheet figure (both directions) is given.
+
+    Examples
+    --------
+    >>> nvlink_link(600e9).bandwidth / 1e9  # A100: 300 GB/s each way, 80% of it
+    240.0
+    """
+    return Link(LINK_EFFICIENCY * total_bandwidth / 2, NVLINK_LATENCY)
+
+
+DEFAULT_BETWEEN_GROUPS = pcie_link(PcieGen.GEN4)
+"""Link between groups when neither the file nor the catalog says more."""
+
+DEFAULT_CLUSTER_YAML = """\
+name: "default: 4x a100-80gb + cpu"
+devices:
+  - type: a100-80gb
+    count: 4
+  - type: cpu
+"""
+
+
+def default_cluster() -> Cluster:
+    """Four A100 80GB GPUs on NVLink and one host CPU, linked over PCIe 4.0.
+
+    Examples
+    --------
+    >>> cluster = default_cluster()
+    >>> [(g.name, g.count) for g in cluster.groups]
+    [('a100-80gb', 4), ('cpu', 1)]
+    """
+    return parse_cluster(DEFAULT_CLUSTER_YAML, "<default cluster>")
+
+
+def load_cluster(path: str | Path) -> Cluster:
+    """Read and validate a cluster file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A YAML file in the format of ``docs/cluster.md``.
+
+    Returns
+    -------
+    Cluster
+        Named by the file's ``name`` field, else by the file's stem.
+
+    Raises
+    ------
+    ClusterSpecError
+        The file is missing or unreadable, is not YAML, or breaks a rule of the format.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise ClusterSpecError(f"{path}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ClusterSpecError(f"{path}: cannot read: {err}") from err
+    return parse_cluster(text, str(path))
+
+
+def parse_cluster(text: str, source: str = "<cluster>") -> Cluster:
+    """Validate a cluster description given as YAML text.
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+    source : str
+        Where ``text`` came from, for error messages (a file name).
+
+    Returns
+    -------
+    Cluster
+
+    Raises
+    ------
+    ClusterSpecError
+        One line: ``SOURCE:LINE: FIELD.PATH: what was expected, got what``.
+
+    Examples
+    --------
+    >>> cluster = parse_cluster("devices: [{type: t4, count: 2}, {type: cpu}]")
+    >>> cluster.group("t4").count, round(cluster.link("t4", "cpu").bandwidth / 1e9, 1)
+    (2, 12.6)
+    """
+    document, lines = _load_yaml(text, source)
+    spec = _Spec(source, lines)
+    default_name = Path(source).stem if not source.startswith("<") else "cluster"
+    return spec.cluster(document, default_name)
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """Compose ``text`` with the safe loader and build plain data, recording lines.
+
+    Nothing is constructed from a node until its tag has been checked, so a
+    ``!!python/...`` tag is refused, never run.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        lines: dict[Path_, int] = {}
+        if root is None:
+            raise ClusterSpecError(
+                f"{source}:1: the file is empty: expected a mapping with 'devices'"
+            )
+        lines[()] = root.start_mark.line + 1
+        builder = _Builder(loader, source, lines)
+        return builder.build(root, ()), lines
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = err.problem or err.context or "malformed"
+        raise ClusterSpecError(_one_line(f"{source}:{line}: not valid YAML: {problem}")) from err
+    except yaml.YAMLError as err:
+        raise ClusterSpecError(_one_line(f"{source}:1: not valid YAML: {err}")) from err
+    finally:
+        loader.dispose()
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+class _Builder:
+    """Turns a composed node tree into dicts, lists and scalars, noting each path's line."""
+
+    def __init__(self, loader: yaml.SafeLoader, source: str, lines: dict[Path_, int]):
+        self.loader = loader
+        self.source = source
+        self.lines = lines
+        self.visited = 0
+        self.active: set[int] = set()
+
+    def fail(self, node: yaml.Node, path: Path_, message: str) -> ClusterSpecError:
+        where = f"{_format(path)}: " if path else ""
+        line = node.start_mark.line + 1
+        return ClusterSpecError(_one_line(f"{self.source}:{line}: {where}{message}"))
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.visited += 1
+        if self.visited > _MAX_NODES:
+            raise self.fail(node, path, f"more than {_MAX_NODES} values once aliases are expanded")
+        self._check_tag(node, path)
+        if id(node) in self.active:
+            raise self.fail(node, path, "an alias refers to a value that contains it")
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                result = []
+                for index, item in enumerate(node.value):
+                    self.lines[(*path, index)] = item.start_mark.line + 1
+                    result.append(self.build(item, (*path, index)))
+                return result
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _YAML + "merge":
+                    raise self.fail(key_node, path, "merge keys (<<) are not supported")
+                key = self.build(key_node, path)
+                if not isinstance(key, str):
+                    raise self.fail(
+                        key_node, path, f"field names must be strings, got {_shown(key)}"
+                    )
+                if key in mapping:
+                    first = self.lines[(*path, key)]
+                    raise self.fail(key_node, (*path, key), f"given twice (first at line {first})")
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                mapping[key] = self.build(value_node, (*path, key))
+            return mapping
+        finally:
+            self.active.discard(id(node))
+
+    def _check_tag(self, node: yaml.Node, path: Path_) -> None:
+        tag = node.tag
+        if tag in _ALLOWED_TAGS:
+            return
+        shown = "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
+        if tag.startswith(_YAML + "python/"):
+            raise self.fail(
+                node,
+                path,
+                f"tag {shown} refused: a cluster file may not build "
+                "Python objects or run code; nothing was executed",
+            )
+        raise self.fail(node, path, f"tag {shown} is not supported in a cluster file")
+
+
+# --- the cluster format -----------------------------------------------------------------
+
+
+def _format(path: Path_) -> str:
+    """``("devices", 1, "memory")`` -> ``devices[1].memory``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+@dataclass(frozen=True)
+class _GroupSpec:
+    """A group as resolved from the file, before links are worked out."""
+
+    group: DeviceGroup
+    catalog: DeviceType | None
+
+
+class _Spec:
+    """Validates the plain data of one cluster file, failing with file:line:path."""
+
+    def __init__(self, source: str, lines: dict[Path_, int]):
+        self.source = source
+        self.lines = lines
+
+    def error(self, path: Path_, message: str) -> ClusterSpecError:
+        line = next(
+            (self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines),
+            1,
+        )
+        where = f"{_format(path)}: " if path else ""
+        return ClusterSpecError(_one_line(f"{self.source}:{line}: {where}{message}"))
+
+    # -- generic checks
+
+    def mapping(self, value: Any, path: Path_, what: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(path, f"expected {what}, got {_shown(value)}")
+        return value
+
+    def fields(self, value: dict[str, Any], path: Path_, allowed: tuple[str, ...]) -> None:
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.error(
+                    (*path, key), f"unknown field ({hint}expected one of {', '.join(allowed)})"
+                )
+
+    def text(self, value: Any, path: Path_) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(path, f"expected a non-empty name, got {_shown(value)}")
+        return value
+
+    def quantity(self, value: Any, path: Path_, parse: Callable[[Any], float]) -> float:
+        try:
+            return parse(value)
+        except ValueError as err:
+            raise self.error(path, str(err)) from err
+
+    # -- the document
+
+    def cluster(self, document: Any, default_name: str) -> Cluster:
+        top = self.mapping(document, (), "a mapping with 'devices' (and optionally 'links')")
+        self.fields(top, (), _TOP_FIELDS)
+        name = self.text(top["name"], ("name",)) if "name" in top else default_name
+        if "devices" not in top:
+            raise self.error((), "missing field 'devices' (a list of device groups)")
+        devices = top["devices"]
+        if not isinstance(devices, list) or not devices:
+            raise self.error(
+                ("devices",), f"expected a non-empty list of device groups, got {_shown(devices)}"
+            )
+        specs: list[_GroupSpec] = []
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(devices):
+            spec = self.group(entry, ("devices", index))
+            name_path = ("devices", index, "name")
+            if spec.group.name in seen:
+                raise self.error(
+                    name_path,
+                    f"duplicate group name {spec.group.name!r} (devices[{seen[spec.group.name]}] "
+                    "has it too; give each group its own 'name')",
+                )
+            seen[spec.group.name] = index
+            specs.append(spec)
+        default_link, links = self.links(top.get("links"), specs)
+        return Cluster(name, tuple(s.group for s in specs), default_link, links)
+
+    def group(self, entry: Any, path: Path_) -> _GroupSpec:
+        entry = self.mapping(entry, path, "a device group (a mapping with 'type' or figures)")
+        self.fields(entry, path, _GROUP_FIELDS)
+        catalog: DeviceType | None = None
+        if "type" in entry:
+            type_name = entry["type"]
+            if not isinstance(type_name, str) or type_name not in CATALOG:
+                close = difflib.get_close_matches(str(type_name), CATALOG, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.error(
+                    (*path, "type"),
+                    f"unknown device type {_shown(type_name)} ({hint}known types: "
+                    f"{device_type_names()})",
+                )
+            catalog = CATALOG[type_name]
+        else:
+            given = [f for f in _EXPLICIT_REQUIRED if f in entry]
+            if not given:
+                raise self.error(
+                    path,
+                    f"missing field 'type' (one of {device_type_names()}), or explicit "
+                    f"figures {', '.join(_EXPLICIT_REQUIRED)}",
+                )
+            for field in _EXPLICIT_REQUIRED:
+                if field not in entry:
+                    raise self.error(
+                        path,
+                        f"missing field {field!r} (a group without 'type' needs "
+                        f"{', '.join(_EXPLICIT_REQUIRED)})",
+                    )
+            if "name" not in entry:
+                raise self.error(path, "missing field 'name' (a group without 'type' needs one)")
+
+        name = self.text(entry["name"], (*path, "name")) if "name" in entry else catalog.name
+        count = entry.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise self.error((*path, "count"), f"expected a positive integer, got {_shown(count)}")
+        if "class" in entry:
+            try:
+                device_class = DeviceClass(entry["class"])
+            except ValueError as err:
+                raise self.error(
+                    (*path, "class"),
+                    f"expected one of {', '.join(c.value for c in DeviceClass)}, "
+                    f"got {_shown(entry['class'])}",
+                ) from err
+        else:
+            device_class = catalog.device_class if catalog else DeviceClass.ACCELERATOR
+        is_cpu = device_class is DeviceClass.CPU
+        fallback = CATALOG["cpu"] if is_cpu else CATALOG["a100-80gb"]  # for the assumptions
+        base = catalog or fallback
+
+        peak_flops = self.peak_flops(entry, path, catalog)
+        memory = (
+            self.quantity(entry["memory"], (*path, "memory"), parse_bytes)
+            if "memory" in entry
+            else base.memory_bytes
+        )
+        bandwidth = (
+            self.quantity(entry["memory_bandwidth"], (*path, "memory_bandwidth"), parse_bandwidth)
+            if "memory_bandwidth" in entry
+            else base.memory_bandwidth
+        )
+        efficiency = (
+            self.quantity(entry["efficiency"], (*path, "efficiency"), parse_fraction)
+            if "efficiency" in entry
+            else base.efficiency
+        )
+        overhead = (
+            self.quantity(entry["overhead"], (*path, "overhead"), parse_time)
+            if "overhead" in entry
+            else base.overhead
+        )
+        group = DeviceGroup(
+            name=name,
+            type=catalog.name if catalog else CUSTOM_TYPE,
+            device_class=device_class,
+            count=count,
+            peak_flops=peak_flops,
+            memory_bytes=memory,
+            memory_bandwidth=bandwidth,
+            efficiency=efficiency,
+            overhead=overhead,
+        )
+        return _GroupSpec(group, catalog)
+
+    def peak_flops(
+        self, entry: dict[str, Any], path: Path_, catalog: DeviceType | None
+    ) -> dict[str, float]:
+        base = dict(catalog.peak_flops) if catalog else {}
+        if "peak_flops" not in entry:
+            return base
+        value, field_path = entry["peak_flops"], (*path, "peak_flops")
+        if not isinstance(value, dict):
+            rate = self.quantity(value, field_path, parse_flops)
+            return {dtype: rate for dtype in DTYPES}
+        self.fields(value, field_path, KNOWN_DTYPES)
+        if not value:
+            raise self.error(field_path, "expected FLOP/s per dtype (such as fp32: 19.5TFLOPS)")
+        base.update(
+            {
+                dtype: self.quantity(v, (*field_path, dtype), parse_flops)
+                for dtype, v in value.items()
+            }
+        )
+        if "fp32" not in base:
+            raise self.error(
+                field_path, "missing field 'fp32' (the rate other dtypes fall back to)"
+            )
+        return base
+
+    # -- links
+
+    def link(self, value: Any, path: Path_, fallback: Link, allowed: tuple[str, ...]) -> Link:
+        entry = self.mapping(value, path, "a link (a mapping with bandwidth and/or latency)")
+        self.fields(entry, path, allowed)
+        if not any(f in entry for f in _LINK_FIELDS):
+            raise self.error(path, "missing field 'bandwidth' (or 'latency')")
+        bandwidth = (
+            self.quantity(entry["bandwidth"], (*path, "bandwidth"), parse_bandwidth)
+            if "bandwidth" in entry
+            else fallback.bandwidth
+        )
+        latency = (
+            self.quantity(entry["latency"], (*path, "latency"), parse_time)
+            if "latency" in entry
+            else fallback.latency
+        )
+        return Link(bandwidth, latency)
+
+    def links(
+        self, value: Any, specs: list[_GroupSpec]
+    ) -> tuple[Link, dict[tuple[str, str], Link]]:
+        path: Path_ = ("links",)
+        pairs_path: Path_ = ("links", "pairs")
+        if value is None:
+            value = {}
+        elif isinstance(value, list):  # shorthand: only the pairs, as links[i]
+            value, pairs_path = {"pairs": value}, path
+        section = self.mapping(value, path, "a mapping with 'default' and/or 'pairs'")
+        self.fields(section, path, _LINKS_FIELDS)
+        default_link = (
+            self.link(section["default"], (*path, "default"), DEFAULT_BETWEEN_GROUPS, _LINK_FIELDS)
+            if "default" in section
+            else DEFAULT_BETWEEN_GROUPS
+        )
+
+        by_name = {s.group.name: s for s in specs}
+        links = {
+            _pair(a.group.name, b.group.name): _default_link(
+                a, b, default_link, "default" in section
+            )
+            for i, a in enumerate(specs)
+            for b in specs[i:]
+        }
+        pairs = section.get("pairs", [])
+        if not isinstance(pairs, list):
+            raise self.error(
+                pairs_path,
+                f"expected a list of {{between: [a, b], bandwidth, latency}}, got {_shown(pairs)}",
+            )
+        given: dict[tuple[str, str], int] = {}
+        for index, entry in enumerate(pairs):
+            entry_path: Path_ = (*pairs_path, index)
+            entry = self.mapping(entry, entry_path, "{between: [a, b], bandwidth, latency}")
+            if "between" not in entry:
+                raise self.error(entry_path, "missing field 'between' (two group names)")
+            ends = entry["between"]
+            if not isinstance(ends, list) or len(ends) != 2:
+                raise self.error(
+                    (*entry_path, "between"), f"expected two group names, got {_shown(ends)}"
+                )
+            for side, end in enumerate(ends):
+                if not isinstance(end, str) or end not in by_name:
+                    close = difflib.get_close_matches(str(end), by_name, n=1, cutoff=0.6)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise self.error(
+                        (*entry_path, "between", side),
+                        f"unknown group {_shown(end)} ({hint}groups: {', '.join(by_name)})",
+                    )
+            key = _pair(*ends)
+            if key in given:
+                raise self.error(
+                    (*entry_path, "between"),
+                    f"the link between {key[0]!r} and {key[1]!r} is already given in "
+                    f"{_format((*pairs_path, given[key]))}",
+                )
+            given[key] = index
+            links[key] = self.link(entry, entry_path, links[key], _PAIR_FIELDS)
+        return default_link, links
+
+
+def _default_link(a: _GroupSpec, b: _GroupSpec, between: Link, between_given: bool) -> Link:
+    """The link of a pair of groups the file does not list (see docs/cluster.md)."""
+    if a is b:
+        # CPU sockets talk over their own interconnect, not PCIe: use the general default.
+        if a.catalog is None or a.group.device_class is DeviceClass.CPU:
+            return between
+        if a.catalog.nvlink_bandwidth is not None:
+            return nvlink_link(a.catalog.nvlink_bandwidth)
+        return pcie_link(a.catalog.host_link)
+    if between_given:
+        return between
+    # Traffic between two groups goes through the host, at the older PCIe generation.
+    gens = [s.catalog.host_link if s.catalog else UNKNOWN_HOST_LINK for s in (a, b)]
+    return pcie_link(min(gens, key=lambda g: g.raw_bandwidth))
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it, kept short, for 'got ...' in messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return f"a list of {len(value)}" if value else "an empty list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
