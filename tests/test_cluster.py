@@ -1,0 +1,423 @@
+"""Cluster files: the examples, the defaults, and one test per kind of mistake."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from placer.catalog import CATALOG, PcieGen
+from placer.cluster import (
+    Cluster,
+    Link,
+    default_cluster,
+    load_cluster,
+    nvlink_link,
+    parse_cluster,
+    pcie_link,
+)
+from placer.errors import ClusterSpecError, ExitStatus
+from placer.model import DeviceClass
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+GiB = 2**30
+
+
+def write(tmp_path: Path, text: str, name: str = "cluster.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# --- what loads -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["4xa100.yaml", "2xa100_4xt4.yaml", "2node_h100.yaml", "cpu_only.yaml"]
+)
+def test_every_example_loads(name):
+    cluster = load_cluster(EXAMPLES / name)
+    assert isinstance(cluster, Cluster)
+    names = [g.name for g in cluster.groups]
+    for a in names:
+        for b in names:
+            link = cluster.link(a, b)
+            assert link == cluster.link(b, a)
+            assert link.bandwidth > 0 and link.latency >= 0
+
+
+def test_examples_directory_has_only_loadable_files():
+    files = sorted(EXAMPLES.glob("*.yaml"))
+    assert len(files) >= 4
+    for path in files:
+        load_cluster(path)
+
+
+def test_example_figures():
+    hetero = load_cluster(EXAMPLES / "2xa100_4xt4.yaml")
+    assert [(g.name, g.count, g.type) for g in hetero.groups] == [
+        ("a100", 2, "a100-40gb"),
+        ("t4", 4, "t4"),
+        ("cpu", 1, "cpu"),
+    ]
+    assert hetero.group("t4").efficiency == pytest.approx(0.4)
+    assert hetero.group("cpu").memory_bytes == 512 * GiB
+    assert hetero.link("t4", "a100").bandwidth == 12e9
+    assert hetero.link("a100", "cpu") == Link(25e9, 10e-6)  # from links.default
+
+    two_nodes = load_cluster(EXAMPLES / "2node_h100.yaml")
+    assert two_nodes.link("node1", "node0").bandwidth == 25e9  # 200Gbps
+    assert two_nodes.link("node0", "node0").bandwidth == 450e9
+
+
+def test_default_cluster():
+    cluster = default_cluster()
+    assert cluster.name == "default: 4x a100-80gb + cpu"
+    a100, cpu = cluster.groups
+    assert (a100.type, a100.count, a100.device_class) == ("a100-80gb", 4, DeviceClass.ACCELERATOR)
+    assert (cpu.type, cpu.count, cpu.device_class) == ("cpu", 1, DeviceClass.CPU)
+    assert a100.memory_bytes == 80 * GiB
+    assert a100.peak("bf16") == 312e12 and a100.peak("fp32") == 19.5e12
+    assert cluster.link("a100-80gb", "a100-80gb") == nvlink_link(600e9)
+    assert cluster.link("a100-80gb", "cpu") == pcie_link(PcieGen.GEN4)
+    assert 25e9 < cluster.link("cpu", "a100-80gb").bandwidth < 25.5e9
+    assert cluster.total_devices == 5
+    assert cluster.to_dict()["groups"][0]["peak_flops"]["fp16"] == 312e12
+
+
+def test_defaults_without_links():
+    cluster = parse_cluster(
+        textwrap.dedent("""
+        devices:
+          - {type: t4, count: 4}
+          - {type: l4, count: 2}
+          - {type: v100-32gb, count: 2, name: v100}
+        """)
+    )
+    assert cluster.link("t4", "t4") == pcie_link(PcieGen.GEN3)  # no NVLink on a T4
+    assert cluster.link("l4", "l4") == pcie_link(PcieGen.GEN4)
+    assert cluster.link("t4", "l4") == pcie_link(PcieGen.GEN3)  # the older generation wins
+    assert cluster.link("v100", "v100") == nvlink_link(300e9)
+    # No native bf16 before Ampere: fall back to the fp32 rate.
+    assert cluster.group("v100").peak("bf16") == 15.7e12
+
+
+def test_overrides_and_explicit_groups():
+    cluster = parse_cluster(
+        textwrap.dedent("""
+        name: mixed
+        devices:
+          - type: a100-80gb
+            name: fast
+            peak_flops: {fp16: 280TFLOPS}
+            memory_bandwidth: 1.9TB/s
+            efficiency: 60%
+            overhead: 8us
+          - name: asic
+            peak_flops: 100TFLOPS
+            memory: 32GiB
+            memory_bandwidth: 1TB/s
+            count: 3
+        links:
+          default: {bandwidth: 50GB/s}
+          pairs:
+            - {between: [asic, asic], latency: 2us}
+        """)
+    )
+    fast, asic = cluster.groups
+    assert fast.peak_flops == {"fp32": 19.5e12, "fp16": 280e12, "bf16": 312e12}
+    assert fast.memory_bytes == 80 * GiB  # kept from the catalog
+    assert (fast.memory_bandwidth, fast.efficiency, fast.overhead) == (1.9e12, 0.6, 8e-6)
+    assert asic.type == "custom" and asic.device_class is DeviceClass.ACCELERATOR
+    assert asic.peak("fp16") == asic.peak("fp32") == 100e12
+    assert asic.efficiency == CATALOG["a100-80gb"].efficiency
+    assert cluster.default_link == Link(50e9, 10e-6)  # latency from the built-in default
+    assert cluster.link("fast", "asic") == cluster.default_link
+    assert cluster.link("asic", "asic") == Link(50e9, 2e-6)  # bandwidth from the default
+    assert cluster.link("fast", "fast") == nvlink_link(600e9)
+
+
+def test_links_as_a_bare_list():
+    cluster = parse_cluster(
+        "devices: [{type: t4}, {type: cpu}]\n"
+        "links:\n  - {between: [cpu, t4], bandwidth: 10GB/s, latency: 1ms}\n"
+    )
+    assert cluster.link("t4", "cpu") == Link(10e9, 1e-3)
+
+
+def test_cluster_name_defaults_to_file_stem(tmp_path):
+    path = write(tmp_path, "devices: [{type: l4}]\n", "edge-box.yaml")
+    assert load_cluster(path).name == "edge-box"
+
+
+def test_link_lookup_rejects_unknown_group():
+    with pytest.raises(KeyError, match="h100"):
+        default_cluster().link("h100", "cpu")
+
+
+def test_transfer_time():
+    link = Link(bandwidth=10e9, latency=5e-6)
+    assert link.transfer_time(10e9) == pytest.approx(1 + 5e-6)
+    assert link.transfer_time(0) == 0.0
+
+
+# --- what does not ----------------------------------------------------------------------
+
+
+ERRORS = {
+    "yaml syntax": (
+        """\
+        devices:
+          - type: t4
+           count: 2
+        """,
+        3,
+        "",
+        "not valid YAML",
+    ),
+    "unknown type": (
+        """\
+        devices:
+          - type: t4
+          - type: a100
+        """,
+        3,
+        "devices[1].type",
+        "a100-40gb, a100-80gb, h100-sxm",
+    ),
+    "negative value": (
+        """\
+        devices:
+          - type: t4
+          - type: cpu
+            memory: -3GB
+        """,
+        4,
+        "devices[1].memory",
+        "positive",
+    ),
+    "non-numeric value": (
+        """\
+        devices:
+          - type: t4
+            memory_bandwidth: fast
+        """,
+        3,
+        "devices[0].memory_bandwidth",
+        "got 'fast'",
+    ),
+    "unit mismatch": (
+        """\
+        devices:
+          - type: t4
+            peak_flops: {fp16: 100GB/s}
+        """,
+        3,
+        "devices[0].peak_flops.fp16",
+        "FLOP",
+    ),
+    "missing devices": ("name: empty\n", 1, "", "missing field 'devices'"),
+    "empty devices": ("devices: []\n", 1, "devices", "non-empty list"),
+    "group without type or figures": (
+        """\
+        devices:
+          - type: t4
+          - count: 2
+        """,
+        3,
+        "devices[1]",
+        "missing field 'type'",
+    ),
+    "explicit group missing a figure": (
+        """\
+        devices:
+          - name: asic
+            peak_flops: 1TFLOPS
+            memory: 1GB
+        """,
+        2,
+        "devices[0]",
+        "missing field 'memory_bandwidth'",
+    ),
+    "unknown field": (
+        """\
+        devices:
+          - type: t4
+            memroy: 8GB
+        """,
+        3,
+        "devices[0].memroy",
+        "did you mean 'memory'",
+    ),
+    "unknown top-level field": (
+        "device:\n  - type: t4\n",
+        1,
+        "device",
+        "did you mean 'devices'",
+    ),
+    "duplicate group names": (
+        """\
+        devices:
+          - type: t4
+          - type: l4
+            name: t4
+        """,
+        4,
+        "devices[1].name",
+        "duplicate group name 't4'",
+    ),
+    "count zero": (
+        """\
+        devices:
+          - type: t4
+            count: 0
+        """,
+        3,
+        "devices[0].count",
+        "positive integer",
+    ),
+    "count not an integer": (
+        """\
+        devices:
+          - type: t4
+            count: 2.5
+        """,
+        3,
+        "devices[0].count",
+        "positive integer",
+    ),
+    "link to unknown group": (
+        """\
+        devices:
+          - type: t4
+          - type: cpu
+        links:
+          pairs:
+            - between: [t4, gpu]
+              bandwidth: 10GB/s
+        """,
+        6,
+        "links.pairs[0].between[1]",
+        "unknown group 'gpu'",
+    ),
+    "link given twice": (
+        """\
+        devices: [{type: t4}]
+        links:
+          pairs:
+            - {between: [t4, t4], latency: 1us}
+            - {between: [t4, t4], latency: 2us}
+        """,
+        5,
+        "links.pairs[1].between",
+        "already given",
+    ),
+    "link bandwidth without /s": (
+        """\
+        devices: [{type: t4}]
+        links:
+          default: {bandwidth: 25GB}
+        """,
+        3,
+        "links.default.bandwidth",
+        "add /s",
+    ),
+    "duplicate key": (
+        """\
+        devices:
+          - type: t4
+            type: l4
+        """,
+        3,
+        "devices[0].type",
+        "given twice",
+    ),
+    "unknown class": (
+        """\
+        devices:
+          - type: t4
+            class: gpu
+        """,
+        3,
+        "devices[0].class",
+        "accelerator, cpu",
+    ),
+    "efficiency above one": (
+        """\
+        devices:
+          - type: t4
+            efficiency: 120%
+        """,
+        3,
+        "devices[0].efficiency",
+        "at most 1",
+    ),
+    "custom tag": ("devices:\n  - type: !gpu t4\n", 2, "devices[0].type", "!gpu"),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=list(ERRORS))
+def test_errors_name_file_line_and_field(tmp_path, case):
+    text, line, field, says = ERRORS[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    message = str(info.value)
+    assert "\n" not in message
+    prefix = f"{path}:{line}: "
+    assert message.startswith(prefix), message
+    if field:
+        assert message[len(prefix) :].startswith(f"{field}: "), message
+    assert says in message
+    assert info.value.exit_status is ExitStatus.INVALID_INPUT == 2
+
+
+def test_unit_errors_are_chained(tmp_path):
+    path = write(tmp_path, "devices: [{type: t4, memory: lots}]\n")
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ClusterSpecError, match="no such file"):
+        load_cluster(tmp_path / "absent.yaml")
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(ClusterSpecError, match=r":1: the file is empty"):
+        load_cluster(write(tmp_path, ""))
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        "devices: !!python/object/apply:os.system ['touch {marker}']\n",
+        "devices:\n  - type: !!python/object/apply:os.system ['touch {marker}']\n",
+        "devices:\n  - !!python/object/apply:subprocess.call [['touch', '{marker}']]\n",
+        "name: !!python/name:os.system\ndevices: [{{type: t4}}]\n",
+    ],
+)
+def test_python_tags_are_refused_and_never_run(tmp_path, tagged):
+    marker = tmp_path / "pwned"
+    path = write(tmp_path, tagged.format(marker=marker))
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    message = str(info.value)
+    assert re.match(rf"{re.escape(str(path))}:\d+: \S+: tag !!python/", message), message
+    assert "nothing was executed" in message
+    assert not marker.exists()
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    with pytest.raises(ClusterSpecError, match="contains it"):
+        load_cluster(write(tmp_path, "devices: &d [*d]\n"))
+
+
+def test_alias_bomb_is_refused(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    with pytest.raises(ClusterSpecError, match="aliases"):
+        load_cluster(write(tmp_path, "\n".join(lines) + "\ndevices: [{type: t4}]\n"))

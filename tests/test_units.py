@@ -1,0 +1,141 @@
+"""Quantities as people write them, and the mistakes they make."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from placer.units import parse_bandwidth, parse_bytes, parse_flops, parse_fraction, parse_time
+
+GiB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("80GiB", 80 * GiB),
+        ("40GB", 40e9),
+        ("512MiB", 512 * 2**20),
+        ("1.5TB", 1.5e12),
+        ("4096", 4096),
+        (4096, 4096),
+        (1.5e9, 1.5e9),
+        ("16 GiB", 16 * GiB),
+        ("2kB", 2000),
+        ("2KiB", 2048),
+        ("100 bytes", 100),
+    ],
+)
+def test_bytes(text, expected):
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("312TFLOPS", 312e12),
+        ("19.5 TFLOP/s", 19.5e12),
+        ("1e12", 1e12),
+        ("900 GFLOPS", 900e9),
+        ("65 tflops", 65e12),
+        ("2.5e3GFLOPS", 2.5e12),
+        (7, 7.0),
+    ],
+)
+def test_flops(text, expected):
+    assert parse_flops(text) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("600GB/s", 600e9),
+        ("64 GB/s", 64e9),
+        ("1.6TB/s", 1.6e12),
+        ("25Gbps", 25e9 / 8),
+        ("25Gb/s", 25e9 / 8),
+        ("100Gbit/s", 100e9 / 8),
+        ("32GBps", 32e9),
+        ("12GiB/s", 12 * GiB),
+        ("5e9", 5e9),
+    ],
+)
+def test_bandwidth(text, expected):
+    assert parse_bandwidth(text) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5us", 5e-6),
+        ("5µs", 5e-6),  # micro sign U+00B5
+        ("5μs", 5e-6),  # Greek mu U+03BC
+        ("2ms", 2e-3),
+        ("1s", 1.0),
+        ("100ns", 1e-7),
+        ("0", 0.0),
+        (0.25, 0.25),
+    ],
+)
+def test_time(text, expected):
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [("0.6", 0.6), (0.6, 0.6), ("60%", 0.6), (1, 1.0)])
+def test_fraction(text, expected):
+    assert parse_fraction(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("parse", "value", "says"),
+    [
+        (parse_bytes, "-3GB", "positive"),
+        (parse_bytes, 0, "positive"),
+        (parse_bytes, "lots", "got 'lots'"),
+        (parse_bytes, "10Gb", "bits"),
+        (parse_bytes, "80gb", "GB for bytes"),
+        (parse_bytes, "80 GHz", "size"),
+        (parse_bytes, "64GB/s", "size"),
+        (parse_bytes, True, "got True"),
+        (parse_bytes, None, "got None"),
+        (parse_bytes, "nan", "size"),
+        (parse_bytes, math.inf, "not finite"),
+        (parse_bytes, "1e308PB", "too large"),
+        (parse_flops, "0TFLOPS", "positive"),
+        (parse_flops, "312TB", "rate"),
+        (parse_flops, "-1", "positive"),
+        (parse_bandwidth, "25GB", "add /s"),
+        (parse_bandwidth, "5us", "bandwidth"),
+        (parse_bandwidth, "-1GB/s", "positive"),
+        (parse_time, "-5us", "non-negative"),
+        (parse_time, "5 parsecs", "time"),
+        (parse_time, "5GB", "time"),
+        (parse_fraction, "150%", "at most 1"),
+        (parse_fraction, 1.01, "at most 1"),
+        (parse_fraction, 0, "positive"),
+        (parse_fraction, "60 percent", "fraction"),
+    ],
+)
+def test_rejects(parse, value, says):
+    with pytest.raises(ValueError, match="expected") as info:
+        parse(value)
+    assert says in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_zero_allowed_only_when_asked():
+    assert parse_bytes(0, allow_zero=True) == 0.0
+    with pytest.raises(ValueError, match="positive"):
+        parse_time(0, allow_zero=False)
+
+
+@given(st.floats(min_value=1e-3, max_value=1e6, allow_nan=False))
+def test_units_scale_consistently(x):
+    text = repr(x)
+    assert parse_bytes(f"{text}GiB") == pytest.approx(parse_bytes(f"{text}MiB") * 1024)
+    assert parse_bandwidth(f"{text}Gbps") == pytest.approx(parse_bandwidth(f"{text}GB/s") / 8)
+    assert parse_time(f"{text}ms") == pytest.approx(parse_time(f"{text}us") * 1000)
+    assert parse_flops(f"{text}TFLOPS") == pytest.approx(parse_flops(f"{text}GFLOPS") * 1000)
