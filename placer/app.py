@@ -6,6 +6,8 @@ The command line (:mod:`placer.cli`) only parses options, calls these and render
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from placer.blocks import contract
@@ -15,21 +17,115 @@ from placer.plans import read_plan
 from placer.result import PlacementResult, from_plan, from_solve
 from placer.solvers import SolverOptions, get_solver
 from placer.solvers.feasibility import check_feasible
-from placer.workload import read_workload
 
 
-def load_problem(path: str | Path) -> Problem:
-    """Load a problem from a profiled workload (``.json``).
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to turn an ONNX model into a placement problem (ignored by workloads).
+
+    ``cluster`` is a cluster YAML file, or None for the built-in default cluster.
+    """
+
+    cluster: str | None = None
+    mode: str = "inference"
+    dtype: str = "fp32"
+    optimizer: str = "adam"
+    batch_size: int = 1
+    input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    costs: str | None = None
+    coarsen: bool = False
+
+
+def load_problem(path: str | Path, options: ModelOptions | None = None) -> Problem:
+    """Load a problem: a profiled workload (``.json``) or an ONNX model (``.onnx``).
 
     Raises
     ------
     InputError
-        The file type is not supported, or the file is invalid.
+        The file type is not supported, the file is invalid, or a model option was
+        given for a workload (which carries its own devices and costs).
     """
     path = Path(path)
-    if path.suffix.lower() == ".json":
+    options = options or ModelOptions()
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        from placer.workload import read_workload
+
+        _reject_model_options(path, options)
         return read_workload(path)
-    raise InputError(f"{path}: unsupported input type {path.suffix!r}; expected a .json workload")
+    if suffix == ".onnx":
+        return _model_problem(path, options)
+    raise InputError(
+        f"{path}: unsupported input type {path.suffix!r}; expected an .onnx model or a "
+        ".json workload"
+    )
+
+
+def _reject_model_options(path: Path, options: ModelOptions) -> None:
+    defaults = ModelOptions()
+    flags = {
+        "cluster": "--cluster", "mode": "--mode", "dtype": "--dtype",
+        "optimizer": "--optimizer", "batch_size": "--batch-size",
+        "input_shapes": "--input-shape", "costs": "--costs", "coarsen": "--coarsen",
+    }  # fmt: skip
+    for name, flag in flags.items():
+        if getattr(options, name) != getattr(defaults, name):
+            raise InputError(
+                f"{path}: {flag} applies to ONNX models; a workload file carries its own "
+                "devices and costs"
+            )
+
+
+def load_graph(path: str | Path, options: ModelOptions):
+    """Load an ONNX model as an operator graph (coarsened if asked)."""
+    from placer.onnx_graph import load_onnx
+
+    graph = load_onnx(path, batch_size=options.batch_size, input_shapes=options.input_shapes)
+    if options.coarsen:
+        from placer.coarsen import coarsen
+
+        graph = coarsen(graph)
+    return graph
+
+
+def load_cluster(path: str | None):
+    """The cluster in ``path``, or the built-in default one."""
+    from placer.cluster import default_cluster, load_cluster
+
+    return default_cluster() if path is None else load_cluster(path)
+
+
+def _model_problem(path: Path, options: ModelOptions) -> Problem:
+    from placer.costmodel import CostOptions, DType, Mode, Optimizer, build_problem
+    from placer.costmodel import read_measured_costs
+
+    graph = load_graph(path, options)
+    cluster = load_cluster(options.cluster)
+    measured = read_measured_costs(options.costs) if options.costs else {}
+    if measured:
+        known = {n for node in graph.nodes for n in node.members}
+        known |= {f"{n}/grad" for n in known}
+        devices = {g.name for g in cluster.groups} | {g.type for g in cluster.groups}
+        for op, device in measured:
+            if op not in known:
+                raise InputError(f"{options.costs}: op {op!r} is not a node of {path}")
+            if device not in devices:
+                raise InputError(
+                    f"{options.costs}: device {device!r} is neither a group nor a type of "
+                    f"the cluster ({', '.join(sorted(devices))})"
+                )
+    cost_options = CostOptions(
+        mode=Mode(options.mode),
+        dtype=DType(options.dtype),
+        optimizer=Optimizer(options.optimizer),
+        batch_size=options.batch_size,
+        measured=measured,
+    )
+    problem = build_problem(graph, cluster, cost_options)
+    notes = (f"cluster: {cluster.name}", *problem.notes)
+    from dataclasses import replace
+
+    return replace(problem, notes=notes)
 
 
 def trivial_lower_bound(problem: Problem) -> float:
@@ -68,10 +164,24 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     solve = get_solver(solver)
     check_feasible(problem, contract(problem))
     solved = solve(problem, options or SolverOptions())
-    return from_solve(problem, solved, trivial_lower_bound(problem))
+    result = from_solve(problem, solved, trivial_lower_bound(problem))
+    if problem.notes:
+        from dataclasses import replace
+
+        result = replace(result, notes=(*problem.notes, *result.notes))
+    return result
 
 
 def evaluate_plan(problem: Problem, plan_path: str | Path) -> PlacementResult:
     """Read a plan for ``problem`` and evaluate it."""
     placement = read_plan(plan_path, problem)
     return from_plan(problem, placement, trivial_lower_bound(problem))
+
+
+def inspect(path: str | Path, options: ModelOptions):
+    """Figures of an ONNX model (``placer inspect``)."""
+    from placer.inspect import inspect_model
+
+    if Path(path).suffix.lower() != ".onnx":
+        raise InputError(f"{path}: placer inspect reads .onnx models")
+    return inspect_model(load_graph(path, options))

@@ -2,19 +2,76 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
+import yaml
 from rich.console import Console
 
 from placer import __version__, app
 from placer.errors import ExitStatus, InputError, PlacerError
 from placer.fileio import write_atomic
-from placer.render import OutputFormat, render_table, to_json, to_yaml
+from placer.render import OutputFormat, render_summary, render_table, to_json, to_yaml
 from placer.result import PlacementResult
 from placer.solvers import SOLVERS, SolverOptions
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
+
+
+def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for value in values:
+        name, _, dims = value.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            shape = ()
+        if not name or not shape or any(d <= 0 for d in shape):
+            raise click.BadParameter(
+                f"{value!r}: expected NAME=D0,D1,... with positive integer dims",
+                param_hint="--input-shape",
+            )
+        shapes[name] = shape
+    return shapes
+
+
+def model_options(command):
+    """Options that say how to cost an ONNX model (shared by place, evaluate, inspect)."""
+    decorators = [
+        click.option("--cluster", type=click.Path(dir_okay=False),
+                     help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
+        click.option("--mode", type=click.Choice(["inference", "training"]), default="inference",
+                     show_default=True, help="Place the forward pass, or forward + backward."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Samples per step; resolves a symbolic batch dim."),
+        click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
+                     help="Full shape of a graph input (repeatable)."),
+        click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
+                     show_default=True, help="Arithmetic precision of the run."),
+        click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+                     show_default=True, help="Optimiser state kept in training."),
+        click.option("--costs", type=click.Path(dir_okay=False),
+                     help="Measured per-op times (CSV op,device,seconds or JSON)."),
+        click.option("--coarsen/--no-coarsen", default=False, show_default=True,
+                     help="Merge trivially cheap ops into a neighbour first."),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _model(kwargs: dict) -> app.ModelOptions:
+    return app.ModelOptions(
+        cluster=kwargs.pop("cluster"),
+        mode=kwargs.pop("mode"),
+        dtype=kwargs.pop("dtype"),
+        optimizer=kwargs.pop("optimizer"),
+        batch_size=kwargs.pop("batch_size"),
+        input_shapes=_input_shapes(kwargs.pop("input_shape")),
+        costs=kwargs.pop("costs"),
+        coarsen=kwargs.pop("coarsen"),
+    )
 
 
 def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
@@ -49,7 +106,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False))
+@model_options
 @click.option(
     "--solver",
     default="dp",
@@ -65,23 +123,42 @@ def cli() -> None:
     show_default=True,
     help="Above this many ideals the DP falls back to a linear order (not optimal).",
 )
-def place(workload: str, solver: str, fmt: str | None, output: str | None, max_ideals: int) -> None:
-    """Find the placement of WORKLOAD with the least max-load."""
-    problem = app.load_problem(workload)
+def place(
+    model: str, solver: str, fmt: str | None, output: str | None, max_ideals: int, **kwargs
+) -> None:
+    """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
+    problem = app.load_problem(model, _model(kwargs))
     result = app.place(problem, solver, SolverOptions(max_ideals=max_ideals))
     _emit(result, fmt, output)
 
 
 @cli.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
+@model_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
-def evaluate(workload: str, plan: str, fmt: str | None, output: str | None) -> None:
-    """Evaluate the split in PLAN (placer's JSON output or an expert split) for WORKLOAD."""
-    problem = app.load_problem(workload)
+def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
+    """Evaluate the split in PLAN (placer's output or an expert split) for MODEL."""
+    problem = app.load_problem(model, _model(kwargs))
     result = app.evaluate_plan(problem, plan)
     _emit(result, fmt, output)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@model_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table",
+              show_default=True, help="Output format.")  # fmt: skip
+def inspect(model: str, fmt: str, **kwargs) -> None:
+    """Show MODEL's op types, parameters, FLOPs, memory and dearest ops."""
+    summary = app.inspect(model, _model(kwargs))
+    if fmt == "table":
+        render_summary(summary, Console())
+    elif fmt == "json":
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(yaml.safe_dump(summary.to_dict(), sort_keys=False), nl=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,7 +33,7 @@ class DeviceKind:
     Parameters
     ----------
     name : str
-        Short name; devices are named ``f"{name}{i}"``.
+        Short name; devices are named ``f"{name}:{i}"``.
     device_class : DeviceClass
         Accelerator or CPU.
     count : int
@@ -61,7 +61,7 @@ class LinkCost:
     seconds_per_byte: float
 
     def time(self, nbytes: float) -> float:
-        return self.latency + nbytes * self.seconds_per_byte
+        return self.latency + nbytes * self.seconds_per_byte if nbytes else 0.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,12 @@ class Op:
     color: int
     backward: bool = False
     output_bytes: float = 0.0
+    members: tuple[str, ...] = ()
+
+    @property
+    def input_nodes(self) -> tuple[int | str, ...]:
+        """The input's node ids this op stands for."""
+        return self.members or (self.key,)
 
 
 @dataclass(frozen=True)
@@ -143,17 +149,21 @@ class Problem:
 
     @cached_property
     def devices(self) -> tuple[Device, ...]:
-        """All devices, kind by kind, in the order of ``kinds``."""
+        """All devices, kind by kind, in the order of ``kinds``, named ``kind:index``."""
         return tuple(
-            Device(f"{kind.name}{i}", k)
+            Device(f"{kind.name}:{i}", k)
             for k, kind in enumerate(self.kinds)
             for i in range(kind.count)
         )
 
     @cached_property
     def index_of_key(self) -> dict[int | str, int]:
-        """Op index of each input key."""
-        return {op.key: i for i, op in enumerate(self.ops)}
+        """Op index of each input key (and of each member of a merged op)."""
+        index: dict[int | str, int] = {}
+        for i, op in enumerate(self.ops):
+            for key in (op.key, *op.members):
+                index[key] = i
+        return index
 
     @cached_property
     def successors(self) -> tuple[tuple[int, ...], ...]:

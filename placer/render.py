@@ -47,19 +47,23 @@ def _num(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _time_scale(unit: str) -> tuple[float, str]:
+    """Seconds read best as milliseconds; other units stay as they are."""
+    return (1e3, "ms") if unit == "s" else (1.0, unit)
+
+
 def render_table(result: PlacementResult, console: Console) -> None:
     """Print the plan: a row per device used, the bottleneck highlighted, then the
     predicted throughput and how close it is to the lower bound."""
     problem, evaluation = result.problem, result.evaluation
-    unit = f" ({problem.time_unit})" if problem.time_unit else ""
+    scale, unit = _time_scale(problem.time_unit)
     title = f"placer: {problem.name} — solver {result.solver}"
     table = Table(title=title, title_justify="left")
     table.add_column("device", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("nodes", justify="right")
-    table.add_column("compute", justify="right", no_wrap=True)
-    table.add_column("comm", justify="right", no_wrap=True)
-    table.add_column("load", justify="right", no_wrap=True)
+    table.add_column("ops", justify="right", no_wrap=True)
+    for label in ("compute", "comm", "load"):
+        table.add_column(label, justify="right", no_wrap=True)
     table.add_column("memory", justify="right", no_wrap=True)
     table.add_column("cap", justify="right", no_wrap=True)
     bottleneck = evaluation.bottleneck
@@ -72,23 +76,24 @@ def render_table(result: PlacementResult, console: Console) -> None:
             device.name + (" *" if is_bottleneck else ""),
             "cpu" if kind.device_class.value == "cpu" else "accel",
             str(len(stage.ops)),
-            f"{stage.compute:.5g}",
-            f"{stage.communication:.4g}",
-            f"{stage.load:.5g}",
+            f"{stage.compute * scale:.4g}",
+            f"{stage.communication * scale:.4g}",
+            f"{stage.load * scale:.4g}",
             _bytes(stage.memory_bytes),
             cap,
             style="bold red" if is_bottleneck else None,
         )
     console.print(table)
-    per = f"samples per {problem.time_unit}" if problem.time_unit else "samples per time unit"
+    per = f"samples/{problem.time_unit}" if problem.time_unit else "samples per time unit"
     status = "optimal" if result.optimal else "not proven optimal"
-    console.print(f"stages in pipeline order; * marks the bottleneck; times in {unit[2:-1] or 'the input unit'}")
+    where = f"times in {unit}" if unit else "times in the input's unit"
+    console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
     console.print(
-        f"max-load {_num(result.max_load)} ({status}); "
+        f"max-load {_num(result.max_load * scale)} {unit} ({status}); "
         f"predicted throughput {_num(result.throughput)} {per}"
     )
     console.print(
-        f"lower bound {_num(result.lower_bound)}: no placement beats it; "
+        f"lower bound {_num(result.lower_bound * scale)} {unit}: no placement beats it; "
         f"gap at most {100 * result.gap:.1f}%"
     )
     for note in result.notes:
@@ -96,3 +101,45 @@ def render_table(result: PlacementResult, console: Console) -> None:
     if not evaluation.valid:
         for violation in evaluation.violations:
             console.print(Text(f"invalid: {violation}", style="bold red"))
+
+
+def _count(value: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g}"
+
+
+def render_summary(summary, console: Console) -> None:
+    """Print ``placer inspect``'s figures of a model (a :class:`ModelSummary`)."""
+    head = Table(title=f"placer inspect: {summary.name}", title_justify="left", show_header=False)
+    head.add_column("figure")
+    head.add_column("value", justify="right")
+    head.add_row("nodes / edges", f"{summary.nodes} / {summary.edges}")
+    head.add_row("parameters", f"{_count(summary.params)} ({_bytes(summary.param_bytes)})")
+    head.add_row("forward FLOPs", _count(summary.flops))
+    head.add_row("activation memory", _bytes(summary.activation_bytes))
+    head.add_row("input size", _bytes(summary.input_bytes))
+    console.print(head)
+    ops = Table(title="op types", title_justify="left")
+    ops.add_column("op type")
+    ops.add_column("count", justify="right")
+    for op_type, count in summary.op_histogram:
+        ops.add_row(op_type, str(count))
+    console.print(ops)
+    dear = Table(title="dearest ops", title_justify="left")
+    dear.add_column("node")
+    dear.add_column("op type")
+    dear.add_column("FLOPs", justify="right")
+    dear.add_column("params", justify="right")
+    for op in summary.dearest:
+        dear.add_row(op.name, op.op_type, _count(op.flops), _count(op.param_count))
+    console.print(dear)
+    if summary.unknown_ops:
+        console.print(Text("no FLOP formula (bytes only): " + ", ".join(summary.unknown_ops),
+                           style="yellow"))
+    if summary.unknown_shapes:
+        console.print(Text("shapes estimated for: " + ", ".join(summary.unknown_shapes),
+                           style="yellow"))
+    for note in summary.notes:
+        console.print(Text(f"note: {note}", style="yellow"))

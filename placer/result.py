@@ -61,7 +61,7 @@ class PlacementResult:
                     "device": device.name,
                     "kind": kind.device_class.value,
                     "device_type": kind.name,
-                    "nodes": [problem.ops[i].key for i in stage.ops],
+                    "nodes": [key for i in stage.ops for key in problem.ops[i].input_nodes],
                     "compute": stage.compute,
                     "communication": stage.communication,
                     "load": stage.load,

@@ -1,0 +1,307 @@
+"""From an operator graph and a cluster to a costed placement problem.
+
+Each op's time on a device group is a roofline estimate plus a per-op overhead:
+
+    t = max(FLOPs / (peak[dtype] · efficiency), bytes / (memory bandwidth · efficiency))
+        + overhead
+
+and a transfer costs ``latency + bytes / bandwidth`` of the link crossed.  Measured
+per-op times (``--costs``) override the estimate op by op.  ``docs/costs.md`` gives the
+FLOP and byte formulas; ``docs/cluster.md`` the device figures.
+
+For training, every forward op gets a backward op in its colour class (so the two share
+a device), and the edges of the backward graph mirror the forward ones; see
+:data:`BACKWARD_FLOP_FACTOR` and :func:`bytes_per_param` for the figures.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+.. [2] Narayanan et al. (2019). PipeDream: Generalized Pipeline Parallelism for DNN
+   Training. SOSP.  (1F1B schedule: stage ``s`` of ``S`` keeps ``S - s`` microbatches of
+   activations.)
+.. [3] Rajbhandari et al. (2020). ZeRO: Memory Optimizations Toward Training Trillion
+   Parameter Models. SC.  (16 bytes per parameter for mixed-precision Adam.)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from placer.cluster import Cluster, DeviceGroup
+from placer.errors import InputError
+from placer.model import DeviceKind, LinkCost, Op, Problem
+from placer.onnx_graph import GraphNode, OpGraph
+
+
+class Mode(str, Enum):
+    """What the pipeline runs."""
+
+    INFERENCE = "inference"
+    TRAINING = "training"
+
+
+class DType(str, Enum):
+    """Arithmetic precision of the run (``--dtype``)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+    @property
+    def nbytes(self) -> int:
+        return 4 if self is DType.FP32 else 2
+
+
+class Optimizer(str, Enum):
+    """Optimiser whose state training keeps per parameter (``--optimizer``)."""
+
+    ADAM = "adam"
+    SGD = "sgd"
+
+
+#: Backward FLOPs as a multiple of forward FLOPs.  Ops with weights (MatMul, Gemm, Conv,
+#: ...) compute the gradient of their input and of their weights: 2x.  Other ops only
+#: the gradient of their input: 1x.
+BACKWARD_FLOP_FACTOR = {"weighted": 2.0, "other": 1.0}
+_WEIGHTED = frozenset({"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum", "MatMulInteger"})
+
+
+def bytes_per_param(dtype: DType, optimizer: Optimizer) -> float:
+    """Training memory per parameter: weight + gradient + optimiser state.
+
+    fp32: 4 (weight) + 4 (gradient) + optimiser state (Adam: two fp32 moments, 8; SGD
+    with momentum: 4).  fp16/bf16 (mixed precision): 2 + 2 + an fp32 master copy (4) +
+    the same fp32 optimiser state, so Adam costs 16 bytes per parameter either way [3]_.
+    """
+    state = 8.0 if optimizer is Optimizer.ADAM else 4.0
+    if dtype is DType.FP32:
+        return 4.0 + 4.0 + state
+    return 2.0 + 2.0 + 4.0 + state
+
+
+@dataclass(frozen=True)
+class CostOptions:
+    """How to cost a graph: mode, precision, optimiser, batch and measured times."""
+
+    mode: Mode = Mode.INFERENCE
+    dtype: DType = DType.FP32
+    optimizer: Optimizer = Optimizer.ADAM
+    batch_size: int = 1
+    measured: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+
+def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Problem:
+    """Cost ``graph`` on ``cluster``.
+
+    Parameters
+    ----------
+    graph : OpGraph
+        Operators with FLOPs and bytes at the chosen batch size.
+    cluster : Cluster
+        Device groups (one :class:`~placer.model.DeviceKind` each) and links.
+    options : CostOptions
+
+    Returns
+    -------
+    Problem
+        Times in seconds; ``samples_per_step`` is the batch size.  Op keys are the ONNX
+        node names; a backward op is keyed ``<name>/grad``.
+
+    Notes
+    -----
+    Memory per op: inference keeps the op's weights and its output activation; training
+    keeps weights, gradients and optimiser state (:func:`bytes_per_param`) plus the
+    op's output activations for every microbatch in flight.  Under 1F1B the first of
+    ``S`` stages keeps ``S`` microbatches [2]_; placer charges every stage that worst
+    case, with ``S`` the number of devices, so memory estimates err on the safe side.
+    """
+    groups = cluster.groups
+    scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
+    training = options.mode is Mode.TRAINING
+    stages = sum(g.count for g in groups)
+    param_bytes = bytes_per_param(options.dtype, options.optimizer) if training else None
+
+    out_bytes = [0.0] * len(graph.nodes)
+    in_bytes = [0.0] * len(graph.nodes)
+    seen: set[tuple[int, str]] = set()
+    for edge in graph.edges:
+        if (edge.src, edge.tensor) not in seen:
+            seen.add((edge.src, edge.tensor))
+            out_bytes[edge.src] += edge.bytes * scale
+        in_bytes[edge.dst] += edge.bytes * scale
+
+    ops: list[Op] = []
+    for i, node in enumerate(graph.nodes):
+        if training:
+            size = node.param_count * param_bytes + node.output_bytes * scale * stages
+            # constant tensors that are not learned (BatchNorm statistics) stay as they are
+            size += max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
+        else:
+            size = node.param_bytes * scale + node.output_bytes * scale
+        latency = tuple(
+            _latency(node, g, options, scale, 1.0, backward=False) for g in groups
+        )
+        ops.append(
+            Op(
+                key=node.name,
+                name=node.name,
+                latency=latency,
+                supported=(True,) * len(groups),
+                size_bytes=size,
+                transfer_cost=0.0,
+                color=i,
+                output_bytes=out_bytes[i],
+                members=node.members if node.members != (node.name,) else (),
+            )
+        )
+    edges = [(e.src, e.dst) for e in graph.edges]
+    if training:
+        n = len(graph.nodes)
+        for i, node in enumerate(graph.nodes):
+            factor = (
+                BACKWARD_FLOP_FACTOR["weighted"]
+                if node.op_type in _WEIGHTED or node.param_count
+                else BACKWARD_FLOP_FACTOR["other"]
+            )
+            latency = tuple(
+                _latency(node, g, options, scale, factor, backward=True) for g in groups
+            )
+            ops.append(
+                Op(
+                    key=f"{node.name}/grad",
+                    name=f"{node.name}/grad",
+                    latency=latency,
+                    supported=(True,) * len(groups),
+                    size_bytes=0.0,
+                    transfer_cost=0.0,
+                    color=i,
+                    backward=True,
+                    output_bytes=in_bytes[i],  # gradients of its inputs flow back
+                    members=tuple(f"{m}/grad" for m in node.members)
+                    if node.members != (node.name,)
+                    else (),
+                )
+            )
+        # the backward graph mirrors the forward one
+        edges += [(n + e.dst, n + e.src) for e in graph.edges]
+
+    kinds = tuple(
+        DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
+        for g in groups
+    )
+    links = tuple(
+        tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
+    )
+    notes = list(graph.notes)
+    if graph.unknown_ops:
+        notes.append(
+            "no FLOP formula for op types " + ", ".join(sorted(set(graph.unknown_ops)))
+            + ": costed by bytes moved only"
+        )
+    return Problem(
+        name=graph.name,
+        ops=tuple(ops),
+        edges=tuple(dict.fromkeys(edges)),
+        kinds=kinds,
+        time_unit="s",
+        samples_per_step=options.batch_size,
+        notes=tuple(notes),
+        links=links,
+    )
+
+
+def _latency(
+    node: GraphNode,
+    group: DeviceGroup,
+    options: CostOptions,
+    scale: float,
+    factor: float,
+    *,
+    backward: bool,
+) -> float:
+    """Roofline time of ``node`` (or its backward op) on one device of ``group``."""
+    measured = _measured(options.measured, node.name, group, backward)
+    if measured is not None:
+        return measured
+    flops = node.flops * factor
+    moved = (node.bytes_read + node.bytes_written) * scale * factor
+    if flops == 0 and moved == 0:
+        return 0.0
+    compute = flops / (group.peak(options.dtype.value) * group.efficiency)
+    memory = moved / (group.memory_bandwidth * group.efficiency)
+    return max(compute, memory) + group.overhead
+
+
+def _measured(
+    table: Mapping[tuple[str, str], float], name: str, group: DeviceGroup, backward: bool
+) -> float | None:
+    op = f"{name}/grad" if backward else name
+    for device in (group.name, group.type):
+        if (op, device) in table:
+            return table[(op, device)]
+    return None
+
+
+def _link_cost(cluster: Cluster, a: DeviceGroup, b: DeviceGroup) -> LinkCost:
+    link = cluster.link(a.name, b.name)
+    return LinkCost(latency=link.latency, seconds_per_byte=1.0 / link.bandwidth)
+
+
+def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
+    """Read measured per-op times (``--costs``).
+
+    CSV with a header ``op,device,seconds`` (``device``: a group name or a catalog
+    type; ``op``: an ONNX node name, or ``NAME/grad`` for its backward op), or JSON
+    ``{"OP": {"DEVICE": seconds, ...}, ...}``.
+
+    Raises
+    ------
+    InputError
+        Missing file, bad format, or a time that is not a non-negative number.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from err
+    table: dict[tuple[str, str], float] = {}
+    if path.suffix.lower() == ".json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
+        if not isinstance(document, dict):
+            raise InputError(f"{path}: expected an object mapping op names to devices")
+        rows = [
+            (op, device, seconds, f"{op}.{device}")
+            for op, devices in document.items()
+            for device, seconds in (devices.items() if isinstance(devices, dict) else [(None, None)])
+        ]
+    elif path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames is None or not {"op", "device", "seconds"} <= set(reader.fieldnames):
+            raise InputError(f"{path}: the CSV header must name op, device and seconds")
+        rows = [
+            (row["op"], row["device"], row["seconds"], f"line {n}")
+            for n, row in enumerate(reader, start=2)
+        ]
+    else:
+        raise InputError(f"{path}: measured costs must be a .csv or .json file")
+    for op, device, seconds, where in rows:
+        if device is None:
+            raise InputError(f"{path}: {op}: expected an object mapping devices to seconds")
+        try:
+            value = float(seconds)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"{path}: {where}: seconds must be a non-negative number, got {seconds!r}")
+        table[(str(op), str(device))] = value
+    return table
