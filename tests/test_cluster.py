@@ -421,3 +421,11 @@ def test_alias_bomb_is_refused(tmp_path):
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
     with pytest.raises(ClusterSpecError, match="aliases"):
         load_cluster(write(tmp_path, "\n".join(lines) + "\ndevices: [{type: t4}]\n"))
+
+
+def test_yaml_in_the_docs_loads():
+    docs = (Path(__file__).parent.parent / "docs" / "cluster.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", docs, re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        parse_cluster(textwrap.dedent(block), "docs/cluster.md")
