@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from placer.blocks import BlockGraph, contract
+from placer.errors import InfeasiblePlacement
 from placer.evaluate import evaluate
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
@@ -84,34 +85,34 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     stats: dict[str, float] = {"blocks": blocks.n_blocks}
     notes: list[str] = []
 
-    # An upper bound (and the fallback answer): the best linear order.
+    # An upper bound (and the fallback answer): the best linear order.  With binding
+    # memory caps a linear order may find nothing although a placement exists.
     upper, linear_placement = math.inf, None
     for order in _topological_orders(blocks):
         lattice = _chain_lattice(order, blocks.n_blocks)
         placement, value, _ = _run(problem, blocks, lattice, math.inf, math.inf)
         if placement is not None and value < upper:
             upper, linear_placement = value, placement
-    if linear_placement is None:
-        raise explain_infeasible(problem, blocks)
 
     lattice = _ideal_lattice(blocks, options.max_ideals)
     if lattice is None:
-        notes.append(
-            f"more than {options.max_ideals:,} ideals: fell back to the DP over a linear "
-            "order (not proven optimal; raise --max-ideals to try the exact DP)"
-        )
         stats["ideals"] = float("nan")
-        return _result(problem, linear_placement, False, started, stats, notes)
+        return _fallback(
+            problem, linear_placement, started, stats, notes,
+            f"more than {options.max_ideals:,} ideals",
+            "raise --max-ideals to try the exact DP",
+        )  # fmt: skip
     stats["ideals"] = lattice.bits.shape[0]
     bound = upper * (1 + _SLACK) + _SLACK
     placement, value, pairs = _run(problem, blocks, lattice, bound, options.max_pairs)
     stats["pairs"] = pairs
+    if pairs > options.max_pairs:
+        return _fallback(
+            problem, linear_placement, started, stats, notes,
+            f"more than {options.max_pairs:,} ideal pairs", "the instance is too wide",
+        )  # fmt: skip
     if placement is None:
-        notes.append(
-            f"more than {options.max_pairs:,} ideal pairs: fell back to the DP over a "
-            "linear order (not proven optimal)"
-        )
-        return _result(problem, linear_placement, False, started, stats, notes)
+        raise explain_infeasible(problem, blocks)
     if not blocks.exact_communication:
         notes.append(
             "links differ in speed: the DP charged each device its slowest link, so the plan "
@@ -120,6 +121,17 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         )
         return _result(problem, placement, False, started, stats, notes)
     return _result(problem, placement, True, started, stats, notes)
+
+
+def _fallback(problem, placement, started, stats, notes, why: str, hint: str) -> SolveResult:
+    """The linear-order answer when the exact DP gave up (or no placement if none)."""
+    if placement is None:
+        raise InfeasiblePlacement(
+            f"no placement found: {why} for the exact DP ({hint}), and no linear order of "
+            "the graph fits the devices' memory"
+        )
+    notes.append(f"{why}: fell back to the DP over a linear order (not proven optimal; {hint})")
+    return _result(problem, placement, False, started, stats, notes)
 
 
 def _result(problem, placement, optimal, started, stats, notes) -> SolveResult:
