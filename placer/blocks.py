@@ -29,7 +29,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -130,15 +130,7 @@ def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph
     edges = np.array(
         sorted({(index[a], index[b]) for a, b in arcs}), dtype=np.int64
     ).reshape(-1, 2)
-    per_kind, exact = _transfer_weights(problem)
-    hyper: dict[tuple[int, ...], np.ndarray] = {}
-    for u, succ in enumerate(problem.successors):
-        blocks = {int(block_of_op[u])} | {int(block_of_op[v]) for v in succ}
-        if len(blocks) > 1 and per_kind[:, u].any():
-            key = tuple(sorted(blocks))
-            hyper[key] = hyper.get(key, 0.0) + per_kind[:, u]
-    hyperedges = tuple(hyper)
-    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64).reshape(-1, n_kinds).T
+    hyperedges, weights, exact = _hyperedges(problem, block_of_op, optimistic=False)
     return BlockGraph(
         block_of_op=block_of_op,
         ops_of_block=tuple(tuple(m) for m in members),
@@ -146,22 +138,49 @@ def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph
         latency=latency,
         size=size,
         hyperedges=hyperedges,
-        weights=np.ascontiguousarray(weights),
+        weights=weights,
         exact_communication=exact,
     )
 
 
-def _transfer_weights(problem: Problem) -> tuple[np.ndarray, bool]:
+def optimistic(problem: Problem, blocks: BlockGraph) -> BlockGraph:
+    """``blocks`` with every kind charged its *fastest* link instead of its slowest.
+
+    Every placement costs at least this much, so the DP's optimum on it is a lower
+    bound on the contiguous optimum over the links actually crossed.
+    """
+    hyperedges, weights, _ = _hyperedges(problem, blocks.block_of_op, optimistic=True)
+    return replace(blocks, hyperedges=hyperedges, weights=weights)
+
+
+def _hyperedges(problem: Problem, block_of_op: np.ndarray, *, optimistic: bool):
+    """Aggregate each op's transfer into a hyperedge on blocks, with per-kind weights."""
+    per_kind, exact = _transfer_weights(problem, optimistic)
+    hyper: dict[tuple[int, ...], np.ndarray] = {}
+    for u, succ in enumerate(problem.successors):
+        blocks = {int(block_of_op[u])} | {int(block_of_op[v]) for v in succ}
+        if len(blocks) > 1 and per_kind[:, u].any():
+            key = tuple(sorted(blocks))
+            hyper[key] = hyper.get(key, 0.0) + per_kind[:, u]
+    hyperedges = tuple(hyper)
+    n_kinds = len(problem.kinds)
+    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64).reshape(-1, n_kinds).T
+    return hyperedges, np.ascontiguousarray(weights), exact
+
+
+def _transfer_weights(problem: Problem, optimistic: bool) -> tuple[np.ndarray, bool]:
     """``w[k, u]``: what a device of kind ``k`` pays when op ``u``'s transfer crosses it.
 
     Without per-link costs this is ``transfer_cost(u)`` for kinds that pay.  With them,
-    the slowest link from kind ``k`` to any kind it could exchange data with; that is
-    exact when those links are all alike, else an upper bound.
+    the slowest link from kind ``k`` to any kind it could exchange data with (the
+    fastest if ``optimistic``); that is exact when those links are all alike, else an
+    upper (lower) bound.
     """
     kinds = problem.kinds
     n_kinds, n_ops = len(kinds), len(problem.ops)
     w = np.zeros((n_kinds, n_ops))
     exact = True
+    pick = min if optimistic else max
     for k, kind in enumerate(kinds):
         if not kind.pays_communication:
             continue
@@ -176,7 +195,7 @@ def _transfer_weights(problem: Problem) -> tuple[np.ndarray, bool]:
         links = {problem.links[k][j] for j in peers}
         exact &= len(links) == 1
         for u in range(n_ops):
-            w[k, u] = max(problem.transfer(u, k, j) for j in peers)
+            w[k, u] = pick(problem.transfer(u, k, j) for j in peers)
     if problem.links is not None:
         # receivers pay their own link, senders the slowest: alike only if all links are
         used = [k for k, kind in enumerate(kinds) if kind.count > 0]
