@@ -18,7 +18,7 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/placer place examples/workloads/gnmt_training.json
+	$(BIN)/placer place sample_models/bert_base.onnx --input-shape input_ids=8,128
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest

@@ -30,7 +30,7 @@ class ModelOptions:
     mode: str = "inference"
     dtype: str = "fp32"
     optimizer: str = "adam"
-    batch_size: int = 1
+    batch_size: int | None = None  # None: the first dim of --input-shape, else 1
     input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
     costs: str | None = None
     coarsen: bool = False
@@ -76,11 +76,32 @@ def _reject_model_options(path: Path, options: ModelOptions) -> None:
             )
 
 
+def batch_size(options: ModelOptions) -> int:
+    """Samples per step: ``--batch-size``, else the leading dim the input shapes agree on.
+
+    Raises
+    ------
+    InputError
+        ``--batch-size`` disagrees with a leading dim given by ``--input-shape``.
+    """
+    leading = {name: shape[0] for name, shape in options.input_shapes.items() if shape}
+    if options.batch_size is None:
+        values = set(leading.values())
+        return values.pop() if len(values) == 1 else 1
+    for name, dim in leading.items():
+        if dim != options.batch_size:
+            dims = ",".join(map(str, options.input_shapes[name]))
+            raise InputError(
+                f"--batch-size {options.batch_size} disagrees with --input-shape {name}={dims}"
+            )
+    return options.batch_size
+
+
 def load_graph(path: str | Path, options: ModelOptions):
     """Load an ONNX model as an operator graph (coarsened if asked)."""
     from placer.onnx_graph import load_onnx
 
-    graph = load_onnx(path, batch_size=options.batch_size, input_shapes=options.input_shapes)
+    graph = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
     if options.coarsen:
         from placer.coarsen import coarsen
 
@@ -118,7 +139,7 @@ def _model_problem(path: Path, options: ModelOptions) -> Problem:
         mode=Mode(options.mode),
         dtype=DType(options.dtype),
         optimizer=Optimizer(options.optimizer),
-        batch_size=options.batch_size,
+        batch_size=batch_size(options),
         measured=measured,
     )
     problem = build_problem(graph, cluster, cost_options)

@@ -43,8 +43,9 @@ def model_options(command):
                      help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
         click.option("--mode", type=click.Choice(["inference", "training"]), default="inference",
                      show_default=True, help="Place the forward pass, or forward + backward."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Samples per step; resolves a symbolic batch dim."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help="Samples per step; resolves a symbolic batch dim "
+                          "[default: the first dim of --input-shape, else 1]."),
         click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
                      help="Full shape of a graph input (repeatable)."),
         click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
