@@ -12,6 +12,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,68 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"ops": len(problem.ops), "times": times, "peak": peak,
                   "objective": solved.objective, "optimal": solved.optimal, **solved.stats}))
 """
+
+
+_MODEL_CHILD = r"""
+import json, sys, time
+from placer import app
+from placer.costmodel import CostOptions, Mode, build_problem
+from placer.solvers import SolverOptions
+options = app.ModelOptions(mode=sys.argv[2], input_shapes=json.loads(sys.argv[3]))
+rows = []
+for _ in range(int(sys.argv[4])):
+    t0 = time.perf_counter()
+    graph = app.load_graph(sys.argv[1], options)
+    t1 = time.perf_counter()
+    cost = CostOptions(mode=Mode(options.mode), batch_size=app.batch_size(options))
+    problem = build_problem(graph, app.load_cluster(None), cost)
+    t2 = time.perf_counter()
+    result = app.place(problem, "dp", SolverOptions())
+    t3 = time.perf_counter()
+    rows.append((t1 - t0, t2 - t1, t3 - t2, result.max_load, len(problem.ops)))
+print(json.dumps(rows))
+"""
+
+SAMPLES = [
+    ("bert_base", {"input_ids": [8, 128]}),
+    ("gpt2_small", {"input_ids": [8, 128]}),
+    ("mobilenet_v2", {"input": [8, 3, 224, 224]}),
+]
+
+
+def bench_models() -> None:
+    """Load, cost and place each sample model on the default cluster; and the whole
+    ``placer place`` command (Python start-up included), median of three."""
+    print()
+    print(f"sample models on the default cluster, batch 8, median of {RUNS} runs")
+    header = (
+        f"{'model':14} {'mode':9} {'ops':>5} {'load s':>7} {'cost s':>7} {'place s':>7} "
+        f"{'command s':>9} {'max-load ms':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, shapes in SAMPLES:
+        model = ROOT / "sample_models" / f"{name}.onnx"
+        for mode in ("inference", "training"):
+            out = subprocess.run(
+                [sys.executable, "-c", _MODEL_CHILD, str(model), mode, json.dumps(shapes),
+                 str(RUNS)],
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+            rows = json.loads(out)
+            load, cost, place = (statistics.median(r[i] for r in rows) for i in range(3))
+            flags = [f"--input-shape={k}={','.join(map(str, v))}" for k, v in shapes.items()]
+            command = [sys.executable, "-m", "placer", "place", str(model), "--mode", mode,
+                       *flags, "--format", "json"]  # fmt: skip
+            walls = []
+            for _ in range(RUNS):
+                start = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True)
+                walls.append(time.perf_counter() - start)
+            print(
+                f"{name:14} {mode:9} {rows[0][4]:5d} {load:7.3f} {cost:7.3f} {place:7.3f} "
+                f"{statistics.median(walls):9.3f} {rows[0][3] * 1e3:11.4g}"
+            )
 
 
 def main() -> None:
@@ -66,6 +129,7 @@ def main() -> None:
         f"median {statistics.median(ratios):.1f}x (reference times below 0.01 s are "
         "reported as 0.01 s, so those ratios are lower bounds)"
     )
+    bench_models()
 
 
 if __name__ == "__main__":

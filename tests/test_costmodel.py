@@ -1,0 +1,133 @@
+"""The roofline cost model, the training graph and the memory figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from placer.cluster import parse_cluster
+from placer.costmodel import (
+    CostOptions,
+    DType,
+    Mode,
+    Optimizer,
+    build_problem,
+    bytes_per_param,
+    read_measured_costs,
+)
+from placer.errors import InputError
+from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
+
+CLUSTER = parse_cluster(
+    """
+devices:
+  - name: fast
+    peak_flops: {fp32: 10TFLOPS, fp16: 40TFLOPS}
+    memory: 16GiB
+    memory_bandwidth: 1TB/s
+    efficiency: 0.5
+    overhead: 10us
+    count: 2
+  - name: host
+    class: cpu
+    peak_flops: 1TFLOPS
+    memory: 64GiB
+    memory_bandwidth: 100GB/s
+    efficiency: 0.5
+    overhead: 1us
+links:
+  default: {bandwidth: 10GB/s, latency: 10us}
+  pairs:
+    - {between: [fast, fast], bandwidth: 100GB/s, latency: 2us}
+""",
+    "test.yaml",
+)
+
+
+def graph() -> OpGraph:
+    # matmul (1 GFLOP, 10 MB moved, 1M params) -> relu (0 FLOPs counted, 8 MB moved)
+    nodes = (
+        GraphNode("mm", "MatMul", 1e9, 6e6, 4e6, 1_000_000, 4e6, 4e6, True),
+        GraphNode("relu", "Relu", 1e6, 4e6, 4e6, 0, 0.0, 4e6, True),
+    )
+    return OpGraph("g", nodes, (GraphEdge(0, 1, "t", 4e6),), 2e6, 4, ())
+
+
+def test_roofline_latency_and_link_costs() -> None:
+    problem = build_problem(graph(), CLUSTER, CostOptions())
+    mm, relu = problem.ops
+    # compute bound on the accelerator: 1e9 / (10e12 * 0.5) = 200 us, memory 10e6/0.5e12 = 20 us
+    assert mm.latency[0] == pytest.approx(200e-6 + 10e-6)
+    # memory bound: 8e6 / (1e12 * 0.5) = 16 us > 1e6 / 5e12
+    assert relu.latency[0] == pytest.approx(16e-6 + 10e-6)
+    # the CPU: 1e9 / 0.5e12 = 2 ms
+    assert mm.latency[1] == pytest.approx(2e-3 + 1e-6)
+    assert mm.output_bytes == 4e6
+    assert problem.transfer(0, 0, 0) == pytest.approx(2e-6 + 4e6 / 100e9)
+    assert problem.transfer(0, 0, 1) == pytest.approx(10e-6 + 4e6 / 10e9)
+    assert problem.samples_per_step == 1 and problem.time_unit == "s"
+    assert mm.size_bytes == 4e6 + 4e6  # weights and output activation
+
+
+def test_fp16_uses_its_peak_and_halves_bytes() -> None:
+    problem = build_problem(graph(), CLUSTER, CostOptions(dtype=DType.FP16))
+    mm, relu = problem.ops
+    assert mm.latency[0] == pytest.approx(1e9 / 20e12 + 10e-6)
+    assert relu.latency[0] == pytest.approx(4e6 / 0.5e12 + 10e-6)
+    assert mm.output_bytes == 2e6
+
+
+def test_training_graph_mirrors_the_forward_one() -> None:
+    options = CostOptions(mode=Mode.TRAINING, optimizer=Optimizer.ADAM)
+    problem = build_problem(graph(), CLUSTER, options)
+    keys = [op.key for op in problem.ops]
+    assert keys == ["mm", "relu", "mm/grad", "relu/grad"]
+    mm, relu, mm_grad, relu_grad = problem.ops
+    assert mm_grad.backward and mm_grad.color == mm.color
+    assert relu_grad.color == relu.color != mm.color
+    # weighted ops cost 2x forward FLOPs backward, others 1x
+    assert mm_grad.latency[0] == pytest.approx(2 * 200e-6 + 10e-6)
+    assert relu_grad.latency[0] == pytest.approx(16e-6 + 10e-6)
+    assert set(problem.edges) == {(0, 1), (3, 2)}
+    # weights + gradients + Adam state (16 B/param in fp32) + activations for the
+    # microbatches in flight (3 devices: the 1F1B worst case)
+    assert mm.size_bytes == pytest.approx(1_000_000 * 16 + 4e6 * 3)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "optimizer", "expected"),
+    [(DType.FP32, Optimizer.ADAM, 16), (DType.FP16, Optimizer.ADAM, 16),
+     (DType.FP32, Optimizer.SGD, 12), (DType.BF16, Optimizer.SGD, 12)],
+)  # fmt: skip
+def test_bytes_per_param(dtype, optimizer, expected) -> None:
+    assert bytes_per_param(dtype, optimizer) == expected
+
+
+def test_measured_costs_override(tmp_path) -> None:
+    csv = tmp_path / "costs.csv"
+    csv.write_text("op,device,seconds\nmm,fast,0.001\nmm/grad,fast,0.003\n")
+    table = read_measured_costs(csv)
+    options = CostOptions(mode=Mode.TRAINING, measured=table)
+    problem = build_problem(graph(), CLUSTER, options)
+    assert problem.ops[0].latency == (0.001, pytest.approx(2e-3 + 1e-6))
+    assert problem.ops[2].latency[0] == 0.003
+    as_json = tmp_path / "costs.json"
+    as_json.write_text(json.dumps({"mm": {"fast": 0.001}}))
+    assert read_measured_costs(as_json) == {("mm", "fast"): 0.001}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fragment"),
+    [
+        ("c.csv", "op,seconds\nmm,1\n", "header"),
+        ("c.csv", "op,device,seconds\nmm,fast,-1\n", "line 2"),
+        ("c.json", "{", "not valid JSON"),
+        ("c.txt", "", ".csv or .json"),
+    ],
+)
+def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError, match=fragment):
+        read_measured_costs(path)
