@@ -75,6 +75,13 @@ def _model(kwargs: dict) -> app.ModelOptions:
     )
 
 
+def _warn(problem) -> None:
+    """Print the problem's caveats about its costs (ops without a formula) on stderr."""
+    for note in problem.notes:
+        if note.startswith("no FLOP formula"):
+            click.echo(click.style("placer: warning: ", fg="yellow") + note, err=True)
+
+
 def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
     """Print or write the result; the output file's extension picks its format."""
     if output is not None:
@@ -129,6 +136,7 @@ def place(
 ) -> None:
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
     problem = app.load_problem(model, _model(kwargs))
+    _warn(problem)
     result = app.place(problem, solver, SolverOptions(max_ideals=max_ideals))
     _emit(result, fmt, output)
 

@@ -98,3 +98,31 @@ def test_model_flags_rejected_for_workloads(run_placer) -> None:
     one_line_error(
         run_placer("place", workload, "--cluster", ROOT / "examples" / "4xa100.yaml"), "--cluster"
     )
+
+
+def test_op_without_formula_warns_once(run_placer, tmp_path) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16])
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="first"),
+        helper.make_node("Mystery", ["a"], ["b"], domain="com.example", name="odd"),
+        helper.make_node("Mystery", ["b"], ["c"], domain="com.example", name="odder"),
+        helper.make_node("Relu", ["c"], ["y"], name="last"),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [y])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    result = run_placer("place", path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "Mystery" in warnings[0]
+
+
+def test_measured_costs_must_name_real_ops(run_placer, tmp_path) -> None:
+    costs = tmp_path / "costs.csv"
+    costs.write_text("op,device,seconds\nno_such_node,a100-80gb,0.001\n")
+    model = ROOT / "sample_models" / "mobilenet_v2.onnx"
+    one_line_error(run_placer("place", model, "--costs", costs), "no_such_node")
