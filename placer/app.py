@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from placer.blocks import contract
@@ -117,8 +117,14 @@ def load_cluster(path: str | None):
 
 
 def _model_problem(path: Path, options: ModelOptions) -> Problem:
-    from placer.costmodel import CostOptions, DType, Mode, Optimizer, build_problem
-    from placer.costmodel import read_measured_costs
+    from placer.costmodel import (
+        CostOptions,
+        DType,
+        Mode,
+        Optimizer,
+        build_problem,
+        read_measured_costs,
+    )
 
     graph = load_graph(path, options)
     cluster = load_cluster(options.cluster)
@@ -143,10 +149,7 @@ def _model_problem(path: Path, options: ModelOptions) -> Problem:
         measured=measured,
     )
     problem = build_problem(graph, cluster, cost_options)
-    notes = (f"cluster: {cluster.name}", *problem.notes)
-    from dataclasses import replace
-
-    return replace(problem, notes=notes)
+    return replace(problem, notes=(f"cluster: {cluster.name}", *problem.notes))
 
 
 def trivial_lower_bound(problem: Problem) -> float:
@@ -186,11 +189,7 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     check_feasible(problem, contract(problem))
     solved = solve(problem, options or SolverOptions())
     result = from_solve(problem, solved, trivial_lower_bound(problem))
-    if problem.notes:
-        from dataclasses import replace
-
-        result = replace(result, notes=(*problem.notes, *result.notes))
-    return result
+    return replace(result, notes=(*problem.notes, *result.notes))
 
 
 def evaluate_plan(problem: Problem, plan_path: str | Path) -> PlacementResult:

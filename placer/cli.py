@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 
@@ -92,7 +93,7 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
                 ".yml or .txt, or pass --format"
             )
         if chosen is OutputFormat.TABLE:
-            console = Console(record=True, width=120, file=open("/dev/null", "w"))  # noqa: SIM115
+            console = Console(record=True, width=120, file=io.StringIO())
             render_table(result, console)
             text = console.export_text()
         else:

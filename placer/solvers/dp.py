@@ -132,17 +132,20 @@ def _bracket_links(problem, blocks, lattice, placement, value, started, stats, n
     )
     stats["pairs"] = stats.get("pairs", 0) + pairs
     best = placement
-    if low_placement is not None:
-        if evaluate(problem, low_placement).max_load < evaluate(problem, placement).max_load:
-            best = low_placement
+    if (
+        low_placement is not None
+        and evaluate(problem, low_placement).max_load < evaluate(problem, placement).max_load
+    ):
+        best = low_placement
     true_value = evaluate(problem, best).max_load
     stats["contiguous_lower_bound"] = low_value
     if true_value <= low_value * (1 + 1e-9) + 1e-15:
         return _result(problem, best, True, started, stats, notes)
+    scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
     notes.append(
         "links differ in speed: the best contiguous placement has a max-load between "
-        f"{low_value:.6g} (every transfer over its fastest link) and this plan's "
-        f"{true_value:.6g}"
+        f"{low_value * scale:.6g}{unit} (every transfer over its fastest link) and this "
+        f"plan's {true_value * scale:.6g}{unit}"
     )
     return _result(problem, best, False, started, stats, notes)
 
