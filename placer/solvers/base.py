@@ -12,7 +12,7 @@ class SolverOptions:
     """Options shared by the solvers; each solver reads the ones it knows."""
 
     max_ideals: int = 500_000
-    max_pairs: int = 2_000_000_000
+    max_pairs: int = 500_000_000
     time_limit: float | None = None
 
 

@@ -40,6 +40,8 @@ from placer.solvers.base import SolveResult, SolverOptions
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 
 _CHUNK = 2048  # ideals per kernel call, so that the pair budget is checked often
+#: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
+MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
 
 
@@ -94,13 +96,20 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         if placement is not None and value < upper:
             upper, linear_placement = value, placement
 
-    lattice = _ideal_lattice(blocks, options.max_ideals)
+    states = math.prod(kind.count + 1 for kind in problem.kinds)
+    max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // states))
+    lattice = _ideal_lattice(blocks, max_ideals)
     if lattice is None:
         stats["ideals"] = float("nan")
+        hint = (
+            "raise --max-ideals to try the exact DP"
+            if max_ideals == options.max_ideals
+            else f"with {states:,} device-count states the table is capped at "
+            f"{MAX_TABLE_CELLS:,} cells"
+        )
         return _fallback(
             problem, linear_placement, started, stats, notes,
-            f"more than {options.max_ideals:,} ideals",
-            "raise --max-ideals to try the exact DP",
+            f"more than {max_ideals:,} ideals", hint,
         )  # fmt: skip
     stats["ideals"] = lattice.bits.shape[0]
     bound = upper * (1 + _SLACK) + _SLACK
