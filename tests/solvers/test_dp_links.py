@@ -1,0 +1,95 @@
+"""The DP with per-link transfer costs (clusters) against brute force.
+
+With links of different speeds the DP brackets the contiguous optimum: its plan is no
+better than brute force's best, its lower bound no higher, and when it claims
+optimality the plan is the optimum.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from placer.errors import InfeasiblePlacement
+from placer.evaluate import evaluate
+from placer.model import DeviceClass, DeviceKind, LinkCost, Op, Problem
+from placer.solvers.dp import solve_dp
+from tests.strategies import brute_force
+
+
+@st.composite
+def cluster_problems(draw, uniform_links: bool = False) -> Problem:
+    n = draw(st.integers(1, 7))
+    counts = [draw(st.integers(1, 2)), draw(st.integers(0, 2)), draw(st.integers(0, 1))]
+    kinds = (
+        DeviceKind("fast", DeviceClass.ACCELERATOR, counts[0], draw(st.sampled_from([3.0, 6.0]))),
+        DeviceKind("slow", DeviceClass.ACCELERATOR, counts[1], 8.0),
+        DeviceKind("cpu", DeviceClass.CPU, counts[2], math.inf),
+    )
+    speeds = st.sampled_from([0.1, 0.5, 1.0, 2.0])
+    if uniform_links:
+        shared = LinkCost(draw(st.sampled_from([0.0, 0.2])), draw(speeds))
+        links = tuple(tuple(shared for _ in kinds) for _ in kinds)
+    else:
+        table = {}
+        for a in range(3):
+            for b in range(a, 3):
+                table[a, b] = LinkCost(draw(st.sampled_from([0.0, 0.2])), draw(speeds))
+        links = tuple(tuple(table[min(a, b), max(a, b)] for b in range(3)) for a in range(3))
+    ops = []
+    for i in range(n):
+        fast = round(draw(st.floats(0, 5)), 2)
+        ops.append(
+            Op(
+                key=i, name=f"op{i}",
+                latency=(fast, fast * draw(st.sampled_from([1.0, 2.0, 3.0])), fast * 4),
+                supported=(True, draw(st.booleans()), True),
+                size_bytes=float(draw(st.integers(0, 3))),
+                transfer_cost=0.0, color=i,
+                output_bytes=float(draw(st.integers(0, 4))),
+            )
+        )  # fmt: skip
+    edges = [(u, v) for v in range(1, n) for u in sorted(draw(st.sets(st.integers(0, v - 1), max_size=2)))]
+    return Problem("links", tuple(ops), tuple(edges), kinds, links=links)
+
+
+def solve_or_none(problem):
+    try:
+        return solve_dp(problem)
+    except InfeasiblePlacement:
+        return None
+
+
+@settings(max_examples=120, deadline=None)
+@given(cluster_problems())
+def test_bracket_contains_the_optimum(problem) -> None:
+    solved = solve_or_none(problem)
+    try:
+        best = brute_force(problem)
+    except InfeasiblePlacement:
+        assert solved is None
+        return
+    assert solved is not None
+    value = evaluate(problem, solved.placement).max_load
+    assert value == pytest.approx(solved.objective)
+    assert value >= best - 1e-9
+    low = solved.stats.get("contiguous_lower_bound", value)
+    assert low <= best + 1e-9
+    if solved.optimal:
+        assert value == pytest.approx(best, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cluster_problems(uniform_links=True))
+def test_uniform_links_are_exact(problem) -> None:
+    solved = solve_or_none(problem)
+    try:
+        best = brute_force(problem)
+    except InfeasiblePlacement:
+        assert solved is None
+        return
+    assert solved is not None and solved.optimal
+    assert solved.objective == pytest.approx(best, abs=1e-9)
