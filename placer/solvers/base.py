@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from placer.model import Placement
+
+
+class MipBackend(str, Enum):
+    """The MILP solver PuLP drives."""
+
+    HIGHS = "highs"
+    CBC = "cbc"
+
+
+#: ``progress(elapsed_seconds, incumbent, bound)``; incumbent and bound may be unknown.
+ProgressCallback = Callable[[float, "float | None", "float | None"], None]
 
 
 @dataclass(frozen=True)
@@ -14,6 +27,17 @@ class SolverOptions:
     max_ideals: int = 500_000
     max_pairs: int = 500_000_000
     time_limit: float | None = None
+    #: MILP: the backend, relative gap to stop at, threads (None: the backend's default).
+    mip_solver: MipBackend = MipBackend.HIGHS
+    mip_gap: float | None = None
+    threads: int | None = None
+    #: Whether placements must be contiguous (the DP's model); False lets a device hold
+    #: any set of ops (MILP only).
+    contiguous: bool = True
+    #: A placement to start the MILP from (ignored if it is invalid).
+    warm_start: Placement | None = None
+    #: Called now and then while the MILP solves, if the backend reports progress.
+    progress: ProgressCallback | None = None
 
 
 @dataclass(frozen=True)
@@ -33,3 +57,7 @@ class SolveResult:
     seconds: float
     stats: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: A proven lower bound on the optimum of the solver's model, and the relative gap
+    #: ``(objective - lower_bound) / objective``; None when the solver has none.
+    lower_bound: float | None = None
+    gap: float | None = None

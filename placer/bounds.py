@@ -1,0 +1,101 @@
+"""Lower bounds on the least max-load, to certify how far a placement is from optimal.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pulp
+
+from placer.blocks import BlockGraph, contract, optimistic
+from placer.model import Problem
+
+#: Beyond this many MILP variables the LP relaxation is not attempted.
+MAX_LP_VARIABLES = 200_000
+
+
+def trivial_bound(problem: Problem, blocks: BlockGraph) -> float:
+    """The larger of two bounds that need no solver.
+
+    * some device holds the slowest block, at no less than its cheapest feasible
+      latency (over kinds that have devices, support it and can hold it);
+    * the devices share at least every block's cheapest latency, so the busiest one
+      carries at least the average.
+
+    Runs in O(kinds · blocks).
+    """
+    kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    if not kinds or not blocks.n_blocks:
+        return 0.0
+    latency = np.array([
+        np.where(blocks.size <= problem.kinds[k].memory_bytes, blocks.latency[k], np.inf)
+        for k in kinds
+    ])  # fmt: skip
+    cheapest = latency.min(axis=0)
+    if not np.isfinite(cheapest).all():
+        return math.inf  # some block fits nowhere: no placement at all
+    return float(max(cheapest.max(), cheapest.sum() / problem.total_devices))
+
+
+def lower_bound(
+    problem: Problem, *, contiguous: bool = True, time_limit: float = 10.0
+) -> float:
+    """The best lower bound placer can prove quickly on the optimal max-load.
+
+    Parameters
+    ----------
+    problem : Problem
+    contiguous : bool
+        Bound the contiguous optimum (the DP's model) or the unrestricted one.
+    time_limit : float
+        Seconds HiGHS may spend on the LP relaxation.
+
+    Returns
+    -------
+    float
+        The maximum of :func:`trivial_bound` and, when HiGHS is installed, the model
+        has at most :data:`MAX_LP_VARIABLES` variables and the LP solves to optimality
+        in time, the LP relaxation of the MILP (:mod:`placer.solvers.milp`).
+
+    Notes
+    -----
+    With links of different speeds the relaxation charges every device its fastest
+    link, which no placement beats.
+
+    Examples
+    --------
+    >>> from placer.workload import parse_workload
+    >>> doc = {"maxSizePerFPGA": 10, "maxFPGAs": 2, "maxCPUs": 0, "edges": [],
+    ...        "nodes": [{"id": i, "supportedOnFpga": 1, "cpuLatency": 9.0,
+    ...                   "fpgaLatency": float(i), "isBackwardNode": 0} for i in (1, 2, 3)]}
+    >>> lower_bound(parse_workload(doc))
+    3.0
+    """
+    from placer.solvers.milp import build_model, colour_blocks, silence_highs_banner
+
+    blocks = contract(problem) if contiguous else colour_blocks(problem)
+    best = trivial_bound(problem, blocks)
+    if not math.isfinite(best) or not pulp.HiGHS().available():
+        return best
+    if not blocks.exact_communication:
+        blocks = optimistic(problem, blocks)
+    devices = problem.total_devices
+    kinds = sum(1 for kind in problem.kinds if kind.count > 0)
+    estimate = blocks.n_blocks * devices * kinds + len(blocks.hyperedges) * devices * kinds
+    if estimate > MAX_LP_VARIABLES:
+        return best
+    model = build_model(problem, blocks, contiguous=contiguous, relax=True)
+    silence_highs_banner()
+    model.prob.solve(pulp.HiGHS(msg=False, mip=False, timeLimit=time_limit))
+    if model.prob.sol_status == pulp.LpSolutionOptimal:
+        relaxed = pulp.value(model.prob.objective)
+        if relaxed is not None and math.isfinite(relaxed):
+            # a hair below, so that rounding in the LP never overstates the bound
+            best = max(best, float(relaxed) * (1 - 1e-9))
+    return best

@@ -1,0 +1,639 @@
+"""Mixed-integer linear program for device placement, solved through PuLP ([1]_, Section 5).
+
+The problem is first contracted into blocks (:mod:`placer.blocks`); the MILP assigns
+blocks, not ops.  Two models:
+
+* **contiguous** (the default, the DP's model): ``T`` pipeline positions, one per
+  device.  ``x[b, t, k]`` puts block ``b`` at position ``t`` on a device of kind ``k``;
+  ``kind[t, k]`` gives position ``t`` kind ``k``, at most ``count_k`` positions per
+  kind.  The prefix ``y[b, t] = sum over t' <= t of x[b, t', ·]`` is an ideal of the
+  block DAG (``y[v, t] <= y[u, t]`` for every arc ``u -> v``), so stage ``t`` is
+  ``y[·, t] - y[·, t-1]`` and the stages form a chain of ideals -- exactly the
+  contiguous placements, since a stage graph is acyclic iff its stages can be put in
+  an order that every arc follows.  Used positions come first and hold a block each,
+  which removes the empty positions' symmetry;
+* **non-contiguous**: ``x[b, d]`` puts block ``b`` (a colour class) on device ``d``.
+  Devices of one kind are identical, so they are ordered by the smallest block they
+  hold: device ``j`` may hold ``b`` only if device ``j - 1`` holds a block before
+  ``b``.
+
+Communication is exact on the hypergraph of transfers: a device pays ``w(h)`` when
+hyperedge ``h`` meets it without lying inside it.  With ``r`` one member of ``h``, that
+is when ``x[b, ·] != x[r, ·]`` for some member ``b``, so ``cut[h, ·] >= x[b, ·] -
+x[r, ·]`` and ``cut[h, ·] >= x[r, ·] - x[b, ·]`` (``2 (|h| - 1)`` rows; ``cut`` may be
+continuous because only the bottleneck device's cuts are pushed down to their floor).
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pulp
+
+from placer.blocks import BlockGraph, _hyperedges, contract
+from placer.errors import ExitStatus, InfeasiblePlacement, PlacerError
+from placer.evaluate import evaluate
+from placer.model import Placement, Problem
+from placer.solvers.base import MipBackend, SolveResult, SolverOptions
+from placer.solvers.feasibility import check_feasible, explain_infeasible
+
+#: Relative gap HiGHS and CBC stop at unless ``mip_gap`` says otherwise (HiGHS's own
+#: default, 1e-4, would let optima differ from the DP's in the fifth digit).
+DEFAULT_GAP = 1e-7
+_PROVEN = 1e-6  # a gap this small (after rounding in the backend) counts as optimal
+_PROGRESS_EVERY = 0.5  # seconds between progress reports from the interrupt callback
+
+
+class NoPlacementFound(PlacerError):
+    """The solver stopped (time limit, interrupt) before finding any placement."""
+
+    exit_status = ExitStatus.ERROR
+
+
+@dataclass
+class MilpModel:
+    """A built PuLP model and the variables needed to read a placement back.
+
+    ``assign[(b, t, k)]`` (contiguous) or ``assign[(b, d)]`` (non-contiguous) are the
+    block variables; ``kind[(t, k)]`` the kinds of positions (contiguous only).
+    """
+
+    prob: pulp.LpProblem
+    blocks: BlockGraph
+    contiguous: bool
+    max_load: pulp.LpVariable
+    assign: dict[tuple[int, ...], pulp.LpVariable]
+    kind: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
+    prefix: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
+    cut: dict[tuple[int, ...], pulp.LpVariable] = field(default_factory=dict)
+    load: dict[int, pulp.LpAffineExpression] = field(default_factory=dict)
+
+
+def colour_blocks(problem: Problem) -> BlockGraph:
+    """Blocks for non-contiguous placements: one per colour class, nothing fused.
+
+    ``edges`` is empty (no order is imposed); hyperedges and weights are as in
+    :func:`placer.blocks.contract`.
+    """
+    colours = sorted({op.color for op in problem.ops})
+    index = {c: b for b, c in enumerate(colours)}
+    block_of_op = np.array([index[op.color] for op in problem.ops], dtype=np.int64)
+    members: list[list[int]] = [[] for _ in colours]
+    for i, b in enumerate(block_of_op):
+        members[b].append(i)
+    latency = np.zeros((len(problem.kinds), len(colours)))
+    size = np.zeros(len(colours))
+    for i, op in enumerate(problem.ops):
+        b = block_of_op[i]
+        size[b] += op.size_bytes
+        for k in range(len(problem.kinds)):
+            latency[k, b] += op.latency[k] if op.supported[k] else math.inf
+    hyperedges, weights, exact = _hyperedges(problem, block_of_op, optimistic=False)
+    return BlockGraph(
+        block_of_op=block_of_op,
+        ops_of_block=tuple(tuple(m) for m in members),
+        edges=np.zeros((0, 2), dtype=np.int64),
+        latency=latency,
+        size=size,
+        hyperedges=hyperedges,
+        weights=weights,
+        exact_communication=exact,
+    )
+
+
+def build_model(
+    problem: Problem, blocks: BlockGraph, *, contiguous: bool = True, relax: bool = False
+) -> MilpModel:
+    """The MILP of ``problem`` over ``blocks`` (its LP relaxation if ``relax``)."""
+    category = pulp.LpContinuous if relax else pulp.LpBinary
+    kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    n_blocks = blocks.n_blocks
+    allowed = {
+        (b, k)
+        for b in range(n_blocks)
+        for k in kinds
+        if math.isfinite(blocks.latency[k, b]) and blocks.size[b] <= problem.kinds[k].memory_bytes
+    }
+    prob = pulp.LpProblem("placement", pulp.LpMinimize)
+    max_load = prob.add_variable("max_load", lowBound=0)
+    prob += max_load, "max_load_of_the_bottleneck_device"
+
+    # one slot per device: (slot, kind of the slot or None when the kind is a variable)
+    if contiguous:
+        slots = range(problem.total_devices)
+        model = MilpModel(prob, blocks, True, max_load, assign={})
+        for t in slots:
+            for k in kinds:
+                model.kind[t, k] = prob.add_variable(f"kind_{t}_{k}", 0, 1, cat=category)
+        for b, k in sorted(allowed):
+            for t in slots:
+                model.assign[b, t, k] = prob.add_variable(f"x_{b}_{t}_{k}", 0, 1, cat=category)
+        slot_kinds = {t: kinds for t in slots}
+    else:
+        devices = problem.devices
+        slots = range(len(devices))
+        model = MilpModel(prob, blocks, False, max_load, assign={})
+        for b, k in sorted(allowed):
+            for d in slots:
+                if devices[d].kind == k:
+                    model.assign[b, d] = prob.add_variable(f"x_{b}_{d}", 0, 1, cat=category)
+        slot_kinds = {d: [devices[d].kind] for d in slots}
+
+    def on(b: int, t: int, k: int):
+        """The variable putting block b on slot t as kind k (None if not allowed)."""
+        return model.assign.get((b, t, k) if contiguous else (b, t))
+
+    for b in range(n_blocks):
+        prob += (
+            pulp.lpSum(on(b, t, k) for t in slots for k in slot_kinds[t] if on(b, t, k) is not None)
+            == 1,
+            f"block_{b}_on_one_device",
+        )
+
+    for t in slots:
+        for k in slot_kinds[t]:
+            here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
+            cap = problem.kinds[k].memory_bytes
+            if math.isfinite(cap) and sum(blocks.size[b] for b, _ in here) > cap:
+                prob += (
+                    pulp.lpSum(blocks.size[b] * x for b, x in here) <= cap,
+                    f"memory_of_slot_{t}_kind_{k}",
+                )
+
+    if contiguous:
+        _contiguity(problem, model, kinds, list(slots), n_blocks, on)
+    else:
+        _order_identical_devices(problem, model, n_blocks, on)
+
+    # communication: cut[h, slot, kind] >= |x[b] - x[r]| for members b of h
+    for h, members in enumerate(blocks.hyperedges):
+        root, rest = members[0], members[1:]
+        for t in slots:
+            for k in slot_kinds[t]:
+                if blocks.weights[k, h] <= 0:
+                    continue
+                xs = {b: on(b, t, k) for b in members}
+                if all(x is None for x in xs.values()):
+                    continue
+                cut = prob.add_variable(f"cut_{h}_{t}_{k}", 0, 1)
+                model.cut[h, t, k] = cut
+                x_root = xs[root] if xs[root] is not None else 0
+                for b in rest:
+                    x_b = xs[b] if xs[b] is not None else 0
+                    prob += cut >= x_b - x_root, f"transfer_{h}_leaves_slot_{t}_kind_{k}_via_{b}"
+                    prob += cut >= x_root - x_b, f"transfer_{h}_enters_slot_{t}_kind_{k}_via_{b}"
+
+    for t in slots:
+        model.load[t] = pulp.lpSum(
+            [blocks.latency[k, b] * on(b, t, k)
+             for k in slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
+            + [blocks.weights[k, h] * cut for (h, s, k), cut in model.cut.items() if s == t]
+        )  # fmt: skip
+        prob += max_load >= model.load[t], f"max_load_covers_slot_{t}"
+    return model
+
+
+def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on) -> None:
+    """Kinds of positions, and the prefix ideals that make the stages a pipeline."""
+    prob = model.prob
+    for t in slots:
+        prob += pulp.lpSum(model.kind[t, k] for k in kinds) <= 1, f"position_{t}_has_one_kind"
+        for k in kinds:
+            for b in range(n_blocks):
+                if on(b, t, k) is not None:
+                    prob += on(b, t, k) <= model.kind[t, k], f"block_{b}_at_{t}_needs_kind_{k}_there"
+            # a used position holds something: empty positions are dropped, not skipped
+            prob += (
+                model.kind[t, k]
+                <= pulp.lpSum(on(b, t, k) for b in range(n_blocks) if on(b, t, k) is not None),
+                f"position_{t}_of_kind_{k}_is_not_empty",
+            )
+        if t > 0:
+            prob += (
+                pulp.lpSum(model.kind[t, k] for k in kinds)
+                <= pulp.lpSum(model.kind[t - 1, k] for k in kinds),
+                f"position_{t}_used_only_after_position_{t - 1}",
+            )
+    for k in kinds:
+        prob += (
+            pulp.lpSum(model.kind[t, k] for t in slots) <= problem.kinds[k].count,
+            f"at_most_{problem.kinds[k].count}_devices_of_{problem.kinds[k].name}",
+        )
+    if not len(model.blocks.edges):
+        return
+    # y[b, t]: block b sits at position t or earlier (the t-th prefix ideal)
+    for b in range(n_blocks):
+        for t in slots[:-1]:
+            y = prob.add_variable(f"y_{b}_{t}", 0, 1)
+            model.prefix[b, t] = y
+            before = model.prefix[b, t - 1] if t > 0 else 0
+            prob += (
+                y == before + pulp.lpSum(on(b, t, k) for k in kinds if on(b, t, k) is not None),
+                f"prefix_{t}_holds_block_{b}",
+            )
+    for u, v in model.blocks.edges:
+        for t in slots[:-1]:
+            prob += (
+                model.prefix[int(v), t] <= model.prefix[int(u), t],
+                f"prefix_{t}_is_an_ideal_along_{u}_to_{v}",
+            )
+
+
+def _order_identical_devices(problem, model: MilpModel, n_blocks, on) -> None:
+    """Order devices of a kind by their smallest block (removes their permutations)."""
+    devices = problem.devices
+    for d in range(1, len(devices)):
+        if devices[d - 1].kind != devices[d].kind:
+            continue
+        # seen[b] = how many of blocks 0..b-1 device d - 1 holds
+        seen = 0
+        for b in range(n_blocks):
+            x = on(b, d, devices[d].kind)
+            if x is not None:
+                prob_name = f"device_{d}_holds_block_{b}_only_after_device_{d - 1}_holds_an_earlier_one"
+                model.prob += x <= seen, prob_name
+            x_prev = on(b, d - 1, devices[d].kind)
+            if x_prev is not None:
+                seen = seen + x_prev
+
+
+def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
+    """Place ``problem`` with a MILP solved by HiGHS or CBC through PuLP.
+
+    Parameters
+    ----------
+    problem : Problem
+    options : SolverOptions, optional
+        ``contiguous`` picks the model; ``mip_solver``, ``time_limit``, ``mip_gap`` and
+        ``threads`` go to the backend; ``warm_start`` seeds it; ``progress`` is called
+        with (elapsed, incumbent, bound) while HiGHS solves.
+
+    Returns
+    -------
+    SolveResult
+        ``optimal`` when the backend proved optimality (to a relative 1e-6);
+        otherwise the best placement found, with ``lower_bound`` and ``gap``.  A
+        Ctrl-C during the solve stops it and returns the best placement so far.
+
+    Raises
+    ------
+    InfeasiblePlacement
+        No placement satisfies memory, support and device counts.
+    NoPlacementFound
+        The solve stopped before finding a placement.
+
+    Notes
+    -----
+    The contiguous model has O(B · T · K) binaries and O((B · K + arcs + pins) · T)
+    rows for B blocks, T devices, K kinds and the hyperedges' total size ``pins``.
+    HiGHS reports its dual bound; for CBC the bound is read from its log ("Lower
+    bound"), and when the log has none the trivial bound of :mod:`placer.bounds` is
+    reported instead.
+
+    Examples
+    --------
+    >>> from placer.workload import parse_workload
+    >>> doc = {"maxSizePerFPGA": 10, "maxFPGAs": 2, "maxCPUs": 0, "edges": [
+    ...        {"sourceId": 1, "destId": 2, "cost": 0.5}], "nodes": [
+    ...        {"id": i, "supportedOnFpga": 1, "cpuLatency": 9.0, "fpgaLatency": 2.0,
+    ...         "isBackwardNode": 0} for i in (1, 2)]}
+    >>> solve_milp(parse_workload(doc)).objective
+    2.5
+    """
+    options = options or SolverOptions()
+    started = time.perf_counter()
+    backend = MipBackend(options.mip_solver)
+    blocks = contract(problem) if options.contiguous else colour_blocks(problem)
+    check_feasible(problem, blocks)
+    notes: list[str] = []
+    model = build_model(problem, blocks, contiguous=options.contiguous)
+    stats: dict[str, float] = {
+        "blocks": blocks.n_blocks,
+        "variables": model.prob.numVariables(),
+        "constraints": model.prob.numConstraints(),
+    }
+    warm = options.warm_start is not None and _set_warm_start(problem, model, options.warm_start)
+    if options.warm_start is not None and not warm:
+        notes.append("the warm start was ignored: it is not a valid placement of this model")
+    if backend is MipBackend.HIGHS and not pulp.HiGHS().available():
+        notes.append("HiGHS (highspy) is not installed: solved with PuLP's CBC instead")
+        backend = MipBackend.CBC
+
+    run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
+    outcome = run(model, options, warm)
+    stats["solve_seconds"] = outcome.seconds
+    if outcome.interrupted:
+        notes.append("interrupted: the best placement found so far")
+
+    sol_status = model.prob.sol_status
+    if sol_status == pulp.LpSolutionInfeasible:
+        if options.contiguous:
+            raise explain_infeasible(problem, blocks)
+        raise InfeasiblePlacement(
+            "no placement fits the devices' memory (the MILP is infeasible)"
+        )
+    if sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        why = "interrupted" if outcome.interrupted else (
+            f"no placement found within {options.time_limit:g} s"
+            if options.time_limit is not None else "the solver found no placement"
+        )
+        raise NoPlacementFound(
+            f"MILP ({backend.value}): {why} "
+            f"(status {pulp.LpStatus[model.prob.status]}); raise --time-limit or warm-start it"
+        )
+
+    placement = _read_placement(problem, model)
+    evaluation = evaluate(problem, placement, require_contiguous=options.contiguous)
+    if not evaluation.valid:
+        raise RuntimeError(f"MILP placement is invalid: {evaluation.violations}")
+    objective = evaluation.max_load
+
+    bound = outcome.bound
+    if not blocks.exact_communication:
+        from placer.bounds import trivial_bound
+
+        notes.append(
+            "links differ in speed: the MILP charged every device its slowest link, so "
+            "only the trivial bound is certified"
+        )
+        bound = trivial_bound(problem, blocks)
+    elif bound is None or not math.isfinite(bound):
+        from placer.bounds import trivial_bound
+
+        if sol_status == pulp.LpSolutionOptimal:
+            bound = objective
+        else:
+            notes.append(f"{backend.value} reported no bound: the trivial bound is shown")
+            bound = trivial_bound(problem, blocks)
+    bound = min(bound, objective)
+    gap = (objective - bound) / objective if objective > 0 else 0.0
+    optimal = (
+        blocks.exact_communication and sol_status == pulp.LpSolutionOptimal and gap <= _PROVEN
+    )
+    if not optimal and blocks.exact_communication:
+        stop = "interrupted" if outcome.interrupted else (
+            "stopped at the requested gap" if sol_status == pulp.LpSolutionOptimal
+            else "time limit reached"
+        )
+        notes.append(f"{stop}: not proven optimal, gap {gap:.3%} (bound {bound:.6g})")
+    return SolveResult(
+        solver="milp",
+        placement=placement,
+        objective=objective,
+        optimal=optimal,
+        seconds=time.perf_counter() - started,
+        stats=stats,
+        notes=tuple(notes),
+        lower_bound=bound,
+        gap=gap,
+    )
+
+
+@dataclass
+class _Outcome:
+    bound: float | None
+    seconds: float
+    interrupted: bool = False
+
+
+def _gap(options: SolverOptions) -> float:
+    return DEFAULT_GAP if options.mip_gap is None else options.mip_gap
+
+
+class _HiGHS(pulp.HiGHS):
+    """PuLP's HiGHS with a warm start, progress reports and a graceful Ctrl-C.
+
+    PuLP's HiGHS interface builds the model inside ``actualSolve`` and has no warm
+    start, so the start solution is handed to highspy just before it runs.  The solve
+    runs in highspy's worker thread so that the main thread can catch Ctrl-C and ask
+    HiGHS, through its interrupt callback, to stop with its incumbent.
+    """
+
+    def __init__(self, *, warm: bool, progress, **kwargs):
+        super().__init__(**kwargs)
+        self.warm = warm
+        self.progress = progress
+        self.interrupted = False
+        self.bound: float | None = None
+
+    def callSolver(self, lp):
+        highs = lp.solverModel
+        if self.warm:
+            columns = [(v.index, v.varValue) for v in lp.variables() if v.varValue is not None]
+            highs.setSolution(
+                len(columns),
+                np.array([i for i, _ in columns], dtype=np.int32),
+                np.array([x for _, x in columns], dtype=np.float64),
+            )
+        stop = threading.Event()
+        last = [-math.inf]
+
+        def on_interrupt_check(event):
+            if stop.is_set():
+                event.interrupt()
+            if self.progress is not None:
+                out = event.data_out
+                if out.running_time - last[0] >= _PROGRESS_EVERY:
+                    last[0] = out.running_time
+                    self.progress(out.running_time, _finite(out.mip_primal_bound),
+                                  _finite(out.mip_dual_bound))  # fmt: skip
+
+        def on_improving(event):
+            out = event.data_out
+            if self.progress is not None:
+                self.progress(out.running_time, _finite(out.mip_primal_bound),
+                              _finite(out.mip_dual_bound))  # fmt: skip
+
+        highs.cbMipInterrupt.subscribe(on_interrupt_check)
+        highs.cbMipImprovingSolution.subscribe(on_improving)
+        thread = highs.startSolve()
+        while True:
+            try:
+                done, _ = highs.wait(0.1)
+                if done:
+                    break
+            except KeyboardInterrupt:
+                self.interrupted = True
+                stop.set()
+        thread.join()
+        info = highs.getInfo()
+        self.bound = _finite(info.mip_dual_bound)
+
+
+def _finite(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) and abs(value) < 1e300 else None
+
+
+@functools.cache
+def silence_highs_banner() -> None:
+    """Let highspy print its once-per-process banner to /dev/null, not to our stdout.
+
+    The banner goes to the C-level stdout when the first ``Highs`` is built, which would
+    corrupt JSON written to stdout; later instances print nothing.
+    """
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _run_highs(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
+    silence_highs_banner()
+    solver = _HiGHS(
+        warm=warm,
+        progress=options.progress,
+        msg=False,
+        timeLimit=options.time_limit,
+        gapRel=_gap(options),
+        threads=options.threads,
+    )
+    started = time.perf_counter()
+    model.prob.solve(solver)
+    return _Outcome(solver.bound, time.perf_counter() - started, solver.interrupted)
+
+
+def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
+    """CBC through PuLP; the bound comes from CBC's log, Ctrl-C is left to CBC.
+
+    A Ctrl-C at the terminal reaches CBC too (same process group), which stops and
+    writes its incumbent; Python's own KeyboardInterrupt is held back meanwhile so that
+    PuLP reads it.
+    """
+    interrupted = False
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "cbc.log"
+        solver = pulp.PULP_CBC_CMD(
+            msg=False,
+            timeLimit=options.time_limit,
+            gapRel=_gap(options),
+            threads=options.threads,
+            warmStart=warm,
+            logPath=str(log),
+        )
+        started = time.perf_counter()
+
+        def hold(signum, frame):
+            nonlocal interrupted
+            interrupted = True
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, hold)
+        try:
+            model.prob.solve(solver)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        seconds = time.perf_counter() - started
+        text = log.read_text(errors="replace") if log.exists() else ""
+    bound = None
+    match = re.search(r"Lower bound:\s*([-+0-9.eE]+)", text)
+    if match:
+        with contextlib.suppress(ValueError):
+            bound = float(match.group(1))
+    return _Outcome(bound, seconds, interrupted)
+
+
+def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) -> bool:
+    """Give every variable its value under ``placement``; False if it does not fit."""
+    blocks = model.blocks
+    if len(placement.device_of_op) != len(problem.ops):
+        return False
+    evaluation = evaluate(problem, placement, require_contiguous=model.contiguous)
+    if not evaluation.valid:
+        return False
+    device_of_block = []
+    for ops in blocks.ops_of_block:
+        homes = {placement.device_of_op[i] for i in ops}
+        if len(homes) != 1:
+            return False
+        device_of_block.append(homes.pop())
+    devices = problem.devices
+    if model.contiguous:
+        position = {stage.device: t for t, stage in enumerate(evaluation.stages)}
+        slot_of_block = [position[d] for d in device_of_block]
+        kind_of_slot = {t: devices[s.device].kind for t, s in enumerate(evaluation.stages)}
+    else:
+        # relabel devices of each kind in order of their smallest block
+        relabel: dict[int, int] = {}
+        first = {k: min(i for i, d in enumerate(devices) if d.kind == k)
+                 for k in {d.kind for d in devices}}  # fmt: skip
+        used = dict.fromkeys(first, 0)
+        for d in device_of_block:
+            if d not in relabel:
+                k = devices[d].kind
+                relabel[d] = first[k] + used[k]
+                used[k] += 1
+        slot_of_block = [relabel[d] for d in device_of_block]
+        kind_of_slot = {relabel[d]: devices[d].kind for d in relabel}
+    values: dict[str, float] = {}
+    for key, var in model.assign.items():
+        b, t = key[0], key[1]
+        k = key[2] if model.contiguous else devices[t].kind
+        values[var.name] = float(slot_of_block[b] == t and kind_of_slot.get(t) == k)
+    if any(
+        sum(values[model.assign[key].name] for key in model.assign if key[0] == b) != 1
+        for b in range(blocks.n_blocks)
+    ):
+        return False  # a block's kind is not allowed in this model (memory, support)
+    for (t, k), var in model.kind.items():
+        values[var.name] = float(kind_of_slot.get(t) == k)
+    for (b, t), var in model.prefix.items():
+        values[var.name] = float(slot_of_block[b] <= t)
+    for (h, t, k), var in model.cut.items():
+        members = blocks.hyperedges[h]
+        inside = [slot_of_block[b] == t and kind_of_slot.get(t) == k for b in members]
+        values[var.name] = float(any(inside) and not all(inside))
+    loads = {t: sum(values.get(v.name, 0.0) * c for v, c in expr.items()) for t, expr in model.load.items()}
+    values[model.max_load.name] = max(loads.values(), default=0.0)
+    for var in model.prob.variables():
+        var.setInitialValue(values.get(var.name, 0.0))
+    return True
+
+
+def _read_placement(problem: Problem, model: MilpModel) -> Placement:
+    """The placement the solver's values describe (positions become devices in order)."""
+    blocks = model.blocks
+    slot_of_block = [-1] * blocks.n_blocks
+    kind_of_block = [-1] * blocks.n_blocks
+    for key, var in model.assign.items():
+        if (var.varValue or 0.0) > 0.5:
+            slot_of_block[key[0]] = key[1]
+            kind_of_block[key[0]] = key[2] if model.contiguous else problem.devices[key[1]].kind
+    if min(slot_of_block, default=0) < 0:
+        raise RuntimeError("MILP solution leaves a block unplaced")
+    if model.contiguous:
+        first = np.cumsum([0] + [kind.count for kind in problem.kinds])
+        used = [0] * len(problem.kinds)
+        device_of_slot: dict[tuple[int, int], int] = {}
+        for t, k in sorted(set(zip(slot_of_block, kind_of_block, strict=True))):
+            device_of_slot[t, k] = int(first[k]) + used[k]
+            used[k] += 1
+        device_of_block = [device_of_slot[t, k] for t, k in zip(slot_of_block, kind_of_block, strict=True)]
+    else:
+        device_of_block = slot_of_block
+    return Placement(tuple(int(device_of_block[b]) for b in blocks.block_of_op))
