@@ -17,8 +17,20 @@ def _dp(problem: Problem, options: SolverOptions) -> SolveResult:
     return solve_dp(problem, options)
 
 
+def _milp(problem: Problem, options: SolverOptions) -> SolveResult:
+    from placer.solvers.milp import solve_milp
+
+    return solve_milp(problem, options)
+
+
+def _auto(problem: Problem, options: SolverOptions) -> SolveResult:
+    from placer.solvers.auto import solve_auto
+
+    return solve_auto(problem, options)
+
+
 #: Registry of solver names; values import their module lazily (numba, PuLP are slow to load).
-SOLVERS: dict[str, Solver] = {"dp": _dp}
+SOLVERS: dict[str, Solver] = {"dp": _dp, "milp": _milp, "auto": _auto}
 
 
 def get_solver(name: str) -> Solver:

@@ -346,9 +346,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     if sol_status == pulp.LpSolutionInfeasible:
         if options.contiguous:
             raise explain_infeasible(problem, blocks)
-        raise InfeasiblePlacement(
-            "no placement fits the devices' memory (the MILP is infeasible)"
-        )
+        raise _explain_packing(problem, blocks)
     if sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
         why = "interrupted" if outcome.interrupted else (
             f"no placement found within {options.time_limit:g} s"
@@ -403,6 +401,18 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         notes=tuple(notes),
         lower_bound=bound,
         gap=gap,
+    )
+
+
+def _explain_packing(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacement:
+    """The error when colour classes, each fitting somewhere, cannot all be packed."""
+    error = explain_infeasible(problem, blocks)
+    if "all devices together" in str(error):
+        return error
+    biggest = int(blocks.size.argmax())
+    return InfeasiblePlacement(
+        f"the {blocks.n_blocks} colour classes cannot be packed into the devices' memory "
+        f"(the largest needs {blocks.size[biggest]:.6g} bytes)"
     )
 
 
@@ -561,7 +571,10 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
 def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) -> bool:
     """Give every variable its value under ``placement``; False if it does not fit."""
     blocks = model.blocks
-    if len(placement.device_of_op) != len(problem.ops):
+    n_devices = len(problem.devices)
+    if len(placement.device_of_op) != len(problem.ops) or not all(
+        0 <= d < n_devices for d in placement.device_of_op
+    ):
         return False
     evaluation = evaluate(problem, placement, require_contiguous=model.contiguous)
     if not evaluation.valid:

@@ -1,0 +1,93 @@
+"""``--solver auto``: the exact DP where it fits, else the MILP warm-started from it.
+
+The DP over ideals ([1]_, Section 4) is exact and fast while the pipeline DAG has few
+ideals; a wide graph (many parallel branches) has exponentially many, and the DP then
+falls back to a linear order without a certificate.  The MILP ([1]_, Section 5) has no
+such wall: seeded with that linear-order placement it can only improve on it, and its
+bound says how far from optimal the answer may be.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from placer.blocks import contract
+from placer.model import Problem
+from placer.solvers.base import SolveResult, SolverOptions
+from placer.solvers.dp import solve_dp
+from placer.solvers.milp import NoPlacementFound, solve_milp
+
+#: Seconds the MILP gets when the options set no time limit.
+DEFAULT_MILP_SECONDS = 60.0
+
+
+def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
+    """Solve with the DP when it is exact within its limits, else with the MILP.
+
+    Parameters
+    ----------
+    problem : Problem
+    options : SolverOptions, optional
+        ``max_ideals`` and ``max_pairs`` decide whether the DP is exact;
+        ``time_limit`` bounds the MILP (default :data:`DEFAULT_MILP_SECONDS`).  With
+        ``contiguous=False`` the MILP always runs (the DP only knows contiguous
+        placements), warm-started from the DP's plan.
+
+    Returns
+    -------
+    SolveResult
+        The chosen solver's result; its first note says which solver and why.
+
+    Raises
+    ------
+    InfeasiblePlacement
+        No placement satisfies memory, support and device counts.
+
+    Notes
+    -----
+    The DP's time is that of :func:`~placer.solvers.dp.solve_dp` (its ideal and pair
+    limits cap it); the MILP's is at most the time limit plus model building.
+    """
+    options = options or SolverOptions()
+    started = time.perf_counter()
+    dp = solve_dp(problem, options)
+    if options.contiguous and dp.optimal:
+        proven = replace(dp, lower_bound=dp.objective, gap=0.0)
+        return _choose(proven, "dp: the exact DP finished within its limits", started)
+    if options.contiguous and not contract(problem).exact_communication:
+        why = "dp: links differ in speed, which the MILP cannot certify either"
+        return _choose(dp, why, started)
+    if not options.contiguous:
+        why = "milp: non-contiguous placements are the MILP's alone (warm-started from the DP)"
+    else:
+        limit = next((n for n in dp.notes if "fell back" in n), "the DP is not exact")
+        why = f"milp: the DP gave up ({limit.split(':')[0]}); MILP warm-started from its plan"
+    time_limit = options.time_limit if options.time_limit is not None else DEFAULT_MILP_SECONDS
+    milp_options = replace(options, warm_start=dp.placement, time_limit=time_limit)
+    try:
+        milp = solve_milp(problem, milp_options)
+    except NoPlacementFound:
+        return _choose(dp, f"{why}, but it found no placement in time: the DP's plan", started)
+    if milp.objective > dp.objective:  # a start the backend rejected, then a worse find
+        return _choose(
+            replace(dp, lower_bound=milp.lower_bound, gap=_gap(dp.objective, milp.lower_bound)),
+            f"{why}; the DP's plan stayed better",
+            started,
+        )
+    return _choose(milp, why, started)
+
+
+def _gap(objective: float, bound: float | None) -> float | None:
+    if bound is None:
+        return None
+    return (objective - bound) / objective if objective > 0 else 0.0
+
+
+def _choose(result: SolveResult, why: str, started: float) -> SolveResult:
+    return replace(result, seconds=time.perf_counter() - started, notes=(f"auto chose {why}", *result.notes))

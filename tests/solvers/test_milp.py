@@ -1,0 +1,273 @@
+"""The MILP against the DP and brute force, its statuses, bounds and the auto solver."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import threading
+from dataclasses import replace
+
+import pulp
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from placer.errors import InfeasiblePlacement
+from placer.evaluate import evaluate
+from placer.model import Placement
+from placer.solvers import SOLVERS, SolverOptions, get_solver
+from placer.solvers.auto import solve_auto
+from placer.solvers.dp import solve_dp
+from placer.solvers.milp import solve_milp
+from placer.workload import parse_workload, read_workload
+from tests.conftest import EXPECTED, REFERENCE
+from tests.strategies import brute_force, describe, workloads
+
+HIGHS = pytest.param("highs", marks=pytest.mark.skipif(
+    not pulp.HiGHS().available(), reason="highspy is not installed"))  # fmt: skip
+BACKENDS = [HIGHS, "cbc"]
+
+
+def dp(problem, options):
+    return solve_dp(problem, options)
+
+
+def milp_highs(problem, options):
+    return solve_milp(problem, replace(options, mip_solver="highs"))
+
+
+def milp_cbc(problem, options):
+    return solve_milp(problem, replace(options, mip_solver="cbc"))
+
+
+SOLVER_FUNCS = [dp, milp_highs, milp_cbc]
+
+
+def optimum_or_none(problem, contiguous=True):
+    try:
+        return brute_force(problem, contiguous=contiguous)
+    except InfeasiblePlacement:
+        return None
+
+
+def check_claim(problem, result, contiguous=True) -> None:
+    evaluation = evaluate(problem, result.placement, require_contiguous=contiguous)
+    assert evaluation.valid, evaluation.violations
+    assert evaluation.max_load == pytest.approx(result.objective, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("solve", SOLVER_FUNCS, ids=lambda f: f.__name__)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=workloads(max_forward=8))
+def test_contiguous_optimum_matches_brute_force(solve, problem) -> None:
+    expected = optimum_or_none(problem)
+    try:
+        result = solve(problem, SolverOptions())
+    except InfeasiblePlacement:
+        assert expected is None, describe(problem)
+        return
+    assert expected is not None, describe(problem)
+    check_claim(problem, result)
+    assert result.optimal
+    assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=workloads(max_forward=7))
+def test_non_contiguous_is_exact_and_no_worse(problem) -> None:
+    free = optimum_or_none(problem, contiguous=False)
+    try:
+        result = solve_milp(problem, SolverOptions(contiguous=False))
+    except InfeasiblePlacement:
+        assert free is None, describe(problem)
+        return
+    assert free is not None
+    check_claim(problem, result, contiguous=False)
+    assert result.optimal
+    assert result.objective == pytest.approx(free, rel=1e-6, abs=1e-6), describe(problem)
+    contiguous = optimum_or_none(problem)
+    if contiguous is not None:
+        assert result.objective <= contiguous + 1e-6
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=workloads(max_forward=7))
+def test_warm_start_from_any_valid_plan_keeps_the_optimum(problem) -> None:
+    try:
+        start = solve_dp(problem, SolverOptions(max_ideals=1))
+    except InfeasiblePlacement:
+        return
+    exact = solve_dp(problem)
+    for contiguous in (True, False):
+        result = solve_milp(problem, SolverOptions(warm_start=start.placement, contiguous=contiguous))
+        assert not any("ignored" in note for note in result.notes)
+        check_claim(problem, result, contiguous)
+        assert result.objective <= start.objective + 1e-9
+        if contiguous:
+            assert result.objective == pytest.approx(exact.objective, rel=1e-6, abs=1e-6)
+
+
+SMALL_WORKLOADS = [
+    "layer-graphs/bert24_inference",
+    "layer-graphs/bert24_training",
+    "operator-graphs/bert_l-3_inference",
+    pytest.param("layer-graphs/resnet50_inference", marks=pytest.mark.slow),
+    pytest.param("layer-graphs/resnet50_training", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name", SMALL_WORKLOADS)
+def test_reference_optimum(name) -> None:
+    problem = read_workload(REFERENCE / f"{name}.json")
+    result = solve_milp(problem, SolverOptions(time_limit=300))
+    assert result.optimal, result.notes
+    check_claim(problem, result)
+    assert result.objective == pytest.approx(EXPECTED["optimal"][name], rel=1e-5)
+    assert result.gap is not None and result.gap <= 1e-6
+    assert result.lower_bound == pytest.approx(result.objective, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_cbc_finds_the_reference_optimum() -> None:
+    name = "layer-graphs/bert24_training"
+    problem = read_workload(REFERENCE / f"{name}.json")
+    result = solve_milp(problem, SolverOptions(mip_solver="cbc", time_limit=120))
+    assert result.optimal
+    assert result.objective == pytest.approx(EXPECTED["optimal"][name], rel=1e-5)
+
+
+def hard() -> tuple:
+    problem = read_workload(REFERENCE / "layer-graphs/resnet50_training.json")
+    start = solve_dp(problem, SolverOptions(max_ideals=1))
+    return problem, start
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_time_limit_is_reported_as_a_gap(backend) -> None:
+    problem, start = hard()
+    result = solve_milp(
+        problem, SolverOptions(mip_solver=backend, time_limit=1, warm_start=start.placement)
+    )
+    check_claim(problem, result)
+    assert not result.optimal
+    assert result.objective <= start.objective + 1e-9
+    assert result.lower_bound is not None and 0 < result.lower_bound < result.objective
+    assert result.gap == pytest.approx(
+        (result.objective - result.lower_bound) / result.objective
+    )
+    assert 0 < result.gap < 1
+    assert any("not proven optimal" in note for note in result.notes)
+    assert result.seconds < 30
+
+
+def test_ctrl_c_returns_the_incumbent() -> None:
+    problem, start = hard()
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        result = solve_milp(problem, SolverOptions(time_limit=60, warm_start=start.placement))
+    finally:
+        timer.cancel()
+    check_claim(problem, result)
+    if result.optimal:
+        pytest.skip("HiGHS proved the optimum before the interrupt")
+    assert any("interrupted" in note for note in result.notes)
+    assert result.seconds < 30
+
+
+def test_progress_is_reported() -> None:
+    problem, start = hard()
+    seen = []
+    solve_milp(problem, SolverOptions(time_limit=2, warm_start=start.placement,
+                                      progress=lambda *report: seen.append(report)))  # fmt: skip
+    assert seen
+    elapsed, incumbent, bound = seen[-1]
+    assert elapsed >= 0
+    assert incumbent is None or incumbent >= start.objective * 0.5
+
+
+def test_invalid_warm_start_is_ignored() -> None:
+    problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
+    # alternating devices: every stage feeds the other, so the stage graph has a cycle
+    bad = Placement(tuple(i % 2 for i in range(len(problem.ops))))
+    assert not evaluate(problem, bad).contiguous
+    result = solve_milp(problem, SolverOptions(warm_start=bad))
+    assert any("warm start was ignored" in note for note in result.notes)
+    assert result.optimal
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_infeasible_memory_raises(contiguous) -> None:
+    document = {
+        "maxSizePerFPGA": 2.0, "maxFPGAs": 2, "maxCPUs": 0,
+        "nodes": [{"id": i, "supportedOnFpga": 1, "cpuLatency": 1.0, "fpgaLatency": 1.0,
+                   "size": 1.5, "isBackwardNode": 0} for i in range(3)],
+        "edges": [{"sourceId": 0, "destId": 1, "cost": 0.1}, {"sourceId": 1, "destId": 2, "cost": 0.1}],
+    }  # fmt: skip
+    with pytest.raises(InfeasiblePlacement, match="bytes"):
+        solve_milp(parse_workload(document), SolverOptions(contiguous=contiguous))
+
+
+def wide_dag(branches: int = 40, seed: int = 0):
+    """A fork-join graph: 2**branches ideals, far more than the DP's limit."""
+    rng = random.Random(seed)
+
+    def node(i, cpu, fpga):
+        return {"id": i, "supportedOnFpga": 1, "cpuLatency": cpu, "fpgaLatency": fpga,
+                "size": 1.0, "isBackwardNode": 0}  # fmt: skip
+
+    sink = branches + 1
+    nodes = [node(0, 1.0, 0.5), node(sink, 1.0, 0.5)]
+    edges = []
+    for i in range(1, branches + 1):
+        nodes.append(node(i, round(rng.uniform(2, 8), 2), round(rng.uniform(0.5, 3), 2)))
+        edges.append({"sourceId": 0, "destId": i, "cost": 0.3})
+        edges.append({"sourceId": i, "destId": sink, "cost": round(rng.uniform(0.05, 0.5), 2)})
+    document = {"maxSizePerFPGA": 16.0, "maxFPGAs": 3, "maxCPUs": 1, "nodes": nodes, "edges": edges}
+    return parse_workload(document, name="wide")
+
+
+def test_auto_certifies_a_wide_dag_the_dp_cannot() -> None:
+    problem = wide_dag()
+    fallback = solve_dp(problem)
+    assert not fallback.optimal
+    assert "ideals" in fallback.notes[0]
+    result = solve_auto(problem, SolverOptions(time_limit=8))
+    assert result.solver == "milp"
+    assert result.notes[0].startswith("auto chose milp: the DP gave up")
+    check_claim(problem, result)
+    assert result.objective <= fallback.objective + 1e-9
+    assert result.lower_bound is not None and result.lower_bound <= result.objective
+    assert result.gap is not None and result.gap < 0.05
+    assert result.seconds < 8 + 20  # the time limit plus building the model and the DP
+
+
+def test_auto_uses_the_dp_when_it_is_exact() -> None:
+    name = "layer-graphs/bert24_training"
+    problem = read_workload(REFERENCE / f"{name}.json")
+    result = get_solver("auto")(problem, SolverOptions())
+    assert result.solver == "dp" and result.optimal and result.gap == 0
+    assert "auto chose dp" in result.notes[0]
+    assert result.objective == pytest.approx(EXPECTED["optimal"][name], rel=1e-5)
+
+
+def test_registry_names_the_new_solvers() -> None:
+    assert {"dp", "milp", "auto"} <= set(SOLVERS)
+
+
+def test_highs_banner_stays_off_stdout(capfd) -> None:
+    problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
+    solve_milp(problem, SolverOptions())
+    assert "HiGHS" not in capfd.readouterr().out
+
+
+def test_objective_is_finite_gap_on_tiny_problem() -> None:
+    document = {
+        "maxSizePerFPGA": 10, "maxFPGAs": 2, "maxCPUs": 1,
+        "nodes": [{"id": 1, "supportedOnFpga": 1, "cpuLatency": 2.0, "fpgaLatency": 1.0,
+                   "isBackwardNode": 0}],
+        "edges": [],
+    }  # fmt: skip
+    result = solve_milp(parse_workload(document), SolverOptions())
+    assert result.objective == 1.0 and result.gap == 0.0 and math.isfinite(result.lower_bound)
