@@ -43,9 +43,7 @@ def trivial_bound(problem: Problem, blocks: BlockGraph) -> float:
     return float(max(cheapest.max(), cheapest.sum() / problem.total_devices))
 
 
-def lower_bound(
-    problem: Problem, *, contiguous: bool = True, time_limit: float = 10.0
-) -> float:
+def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float = 10.0) -> float:
     """The best lower bound placer can prove quickly on the optimal max-load.
 
     Parameters

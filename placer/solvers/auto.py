@@ -90,4 +90,6 @@ def _gap(objective: float, bound: float | None) -> float | None:
 
 
 def _choose(result: SolveResult, why: str, started: float) -> SolveResult:
-    return replace(result, seconds=time.perf_counter() - started, notes=(f"auto chose {why}", *result.notes))
+    return replace(
+        result, seconds=time.perf_counter() - started, notes=(f"auto chose {why}", *result.notes)
+    )

@@ -218,7 +218,10 @@ def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on) -> None:
         for k in kinds:
             for b in range(n_blocks):
                 if on(b, t, k) is not None:
-                    prob += on(b, t, k) <= model.kind[t, k], f"block_{b}_at_{t}_needs_kind_{k}_there"
+                    prob += (
+                        on(b, t, k) <= model.kind[t, k],
+                        f"block_{b}_at_{t}_needs_kind_{k}_there",
+                    )
             # a used position holds something: empty positions are dropped, not skipped
             prob += (
                 model.kind[t, k]
@@ -267,7 +270,9 @@ def _order_identical_devices(problem, model: MilpModel, n_blocks, on) -> None:
         for b in range(n_blocks):
             x = on(b, d, devices[d].kind)
             if x is not None:
-                prob_name = f"device_{d}_holds_block_{b}_only_after_device_{d - 1}_holds_an_earlier_one"
+                prob_name = (
+                    f"device_{d}_holds_block_{b}_only_after_device_{d - 1}_holds_an_earlier_one"
+                )
                 model.prob += x <= seen, prob_name
             x_prev = on(b, d - 1, devices[d].kind)
             if x_prev is not None:
@@ -348,9 +353,14 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             raise explain_infeasible(problem, blocks)
         raise _explain_packing(problem, blocks)
     if sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        why = "interrupted" if outcome.interrupted else (
-            f"no placement found within {options.time_limit:g} s"
-            if options.time_limit is not None else "the solver found no placement"
+        why = (
+            "interrupted"
+            if outcome.interrupted
+            else (
+                f"no placement found within {options.time_limit:g} s"
+                if options.time_limit is not None
+                else "the solver found no placement"
+            )
         )
         raise NoPlacementFound(
             f"MILP ({backend.value}): {why} "
@@ -382,13 +392,16 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             bound = trivial_bound(problem, blocks)
     bound = min(bound, objective)
     gap = (objective - bound) / objective if objective > 0 else 0.0
-    optimal = (
-        blocks.exact_communication and sol_status == pulp.LpSolutionOptimal and gap <= _PROVEN
-    )
+    optimal = blocks.exact_communication and sol_status == pulp.LpSolutionOptimal and gap <= _PROVEN
     if not optimal and blocks.exact_communication:
-        stop = "interrupted" if outcome.interrupted else (
-            "stopped at the requested gap" if sol_status == pulp.LpSolutionOptimal
-            else "time limit reached"
+        stop = (
+            "interrupted"
+            if outcome.interrupted
+            else (
+                "stopped at the requested gap"
+                if sol_status == pulp.LpSolutionOptimal
+                else "time limit reached"
+            )
         )
         notes.append(f"{stop}: not proven optimal, gap {gap:.3%} (bound {bound:.6g})")
     return SolveResult(
@@ -621,7 +634,10 @@ def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) ->
         members = blocks.hyperedges[h]
         inside = [slot_of_block[b] == t and kind_of_slot.get(t) == k for b in members]
         values[var.name] = float(any(inside) and not all(inside))
-    loads = {t: sum(values.get(v.name, 0.0) * c for v, c in expr.items()) for t, expr in model.load.items()}
+    loads = {
+        t: sum(values.get(v.name, 0.0) * c for v, c in expr.items())
+        for t, expr in model.load.items()
+    }
     values[model.max_load.name] = max(loads.values(), default=0.0)
     for var in model.prob.variables():
         var.setInitialValue(values.get(var.name, 0.0))
@@ -646,7 +662,9 @@ def _read_placement(problem: Problem, model: MilpModel) -> Placement:
         for t, k in sorted(set(zip(slot_of_block, kind_of_block, strict=True))):
             device_of_slot[t, k] = int(first[k]) + used[k]
             used[k] += 1
-        device_of_block = [device_of_slot[t, k] for t, k in zip(slot_of_block, kind_of_block, strict=True)]
+        device_of_block = [
+            device_of_slot[t, k] for t, k in zip(slot_of_block, kind_of_block, strict=True)
+        ]
     else:
         device_of_block = slot_of_block
     return Placement(tuple(int(device_of_block[b]) for b in blocks.block_of_op))

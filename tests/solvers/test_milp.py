@@ -100,7 +100,9 @@ def test_warm_start_from_any_valid_plan_keeps_the_optimum(problem) -> None:
         return
     exact = solve_dp(problem)
     for contiguous in (True, False):
-        result = solve_milp(problem, SolverOptions(warm_start=start.placement, contiguous=contiguous))
+        result = solve_milp(
+            problem, SolverOptions(warm_start=start.placement, contiguous=contiguous)
+        )
         assert not any("ignored" in note for note in result.notes)
         check_claim(problem, result, contiguous)
         assert result.objective <= start.objective + 1e-9
@@ -153,9 +155,7 @@ def test_time_limit_is_reported_as_a_gap(backend) -> None:
     assert not result.optimal
     assert result.objective <= start.objective + 1e-9
     assert result.lower_bound is not None and 0 < result.lower_bound < result.objective
-    assert result.gap == pytest.approx(
-        (result.objective - result.lower_bound) / result.objective
-    )
+    assert result.gap == pytest.approx((result.objective - result.lower_bound) / result.objective)
     assert 0 < result.gap < 1
     assert any("not proven optimal" in note for note in result.notes)
     assert result.seconds < 30
@@ -182,7 +182,7 @@ def test_progress_is_reported() -> None:
     solve_milp(problem, SolverOptions(time_limit=2, warm_start=start.placement,
                                       progress=lambda *report: seen.append(report)))  # fmt: skip
     assert seen
-    elapsed, incumbent, bound = seen[-1]
+    elapsed, incumbent, _ = seen[-1]
     assert elapsed >= 0
     assert incumbent is None or incumbent >= start.objective * 0.5
 
@@ -203,7 +203,7 @@ def test_infeasible_memory_raises(contiguous) -> None:
         "maxSizePerFPGA": 2.0, "maxFPGAs": 2, "maxCPUs": 0,
         "nodes": [{"id": i, "supportedOnFpga": 1, "cpuLatency": 1.0, "fpgaLatency": 1.0,
                    "size": 1.5, "isBackwardNode": 0} for i in range(3)],
-        "edges": [{"sourceId": 0, "destId": 1, "cost": 0.1}, {"sourceId": 1, "destId": 2, "cost": 0.1}],
+        "edges": [{"sourceId": u, "destId": u + 1, "cost": 0.1} for u in range(2)],
     }  # fmt: skip
     with pytest.raises(InfeasiblePlacement, match="bytes"):
         solve_milp(parse_workload(document), SolverOptions(contiguous=contiguous))
