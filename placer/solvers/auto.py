@@ -18,6 +18,7 @@ import time
 from dataclasses import replace
 
 from placer.blocks import contract
+from placer.errors import InfeasiblePlacement
 from placer.model import Problem
 from placer.solvers.base import SolveResult, SolverOptions
 from placer.solvers.dp import solve_dp
@@ -56,7 +57,16 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     """
     options = options or SolverOptions()
     started = time.perf_counter()
-    dp = solve_dp(problem, options)
+    time_limit = options.time_limit if options.time_limit is not None else DEFAULT_MILP_SECONDS
+    try:
+        dp = solve_dp(problem, options)
+    except InfeasiblePlacement as err:
+        if "for the exact DP" not in str(err):
+            raise  # the DP proved it: no placement at all
+        # the DP gave up and its linear order fits no memory cap; a placement may exist
+        milp = solve_milp(problem, replace(options, time_limit=time_limit))
+        why = "milp: the DP gave up and no linear order fits the memory caps"
+        return _choose(milp, why, started)
     if options.contiguous and dp.optimal:
         proven = replace(dp, lower_bound=dp.objective, gap=0.0)
         return _choose(proven, "dp: the exact DP finished within its limits", started)
@@ -68,7 +78,6 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     else:
         limit = next((n for n in dp.notes if "fell back" in n), "the DP is not exact")
         why = f"milp: the DP gave up ({limit.split(':')[0]}); MILP warm-started from its plan"
-    time_limit = options.time_limit if options.time_limit is not None else DEFAULT_MILP_SECONDS
     milp_options = replace(options, warm_start=dp.placement, time_limit=time_limit)
     try:
         milp = solve_milp(problem, milp_options)

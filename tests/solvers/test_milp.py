@@ -271,3 +271,19 @@ def test_objective_is_finite_gap_on_tiny_problem() -> None:
     }  # fmt: skip
     result = solve_milp(parse_workload(document), SolverOptions())
     assert result.objective == 1.0 and result.gap == 0.0 and math.isfinite(result.lower_bound)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=workloads(max_forward=7))
+def test_auto_is_exact_when_the_dp_gives_up(problem) -> None:
+    # max_ideals=1 forces the DP's fallback, whose linear order may fit no memory cap
+    expected = optimum_or_none(problem)
+    try:
+        result = solve_auto(problem, SolverOptions(max_ideals=1, time_limit=20))
+    except InfeasiblePlacement:
+        assert expected is None, describe(problem)
+        return
+    assert expected is not None, describe(problem)
+    check_claim(problem, result)
+    assert result.notes[0].startswith("auto chose")
+    assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
