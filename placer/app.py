@@ -15,7 +15,7 @@ from placer.errors import InputError
 from placer.model import Problem
 from placer.plans import read_plan
 from placer.result import PlacementResult, from_plan, from_solve
-from placer.solvers import SolverOptions, get_solver
+from placer.solvers import SolveResult, SolverOptions, get_solver
 from placer.solvers.feasibility import check_feasible
 
 
@@ -152,27 +152,36 @@ def _model_problem(path: Path, options: ModelOptions) -> Problem:
     return replace(problem, notes=(f"cluster: {cluster.name}", *problem.notes))
 
 
-def trivial_lower_bound(problem: Problem) -> float:
-    """A lower bound on the max-load of any valid placement, contiguous or not.
+#: Gap above which placer also tries the LP relaxation for a better bound.
+LP_BOUND_GAP = 0.01
+#: Seconds the LP relaxation may take.
+LP_BOUND_SECONDS = 5.0
 
-    The larger of: the largest block's cheapest latency on a kind that can hold it
-    (a block never splits), and the total of every block's cheapest latency spread
-    evenly over all devices.  Communication only adds load, so both are valid.
+
+def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool) -> float:
+    """The best lower bound placer can prove on the optimum of the model solved.
+
+    The solver's own proof when it has one (an optimal answer is its own bound; the
+    DP's bracket and the MILP's dual bound otherwise), the trivial bounds, and, when
+    these leave a gap over :data:`LP_BOUND_GAP`, the LP relaxation of the MILP.
     """
-    blocks = contract(problem, absorb_free_leaves=False)
-    available = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
-    if not available or blocks.n_blocks == 0:
-        return 0.0
-    cheapest = []
-    for b in range(blocks.n_blocks):
-        options = [
-            blocks.latency[k, b]
-            for k in available
-            if blocks.size[b] <= problem.kinds[k].memory_bytes
-        ]
-        cheapest.append(min(options, default=math.inf))
-    devices = sum(problem.kinds[k].count for k in available)
-    return max(max(cheapest), sum(cheapest) / devices)
+    from placer.bounds import lower_bound, trivial_bound
+
+    if solved is not None and solved.optimal:
+        return solved.objective
+    candidates = [trivial_bound(problem, contract(problem, absorb_free_leaves=False))]
+    if solved is not None:
+        if solved.lower_bound is not None:
+            candidates.append(solved.lower_bound)
+        if contiguous and "contiguous_lower_bound" in solved.stats:
+            candidates.append(solved.stats["contiguous_lower_bound"])
+        objective = solved.objective
+    else:
+        objective = math.inf
+    best = max(candidates)
+    if objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
+        best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=LP_BOUND_SECONDS))
+    return best
 
 
 def place(problem: Problem, solver: str, options: SolverOptions | None = None) -> PlacementResult:
@@ -181,21 +190,27 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     Raises
     ------
     InputError
-        Unknown solver name.
+        Unknown solver name, or ``--no-contiguous`` with a solver that cannot honour it.
     InfeasiblePlacement
         No placement fits.
     """
+    options = options or SolverOptions()
     solve = get_solver(solver)
+    if not options.contiguous and solver not in ("milp", "auto"):
+        raise InputError(f"--no-contiguous needs --solver milp or auto, not {solver}")
     check_feasible(problem, contract(problem))
-    solved = solve(problem, options or SolverOptions())
-    result = from_solve(problem, solved, trivial_lower_bound(problem))
+    solved = solve(problem, options)
+    bound = proven_bound(problem, solved, options.contiguous)
+    result = from_solve(problem, solved, bound, contiguous=options.contiguous)
     return replace(result, notes=(*problem.notes, *result.notes))
 
 
 def evaluate_plan(problem: Problem, plan_path: str | Path) -> PlacementResult:
     """Read a plan for ``problem`` and evaluate it."""
     placement = read_plan(plan_path, problem)
-    return from_plan(problem, placement, trivial_lower_bound(problem))
+    result = from_plan(problem, placement, 0.0)
+    bound = proven_bound(problem, None, contiguous=False)
+    return replace(result, lower_bound=bound)
 
 
 def inspect(path: str | Path, options: ModelOptions):

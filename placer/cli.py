@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -16,6 +17,7 @@ from placer.fileio import write_atomic
 from placer.render import OutputFormat, render_summary, render_table, to_json, to_yaml
 from placer.result import PlacementResult
 from placer.solvers import SOLVERS, SolverOptions
+from placer.solvers.base import MipBackend
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
 
@@ -114,31 +116,79 @@ def cli() -> None:
     """Place the operators of a DNN on a pipeline of devices, optimally."""
 
 
+def solver_options(command):
+    """Options that choose and tune the solver (shared by place and compare)."""
+    decorators = [
+        click.option("--solver", default="auto", show_default=True,
+                     help=f"Solver: {', '.join(sorted(SOLVERS))}; auto picks the exact DP "
+                          "when it can, else the MILP."),
+        click.option("--max-ideals", type=click.IntRange(min=1),
+                     default=SolverOptions.max_ideals, show_default=True,
+                     help="Above this many ideals the DP falls back to a linear order."),
+        click.option("--contiguous/--no-contiguous", default=True, show_default=True,
+                     help="Require each device to hold a contiguous pipeline stage "
+                          "(--no-contiguous: MILP only)."),
+        click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
+                     default=MipBackend.HIGHS.value, show_default=True,
+                     help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
+        click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+                     default=None, help="Seconds the MILP may run [auto: 60]."),
+        click.option("--mip-gap", type=click.FloatRange(min=0), default=None,
+                     help="Relative gap at which the MILP may stop."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="Threads for the MILP backend."),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def _solver(kwargs: dict, progress=None) -> SolverOptions:
+    return SolverOptions(
+        max_ideals=kwargs.pop("max_ideals"),
+        contiguous=kwargs.pop("contiguous"),
+        mip_solver=MipBackend(kwargs.pop("mip_solver")),
+        time_limit=kwargs.pop("time_limit"),
+        mip_gap=kwargs.pop("mip_gap"),
+        threads=kwargs.pop("threads"),
+        progress=progress,
+    )
+
+
+@contextlib.contextmanager
+def _progress():
+    """A live line on stderr while the MILP solves (only on a terminal)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with console.status("solving...") as status:
+
+        def update(elapsed: float, incumbent: float | None, bound: float | None) -> None:
+            parts = [f"solving: {elapsed:.0f} s"]
+            if incumbent is not None:
+                parts.append(f"incumbent {incumbent:.6g}")
+            if bound is not None:
+                parts.append(f"bound {bound:.6g}")
+            if incumbent and bound is not None:
+                parts.append(f"gap {100 * max(0.0, incumbent - bound) / incumbent:.2f}%")
+            status.update(", ".join(parts))
+
+        yield update
+
+
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
-@click.option(
-    "--solver",
-    default="dp",
-    show_default=True,
-    help=f"Solver to use: {', '.join(sorted(SOLVERS))}.",
-)
+@solver_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
-@click.option(
-    "--max-ideals",
-    type=click.IntRange(min=1),
-    default=SolverOptions.max_ideals,
-    show_default=True,
-    help="Above this many ideals the DP falls back to a linear order (not optimal).",
-)
-def place(
-    model: str, solver: str, fmt: str | None, output: str | None, max_ideals: int, **kwargs
-) -> None:
+def place(model: str, solver: str, fmt: str | None, output: str | None, **kwargs) -> None:
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
     problem = app.load_problem(model, _model(kwargs))
     _warn(problem)
-    result = app.place(problem, solver, SolverOptions(max_ideals=max_ideals))
+    with _progress() as progress:
+        result = app.place(problem, solver, _solver(kwargs, progress))
     _emit(result, fmt, output)
 
 

@@ -88,13 +88,15 @@ def render_table(result: PlacementResult, console: Console) -> None:
     status = "optimal" if result.optimal else "not proven optimal"
     where = f"times in {unit}" if unit else "times in the input's unit"
     console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
+    unit = f" {unit}" if unit else ""
     console.print(
-        f"max-load {_num(result.max_load * scale)} {unit} ({status}); "
+        f"max-load {_num(result.max_load * scale)}{unit} ({status}); "
         f"predicted throughput {_num(result.throughput)} {per}"
     )
+    scope = "contiguous placement" if result.contiguous_bound else "placement"
     console.print(
-        f"lower bound {_num(result.lower_bound * scale)} {unit}: no placement beats it; "
-        f"gap at most {100 * result.gap:.1f}%"
+        f"lower bound {_num(result.lower_bound * scale)}{unit}: no {scope} beats it; "
+        f"gap at most {100 * result.gap:.2f}%"
     )
     for note in result.notes:
         console.print(Text(f"note: {note}", style="yellow"))

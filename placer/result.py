@@ -16,8 +16,9 @@ from placer.solvers.base import SolveResult
 class PlacementResult:
     """A placement with its evaluation and how it was found.
 
-    ``lower_bound`` is a proven lower bound on the max-load of any valid placement
-    (contiguous or not), so ``gap`` bounds how far the plan can be from optimal.
+    ``lower_bound`` is a proven lower bound on the max-load of every valid placement
+    (every contiguous one when ``contiguous_bound``), so ``gap`` bounds how far the plan
+    can be from optimal.
     """
 
     problem: Problem
@@ -29,6 +30,7 @@ class PlacementResult:
     seconds: float = 0.0
     stats: dict[str, float] | None = None
     notes: tuple[str, ...] = ()
+    contiguous_bound: bool = False
 
     @property
     def max_load(self) -> float:
@@ -79,6 +81,7 @@ class PlacementResult:
             "time_unit": problem.time_unit,
             "samples_per_step": problem.samples_per_step,
             "lower_bound": self.lower_bound,
+            "lower_bound_scope": "contiguous" if self.contiguous_bound else "any",
             "gap": self.gap,
             "valid": evaluation.valid,
             "contiguous": evaluation.contiguous,
@@ -95,9 +98,11 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def from_solve(problem: Problem, solved: SolveResult, lower_bound: float) -> PlacementResult:
-    """Evaluate a solver's answer and wrap it, checking the solver's claim."""
-    evaluation = evaluate(problem, solved.placement)
+def from_solve(
+    problem: Problem, solved: SolveResult, lower_bound: float, *, contiguous: bool = True
+) -> PlacementResult:
+    """Evaluate a solver's answer and wrap it."""
+    evaluation = evaluate(problem, solved.placement, require_contiguous=contiguous)
     return PlacementResult(
         problem=problem,
         placement=solved.placement,
@@ -108,12 +113,13 @@ def from_solve(problem: Problem, solved: SolveResult, lower_bound: float) -> Pla
         seconds=solved.seconds,
         stats=dict(solved.stats),
         notes=solved.notes,
+        contiguous_bound=contiguous,
     )
 
 
 def from_plan(problem: Problem, placement: Placement, lower_bound: float) -> PlacementResult:
     """Wrap a placement read from a plan file (``placer evaluate``)."""
-    evaluation = evaluate(problem, placement)
+    evaluation = evaluate(problem, placement, require_contiguous=False)
     return PlacementResult(
         problem=problem,
         placement=placement,
