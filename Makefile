@@ -23,8 +23,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
 
+MILP_LIMIT ?= 60
+
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench_milp.py --time-limit $(MILP_LIMIT)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check placer tests bench sample_models
