@@ -16,6 +16,7 @@ class ExitStatus(IntEnum):
     INVALID_INPUT = 2
     INFEASIBLE = 3
     BELOW_THRESHOLD = 4
+    NO_SOLUTION = 5
     INTERRUPTED = 130
 
 
@@ -49,3 +50,9 @@ class InfeasiblePlacement(PlacerError):
     """No placement satisfies the memory, support and device-count constraints."""
 
     exit_status = ExitStatus.INFEASIBLE
+
+
+class NoPlacementFound(PlacerError):
+    """The solver stopped (time limit, interrupt) before finding any placement."""
+
+    exit_status = ExitStatus.NO_SOLUTION

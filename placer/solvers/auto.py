@@ -18,11 +18,11 @@ import time
 from dataclasses import replace
 
 from placer.blocks import contract
-from placer.errors import InfeasiblePlacement
+from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.model import Problem
 from placer.solvers.base import SolveResult, SolverOptions
 from placer.solvers.dp import solve_dp
-from placer.solvers.milp import NoPlacementFound, solve_milp
+from placer.solvers.milp import solve_milp
 
 #: Seconds the MILP gets when the options set no time limit.
 DEFAULT_MILP_SECONDS = 60.0

@@ -48,7 +48,7 @@ import numpy as np
 import pulp
 
 from placer.blocks import BlockGraph, _hyperedges, contract
-from placer.errors import ExitStatus, InfeasiblePlacement, PlacerError
+from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
 from placer.model import Placement, Problem
 from placer.solvers.base import MipBackend, SolveResult, SolverOptions
@@ -59,12 +59,6 @@ from placer.solvers.feasibility import check_feasible, explain_infeasible
 DEFAULT_GAP = 1e-7
 _PROVEN = 1e-6  # a gap this small (after rounding in the backend) counts as optimal
 _PROGRESS_EVERY = 0.5  # seconds between progress reports from the interrupt callback
-
-
-class NoPlacementFound(PlacerError):
-    """The solver stopped (time limit, interrupt) before finding any placement."""
-
-    exit_status = ExitStatus.ERROR
 
 
 @dataclass
