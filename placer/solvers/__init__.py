@@ -29,8 +29,28 @@ def _auto(problem: Problem, options: SolverOptions) -> SolveResult:
     return solve_auto(problem, options)
 
 
+def _baseline(name: str) -> Solver:
+    """A baseline of :mod:`placer.solvers.baselines`, imported when first called."""
+
+    def solve(problem: Problem, options: SolverOptions) -> SolveResult:
+        from placer.solvers import baselines
+
+        return getattr(baselines, f"solve_{name}")(problem, options)
+
+    solve.__name__ = f"_{name}"
+    return solve
+
+
+#: Baselines (how pipelines are commonly split), compared against the optimum.
+BASELINES = ("pipedream", "uniform", "params", "greedy", "single")
+
 #: Registry of solver names; values import their module lazily (numba, PuLP are slow to load).
-SOLVERS: dict[str, Solver] = {"dp": _dp, "milp": _milp, "auto": _auto}
+SOLVERS: dict[str, Solver] = {
+    "dp": _dp,
+    "milp": _milp,
+    "auto": _auto,
+    **{name: _baseline(name) for name in BASELINES},
+}
 
 
 def get_solver(name: str) -> Solver:
@@ -49,4 +69,4 @@ def get_solver(name: str) -> Solver:
         ) from None
 
 
-__all__ = ["SOLVERS", "SolveResult", "Solver", "SolverOptions", "get_solver"]
+__all__ = ["BASELINES", "SOLVERS", "SolveResult", "Solver", "SolverOptions", "get_solver"]

@@ -214,6 +214,18 @@ def _chain_lattice(order: list[int], m: int) -> _Lattice:
     return _make_lattice(bits, child, parent, added, creator)
 
 
+def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Placement | None:
+    """The least max-load placement whose stages are consecutive runs of ``order``.
+
+    ``order`` is a linear extension of the block DAG; its prefixes are the only ideals
+    the DP sees (the partitioner of PipeDream, generalised to device kinds).  Returns
+    None when no split of the order fits the devices' memory and support.
+    """
+    lattice = _chain_lattice(order, blocks.n_blocks)
+    placement, _, _ = _run(problem, blocks, lattice, math.inf, math.inf)
+    return placement
+
+
 def _make_lattice(bits, child, parent, added, creator) -> _Lattice:
     n = bits.shape[0]
     order = np.argsort(child, kind="stable")
