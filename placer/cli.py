@@ -12,11 +12,21 @@ import yaml
 from rich.console import Console
 
 from placer import __version__, app
-from placer.errors import ExitStatus, InputError, PlacerError
+from placer.check import Limits, below, check_plan
+from placer.compare import compare as compare_solvers
+from placer.compare import default_solvers
+from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
 from placer.fileio import write_atomic
-from placer.render import OutputFormat, render_summary, render_table, to_json, to_yaml
+from placer.render import (
+    OutputFormat,
+    render_comparison,
+    render_summary,
+    render_table,
+    to_json,
+    to_yaml,
+)
 from placer.result import PlacementResult
-from placer.solvers import SOLVERS, SolverOptions
+from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
@@ -183,13 +193,33 @@ def _progress():
 @solver_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
-def place(model: str, solver: str, fmt: str | None, output: str | None, **kwargs) -> None:
+@click.option("--fail-below", type=click.FloatRange(min=0), default=None, metavar="THROUGHPUT",
+              help="Exit with status 4 (after printing the plan) when the predicted "
+                   "throughput is lower.")  # fmt: skip
+def place(
+    model: str, solver: str, fmt: str | None, output: str | None, fail_below: float | None,
+    **kwargs,
+) -> None:  # fmt: skip
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
-    problem = app.load_problem(model, _model(kwargs))
+    with _status(f"loading {model}..."):
+        problem = app.load_problem(model, _model(kwargs))
     _warn(problem)
     with _progress() as progress:
         result = app.place(problem, solver, _solver(kwargs, progress))
     _emit(result, fmt, output)
+    if fail_below is not None and result.throughput < fail_below:
+        raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
+
+
+@contextlib.contextmanager
+def _status(message: str):
+    """A spinner on stderr while a step runs (only on a terminal, so logs stay clean)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(message):
+        yield
 
 
 @cli.command()
@@ -219,6 +249,111 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         click.echo(yaml.safe_dump(summary.to_dict(), sort_keys=False), nl=False)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@model_options
+@click.option("--solvers", default=None, metavar="NAME,NAME,...",
+              help="Solvers to run, comma-separated [default: dp and every baseline "
+                   f"({', '.join(BASELINES)}), plus milp on small instances].")
+@click.option("--max-ideals", type=click.IntRange(min=1), default=SolverOptions.max_ideals,
+              show_default=True, help="Above this many ideals the DP falls back to a linear order.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds the MILP may run [10].")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")  # fmt: skip
+def compare(
+    model: str, solvers: str | None, max_ideals: int, time_limit: float | None, fmt: str,
+    **kwargs,
+) -> None:  # fmt: skip
+    """Compare the optimal plan of MODEL with the baselines' (max-load, speed-up, memory)."""
+    with _status(f"loading {model}..."):
+        problem = app.load_problem(model, _model(kwargs))
+    _warn(problem)
+    if solvers is None:
+        names = default_solvers(problem)
+    else:
+        names = [name.strip() for name in solvers.split(",") if name.strip()]
+    options = SolverOptions(max_ideals=max_ideals, time_limit=time_limit)
+    with _status("solving..."):
+        comparison = compare_solvers(problem, names, options)
+    if fmt == "json":
+        click.echo(json.dumps(comparison.to_dict(), indent=2))
+    else:
+        render_comparison(comparison, Console())
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("plan", type=click.Path(dir_okay=False))
+@model_options
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a self-contained HTML page (no network, no script needed).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write Markdown for a PR comment.")
+@click.option("--microbatches", type=click.IntRange(min=1, max=64), default=None,
+              help="Microbatches in the timeline [one per stage, 4 to 12].")  # fmt: skip
+def report(
+    model: str, plan: str, html_path: str | None, markdown_path: str | None,
+    microbatches: int | None, **kwargs,
+) -> None:  # fmt: skip
+    """Report PLAN for MODEL as HTML (stage loads, memory, timeline, ops) or Markdown."""
+    from placer.report import read_result, to_html, to_markdown
+
+    if html_path is None and markdown_path is None:
+        raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
+    with _status(f"loading {model}..."):
+        problem = app.load_problem(model, _model(kwargs))
+    result = read_result(problem, plan)
+    if html_path is not None:
+        write_atomic(html_path, to_html(result, microbatches))
+        click.echo(f"wrote {html_path}", err=True)
+    if markdown_path is not None:
+        write_atomic(markdown_path, to_markdown(result))
+        click.echo(f"wrote {markdown_path}", err=True)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Directory for the submodels and manifest.json (created if missing).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Samples per step, for the bytes crossing each cut [default: the first "
+                   "dim of --input-shape, else 1].")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
+              help="Full shape of a graph input (repeatable).")  # fmt: skip
+def split(
+    model: str, plan: str, out_dir: str, batch_size: int | None, input_shape: tuple[str, ...]
+) -> None:
+    """Cut MODEL (.onnx) into one submodel per stage of PLAN (an inference plan)."""
+    from placer.split import split_model
+
+    if not model.lower().endswith(".onnx"):
+        raise InputError(f"{model}: placer split reads .onnx models")
+    shapes = _input_shapes(input_shape)
+    options = app.ModelOptions(batch_size=batch_size, input_shapes=shapes)
+    with _status(f"splitting {model}..."):
+        manifest = split_model(
+            model, plan, out_dir, batch_size=app.batch_size(options), input_shapes=shapes
+        )
+    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {out_dir}", err=True)
+
+
+@cli.command()
+@click.argument("plan", type=click.Path(dir_okay=False))
+@click.option("--max-load", type=click.FloatRange(min=0), default=None,
+              help="Fail (status 4) when the plan's max-load is above this.")
+@click.option("--min-throughput", type=click.FloatRange(min=0), default=None,
+              help="Fail (status 4) when the predicted throughput is below this.")  # fmt: skip
+def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
+    """Check a plan file (placer's JSON) for CI: well-formed, valid and within the limits."""
+    document = check_plan(plan, Limits(max_load=max_load, min_throughput=min_throughput))
+    unit = f" {document['time_unit']}" if document["time_unit"] else ""
+    throughput = document["throughput"]
+    shown = "unbounded" if throughput is None else f"{throughput:.6g}"
+    click.echo(f"{plan}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}")
 
 
 def main(argv: list[str] | None = None) -> None:

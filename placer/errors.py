@@ -56,3 +56,9 @@ class NoPlacementFound(PlacerError):
     """The solver stopped (time limit, interrupt) before finding any placement."""
 
     exit_status = ExitStatus.NO_SOLUTION
+
+
+class BelowThreshold(PlacerError):
+    """A plan misses a limit set for CI (``place --fail-below``, ``placer check``)."""
+
+    exit_status = ExitStatus.BELOW_THRESHOLD

@@ -10,8 +10,9 @@ from pathlib import Path
 from placer.errors import InputError
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file beside it, then a rename.
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` atomically: a temporary file beside it,
+    then a rename.
 
     An interruption (Ctrl-C included) leaves either the old file or the new one, never a
     partial one, and no temporary file behind.
@@ -28,7 +29,8 @@ def write_atomic(path: str | Path, text: str) -> None:
     except OSError as err:
         raise InputError(f"{path}: cannot write: {err.strerror}") from err
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        binary = isinstance(text, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -7,6 +7,7 @@ import math
 from enum import Enum
 
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -145,3 +146,44 @@ def render_summary(summary, console: Console) -> None:
                            style="yellow"))
     for note in summary.notes:
         console.print(Text(f"note: {note}", style="yellow"))
+
+
+def render_comparison(comparison, console: Console) -> None:
+    """Print ``placer compare``'s rows (a :class:`~placer.compare.Comparison`), the
+    best plan highlighted and failed solvers with their reason."""
+    scale, unit = _time_scale(comparison.time_unit)
+    best = comparison.best
+    table = Table(
+        title=f"placer compare: {comparison.problem}", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    table.add_column("solver", no_wrap=True)
+    table.add_column(f"max-load{f' ({unit})' if unit else ''}", justify="right", no_wrap=True)
+    table.add_column("throughput", justify="right", no_wrap=True)
+    table.add_column("vs single", justify="right", no_wrap=True)
+    table.add_column("memory", justify="right", no_wrap=True)
+    table.add_column("optimal", justify="center", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    for row in comparison.rows:
+        if row.error is not None:
+            table.add_row(row.solver, "—", "—", "—", "—", "—", f"{row.seconds:.2g}", style="dim")
+            continue
+        is_best = best is not None and row is best
+        table.add_row(
+            row.solver + (" *" if is_best else ""),
+            f"{row.max_load * scale:.6g}",
+            "∞" if row.throughput is None else f"{row.throughput:.4g}",
+            "—" if row.speedup_vs_single is None else f"{row.speedup_vs_single:.2f}×",
+            _bytes(row.peak_memory_bytes),
+            "yes" if row.optimal else "no",
+            f"{row.seconds:.2g}",
+            style="bold green" if is_best else (None if row.valid else "red"),
+        )
+    console.print(table)
+    per = f"samples/{comparison.time_unit}" if comparison.time_unit else "samples per time unit"
+    console.print(
+        f"* marks the least max-load; throughput in {per}; vs single: speed-up over "
+        "everything on the best single device; memory: the fullest device's; time: solve seconds"
+    )
+    for row in comparison.rows:
+        if row.error is not None:
+            console.print(Text(f"{row.solver}: {row.error}", style="yellow"))

@@ -77,8 +77,7 @@ def test_baselines_on_the_shared_workloads(workload: str, optimum: float) -> Non
 
 def _chain(n: int, kinds: tuple[DeviceKind, ...], size: float = 1.0) -> Problem:
     ops = tuple(
-        Op(i, f"op{i}", (1.0,) * len(kinds), (True,) * len(kinds), size, 0.0, i)
-        for i in range(n)
+        Op(i, f"op{i}", (1.0,) * len(kinds), (True,) * len(kinds), size, 0.0, i) for i in range(n)
     )
     return Problem("chain", ops, tuple((i, i + 1) for i in range(n - 1)), kinds)
 

@@ -1,0 +1,87 @@
+"""Checks for CI: read a plan file and hold it to limits (``placer check``,
+``placer place --fail-below``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from placer.errors import BelowThreshold, PlanFormatError
+from placer.schema import load_schema, schema_errors
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a plan must achieve; None leaves a figure unchecked."""
+
+    max_load: float | None = None
+    min_throughput: float | None = None
+
+
+def read_plan_document(path: str | Path) -> dict[str, Any]:
+    """Read placer's JSON plan from ``path`` and check it against the plan schema.
+
+    Raises
+    ------
+    PlanFormatError
+        The file is missing, not JSON, or breaks ``placer/schemas/plan.schema.json``
+        (the message names the first field at fault).
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise PlanFormatError(f"{path}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise PlanFormatError(f"{path}: cannot read: {err}") from err
+    except json.JSONDecodeError as err:
+        raise PlanFormatError(f"{path}: not valid JSON: {err}") from err
+    errors = schema_errors(document, load_schema("plan"))
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PlanFormatError(f"{path}: not a placer plan: {errors[0]}{more}")
+    return document
+
+
+def violations(document: dict[str, Any], limits: Limits) -> list[str]:
+    """How a (schema-valid) plan document misses ``limits``; empty when it meets them.
+
+    An invalid plan (``valid: false``) always misses: it cannot run as predicted.
+    """
+    found = []
+    unit = f" {document['time_unit']}" if document.get("time_unit") else ""
+    if not document["valid"]:
+        found.append(f"the plan is invalid: {'; '.join(document['violations']) or 'no reason'}")
+    max_load = document["max_load"]
+    if limits.max_load is not None and max_load > limits.max_load:
+        found.append(f"max-load {max_load:.6g}{unit} is above the limit {limits.max_load:.6g}")
+    throughput = math.inf if document["throughput"] is None else document["throughput"]
+    if limits.min_throughput is not None and throughput < limits.min_throughput:
+        found.append(below(throughput, limits.min_throughput, document.get("time_unit", "")))
+    return found
+
+
+def below(throughput: float, minimum: float, time_unit: str) -> str:
+    """The line that says a predicted throughput is under the minimum asked for."""
+    per = f" samples/{time_unit}" if time_unit else ""
+    return f"predicted throughput {throughput:.6g}{per} is below the minimum {minimum:.6g}"
+
+
+def check_plan(path: str | Path, limits: Limits) -> dict[str, Any]:
+    """Read the plan at ``path`` and hold it to ``limits``; returns the document.
+
+    Raises
+    ------
+    PlanFormatError
+        The plan file is malformed (exit status 2).
+    BelowThreshold
+        The plan misses a limit or is invalid (exit status 4); the message lists why.
+    """
+    document = read_plan_document(path)
+    found = violations(document, limits)
+    if found:
+        raise BelowThreshold(f"{path}: " + "; ".join(found))
+    return document

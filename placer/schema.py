@@ -1,0 +1,77 @@
+"""JSON Schemas placer ships (``placer/schemas/``) and a validator for the subset of JSON
+Schema they use: ``type`` (one or a list), ``enum``, ``minimum``, ``required``,
+``properties`` and ``items``.  Other keywords are ignored, so a full validator (such as
+``jsonschema``) accepts everything this one does.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "null": (type(None),),
+}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema ``placer/schemas/{name}.schema.json`` (e.g. ``"plan"``)."""
+    text = resources.files("placer").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def schema_errors(document: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
+    """Every way ``document`` breaks ``schema``, as ``"<path>: <what>"`` lines.
+
+    Examples
+    --------
+    >>> schema_errors({"a": "x"}, {"properties": {"a": {"type": "number"}}, "required": ["b"]})
+    ["$: missing required key 'b'", '$.a: expected number, got string']
+    """
+    errors: list[str] = []
+    expected = schema.get("type")
+    if expected is not None:
+        names = [expected] if isinstance(expected, str) else list(expected)
+        if not any(_is(document, name) for name in names):
+            errors.append(f"{where}: expected {' or '.join(names)}, got {_name(document)}")
+            return errors
+    if "enum" in schema and document not in schema["enum"]:
+        choices = ", ".join(json.dumps(v) for v in schema["enum"])
+        errors.append(f"{where}: {json.dumps(document)} is not one of {choices}")
+    if "minimum" in schema and _is(document, "number") and document < schema["minimum"]:
+        errors.append(f"{where}: {document} is below the minimum {schema['minimum']}")
+    if isinstance(document, dict):
+        errors += [
+            f"{where}: missing required key {key!r}"
+            for key in schema.get("required", ())
+            if key not in document
+        ]
+        for key, sub in schema.get("properties", {}).items():
+            if key in document:
+                errors += schema_errors(document[key], sub, f"{where}.{key}")
+    if isinstance(document, list) and "items" in schema:
+        for i, item in enumerate(document):
+            errors += schema_errors(item, schema["items"], f"{where}[{i}]")
+    return errors
+
+
+def _is(value: Any, name: str) -> bool:
+    if isinstance(value, bool) and name in ("integer", "number"):
+        return False
+    return isinstance(value, _TYPES[name])
+
+
+def _name(value: Any) -> str:
+    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _is(value, name):
+            return name
+    return type(value).__name__

@@ -1,0 +1,121 @@
+"""CI use: the plan schema, ``placer check`` and ``place --fail-below``, both ways."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from placer.schema import load_schema, schema_errors
+from tests.conftest import EXPECTED, REFERENCE
+
+WORKLOAD = REFERENCE / "layer-graphs/bert24_training.json"
+OPTIMUM = EXPECTED["optimal"]["layer-graphs/bert24_training"]
+MOBILENET = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+
+
+@pytest.fixture
+def plan(run_placer, tmp_path):
+    path = tmp_path / "plan.json"
+    result = run_placer("place", WORKLOAD, "--solver", "dp", "--output", path)
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("place", WORKLOAD, "--solver", "dp"),
+        ("place", REFERENCE / "operator-graphs/bert_l-3_inference.json", "--solver", "greedy"),
+        ("evaluate", WORKLOAD, REFERENCE / "human-experts/bert24_training_expert.json"),
+    ],
+    ids=["place", "baseline", "evaluate"],
+)
+def test_placer_json_output_matches_the_schema(run_placer, args) -> None:
+    result = run_placer(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert schema_errors(json.loads(result.stdout), load_schema("plan")) == []
+
+
+def test_onnx_plan_matches_the_schema(run_placer) -> None:
+    result = run_placer("place", MOBILENET, "--solver", "greedy", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert schema_errors(document, load_schema("plan")) == []
+    assert all(isinstance(n, str) for stage in document["stages"] for n in stage["nodes"])
+
+
+def test_schema_catches_what_check_relies_on() -> None:
+    schema = load_schema("plan")
+    errors = schema_errors({"max_load": "fast", "stages": [{"device": 3}]}, schema)
+    assert "$.max_load: expected number, got string" in errors
+    assert "$.stages[0].device: expected string, got integer" in errors
+    assert "$: missing required key 'throughput'" in errors
+    assert schema_errors({"max_load": True}, {"properties": {"max_load": {"type": "number"}}})
+
+
+def test_check_passes_within_the_limits(run_placer, plan) -> None:
+    result = run_placer("check", plan, "--max-load", OPTIMUM * 1.01, "--min-throughput", 0.02)
+    assert result.exit_code == 0, result.stderr
+    assert "ok: max-load 41.7458" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--max-load", "40"), "max-load 41.7458 is above the limit 40"),
+        (("--min-throughput", "1"), "predicted throughput 0.0239545 is below the minimum 1"),
+    ],
+)
+def test_check_fails_outside_the_limits(run_placer, plan, flags, message) -> None:
+    result = run_placer("check", plan, *flags)
+    assert result.exit_code == 4
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_fails_an_invalid_plan(run_placer, plan) -> None:
+    document = json.loads(plan.read_text())
+    document["valid"] = False
+    document["violations"] = ["accel:0 holds 3 bytes, over its 2"]
+    plan.write_text(json.dumps(document))
+    result = run_placer("check", plan)
+    assert result.exit_code == 4
+    assert "the plan is invalid: accel:0 holds 3 bytes" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"stages": []}', "not a placer plan: $: missing required key"),
+        (None, "no such file"),
+    ],
+)
+def test_check_rejects_malformed_plans(run_placer, tmp_path, text, message) -> None:
+    path = tmp_path / "plan.json"
+    if text is not None:
+        path.write_text(text)
+    result = run_placer("check", path, "--max-load", "1")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_fail_below_passes_when_throughput_is_high_enough(run_placer, tmp_path) -> None:
+    result = run_placer(
+        "place", WORKLOAD, "--solver", "dp", "--format", "json", "--fail-below", 0.02
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["max_load"] == pytest.approx(OPTIMUM, rel=1e-5)
+
+
+def test_fail_below_exits_4_after_writing_the_plan(run_placer, tmp_path) -> None:
+    path = tmp_path / "plan.json"
+    result = run_placer("place", WORKLOAD, "--solver", "dp", "-o", path, "--fail-below", 1)
+    assert result.exit_code == 4
+    assert result.stderr.strip().splitlines()[-1] == (
+        "placer: error: predicted throughput 0.0239545 is below the minimum 1"
+    )
+    assert json.loads(path.read_text())["max_load"] == pytest.approx(OPTIMUM, rel=1e-5)

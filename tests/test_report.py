@@ -1,0 +1,156 @@
+"""``placer report``: HTML that renders in a real browser with every stage and every
+model name escaped, Markdown for PR comments, and the pipeline schedules."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from placer.report import Pass, StageFigures, timeline, to_markdown
+from placer.result import from_plan
+from placer.solvers import SOLVERS, SolverOptions
+from placer.workload import read_workload
+from tests.conftest import REFERENCE
+
+CHROMIUM = "/usr/bin/chromium"
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def evil_workload(tmp_path) -> Path:
+    """bert24_training with a node named like a script tag and one with pipes."""
+    document = json.loads((REFERENCE / "layer-graphs/bert24_training.json").read_text())
+    document["nodes"][0]["name"] = EVIL
+    document["nodes"][1]["name"] = "a|b"
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture
+def plan(run_placer, evil_workload, tmp_path) -> Path:
+    path = tmp_path / "plan.json"
+    result = run_placer("place", evil_workload, "--solver", "dp", "-o", path)
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+def _chromium() -> str | None:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if os.environ.get("PLACER_SKIP_BROWSER") == "1":
+        return None
+    pytest.fail(
+        f"{CHROMIUM} is missing: install it (apt-get install -y chromium) or set "
+        "PLACER_SKIP_BROWSER=1 to skip the browser checks"
+    )
+
+
+def _dump_dom(page: Path, profile: Path) -> str:
+    args = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={profile}", "--dump-dom", page.as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_html_renders_every_stage_and_escapes_names(run_placer, evil_workload, plan, tmp_path):
+    page = tmp_path / "report.html"
+    result = run_placer("report", evil_workload, plan, "--html", page)
+    assert result.exit_code == 0, result.stderr
+    text = page.read_text()
+    assert EVIL not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<script" not in text.lower()  # no JavaScript at all
+    assert "src=" not in text and "href=" not in text and "@import" not in text  # no network
+    stages = [stage["device"] for stage in json.loads(plan.read_text())["stages"]]
+    assert len(stages) > 2
+    if _chromium() is None:
+        return
+    dom = _dump_dom(page, tmp_path / "profile")
+    assert "<svg" in dom
+    for device in stages:
+        assert device in dom, device
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    assert EVIL not in dom
+    assert "1F1B" in dom  # a training plan is scheduled one-forward-one-backward
+
+
+def test_markdown_escapes_pipes_and_tags(run_placer, evil_workload, plan, tmp_path):
+    path = tmp_path / "report.md"
+    result = run_placer("report", evil_workload, plan, "--markdown", path)
+    assert result.exit_code == 0, result.stderr
+    text = path.read_text()
+    assert "| # | device |" in text and "```text" in text and "█" in text
+    for stage in json.loads(plan.read_text())["stages"]:
+        assert stage["device"] in text
+
+
+def test_markdown_cells_never_hold_raw_pipes_or_html() -> None:
+    problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
+    placement = SOLVERS["greedy"](problem, SolverOptions()).placement
+    ops = list(problem.ops)
+    ops[0] = replace(ops[0], key="x|<b>y</b>")
+    problem = replace(problem, ops=tuple(ops), name="m|<i>")
+    markdown = to_markdown(from_plan(problem, placement, 0.0))
+    assert "x\\|&lt;b&gt;y&lt;/b&gt;" in markdown
+    assert "m\\|&lt;i&gt;" in markdown
+    assert "<b>" not in markdown and "<i>" not in markdown
+
+
+def test_report_needs_an_output(run_placer, evil_workload, plan) -> None:
+    result = run_placer("report", evil_workload, plan)
+    assert result.exit_code == 2
+    assert "--html FILE or --markdown FILE" in result.stderr
+
+
+def _stage(forward: float, backward: float = 0.0) -> StageFigures:
+    return StageFigures("d", "t", 0, forward, backward, forward + backward, 0.0, 0.0, 1.0, ())
+
+
+def test_inference_timeline_fills_and_drains() -> None:
+    slots = timeline([_stage(1.0), _stage(2.0), _stage(1.0)], 4, training=False)
+    assert len(slots) == 12 and all(s.pass_ is Pass.FORWARD for s in slots)
+    end = {(s.stage, s.microbatch): s.end for s in slots}
+    # the slowest stage sets the pace: one microbatch every 2 time units
+    assert max(end.values()) == pytest.approx(1 + 2 * 4 + 1)
+    for s in slots:
+        if s.stage:
+            assert s.start >= end[(s.stage - 1, s.microbatch)] - 1e-12
+
+
+def test_training_timeline_is_one_forward_one_backward() -> None:
+    stages = [_stage(1.0, 2.0) for _ in range(4)]
+    slots = timeline(stages, 8, training=True)
+    assert len(slots) == 4 * 8 * 2
+    done = {(s.stage, s.pass_, s.microbatch): s for s in slots}
+    for s in slots:
+        if s.pass_ is Pass.BACKWARD:
+            before = (
+                (s.stage, Pass.FORWARD, s.microbatch)
+                if s.stage == 3
+                else (s.stage + 1, Pass.BACKWARD, s.microbatch)
+            )
+            assert s.start >= done[before].end - 1e-12
+    first = sorted((s for s in slots if s.stage == 0), key=lambda s: s.start)
+    # stage 0 of 4 warms up with 3 forwards, then alternates
+    assert [s.pass_ for s in first[:5]] == [Pass.FORWARD] * 4 + [Pass.BACKWARD]
+    for stage in range(4):
+        own = sorted((s for s in slots if s.stage == stage), key=lambda s: s.start)
+        assert all(a.end <= b.start + 1e-12 for a, b in itertools.pairwise(own))
+
+
+def test_chromium_is_where_the_test_looks() -> None:
+    if os.environ.get("PLACER_SKIP_BROWSER") != "1":
+        assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), (
+            f"{CHROMIUM} is missing: apt-get install -y chromium, or PLACER_SKIP_BROWSER=1"
+        )
