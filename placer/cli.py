@@ -201,7 +201,7 @@ def place(
     **kwargs,
 ) -> None:  # fmt: skip
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
-    with _status(f"loading {model}..."):
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
     _warn(problem)
     with _progress() as progress:
@@ -268,7 +268,7 @@ def compare(
     **kwargs,
 ) -> None:  # fmt: skip
     """Compare the optimal plan of MODEL with the baselines' (max-load, speed-up, memory)."""
-    with _status(f"loading {model}..."):
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
     _warn(problem)
     if solvers is None:
@@ -303,7 +303,7 @@ def report(
 
     if html_path is None and markdown_path is None:
         raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
-    with _status(f"loading {model}..."):
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
     result = read_result(problem, plan)
     if html_path is not None:
@@ -334,7 +334,7 @@ def split(
         raise InputError(f"{model}: placer split reads .onnx models")
     shapes = _input_shapes(input_shape)
     options = app.ModelOptions(batch_size=batch_size, input_shapes=shapes)
-    with _status(f"splitting {model}..."):
+    with _status(f"splitting {click.format_filename(model, shorten=True)}..."):
         manifest = split_model(
             model, plan, out_dir, batch_size=app.batch_size(options), input_shapes=shapes
         )
