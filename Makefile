@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,18 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/placer place sample_models/bert_base.onnx --input-shape input_ids=8,128
 
-test: $(VENV)/.dev-installed
+# The HTML report test renders pages in Debian's headless Chromium: install it when
+# missing (as root, or through sudo); PLACER_SKIP_BROWSER=1 skips it instead.
+CHROMIUM := /usr/bin/chromium
+APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+browser:
+	@if [ "$$PLACER_SKIP_BROWSER" != 1 ] && [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian's chromium for the HTML report test"; \
+		$(APT) update -qq && $(APT) install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
+test: $(VENV)/.dev-installed browser
 	$(BIN)/python -m pytest
 
 MILP_LIMIT ?= 60
