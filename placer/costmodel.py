@@ -282,7 +282,9 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
         rows = [
             (op, device, seconds, f"{op}.{device}")
             for op, devices in document.items()
-            for device, seconds in (devices.items() if isinstance(devices, dict) else [(None, None)])
+            for device, seconds in (
+                devices.items() if isinstance(devices, dict) else [(None, None)]
+            )
         ]
     elif path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
@@ -302,6 +304,8 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
         except (TypeError, ValueError):
             value = math.nan
         if not math.isfinite(value) or value < 0:
-            raise InputError(f"{path}: {where}: seconds must be a non-negative number, got {seconds!r}")
+            raise InputError(
+                f"{path}: {where}: seconds must be a non-negative number, got {seconds!r}"
+            )
         table[(str(op), str(device))] = value
     return table

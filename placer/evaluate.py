@@ -54,7 +54,9 @@ class Evaluation:
         return max(self.stages, key=lambda s: s.load, default=None)
 
 
-def evaluate(problem: Problem, placement: Placement, *, require_contiguous: bool = True) -> Evaluation:
+def evaluate(
+    problem: Problem, placement: Placement, *, require_contiguous: bool = True
+) -> Evaluation:
     """Score a placement.
 
     Parameters
