@@ -9,11 +9,11 @@ A block is a set of ops that any valid contiguous placement puts on one device:
    cannot split a strongly connected component);
 3. optionally, a *free leaf* -- a block with no latency on any kind, supported
    everywhere, whose only pipeline neighbour is one other block that also takes part in
-   every transfer the leaf takes part in, and which needs no memory or lives in a problem whose ops all fit on any one
-   device -- is absorbed into that neighbour.  Moving such a leaf onto its neighbour's
-   device never raises a load, never breaks a memory cap and keeps the stage graph
-   acyclic, so the optimum is unchanged; it only shrinks the DP's state space (each
-   independent leaf doubles the number of ideals).
+   every transfer the leaf takes part in, and which needs no memory or lives in a
+   problem whose ops all fit on any one device -- is absorbed into that neighbour.
+   Moving such a leaf onto its neighbour's device never raises a load, never breaks a
+   memory cap and keeps the stage graph acyclic, so the optimum is unchanged; it only
+   shrinks the DP's state space (each independent leaf doubles the number of ideals).
 
 Communication is kept exact as a weighted hypergraph on blocks: op ``u`` with transfer
 cost ``c`` yields the hyperedge ``{block(u)} ∪ {block(v) : (u, v) edge}`` of weight ``c``,
@@ -156,16 +156,31 @@ def optimistic(problem: Problem, blocks: BlockGraph) -> BlockGraph:
 def _hyperedges(problem: Problem, block_of_op: np.ndarray, *, optimistic: bool):
     """Aggregate each op's transfer into a hyperedge on blocks, with per-kind weights."""
     per_kind, exact = _transfer_weights(problem, optimistic)
+    hyperedges, weights = aggregate_transfers(problem, block_of_op, per_kind)
+    return hyperedges, weights, exact
+
+
+def aggregate_transfers(
+    problem: Problem, block_of_op: np.ndarray, per_op: np.ndarray
+) -> tuple[tuple[tuple[int, ...], ...], np.ndarray]:
+    """Sum per-op transfer figures into hyperedges on blocks.
+
+    Op ``u`` whose out-edges leave its block yields the hyperedge ``{block(u)} ∪
+    {block(v)}``; ops with the same block set share one.  ``per_op`` has the op axis
+    last (``(..., ops)``); the result has the hyperedge axis last, and hyperedges whose
+    figures are all zero are left out.
+    """
+    lead = per_op.shape[:-1]
+    flat = per_op.reshape(-1, per_op.shape[-1])
     hyper: dict[tuple[int, ...], np.ndarray] = {}
     for u, succ in enumerate(problem.successors):
         blocks = {int(block_of_op[u])} | {int(block_of_op[v]) for v in succ}
-        if len(blocks) > 1 and per_kind[:, u].any():
+        if len(blocks) > 1 and flat[:, u].any():
             key = tuple(sorted(blocks))
-            hyper[key] = hyper.get(key, 0.0) + per_kind[:, u]
+            hyper[key] = hyper.get(key, 0.0) + flat[:, u]
     hyperedges = tuple(hyper)
-    n_kinds = len(problem.kinds)
-    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64).reshape(-1, n_kinds).T
-    return hyperedges, np.ascontiguousarray(weights), exact
+    weights = np.array([hyper[h] for h in hyperedges], dtype=np.float64).reshape(-1, len(flat))
+    return hyperedges, np.ascontiguousarray(weights.T.reshape(*lead, len(hyperedges)))
 
 
 def _transfer_weights(problem: Problem, optimistic: bool) -> tuple[np.ndarray, bool]:

@@ -156,18 +156,13 @@ def prefix_sums(added, creator, per_block):
 
 
 @njit(cache=True)
-def cut_lists(bits, h_start, h_members, weights):
-    """Hyperedges cut by each ideal (meeting it without lying inside it).
-
-    Returns CSR arrays ``(start, items)`` and ``total[k, i]``, the summed weight for
-    kind ``k`` of the hyperedges that ideal ``i`` cuts.
-    """
+def cut_lists(bits, h_start, h_members):
+    """Hyperedges cut by each ideal (meeting it without lying inside it), as CSR arrays
+    ``(start, items)``."""
     n = bits.shape[0]
     nh = h_start.shape[0] - 1
-    n_kinds = weights.shape[0]
     start = np.zeros(n + 1, np.int64)
     items = np.empty(1024, np.int64)
-    total = np.zeros((n_kinds, n))
     e = 0
     for i in range(n):
         for h in range(nh):
@@ -180,10 +175,24 @@ def cut_lists(bits, h_start, h_members, weights):
                     items = _grow1(items, 2 * e)
                 items[e] = h
                 e += 1
-                for k in range(n_kinds):
-                    total[k, i] += weights[k, h]
         start[i + 1] = e
-    return start, items[:e], total
+    return start, items[:e]
+
+
+@njit(cache=True)
+def cut_totals(start, items, weights):
+    """``total[k, m, i]``: the summed ``weights[k, m, h]`` of the hyperedges ideal ``i``
+    cuts."""
+    n = start.shape[0] - 1
+    n_kinds, n_masks = weights.shape[0], weights.shape[1]
+    total = np.zeros((n_kinds, n_masks, n))
+    for i in range(n):
+        for q in range(start[i], start[i + 1]):
+            h = items[q]
+            for k in range(n_kinds):
+                for m in range(n_masks):
+                    total[k, m, i] += weights[k, m, h]
+    return total
 
 
 @njit(cache=True)
@@ -200,6 +209,9 @@ def dp_range(
     pays,
     strides,
     counts,
+    used_mask,
+    left_mask,
+    at_most,
     h_start,
     h_members,
     weights,
@@ -217,24 +229,37 @@ def dp_range(
     max-load over ideals, extended to any number of device kinds).
 
     Axes of the table: ``dp[s, i]`` is the least max-load with which ideal ``i`` can be
-    split into stages on at most ``c_k`` devices of each kind ``k``, where ``s`` encodes
-    the counts ``c`` in mixed radix (``strides``).  A stage is ``i \\ j`` for a
-    sub-ideal ``j`` of ``i``; on kind ``k`` it costs its latency plus, if ``pays[k]``,
-    the weight of the hyperedges it cuts.  Stages with latency above ``bound`` on every
-    kind are skipped, and so is everything below them in the lattice, since latency
-    only grows as ``j`` shrinks.
+    split into stages on ``c_k`` devices of each kind ``k`` (at most ``c_k`` if
+    ``at_most``), where ``s`` encodes the counts ``c`` in mixed radix (``strides``).  A
+    stage is ``i \\ j`` for a sub-ideal ``j`` of ``i``; on kind ``k`` it costs its
+    latency plus, if ``pays[k]``, the weight of the hyperedges it cuts.  Stages with
+    latency above ``bound`` on every kind are skipped, and so is everything below them
+    in the lattice, since latency only grows as ``j`` shrinks.
+
+    A hyperedge's weight may depend on which kinds its other end can be on
+    (``weights[k, m, h]`` for a bitmask ``m`` of kinds; one mask when it does not): the
+    kinds of the stages before (``used_mask`` of the state before the stage) if it
+    meets ``j``, the kinds with devices left (``left_mask`` of the state after it) if
+    it leaves ``i``, or both.
 
     Returns the number of (ideal, sub-ideal) pairs visited.
     """
     n_states = dp.shape[0]
     n_kinds = lat.shape[0]
+    n_masks = weights.shape[1]
+    masked = n_masks > 1
     pairs = 0
     cost = np.empty(n_kinds)
     comm = np.empty(n_kinds)
+    # summed weights of the stage's cut hyperedges by where their other end is:
+    # before the stage only, after it only, or both
+    before = np.empty((n_kinds, n_masks))
+    after = np.empty((n_kinds, n_masks))
+    both = np.empty((n_kinds, n_masks))
     for i in range(lo, hi):
         if i == 0:
             for s in range(n_states):
-                dp[s, 0] = 0.0
+                dp[s, 0] = 0.0 if (at_most or s == 0) else np.inf
             continue
         top = 0
         stack[top] = i
@@ -266,9 +291,9 @@ def dp_range(
                         need_comm = True
             if not alive:
                 continue
-            if need_comm:
+            if need_comm and not masked:
                 for k in range(n_kinds):
-                    comm[k] = cut_total[k, j]
+                    comm[k] = cut_total[k, 0, j]
                 for q in range(cut_start[i], cut_start[i + 1]):
                     h = cut_items[q]
                     in_i = 0
@@ -283,15 +308,58 @@ def dp_range(
                     sign = (in_j < in_i) - (in_j > 0)
                     if sign != 0:
                         for k in range(n_kinds):
-                            comm[k] += weights[k, h] * sign
+                            comm[k] += weights[k, 0, h] * sign
                 for k in range(n_kinds):
                     if pays[k] and cost[k] < np.inf:
                         cost[k] += comm[k]
+            elif need_comm:
+                for k in range(n_kinds):
+                    for m in range(n_masks):
+                        before[k, m] = cut_total[k, m, j]
+                        after[k, m] = 0.0
+                        both[k, m] = 0.0
+                for q in range(cut_start[i], cut_start[i + 1]):
+                    h = cut_items[q]
+                    in_i = 0
+                    in_j = 0
+                    for p in range(h_start[h], h_start[h + 1]):
+                        b = h_members[p]
+                        if _has(bits, i, b):
+                            in_i += 1
+                            in_j += _has(bits, j, b)
+                    # h leaves i; cut_total[j] counted it (as lying before the stage)
+                    # iff it meets j, and the stage pays it iff it meets the stage
+                    if in_j > 0:
+                        for k in range(n_kinds):
+                            for m in range(n_masks):
+                                before[k, m] -= weights[k, m, h]
+                        if in_j < in_i:
+                            for k in range(n_kinds):
+                                for m in range(n_masks):
+                                    both[k, m] += weights[k, m, h]
+                    else:
+                        for k in range(n_kinds):
+                            for m in range(n_masks):
+                                after[k, m] += weights[k, m, h]
             for k in range(n_kinds):
                 ck = cost[k]
                 if ck == np.inf:
                     continue
                 stride = strides[k]
+                if masked and need_comm and pays[k]:
+                    for s in range(n_states):
+                        if (s // stride) % (counts[k] + 1) == 0:
+                            continue
+                        u = used_mask[s - stride]
+                        r = left_mask[s]
+                        total = ck + before[k, u] + after[k, r] + both[k, u | r]
+                        prev = dp[s - stride, j]
+                        cand = prev if prev > total else total
+                        if cand < dp[s, i]:
+                            dp[s, i] = cand
+                            back_ideal[s, i] = j
+                            back_kind[s, i] = k
+                    continue
                 for s in range(n_states):
                     if (s // stride) % (counts[k] + 1) == 0:
                         continue
@@ -307,6 +375,8 @@ def dp_range(
                     stamp[t] = i
                     stack[top] = t
                     top += 1
+        if not at_most:
+            continue
         # leaving a device unused: dp over "at most c" devices is monotone in c
         for s in range(n_states):
             for k in range(n_kinds):

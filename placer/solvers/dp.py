@@ -11,7 +11,9 @@ placements.  Differences from the reference code of [1]_, all exactness-preservi
   the graph) instead of an O(n) rescan of the stage;
 * the max-load of the best placement over a few topological orders is an upper bound,
   and stages whose latency exceeds it on every kind are never generated;
-* any number of device kinds (state: how many devices of each kind are used).
+* any number of device kinds (state: how many devices of each kind are used);
+* per-link transfer costs: when links differ in speed the DP runs once per set of
+  kinds a placement may use and brackets the optimum (:mod:`placer.solvers.dp_costs`).
 
 When the ideals outnumber ``max_ideals`` or the visited pairs ``max_pairs``, the exact
 DP gives up and the same DP runs over a linear (topological) order of the blocks, whose
@@ -31,12 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from placer.blocks import BlockGraph, contract, optimistic
+from placer.blocks import BlockGraph, contract
 from placer.errors import InfeasiblePlacement
 from placer.evaluate import evaluate
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
 from placer.solvers.base import SolveResult, SolverOptions
+from placer.solvers.dp_costs import Costing, Role, costings, lower_bound_of
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 
 _CHUNK = 2048  # ideals per kernel call, so that the pair budget is checked often
@@ -66,8 +69,10 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     Returns
     -------
     SolveResult
-        ``optimal`` is True when the exact DP finished; otherwise the placement comes
-        from the linear-order DP and ``notes`` says why.
+        ``optimal`` is True when the exact DP finished and, with links of different
+        speeds, its best plan meets the lower bound of :mod:`placer.solvers.dp_costs`;
+        otherwise ``notes`` says why and ``stats["contiguous_lower_bound"]`` bounds
+        the contiguous optimum.
 
     Raises
     ------
@@ -76,28 +81,30 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
 
     Notes
     -----
-    Time O(S · K · P + N · m · w) and memory O(S · N + N · w) words, for N ideals, P
-    (ideal, sub-ideal) pairs within the bound, S device-count states, K kinds, m blocks
-    and w = m / 64.
+    Time O(R · (S · K · P + N · m · w)) and memory O(S · N + N · w) words, for R runs
+    (one without mixed links), N ideals, P (ideal, sub-ideal) pairs within the bound, S
+    device-count states, K kinds, m blocks and w = m / 64.
     """
     options = options or SolverOptions()
     started = time.perf_counter()
     blocks = contract(problem)
     check_feasible(problem, blocks)
+    runs = costings(problem, blocks)
     stats: dict[str, float] = {"blocks": blocks.n_blocks}
+    if len(runs) > 1:
+        stats["dp_runs"] = len(runs)
     notes: list[str] = []
 
-    # An upper bound (and the fallback answer): the best linear order.  With binding
-    # memory caps a linear order may find nothing although a placement exists.
-    upper, linear_placement = math.inf, None
+    # An upper bound (and the fallback answer): the best split of a linear order.  With
+    # binding memory caps a linear order may find nothing although a placement exists.
+    best = _Best(problem)
     for order in _topological_orders(blocks):
-        lattice = _chain_lattice(order, blocks.n_blocks)
-        placement, value, _ = _run(problem, blocks, lattice, math.inf, math.inf)
-        if placement is not None and value < upper:
-            upper, linear_placement = value, placement
+        best.offer(_best_on_lattice(problem, blocks, runs, _chain_lattice(order, blocks.n_blocks)))
 
-    states = math.prod(kind.count + 1 for kind in problem.kinds)
-    max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // states))
+    states = max(_n_states(run.counts) for run in runs)
+    masks = max(run.weights.shape[1] for run in runs)
+    per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
+    max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
     lattice = _ideal_lattice(blocks, max_ideals)
     if lattice is None:
         stats["ideals"] = float("nan")
@@ -108,78 +115,84 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             f"{MAX_TABLE_CELLS:,} cells"
         )
         return _fallback(
-            problem, linear_placement, started, stats, notes,
-            f"more than {max_ideals:,} ideals", hint,
-        )  # fmt: skip
+            problem, best, started, stats, notes, f"more than {max_ideals:,} ideals", hint
+        )
     stats["ideals"] = lattice.bits.shape[0]
-    bound = upper * (1 + _SLACK) + _SLACK
-    placement, value, pairs = _run(problem, blocks, lattice, bound, options.max_pairs)
+    cuts = _CutCache(lattice)
+    lower = math.inf
+    pairs = 0
+    for run in runs:
+        bound = best.value * (1 + _SLACK) + _SLACK
+        placement, value, run_pairs = _run(problem, blocks, run, lattice, bound,
+                                           options.max_pairs, cuts)  # fmt: skip
+        pairs += run_pairs
+        if run_pairs > options.max_pairs:
+            stats["pairs"] = pairs
+            return _fallback(
+                problem, best, started, stats, notes,
+                f"more than {options.max_pairs:,} ideal pairs", "the instance is too wide",
+            )  # fmt: skip
+        best.offer(placement)
+        proven = lower_bound_of(run.role, value, bound)
+        if proven is not None:
+            lower = min(lower, proven)
     stats["pairs"] = pairs
-    if pairs > options.max_pairs:
-        return _fallback(
-            problem, linear_placement, started, stats, notes,
-            f"more than {options.max_pairs:,} ideal pairs", "the instance is too wide",
-        )  # fmt: skip
-    if placement is None:
+    if best.placement is None:
         raise explain_infeasible(problem, blocks)
-    if blocks.exact_communication:
-        return _result(problem, placement, True, started, stats, notes)
-    return _bracket_links(problem, blocks, lattice, placement, value, started, stats, notes)
-
-
-def _bracket_links(problem, blocks, lattice, placement, value, started, stats, notes):
-    """Links of different speeds: bracket the contiguous optimum between two DPs.
-
-    The DP above charged every device its slowest link, so its plan's true max-load
-    (over the links actually crossed) is at most ``value``.  A second DP charging the
-    fastest link is a lower bound on the contiguous optimum; the better of the two
-    plans is proven optimal when it meets that bound.
-    """
-    low_blocks = optimistic(problem, blocks)
-    low_placement, low_value, pairs = _run(
-        problem, low_blocks, lattice, value * (1 + _SLACK) + _SLACK, math.inf
-    )
-    stats["pairs"] = stats.get("pairs", 0) + pairs
-    best = placement
-    if (
-        low_placement is not None
-        and evaluate(problem, low_placement).max_load < evaluate(problem, placement).max_load
-    ):
-        best = low_placement
-    true_value = evaluate(problem, best).max_load
-    stats["contiguous_lower_bound"] = low_value
-    if true_value <= low_value * (1 + 1e-9) + 1e-15:
-        return _result(problem, best, True, started, stats, notes)
+    if len(runs) == 1 and runs[0].role is Role.EXACT:
+        return _result(problem, best.placement, True, started, stats, notes)
+    stats["contiguous_lower_bound"] = lower
+    if best.value <= lower * (1 + 1e-9) + 1e-15:
+        return _result(problem, best.placement, True, started, stats, notes)
     scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
     notes.append(
         "links differ in speed: the best contiguous placement has a max-load between "
-        f"{low_value * scale:.6g}{unit} (every transfer over its fastest link) and this "
-        f"plan's {true_value * scale:.6g}{unit}"
+        f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
     )
-    return _result(problem, best, False, started, stats, notes)
+    return _result(problem, best.placement, False, started, stats, notes, lower)
 
 
-def _fallback(problem, placement, started, stats, notes, why: str, hint: str) -> SolveResult:
+class _Best:
+    """The best placement seen so far, by the evaluator's max-load."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.placement: Placement | None = None
+        self.value = math.inf
+
+    def offer(self, placement: Placement | None) -> None:
+        if placement is None:
+            return
+        value = evaluate(self.problem, placement).max_load
+        if value < self.value:
+            self.placement, self.value = placement, value
+
+
+def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
     """The linear-order answer when the exact DP gave up (or no placement if none)."""
-    if placement is None:
+    if best.placement is None:
         raise InfeasiblePlacement(
             f"no placement found: {why} for the exact DP ({hint}), and no linear order of "
             "the graph fits the devices' memory"
         )
     notes.append(f"{why}: fell back to the DP over a linear order (not proven optimal; {hint})")
-    return _result(problem, placement, False, started, stats, notes)
+    return _result(problem, best.placement, False, started, stats, notes)
 
 
-def _result(problem, placement, optimal, started, stats, notes) -> SolveResult:
-    evaluation = evaluate(problem, placement)
+def _result(problem, placement, optimal, started, stats, notes, lower=None) -> SolveResult:
+    objective = evaluate(problem, placement).max_load
+    if optimal:
+        lower = objective
     return SolveResult(
         solver="dp",
         placement=placement,
-        objective=evaluation.max_load,
+        objective=objective,
         optimal=optimal,
         seconds=time.perf_counter() - started,
         stats=stats,
         notes=tuple(notes),
+        lower_bound=lower,
+        gap=None if lower is None else (objective - lower) / objective if objective > 0 else 0.0,
     )
 
 
@@ -222,8 +235,17 @@ def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Place
     None when no split of the order fits the devices' memory and support.
     """
     lattice = _chain_lattice(order, blocks.n_blocks)
-    placement, _, _ = _run(problem, blocks, lattice, math.inf, math.inf)
-    return placement
+    return _best_on_lattice(problem, blocks, costings(problem, blocks), lattice)
+
+
+def _best_on_lattice(problem, blocks, runs, lattice) -> Placement | None:
+    """The best real placement the runs that charge at least the truth find on a lattice."""
+    best = _Best(problem)
+    cuts = _CutCache(lattice)
+    for run in runs:
+        if run.role is not Role.LOWER:
+            best.offer(_run(problem, blocks, run, lattice, math.inf, math.inf, cuts)[0])
+    return best.placement
 
 
 def _make_lattice(bits, child, parent, added, creator) -> _Lattice:
@@ -235,28 +257,52 @@ def _make_lattice(bits, child, parent, added, creator) -> _Lattice:
     return _Lattice(bits, sub_start, sub_items, added, creator)
 
 
-def _run(problem: Problem, blocks: BlockGraph, lattice: _Lattice, bound: float, max_pairs: float):
+class _CutCache:
+    """The hyperedges each ideal of a lattice cuts, per hyperedge set (runs share them)."""
+
+    def __init__(self, lattice: _Lattice) -> None:
+        self.lattice = lattice
+        self._lists: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def get(self, hyperedges: tuple[tuple[int, ...], ...]):
+        """``(h_start, h_members, cut_start, cut_items)`` for ``hyperedges``."""
+        if hyperedges not in self._lists:
+            h_start = np.zeros(len(hyperedges) + 1, np.int64)
+            np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
+            h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
+            cut_start, cut_items = kernels.cut_lists(self.lattice.bits, h_start, h_members)
+            self._lists[hyperedges] = (h_start, h_members, cut_start, cut_items)
+        return self._lists[hyperedges]
+
+
+def _n_states(counts: np.ndarray) -> int:
+    return int(np.prod(counts + 1))
+
+
+def _run(problem, blocks, run: Costing, lattice, bound, max_pairs, cuts: _CutCache):
     """Run the DP on a lattice; returns (placement or None, max-load, pairs)."""
-    kinds = problem.kinds
     n = lattice.bits.shape[0]
     finite_lat = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
     unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
     lat = kernels.prefix_sums(lattice.added, lattice.creator, finite_lat)
     unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
     size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])[0]
-    h_start = np.zeros(len(blocks.hyperedges) + 1, np.int64)
-    np.cumsum([len(h) for h in blocks.hyperedges], out=h_start[1:])
-    h_members = np.array([b for h in blocks.hyperedges for b in h], dtype=np.int64)
-    cut_start, cut_items, cut_total = kernels.cut_lists(
-        lattice.bits, h_start, h_members, blocks.weights
-    )
-    counts = np.array([k.count for k in kinds], dtype=np.int64)
-    strides = np.ones(len(kinds), dtype=np.int64)
-    for k in range(1, len(kinds)):
+    h_start, h_members, cut_start, cut_items = cuts.get(run.hyperedges)
+    weights = np.ascontiguousarray(run.weights)
+    cut_total = kernels.cut_totals(cut_start, cut_items, weights)
+    counts = run.counts
+    strides = np.ones(len(counts), dtype=np.int64)
+    for k in range(1, len(counts)):
         strides[k] = strides[k - 1] * (counts[k - 1] + 1)
-    n_states = int(np.prod(counts + 1))
-    cap = np.array([k.memory_bytes for k in kinds], dtype=np.float64)
-    pays = blocks.weights.any(axis=1) if blocks.weights.size else np.zeros(len(kinds), np.bool_)
+    n_states = _n_states(counts)
+    digits = (np.arange(n_states)[:, None] // strides[None, :]) % (counts + 1)[None, :]
+    bit = 1 << np.arange(len(counts), dtype=np.int64)
+    used_mask = ((digits > 0) * bit).sum(axis=1).astype(np.int64)
+    left_mask = ((digits < counts) * bit).sum(axis=1).astype(np.int64)
+    # an unavailable kind is never run on: give it no room
+    memory = np.array([kind.memory_bytes for kind in problem.kinds], dtype=np.float64)
+    cap = np.where(counts > 0, memory, -1.0)
+    pays = weights.reshape(len(counts), -1).any(axis=1)
     dp = np.full((n_states, n), np.inf)
     back_ideal = np.full((n_states, n), -1, dtype=np.int32)
     back_kind = np.full((n_states, n), -1, dtype=np.int8)
@@ -266,22 +312,27 @@ def _run(problem: Problem, blocks: BlockGraph, lattice: _Lattice, bound: float, 
     for lo in range(0, n, _CHUNK):
         pairs += kernels.dp_range(
             lo, min(n, lo + _CHUNK), lattice.bits, lattice.sub_start, lattice.sub_items,
-            lat, unsup, size, cap, pays, strides, counts, h_start, h_members,
-            blocks.weights, cut_start, cut_items, cut_total, bound,
-            dp, back_ideal, back_kind, stamp, stack,
+            lat, unsup, size, cap, pays, strides, counts, used_mask, left_mask,
+            run.at_most, h_start, h_members, weights, cut_start, cut_items, cut_total,
+            bound, dp, back_ideal, back_kind, stamp, stack,
         )  # fmt: skip
         if pairs > max_pairs:
             return None, math.inf, pairs
     full = n - 1  # the whole set is the last ideal generated
-    value = dp[n_states - 1, full]
+    if run.at_most:
+        final = n_states - 1
+    else:
+        complete = (used_mask & run.required) == run.required
+        final = int(np.argmin(np.where(complete, dp[:, full], np.inf)))
+    value = dp[final, full]
     if not math.isfinite(value):
         return None, math.inf, pairs
-    return _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides), value, pairs
+    placement = _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, final)
+    return placement, value, pairs
 
 
-def _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides) -> Placement:
-    n_states, n = back_ideal.shape
-    s, i = n_states - 1, n - 1
+def _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, s) -> Placement:
+    i = back_ideal.shape[1] - 1
     stages: list[tuple[int, np.ndarray]] = []
     while i != 0:
         j, k = int(back_ideal[s, i]), int(back_kind[s, i])

@@ -93,3 +93,43 @@ def test_uniform_links_are_exact(problem) -> None:
         return
     assert solved is not None and solved.optimal
     assert solved.objective == pytest.approx(best, abs=1e-9)
+
+
+def _gpus_and_host(n_ops: int, pcie_seconds_per_byte: float) -> Problem:
+    """A chain on two GPUs joined by a fast link and a host CPU behind a slow one."""
+    kinds = (
+        DeviceKind("gpu", DeviceClass.ACCELERATOR, 2),
+        DeviceKind("cpu", DeviceClass.CPU, 1),
+    )
+    nvlink, pcie = LinkCost(0.0, 0.01), LinkCost(0.0, pcie_seconds_per_byte)
+    links = ((nvlink, pcie), (pcie, nvlink))
+    ops = tuple(
+        Op(key=i, name=f"op{i}", latency=(1.0, 1.2), supported=(True, True), size_bytes=0.0,
+           transfer_cost=0.0, color=i, output_bytes=1.0)
+        for i in range(n_ops)
+    )  # fmt: skip
+    edges = tuple((i, i + 1) for i in range(n_ops - 1))
+    return Problem("gpus+host", ops, edges, kinds, links=links)
+
+
+def test_links_of_the_kinds_used_prove_the_optimum() -> None:
+    """Charging a CPU stage its real (slow) links proves what the fastest link cannot.
+
+    Every transfer at the GPUs' fast link would let the CPU take an op for 2.02; the
+    true optimum is 3.01 (with or without the CPU), which the DP proves by costing
+    the placements that use the CPU by the links they can actually cross.
+    """
+    problem = _gpus_and_host(5, pcie_seconds_per_byte=1.0)
+    solved = solve_dp(problem)
+    assert solved.optimal
+    assert solved.objective == pytest.approx(3.01)
+    assert solved.objective == pytest.approx(brute_force(problem))
+
+
+def test_a_cheap_host_link_puts_the_cpu_to_work() -> None:
+    problem = _gpus_and_host(5, pcie_seconds_per_byte=0.02)
+    solved = solve_dp(problem)
+    assert solved.objective == pytest.approx(brute_force(problem))
+    assert solved.objective < 3.0  # two GPUs alone need 3 ops on one of them
+    cpu = problem.devices.index(next(d for d in problem.devices if d.name == "cpu:0"))
+    assert cpu in solved.placement.device_of_op
