@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pulp
 
-from placer.blocks import BlockGraph, contract, optimistic
+from placer.blocks import BlockGraph, contract
 from placer.model import Problem
 
 #: Beyond this many MILP variables the LP relaxation is not attempted.
@@ -63,8 +63,8 @@ def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float 
 
     Notes
     -----
-    With links of different speeds the relaxation charges every device its fastest
-    link, which no placement beats.
+    With links of different speeds the relaxation is that of the MILP's per-link model,
+    whose charges are exact at every integer point.
 
     Examples
     --------
@@ -81,8 +81,6 @@ def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float 
     best = trivial_bound(problem, blocks)
     if not math.isfinite(best) or not pulp.HiGHS().available():
         return best
-    if not blocks.exact_communication:
-        blocks = optimistic(problem, blocks)
     devices = problem.total_devices
     kinds = sum(1 for kind in problem.kinds if kind.count > 0)
     estimate = blocks.n_blocks * devices * kinds + len(blocks.hyperedges) * devices * kinds

@@ -36,6 +36,9 @@ class SolverOptions:
     contiguous: bool = True
     #: A placement to start the MILP from (ignored if it is invalid).
     warm_start: Placement | None = None
+    #: A proven lower bound on the optimum of the model solved (the DP's bracket, for
+    #: the contiguous model): the MILP starts its search from it.
+    lower_bound: float | None = None
     #: Called now and then while the MILP solves, if the backend reports progress.
     progress: ProgressCallback | None = None
 

@@ -17,11 +17,16 @@ blocks, not ops.  Two models:
   hold: device ``j`` may hold ``b`` only if device ``j - 1`` holds a block before
   ``b``.
 
-Communication is exact on the hypergraph of transfers: a device pays ``w(h)`` when
-hyperedge ``h`` meets it without lying inside it.  With ``r`` one member of ``h``, that
-is when ``x[b, ·] != x[r, ·]`` for some member ``b``, so ``cut[h, ·] >= x[b, ·] -
-x[r, ·]`` and ``cut[h, ·] >= x[r, ·] - x[b, ·]`` (``2 (|h| - 1)`` rows; ``cut`` may be
-continuous because only the bottleneck device's cuts are pushed down to their floor).
+Communication is exact.  When a device's transfers cost the same whatever device is
+at the other end (the model of [1]_, or one link speed), it is charged on the hypergraph
+of transfers: a device pays ``w(h)`` when hyperedge ``h`` meets it without lying inside
+it.  With ``r`` one member of ``h``, that is when ``x[b, ·] != x[r, ·]`` for some member
+``b``, so ``cut[h, ·] >= x[b, ·] - x[r, ·]`` and ``cut[h, ·] >= x[r, ·] - x[b, ·]``
+(``2 (|h| - 1)`` rows).  With links of different speeds, each transfer is charged over
+the link it crosses: the receiver by the kind its sender runs on, the sender by the
+slowest link to its receivers (:func:`_link_charges`).  The charge variables may be
+continuous: each only covers expressions of the assignment, and only the bottleneck
+device's are pushed down to their floor.
 
 References
 ----------
@@ -76,8 +81,19 @@ class MilpModel:
     assign: dict[tuple[int, ...], pulp.LpVariable]
     kind: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
     prefix: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
-    cut: dict[tuple[int, ...], pulp.LpVariable] = field(default_factory=dict)
+    #: Communication variables, each with the expressions it must cover (``v >= e``):
+    #: at a placement its least feasible value is the largest of them, or 0.
+    floors: dict[str, tuple[pulp.LpVariable, list]] = field(default_factory=dict)
     load: dict[int, pulp.LpAffineExpression] = field(default_factory=dict)
+
+    def at_least(self, name: str, expression, constraint: str) -> pulp.LpVariable:
+        """The non-negative variable ``name`` (made on first use), held ``>= expression``."""
+        if name not in self.floors:
+            self.floors[name] = (self.prob.add_variable(name, lowBound=0), [])
+        var, exprs = self.floors[name]
+        exprs.append(expression)
+        self.prob += var >= expression, constraint
+        return var
 
 
 def colour_blocks(problem: Problem) -> BlockGraph:
@@ -176,7 +192,29 @@ def build_model(
     else:
         _order_identical_devices(problem, model, n_blocks, on)
 
-    # communication: cut[h, slot, kind] >= |x[b] - x[r]| for members b of h
+    if blocks.exact_communication:
+        communication = _hyperedge_charges(model, slots, slot_kinds, on)
+    else:
+        communication = _link_charges(problem, model, slots, slot_kinds, on)
+    for t in slots:
+        model.load[t] = pulp.lpSum(
+            [blocks.latency[k, b] * on(b, t, k)
+             for k in slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
+            + communication[t]
+        )  # fmt: skip
+        prob += max_load >= model.load[t], f"max_load_covers_slot_{t}"
+    return model
+
+
+def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on) -> dict[int, list]:
+    """Charges when a device's transfers cost the same whatever the other end.
+
+    A slot pays ``w(h)`` when hyperedge ``h`` meets it without lying inside it, that is
+    when ``x[b] != x[r]`` for a member ``b`` and the root ``r``:
+    ``cut[h] >= x[b] - x[r]`` and ``cut[h] >= x[r] - x[b]``.
+    """
+    blocks = model.blocks
+    charges: dict[int, list] = {t: [] for t in slots}
     for h, members in enumerate(blocks.hyperedges):
         root, rest = members[0], members[1:]
         for t in slots:
@@ -186,22 +224,121 @@ def build_model(
                 xs = {b: on(b, t, k) for b in members}
                 if all(x is None for x in xs.values()):
                     continue
-                cut = prob.add_variable(f"cut_{h}_{t}_{k}", 0, 1)
-                model.cut[h, t, k] = cut
                 x_root = xs[root] if xs[root] is not None else 0
+                name = f"cut_{h}_{t}_{k}"
                 for b in rest:
                     x_b = xs[b] if xs[b] is not None else 0
-                    prob += cut >= x_b - x_root, f"transfer_{h}_leaves_slot_{t}_kind_{k}_via_{b}"
-                    prob += cut >= x_root - x_b, f"transfer_{h}_enters_slot_{t}_kind_{k}_via_{b}"
+                    model.at_least(
+                        name, x_b - x_root, f"transfer_{h}_leaves_slot_{t}_kind_{k}_via_{b}"
+                    )
+                    cut = model.at_least(
+                        name, x_root - x_b, f"transfer_{h}_enters_slot_{t}_kind_{k}_via_{b}"
+                    )
+                cut.upBound = 1
+                charges[t].append(blocks.weights[k, h] * cut)
+    return charges
 
-    for t in slots:
-        model.load[t] = pulp.lpSum(
-            [blocks.latency[k, b] * on(b, t, k)
-             for k in slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
-            + [blocks.weights[k, h] * cut for (h, s, k), cut in model.cut.items() if s == t]
-        )  # fmt: skip
-        prob += max_load >= model.load[t], f"max_load_covers_slot_{t}"
-    return model
+
+def _link_charges(problem: Problem, model: MilpModel, slots, slot_kinds, on) -> dict[int, list]:
+    """Charges over the link actually crossed, when links differ in speed.
+
+    Transfers are grouped by sender block ``s`` and receiver blocks ``R``;
+    ``T[a][c]`` is their time over the link between kinds ``a`` and ``c``.  With
+    ``x[b, t, c]`` the assignment, ``X[b, t]`` its sum over kinds and ``z[b, c]`` its
+    sum over slots (block ``b`` runs on kind ``c``):
+
+    * a receiving slot ``(t, c)`` pays ``T[a][c]`` when a receiver is there, ``s`` is
+      not and ``s`` runs on kind ``a``: ``recv >= x[b, t, c] - X[s, t]`` at the
+      cheapest sender kind's price, plus ``extra[a] >= x[b, t, c] + z[s, a] - X[s, t]
+      - 1`` for the dearer ones;
+    * the sending slot ``(t, a)`` pays the slowest link its output crosses:
+      ``send >= T[a][c] (x[s, t, a] + z[b, c] - x[b, t, c] - 1)`` for every receiver
+      ``b`` and kind ``c``.
+    """
+    blocks = model.blocks
+    kinds = problem.kinds
+    charges: dict[int, list] = {t: [] for t in slots}
+
+    def total(items):
+        """The sum of the variables that exist, or None if none does."""
+        present = [v for v in items if v is not None]
+        return pulp.lpSum(present) if present else None
+
+    n_blocks, n_kinds = blocks.n_blocks, len(kinds)
+    here = {
+        (b, t): total(on(b, t, k) for k in slot_kinds[t]) for b in range(n_blocks) for t in slots
+    }
+    kind_of = {
+        (b, c): total(on(b, t, c) for t in slots if c in slot_kinds[t])
+        for b in range(n_blocks)
+        for c in range(n_kinds)
+    }
+    for g, (sender, receivers, times) in enumerate(_transfers(problem, blocks)):
+        sender_kinds = [a for a in range(n_kinds) if kind_of[sender, a] is not None]
+        for t in slots:
+            away_from_t = here[sender, t] if here[sender, t] is not None else 0
+            for c in slot_kinds[t]:
+                xs = [(b, on(b, t, c)) for b in receivers if on(b, t, c) is not None]
+                if not xs or not kinds[c].pays_communication:
+                    continue
+                base = min(times[a, c] for a in sender_kinds)
+                if base > 0:
+                    for b, x in xs:
+                        var = model.at_least(
+                            f"recv_{g}_{t}_{c}", x - away_from_t,
+                            f"slot_{t}_kind_{c}_receives_{g}_via_{b}",
+                        )  # fmt: skip
+                    charges[t].append(base * var)
+                for a in sender_kinds:
+                    if times[a, c] <= base:
+                        continue
+                    for b, x in xs:
+                        var = model.at_least(
+                            f"recv_{g}_{t}_{c}_from_{a}",
+                            x + kind_of[sender, a] - away_from_t - 1,
+                            f"slot_{t}_kind_{c}_receives_{g}_from_kind_{a}_via_{b}",
+                        )  # fmt: skip
+                    charges[t].append((times[a, c] - base) * var)
+            for a in slot_kinds[t]:
+                x_s = on(sender, t, a)
+                if x_s is None or not kinds[a].pays_communication:
+                    continue
+                var = None
+                for b in receivers:
+                    for c in range(n_kinds):
+                        if kind_of[b, c] is None or times[a, c] <= 0:
+                            continue
+                        x_b = on(b, t, c) if c in slot_kinds[t] else None
+                        away = kind_of[b, c] - (x_b if x_b is not None else 0)
+                        var = model.at_least(
+                            f"send_{g}_{t}_{a}", times[a, c] * (x_s + away - 1),
+                            f"slot_{t}_kind_{a}_sends_{g}_to_{b}_on_kind_{c}",
+                        )  # fmt: skip
+                if var is not None:
+                    charges[t].append(var)
+    return charges
+
+
+def _transfers(
+    problem: Problem, blocks: BlockGraph
+) -> list[tuple[int, tuple[int, ...], np.ndarray]]:
+    """Transfers between blocks, grouped by sender block and receiver blocks, with
+    ``times[a, c]``: their summed time over the link between kinds ``a`` and ``c``."""
+    n_kinds = len(problem.kinds)
+    grouped: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+    for u, succ in enumerate(problem.successors):
+        sender = int(blocks.block_of_op[u])
+        receivers = tuple(sorted({int(blocks.block_of_op[v]) for v in succ} - {sender}))
+        if not receivers:
+            continue
+        times = np.array(
+            [[problem.transfer(u, a, c) for c in range(n_kinds)] for a in range(n_kinds)]
+        )
+        if not times.any():
+            continue
+        key = (sender, receivers)
+        grouped[key] = grouped.get(key, 0.0) + times
+    return [(s, r, t) for (s, r), t in grouped.items()]
 
 
 def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on) -> None:
@@ -323,6 +460,12 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     check_feasible(problem, blocks)
     notes: list[str] = []
     model = build_model(problem, blocks, contiguous=options.contiguous)
+    if options.lower_bound is not None and math.isfinite(options.lower_bound):
+        # a hair below, so that rounding never cuts off the optimum
+        model.prob += (
+            model.max_load >= options.lower_bound * (1 - 1e-9),
+            "max_load_is_at_least_the_proven_bound",
+        )
     stats: dict[str, float] = {
         "blocks": blocks.n_blocks,
         "variables": model.prob.numVariables(),
@@ -368,15 +511,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     objective = evaluation.max_load
 
     bound = outcome.bound
-    if not blocks.exact_communication:
-        from placer.bounds import trivial_bound
-
-        notes.append(
-            "links differ in speed: the MILP charged every device its slowest link, so "
-            "only the trivial bound is certified"
-        )
-        bound = trivial_bound(problem, blocks)
-    elif bound is None or not math.isfinite(bound):
+    if bound is None or not math.isfinite(bound):
         from placer.bounds import trivial_bound
 
         if sol_status == pulp.LpSolutionOptimal:
@@ -384,10 +519,12 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         else:
             notes.append(f"{backend.value} reported no bound: the trivial bound is shown")
             bound = trivial_bound(problem, blocks)
+    if options.lower_bound is not None:
+        bound = max(bound, options.lower_bound)
     bound = min(bound, objective)
     gap = (objective - bound) / objective if objective > 0 else 0.0
-    optimal = blocks.exact_communication and sol_status == pulp.LpSolutionOptimal and gap <= _PROVEN
-    if not optimal and blocks.exact_communication:
+    optimal = gap <= _PROVEN and (sol_status == pulp.LpSolutionOptimal or bound >= objective)
+    if not optimal:
         stop = (
             "interrupted"
             if outcome.interrupted
@@ -624,14 +761,15 @@ def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) ->
         values[var.name] = float(kind_of_slot.get(t) == k)
     for (b, t), var in model.prefix.items():
         values[var.name] = float(slot_of_block[b] <= t)
-    for (h, t, k), var in model.cut.items():
-        members = blocks.hyperedges[h]
-        inside = [slot_of_block[b] == t and kind_of_slot.get(t) == k for b in members]
-        values[var.name] = float(any(inside) and not all(inside))
-    loads = {
-        t: sum(values.get(v.name, 0.0) * c for v, c in expr.items())
-        for t, expr in model.load.items()
-    }
+
+    def value(expression) -> float:
+        expression = pulp.LpAffineExpression(expression)
+        return expression.constant + sum(values.get(v.name, 0.0) * c for v, c in expression.items())
+
+    # communication variables last: they only cover expressions of the assignment
+    for name, (_, floors) in model.floors.items():
+        values[name] = max(0.0, *(value(e) for e in floors))
+    loads = {t: value(expr) for t, expr in model.load.items()}
     values[model.max_load.name] = max(loads.values(), default=0.0)
     for var in model.prob.variables():
         var.setInitialValue(values.get(var.name, 0.0))

@@ -22,6 +22,7 @@ from placer.solvers.dp import solve_dp
 from placer.solvers.milp import solve_milp
 from placer.workload import parse_workload, read_workload
 from tests.conftest import EXPECTED, REFERENCE
+from tests.solvers.test_dp_links import cluster_problems
 from tests.strategies import brute_force, describe, workloads
 
 HIGHS = pytest.param("highs", marks=pytest.mark.skipif(
@@ -287,3 +288,35 @@ def test_auto_is_exact_when_the_dp_gives_up(problem) -> None:
     check_claim(problem, result)
     assert result.notes[0].startswith("auto chose")
     assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
+
+
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "free"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=cluster_problems())
+def test_links_of_different_speeds_are_charged_exactly(contiguous, problem) -> None:
+    """Each transfer over the link it crosses: the MILP's optimum is brute force's."""
+    expected = optimum_or_none(problem, contiguous=contiguous)
+    try:
+        result = solve_milp(problem, SolverOptions(contiguous=contiguous))
+    except InfeasiblePlacement:
+        assert expected is None, describe(problem)
+        return
+    assert expected is not None, describe(problem)
+    check_claim(problem, result, contiguous)
+    assert result.optimal
+    assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=cluster_problems())
+def test_the_dp_bracket_is_a_valid_start_and_bound(problem) -> None:
+    try:
+        dp_result = solve_dp(problem)
+    except InfeasiblePlacement:
+        return
+    low = dp_result.stats.get("contiguous_lower_bound", dp_result.objective)
+    options = SolverOptions(warm_start=dp_result.placement, lower_bound=low)
+    result = solve_milp(problem, options)
+    check_claim(problem, result)
+    assert result.optimal
+    assert result.objective == pytest.approx(brute_force(problem), rel=1e-6, abs=1e-6)
