@@ -163,23 +163,27 @@ def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool)
 
     The solver's own proof when it has one (an optimal answer is its own bound; the
     DP's bracket and the MILP's dual bound otherwise), the trivial bounds, and, when
-    these leave a gap over :data:`LP_BOUND_GAP`, the LP relaxation of the MILP.
+    these leave a gap over :data:`LP_BOUND_GAP`, the LP relaxation of the MILP -- unless
+    the DP bracketed the contiguous optimum, since its lower bound is never below that
+    relaxation.
     """
     from placer.bounds import lower_bound, trivial_bound
 
     if solved is not None and solved.optimal:
         return solved.objective
     candidates = [trivial_bound(problem, contract(problem, absorb_free_leaves=False))]
+    # the DP's bracket already bounds a model at least as tight as the LP relaxation
+    dp_bracket = solved is not None and contiguous and "contiguous_lower_bound" in solved.stats
     if solved is not None:
         if solved.lower_bound is not None:
             candidates.append(solved.lower_bound)
-        if contiguous and "contiguous_lower_bound" in solved.stats:
+        if dp_bracket:
             candidates.append(solved.stats["contiguous_lower_bound"])
         objective = solved.objective
     else:
         objective = math.inf
     best = max(candidates)
-    if objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
+    if not dp_bracket and objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
         best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=LP_BOUND_SECONDS))
     return best
 

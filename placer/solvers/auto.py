@@ -4,7 +4,9 @@ The DP over ideals ([1]_, Section 4) is exact and fast while the pipeline DAG ha
 ideals; a wide graph (many parallel branches) has exponentially many, and the DP then
 falls back to a linear order without a certificate.  The MILP ([1]_, Section 5) has no
 such wall: seeded with that linear-order placement it can only improve on it, and its
-bound says how far from optimal the answer may be.
+bound says how far from optimal the answer may be.  With links of different speeds the
+DP brackets the optimum (:mod:`placer.solvers.dp_costs`); its plan and certified gap
+are the answer, since the MILP seldom narrows a bracket of a large graph in minutes.
 
 References
 ----------
@@ -17,7 +19,6 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from placer.blocks import contract
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.model import Problem
 from placer.solvers.base import SolveResult, SolverOptions
@@ -68,10 +69,12 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         why = "milp: the DP gave up and no linear order fits the memory caps"
         return _choose(milp, why, started)
     if options.contiguous and dp.optimal:
-        proven = replace(dp, lower_bound=dp.objective, gap=0.0)
-        return _choose(proven, "dp: the exact DP finished within its limits", started)
-    if options.contiguous and not contract(problem).exact_communication:
-        why = "dp: links differ in speed, which the MILP cannot certify either"
+        return _choose(dp, "dp: the exact DP finished within its limits", started)
+    if options.contiguous and dp.lower_bound is not None:
+        why = (
+            f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the "
+            "optimum (--solver milp searches further)"
+        )
         return _choose(dp, why, started)
     if not options.contiguous:
         why = "milp: non-contiguous placements are the MILP's alone (warm-started from the DP)"
