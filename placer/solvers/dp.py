@@ -46,6 +46,8 @@ _CHUNK = 2048  # ideals per kernel call, so that the pair budget is checked ofte
 #: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
 MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
+#: Lattices with more ideals than this many per block are pruned by a linear order's plan.
+_PRUNE_ABOVE = 4
 
 
 @dataclass(frozen=True)
@@ -95,17 +97,20 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         stats["dp_runs"] = len(runs)
     notes: list[str] = []
 
-    # An upper bound (and the fallback answer): the best split of a linear order.  With
-    # binding memory caps a linear order may find nothing although a placement exists.
-    best = _Best(problem)
-    for order in _topological_orders(blocks):
-        best.offer(_best_on_lattice(problem, blocks, runs, _chain_lattice(order, blocks.n_blocks)))
-
     states = max(_n_states(run.counts) for run in runs)
     masks = max(run.weights.shape[1] for run in runs)
     per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
     max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
     lattice = _ideal_lattice(blocks, max_ideals)
+
+    # An upper bound to prune stages with (and the fallback answer): the best split of a
+    # linear order.  Not worth it where the lattice is little more than a chain.  With
+    # binding memory caps a linear order may find nothing although a placement exists.
+    best = _Best(problem)
+    if lattice is None or lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1):
+        for order in _topological_orders(blocks):
+            chain = _chain_lattice(order, blocks.n_blocks)
+            best.offer(_best_on_lattice(problem, blocks, runs, chain))
     if lattice is None:
         stats["ideals"] = float("nan")
         hint = (
@@ -140,16 +145,16 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     if best.placement is None:
         raise explain_infeasible(problem, blocks)
     if len(runs) == 1 and runs[0].role is Role.EXACT:
-        return _result(problem, best.placement, True, started, stats, notes)
+        return _result(best, True, started, stats, notes)
     stats["contiguous_lower_bound"] = lower
     if best.value <= lower * (1 + 1e-9) + 1e-15:
-        return _result(problem, best.placement, True, started, stats, notes)
+        return _result(best, True, started, stats, notes)
     scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
     notes.append(
         "links differ in speed: the best contiguous placement has a max-load between "
         f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
     )
-    return _result(problem, best.placement, False, started, stats, notes, lower)
+    return _result(best, False, started, stats, notes, lower)
 
 
 class _Best:
@@ -176,16 +181,16 @@ def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) 
             "the graph fits the devices' memory"
         )
     notes.append(f"{why}: fell back to the DP over a linear order (not proven optimal; {hint})")
-    return _result(problem, best.placement, False, started, stats, notes)
+    return _result(best, False, started, stats, notes)
 
 
-def _result(problem, placement, optimal, started, stats, notes, lower=None) -> SolveResult:
-    objective = evaluate(problem, placement).max_load
+def _result(best: _Best, optimal, started, stats, notes, lower=None) -> SolveResult:
+    objective = best.value
     if optimal:
         lower = objective
     return SolveResult(
         solver="dp",
-        placement=placement,
+        placement=best.placement,
         objective=objective,
         optimal=optimal,
         seconds=time.perf_counter() - started,
