@@ -46,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -680,14 +681,17 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
     interrupted = False
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
-        solver = pulp.PULP_CBC_CMD(
-            msg=False,
-            timeLimit=options.time_limit,
-            gapRel=_gap(options),
-            threads=options.threads,
-            warmStart=warm,
-            logPath=str(log),
-        )
+        with warnings.catch_warnings():
+            # PuLP 3 deprecates its bundled CBC, which pyproject keeps by pinning PuLP < 4
+            warnings.simplefilter("ignore", DeprecationWarning)
+            solver = pulp.PULP_CBC_CMD(
+                msg=False,
+                timeLimit=options.time_limit,
+                gapRel=_gap(options),
+                threads=options.threads,
+                warmStart=warm,
+                logPath=str(log),
+            )
         started = time.perf_counter()
 
         def hold(signum, frame):
