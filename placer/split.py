@@ -150,6 +150,8 @@ def split_model(
     for index, node in enumerate(main.node):
         for name in _reads(node):
             readers.setdefault(name, set()).update(stage_of[index])
+    # every stage that reads a folded tensor makes it itself: it never crosses a cut
+    made_by_folded = {name for i in folded for name in main.node[i].output}
     tensor_bytes = {edge.tensor: edge.bytes for edge in graph.edges}
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +166,8 @@ def split_model(
         inputs = [n for n in inputs if n not in sparse]
         outputs = [
             n for n in produced
-            if n in graph_outputs or any(r > s for r in readers.get(n, ()))
+            if n in graph_outputs
+            or (n not in made_by_folded and any(r > s for r in readers.get(n, ())))
         ]  # fmt: skip
         used_inits = [initializers[n] for n in reads if n in initializers]
         value_inputs = [_value_info(typed, n, model_path) for n in inputs]
@@ -205,7 +208,7 @@ def split_model(
     made_in = {}
     for index, node in enumerate(main.node):
         for name in node.output:
-            if name:
+            if name and index not in folded and stage_of[index]:
                 made_in.setdefault(name, min(stage_of[index]))
     for s in range(len(files)):
         crossing = {
