@@ -2,9 +2,11 @@
 
 The model is loaded with ``load_external_data=False``: parameter counts come from the
 shapes of initializers and of the tensors that ``Constant`` / ``ConstantOfShape`` nodes
-generate, so a model whose external weight files are absent loads just as well. Those
-weight generators are not operators of their own: their output counts as parameters of
-the operator that consumes it. Symbolic dimensions of the graph inputs are fixed from
+generate, so a model whose external weight files are absent loads just as well. Nodes
+that compute on constants only (:func:`constant_nodes`: the weight generators, and an
+``Unsqueeze`` or ``Transpose`` of a weight, say) are not operators of their own: runtimes
+fold them once when the session starts, so their outputs count as weights of the
+operator that consumes them. Symbolic dimensions of the graph inputs are fixed from
 ``batch_size`` and ``input_shapes`` before ONNX shape inference runs.
 
 The cost formulas live in :mod:`placer.opcost` and are written out in ``docs/costs.md``.
@@ -60,6 +62,23 @@ _INT_TYPES = frozenset(
 )
 _CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 _DEFAULT_DOMAINS = frozenset({"", "ai.onnx"})
+#: Nodes that make a constant tensor out of (almost) nothing: their output is a weight.
+_GENERATORS = frozenset({"Constant", "ConstantOfShape"})
+#: Ops whose output may differ from one run to the next: never constant. Dropout is
+#: random in training mode, which an input or (before opset 7) an attribute turns on.
+_RANDOM_OPS = frozenset(
+    {
+        "RandomNormal",
+        "RandomUniform",
+        "RandomNormalLike",
+        "RandomUniformLike",
+        "Multinomial",
+        "Bernoulli",
+        "Dropout",
+    }
+)
+#: Ops that read only their input's shape: what they derive holds none of its parameters.
+_METADATA_OPS = frozenset({"Shape", "Size"})
 #: Largest integer tensor read for its values (shapes of ConstantOfShape, trip counts).
 _MAX_READ_ELEMENTS = 64
 
@@ -81,9 +100,11 @@ class GraphNode:
         Memory traffic: all inputs (weights included) and all outputs; for ``If``,
         ``Loop`` and ``Scan``, the traffic of the subgraph nodes that run.
     param_count : int
-        Learned parameters this op owns (BatchNorm running statistics excluded).
+        Learned parameters this op owns (BatchNorm running statistics excluded), counted
+        at the initializers and generated tensors its weights derive from.
     param_bytes : float
-        Bytes of all constant tensors this op owns (running statistics included).
+        Bytes of all constant tensors this op owns (running statistics included), as it
+        reads them: a weight folded from a computation on constants counts its own size.
     output_bytes : float
         Size of the op's outputs (the activations it produces).
     has_formula : bool
@@ -196,15 +217,17 @@ def load_onnx(
     Returns
     -------
     OpGraph
-        One node per ONNX node (``Constant`` and constant ``ConstantOfShape`` nodes
-        folded into their consumers), with FLOPs, bytes and parameter counts.
+        One node per ONNX node, with FLOPs, bytes and parameter counts; the nodes that
+        compute on constants only (:func:`constant_nodes`) are folded into their
+        consumers.
 
     Raises
     ------
     ModelLoadError
         One line naming the file, tensor or operator at fault: a missing or unreadable
-        file, a graph without nodes, an input name unknown to the model, or graph-input
-        dimensions that neither ``batch_size`` nor ``input_shapes`` resolve.
+        file, a graph without nodes (or with constant ones only), an input name unknown
+        to the model, or graph-input dimensions that neither ``batch_size`` nor
+        ``input_shapes`` resolve.
 
     Notes
     -----
@@ -234,6 +257,72 @@ def read_model(path: Path) -> ModelProto:
     if not model.graph.node:
         raise ModelLoadError(f"{path}: not an ONNX model with operators (its graph has no nodes)")
     return model
+
+
+# -- constant folding ------------------------------------------------------------------
+
+
+def constant_nodes(graph: GraphProto) -> frozenset[int]:
+    """Positions in ``graph.node`` of the nodes that compute on constants only.
+
+    A node is *constant* when it
+
+    - is in the default ONNX domain (what a custom op does is unknown),
+    - is deterministic: not ``RandomNormal``, ``RandomUniform``, their ``*Like``
+      variants, ``Multinomial``, ``Bernoulli`` or ``Dropout`` (random when training),
+    - has no subgraph (``If``, ``Loop``, ``Scan``),
+    - reads at least one tensor, unless it is a ``Constant``,
+    - reads only initializers, sparse initializers and outputs of constant nodes,
+    - and produces no graph output (the model must keep an op that makes each output).
+
+    Runtimes compute such nodes once, when the session starts (ONNX Runtime's constant
+    folding), so they cost nothing per sample: :func:`load_onnx` folds them into their
+    consumers and ``placer split`` copies them into every stage that reads them.
+
+    Parameters
+    ----------
+    graph : GraphProto
+        A graph whose nodes are in topological order, as ONNX requires. Names it reads
+        from enclosing scopes count as run-time values.
+
+    Returns
+    -------
+    frozenset of int
+        Indices into ``graph.node``.
+
+    Notes
+    -----
+    One pass over the nodes: time linear in the size of the graph proto.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnx import helper, numpy_helper
+    >>> w = numpy_helper.from_array(np.zeros((2, 3), np.float32), "w")
+    >>> nodes = [
+    ...     helper.make_node("Transpose", ["w"], ["wt"]),
+    ...     helper.make_node("MatMul", ["x", "wt"], ["y"]),
+    ... ]
+    >>> sorted(constant_nodes(helper.make_graph(nodes, "g", [], [], [w])))
+    [0]
+    """
+    constant = {init.name for init in graph.initializer}
+    constant |= {sparse.values.name for sparse in graph.sparse_initializer}
+    outputs = {value.name for value in graph.output}
+    found: list[int] = []
+    for index, node in enumerate(graph.node):
+        reads = [name for name in node.input if name]
+        if (
+            _is_default_domain(node)
+            and node.op_type not in _RANDOM_OPS
+            and next(_subgraphs(node), None) is None
+            and (reads or node.op_type == "Constant")
+            and all(name in constant for name in reads)
+            and not any(name in outputs for name in node.output)
+        ):
+            found.append(index)
+            constant.update(name for name in node.output if name)
+    return frozenset(found)
 
 
 # -- input shapes ----------------------------------------------------------------------
@@ -365,6 +454,28 @@ class _Figures:
     param_bytes: float
     output_bytes: float
     has_formula: bool
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """The constant tensors of one graph scope.
+
+    ``tensors`` holds initializers and the outputs of folded nodes; ``sources`` maps each
+    to the learned tensors it holds (itself for an initializer or a generator's output,
+    the sources of its inputs for a derived tensor); ``folded`` indexes ``graph.node``.
+    """
+
+    tensors: Mapping[str, TensorInfo]
+    sources: Mapping[str, frozenset[str]]
+    folded: frozenset[int]
+
+
+@dataclass
+class _Owned:
+    """What the ops costed so far in one graph scope already own."""
+
+    tensors: set[str] = field(default_factory=set)  # charged to param_bytes
+    sources: set[str] = field(default_factory=set)  # counted in param_count
 
 
 def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
@@ -526,53 +637,63 @@ class _GraphBuilder:
 
     # weights -------------------------------------------------------------------
 
-    def _weights(self, graph: GraphProto) -> tuple[set[str], dict[str, TensorInfo]]:
-        """Folded generator nodes (by position) and every weight tensor of ``graph``."""
-        weights: dict[str, TensorInfo] = {}
+    def _weights(self, graph: GraphProto) -> _Weights:
+        """Every constant tensor of ``graph`` and the learned tensors each derives from."""
+        tensors: dict[str, TensorInfo] = {}
         for init in graph.initializer:
-            weights[init.name] = TensorInfo(tuple(init.dims), element_bytes(init.data_type))
+            tensors[init.name] = TensorInfo(tuple(init.dims), element_bytes(init.data_type))
         for sparse in graph.sparse_initializer:
             info = TensorInfo(tuple(sparse.dims), element_bytes(sparse.values.data_type))
-            weights[sparse.values.name] = info
-        folded: set[str] = set()
-        for node in graph.node:
-            if not _is_default_domain(node) or not node.output:
-                continue
-            name = node.output[0]
-            if node.op_type == "Constant":
-                info = self.info(name)
-                if info is not None:
-                    weights[name] = info
-                    folded.add(name)
-            elif node.op_type == "ConstantOfShape" and node.input and node.input[0] in self.ints:
-                shape = self.ints[node.input[0]]
+            tensors[sparse.values.name] = info
+        sources = {name: frozenset({name}) for name in tensors}
+        folded = constant_nodes(graph)
+        for index in sorted(folded):
+            node = graph.node[index]
+            if node.op_type == "ConstantOfShape" and node.input[0] in self.ints:
                 elem_type = TensorProto.FLOAT
                 for attr in node.attribute:
                     if attr.name == "value":
                         elem_type = attr.t.data_type
-                self._record(name, shape, elem_type)
-                weights[name] = TensorInfo(shape, element_bytes(elem_type))
-                folded.add(name)
-        return folded, weights
+                self._record(node.output[0], self.ints[node.input[0]], elem_type)
+            inputs = tuple(self.info(name) if name else None for name in node.input)
+            # A generator's output is itself the learned tensor; a derived tensor holds the
+            # parameters of what it reads, except shapes and indices steering the op.
+            control = CONTROL_INPUTS.get(node.op_type, frozenset())
+            derived: frozenset[str] = frozenset()
+            if node.op_type not in _METADATA_OPS:
+                derived = derived.union(
+                    *(sources.get(name, ()) for p, name in enumerate(node.input)
+                      if name and p not in control)
+                )  # fmt: skip
+            for name in node.output:
+                if not name:
+                    continue
+                if self.shapes.get(name) is None and name in self.read:
+                    self._estimate(name, inputs)
+                info = self.info(name)
+                if info is None:  # nobody reads it: it is never made
+                    continue
+                tensors[name] = info
+                sources[name] = frozenset({name}) if node.op_type in _GENERATORS else derived
+        return _Weights(tensors, sources, folded)
 
     # costing -------------------------------------------------------------------
 
     def _cost_nodes(
         self, graph: GraphProto
     ) -> tuple[list[tuple[int, NodeProto, _Figures]], set[str]]:
-        """Figures of every non-folded node of ``graph`` (with its index in graph.node)."""
-        folded, weights = self._weights(graph)
-        owned: set[str] = set()  # weights already counted by an earlier consumer
+        """Figures of every non-folded node of ``graph`` (with its index in graph.node),
+        and the names of the tensors the folded nodes make."""
+        weights = self._weights(graph)
+        owned = _Owned()
         costed: list[tuple[int, NodeProto, _Figures]] = []
         for index, node in enumerate(graph.node):
-            if node.output and node.output[0] in folded:
-                continue
-            costed.append((index, node, self._cost_node(node, weights, owned)))
-        return costed, folded
+            if index not in weights.folded:
+                costed.append((index, node, self._cost_node(node, weights, owned)))
+        made = {name for i in weights.folded for name in graph.node[i].output if name}
+        return costed, made
 
-    def _cost_node(
-        self, node: NodeProto, weights: Mapping[str, TensorInfo], owned: set[str]
-    ) -> _Figures:
+    def _cost_node(self, node: NodeProto, weights: _Weights, owned: _Owned) -> _Figures:
         inputs = tuple(self.info(name) if name else None for name in node.input)
         for name in node.output:
             # An output nobody reads (Dropout's mask at inference) is not materialised.
@@ -584,12 +705,19 @@ class _GraphBuilder:
         control = CONTROL_INPUTS.get(node.op_type, frozenset())
         state = STATE_INPUTS.get(node.op_type, frozenset())
         for position, name in enumerate(_node_inputs(node)):
-            if name not in weights or name in owned or position in control:
+            if name not in weights.tensors or position in control:
                 continue
-            owned.add(name)
-            param_bytes += weights[name].nbytes
+            # The device keeps the tensor the op reads (after folding, the runtime holds
+            # the derived tensor, not its source): its bytes, once per tensor.
+            if name not in owned.tensors:
+                owned.tensors.add(name)
+                param_bytes += weights.tensors[name].nbytes
+            # Learned parameters are the sources', once per source, so an Unsqueeze or
+            # Cast of a weight is not counted again.
             if position not in state:
-                param_count += weights[name].numel
+                fresh = weights.sources[name] - owned.sources
+                owned.sources |= fresh
+                param_count += sum(weights.tensors[source].numel for source in fresh)
 
         output_bytes = sum(info.nbytes for info in outputs if info is not None)
         if node.op_type in _CONTROL_FLOW and _is_default_domain(node):
@@ -674,6 +802,11 @@ class _GraphBuilder:
     def build(self) -> OpGraph:
         graph = self.model.graph
         costed, folded = self._cost_nodes(graph)
+        if not costed:
+            raise ModelLoadError(
+                f"{self.path}: every node of the graph computes on constants only, so none "
+                "is left to place (its outputs are initializers or graph inputs)"
+            )
         nodes: list[GraphNode] = []
         producer: dict[str, int] = {}
         used_names: set[str] = set()

@@ -1,13 +1,15 @@
 """Cut an ONNX model into one submodel per stage of a plan (``placer split``).
 
 The model is loaded with its weights.  Each stage's submodel holds the stage's nodes in
-the model's order, the initializers they read, and the weight generators they consume
-(``Constant`` / ``ConstantOfShape`` nodes, which placer folds into their consumer: a
-generator goes with every stage that reads it).  Its inputs are the tensors it reads
-from the graph inputs or from earlier stages; its outputs are what later stages read,
-and the model's outputs it produces.  ``manifest.json`` lists the stages in pipeline
-order with their files, devices, input and output tensors, and the bytes that cross
-each cut at the shapes given (``--input-shape``, ``--batch-size``).
+the model's order, the initializers they read, and the constant nodes they consume
+(:func:`placer.onnx_graph.constant_nodes`: weight generators and computations on
+weights only, which placer folds into their consumer): a constant node goes with every
+stage that reads its output, together with the constant nodes and initializers it
+reads in turn.  Its inputs are the tensors it reads from the graph inputs or from
+earlier stages; its outputs are what later stages read, and the model's outputs it
+produces.  ``manifest.json`` lists the stages in pipeline order with their files,
+devices, input and output tensors, and the bytes that cross each cut at the shapes
+given (``--input-shape``, ``--batch-size``).
 
 Running the submodels in order, each fed from the graph inputs and the outputs of the
 stages before it (:func:`run_split`), computes what the whole model computes.
@@ -28,9 +30,8 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
 from placer.check import read_plan_document
 from placer.errors import InputError, ModelLoadError, PlanFormatError
 from placer.fileio import write_atomic
-from placer.onnx_graph import OpGraph, load_onnx
+from placer.onnx_graph import OpGraph, constant_nodes, load_onnx
 
-_GENERATORS = frozenset({"Constant", "ConstantOfShape"})
 MANIFEST = "manifest.json"
 
 
@@ -134,7 +135,8 @@ def split_model(
             )
     graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
     model = _load_with_weights(model_path)
-    names = _placer_names(model.graph, graph, model_path)
+    folded = constant_nodes(model.graph)
+    names = _placer_names(model.graph, graph, folded, model_path)
     stage_of = _stage_of_nodes(model.graph, names, stages, plan_path)
     _check_order(model.graph, stage_of, plan_path)
 
@@ -148,6 +150,8 @@ def split_model(
     for index, node in enumerate(main.node):
         for name in _reads(node):
             readers.setdefault(name, set()).update(stage_of[index])
+    # every stage that reads a folded tensor makes it itself: it never crosses a cut
+    made_by_folded = {name for i in folded for name in main.node[i].output}
     tensor_bytes = {edge.tensor: edge.bytes for edge in graph.edges}
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +166,8 @@ def split_model(
         inputs = [n for n in inputs if n not in sparse]
         outputs = [
             n for n in produced
-            if n in graph_outputs or any(r > s for r in readers.get(n, ()))
+            if n in graph_outputs
+            or (n not in made_by_folded and any(r > s for r in readers.get(n, ())))
         ]  # fmt: skip
         used_inits = [initializers[n] for n in reads if n in initializers]
         value_inputs = [_value_info(typed, n, model_path) for n in inputs]
@@ -203,7 +208,7 @@ def split_model(
     made_in = {}
     for index, node in enumerate(main.node):
         for name in node.output:
-            if name:
+            if name and index not in folded and stage_of[index]:
                 made_in.setdefault(name, min(stage_of[index]))
     for s in range(len(files)):
         crossing = {
@@ -288,27 +293,30 @@ def _reads(node: NodeProto) -> list[str]:
     return names + sorted(extra - set(names))
 
 
-def _placer_names(main: GraphProto, graph: OpGraph, path: Path) -> dict[int, str]:
+def _placer_names(
+    main: GraphProto, graph: OpGraph, folded: frozenset[int], path: Path
+) -> dict[int, str]:
     """placer's name of every node of ``main`` that is an op of ``graph`` (by index).
 
     The names follow :func:`placer.onnx_graph.load_onnx`: the node's name, else
-    ``<OpType>_<index>``, with ``_<index>`` appended to a repeated name.  Nodes it
-    folded (weight generators) are left out.
+    ``<OpType>_<index>``, with ``_<index>`` appended to a repeated name.  The nodes it
+    folded (``folded``, the constant nodes) are left out.
     """
     ops = iter(graph.nodes)
     op = next(ops, None)
     used: set[str] = set()
     names: dict[int, str] = {}
     for index, node in enumerate(main.node):
+        if index in folded:
+            continue
         name = node.name or f"{node.op_type}_{index}"
         if name in used:
             name = f"{name}_{index}"
-        if op is not None and op.name == name and op.op_type == node.op_type:
-            names[index] = name
-            used.add(name)
-            op = next(ops, None)
-        elif node.op_type not in _GENERATORS:
+        if op is None or op.name != name or op.op_type != node.op_type:
             raise ModelLoadError(f"{path}: node {name!r} does not match placer's graph")
+        names[index] = name
+        used.add(name)
+        op = next(ops, None)
     if op is not None:
         raise ModelLoadError(f"{path}: op {op.name!r} of placer's graph is not in the model")
     return names
@@ -317,7 +325,7 @@ def _placer_names(main: GraphProto, graph: OpGraph, path: Path) -> dict[int, str
 def _stage_of_nodes(
     main: GraphProto, names: dict[int, str], stages: list[dict[str, Any]], plan: Path
 ) -> list[set[int]]:
-    """The stages each node runs on: one for an op, every reader's for a generator."""
+    """The stages each node runs on: one for an op, every reader's for a folded node."""
     index_of = {name: index for index, name in names.items()}
     stage_of: list[set[int]] = [set() for _ in main.node]
     for s, stage in enumerate(stages):
@@ -338,16 +346,14 @@ def _stage_of_nodes(
     for index, node in enumerate(main.node):
         for name in _reads(node):
             consumers.setdefault(name, []).append(index)
-    outputs = {v.name for v in main.output}
-    for index in reversed(range(len(main.node))):  # readers come later in the graph
+    # Readers come later in the graph, so a folded node's readers, folded ones included,
+    # have their stages by the time it is reached.  A folded node makes no graph output.
+    for index in reversed(range(len(main.node))):
         if index in names:
             continue
-        node = main.node[index]
-        for name in node.output:
+        for name in main.node[index].output:
             for reader in consumers.get(name, ()):
                 stage_of[index] |= stage_of[reader]
-            if name in outputs:
-                stage_of[index].add(len(stages) - 1)
     return stage_of
 
 

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from placer.errors import ModelLoadError
-from placer.onnx_graph import load_onnx
+from placer.onnx_graph import constant_nodes, load_onnx
 
 LIGHT = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
 LIGHT_MODELS = sorted(LIGHT.glob("*.onnx"))
@@ -146,6 +146,120 @@ def test_constant_node_weight_folds_and_a_shared_weight_counts_once(tmp_path):
     assert [node.name for node in graph.nodes] == ["MatMul_1", "MatMul_2"]
     assert [node.param_count for node in graph.nodes] == [16, 0]
     assert graph.nodes[1].bytes_read == 4 * (8 + 16)  # it still reads the shared weight
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def test_a_chain_of_layout_ops_on_a_weight_folds_into_its_consumer(tmp_path):
+    """Unsqueeze -> Reshape -> Transpose -> Cast of an fp16 weight: one MatMul remains."""
+    w = numpy_helper.from_array(np.zeros((8, 4), dtype=np.float16), "w")
+    nodes = [
+        helper.make_node("Unsqueeze", ["w", "axes"], ["u"], name="unsq"),
+        helper.make_node("Reshape", ["u", "shape"], ["r"], name="reshape"),
+        helper.make_node("Transpose", ["r"], ["t"], name="transpose", perm=[1, 0]),
+        helper.make_node("Cast", ["t"], ["wf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["x", "wf"], ["y"], name="mm"),
+    ]
+    inits = [w, ints("axes", [0]), ints("shape", [4, 8])]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 8])], [value("y", None)], inits))
+    assert [node.name for node in graph.nodes] == ["mm"] and graph.edges == ()
+    (mm,) = graph.nodes
+    # The 32 learned elements of w, once; the axes and the shape steer, they are no weights.
+    assert mm.param_count == graph.total_params == 32
+    # The runtime keeps the folded fp32 tensor the MatMul reads, not the fp16 source.
+    assert mm.param_bytes == 4 * 32
+    assert mm.flops == 2 * (2 * 4) * 8 and mm.bytes_read == 4 * (16 + 32)
+
+
+def test_a_node_reading_a_graph_input_is_not_folded(tmp_path):
+    nodes = [
+        helper.make_node("Unsqueeze", ["b", "axes"], ["bu"], name="unsq"),
+        helper.make_node("Add", ["x", "bu"], ["h"], name="add"),
+        helper.make_node("Transpose", ["h"], ["y"], name="transpose"),
+    ]
+    inits = [weight("b", (3,)), ints("axes", [0])]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 3])], [value("y", None)], inits))
+    assert [node.name for node in graph.nodes] == ["add", "transpose"]
+    assert graph.nodes[0].param_count == 3 and graph.nodes[0].param_bytes == 4 * 3
+
+
+def test_random_ops_are_not_folded(tmp_path):
+    nodes = [
+        helper.make_node("RandomNormal", [], ["r"], name="normal", shape=[2, 3]),
+        helper.make_node("RandomUniformLike", ["w"], ["ru"], name="uniform"),
+        helper.make_node("Add", ["r", "ru"], ["noise"], name="noise"),
+        helper.make_node("Add", ["x", "noise"], ["y"], name="add"),
+    ]
+    path = save(tmp_path, nodes, [value("x", [2, 3])], [value("y", None)], [weight("w", (2, 3))])
+    graph = load_onnx(path)
+    assert [node.name for node in graph.nodes] == ["normal", "uniform", "noise", "add"]
+    assert graph.total_params == 6
+
+
+def test_a_constant_node_making_a_graph_output_is_kept(tmp_path):
+    nodes = [
+        helper.make_node("Transpose", ["w"], ["wt"], name="transpose"),
+        helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
+    ]
+    outputs = [value("y", None), value("wt", None)]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 4])], outputs, [weight("w", (4, 4))]))
+    assert [node.name for node in graph.nodes] == ["transpose", "mm"]
+    assert graph.total_params == 16 and graph.nodes[0].output_bytes == 4 * 16
+
+
+def test_a_folded_weight_read_twice_counts_once(tmp_path):
+    """One derived tensor, two readers; and one source behind two derived tensors."""
+    nodes = [
+        helper.make_node("Unsqueeze", ["s", "axes"], ["su"], name="unsq"),
+        helper.make_node("Mul", ["x", "su"], ["h"], name="mul"),
+        helper.make_node("Add", ["h", "su"], ["g"], name="add"),
+        helper.make_node("Reshape", ["s", "shape"], ["sr"], name="reshape"),
+        helper.make_node("Sub", ["g", "sr"], ["y"], name="sub"),
+    ]
+    inits = [weight("s", (4,)), ints("axes", [0]), ints("shape", [1, 4])]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 4])], [value("y", None)], inits))
+    mul, add, sub = graph.nodes
+    assert [n.name for n in graph.nodes] == ["mul", "add", "sub"]
+    assert (mul.param_count, add.param_count, sub.param_count) == (4, 0, 0)
+    # su is charged once; sr is another tensor the runtime keeps, charged to sub.
+    assert (mul.param_bytes, add.param_bytes, sub.param_bytes) == (16, 0, 16)
+    assert add.bytes_read == 4 * (8 + 4)  # it still reads the shared tensor
+
+
+def test_a_shape_computed_from_constants_is_no_parameter(tmp_path):
+    nodes = [
+        helper.make_node("Concat", ["rows", "cols"], ["shape"], name="concat", axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape"),
+    ]
+    inits = [ints("rows", [-1]), ints("cols", [6])]
+    graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 3, 2])], [value("y", None)], inits))
+    assert [node.name for node in graph.nodes] == ["reshape"]
+    assert graph.total_params == 0 and graph.total_param_bytes == 0
+
+
+def test_constant_nodes_of_an_unread_or_custom_computation(tmp_path):
+    """A dead constant node folds away; a custom-domain op on a weight stays an op."""
+    nodes = [
+        helper.make_node("Transpose", ["w"], ["unused"], name="dead"),
+        helper.make_node("Pack", ["w"], ["wp"], name="pack", domain="custom.ops"),
+        helper.make_node("MatMul", ["x", "wp"], ["y"], name="mm"),
+    ]
+    graph = helper.make_graph(nodes, "g", [value("x", [2, 4])], [value("y", [2, 4])],
+                              [weight("w", (4, 4))])  # fmt: skip
+    assert constant_nodes(graph) == {0}
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("custom.ops", 1)]
+    onnx.save(helper.make_model(graph, opset_imports=opsets), str(tmp_path / "m.onnx"))
+    loaded = load_onnx(tmp_path / "m.onnx")
+    assert [node.name for node in loaded.nodes] == ["pack", "mm"]
+    assert loaded.total_params == 16
+
+
+def test_a_graph_of_constants_only_is_an_error(tmp_path):
+    nodes = [helper.make_node("Transpose", ["w"], ["wt"])]
+    path = save(tmp_path, nodes, [], [value("w", [2, 2])], [weight("w", (2, 2))])
+    _one_line_error(path, "constants only")
 
 
 def test_reshape_shape_is_no_parameter_and_bn_statistics_are_state(tmp_path):
@@ -289,6 +403,25 @@ def test_every_light_model_loads_with_formulas_for_every_op(path):
     assert graph.total_flops > 0 and graph.total_params > 0
     assert all(edge.src < edge.dst for edge in graph.edges)
     assert not any(node.op_type in ("Constant", "ConstantOfShape") for node in graph.nodes)
+
+
+@pytest.mark.parametrize(
+    ("stem", "params", "nodes"),
+    [("light_densenet121", 8_062_504, 668), ("light_inception_v2", 11_214_888, 371)],
+)
+def test_batchnorm_unsqueezes_fold_into_their_consumers(stem, params, nodes):
+    """Caffe2 exports apply every BatchNorm scale and shift as Unsqueeze -> Mul/Add.
+
+    Unfolded, the 242 Unsqueezes of DenseNet-121 (138 of Inception v2) were sources of
+    the graph beside the input, and its ideals outnumbered the exact DP's limit.
+    """
+    graph = load_onnx(LIGHT / f"{stem}.onnx")
+    reached = {edge.dst for edge in graph.edges}
+    sources = [node.name for i, node in enumerate(graph.nodes) if i not in reached]
+    assert len(sources) == 1  # the first convolution, reading the image
+    assert "Unsqueeze" not in {node.op_type for node in graph.nodes}
+    # the parameters are those counted before folding, each weight once
+    assert graph.total_params == params and len(graph.nodes) == nodes
 
 
 def test_resnet50_figures():

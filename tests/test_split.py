@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from placer.split import run_split
 
@@ -128,6 +129,53 @@ def test_bad_plans_are_one_line_errors(run_placer, tmp_path, squeezenet_plan, ch
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_folded_weight_goes_with_every_stage_that_reads_it(run_placer, tmp_path) -> None:
+    """su = Unsqueeze(s) is read in both stages: each makes it from its own copy of s.
+
+    A constant node nobody reads goes nowhere.
+    """
+    nodes = [
+        helper.make_node("Transpose", ["s"], ["unread"], name="dead"),
+        helper.make_node("Unsqueeze", ["s", "axes"], ["su"], name="unsq"),
+        helper.make_node("Mul", ["x", "su"], ["h"], name="mul"),
+        helper.make_node("Relu", ["h"], ["r"], name="relu"),
+        helper.make_node("Add", ["r", "su"], ["y"], name="add"),
+    ]
+    inits = [
+        numpy_helper.from_array(np.arange(-2, 2, dtype=np.float32), "s"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "axes"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])], inits,
+    )  # fmt: skip
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    plan = tmp_path / "plan.json"
+    placed = run_placer("place", model, "--solver", "greedy", "--format", "json", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+    first = json.loads(plan.read_text())["stages"][0]
+    _rewrite(plan, lambda d: d.update(stages=[
+        {**first, "device": "one", "nodes": ["mul"]},
+        {**first, "device": "two", "nodes": ["relu", "add"]},
+    ]))  # fmt: skip
+
+    out = tmp_path / "split"
+    result = run_placer("split", model, plan, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    assert [(s["inputs"], s["outputs"]) for s in stages] == [(["x"], ["h"]), (["h"], ["y"])]
+    subs = [onnx.load(str(out / stage["file"])).graph for stage in stages]
+    assert [[node.name for node in sub.node] for sub in subs] == [
+        ["unsq", "mul"], ["unsq", "relu", "add"]
+    ]  # fmt: skip
+    assert all({init.name for init in sub.initializer} == {"s", "axes"} for sub in subs)
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    got = run_split(out, {"x": x})["y"]
+    s_row = np.arange(-2, 2, dtype=np.float32)
+    np.testing.assert_allclose(got, np.maximum(x * s_row, 0) + s_row, rtol=1e-6)
 
 
 def test_split_needs_an_onnx_model(run_placer, tmp_path, squeezenet_plan) -> None:
