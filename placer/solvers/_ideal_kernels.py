@@ -388,3 +388,43 @@ def dp_range(
                     back_ideal[s, i] = i
                     back_kind[s, i] = k
     return pairs
+
+
+@njit(cache=True)
+def count_pairs(sample, sub_start, sub_items, lat, unsup, size, cap, bound, limit):
+    """The (ideal, sub-ideal) pairs :func:`dp_range` visits for each ideal of ``sample``
+    (at most ``limit`` each): the same walk down the lattice, without costing stages."""
+    n = sub_start.shape[0] - 1
+    n_kinds = lat.shape[0]
+    stamp = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    counts = np.zeros(sample.shape[0], dtype=np.int64)
+    for r in range(sample.shape[0]):
+        i = sample[r]
+        top = 0
+        stack[top] = i
+        top += 1
+        stamp[i] = i
+        while top > 0 and counts[r] < limit:
+            top -= 1
+            j = stack[top]
+            if j != i:
+                counts[r] += 1
+                alive = False
+                for k in range(n_kinds):
+                    if (
+                        unsup[k, i] - unsup[k, j] <= 0
+                        and size[i] - size[j] <= cap[k]
+                        and lat[k, i] - lat[k, j] <= bound
+                    ):
+                        alive = True
+                        break
+                if not alive:
+                    continue
+            for sub in range(sub_start[j], sub_start[j + 1]):
+                t = sub_items[sub]
+                if stamp[t] != i:
+                    stamp[t] = i
+                    stack[top] = t
+                    top += 1
+    return counts

@@ -48,6 +48,9 @@ MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
 #: Lattices with more ideals than this many per block are pruned by a linear order's plan.
 _PRUNE_ABOVE = 4
+#: Above this many ideals, the pairs a run would visit are estimated before it runs.
+_ESTIMATE_ABOVE = 20_000
+_SAMPLE = 256  # ideals sampled for that estimate
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,6 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             chain = _chain_lattice(order, blocks.n_blocks)
             best.offer(_best_on_lattice(problem, blocks, runs, chain))
     if lattice is None:
-        stats["ideals"] = float("nan")
         hint = (
             "raise --max-ideals to try the exact DP"
             if max_ideals == options.max_ideals
@@ -123,20 +125,29 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             problem, best, started, stats, notes, f"more than {max_ideals:,} ideals", hint
         )
     stats["ideals"] = lattice.bits.shape[0]
-    cuts = _CutCache(lattice)
+    stages = _Stages(blocks, lattice)
+    too_wide = f"more than {options.max_pairs:,} ideal pairs"
+    if lattice.bits.shape[0] > _ESTIMATE_ABOVE:
+        bound = best.value * (1 + _SLACK) + _SLACK
+        cap = _capacity(problem, np.array([kind.count for kind in problem.kinds]))
+        estimate = stages.estimate_pairs(cap, bound, options.max_pairs)
+        if estimate > options.max_pairs:
+            stats["pairs_estimate"] = estimate
+            why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
+            return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
     lower = math.inf
     pairs = 0
     for run in runs:
         bound = best.value * (1 + _SLACK) + _SLACK
-        placement, value, run_pairs = _run(problem, blocks, run, lattice, bound,
-                                           options.max_pairs, cuts)  # fmt: skip
+        placement, value, run_pairs = _run(
+            problem, blocks, run, stages, bound, options.max_pairs - pairs
+        )
         pairs += run_pairs
-        if run_pairs > options.max_pairs:
+        if pairs > options.max_pairs:
             stats["pairs"] = pairs
             return _fallback(
-                problem, best, started, stats, notes,
-                f"more than {options.max_pairs:,} ideal pairs", "the instance is too wide",
-            )  # fmt: skip
+                problem, best, started, stats, notes, too_wide, "the graph is too wide"
+            )
         best.offer(placement)
         proven = lower_bound_of(run.role, value, bound)
         if proven is not None:
@@ -246,10 +257,10 @@ def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Place
 def _best_on_lattice(problem, blocks, runs, lattice) -> Placement | None:
     """The best real placement the runs that charge at least the truth find on a lattice."""
     best = _Best(problem)
-    cuts = _CutCache(lattice)
+    stages = _Stages(blocks, lattice)
     for run in runs:
         if run.role is not Role.LOWER:
-            best.offer(_run(problem, blocks, run, lattice, math.inf, math.inf, cuts)[0])
+            best.offer(_run(problem, blocks, run, stages, math.inf, math.inf)[0])
     return best.placement
 
 
@@ -262,37 +273,56 @@ def _make_lattice(bits, child, parent, added, creator) -> _Lattice:
     return _Lattice(bits, sub_start, sub_items, added, creator)
 
 
-class _CutCache:
-    """The hyperedges each ideal of a lattice cuts, per hyperedge set (runs share them)."""
+class _Stages:
+    """What every run on one lattice shares: prefix sums of latency, unsupported ops and
+    memory over its ideals, and the hyperedges each ideal cuts (per hyperedge set)."""
 
-    def __init__(self, lattice: _Lattice) -> None:
+    def __init__(self, blocks: BlockGraph, lattice: _Lattice) -> None:
         self.lattice = lattice
-        self._lists: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        finite = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
+        unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
+        self.lat = kernels.prefix_sums(lattice.added, lattice.creator, finite)
+        self.unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
+        self.size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])[0]
+        self._cuts: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def get(self, hyperedges: tuple[tuple[int, ...], ...]):
+    def cuts(self, hyperedges: tuple[tuple[int, ...], ...]):
         """``(h_start, h_members, cut_start, cut_items)`` for ``hyperedges``."""
-        if hyperedges not in self._lists:
+        if hyperedges not in self._cuts:
             h_start = np.zeros(len(hyperedges) + 1, np.int64)
             np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
             h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
             cut_start, cut_items = kernels.cut_lists(self.lattice.bits, h_start, h_members)
-            self._lists[hyperedges] = (h_start, h_members, cut_start, cut_items)
-        return self._lists[hyperedges]
+            self._cuts[hyperedges] = (h_start, h_members, cut_start, cut_items)
+        return self._cuts[hyperedges]
+
+    def estimate_pairs(self, cap: np.ndarray, bound: float, budget: float) -> float:
+        """About how many (ideal, sub-ideal) pairs a run within ``bound`` visits.
+
+        Counts the pairs of a uniform sample of ideals (each count capped so that the
+        sample stays cheap) and scales up: an order of magnitude, enough to see that a
+        run would exceed ``budget`` before spending it.
+        """
+        n = self.lattice.bits.shape[0]
+        rng = np.random.default_rng(20201206)
+        sample = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, _SAMPLE), replace=False))
+        per_ideal = int(min(n, max(1.0, 16 * budget / n)))
+        counted = kernels.count_pairs(
+            sample, self.lattice.sub_start, self.lattice.sub_items, self.lat, self.unsup,
+            self.size, cap, bound, per_ideal,
+        )  # fmt: skip
+        return float(counted.mean()) * (n - 1) if len(sample) else 0.0
 
 
 def _n_states(counts: np.ndarray) -> int:
     return int(np.prod(counts + 1))
 
 
-def _run(problem, blocks, run: Costing, lattice, bound, max_pairs, cuts: _CutCache):
+def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs):
     """Run the DP on a lattice; returns (placement or None, max-load, pairs)."""
+    lattice = stages.lattice
     n = lattice.bits.shape[0]
-    finite_lat = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
-    unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
-    lat = kernels.prefix_sums(lattice.added, lattice.creator, finite_lat)
-    unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
-    size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])[0]
-    h_start, h_members, cut_start, cut_items = cuts.get(run.hyperedges)
+    h_start, h_members, cut_start, cut_items = stages.cuts(run.hyperedges)
     weights = np.ascontiguousarray(run.weights)
     cut_total = kernels.cut_totals(cut_start, cut_items, weights)
     counts = run.counts
@@ -304,9 +334,7 @@ def _run(problem, blocks, run: Costing, lattice, bound, max_pairs, cuts: _CutCac
     bit = 1 << np.arange(len(counts), dtype=np.int64)
     used_mask = ((digits > 0) * bit).sum(axis=1).astype(np.int64)
     left_mask = ((digits < counts) * bit).sum(axis=1).astype(np.int64)
-    # an unavailable kind is never run on: give it no room
-    memory = np.array([kind.memory_bytes for kind in problem.kinds], dtype=np.float64)
-    cap = np.where(counts > 0, memory, -1.0)
+    cap = _capacity(problem, counts)
     pays = weights.reshape(len(counts), -1).any(axis=1)
     dp = np.full((n_states, n), np.inf)
     back_ideal = np.full((n_states, n), -1, dtype=np.int32)
@@ -317,9 +345,10 @@ def _run(problem, blocks, run: Costing, lattice, bound, max_pairs, cuts: _CutCac
     for lo in range(0, n, _CHUNK):
         pairs += kernels.dp_range(
             lo, min(n, lo + _CHUNK), lattice.bits, lattice.sub_start, lattice.sub_items,
-            lat, unsup, size, cap, pays, strides, counts, used_mask, left_mask,
-            run.at_most, h_start, h_members, weights, cut_start, cut_items, cut_total,
-            bound, dp, back_ideal, back_kind, stamp, stack,
+            stages.lat, stages.unsup, stages.size, cap, pays, strides, counts, used_mask,
+            left_mask,
+            run.at_most, h_start, h_members, weights, cut_start, cut_items, cut_total, bound,
+            dp, back_ideal, back_kind, stamp, stack,
         )  # fmt: skip
         if pairs > max_pairs:
             return None, math.inf, pairs
@@ -334,6 +363,12 @@ def _run(problem, blocks, run: Costing, lattice, bound, max_pairs, cuts: _CutCac
         return None, math.inf, pairs
     placement = _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, final)
     return placement, value, pairs
+
+
+def _capacity(problem: Problem, counts: np.ndarray) -> np.ndarray:
+    """Memory per device of each kind; a kind the run may not use gets no room."""
+    memory = np.array([kind.memory_bytes for kind in problem.kinds], dtype=np.float64)
+    return np.where(counts > 0, memory, -1.0)
 
 
 def _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, s) -> Placement:
