@@ -130,7 +130,8 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     if lattice.bits.shape[0] > _ESTIMATE_ABOVE:
         bound = best.value * (1 + _SLACK) + _SLACK
         cap = _capacity(problem, np.array([kind.count for kind in problem.kinds]))
-        estimate = stages.estimate_pairs(cap, bound, options.max_pairs)
+        # every run may visit about as many pairs as the first
+        estimate = stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
         if estimate > options.max_pairs:
             stats["pairs_estimate"] = estimate
             why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
