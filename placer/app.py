@@ -155,7 +155,7 @@ def _model_problem(path: Path, options: ModelOptions) -> Problem:
 #: Gap above which placer also tries the LP relaxation for a better bound.
 LP_BOUND_GAP = 0.01
 #: Seconds the LP relaxation may take.
-LP_BOUND_SECONDS = 5.0
+LP_BOUND_SECONDS = 2.0
 
 
 def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool) -> float:
@@ -164,16 +164,18 @@ def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool)
     The solver's own proof when it has one (an optimal answer is its own bound; the
     DP's bracket and the MILP's dual bound otherwise), the trivial bounds, and, when
     these leave a gap over :data:`LP_BOUND_GAP`, the LP relaxation of the MILP -- unless
-    the DP bracketed the contiguous optimum, since its lower bound is never below that
-    relaxation.
+    the DP bracketed the contiguous optimum (its lower bound is never below that
+    relaxation) or the MILP ran (its dual bound starts from it).
     """
     from placer.bounds import lower_bound, trivial_bound
 
     if solved is not None and solved.optimal:
         return solved.objective
     candidates = [trivial_bound(problem, contract(problem, absorb_free_leaves=False))]
-    # the DP's bracket already bounds a model at least as tight as the LP relaxation
+    # the DP's bracket bounds a model at least as tight as the LP relaxation, and the
+    # MILP's dual bound starts from that relaxation
     dp_bracket = solved is not None and contiguous and "contiguous_lower_bound" in solved.stats
+    relaxed_already = dp_bracket or (solved is not None and solved.solver == "milp")
     if solved is not None:
         if solved.lower_bound is not None:
             candidates.append(solved.lower_bound)
@@ -183,7 +185,7 @@ def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool)
     else:
         objective = math.inf
     best = max(candidates)
-    if not dp_bracket and objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
+    if not relaxed_already and objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
         best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=LP_BOUND_SECONDS))
     return best
 

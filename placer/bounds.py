@@ -16,8 +16,9 @@ import pulp
 from placer.blocks import BlockGraph, contract
 from placer.model import Problem
 
-#: Beyond this many MILP variables the LP relaxation is not attempted.
-MAX_LP_VARIABLES = 200_000
+#: Beyond about this many MILP variables the LP relaxation is not attempted: building
+#: the model alone takes seconds (PuLP), and HiGHS seldom solves the LP in time.
+MAX_LP_VARIABLES = 10_000
 
 
 def trivial_bound(problem: Problem, blocks: BlockGraph) -> float:
