@@ -86,3 +86,25 @@ def test_cli_unknown_solver_is_one_line_and_status_2(run_placer) -> None:
     result = run_placer("compare", REFERENCE / f"{WORKLOAD}.json", "--solvers", "dp,fast")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "unknown solver 'fast'" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", sorted(EXPECTED["optimal"]))
+def test_every_shared_workload_lists_five_solvers_and_the_dp_is_never_beaten(
+    run_placer, workload
+) -> None:
+    """The default comparison: at least five solvers, and no contiguous baseline below
+    the DP's proven optimum (the MILP joins on small instances, contiguous too)."""
+    path = REFERENCE / f"{workload}.json"
+    result = run_placer("compare", path, "--format", "json", "--time-limit", "5")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["solver"]: row for row in json.loads(result.stdout)["results"]}
+    assert len(rows) >= 5 and {"dp", *BASELINES} <= set(rows)
+    dp = rows["dp"]
+    assert dp["optimal"]
+    assert dp["max_load"] == pytest.approx(EXPECTED["optimal"][workload], rel=1e-5)
+    for row in rows.values():
+        if row["max_load"] is not None:
+            assert row["max_load"] >= dp["max_load"] * (1 - 1e-9), row["solver"]
+    table = run_placer("compare", path, "--solvers", "dp,pipedream,uniform,params,greedy,single")
+    assert table.exit_code == 0 and "dp *" in table.stdout
