@@ -333,6 +333,27 @@ def test_loop_with_a_runtime_trip_count_counts_the_body_once_and_says_so(tmp_pat
     assert any("steps" in note and "trip count unknown" in note for note in graph.notes)
 
 
+def test_scan_multiplies_its_body_by_the_scanned_length(tmp_path):
+    # state s and element x_t of 4 floats: Add and Mul are 4 FLOPs each, 10 steps
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"]),
+         helper.make_node("Mul", ["s_out", "w"], ["y_t"])],
+        "body",
+        [value("s_in", [4]), value("x_t", [4])],
+        [value("s_out", [4]), value("y_t", [4])],
+        [weight("w", (4,))],
+    )  # fmt: skip
+    nodes = [helper.make_node("Scan", ["s0", "xs"], ["s_last", "ys"], name="scan",
+                              body=body, num_scan_inputs=1)]  # fmt: skip
+    inputs = [value("s0", [4]), value("xs", [10, 4])]
+    outputs = [value("s_last", [4]), value("ys", [10, 4])]
+    graph = load_onnx(save(tmp_path, nodes, inputs, outputs, []))
+    scan = graph.nodes[0]
+    assert scan.op_type == "Scan" and scan.has_formula
+    assert scan.flops == 10 * (4 + 4)
+    assert scan.param_count == 4
+
+
 def test_unknown_op_is_listed_and_costed_by_bytes(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["h"]),
              helper.make_node("Mystery", ["h"], ["y"], domain="custom.ops")]  # fmt: skip
