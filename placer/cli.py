@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import sys
+from typing import NoReturn
 
 import click
 import yaml
@@ -356,21 +357,38 @@ def check(plan: str, max_load: float | None, min_throughput: float | None) -> No
     click.echo(f"{plan}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}")
 
 
+# click >= 8.2 raises this for a bare ``placer``; its "message" is the help text.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _fail(message: str, status: ExitStatus) -> NoReturn:
+    # one line, whatever the message: a wrapped line would read as two errors
+    line = " ".join(message.split())
+    click.echo(click.style("placer: error: ", fg="red", bold=True) + line, err=True)
+    sys.exit(status)
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """click's usage error as one line that points at the command's help."""
+    command = err.ctx.command_path if err.ctx is not None else "placer"
+    return f"{err.format_message()} (see '{command} --help')"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and an exit status."""
     try:
         cli.main(args=argv, prog_name="placer", standalone_mode=False)
     except PlacerError as err:
-        click.echo(click.style("placer: error: ", fg="red", bold=True) + str(err), err=True)
-        sys.exit(err.exit_status)
+        _fail(str(err), err.exit_status)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
+    except _NO_ARGS_IS_HELP as err:
+        err.show()
+        sys.exit(ExitStatus.INVALID_INPUT)
     except click.UsageError as err:
-        err.show()
-        sys.exit(ExitStatus.INVALID_INPUT)
+        _fail(_usage_line(err), ExitStatus.INVALID_INPUT)
     except click.ClickException as err:
-        err.show()
-        sys.exit(ExitStatus.INVALID_INPUT)
+        _fail(err.format_message(), ExitStatus.INVALID_INPUT)
     except (click.Abort, KeyboardInterrupt):
         click.echo("placer: interrupted", err=True)
         sys.exit(ExitStatus.INTERRUPTED)

@@ -1,0 +1,47 @@
+"""The command line itself: usage errors are one line, help and version still work."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REFERENCE
+
+WORKLOAD = REFERENCE / "layer-graphs/bert24_inference.json"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("place",), ["Missing argument 'MODEL'", "(see 'placer place --help')"]),
+        (("place", WORKLOAD, "--bogus"), ["No such option '--bogus'", "placer place --help"]),
+        (("place", WORKLOAD, "--batch-size", "0"), ["--batch-size", "0 is not in the range"]),
+        (("place", WORKLOAD, "--mode", "train"), ["--mode", "'train' is not one of"]),
+        (("place", WORKLOAD, "--format", "xml"), ["--format", "'xml'"]),
+        (("compare", WORKLOAD, "--format", "yaml"), ["(see 'placer compare --help')"]),
+        (("frobnicate",), ["No such command 'frobnicate'", "(see 'placer --help')"]),
+    ],
+    ids=["missing arg", "unknown option", "batch 0", "bad mode", "bad format", "compare",
+         "unknown command"],
+)  # fmt: skip
+def test_usage_errors_are_one_line(run_placer, args, fragments) -> None:
+    result = run_placer(*args)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("placer: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert "Usage:" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [("--help",), ("place", "--help"), ("check", "-h")])
+def test_help_still_exits_0(run_placer, args) -> None:
+    result = run_placer(*args)
+    assert result.exit_code == 0, result.stderr
+    assert "Usage: placer" in result.stdout
+
+
+def test_version_still_exits_0(run_placer) -> None:
+    result = run_placer("--version")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("placer, version ")
