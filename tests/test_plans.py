@@ -1,0 +1,57 @@
+"""Reading plan files: placer's JSON or YAML output, one line per mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REFERENCE
+
+WORKLOAD = REFERENCE / "layer-graphs/bert24_inference.json"
+
+
+def one_line_error(result, *fragments: str) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_yaml_plan_round_trips(run_placer, tmp_path) -> None:
+    plan = tmp_path / "plan.yaml"
+    assert run_placer("place", WORKLOAD, "--solver", "dp", "-o", plan).exit_code == 0
+    result = run_placer("evaluate", WORKLOAD, plan, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("stages:\n  - device: accel:0\n    nodes: [1, 2\n", ["plan.yaml:4: not valid YAML"]),
+        ("stages: [\n", ["plan.yaml:2: not valid YAML"]),
+        ("stages:\n  - {device: accel:0, nodes: [1]}\n  - : : x\n", ["plan.yaml:3"]),
+        ("", ["plan.yaml:1: the file is empty"]),
+    ],
+    ids=["unclosed list", "unclosed flow", "bad mapping", "empty"],
+)
+def test_yaml_syntax_errors_give_the_line(run_placer, tmp_path, text, fragments) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text)
+    one_line_error(run_placer("evaluate", WORKLOAD, plan), *fragments)
+
+
+def test_python_tag_in_a_plan_never_runs(run_placer, tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"stages: !!python/object/apply:os.system ['touch {marker}']\n")
+    line = one_line_error(run_placer("evaluate", WORKLOAD, plan), "plan.yaml:1: stages:")
+    assert "refused" in line and "nothing was executed" in line
+    assert not marker.exists()
+
+
+def test_json_syntax_errors_give_line_and_column(run_placer, tmp_path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"stages": [\n  {"device": "accel:0",}\n]}\n')
+    one_line_error(run_placer("evaluate", WORKLOAD, plan), "plan.json:2:", "not valid JSON")
