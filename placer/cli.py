@@ -349,7 +349,7 @@ def split(
 @click.option("--min-throughput", type=click.FloatRange(min=0), default=None,
               help="Fail (status 4) when the predicted throughput is below this.")  # fmt: skip
 def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
-    """Check a plan file (placer's JSON) for CI: well-formed, valid and within the limits."""
+    """Check a plan file (placer's JSON or YAML) for CI: well-formed, valid, within limits."""
     document = check_plan(plan, Limits(max_load=max_load, min_throughput=min_throughput))
     unit = f" {document['time_unit']}" if document["time_unit"] else ""
     throughput = document["throughput"]
