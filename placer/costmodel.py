@@ -36,7 +36,7 @@ from pathlib import Path
 
 from placer.cluster import Cluster, DeviceGroup
 from placer.errors import InputError
-from placer.model import DeviceKind, LinkCost, Op, Problem
+from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
 
 
@@ -112,7 +112,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     -------
     Problem
         Times in seconds; ``samples_per_step`` is the batch size.  Op keys are the ONNX
-        node names; a backward op is keyed ``<name>/grad``.
+        node names; a backward op is keyed ``<name>/grad``.  A device kind per group,
+        its count capped at the number of ops (:func:`~placer.model.usable_kinds`).
 
     Notes
     -----
@@ -120,12 +121,22 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     keeps weights, gradients and optimiser state (:func:`bytes_per_param`) plus the
     op's output activations for every microbatch in flight.  Under 1F1B the first of
     ``S`` stages keeps ``S`` microbatches [2]_; placer charges every stage that worst
-    case, with ``S`` the number of devices, so memory estimates err on the safe side.
+    case, with ``S`` the number of devices (each kind's count capped at the number of
+    ops), so memory estimates err on the safe side.
     """
     groups = cluster.groups
     scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
     training = options.mode is Mode.TRAINING
-    stages = sum(g.count for g in groups)
+    kinds = usable_kinds(
+        [
+            DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
+            for g in groups
+        ],
+        len(graph.nodes) * (2 if training else 1),
+    )
+    # the devices the pipeline can use, not the cluster's count: 10**12 T4s are not
+    # 10**12 stages of stashed activations
+    stages = sum(kind.count for kind in kinds)
     param_bytes = bytes_per_param(options.dtype, options.optimizer) if training else None
 
     out_bytes = [0.0] * len(graph.nodes)
@@ -192,10 +203,6 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         # the backward graph mirrors the forward one
         edges += [(n + e.dst, n + e.src) for e in graph.edges]
 
-    kinds = tuple(
-        DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
-        for g in groups
-    )
     links = tuple(
         tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
     )

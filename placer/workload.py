@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from placer.errors import WorkloadFormatError
-from placer.model import DeviceClass, DeviceKind, Op, Problem
+from placer.model import DeviceClass, DeviceKind, Op, Problem, usable_kinds
 
 ACCELERATOR_KIND = 0
 CPU_KIND = 1
@@ -39,7 +39,8 @@ def read_workload(path: str | Path) -> Problem:
     Problem
         Two device kinds: ``accel`` (``maxFPGAs`` accelerators of ``maxSizePerFPGA``
         bytes, paying for communication) and ``cpu`` (``maxCPUs`` CPUs, unbounded
-        memory, every op supported, no communication cost).
+        memory, every op supported, no communication cost); each count is capped at the
+        number of nodes (:func:`~placer.model.usable_kinds`).
 
     Raises
     ------
@@ -163,9 +164,12 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
         ops[u] = replace(ops[u], transfer_cost=cost)
 
     _check_acyclic(ops, pairs, source)
-    kinds = (
-        DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
-        DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
+    kinds = usable_kinds(
+        (
+            DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
+            DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
+        ),
+        len(ops),
     )
     return Problem(name=name, ops=tuple(ops), edges=tuple(dict.fromkeys(pairs)), kinds=kinds)
 

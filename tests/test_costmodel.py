@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,27 @@ def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
     path.write_text(text)
     with pytest.raises(InputError, match=fragment):
         read_measured_costs(path)
+
+
+@pytest.mark.parametrize("mode", [Mode.INFERENCE, Mode.TRAINING])
+def test_device_counts_are_capped_at_the_number_of_ops(mode) -> None:
+    many = parse_cluster(
+        "devices:\n  - {type: t4, count: 100000}\n  - {type: cpu, count: 1000000000000}\n"
+    )
+    problem = build_problem(graph(), many, CostOptions(mode=mode))
+    n_ops = len(problem.ops)
+    assert [kind.count for kind in problem.kinds] == [n_ops, n_ops]
+    # training memory charges one microbatch per usable device, not per device listed
+    mm = problem.ops[0]
+    expected = 4e6 * 2 * n_ops if mode is Mode.TRAINING else 4e6 + 4e6
+    assert mm.size_bytes == pytest.approx(expected + (16e6 if mode is Mode.TRAINING else 0))
+
+
+def test_many_devices_place_fast(run_placer, tmp_path) -> None:
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    cluster = tmp_path / "many.yaml"
+    cluster.write_text("devices:\n  - {type: t4, count: 100000}\n  - type: cpu\n")
+    started = time.perf_counter()
+    result = run_placer("place", model, "--cluster", cluster, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert time.perf_counter() - started < 30
