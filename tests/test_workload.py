@@ -75,6 +75,7 @@ CASES = [
     ("missing top field", lambda d: d.pop("maxFPGAs"), ["missing field 'maxFPGAs'"]),
     ("negative count", lambda d: d.update(maxCPUs=-1), ["'maxCPUs'", "non-negative"]),
     ("memory as string", lambda d: d.update(maxSizePerFPGA="16GB"), ["'maxSizePerFPGA'", "number"]),
+    ("no nodes", lambda d: d.update(nodes=[], edges=[]), ["field 'nodes'", "non-empty list"]),
     ("nodes not a list", lambda d: d.update(nodes={}), ["'nodes'", "a list"]),
     ("missing node field", lambda d: d["nodes"][1].pop("cpuLatency"),
      ["nodes[1] (id 2)", "missing field 'cpuLatency'"]),
@@ -126,6 +127,16 @@ def test_cli_bad_workload_exit_2(run_placer, tmp_path) -> None:
     assert "fpgaLatency" in result.stderr and str(path) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_workload_without_nodes_exit_2(run_placer, tmp_path) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(mutated(lambda d: d.update(nodes=[], edges=[]))))
+    result = run_placer("place", path)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"placer: error: {path}: field 'nodes' must be a non-empty list, got []"
+    )
 
 
 @pytest.mark.parametrize(
