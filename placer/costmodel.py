@@ -220,6 +220,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         time_unit="s",
         samples_per_step=options.batch_size,
         notes=tuple(notes),
+        cluster=cluster.name,
         links=links,
     )
 

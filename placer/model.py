@@ -147,7 +147,8 @@ class Problem:
     is how many samples one pipeline step processes (the batch size), so the throughput
     is ``samples_per_step / max_load`` samples per time unit.  ``links[a][b]`` is the
     link between a device of kind ``a`` and one of kind ``b`` (symmetric); without it,
-    every op's ``transfer_cost`` is charged as in [1]_.
+    every op's ``transfer_cost`` is charged as in [1]_.  ``cluster`` names the cluster an
+    ONNX model was costed on (None for a workload, which carries its own devices).
     """
 
     name: str
@@ -158,6 +159,7 @@ class Problem:
     samples_per_step: int = 1
     notes: tuple[str, ...] = field(default=())
     links: tuple[tuple[LinkCost, ...], ...] | None = None
+    cluster: str | None = None
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""

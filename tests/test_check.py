@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from placer.schema import load_schema, schema_errors
 from tests.conftest import EXPECTED, REFERENCE
@@ -167,3 +168,18 @@ def test_check_fails_a_plan_whose_figures_disagree(run_placer, plan, forge, frag
     assert "the plan is invalid" in lines[0]
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def test_onnx_plan_names_its_cluster(run_placer, tmp_path) -> None:
+    default = run_placer("place", MOBILENET, "--solver", "greedy", "--format", "json")
+    assert json.loads(default.stdout)["cluster"] == "default: 4x a100-80gb + cpu"
+    cluster = tmp_path / "lab.yaml"
+    cluster.write_text("devices:\n  - {type: t4, count: 2}\n")
+    path = tmp_path / "plan.yaml"
+    placed = run_placer("place", MOBILENET, "--cluster", cluster, "--solver", "greedy", "-o", path)
+    assert placed.exit_code == 0, placed.stderr
+    document = yaml.safe_load(path.read_text())
+    assert document["cluster"] == "lab"
+    assert schema_errors(document, load_schema("plan")) == []
+    workload = run_placer("place", WORKLOAD, "--solver", "greedy", "--format", "json")
+    assert json.loads(workload.stdout)["cluster"] is None
