@@ -96,10 +96,24 @@ def _warn(problem) -> None:
             click.echo(click.style("placer: warning: ", fg="yellow") + note, err=True)
 
 
+def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty output path (``-o ""``), which names no file."""
+    if value == "":
+        raise click.BadParameter("the output path is empty")
+    return value
+
+
 def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
     """Print or write the result; the output file's extension picks its format."""
     if output is not None:
-        chosen = OutputFormat(fmt) if fmt else OutputFormat.from_path(output)
+        implied = OutputFormat.from_path(output)
+        if fmt and implied is not None and implied is not OutputFormat(fmt):
+            # YAML in a .json file would break whatever reads it next
+            raise InputError(
+                f"{output}: --format {fmt} contradicts the extension, which means "
+                f"{implied.value}; change one of them, or drop --format"
+            )
+        chosen = OutputFormat(fmt) if fmt else implied
         if chosen is None:
             raise InputError(
                 f"{output}: cannot tell the format from the extension; use .json, .yaml, "
@@ -193,7 +207,8 @@ def _progress():
 @model_options
 @solver_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
+              help="Write to FILE atomically.")
 @click.option("--fail-below", type=click.FloatRange(min=0), default=None, metavar="THROUGHPUT",
               help="Exit with status 4 (after printing the plan) when the predicted "
                    "throughput is lower.")  # fmt: skip
@@ -228,7 +243,8 @@ def _status(message: str):
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
+              help="Write to FILE atomically.")
 def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
     """Evaluate the split in PLAN (placer's output or an expert split) for MODEL."""
     problem = app.load_problem(model, _model(kwargs))
@@ -290,8 +306,10 @@ def compare(
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              callback=_output_path,
               help="Write a self-contained HTML page (no network, no script needed).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="FILE",
+              callback=_output_path,
               help="Write Markdown for a PR comment.")
 @click.option("--microbatches", type=click.IntRange(min=1, max=64), default=None,
               help="Microbatches in the timeline [one per stage, 4 to 12].")  # fmt: skip
@@ -319,6 +337,7 @@ def report(
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
+              callback=_output_path,
               help="Directory for the submodels and manifest.json (created if missing).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Samples per step, for the bytes crossing each cut [default: the first "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from enum import Enum
+from pathlib import PurePath
 
 import yaml
 from rich import box
@@ -25,8 +26,10 @@ class OutputFormat(str, Enum):
     @classmethod
     def from_path(cls, path: str) -> OutputFormat | None:
         """The format an output file's extension asks for, or None if unknown."""
-        suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-        return {"json": cls.JSON, "yaml": cls.YAML, "yml": cls.YAML, "txt": cls.TABLE}.get(suffix)
+        suffix = PurePath(path).suffix.lower()
+        return {".json": cls.JSON, ".yaml": cls.YAML, ".yml": cls.YAML, ".txt": cls.TABLE}.get(
+            suffix
+        )
 
 
 def to_json(result: PlacementResult) -> str:

@@ -45,3 +45,40 @@ def test_version_still_exits_0(run_placer) -> None:
     result = run_placer("--version")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("placer, version ")
+
+
+def test_format_that_contradicts_the_extension_is_refused(run_placer, tmp_path) -> None:
+    path = tmp_path / "p.json"
+    result = run_placer("place", WORKLOAD, "--solver", "greedy", "--format", "yaml", "-o", path)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "p.json: --format yaml contradicts the extension" in lines[0]
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("json", "p.json"), ("yaml", "p.yml"), ("table", "p.txt"), ("json", "p.out")]
+)
+def test_format_that_agrees_or_an_unknown_extension_is_fine(run_placer, tmp_path, fmt, name):
+    path = tmp_path / name
+    result = run_placer("place", WORKLOAD, "--solver", "greedy", "--format", fmt, "-o", path)
+    assert result.exit_code == 0, result.stderr
+    assert path.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("place", WORKLOAD, "-o", ""),
+        ("evaluate", WORKLOAD, WORKLOAD, "--output", ""),
+        ("report", WORKLOAD, WORKLOAD, "--html", ""),
+        ("report", WORKLOAD, WORKLOAD, "--markdown", ""),
+        ("split", "m.onnx", "plan.json", "-o", ""),
+    ],
+    ids=["place", "evaluate", "report html", "report markdown", "split"],
+)
+def test_an_empty_output_path_is_refused(run_placer, args) -> None:
+    result = run_placer(*args)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the output path is empty" in lines[0], result.stderr
