@@ -27,6 +27,7 @@ References
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping
@@ -295,13 +296,7 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
             )
         ]
     elif path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if reader.fieldnames is None or not {"op", "device", "seconds"} <= set(reader.fieldnames):
-            raise InputError(f"{path}: the CSV header must name op, device and seconds")
-        rows = [
-            (row["op"], row["device"], row["seconds"], f"line {n}")
-            for n, row in enumerate(reader, start=2)
-        ]
+        rows = _csv_rows(path, text)
     else:
         raise InputError(f"{path}: measured costs must be a .csv or .json file")
     for op, device, seconds, where in rows:
@@ -317,3 +312,29 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
             )
         table[(str(op), str(device))] = value
     return table
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:
+    """``(op, device, seconds, where)`` for each row of a measured-costs CSV."""
+    # newline="" keeps a line break inside a quoted field; strict mode turns an
+    # unterminated quote into an error instead of swallowing the rest of the file
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    rows = []
+    start = 1  # the line the row being read starts on
+    try:
+        if reader.fieldnames is None or not {"op", "device", "seconds"} <= set(reader.fieldnames):
+            raise InputError(f"{path}:1: the CSV header must name op, device and seconds")
+        start = reader.line_num + 1
+        for row in reader:
+            if None in (row["op"], row["device"], row["seconds"]):
+                given = sum(value is not None for value in row.values())
+                raise InputError(
+                    f"{path}:{reader.line_num}: expected op, device and seconds, got "
+                    f"{given} field(s)"
+                )
+            rows.append((row["op"], row["device"], row["seconds"], f"line {reader.line_num}"))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        hint = " (a quote opened here is never closed)" if "end of data" in str(err) else ""
+        raise InputError(f"{path}:{start}: not valid CSV: {err}{hint}") from err
+    return rows

@@ -124,6 +124,10 @@ def test_measured_costs_override(tmp_path) -> None:
     [
         ("c.csv", "op,seconds\nmm,1\n", "header"),
         ("c.csv", "op,device,seconds\nmm,fast,-1\n", "line 2"),
+        ("c.csv", 'op,device,seconds\nmm,fast,1\n"relu,fast,1\nx,y,2\n',
+         r"c.csv:3: not valid CSV: .* \(a quote opened here is never closed\)"),
+        ("c.csv", "op,device,seconds\nmm,fast,1\nrelu,fast\n",
+         "c.csv:3: expected op, device and seconds, got 2 field"),
         ("c.json", "{", "not valid JSON"),
         ("c.txt", "", ".csv or .json"),
     ],
@@ -131,8 +135,9 @@ def test_measured_costs_override(tmp_path) -> None:
 def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(InputError, match=fragment):
+    with pytest.raises(InputError, match=fragment) as info:
         read_measured_costs(path)
+    assert "\n" not in str(info.value) and "object mapping" not in str(info.value)
 
 
 @pytest.mark.parametrize("mode", [Mode.INFERENCE, Mode.TRAINING])
