@@ -93,11 +93,22 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
         for key in keys:
             index = _index(problem, key)
             if index is None:
-                raise PlanFormatError(f"{source}: {where}: node {key!r} is not in the workload")
+                raise PlanFormatError(
+                    f"{source}: {where}: node {key!r} is not in the workload"
+                    f"{_training_hint(problem, key)}"
+                )
             if index in device_of:
                 raise PlanFormatError(f"{source}: {where}: node {key!r} is placed twice")
             device_of[index] = device
     return Placement(_complete(problem, device_of, source))
+
+
+def _training_hint(problem: Problem, key: Any) -> str:
+    """A hint when a training plan (``NAME/grad`` ops) meets a model costed for inference."""
+    training_key = isinstance(key, str) and key.endswith("/grad")
+    if training_key and not any(op.backward for op in problem.ops):
+        return " (a training plan: pass --mode training)"
+    return ""
 
 
 def _index(problem: Problem, key: Any) -> int | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import REFERENCE
 
+MOBILENET = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
 WORKLOAD = REFERENCE / "layer-graphs/bert24_inference.json"
 
 
@@ -55,3 +58,15 @@ def test_json_syntax_errors_give_line_and_column(run_placer, tmp_path) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text('{"stages": [\n  {"device": "accel:0",}\n]}\n')
     one_line_error(run_placer("evaluate", WORKLOAD, plan), "plan.json:2:", "not valid JSON")
+
+
+def test_training_plan_on_an_inference_model_says_which_mode(run_placer, tmp_path) -> None:
+    plan = tmp_path / "plan.json"
+    placed = run_placer("place", MOBILENET, "--mode", "training", "--solver", "greedy", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+    for command in ("evaluate", "report"):
+        extra = ("--markdown", tmp_path / "r.md") if command == "report" else ()
+        line = one_line_error(run_placer(command, MOBILENET, plan, *extra), "/grad' is not in")
+        assert line.endswith("(a training plan: pass --mode training)"), line
+    ok = run_placer("evaluate", MOBILENET, plan, "--mode", "training", "--format", "json")
+    assert ok.exit_code == 0, ok.stderr
