@@ -6,11 +6,13 @@ import contextlib
 import io
 import json
 import sys
+import threading
 from typing import NoReturn
 
 import click
 import yaml
 from rich.console import Console
+from rich.status import Status
 
 from placer import __version__, app
 from placer.check import Limits, below, check_plan
@@ -180,14 +182,68 @@ def _solver(kwargs: dict, progress=None) -> SolverOptions:
     )
 
 
+#: Seconds a step runs before its spinner appears; quicker steps show nothing.
+SPINNER_DELAY = 1.0
+
+
+class DelayedStatus:
+    """A spinner line on ``console`` that appears once a step has lasted ``delay`` seconds.
+
+    Only on a terminal, so JSON on stdout and logs stay clean. Use as a context manager
+    around the step; :meth:`update` changes the line, shown or not yet.
+    """
+
+    def __init__(self, console: Console, message: str, delay: float = SPINNER_DELAY) -> None:
+        self._console = console
+        self._message = message
+        self._delay = delay
+        self._lock = threading.Lock()  # the timer thread starts what __exit__ stops
+        self._timer: threading.Timer | None = None
+        self._status: Status | None = None
+        self._done = False
+
+    def __enter__(self) -> DelayedStatus:
+        if self._console.is_terminal:
+            self._timer = threading.Timer(self._delay, self._start)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _start(self) -> None:
+        with self._lock:
+            if not self._done:
+                self._status = self._console.status(self._message)
+                self._status.start()
+
+    def update(self, message: str) -> None:
+        """Show ``message`` instead (now if the spinner is up, else when it appears)."""
+        with self._lock:
+            self._message = message
+            if self._status is not None:
+                self._status.update(message)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._status is not None:
+                self._status.stop()
+
+
+def _status(message: str) -> DelayedStatus:
+    """A spinner on stderr for a step that lasts over a second (only on a terminal)."""
+    return DelayedStatus(Console(stderr=True), message)
+
+
 @contextlib.contextmanager
 def _progress():
-    """A live line on stderr while the MILP solves (only on a terminal)."""
+    """A live line on stderr while the MILP solves for over a second (only on a terminal)."""
     console = Console(stderr=True)
     if not console.is_terminal:
         yield None
         return
-    with console.status("solving...") as status:
+    with DelayedStatus(console, "solving...") as status:
 
         def update(elapsed: float, incumbent: float | None, bound: float | None) -> None:
             parts = [f"solving: {elapsed:.0f} s"]
@@ -227,17 +283,6 @@ def place(
         raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
 
 
-@contextlib.contextmanager
-def _status(message: str):
-    """A spinner on stderr while a step runs (only on a terminal, so logs stay clean)."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
-
-
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
@@ -247,8 +292,10 @@ def _status(message: str):
               help="Write to FILE atomically.")
 def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
     """Evaluate the split in PLAN (placer's output or an expert split) for MODEL."""
-    problem = app.load_problem(model, _model(kwargs))
-    result = app.evaluate_plan(problem, plan)
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
+        problem = app.load_problem(model, _model(kwargs))
+    with _status("evaluating..."):
+        result = app.evaluate_plan(problem, plan)
     _emit(result, fmt, output)
 
 
@@ -259,7 +306,8 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
               show_default=True, help="Output format.")  # fmt: skip
 def inspect(model: str, fmt: str, **kwargs) -> None:
     """Show MODEL's op types, parameters, FLOPs, memory and dearest ops."""
-    summary = app.inspect(model, _model(kwargs))
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
+        summary = app.inspect(model, _model(kwargs))
     if fmt == "table":
         render_summary(summary, Console())
     elif fmt == "json":
@@ -324,7 +372,8 @@ def report(
         raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
-    result = read_result(problem, plan)
+    with _status("evaluating..."):
+        result = read_result(problem, plan)
     if html_path is not None:
         write_atomic(html_path, to_html(result, microbatches))
         click.echo(f"wrote {html_path}", err=True)

@@ -1,9 +1,15 @@
-"""The command line itself: usage errors are one line, help and version still work."""
+"""The command line itself: usage errors are one line, help and version still work,
+output options are checked, and the spinner waits a second before it shows."""
 
 from __future__ import annotations
 
-import pytest
+import io
+import time
 
+import pytest
+from rich.console import Console
+
+from placer.cli import DelayedStatus
 from tests.conftest import REFERENCE
 
 WORKLOAD = REFERENCE / "layer-graphs/bert24_inference.json"
@@ -82,3 +88,37 @@ def test_an_empty_output_path_is_refused(run_placer, args) -> None:
     assert result.exit_code == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "the output path is empty" in lines[0], result.stderr
+
+
+def _terminal() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=True, width=80), out
+
+
+def test_spinner_stays_hidden_for_a_quick_step() -> None:
+    console, out = _terminal()
+    with DelayedStatus(console, "loading model...", delay=0.5):
+        pass
+    time.sleep(0.6)  # past the delay: a timer left running would draw now
+    assert out.getvalue() == ""
+
+
+def test_spinner_appears_once_a_step_has_lasted_the_delay() -> None:
+    console, out = _terminal()
+    with DelayedStatus(console, "loading model...", delay=0.05) as status:
+        time.sleep(0.5)
+        status.update("solving: 3 s")
+        time.sleep(0.3)
+    shown = out.getvalue()
+    assert "loading model..." in shown and "solving: 3 s" in shown
+    drawn = len(shown)
+    time.sleep(0.3)
+    assert len(out.getvalue()) == drawn  # stopped: nothing more is drawn
+
+
+def test_spinner_never_shows_off_a_terminal() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False)
+    with DelayedStatus(console, "loading model...", delay=0.0):
+        time.sleep(0.2)
+    assert out.getvalue() == ""
