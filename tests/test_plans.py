@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,16 @@ def test_training_plan_on_an_inference_model_says_which_mode(run_placer, tmp_pat
         assert line.endswith("(a training plan: pass --mode training)"), line
     ok = run_placer("evaluate", MOBILENET, plan, "--mode", "training", "--format", "json")
     assert ok.exit_code == 0, ok.stderr
+
+
+def test_memory_violations_read_in_binary_units(run_placer, tmp_path) -> None:
+    document = json.loads(WORKLOAD.read_text())
+    document["maxSizePerFPGA"] = 2**28  # 256 MiB, less than any stage of the plan holds
+    workload = tmp_path / "small.json"
+    workload.write_text(json.dumps(document))
+    plan = REFERENCE / "human-experts/bert24_inference_expert.json"
+    result = run_placer("evaluate", workload, plan, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    (violation, *_) = json.loads(result.stdout)["violations"]
+    pattern = r"accel:\d holds [\d.]+ [GM]iB, over its 256 MiB \([\d.e+]+ > 2\.68435e\+08 bytes\)"
+    assert re.fullmatch(pattern, violation), violation
