@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from placer.errors import BelowThreshold, PlanFormatError
+from placer.plans import load_plan_document
 from placer.schema import load_schema, schema_errors
 
 
@@ -21,24 +21,21 @@ class Limits:
     min_throughput: float | None = None
 
 
+#: Relative tolerance when a plan's figures are compared with each other.
+_CONSISTENT = 1e-6
+
+
 def read_plan_document(path: str | Path) -> dict[str, Any]:
-    """Read placer's JSON plan from ``path`` and check it against the plan schema.
+    """Read placer's plan (JSON, or YAML for ``.yaml``/``.yml``) from ``path`` and check
+    it against the plan schema.
 
     Raises
     ------
     PlanFormatError
-        The file is missing, not JSON, or breaks ``placer/schemas/plan.schema.json``
-        (the message names the first field at fault).
+        The file is missing, not JSON or YAML, or breaks
+        ``placer/schemas/plan.schema.json`` (the message names the first field at fault).
     """
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise PlanFormatError(f"{path}: no such file") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise PlanFormatError(f"{path}: cannot read: {err}") from err
-    except json.JSONDecodeError as err:
-        raise PlanFormatError(f"{path}: not valid JSON: {err}") from err
+    document = load_plan_document(path)
     errors = schema_errors(document, load_schema("plan"))
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -46,15 +43,48 @@ def read_plan_document(path: str | Path) -> dict[str, Any]:
     return document
 
 
+def inconsistencies(document: dict[str, Any]) -> list[str]:
+    """Where a (schema-valid) plan's summary figures disagree with its stages.
+
+    ``placer place`` writes ``max_load`` as the largest stage load and ``throughput`` as
+    ``samples_per_step / max_load``; a plan where they differ was edited by hand, and
+    its limits cannot be trusted.
+    """
+    found = []
+    max_load = document["max_load"]
+    loads = [stage["load"] for stage in document["stages"]]
+    largest = max(loads, default=0.0)
+    if not math.isclose(max_load, largest, rel_tol=_CONSISTENT):
+        where = f"stages[{loads.index(largest)}].load" if loads else "no stages"
+        found.append(
+            f"field 'max_load' is {max_load:.6g} but the largest stage load is "
+            f"{largest:.6g} ({where})"
+        )
+    throughput = document["throughput"]
+    expected = document["samples_per_step"] / max_load if max_load > 0 else math.inf
+    expected = expected if math.isfinite(expected) else None  # written as null
+    if (throughput is None) != (expected is None) or (
+        expected is not None and not math.isclose(throughput, expected, rel_tol=_CONSISTENT)
+    ):
+        shown = "null (unbounded)" if throughput is None else f"{throughput:.6g}"
+        wanted = "null (unbounded)" if expected is None else f"{expected:.6g}"
+        found.append(
+            f"field 'throughput' is {shown} but samples_per_step / max_load is {wanted}"
+        )
+    return found
+
+
 def violations(document: dict[str, Any], limits: Limits) -> list[str]:
     """How a (schema-valid) plan document misses ``limits``; empty when it meets them.
 
-    An invalid plan (``valid: false``) always misses: it cannot run as predicted.
+    An invalid plan (``valid: false``, or figures that disagree with its stages) always
+    misses: it cannot run as predicted.
     """
     found = []
     unit = f" {document['time_unit']}" if document.get("time_unit") else ""
     if not document["valid"]:
         found.append(f"the plan is invalid: {'; '.join(document['violations']) or 'no reason'}")
+    found += [f"the plan is invalid: {reason}" for reason in inconsistencies(document)]
     max_load = document["max_load"]
     if limits.max_load is not None and max_load > limits.max_load:
         found.append(f"max-load {max_load:.6g}{unit} is above the limit {limits.max_load:.6g}")

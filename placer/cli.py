@@ -6,10 +6,13 @@ import contextlib
 import io
 import json
 import sys
+import threading
+from typing import NoReturn
 
 import click
 import yaml
 from rich.console import Console
+from rich.status import Status
 
 from placer import __version__, app
 from placer.check import Limits, below, check_plan
@@ -95,10 +98,24 @@ def _warn(problem) -> None:
             click.echo(click.style("placer: warning: ", fg="yellow") + note, err=True)
 
 
+def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty output path (``-o ""``), which names no file."""
+    if value == "":
+        raise click.BadParameter("the output path is empty")
+    return value
+
+
 def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
     """Print or write the result; the output file's extension picks its format."""
     if output is not None:
-        chosen = OutputFormat(fmt) if fmt else OutputFormat.from_path(output)
+        implied = OutputFormat.from_path(output)
+        if fmt and implied is not None and implied is not OutputFormat(fmt):
+            # YAML in a .json file would break whatever reads it next
+            raise InputError(
+                f"{output}: --format {fmt} contradicts the extension, which means "
+                f"{implied.value}; change one of them, or drop --format"
+            )
+        chosen = OutputFormat(fmt) if fmt else implied
         if chosen is None:
             raise InputError(
                 f"{output}: cannot tell the format from the extension; use .json, .yaml, "
@@ -165,14 +182,68 @@ def _solver(kwargs: dict, progress=None) -> SolverOptions:
     )
 
 
+#: Seconds a step runs before its spinner appears; quicker steps show nothing.
+SPINNER_DELAY = 1.0
+
+
+class DelayedStatus:
+    """A spinner line on ``console`` that appears once a step has lasted ``delay`` seconds.
+
+    Only on a terminal, so JSON on stdout and logs stay clean. Use as a context manager
+    around the step; :meth:`update` changes the line, shown or not yet.
+    """
+
+    def __init__(self, console: Console, message: str, delay: float = SPINNER_DELAY) -> None:
+        self._console = console
+        self._message = message
+        self._delay = delay
+        self._lock = threading.Lock()  # the timer thread starts what __exit__ stops
+        self._timer: threading.Timer | None = None
+        self._status: Status | None = None
+        self._done = False
+
+    def __enter__(self) -> DelayedStatus:
+        if self._console.is_terminal:
+            self._timer = threading.Timer(self._delay, self._start)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _start(self) -> None:
+        with self._lock:
+            if not self._done:
+                self._status = self._console.status(self._message)
+                self._status.start()
+
+    def update(self, message: str) -> None:
+        """Show ``message`` instead (now if the spinner is up, else when it appears)."""
+        with self._lock:
+            self._message = message
+            if self._status is not None:
+                self._status.update(message)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._status is not None:
+                self._status.stop()
+
+
+def _status(message: str) -> DelayedStatus:
+    """A spinner on stderr for a step that lasts over a second (only on a terminal)."""
+    return DelayedStatus(Console(stderr=True), message)
+
+
 @contextlib.contextmanager
 def _progress():
-    """A live line on stderr while the MILP solves (only on a terminal)."""
+    """A live line on stderr while the MILP solves for over a second (only on a terminal)."""
     console = Console(stderr=True)
     if not console.is_terminal:
         yield None
         return
-    with console.status("solving...") as status:
+    with DelayedStatus(console, "solving...") as status:
 
         def update(elapsed: float, incumbent: float | None, bound: float | None) -> None:
             parts = [f"solving: {elapsed:.0f} s"]
@@ -192,7 +263,8 @@ def _progress():
 @model_options
 @solver_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
+              help="Write to FILE atomically.")
 @click.option("--fail-below", type=click.FloatRange(min=0), default=None, metavar="THROUGHPUT",
               help="Exit with status 4 (after printing the plan) when the predicted "
                    "throughput is lower.")  # fmt: skip
@@ -211,27 +283,19 @@ def place(
         raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
 
 
-@contextlib.contextmanager
-def _status(message: str):
-    """A spinner on stderr while a step runs (only on a terminal, so logs stay clean)."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
-
-
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE atomically.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
+              help="Write to FILE atomically.")
 def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
     """Evaluate the split in PLAN (placer's output or an expert split) for MODEL."""
-    problem = app.load_problem(model, _model(kwargs))
-    result = app.evaluate_plan(problem, plan)
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
+        problem = app.load_problem(model, _model(kwargs))
+    with _status("evaluating..."):
+        result = app.evaluate_plan(problem, plan)
     _emit(result, fmt, output)
 
 
@@ -242,7 +306,8 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
               show_default=True, help="Output format.")  # fmt: skip
 def inspect(model: str, fmt: str, **kwargs) -> None:
     """Show MODEL's op types, parameters, FLOPs, memory and dearest ops."""
-    summary = app.inspect(model, _model(kwargs))
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
+        summary = app.inspect(model, _model(kwargs))
     if fmt == "table":
         render_summary(summary, Console())
     elif fmt == "json":
@@ -289,8 +354,10 @@ def compare(
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              callback=_output_path,
               help="Write a self-contained HTML page (no network, no script needed).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="FILE",
+              callback=_output_path,
               help="Write Markdown for a PR comment.")
 @click.option("--microbatches", type=click.IntRange(min=1, max=64), default=None,
               help="Microbatches in the timeline [one per stage, 4 to 12].")  # fmt: skip
@@ -305,7 +372,8 @@ def report(
         raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
-    result = read_result(problem, plan)
+    with _status("evaluating..."):
+        result = read_result(problem, plan)
     if html_path is not None:
         write_atomic(html_path, to_html(result, microbatches))
         click.echo(f"wrote {html_path}", err=True)
@@ -318,6 +386,7 @@ def report(
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
+              callback=_output_path,
               help="Directory for the submodels and manifest.json (created if missing).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Samples per step, for the bytes crossing each cut [default: the first "
@@ -348,7 +417,7 @@ def split(
 @click.option("--min-throughput", type=click.FloatRange(min=0), default=None,
               help="Fail (status 4) when the predicted throughput is below this.")  # fmt: skip
 def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
-    """Check a plan file (placer's JSON) for CI: well-formed, valid and within the limits."""
+    """Check a plan file (placer's JSON or YAML) for CI: well-formed, valid, within limits."""
     document = check_plan(plan, Limits(max_load=max_load, min_throughput=min_throughput))
     unit = f" {document['time_unit']}" if document["time_unit"] else ""
     throughput = document["throughput"]
@@ -356,21 +425,38 @@ def check(plan: str, max_load: float | None, min_throughput: float | None) -> No
     click.echo(f"{plan}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}")
 
 
+# click >= 8.2 raises this for a bare ``placer``; its "message" is the help text.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _fail(message: str, status: ExitStatus) -> NoReturn:
+    # one line, whatever the message: a wrapped line would read as two errors
+    line = " ".join(message.split())
+    click.echo(click.style("placer: error: ", fg="red", bold=True) + line, err=True)
+    sys.exit(status)
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """click's usage error as one line that points at the command's help."""
+    command = err.ctx.command_path if err.ctx is not None else "placer"
+    return f"{err.format_message()} (see '{command} --help')"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and an exit status."""
     try:
         cli.main(args=argv, prog_name="placer", standalone_mode=False)
     except PlacerError as err:
-        click.echo(click.style("placer: error: ", fg="red", bold=True) + str(err), err=True)
-        sys.exit(err.exit_status)
+        _fail(str(err), err.exit_status)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
+    except _NO_ARGS_IS_HELP as err:
+        err.show()
+        sys.exit(ExitStatus.INVALID_INPUT)
     except click.UsageError as err:
-        err.show()
-        sys.exit(ExitStatus.INVALID_INPUT)
+        _fail(_usage_line(err), ExitStatus.INVALID_INPUT)
     except click.ClickException as err:
-        err.show()
-        sys.exit(ExitStatus.INVALID_INPUT)
+        _fail(err.format_message(), ExitStatus.INVALID_INPUT)
     except (click.Abort, KeyboardInterrupt):
         click.echo("placer: interrupted", err=True)
         sys.exit(ExitStatus.INTERRUPTED)

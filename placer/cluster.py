@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from placer.catalog import CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
 from placer.errors import ClusterSpecError
 from placer.model import DeviceClass
+from placer.safe_yaml import FieldPath, format_path, load_yaml, one_line, shown
 from placer.units import parse_bandwidth, parse_bytes, parse_flops, parse_fraction, parse_time
 
 __all__ = [
@@ -63,11 +62,6 @@ _LINKS_FIELDS = ("default", "pairs")
 _LINK_FIELDS = ("bandwidth", "latency")
 _PAIR_FIELDS = ("between", *_LINK_FIELDS)
 _MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
-
-_YAML = "tag:yaml.org,2002:"
-_ALLOWED_TAGS = {
-    _YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
-}
 
 
 @dataclass(frozen=True)
@@ -343,123 +337,20 @@ def parse_cluster(text: str, source: str = "<cluster>") -> Cluster:
     >>> cluster.group("t4").count, round(cluster.link("t4", "cpu").bandwidth / 1e9, 1)
     (2, 12.6)
     """
-    document, lines = _load_yaml(text, source)
+    document, lines = load_yaml(
+        text,
+        source,
+        error=ClusterSpecError,
+        what="a cluster file",
+        empty="a mapping with 'devices'",
+        max_values=_MAX_NODES,
+    )
     spec = _Spec(source, lines)
     default_name = Path(source).stem if not source.startswith("<") else "cluster"
     return spec.cluster(document, default_name)
 
 
-# --- YAML with line numbers -------------------------------------------------------------
-
-Path_ = tuple[str | int, ...]
-
-
-def _load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
-    """Compose ``text`` with the safe loader and build plain data, recording lines.
-
-    Nothing is constructed from a node until its tag has been checked, so a
-    ``!!python/...`` tag is refused, never run.
-    """
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        lines: dict[Path_, int] = {}
-        if root is None:
-            raise ClusterSpecError(
-                f"{source}:1: the file is empty: expected a mapping with 'devices'"
-            )
-        lines[()] = root.start_mark.line + 1
-        builder = _Builder(loader, source, lines)
-        return builder.build(root, ()), lines
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = err.problem or err.context or "malformed"
-        raise ClusterSpecError(_one_line(f"{source}:{line}: not valid YAML: {problem}")) from err
-    except yaml.YAMLError as err:
-        raise ClusterSpecError(_one_line(f"{source}:1: not valid YAML: {err}")) from err
-    finally:
-        loader.dispose()
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
-
-
-class _Builder:
-    """Turns a composed node tree into dicts, lists and scalars, noting each path's line."""
-
-    def __init__(self, loader: yaml.SafeLoader, source: str, lines: dict[Path_, int]):
-        self.loader = loader
-        self.source = source
-        self.lines = lines
-        self.visited = 0
-        self.active: set[int] = set()
-
-    def fail(self, node: yaml.Node, path: Path_, message: str) -> ClusterSpecError:
-        where = f"{_format(path)}: " if path else ""
-        line = node.start_mark.line + 1
-        return ClusterSpecError(_one_line(f"{self.source}:{line}: {where}{message}"))
-
-    def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.visited += 1
-        if self.visited > _MAX_NODES:
-            raise self.fail(node, path, f"more than {_MAX_NODES} values once aliases are expanded")
-        self._check_tag(node, path)
-        if id(node) in self.active:
-            raise self.fail(node, path, "an alias refers to a value that contains it")
-        if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
-        self.active.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                result = []
-                for index, item in enumerate(node.value):
-                    self.lines[(*path, index)] = item.start_mark.line + 1
-                    result.append(self.build(item, (*path, index)))
-                return result
-            mapping: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == _YAML + "merge":
-                    raise self.fail(key_node, path, "merge keys (<<) are not supported")
-                key = self.build(key_node, path)
-                if not isinstance(key, str):
-                    raise self.fail(
-                        key_node, path, f"field names must be strings, got {_shown(key)}"
-                    )
-                if key in mapping:
-                    first = self.lines[(*path, key)]
-                    raise self.fail(key_node, (*path, key), f"given twice (first at line {first})")
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                mapping[key] = self.build(value_node, (*path, key))
-            return mapping
-        finally:
-            self.active.discard(id(node))
-
-    def _check_tag(self, node: yaml.Node, path: Path_) -> None:
-        tag = node.tag
-        if tag in _ALLOWED_TAGS:
-            return
-        shown = "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
-        if tag.startswith(_YAML + "python/"):
-            raise self.fail(
-                node,
-                path,
-                f"tag {shown} refused: a cluster file may not build "
-                "Python objects or run code; nothing was executed",
-            )
-        raise self.fail(node, path, f"tag {shown} is not supported in a cluster file")
-
-
 # --- the cluster format -----------------------------------------------------------------
-
-
-def _format(path: Path_) -> str:
-    """``("devices", 1, "memory")`` -> ``devices[1].memory``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 @dataclass(frozen=True)
@@ -473,26 +364,26 @@ class _GroupSpec:
 class _Spec:
     """Validates the plain data of one cluster file, failing with file:line:path."""
 
-    def __init__(self, source: str, lines: dict[Path_, int]):
+    def __init__(self, source: str, lines: dict[FieldPath, int]):
         self.source = source
         self.lines = lines
 
-    def error(self, path: Path_, message: str) -> ClusterSpecError:
+    def error(self, path: FieldPath, message: str) -> ClusterSpecError:
         line = next(
             (self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines),
             1,
         )
-        where = f"{_format(path)}: " if path else ""
-        return ClusterSpecError(_one_line(f"{self.source}:{line}: {where}{message}"))
+        where = f"{format_path(path)}: " if path else ""
+        return ClusterSpecError(one_line(f"{self.source}:{line}: {where}{message}"))
 
     # -- generic checks
 
-    def mapping(self, value: Any, path: Path_, what: str) -> dict[str, Any]:
+    def mapping(self, value: Any, path: FieldPath, what: str) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.error(path, f"expected {what}, got {_shown(value)}")
+            raise self.error(path, f"expected {what}, got {shown(value)}")
         return value
 
-    def fields(self, value: dict[str, Any], path: Path_, allowed: tuple[str, ...]) -> None:
+    def fields(self, value: dict[str, Any], path: FieldPath, allowed: tuple[str, ...]) -> None:
         for key in value:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
@@ -501,12 +392,12 @@ class _Spec:
                     (*path, key), f"unknown field ({hint}expected one of {', '.join(allowed)})"
                 )
 
-    def text(self, value: Any, path: Path_) -> str:
+    def text(self, value: Any, path: FieldPath) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise self.error(path, f"expected a non-empty name, got {_shown(value)}")
+            raise self.error(path, f"expected a non-empty name, got {shown(value)}")
         return value
 
-    def quantity(self, value: Any, path: Path_, parse: Callable[[Any], float]) -> float:
+    def quantity(self, value: Any, path: FieldPath, parse: Callable[[Any], float]) -> float:
         try:
             return parse(value)
         except ValueError as err:
@@ -523,7 +414,7 @@ class _Spec:
         devices = top["devices"]
         if not isinstance(devices, list) or not devices:
             raise self.error(
-                ("devices",), f"expected a non-empty list of device groups, got {_shown(devices)}"
+                ("devices",), f"expected a non-empty list of device groups, got {shown(devices)}"
             )
         specs: list[_GroupSpec] = []
         seen: dict[str, int] = {}
@@ -541,7 +432,7 @@ class _Spec:
         default_link, links = self.links(top.get("links"), specs)
         return Cluster(name, tuple(s.group for s in specs), default_link, links)
 
-    def group(self, entry: Any, path: Path_) -> _GroupSpec:
+    def group(self, entry: Any, path: FieldPath) -> _GroupSpec:
         entry = self.mapping(entry, path, "a device group (a mapping with 'type' or figures)")
         self.fields(entry, path, _GROUP_FIELDS)
         catalog: DeviceType | None = None
@@ -552,7 +443,7 @@ class _Spec:
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise self.error(
                     (*path, "type"),
-                    f"unknown device type {_shown(type_name)} ({hint}known types: "
+                    f"unknown device type {shown(type_name)} ({hint}known types: "
                     f"{device_type_names()})",
                 )
             catalog = CATALOG[type_name]
@@ -577,7 +468,7 @@ class _Spec:
         name = self.text(entry["name"], (*path, "name")) if "name" in entry else catalog.name
         count = entry.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise self.error((*path, "count"), f"expected a positive integer, got {_shown(count)}")
+            raise self.error((*path, "count"), f"expected a positive integer, got {shown(count)}")
         if "class" in entry:
             try:
                 device_class = DeviceClass(entry["class"])
@@ -585,7 +476,7 @@ class _Spec:
                 raise self.error(
                     (*path, "class"),
                     f"expected one of {', '.join(c.value for c in DeviceClass)}, "
-                    f"got {_shown(entry['class'])}",
+                    f"got {shown(entry['class'])}",
                 ) from err
         else:
             device_class = catalog.device_class if catalog else DeviceClass.ACCELERATOR
@@ -628,7 +519,7 @@ class _Spec:
         return _GroupSpec(group, catalog)
 
     def peak_flops(
-        self, entry: dict[str, Any], path: Path_, catalog: DeviceType | None
+        self, entry: dict[str, Any], path: FieldPath, catalog: DeviceType | None
     ) -> dict[str, float]:
         base = dict(catalog.peak_flops) if catalog else {}
         if "peak_flops" not in entry:
@@ -654,7 +545,7 @@ class _Spec:
 
     # -- links
 
-    def link(self, value: Any, path: Path_, fallback: Link, allowed: tuple[str, ...]) -> Link:
+    def link(self, value: Any, path: FieldPath, fallback: Link, allowed: tuple[str, ...]) -> Link:
         entry = self.mapping(value, path, "a link (a mapping with bandwidth and/or latency)")
         self.fields(entry, path, allowed)
         if not any(f in entry for f in _LINK_FIELDS):
@@ -674,8 +565,8 @@ class _Spec:
     def links(
         self, value: Any, specs: list[_GroupSpec]
     ) -> tuple[Link, dict[tuple[str, str], Link]]:
-        path: Path_ = ("links",)
-        pairs_path: Path_ = ("links", "pairs")
+        path: FieldPath = ("links",)
+        pairs_path: FieldPath = ("links", "pairs")
         if value is None:
             value = {}
         elif isinstance(value, list):  # shorthand: only the pairs, as links[i]
@@ -700,18 +591,18 @@ class _Spec:
         if not isinstance(pairs, list):
             raise self.error(
                 pairs_path,
-                f"expected a list of {{between: [a, b], bandwidth, latency}}, got {_shown(pairs)}",
+                f"expected a list of {{between: [a, b], bandwidth, latency}}, got {shown(pairs)}",
             )
         given: dict[tuple[str, str], int] = {}
         for index, entry in enumerate(pairs):
-            entry_path: Path_ = (*pairs_path, index)
+            entry_path: FieldPath = (*pairs_path, index)
             entry = self.mapping(entry, entry_path, "{between: [a, b], bandwidth, latency}")
             if "between" not in entry:
                 raise self.error(entry_path, "missing field 'between' (two group names)")
             ends = entry["between"]
             if not isinstance(ends, list) or len(ends) != 2:
                 raise self.error(
-                    (*entry_path, "between"), f"expected two group names, got {_shown(ends)}"
+                    (*entry_path, "between"), f"expected two group names, got {shown(ends)}"
                 )
             for side, end in enumerate(ends):
                 if not isinstance(end, str) or end not in by_name:
@@ -719,14 +610,14 @@ class _Spec:
                     hint = f"did you mean {close[0]!r}? " if close else ""
                     raise self.error(
                         (*entry_path, "between", side),
-                        f"unknown group {_shown(end)} ({hint}groups: {', '.join(by_name)})",
+                        f"unknown group {shown(end)} ({hint}groups: {', '.join(by_name)})",
                     )
             key = _pair(*ends)
             if key in given:
                 raise self.error(
                     (*entry_path, "between"),
                     f"the link between {key[0]!r} and {key[1]!r} is already given in "
-                    f"{_format((*pairs_path, given[key]))}",
+                    f"{format_path((*pairs_path, given[key]))}",
                 )
             given[key] = index
             links[key] = self.link(entry, entry_path, links[key], _PAIR_FIELDS)
@@ -747,15 +638,3 @@ def _default_link(a: _GroupSpec, b: _GroupSpec, between: Link, between_given: bo
     # Traffic between two groups goes through the host, at the older PCIe generation.
     gens = [s.catalog.host_link if s.catalog else UNKNOWN_HOST_LINK for s in (a, b)]
     return pcie_link(min(gens, key=lambda g: g.raw_bandwidth))
-
-
-def _shown(value: Any) -> str:
-    """A value as the user wrote it, kept short, for 'got ...' in messages."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return f"a list of {len(value)}" if value else "an empty list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -27,6 +27,7 @@ References
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from placer.cluster import Cluster, DeviceGroup
 from placer.errors import InputError
-from placer.model import DeviceKind, LinkCost, Op, Problem
+from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
 
 
@@ -112,7 +113,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     -------
     Problem
         Times in seconds; ``samples_per_step`` is the batch size.  Op keys are the ONNX
-        node names; a backward op is keyed ``<name>/grad``.
+        node names; a backward op is keyed ``<name>/grad``.  A device kind per group,
+        its count capped at the number of ops (:func:`~placer.model.usable_kinds`).
 
     Notes
     -----
@@ -120,12 +122,22 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     keeps weights, gradients and optimiser state (:func:`bytes_per_param`) plus the
     op's output activations for every microbatch in flight.  Under 1F1B the first of
     ``S`` stages keeps ``S`` microbatches [2]_; placer charges every stage that worst
-    case, with ``S`` the number of devices, so memory estimates err on the safe side.
+    case, with ``S`` the number of devices (each kind's count capped at the number of
+    ops), so memory estimates err on the safe side.
     """
     groups = cluster.groups
     scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
     training = options.mode is Mode.TRAINING
-    stages = sum(g.count for g in groups)
+    kinds = usable_kinds(
+        [
+            DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
+            for g in groups
+        ],
+        len(graph.nodes) * (2 if training else 1),
+    )
+    # the devices the pipeline can use, not the cluster's count: 10**12 T4s are not
+    # 10**12 stages of stashed activations
+    stages = sum(kind.count for kind in kinds)
     param_bytes = bytes_per_param(options.dtype, options.optimizer) if training else None
 
     out_bytes = [0.0] * len(graph.nodes)
@@ -192,10 +204,6 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         # the backward graph mirrors the forward one
         edges += [(n + e.dst, n + e.src) for e in graph.edges]
 
-    kinds = tuple(
-        DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
-        for g in groups
-    )
     links = tuple(
         tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
     )
@@ -213,6 +221,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         time_unit="s",
         samples_per_step=options.batch_size,
         notes=tuple(notes),
+        cluster=cluster.name,
         links=links,
     )
 
@@ -287,13 +296,7 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
             )
         ]
     elif path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if reader.fieldnames is None or not {"op", "device", "seconds"} <= set(reader.fieldnames):
-            raise InputError(f"{path}: the CSV header must name op, device and seconds")
-        rows = [
-            (row["op"], row["device"], row["seconds"], f"line {n}")
-            for n, row in enumerate(reader, start=2)
-        ]
+        rows = _csv_rows(path, text)
     else:
         raise InputError(f"{path}: measured costs must be a .csv or .json file")
     for op, device, seconds, where in rows:
@@ -309,3 +312,29 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
             )
         table[(str(op), str(device))] = value
     return table
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:
+    """``(op, device, seconds, where)`` for each row of a measured-costs CSV."""
+    # newline="" keeps a line break inside a quoted field; strict mode turns an
+    # unterminated quote into an error instead of swallowing the rest of the file
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    rows = []
+    start = 1  # the line the row being read starts on
+    try:
+        if reader.fieldnames is None or not {"op", "device", "seconds"} <= set(reader.fieldnames):
+            raise InputError(f"{path}:1: the CSV header must name op, device and seconds")
+        start = reader.line_num + 1
+        for row in reader:
+            if None in (row["op"], row["device"], row["seconds"]):
+                given = sum(value is not None for value in row.values())
+                raise InputError(
+                    f"{path}:{reader.line_num}: expected op, device and seconds, got "
+                    f"{given} field(s)"
+                )
+            rows.append((row["op"], row["device"], row["seconds"], f"line {reader.line_num}"))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        hint = " (a quote opened here is never closed)" if "end of data" in str(err) else ""
+        raise InputError(f"{path}:{start}: not valid CSV: {err}{hint}") from err
+    return rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from placer.model import Placement, Problem
+from placer.units import format_bytes
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,10 @@ def evaluate(
     for d, device in enumerate(devices):
         cap = kinds[device.kind].memory_bytes
         if memory[d] > cap:
-            violations.append(f"{device.name} holds {memory[d]:.6g} bytes, over its {cap:.6g}")
+            violations.append(
+                f"{device.name} holds {format_bytes(memory[d])}, over its "
+                f"{format_bytes(cap)} ({memory[d]:.6g} > {cap:.6g} bytes)"
+            )
 
     order = _stage_order(problem, assignment, n_dev)
     contiguous = order is not None

@@ -14,7 +14,8 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 
@@ -51,6 +52,23 @@ class DeviceKind:
     count: int
     memory_bytes: float = math.inf
     pays_communication: bool = True
+
+
+def usable_kinds(kinds: Sequence[DeviceKind], n_ops: int) -> tuple[DeviceKind, ...]:
+    """``kinds`` with each count capped at ``n_ops``, the most devices a pipeline can use.
+
+    Every device a pipeline uses holds a non-empty stage, so a kind never contributes
+    more devices than there are ops; capping the count changes no optimum, and keeps an
+    absurd count (``maxFPGAs: 1e12``) from sizing the solvers' tables and device lists.
+
+    Examples
+    --------
+    >>> kinds = [DeviceKind("accel", DeviceClass.ACCELERATOR, 10**12),
+    ...          DeviceKind("cpu", DeviceClass.CPU, 1)]
+    >>> [kind.count for kind in usable_kinds(kinds, 3)]
+    [3, 1]
+    """
+    return tuple(replace(kind, count=min(kind.count, n_ops)) for kind in kinds)
 
 
 @dataclass(frozen=True)
@@ -129,7 +147,8 @@ class Problem:
     is how many samples one pipeline step processes (the batch size), so the throughput
     is ``samples_per_step / max_load`` samples per time unit.  ``links[a][b]`` is the
     link between a device of kind ``a`` and one of kind ``b`` (symmetric); without it,
-    every op's ``transfer_cost`` is charged as in [1]_.
+    every op's ``transfer_cost`` is charged as in [1]_.  ``cluster`` names the cluster an
+    ONNX model was costed on (None for a workload, which carries its own devices).
     """
 
     name: str
@@ -140,6 +159,7 @@ class Problem:
     samples_per_step: int = 1
     notes: tuple[str, ...] = field(default=())
     links: tuple[tuple[LinkCost, ...], ...] | None = None
+    cluster: str | None = None
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""

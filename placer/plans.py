@@ -16,10 +16,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from placer.errors import PlanFormatError
 from placer.model import DeviceClass, Placement, Problem
+from placer.safe_yaml import load_yaml
+
+#: Most values a YAML plan may hold once aliases are expanded: far above any real plan
+#: (a value per node), low enough that an alias bomb is refused within seconds.
+_MAX_PLAN_VALUES = 2_000_000
 
 
 def read_plan(path: str | Path, problem: Problem) -> Placement:
@@ -31,6 +34,21 @@ def read_plan(path: str | Path, problem: Problem) -> Placement:
         The file is missing or malformed, names an unknown op or device, lists an op
         twice, or leaves out an op whose device cannot be inferred from its colour class.
     """
+    return parse_plan(load_plan_document(path), problem, str(path))
+
+
+def load_plan_document(path: str | Path) -> Any:
+    """Decode a plan file: YAML when its extension is ``.yaml`` or ``.yml``, else JSON.
+
+    YAML is read with the safe loader, and tags that would build Python objects are
+    refused before anything is built (:mod:`placer.safe_yaml`).
+
+    Raises
+    ------
+    PlanFormatError
+        The file is missing or unreadable, or is not valid JSON or YAML; the message
+        gives the line at fault.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -38,11 +56,22 @@ def read_plan(path: str | Path, problem: Problem) -> Placement:
         raise PlanFormatError(f"{path}: no such file") from err
     except (OSError, UnicodeDecodeError) as err:
         raise PlanFormatError(f"{path}: cannot read: {err}") from err
+    if path.suffix.lower() in (".yaml", ".yml"):
+        document, _ = load_yaml(
+            text,
+            str(path),
+            error=PlanFormatError,
+            what="a plan file",
+            empty="a mapping with 'stages' (placer's output) or 'fpgas'/'cpus' (expert split)",
+            max_values=_MAX_PLAN_VALUES,
+        )
+        return document
     try:
-        document = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise PlanFormatError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from err
-    return parse_plan(document, problem, str(path))
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PlanFormatError(
+            f"{path}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}"
+        ) from err
 
 
 def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Placement:
@@ -64,11 +93,22 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
         for key in keys:
             index = _index(problem, key)
             if index is None:
-                raise PlanFormatError(f"{source}: {where}: node {key!r} is not in the workload")
+                raise PlanFormatError(
+                    f"{source}: {where}: node {key!r} is not in the workload"
+                    f"{_training_hint(problem, key)}"
+                )
             if index in device_of:
                 raise PlanFormatError(f"{source}: {where}: node {key!r} is placed twice")
             device_of[index] = device
     return Placement(_complete(problem, device_of, source))
+
+
+def _training_hint(problem: Problem, key: Any) -> str:
+    """A hint when a training plan (``NAME/grad`` ops) meets a model costed for inference."""
+    training_key = isinstance(key, str) and key.endswith("/grad")
+    if training_key and not any(op.backward for op in problem.ops):
+        return " (a training plan: pass --mode training)"
+    return ""
 
 
 def _index(problem: Problem, key: Any) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from enum import Enum
+from pathlib import PurePath
 
 import yaml
 from rich import box
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from placer.result import PlacementResult
+from placer.units import format_bytes
 
 
 class OutputFormat(str, Enum):
@@ -25,8 +27,10 @@ class OutputFormat(str, Enum):
     @classmethod
     def from_path(cls, path: str) -> OutputFormat | None:
         """The format an output file's extension asks for, or None if unknown."""
-        suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-        return {"json": cls.JSON, "yaml": cls.YAML, "yml": cls.YAML, "txt": cls.TABLE}.get(suffix)
+        suffix = PurePath(path).suffix.lower()
+        return {".json": cls.JSON, ".yaml": cls.YAML, ".yml": cls.YAML, ".txt": cls.TABLE}.get(
+            suffix
+        )
 
 
 def to_json(result: PlacementResult) -> str:
@@ -35,13 +39,6 @@ def to_json(result: PlacementResult) -> str:
 
 def to_yaml(result: PlacementResult) -> str:
     return yaml.safe_dump(result.to_dict(), sort_keys=False)
-
-
-def _bytes(value: float) -> str:
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.0f} B"
 
 
 def _num(value: float) -> str:
@@ -71,7 +68,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
     for stage in evaluation.stages:
         device = problem.devices[stage.device]
         kind = problem.kinds[device.kind]
-        cap = "∞" if math.isinf(kind.memory_bytes) else _bytes(kind.memory_bytes)
+        cap = "∞" if math.isinf(kind.memory_bytes) else format_bytes(kind.memory_bytes)
         is_bottleneck = bottleneck is not None and stage.device == bottleneck.device
         table.add_row(
             device.name + (" *" if is_bottleneck else ""),
@@ -80,7 +77,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
             f"{stage.compute * scale:.4g}",
             f"{stage.communication * scale:.4g}",
             f"{stage.load * scale:.4g}",
-            _bytes(stage.memory_bytes),
+            format_bytes(stage.memory_bytes),
             cap,
             style="bold red" if is_bottleneck else None,
         )
@@ -119,10 +116,10 @@ def render_summary(summary, console: Console) -> None:
     head.add_column("figure")
     head.add_column("value", justify="right")
     head.add_row("nodes / edges", f"{summary.nodes} / {summary.edges}")
-    head.add_row("parameters", f"{_count(summary.params)} ({_bytes(summary.param_bytes)})")
+    head.add_row("parameters", f"{_count(summary.params)} ({format_bytes(summary.param_bytes)})")
     head.add_row("forward FLOPs", _count(summary.flops))
-    head.add_row("activation memory", _bytes(summary.activation_bytes))
-    head.add_row("input size", _bytes(summary.input_bytes))
+    head.add_row("activation memory", format_bytes(summary.activation_bytes))
+    head.add_row("input size", format_bytes(summary.input_bytes))
     console.print(head)
     ops = Table(title="op types", title_justify="left")
     ops.add_column("op type")
@@ -173,7 +170,7 @@ def render_comparison(comparison, console: Console) -> None:
             f"{row.max_load * scale:.6g}",
             "∞" if row.throughput is None else f"{row.throughput:.4g}",
             "—" if row.speedup_vs_single is None else f"{row.speedup_vs_single:.2f}×",
-            _bytes(row.peak_memory_bytes),
+            format_bytes(row.peak_memory_bytes),
             "yes" if row.optimal else "no",
             f"{row.seconds:.2g}",
             style="bold green" if is_best else (None if row.valid else "red"),

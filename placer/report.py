@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from placer.result import PlacementResult
+from placer.units import format_bytes
 
 
 class Pass(str, Enum):
@@ -201,12 +202,7 @@ def _num(value: float) -> str:
 
 
 def _bytes(value: float) -> str:
-    if math.isinf(value):
-        return "no cap"
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.0f} B"
+    return "no cap" if math.isinf(value) else format_bytes(value)
 
 
 def _of(cap: float) -> str:

@@ -74,6 +74,7 @@ class PlacementResult:
         return {
             "placer_version": __version__,
             "problem": problem.name,
+            "cluster": problem.cluster,
             "solver": self.solver,
             "optimal": self.optimal,
             "max_load": self.max_load,

@@ -20,7 +20,14 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_bandwidth", "parse_bytes", "parse_flops", "parse_fraction", "parse_time"]
+__all__ = [
+    "format_bytes",
+    "parse_bandwidth",
+    "parse_bytes",
+    "parse_flops",
+    "parse_fraction",
+    "parse_time",
+]
 
 _NUMBER = re.compile(
     r"""^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*?)\s*$"""
@@ -284,3 +291,23 @@ def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
     if fraction > 1.0:
         raise ValueError(f"expected {_FRACTION_EXAMPLE} (at most 1, 100%), got {value!r}")
     return fraction
+
+
+def format_bytes(value: float) -> str:
+    """An amount of memory as people read it: binary units, three significant digits.
+
+    The inverse of :func:`parse_bytes` up to rounding, for messages and tables.
+
+    Examples
+    --------
+    >>> format_bytes(65966720)
+    '62.9 MiB'
+    >>> format_bytes(16 * 2**30), format_bytes(1.5), format_bytes(float("inf"))
+    ('16 GiB', '1.5 B', 'unbounded')
+    """
+    if math.isinf(value):
+        return "unbounded"
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.6g} B"

@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from placer.errors import WorkloadFormatError
-from placer.model import DeviceClass, DeviceKind, Op, Problem
+from placer.errors import InfeasiblePlacement, WorkloadFormatError
+from placer.model import DeviceClass, DeviceKind, Op, Problem, usable_kinds
 
 ACCELERATOR_KIND = 0
 CPU_KIND = 1
@@ -39,12 +39,16 @@ def read_workload(path: str | Path) -> Problem:
     Problem
         Two device kinds: ``accel`` (``maxFPGAs`` accelerators of ``maxSizePerFPGA``
         bytes, paying for communication) and ``cpu`` (``maxCPUs`` CPUs, unbounded
-        memory, every op supported, no communication cost).
+        memory, every op supported, no communication cost); each count is capped at the
+        number of nodes (:func:`~placer.model.usable_kinds`).
 
     Raises
     ------
     WorkloadFormatError
-        The file is missing, is not JSON, or breaks a rule of the format.
+        The file is missing, is not JSON, or breaks a rule of the format (an empty
+        ``nodes`` list included).
+    InfeasiblePlacement
+        ``maxFPGAs`` and ``maxCPUs`` are both 0.
     """
     path = Path(path)
     try:
@@ -81,6 +85,8 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
     max_fpgas = check.count(document, "maxFPGAs", "")
     max_cpus = check.count(document, "maxCPUs", "")
     nodes = check.array(document, "nodes", "")
+    if not nodes:
+        raise check.fail("nodes", "", "a non-empty list", nodes)
     edges = check.array(document, "edges", "")
 
     ops: list[Op] = []
@@ -163,9 +169,17 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
         ops[u] = replace(ops[u], transfer_cost=cost)
 
     _check_acyclic(ops, pairs, source)
-    kinds = (
-        DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
-        DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
+    if max_fpgas == 0 and max_cpus == 0:
+        # said here, where the fields are known; the solvers only see kinds with no devices
+        raise InfeasiblePlacement(
+            f"{source}: no devices to place on: fields 'maxFPGAs' and 'maxCPUs' are both 0"
+        )
+    kinds = usable_kinds(
+        (
+            DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
+            DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
+        ),
+        len(ops),
     )
     return Problem(name=name, ops=tuple(ops), edges=tuple(dict.fromkeys(pairs)), kinds=kinds)
 
@@ -212,7 +226,7 @@ class _Checker:
             raise WorkloadFormatError(f"{self.source}: {place}missing field '{key}'")
         return obj[key]
 
-    def _fail(self, key: str, where: str, expected: str, value: Any) -> WorkloadFormatError:
+    def fail(self, key: str, where: str, expected: str, value: Any) -> WorkloadFormatError:
         place = f"{where}: " if where else ""
         return WorkloadFormatError(
             f"{self.source}: {place}field '{key}' must be {expected}, got {json.dumps(value)}"
@@ -221,9 +235,9 @@ class _Checker:
     def number(self, obj: dict[str, Any], key: str, where: str) -> float:
         value = self._get(obj, key, where)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._fail(key, where, "a number", value)
+            raise self.fail(key, where, "a number", value)
         if not math.isfinite(value) or value < 0:
-            raise self._fail(key, where, "a finite non-negative number", value)
+            raise self.fail(key, where, "a finite non-negative number", value)
         return float(value)
 
     def integer(self, obj: dict[str, Any], key: str, where: str) -> int:
@@ -231,13 +245,13 @@ class _Checker:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(key, where, "an integer", value)
+            raise self.fail(key, where, "an integer", value)
         return value
 
     def count(self, obj: dict[str, Any], key: str, where: str) -> int:
         value = self.integer(obj, key, where)
         if value < 0:
-            raise self._fail(key, where, "a non-negative integer", value)
+            raise self.fail(key, where, "a non-negative integer", value)
         return value
 
     def flag(self, obj: dict[str, Any], key: str, where: str) -> bool:
@@ -246,10 +260,10 @@ class _Checker:
             return value
         if isinstance(value, int | float) and value in (0, 1):
             return bool(value)
-        raise self._fail(key, where, "true/false or 0/1", value)
+        raise self.fail(key, where, "true/false or 0/1", value)
 
     def array(self, obj: dict[str, Any], key: str, where: str) -> list[Any]:
         value = self._get(obj, key, where)
         if not isinstance(value, list):
-            raise self._fail(key, where, "a list", value)
+            raise self.fail(key, where, "a list", value)
         return value

@@ -73,7 +73,8 @@ def workloads(draw, max_forward: int = 10, training: bool | None = None) -> Prob
             if v < n and v in backward and draw(st.booleans()):
                 # the backward op of v reads v's input, as gradients of real layers do
                 edges.append({"sourceId": u, "destId": n + v, "cost": costs[u]})
-        for u, w in draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(sorted(backward) or [None])), max_size=2)):
+        readers = st.sampled_from(sorted(backward) or [None])
+        for u, w in draw(st.lists(st.tuples(st.integers(0, n - 1), readers), max_size=2)):
             if w is not None:  # a stashed activation read by any gradient op
                 edges.append({"sourceId": u, "destId": n + w, "cost": costs[u]})
     total = sum(node["size"] for node in nodes)

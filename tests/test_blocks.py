@@ -30,7 +30,7 @@ def test_leaf_feeding_another_blocks_gradient_is_not_absorbed() -> None:
                 {"sourceId": 2, "destId": 4, "cost": 10.0},
                 {"sourceId": 1, "destId": 4, "cost": 0.0},
             ],
-        }  # fmt: skip
+        }
     )
     assert contract(problem).n_blocks == 3
     assert solve_dp(problem).objective == pytest.approx(5.0)
@@ -46,7 +46,7 @@ def test_free_source_leaf_is_absorbed() -> None:
                 {"sourceId": 0, "destId": 1, "cost": 1.0},
                 {"sourceId": 1, "destId": 2, "cost": 0.5},
             ],
-        }  # fmt: skip
+        }
     )
     blocks = contract(problem)
     assert blocks.n_blocks == 2
@@ -64,7 +64,7 @@ def test_cycle_through_a_shared_colour_is_fused() -> None:
                 {"sourceId": 0, "destId": 1, "cost": 0.0},
                 {"sourceId": 1, "destId": 2, "cost": 0.0},
             ],
-        }  # fmt: skip
+        }
     )
     assert contract(problem).n_blocks == 1
     assert solve_dp(problem).objective == pytest.approx(3.0) == brute_force(problem)

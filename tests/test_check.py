@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from placer.schema import load_schema, schema_errors
 from tests.conftest import EXPECTED, REFERENCE
@@ -119,3 +120,66 @@ def test_fail_below_exits_4_after_writing_the_plan(run_placer, tmp_path) -> None
         "placer: error: predicted throughput 0.0239545 is below the minimum 1"
     )
     assert json.loads(path.read_text())["max_load"] == pytest.approx(OPTIMUM, rel=1e-5)
+
+
+def test_check_reads_yaml_plans(run_placer, tmp_path) -> None:
+    path = tmp_path / "plan.yaml"
+    assert run_placer("place", WORKLOAD, "--solver", "dp", "-o", path).exit_code == 0
+    result = run_placer("check", path, "--max-load", OPTIMUM * 1.01)
+    assert result.exit_code == 0, result.stderr
+    assert "ok: max-load 41.7458" in result.stdout
+    path.write_text(path.read_text().replace("max_load:", "max_load: [", 1))
+    result = run_placer("check", path)
+    assert result.exit_code == 2
+    assert "plan.yaml:" in result.stderr and "not valid YAML" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("forge", "fragments"),
+    [
+        (
+            lambda d: d.update(max_load=0.001, throughput=0.4),
+            ["field 'max_load' is 0.001 but the largest stage load is 41.7458 (stages[",
+             "field 'throughput' is 0.4 but samples_per_step / max_load is 1000"],
+        ),
+        (
+            lambda d: d["stages"][0].update(load=99.0),
+            ["field 'max_load' is 41.7458 but the largest stage load is 99 (stages[0].load)"],
+        ),
+        (
+            lambda d: d.update(throughput=None),
+            ["field 'throughput' is null (unbounded) but samples_per_step / max_load is"],
+        ),
+        (
+            lambda d: d.update(samples_per_step=8),
+            ["field 'throughput' is 0.0239545 but samples_per_step / max_load is 0.191636"],
+        ),
+    ],
+    ids=["max_load and throughput", "a stage's load", "null throughput", "samples"],
+)  # fmt: skip
+def test_check_fails_a_plan_whose_figures_disagree(run_placer, plan, forge, fragments) -> None:
+    document = json.loads(plan.read_text())
+    forge(document)
+    plan.write_text(json.dumps(document))
+    result = run_placer("check", plan, "--min-throughput", "0.01")
+    assert result.exit_code == 4, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "the plan is invalid" in lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_onnx_plan_names_its_cluster(run_placer, tmp_path) -> None:
+    default = run_placer("place", MOBILENET, "--solver", "greedy", "--format", "json")
+    assert json.loads(default.stdout)["cluster"] == "default: 4x a100-80gb + cpu"
+    cluster = tmp_path / "lab.yaml"
+    cluster.write_text("devices:\n  - {type: t4, count: 2}\n")
+    path = tmp_path / "plan.yaml"
+    placed = run_placer("place", MOBILENET, "--cluster", cluster, "--solver", "greedy", "-o", path)
+    assert placed.exit_code == 0, placed.stderr
+    document = yaml.safe_load(path.read_text())
+    assert document["cluster"] == "lab"
+    assert schema_errors(document, load_schema("plan")) == []
+    workload = run_placer("place", WORKLOAD, "--solver", "greedy", "--format", "json")
+    assert json.loads(workload.stdout)["cluster"] is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -122,6 +124,10 @@ def test_measured_costs_override(tmp_path) -> None:
     [
         ("c.csv", "op,seconds\nmm,1\n", "header"),
         ("c.csv", "op,device,seconds\nmm,fast,-1\n", "line 2"),
+        ("c.csv", 'op,device,seconds\nmm,fast,1\n"relu,fast,1\nx,y,2\n',
+         r"c.csv:3: not valid CSV: .* \(a quote opened here is never closed\)"),
+        ("c.csv", "op,device,seconds\nmm,fast,1\nrelu,fast\n",
+         "c.csv:3: expected op, device and seconds, got 2 field"),
         ("c.json", "{", "not valid JSON"),
         ("c.txt", "", ".csv or .json"),
     ],
@@ -129,5 +135,30 @@ def test_measured_costs_override(tmp_path) -> None:
 def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
     path = tmp_path / name
     path.write_text(text)
-    with pytest.raises(InputError, match=fragment):
+    with pytest.raises(InputError, match=fragment) as info:
         read_measured_costs(path)
+    assert "\n" not in str(info.value) and "object mapping" not in str(info.value)
+
+
+@pytest.mark.parametrize("mode", [Mode.INFERENCE, Mode.TRAINING])
+def test_device_counts_are_capped_at_the_number_of_ops(mode) -> None:
+    many = parse_cluster(
+        "devices:\n  - {type: t4, count: 100000}\n  - {type: cpu, count: 1000000000000}\n"
+    )
+    problem = build_problem(graph(), many, CostOptions(mode=mode))
+    n_ops = len(problem.ops)
+    assert [kind.count for kind in problem.kinds] == [n_ops, n_ops]
+    # training memory charges one microbatch per usable device, not per device listed
+    mm = problem.ops[0]
+    expected = 4e6 * 2 * n_ops if mode is Mode.TRAINING else 4e6 + 4e6
+    assert mm.size_bytes == pytest.approx(expected + (16e6 if mode is Mode.TRAINING else 0))
+
+
+def test_many_devices_place_fast(run_placer, tmp_path) -> None:
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    cluster = tmp_path / "many.yaml"
+    cluster.write_text("devices:\n  - {type: t4, count: 100000}\n  - type: cpu\n")
+    started = time.perf_counter()
+    result = run_placer("place", model, "--cluster", cluster, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert time.perf_counter() - started < 30

@@ -1,12 +1,14 @@
-"""Atomic writes: Ctrl-C in the middle of writing leaves no partial file behind."""
+"""Atomic writes: Ctrl-C leaves no partial file behind, and the file gets the usual mode."""
 
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
 from placer import fileio
+from placer.errors import InputError
 from placer.fileio import write_atomic
 from tests.conftest import REFERENCE
 
@@ -50,3 +52,26 @@ def test_ctrl_c_during_place_output_exits_130_without_a_file(
 def test_bytes_are_written_as_they_are(tmp_path) -> None:
     write_atomic(tmp_path / "blob", b"\x00\xff")
     assert (tmp_path / "blob").read_bytes() == b"\x00\xff"
+
+
+def test_new_files_get_the_mode_open_would_give(tmp_path) -> None:
+    old = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "plan.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "plan.json").stat().st_mode) == 0o640
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path) -> None:
+    target = tmp_path / "plan.json"
+    target.write_text("old\n")
+    target.chmod(0o604)
+    write_atomic(target, "new\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o604
+    assert target.read_text() == "new\n"
+
+
+def test_an_empty_path_is_refused(tmp_path) -> None:
+    with pytest.raises(InputError, match="the output path is empty"):
+        write_atomic("", "x")

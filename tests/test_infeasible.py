@@ -28,7 +28,7 @@ def workload(tmp_path, *, fpgas=2, cpus=1, size=100.0, nodes=None) -> str:
 @pytest.mark.parametrize(
     ("kwargs", "fragments"),
     [
-        ({"fpgas": 0, "cpus": 0}, ["no devices"]),
+        ({"fpgas": 0, "cpus": 0}, ["w.json: no devices", "'maxFPGAs'", "'maxCPUs'"]),
         (
             {"cpus": 0, "nodes": [{**NODE, "id": 1, "supportedOnFpga": 0}, {**NODE, "id": 2}]},
             ["op 1", "not supported on accel", "no cpu"],

@@ -94,7 +94,8 @@ def test_python_tag_in_cluster_never_runs(run_placer, tmp_path) -> None:
 
 
 def test_model_flags_rejected_for_workloads(run_placer) -> None:
-    workload = ROOT / "tests" / "data" / "dnn-partitioning" / "layer-graphs" / "bert24_inference.json"
+    workload = ROOT / "tests" / "data" / "dnn-partitioning" / "layer-graphs"
+    workload /= "bert24_inference.json"
     one_line_error(
         run_placer("place", workload, "--cluster", ROOT / "examples" / "4xa100.yaml"), "--cluster"
     )

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from placer.units import parse_bandwidth, parse_bytes, parse_flops, parse_fraction, parse_time
+from placer.units import (
+    format_bytes,
+    parse_bandwidth,
+    parse_bytes,
+    parse_flops,
+    parse_fraction,
+    parse_time,
+)
 
 GiB = 2**30
 
@@ -139,3 +146,17 @@ def test_units_scale_consistently(x):
     assert parse_bandwidth(f"{text}Gbps") == pytest.approx(parse_bandwidth(f"{text}GB/s") / 8)
     assert parse_time(f"{text}ms") == pytest.approx(parse_time(f"{text}us") * 1000)
     assert parse_flops(f"{text}TFLOPS") == pytest.approx(parse_flops(f"{text}GFLOPS") * 1000)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(65966720, "62.9 MiB"), (16 * GiB, "16 GiB"), (1536, "1.5 KiB"), (500, "500 B"),
+     (1.5, "1.5 B"), (0, "0 B"), (3 * 2**40, "3 TiB"), (math.inf, "unbounded")],
+)  # fmt: skip
+def test_format_bytes(value, text) -> None:
+    assert format_bytes(value) == text
+
+
+@given(st.floats(1, 2**50))
+def test_format_bytes_parses_back_within_rounding(value) -> None:
+    assert parse_bytes(format_bytes(value).replace(" ", "")) == pytest.approx(value, rel=5e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
@@ -45,6 +46,22 @@ def test_valid_document_parses() -> None:
     assert problem.kinds[0].count == 2 and problem.kinds[1].count == 1
 
 
+@pytest.mark.parametrize("count", [10**12, 10**5])
+def test_absurd_device_counts_are_capped_at_the_number_of_nodes(run_placer, tmp_path, count):
+    document = {**BASE, "maxFPGAs": count, "maxCPUs": count}
+    assert [kind.count for kind in parse_workload(document).kinds] == [3, 3]
+    plans = {}
+    for devices in (count, 3):  # as many devices of each kind as there are nodes
+        path = tmp_path / f"w{devices}.json"
+        path.write_text(json.dumps({**BASE, "maxFPGAs": devices, "maxCPUs": devices}))
+        started = time.perf_counter()
+        result = run_placer("place", path, "--solver", "dp", "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert time.perf_counter() - started < 10
+        plans[devices] = json.loads(result.stdout)["max_load"]
+    assert plans[count] == plans[3]
+
+
 def test_node_without_colour_class_is_alone() -> None:
     def drop(d):
         del d["nodes"][0]["colorClass"]
@@ -58,6 +75,7 @@ CASES = [
     ("missing top field", lambda d: d.pop("maxFPGAs"), ["missing field 'maxFPGAs'"]),
     ("negative count", lambda d: d.update(maxCPUs=-1), ["'maxCPUs'", "non-negative"]),
     ("memory as string", lambda d: d.update(maxSizePerFPGA="16GB"), ["'maxSizePerFPGA'", "number"]),
+    ("no nodes", lambda d: d.update(nodes=[], edges=[]), ["field 'nodes'", "non-empty list"]),
     ("nodes not a list", lambda d: d.update(nodes={}), ["'nodes'", "a list"]),
     ("missing node field", lambda d: d["nodes"][1].pop("cpuLatency"),
      ["nodes[1] (id 2)", "missing field 'cpuLatency'"]),
@@ -72,7 +90,8 @@ CASES = [
     ("backward flag string", lambda d: d["nodes"][0].update(isBackwardNode="no"),
      ["'isBackwardNode'"]),
     ("id not integer", lambda d: d["nodes"][0].update(id="a"), ["nodes[0]", "'id'", "integer"]),
-    ("duplicate id", lambda d: d["nodes"][1].update(id=1), ["nodes[1] (id 1)", "duplicate node id 1"]),
+    ("duplicate id", lambda d: d["nodes"][1].update(id=1),
+     ["nodes[1] (id 1)", "duplicate node id 1"]),
     ("dangling edge", lambda d: d["edges"][0].update(destId=9),
      ["edges[0] (1 -> 9)", "'destId'", "node 9"]),
     ("missing edge cost", lambda d: d["edges"][0].pop("cost"),
@@ -83,7 +102,8 @@ CASES = [
      ["edges: the graph has a cycle: ", "1 -> 2", "2 -> 1"]),
     ("backward to forward", lambda d: d["edges"].append({"sourceId": 3, "destId": 1, "cost": 1}),
      ["edges[2] (3 -> 1)", "backward node 3 to forward node 1"]),
-    ("two costs from one node", lambda d: d["edges"].append({"sourceId": 1, "destId": 3, "cost": 0.7}),
+    ("two costs from one node",
+     lambda d: d["edges"].append({"sourceId": 1, "destId": 3, "cost": 0.7}),
      ["edges[2] (1 -> 3)", "'cost'", "edges[0]", "same node 1"]),
 ]  # fmt: skip
 
@@ -107,6 +127,16 @@ def test_cli_bad_workload_exit_2(run_placer, tmp_path) -> None:
     assert "fpgaLatency" in result.stderr and str(path) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_workload_without_nodes_exit_2(run_placer, tmp_path) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(mutated(lambda d: d.update(nodes=[], edges=[]))))
+    result = run_placer("place", path)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"placer: error: {path}: field 'nodes' must be a non-empty list, got []"
+    )
 
 
 @pytest.mark.parametrize(

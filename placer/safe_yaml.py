@@ -1,0 +1,195 @@
+"""YAML that users write (cluster files, plans): read safely, with the line of every value.
+
+PyYAML's safe loader composes the document; nothing is constructed from a node until
+its tag has been checked, so a ``!!python/...`` tag is refused, never run.  Every mistake
+becomes one line ``FILE:LINE: what``, raised as the caller's :class:`PlacerError`
+subclass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from placer.errors import PlacerError
+
+__all__ = ["FieldPath", "format_path", "load_yaml", "one_line", "shown"]
+
+#: Where a value sits in a document: ``("devices", 1, "memory")``.
+FieldPath = tuple[str | int, ...]
+
+_YAML = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {
+    _YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
+}
+
+
+def load_yaml(
+    text: str,
+    source: str,
+    *,
+    error: type[PlacerError],
+    what: str,
+    empty: str,
+    max_values: int = 100_000,
+) -> tuple[Any, dict[FieldPath, int]]:
+    """Compose ``text`` with the safe loader and build plain data, recording lines.
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+    source : str
+        Where ``text`` came from (a file name), the start of every message.
+    error : type of PlacerError
+        The exception raised for every mistake.
+    what : str
+        What the file is, for messages: ``"a cluster file"``.
+    empty : str
+        What was expected, said when the document is empty.
+    max_values : int
+        Most values the document may hold once aliases are expanded; bounds the
+        "billion laughs" expansion.
+
+    Returns
+    -------
+    data : Any
+        Dicts (with string keys), lists and scalars.
+    lines : dict
+        The 1-based line of each value (and of each mapping key), by its path.
+
+    Raises
+    ------
+    PlacerError
+        Of type ``error``, one line: not YAML, empty, a refused tag, a merge key, a
+        non-string or repeated key, a recursive alias, too many values.
+
+    Examples
+    --------
+    >>> from placer.errors import InputError
+    >>> data, lines = load_yaml("a:\\n  - 1\\n  - 2\\n", "f.yaml", error=InputError,
+    ...                         what="a file", empty="a mapping")
+    >>> data, lines[("a", 1)]
+    ({'a': [1, 2]}, 3)
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise error(f"{source}:1: the file is empty: expected {empty}")
+        lines: dict[FieldPath, int] = {(): root.start_mark.line + 1}
+        builder = _Builder(loader, source, lines, error, what, max_values)
+        return builder.build(root, ()), lines
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = err.problem or err.context or "malformed"
+        raise error(one_line(f"{source}:{line}: not valid YAML: {problem}")) from err
+    except yaml.YAMLError as err:
+        raise error(one_line(f"{source}:1: not valid YAML: {err}")) from err
+    finally:
+        loader.dispose()
+
+
+def one_line(message: str) -> str:
+    """``message`` with every run of whitespace (newlines included) made one space."""
+    return " ".join(message.split())
+
+
+def format_path(path: FieldPath) -> str:
+    """``("devices", 1, "memory")`` -> ``devices[1].memory``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def shown(value: Any) -> str:
+    """A value as the user wrote it, kept short, for 'got ...' in messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return f"a list of {len(value)}" if value else "an empty list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Builder:
+    """Turns a composed node tree into dicts, lists and scalars, noting each path's line."""
+
+    def __init__(
+        self,
+        loader: yaml.SafeLoader,
+        source: str,
+        lines: dict[FieldPath, int],
+        error: type[PlacerError],
+        what: str,
+        max_values: int,
+    ):
+        self.loader = loader
+        self.source = source
+        self.lines = lines
+        self.error = error
+        self.what = what
+        self.max_values = max_values
+        self.visited = 0
+        self.active: set[int] = set()
+
+    def fail(self, node: yaml.Node, path: FieldPath, message: str) -> PlacerError:
+        where = f"{format_path(path)}: " if path else ""
+        line = node.start_mark.line + 1
+        return self.error(one_line(f"{self.source}:{line}: {where}{message}"))
+
+    def build(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.visited += 1
+        if self.visited > self.max_values:
+            raise self.fail(
+                node, path, f"more than {self.max_values} values once aliases are expanded"
+            )
+        self._check_tag(node, path)
+        if id(node) in self.active:
+            raise self.fail(node, path, "an alias refers to a value that contains it")
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                result = []
+                for index, item in enumerate(node.value):
+                    self.lines[(*path, index)] = item.start_mark.line + 1
+                    result.append(self.build(item, (*path, index)))
+                return result
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _YAML + "merge":
+                    raise self.fail(key_node, path, "merge keys (<<) are not supported")
+                key = self.build(key_node, path)
+                if not isinstance(key, str):
+                    raise self.fail(
+                        key_node, path, f"field names must be strings, got {shown(key)}"
+                    )
+                if key in mapping:
+                    first = self.lines[(*path, key)]
+                    raise self.fail(key_node, (*path, key), f"given twice (first at line {first})")
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                mapping[key] = self.build(value_node, (*path, key))
+            return mapping
+        finally:
+            self.active.discard(id(node))
+
+    def _check_tag(self, node: yaml.Node, path: FieldPath) -> None:
+        tag = node.tag
+        if tag in _ALLOWED_TAGS:
+            return
+        tag_shown = "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
+        if tag.startswith(_YAML + "python/"):
+            raise self.fail(
+                node,
+                path,
+                f"tag {tag_shown} refused: {self.what} may not build Python objects or run "
+                "code; nothing was executed",
+            )
+        raise self.fail(node, path, f"tag {tag_shown} is not supported in {self.what}")
