@@ -35,9 +35,9 @@ def workload(tmp_path, *, fpgas=2, cpus=1, size=100.0, nodes=None) -> str:
         ),
         (
             {"cpus": 0, "nodes": [{**NODE, "id": 1, "size": 500.0}, {**NODE, "id": 2}]},
-            ["op 1", "500 bytes", "no cpu"],
+            ["op 1", "500 B", "no cpu"],
         ),
-        ({"cpus": 0, "fpgas": 1, "size": 15.0}, ["20 bytes", "15"]),
+        ({"cpus": 0, "fpgas": 1, "size": 15.0}, ["20 B", "15"]),
     ],
     ids=["no devices", "unsupported, no cpu", "too big, no cpu", "too big together"],
 )

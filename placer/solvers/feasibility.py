@@ -7,6 +7,7 @@ import math
 from placer.blocks import BlockGraph
 from placer.errors import InfeasiblePlacement
 from placer.model import Problem
+from placer.units import format_bytes
 
 
 def _describe_block(problem: Problem, blocks: BlockGraph, b: int) -> str:
@@ -45,8 +46,8 @@ def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
                 reasons.append(f"is not supported on {kind.name}")
             else:
                 reasons.append(
-                    f"needs {blocks.size[b]:.6g} bytes, more than a {kind.name}'s "
-                    f"{kind.memory_bytes:.6g}"
+                    f"needs {format_bytes(blocks.size[b])}, more than {kind.name}'s "
+                    f"{format_bytes(kind.memory_bytes)}"
                 )
         absent = [kind.name for kind in problem.kinds if kind.count == 0]
         tail = f" and there is no {' or '.join(absent)}" if absent else ""
@@ -63,10 +64,12 @@ def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacem
         need = float(blocks.size.sum())
         if need > room:
             return InfeasiblePlacement(
-                f"the ops need {need:.6g} bytes but all devices together hold {room:.6g}"
+                f"the ops need {format_bytes(need)} but all devices together hold "
+                f"{format_bytes(room)}"
             )
     biggest = int(blocks.size.argmax())
     return InfeasiblePlacement(
         "no contiguous placement fits the devices' memory; the largest unit that must stay "
-        f"whole is {_describe_block(problem, blocks, biggest)} ({blocks.size[biggest]:.6g} bytes)"
+        f"whole is {_describe_block(problem, blocks, biggest)} "
+        f"({format_bytes(blocks.size[biggest])})"
     )

@@ -59,6 +59,7 @@ from placer.evaluate import evaluate
 from placer.model import Placement, Problem
 from placer.solvers.base import MipBackend, SolveResult, SolverOptions
 from placer.solvers.feasibility import check_feasible, explain_infeasible
+from placer.units import format_bytes
 
 #: Relative gap HiGHS and CBC stop at unless ``mip_gap`` says otherwise (HiGHS's own
 #: default, 1e-4, would let optima differ from the DP's in the fifth digit).
@@ -560,7 +561,7 @@ def _explain_packing(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacemen
     biggest = int(blocks.size.argmax())
     return InfeasiblePlacement(
         f"the {blocks.n_blocks} colour classes cannot be packed into the devices' memory "
-        f"(the largest needs {blocks.size[biggest]:.6g} bytes)"
+        f"(the largest needs {format_bytes(blocks.size[biggest])})"
     )
 
 

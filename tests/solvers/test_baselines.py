@@ -92,7 +92,7 @@ def test_uniform_gives_every_accelerator_as_many_ops() -> None:
 
 def test_single_names_why_no_device_holds_everything() -> None:
     accel = DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, 3.0)
-    with pytest.raises(InfeasiblePlacement, match=r"single: .*gpu offers 3 bytes, 8 needed"):
+    with pytest.raises(InfeasiblePlacement, match=r"single: .*gpu offers 3 B, 8 B needed"):
         SOLVERS["single"](_chain(8, (accel,)), OPTIONS)
 
 

@@ -52,7 +52,11 @@ def cluster_problems(draw, uniform_links: bool = False) -> Problem:
                 output_bytes=float(draw(st.integers(0, 4))),
             )
         )  # fmt: skip
-    edges = [(u, v) for v in range(1, n) for u in sorted(draw(st.sets(st.integers(0, v - 1), max_size=2)))]
+    edges = [
+        (u, v)
+        for v in range(1, n)
+        for u in sorted(draw(st.sets(st.integers(0, v - 1), max_size=2)))
+    ]
     return Problem("links", tuple(ops), tuple(edges), kinds, links=links)
 
 

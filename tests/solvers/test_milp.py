@@ -206,7 +206,7 @@ def test_infeasible_memory_raises(contiguous) -> None:
                    "size": 1.5, "isBackwardNode": 0} for i in range(3)],
         "edges": [{"sourceId": u, "destId": u + 1, "cost": 0.1} for u in range(2)],
     }  # fmt: skip
-    with pytest.raises(InfeasiblePlacement, match="bytes"):
+    with pytest.raises(InfeasiblePlacement, match=r"need 4\.5 B but all devices together hold 4 B"):
         solve_milp(parse_workload(document), SolverOptions(contiguous=contiguous))
 
 
