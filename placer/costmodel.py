@@ -114,7 +114,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     Problem
         Times in seconds; ``samples_per_step`` is the batch size.  Op keys are the ONNX
         node names; a backward op is keyed ``<name>/grad``.  A device kind per group,
-        its count capped at the number of ops (:func:`~placer.model.usable_kinds`).
+        its count capped at the number of colour classes (one per ONNX op:
+        :func:`~placer.model.usable_kinds`).
 
     Notes
     -----
@@ -123,7 +124,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     op's output activations for every microbatch in flight.  Under 1F1B the first of
     ``S`` stages keeps ``S`` microbatches [2]_; placer charges every stage that worst
     case, with ``S`` the number of devices (each kind's count capped at the number of
-    ops), so memory estimates err on the safe side.
+    colour classes), so memory estimates err on the safe side.
     """
     groups = cluster.groups
     scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
@@ -133,7 +134,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
             DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
             for g in groups
         ],
-        len(graph.nodes) * (2 if training else 1),
+        len(graph.nodes),  # colour classes: a backward op shares its forward op's
     )
     # the devices the pipeline can use, not the cluster's count: 10**12 T4s are not
     # 10**12 stages of stashed activations

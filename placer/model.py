@@ -54,12 +54,14 @@ class DeviceKind:
     pays_communication: bool = True
 
 
-def usable_kinds(kinds: Sequence[DeviceKind], n_ops: int) -> tuple[DeviceKind, ...]:
-    """``kinds`` with each count capped at ``n_ops``, the most devices a pipeline can use.
+def usable_kinds(kinds: Sequence[DeviceKind], n_classes: int) -> tuple[DeviceKind, ...]:
+    """``kinds`` with each count capped at ``n_classes``, the most devices a pipeline
+    can use.
 
-    Every device a pipeline uses holds a non-empty stage, so a kind never contributes
-    more devices than there are ops; capping the count changes no optimum, and keeps an
-    absurd count (``maxFPGAs: 1e12``) from sizing the solvers' tables and device lists.
+    Every device a pipeline uses holds a non-empty stage, and a colour class never
+    splits, so a kind never contributes more devices than there are colour classes;
+    capping the count changes no optimum, and keeps an absurd count (``maxFPGAs: 1e12``)
+    from sizing the solvers' tables and device lists.
 
     Examples
     --------
@@ -68,7 +70,7 @@ def usable_kinds(kinds: Sequence[DeviceKind], n_ops: int) -> tuple[DeviceKind, .
     >>> [kind.count for kind in usable_kinds(kinds, 3)]
     [3, 1]
     """
-    return tuple(replace(kind, count=min(kind.count, n_ops)) for kind in kinds)
+    return tuple(replace(kind, count=min(kind.count, n_classes)) for kind in kinds)
 
 
 @dataclass(frozen=True)

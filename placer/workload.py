@@ -40,7 +40,7 @@ def read_workload(path: str | Path) -> Problem:
         Two device kinds: ``accel`` (``maxFPGAs`` accelerators of ``maxSizePerFPGA``
         bytes, paying for communication) and ``cpu`` (``maxCPUs`` CPUs, unbounded
         memory, every op supported, no communication cost); each count is capped at the
-        number of nodes (:func:`~placer.model.usable_kinds`).
+        number of colour classes (:func:`~placer.model.usable_kinds`).
 
     Raises
     ------
@@ -179,7 +179,7 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
             DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
             DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
         ),
-        len(ops),
+        len({op.color for op in ops}),
     )
     return Problem(name=name, ops=tuple(ops), edges=tuple(dict.fromkeys(pairs)), kinds=kinds)
 

@@ -141,16 +141,17 @@ def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
 
 
 @pytest.mark.parametrize("mode", [Mode.INFERENCE, Mode.TRAINING])
-def test_device_counts_are_capped_at_the_number_of_ops(mode) -> None:
+def test_device_counts_are_capped_at_the_colour_classes(mode) -> None:
     many = parse_cluster(
         "devices:\n  - {type: t4, count: 100000}\n  - {type: cpu, count: 1000000000000}\n"
     )
     problem = build_problem(graph(), many, CostOptions(mode=mode))
-    n_ops = len(problem.ops)
-    assert [kind.count for kind in problem.kinds] == [n_ops, n_ops]
+    classes = len(graph().nodes)  # a backward op shares its forward op's class
+    assert len({op.color for op in problem.ops}) == classes
+    assert [kind.count for kind in problem.kinds] == [classes, classes]
     # training memory charges one microbatch per usable device, not per device listed
     mm = problem.ops[0]
-    expected = 4e6 * 2 * n_ops if mode is Mode.TRAINING else 4e6 + 4e6
+    expected = 4e6 * 2 * classes if mode is Mode.TRAINING else 4e6 + 4e6
     assert mm.size_bytes == pytest.approx(expected + (16e6 if mode is Mode.TRAINING else 0))
 
 

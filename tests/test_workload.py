@@ -47,11 +47,13 @@ def test_valid_document_parses() -> None:
 
 
 @pytest.mark.parametrize("count", [10**12, 10**5])
-def test_absurd_device_counts_are_capped_at_the_number_of_nodes(run_placer, tmp_path, count):
+def test_absurd_device_counts_are_capped_at_the_colour_classes(run_placer, tmp_path, count):
     document = {**BASE, "maxFPGAs": count, "maxCPUs": count}
-    assert [kind.count for kind in parse_workload(document).kinds] == [3, 3]
+    classes = len({node.get("colorClass", node["id"]) for node in BASE["nodes"]})
+    assert classes < len(BASE["nodes"])  # a class of two nodes: the cap is the classes
+    assert [kind.count for kind in parse_workload(document).kinds] == [classes, classes]
     plans = {}
-    for devices in (count, 3):  # as many devices of each kind as there are nodes
+    for devices in (count, classes):  # as many devices of each kind as there are classes
         path = tmp_path / f"w{devices}.json"
         path.write_text(json.dumps({**BASE, "maxFPGAs": devices, "maxCPUs": devices}))
         started = time.perf_counter()
@@ -59,7 +61,7 @@ def test_absurd_device_counts_are_capped_at_the_number_of_nodes(run_placer, tmp_
         assert result.exit_code == 0, result.stderr
         assert time.perf_counter() - started < 10
         plans[devices] = json.loads(result.stdout)["max_load"]
-    assert plans[count] == plans[3]
+    assert plans[count] == plans[classes]
 
 
 def test_node_without_colour_class_is_alone() -> None:
