@@ -11,6 +11,7 @@ from typing import Any
 from placer.errors import BelowThreshold, PlanFormatError
 from placer.plans import load_plan_document
 from placer.schema import load_schema, schema_errors
+from placer.units import format_bytes
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,10 @@ def read_plan_document(path: str | Path) -> dict[str, Any]:
 def inconsistencies(document: dict[str, Any]) -> list[str]:
     """Where a (schema-valid) plan's summary figures disagree with its stages.
 
-    ``placer place`` writes ``max_load`` as the largest stage load and ``throughput`` as
-    ``samples_per_step / max_load``; a plan where they differ was edited by hand, and
-    its limits cannot be trusted.
+    ``placer place`` writes each stage's ``load`` as its compute plus communication,
+    ``max_load`` as the largest stage load and ``throughput`` as ``samples_per_step /
+    max_load``, and no stage over its memory cap in a valid plan; a plan where these
+    disagree was edited by hand, and its limits cannot be trusted.
     """
     found = []
     max_load = document["max_load"]
@@ -60,6 +62,19 @@ def inconsistencies(document: dict[str, Any]) -> list[str]:
             f"field 'max_load' is {max_load:.6g} but the largest stage load is "
             f"{largest:.6g} ({where})"
         )
+    for s, stage in enumerate(document["stages"]):
+        parts = stage["compute"] + stage["communication"]
+        if not math.isclose(stage["load"], parts, rel_tol=_CONSISTENT, abs_tol=1e-300):
+            found.append(
+                f"stages[{s}].load is {stage['load']:.6g} but its compute plus "
+                f"communication is {parts:.6g}"
+            )
+        cap = stage.get("memory_cap_bytes")
+        if cap is not None and stage["memory_bytes"] > cap * (1 + _CONSISTENT):
+            found.append(
+                f"stages[{s}] ({stage['device']}) holds {format_bytes(stage['memory_bytes'])}, "
+                f"over its memory_cap_bytes of {format_bytes(cap)}"
+            )
     throughput = document["throughput"]
     expected = document["samples_per_step"] / max_load if max_load > 0 else math.inf
     expected = expected if math.isfinite(expected) else None  # written as null

@@ -154,8 +154,17 @@ def test_check_reads_yaml_plans(run_placer, tmp_path) -> None:
             lambda d: d.update(samples_per_step=8),
             ["field 'throughput' is 0.0239545 but samples_per_step / max_load is 0.191636"],
         ),
+        (
+            lambda d: d["stages"][1].update(compute=0.5),
+            ["stages[1].load is", "but its compute plus communication is"],
+        ),
+        (
+            lambda d: d["stages"][0].update(memory_bytes=5.0, memory_cap_bytes=1.0),
+            ["stages[0] (", "holds 5 B, over its memory_cap_bytes of 1 B"],
+        ),
     ],
-    ids=["max_load and throughput", "a stage's load", "null throughput", "samples"],
+    ids=["max_load and throughput", "a stage's load", "null throughput", "samples",
+         "load parts", "memory over the cap"],
 )  # fmt: skip
 def test_check_fails_a_plan_whose_figures_disagree(run_placer, plan, forge, fragments) -> None:
     document = json.loads(plan.read_text())
