@@ -94,7 +94,7 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
             index = _index(problem, key)
             if index is None:
                 raise PlanFormatError(
-                    f"{source}: {where}: node {key!r} is not in the workload"
+                    f"{source}: {where}: node {key!r} is not in {problem.name!r}"
                     f"{_training_hint(problem, key)}"
                 )
             if index in device_of:
