@@ -152,6 +152,10 @@ def solver_options(command):
         click.option("--max-ideals", type=click.IntRange(min=1),
                      default=SolverOptions.max_ideals, show_default=True,
                      help="Above this many ideals the DP falls back to a linear order."),
+        click.option("--max-pairs", type=click.IntRange(min=1),
+                     default=SolverOptions.max_pairs, show_default=True,
+                     help="Above this many (ideal, sub-ideal) pairs, about 10^7 a second, "
+                          "the DP falls back too."),
         click.option("--contiguous/--no-contiguous", default=True, show_default=True,
                      help="Require each device to hold a contiguous pipeline stage "
                           "(--no-contiguous: MILP only)."),
@@ -173,6 +177,7 @@ def solver_options(command):
 def _solver(kwargs: dict, progress=None) -> SolverOptions:
     return SolverOptions(
         max_ideals=kwargs.pop("max_ideals"),
+        max_pairs=kwargs.pop("max_pairs"),
         contiguous=kwargs.pop("contiguous"),
         mip_solver=MipBackend(kwargs.pop("mip_solver")),
         time_limit=kwargs.pop("time_limit"),

@@ -4,6 +4,7 @@ output options are checked, and the spinner waits a second before it shows."""
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -122,3 +123,15 @@ def test_spinner_never_shows_off_a_terminal() -> None:
     with DelayedStatus(console, "loading model...", delay=0.0):
         time.sleep(0.2)
     assert out.getvalue() == ""
+
+
+def test_max_pairs_makes_the_dp_fall_back_and_says_so(run_placer) -> None:
+    wide = REFERENCE / "layer-graphs/gnmt_inference.json"
+    flags = ("--solver", "dp", "--format", "json")
+    result = run_placer("place", wide, "--max-pairs", "1000", *flags)
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert not plan["optimal"]
+    assert any("more than 1,000 ideal pairs" in note for note in plan["notes"])
+    exact = json.loads(run_placer("place", wide, *flags).stdout)
+    assert exact["optimal"] and exact["max_load"] <= plan["max_load"]
