@@ -89,7 +89,7 @@ class PlacementResult:
             "violations": list(evaluation.violations),
             "bottleneck": problem.devices[bottleneck.device].name if bottleneck else None,
             "solve_seconds": self.seconds,
-            "stats": dict(self.stats or {}),
+            "stats": {key: _finite(value) for key, value in (self.stats or {}).items()},
             "notes": list(self.notes),
             "stages": stages,
         }
