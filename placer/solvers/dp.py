@@ -110,10 +110,15 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     # linear order.  Not worth it where the lattice is little more than a chain.  With
     # binding memory caps a linear order may find nothing although a placement exists.
     best = _Best(problem)
-    if lattice is None or lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1):
+
+    def linear_orders() -> None:
         for order in _topological_orders(blocks):
             chain = _chain_lattice(order, blocks.n_blocks)
             best.offer(_best_on_lattice(problem, blocks, runs, chain))
+
+    pruned = lattice is None or lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
+    if pruned:
+        linear_orders()
     if lattice is None:
         hint = (
             "raise --max-ideals to try the exact DP"
@@ -134,6 +139,8 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         estimate = stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
         if estimate > options.max_pairs:
             stats["pairs_estimate"] = estimate
+            if not pruned:
+                linear_orders()
             why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
             return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
     lower = math.inf
@@ -146,6 +153,8 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         pairs += run_pairs
         if pairs > options.max_pairs:
             stats["pairs"] = pairs
+            if not pruned:
+                linear_orders()
             return _fallback(
                 problem, best, started, stats, notes, too_wide, "the graph is too wide"
             )

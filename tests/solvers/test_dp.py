@@ -70,3 +70,13 @@ def test_pair_budget_falls_back() -> None:
     solved = solve_dp(problem, SolverOptions(max_pairs=10))
     assert not solved.optimal
     assert "ideal pairs" in solved.notes[0]
+
+
+def test_a_near_chain_past_the_pair_budget_still_gets_a_linear_plan() -> None:
+    # few ideals per block: the DP skips the linear-order bound, then runs out of pairs
+    name = "operator-graphs/resnet50_inference"
+    problem = read_workload(REFERENCE / f"{name}.json")
+    result = solve_dp(problem, SolverOptions(max_pairs=100))
+    assert not result.optimal and "more than 100 ideal pairs" in result.notes[0]
+    assert evaluate(problem, result.placement).valid
+    assert result.objective >= EXPECTED["optimal"][name] * (1 - 1e-5)
