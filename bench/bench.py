@@ -40,7 +40,7 @@ for _ in range(int(sys.argv[2])):
     times.append(time.perf_counter() - start)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"ops": len(problem.ops), "times": times, "peak": peak,
-                  "dp_peak": peak - baseline, "objective": solved.objective,
+                  "dp_peak": max(0, peak - baseline), "objective": solved.objective,
                   "optimal": solved.optimal, **solved.stats}))
 """
 

@@ -154,8 +154,8 @@ def split_model(
     made_by_folded = {name for i in folded for name in main.node[i].output}
     tensor_bytes = {edge.tensor: edge.bytes for edge in graph.edges}
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     files: list[StageFile] = []
+    contents: list[bytes] = []  # written once every stage has passed the checker
     for s, stage in enumerate(stages):
         members = [i for i, node in enumerate(main.node) if s in stage_of[i]]
         nodes = [main.node[i] for i in members]
@@ -197,7 +197,7 @@ def split_model(
                 f"ONNX checker: {line}"
             ) from err
         file = f"stage_{s + 1}_{re.sub(r'[^A-Za-z0-9]+', '_', stage['device'])}.onnx"
-        write_atomic(out_dir / file, sub.SerializeToString())
+        contents.append(sub.SerializeToString())
         bytes_in = float(sum(tensor_bytes.get(n, 0.0) for n in inputs if n not in graph_inputs))
         files.append(
             StageFile(s + 1, file, stage["device"], tuple(inputs), tuple(outputs), len(nodes),
@@ -220,8 +220,36 @@ def split_model(
     manifest = SplitManifest(
         model_path.name, tuple(files), tuple(graph_inputs), tuple(graph_outputs)
     )
-    write_atomic(out_dir / MANIFEST, json.dumps(manifest.to_dict(), indent=2) + "\n")
+    _write(out_dir, manifest, contents)
     return manifest
+
+
+def _write(out_dir: Path, manifest: SplitManifest, contents: list[bytes]) -> None:
+    """Write the submodels and the manifest, and remove the submodels of an earlier
+    split into ``out_dir`` that this one does not replace (so the directory holds one
+    split, not a mix)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out_dir}: cannot create the output directory ({err.strerror})") from err
+    stale = _listed_files(out_dir / MANIFEST) - {stage.file for stage in manifest.stages}
+    for stage, data in zip(manifest.stages, contents, strict=True):
+        write_atomic(out_dir / stage.file, data)
+    write_atomic(out_dir / MANIFEST, json.dumps(manifest.to_dict(), indent=2) + "\n")
+    for name in stale:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _listed_files(manifest: Path) -> set[str]:
+    """The stage files an existing manifest lists (none if it is absent or unreadable)."""
+    try:
+        document = json.loads(manifest.read_text())
+        return {
+            stage["file"] for stage in document["stages"]
+            if re.fullmatch(r"stage_\d+_[A-Za-z0-9_]*\.onnx", stage["file"])
+        }  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]:

@@ -183,3 +183,34 @@ def test_split_needs_an_onnx_model(run_placer, tmp_path, squeezenet_plan) -> Non
     result = run_placer("split", plan, plan, "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert "placer split reads .onnx models" in result.stderr
+
+
+def test_an_output_directory_that_cannot_be_made_is_one_line(run_placer, tmp_path, squeezenet_plan):
+    model, plan = squeezenet_plan
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_placer("split", model, plan, "-o", blocker / "out")
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cannot create the output directory" in result.stderr
+
+
+def test_a_new_split_replaces_the_stage_files_of_the_last(run_placer, tmp_path, squeezenet_plan):
+    model, plan = squeezenet_plan
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan, "-o", out).exit_code == 0
+    before = set(json.loads((out / "manifest.json").read_text())["stages"][i]["file"]
+                 for i in range(len(json.loads(plan.read_text())["stages"])))  # fmt: skip
+    assert len(before) > 1
+    (out / "notes.txt").write_text("mine")
+    # everything on one stage: the other stage files of the last split must go
+    document = json.loads(plan.read_text())
+    document["stages"] = [{**document["stages"][0],
+                           "nodes": [n for s in document["stages"] for n in s["nodes"]]}]
+    plan.write_text(json.dumps(document))
+    result = run_placer("split", model, plan, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    after = {stage["file"] for stage in json.loads((out / "manifest.json").read_text())["stages"]}
+    assert len(after) == 1
+    assert {p.name for p in out.glob("stage_*.onnx")} == after
+    assert (out / "notes.txt").read_text() == "mine"  # files the split did not write stay
