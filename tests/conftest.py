@@ -39,3 +39,15 @@ def run_placer() -> Callable[..., CliResult]:
         return CliResult(code, out.decode(), err.decode())
 
     return run
+
+
+def one_line_error(result: CliResult, *fragments: str, status: int = 2) -> str:
+    """Assert that ``result`` failed with ``status`` and one stderr line, no traceback,
+    holding every fragment; returns that line."""
+    assert result.exit_code == status, (result.exit_code, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

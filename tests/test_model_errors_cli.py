@@ -9,17 +9,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from tests.conftest import one_line_error
+
 ROOT = Path(__file__).resolve().parent.parent
 LIGHT = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
-
-
-def one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def symbolic_model(path: Path) -> Path:

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REFERENCE
+from tests.conftest import REFERENCE, one_line_error
 
 MOBILENET = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
 WORKLOAD = REFERENCE / "layer-graphs/bert24_inference.json"
-
-
-def one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_yaml_plan_round_trips(run_placer, tmp_path) -> None:
