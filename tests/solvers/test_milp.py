@@ -163,18 +163,24 @@ def test_time_limit_is_reported_as_a_gap(backend) -> None:
 
 
 def test_ctrl_c_returns_the_incumbent() -> None:
-    problem, start = hard()
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        result = solve_milp(problem, SolverOptions(time_limit=60, warm_start=start.placement))
-    finally:
-        timer.cancel()
+    # BERT-L12's operator graph keeps HiGHS busy for minutes; Ctrl-C once it is solving
+    problem = read_workload(REFERENCE / "operator-graphs/bert_l-12_inference.json")
+    start = solve_dp(problem, SolverOptions(max_ideals=1))
+    sent = threading.Event()
+
+    def interrupt(elapsed, incumbent, bound) -> None:
+        if elapsed >= 0.5 and not sent.is_set():
+            sent.set()
+            os.kill(os.getpid(), signal.SIGINT)
+
+    options = SolverOptions(time_limit=120, warm_start=start.placement, progress=interrupt)
+    result = solve_milp(problem, options)
+    assert sent.is_set()
     check_claim(problem, result)
-    if result.optimal:
-        pytest.skip("HiGHS proved the optimum before the interrupt")
+    assert not result.optimal
     assert any("interrupted" in note for note in result.notes)
-    assert result.seconds < 30
+    assert result.objective <= start.objective + 1e-9
+    assert result.seconds < 60
 
 
 def test_progress_is_reported() -> None:
