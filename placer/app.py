@@ -172,18 +172,16 @@ def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool)
     if solved is not None and solved.optimal:
         return solved.objective
     candidates = [trivial_bound(problem, contract(problem, absorb_free_leaves=False))]
-    # the DP's bracket bounds a model at least as tight as the LP relaxation, and the
-    # MILP's dual bound starts from that relaxation
-    dp_bracket = solved is not None and contiguous and "contiguous_lower_bound" in solved.stats
-    relaxed_already = dp_bracket or (solved is not None and solved.solver == "milp")
+    objective = math.inf
     if solved is not None:
         if solved.lower_bound is not None:
             candidates.append(solved.lower_bound)
-        if dp_bracket:
-            candidates.append(solved.stats["contiguous_lower_bound"])
         objective = solved.objective
-    else:
-        objective = math.inf
+    # the DP's bracket bounds a model at least as tight as the LP relaxation, and the
+    # MILP's dual bound starts from that relaxation
+    relaxed_already = solved is not None and (
+        solved.solver == "milp" or (solved.solver == "dp" and solved.lower_bound is not None)
+    )
     best = max(candidates)
     if not relaxed_already and objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
         best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=LP_BOUND_SECONDS))

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.model import Problem
-from placer.solvers.base import SolveResult, SolverOptions
+from placer.solvers.base import SolveResult, SolverOptions, relative_gap
 from placer.solvers.dp import solve_dp
 from placer.solvers.milp import solve_milp
 
@@ -85,20 +85,24 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     try:
         milp = solve_milp(problem, milp_options)
     except NoPlacementFound:
-        return _choose(dp, f"{why}, but it found no placement in time: the DP's plan", started)
+        plan = _dp_plan(dp, options, None)
+        return _choose(plan, f"{why}, but it found no placement in time: the DP's plan", started)
     if milp.objective > dp.objective:  # a start the backend rejected, then a worse find
-        return _choose(
-            replace(dp, lower_bound=milp.lower_bound, gap=_gap(dp.objective, milp.lower_bound)),
-            f"{why}; the DP's plan stayed better",
-            started,
-        )
+        plan = _dp_plan(dp, options, milp.lower_bound)
+        return _choose(plan, f"{why}; the DP's plan stayed better", started)
     return _choose(milp, why, started)
 
 
-def _gap(objective: float, bound: float | None) -> float | None:
-    if bound is None:
-        return None
-    return (objective - bound) / objective if objective > 0 else 0.0
+def _dp_plan(dp: SolveResult, options: SolverOptions, bound: float | None) -> SolveResult:
+    """The DP's plan as the answer for the MILP's model, with the MILP's bound.
+
+    The DP proves things about contiguous placements only: for ``--no-contiguous`` its
+    optimality and bound say nothing, so only the MILP's bound (or none) is kept.
+    """
+    if options.contiguous and bound is None:
+        return dp
+    optimal = dp.optimal and options.contiguous
+    return replace(dp, optimal=optimal, lower_bound=bound, gap=relative_gap(dp.objective, bound))
 
 
 def _choose(result: SolveResult, why: str, started: float) -> SolveResult:

@@ -64,3 +64,11 @@ class SolveResult:
     #: ``(objective - lower_bound) / objective``; None when the solver has none.
     lower_bound: float | None = None
     gap: float | None = None
+
+
+def relative_gap(objective: float, bound: float | None) -> float | None:
+    """``(objective - bound) / objective``: how far above a proven bound a plan may be
+    (None without a bound; 0 for a zero objective)."""
+    if bound is None:
+        return None
+    return (objective - bound) / objective if objective > 0 else 0.0

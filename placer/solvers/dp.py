@@ -38,7 +38,7 @@ from placer.errors import InfeasiblePlacement
 from placer.evaluate import evaluate
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
-from placer.solvers.base import SolveResult, SolverOptions
+from placer.solvers.base import SolveResult, SolverOptions, relative_gap
 from placer.solvers.dp_costs import Costing, Role, costings, lower_bound_of
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 
@@ -218,7 +218,7 @@ def _result(best: _Best, optimal, started, stats, notes, lower=None) -> SolveRes
         stats=stats,
         notes=tuple(notes),
         lower_bound=lower,
-        gap=None if lower is None else (objective - lower) / objective if objective > 0 else 0.0,
+        gap=relative_gap(objective, lower),
     )
 
 

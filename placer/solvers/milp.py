@@ -57,7 +57,7 @@ from placer.blocks import BlockGraph, _hyperedges, contract
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
 from placer.model import Placement, Problem
-from placer.solvers.base import MipBackend, SolveResult, SolverOptions
+from placer.solvers.base import MipBackend, SolveResult, SolverOptions, relative_gap
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.units import format_bytes
 
@@ -527,7 +527,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     if options.lower_bound is not None:
         bound = max(bound, options.lower_bound)
     bound = min(bound, objective)
-    gap = (objective - bound) / objective if objective > 0 else 0.0
+    gap = relative_gap(objective, bound)
     optimal = gap <= _PROVEN and (sol_status == pulp.LpSolutionOptimal or bound >= objective)
     if not optimal:
         stop = (

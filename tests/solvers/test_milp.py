@@ -13,7 +13,7 @@ import pulp
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from placer.errors import InfeasiblePlacement
+from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
 from placer.model import Placement
 from placer.solvers import SOLVERS, SolverOptions, get_solver
@@ -326,3 +326,22 @@ def test_the_dp_bracket_is_a_valid_start_and_bound(problem) -> None:
     check_claim(problem, result)
     assert result.optimal
     assert result.objective == pytest.approx(brute_force(problem), rel=1e-6, abs=1e-6)
+
+
+def test_auto_claims_nothing_for_a_dp_plan_standing_in_for_a_non_contiguous_one(
+    monkeypatch,
+) -> None:
+    """When the MILP finds nothing, the DP's plan is returned, but its proof is about
+    contiguous placements only: not optimal, no bound for the non-contiguous model."""
+    import placer.solvers.auto as auto
+
+    def nothing(problem, options):
+        raise NoPlacementFound("no placement found in time")
+
+    monkeypatch.setattr(auto, "solve_milp", nothing)
+    problem = read_workload(REFERENCE / "layer-graphs/bert24_training.json")
+    contiguous = solve_auto(problem, SolverOptions())
+    assert contiguous.optimal  # the DP's proof holds for the contiguous model
+    free = solve_auto(problem, SolverOptions(contiguous=False))
+    assert free.solver == "dp" and "found no placement in time" in free.notes[0]
+    assert not free.optimal and free.lower_bound is None and free.gap is None
