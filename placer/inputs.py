@@ -1,0 +1,224 @@
+"""Reading the files users name: regular files only, bounded, strictly decoded.
+
+Every reader of a user's file (models, workloads, clusters, plans, measured costs) goes
+through :func:`read_bytes` or :func:`read_text`, and every JSON document through
+:func:`load_json`, so that each gets the same guarantees: a FIFO, a device or a
+directory is refused at once instead of blocking or being read until memory runs out;
+a file is read only up to a size cap; text must be UTF-8; a JSON document may not nest
+deeper than :data:`MAX_DEPTH`, hold a number that is not finite, or an integer longer
+than Python converts. Each failure is one line, raised as the caller's
+:class:`~placer.errors.PlacerError` subclass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+from placer.errors import InputError, PlacerError
+
+__all__ = ["MAX_DEPTH", "MAX_TEXT_BYTES", "load_json", "read_bytes", "read_text"]
+
+#: Largest text input (JSON, YAML, CSV) read: 256 MiB, far above any real workload.
+MAX_TEXT_BYTES = 256 * 2**20
+#: Deepest nesting of lists and mappings a JSON or YAML document may have; real files
+#: nest a handful of levels, and Python's parsers recurse once per level.
+MAX_DEPTH = 64
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _size(value: int) -> str:
+    from placer.units import format_bytes
+
+    return format_bytes(value)
+
+
+def read_bytes(
+    path: str | Path, *, what: str, error: type[PlacerError] = InputError, max_bytes: int
+) -> bytes:
+    """The contents of the regular file ``path``, at most ``max_bytes`` of them.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file the user named (a symbolic link is followed).
+    what : str
+        What the file should be, for messages: ``"an ONNX model"``.
+    error : type of PlacerError
+        Raised, with one line naming ``path``, when the file cannot be used.
+    max_bytes : int
+        Refuse a larger file without reading it.
+
+    Raises
+    ------
+    PlacerError
+        Of type ``error``: no such file, not a regular file (a directory, FIFO, device
+        or socket, which would block or never end), larger than ``max_bytes``, or
+        unreadable (permissions, I/O error).
+    """
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as err:
+        raise error(f"{path}: no such file") from err
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise error(f"{path}: cannot read: {_reason(err)}") from err
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+        raise error(f"{path}: is {kind}, not {what} file")
+    if info.st_size > max_bytes:
+        raise error(
+            f"{path}: {_size(info.st_size)} is larger than placer reads for {what} "
+            f"({_size(max_bytes)})"
+        )
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO since the stat, do not block
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise error(f"{path}: cannot read: {_reason(err)}") from err
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"{path}: is not a regular file, not {what} file")
+        chunks = []
+        total = 0
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+            if total > max_bytes:
+                raise error(f"{path}: larger than placer reads for {what} ({_size(max_bytes)})")
+            chunks.append(chunk)
+    except OSError as err:
+        raise error(f"{path}: cannot read: {_reason(err)}") from err
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def read_text(
+    path: str | Path,
+    *,
+    what: str,
+    error: type[PlacerError] = InputError,
+    max_bytes: int = MAX_TEXT_BYTES,
+) -> str:
+    """The contents of the regular file ``path`` as strict UTF-8 text.
+
+    A byte-order mark is dropped. Raises ``error`` as :func:`read_bytes` does, and when
+    the bytes are not UTF-8 (naming the line and byte at fault) or hold a NUL byte.
+    """
+    data = read_bytes(path, what=what, error=error, max_bytes=max_bytes)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise error(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset "
+            f"{err.start}); save it as UTF-8"
+        ) from err
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise error(f"{path}:{line}: a NUL byte; {what} file is text")
+    return text.removeprefix("\ufeff")
+
+
+class _BadNumber(ValueError):
+    pass
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"the number {text[:40]} is out of range (largest: about 1.8e308)")
+    return value
+
+
+def _constant(text: str) -> float:
+    raise _BadNumber(f"{text} is not a number JSON allows")
+
+
+def load_json(text: str, source: str, *, error: type[PlacerError] = InputError) -> Any:
+    """Decode the JSON document ``text`` read from ``source``.
+
+    Stricter than :func:`json.loads`: ``NaN``, ``Infinity`` and numbers that overflow a
+    float are refused, as are documents nested deeper than :data:`MAX_DEPTH`.
+
+    Raises
+    ------
+    PlacerError
+        Of type ``error``: ``SOURCE:LINE:COLUMN: not valid JSON: why``.
+
+    Examples
+    --------
+    >>> load_json('{"a": [1, 2.5]}', "f.json")
+    {'a': [1, 2.5]}
+    >>> load_json('{"a": 1e999}', "f.json")
+    Traceback (most recent call last):
+    ...
+    placer.errors.InputError: f.json:1:7: not valid JSON: the number 1e999 is out of range (largest: about 1.8e308)
+    """
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise error(f"{source}: not valid JSON: nested {depth} levels deep (at most {MAX_DEPTH})")
+    try:
+        return json.loads(text, parse_float=_float, parse_constant=_constant)
+    except json.JSONDecodeError as err:
+        raise error(f"{source}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}") from err
+    except ValueError as err:  # _BadNumber, or an integer over Python's digit limit
+        line, column = _where(text, err)
+        message = str(err)
+        if "integer string conversion" in message:
+            message = "an integer with too many digits"
+        raise error(f"{source}:{line}:{column}: not valid JSON: {message}") from err
+    except RecursionError as err:
+        raise error(f"{source}: not valid JSON: nested too deeply") from err
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in ``text``, strings skipped.
+
+    Linear in ``len(text)``: the regular expression skips strings and other characters
+    in C; Python sees only the brackets.
+    """
+    depth = deepest = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text, flags=re.DOTALL):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def _where(text: str, err: ValueError) -> tuple[int, int]:
+    """Line and column of the number ``err`` complains about (1, 1 when unknown)."""
+    message = str(err)
+    if "integer string conversion" in message:
+        long_int = re.search(r"\d{4000,}", text)
+        if long_int:
+            index = long_int.start()
+            return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+    for token in message.split():
+        if token and (token[0].isdigit() or token[0] in "-."):
+            index = text.find(token)
+            if index >= 0:
+                line = text.count("\n", 0, index) + 1
+                return line, index - (text.rfind("\n", 0, index) + 1) + 1
+    return 1, 1
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror[0].lower() + err.strerror[1:]
+    return str(err)
