@@ -42,8 +42,8 @@ def _insert(table, hashes, key, idx):
 
 
 @njit(cache=True)
-def generate_ideals(pred, zobrist, limit):
-    """Enumerate the ideals (down-sets) of a DAG breadth first, by size.
+def generate_ideals(pred, zobrist, limit, state, arrays, work):
+    """Enumerate the ideals (down-sets) of a DAG breadth first, by size, in slices.
 
     Parameters
     ----------
@@ -53,40 +53,39 @@ def generate_ideals(pred, zobrist, limit):
         Random key per block; an ideal's hash is the xor of its blocks' keys.
     limit : int
         Stop as soon as more ideals than this exist.
+    state : (4,) int64
+        ``n`` ideals and ``e`` Hasse arcs found so far, the ``head`` ideal whose
+        successors come next, and a status: 0 running, 1 complete, 2 over ``limit``.
+        Updated in place; ``state = [1, 0, 0, 0]`` starts a new enumeration.
+    arrays : tuple
+        ``(bits, hashes, added, creator, table, sub_child, sub_parent)`` of the previous
+        slice, or of :func:`new_ideal_arrays` to start.
+    work : int
+        Return once about this many bitset words have been compared (a slice of a
+        fraction of a second, so that the caller can handle Ctrl-C in between).
 
     Returns
     -------
-    bits : (n, words) uint64
-        The ideals; row 0 is the empty set, every ideal comes after all its subsets.
-    sub_child, sub_parent : (e,) int64
-        Arcs of the Hasse diagram: ``sub_parent[j]`` is ``sub_child[j]`` minus one block.
-    added : (n,) int64
-        The block whose addition first produced each ideal (-1 for the empty set).
-    creator : (n,) int64
-        The ideal it was added to.
-    complete : bool
-        False if ``limit`` was passed (the outputs are then partial).
+    arrays : tuple
+        The arrays, grown as needed: ``bits[:n]`` are the ideals (row 0 the empty set,
+        every ideal after all its subsets); ``sub_parent[j]`` is ``sub_child[j]`` minus
+        one block (``[:e]``, the Hasse arcs); ``added[i]`` is the block whose addition
+        first produced ideal ``i``, to ideal ``creator[i]``.
     """
+    bits, hashes, added, creator, table, sub_child, sub_parent = arrays
     m, words = pred.shape
-    cap = 1024
-    bits = np.zeros((cap, words), np.uint64)
-    hashes = np.zeros(cap, np.uint64)
-    added = np.full(cap, -1, np.int64)
-    creator = np.full(cap, -1, np.int64)
-    table = np.full(4096, _EMPTY, np.int64)
-    ecap = 4096
-    sub_child = np.empty(ecap, np.int64)
-    sub_parent = np.empty(ecap, np.int64)
-    n = 1
-    e = 0
-    _insert(table, hashes, np.uint64(0), 0)
-    head = 0
+    n, e, head = state[0], state[1], state[2]
+    done = 0
     while head < n:
+        if done > work:
+            break
+        done += m
         for v in range(m):
             if _has(bits, head, v):
                 continue
             ready = True
             for w in range(words):
+                done += 1
                 if pred[v, w] & ~bits[head, w]:
                     ready = False
                     break
@@ -113,7 +112,8 @@ def generate_ideals(pred, zobrist, limit):
                 slot = (slot + 1) & mask
             if found < 0:
                 if n >= limit:
-                    return bits[:n], sub_child[:e], sub_parent[:e], added[:n], creator[:n], False
+                    state[0], state[1], state[2], state[3] = n, e, head, 2
+                    return (bits, hashes, added, creator, table, sub_child, sub_parent)
                 if n == bits.shape[0]:
                     bits = _grow2(bits, 2 * n)
                     hashes = _grow1(hashes, 2 * n)
@@ -140,7 +140,26 @@ def generate_ideals(pred, zobrist, limit):
             sub_parent[e] = head
             e += 1
         head += 1
-    return bits[:n], sub_child[:e], sub_parent[:e], added[:n], creator[:n], True
+    state[0], state[1], state[2] = n, e, head
+    if head >= n:
+        state[3] = 1
+    return (bits, hashes, added, creator, table, sub_child, sub_parent)
+
+
+def new_ideal_arrays(words: int):
+    """The arrays :func:`generate_ideals` starts from: the empty ideal alone."""
+    cap = 1024
+    table = np.full(4096, _EMPTY, np.int64)
+    table[0] = 0  # the empty ideal: hash 0, slot 0
+    return (
+        np.zeros((cap, words), np.uint64),
+        np.zeros(cap, np.uint64),
+        np.full(cap, -1, np.int64),
+        np.full(cap, -1, np.int64),
+        table,
+        np.empty(4096, np.int64),
+        np.empty(4096, np.int64),
+    )
 
 
 @njit(cache=True)
@@ -156,15 +175,16 @@ def prefix_sums(added, creator, per_block):
 
 
 @njit(cache=True)
-def cut_lists(bits, h_start, h_members):
-    """Hyperedges cut by each ideal (meeting it without lying inside it), as CSR arrays
-    ``(start, items)``."""
-    n = bits.shape[0]
+def cut_lists(bits, h_start, h_members, lo, hi):
+    """Hyperedges cut by each ideal of ``lo..hi-1`` (meeting it without lying inside
+    it), as CSR arrays ``(start, items)``, ``start[0] = 0``."""
+    n = hi - lo
     nh = h_start.shape[0] - 1
     start = np.zeros(n + 1, np.int64)
     items = np.empty(1024, np.int64)
     e = 0
-    for i in range(n):
+    for r in range(n):
+        i = lo + r
         for h in range(nh):
             inside = 0
             for p in range(h_start[h], h_start[h + 1]):
@@ -175,7 +195,7 @@ def cut_lists(bits, h_start, h_members):
                     items = _grow1(items, 2 * e)
                 items[e] = h
                 e += 1
-        start[i + 1] = e
+        start[r + 1] = e
     return start, items[:e]
 
 
@@ -224,6 +244,7 @@ def dp_range(
     back_kind,
     stamp,
     stack,
+    call_pairs,
 ):
     """Fill ``dp[:, lo:hi]`` of the ideal DP of [1]_ (Section 4, the recurrence for
     max-load over ideals, extended to any number of device kinds).
@@ -242,7 +263,9 @@ def dp_range(
     meets ``j``, the kinds with devices left (``left_mask`` of the state after it) if
     it leaves ``i``, or both.
 
-    Returns the number of (ideal, sub-ideal) pairs visited.
+    Returns the number of (ideal, sub-ideal) pairs visited, and the ideal to resume
+    from: ``hi``, or an earlier one once ``call_pairs`` pairs have been visited (so that
+    each call lasts a fraction of a second and the caller can handle Ctrl-C).
     """
     n_states = dp.shape[0]
     n_kinds = lat.shape[0]
@@ -257,6 +280,8 @@ def dp_range(
     after = np.empty((n_kinds, n_masks))
     both = np.empty((n_kinds, n_masks))
     for i in range(lo, hi):
+        if pairs >= call_pairs:
+            return pairs, i
         if i == 0:
             for s in range(n_states):
                 dp[s, 0] = 0.0 if (at_most or s == 0) else np.inf
@@ -389,7 +414,7 @@ def dp_range(
                     dp[s, i] = dp[s - stride, i]
                     back_ideal[s, i] = i
                     back_kind[s, i] = k
-    return pairs
+    return pairs, hi
 
 
 @njit(cache=True)

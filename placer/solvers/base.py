@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -41,6 +42,20 @@ class SolverOptions:
     lower_bound: float | None = None
     #: Called now and then while the MILP solves, if the backend reports progress.
     progress: ProgressCallback | None = None
+    #: ``time.monotonic()`` by which the whole solve must be over, model building and
+    #: bounds included (``--time-limit`` counted from when solving starts); None: no
+    #: deadline beyond ``time_limit`` for the MILP backend.
+    deadline: float | None = None
+
+    def seconds_left(self) -> float | None:
+        """Seconds until :attr:`deadline` (never negative), or None without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def out_of_time(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,26 @@ import numpy as np
 from placer.blocks import BlockGraph, contract
 from placer.errors import InfeasiblePlacement
 from placer.evaluate import evaluate
+from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
 from placer.solvers.base import SolveResult, SolverOptions, relative_gap
+from placer.solvers.dp_chain import States, capacity, solve_order
 from placer.solvers.dp_costs import Costing, Role, costings, lower_bound_of
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 
-_CHUNK = 2048  # ideals per kernel call, so that the pair budget is checked often
+#: (ideal, sub-ideal) pairs per kernel call: about 0.1 s, so that Ctrl-C, the pair
+#: budget and the deadline are checked often.
+_CALL_PAIRS = 1_000_000
+#: Bitset words compared per call of the ideal enumeration (about 0.1 s).
+_CALL_WORDS = 50_000_000
+#: Ideals per call of the cut-list kernel.
+_CUT_CHUNK = 4096
+#: Most memory the ideals' bitsets may take; caps the ideals of a graph with many blocks.
+MAX_LATTICE_BYTES = 2**30
+#: Up to this many blocks, a linear order is split by the ideal DP over its prefixes,
+#: exact for any hyperedges; above, by the sweep of :mod:`placer.solvers.dp_chain`.
+EXACT_ORDER_BLOCKS = 4096
 #: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
 MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
@@ -99,42 +112,50 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     if len(runs) > 1:
         stats["dp_runs"] = len(runs)
     notes: list[str] = []
+    best = _Best(problem)
 
-    states = max(_n_states(run.counts) for run in runs)
+    if _is_chain(blocks):
+        # the ideals are the prefixes of the one topological order: no lattice to build
+        order = np.arange(blocks.n_blocks)
+        swept = [solve_order(problem, blocks, run, order) for run in runs]
+        if all(exact for _, _, exact in swept):
+            stats["ideals"] = blocks.n_blocks + 1
+            for placement, _, _ in swept:
+                best.offer(placement)
+            found = [(placement, value, math.inf) for placement, value, _ in swept]
+            return _conclude(problem, blocks, runs, found, best, started, stats, notes)
+
+    states = max(States.of(run.counts).n_states for run in runs)
     masks = max(run.weights.shape[1] for run in runs)
     per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
     max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
-    lattice = _ideal_lattice(blocks, max_ideals)
+    lattice = _ideal_lattice(blocks, max_ideals, options)
 
     # An upper bound to prune stages with (and the fallback answer): the best split of a
     # linear order.  Not worth it where the lattice is little more than a chain.  With
     # binding memory caps a linear order may find nothing although a placement exists.
-    best = _Best(problem)
-
     def linear_orders() -> None:
         for order in _topological_orders(blocks):
-            chain = _chain_lattice(order, blocks.n_blocks)
-            best.offer(_best_on_lattice(problem, blocks, runs, chain))
+            best.offer(best_split(problem, blocks, runs, order))
 
     pruned = lattice is None or lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
     if pruned:
         linear_orders()
     if lattice is None:
-        hint = (
-            "raise --max-ideals to try the exact DP"
-            if max_ideals == options.max_ideals
-            else f"with {states:,} device-count states the table is capped at "
-            f"{MAX_TABLE_CELLS:,} cells"
-        )
-        return _fallback(
-            problem, best, started, stats, notes, f"more than {max_ideals:,} ideals", hint
-        )
+        if options.out_of_time():
+            why, hint = "the time limit ran out", "raise --time-limit"
+        elif max_ideals == options.max_ideals:
+            why, hint = f"more than {max_ideals:,} ideals", "raise --max-ideals to try the exact DP"
+        else:
+            why = f"more than {max_ideals:,} ideals"
+            hint = "the ideals' tables would not fit in memory"
+        return _fallback(problem, best, started, stats, notes, why, hint)
     stats["ideals"] = lattice.bits.shape[0]
     stages = _Stages(blocks, lattice)
     too_wide = f"more than {options.max_pairs:,} ideal pairs"
     if lattice.bits.shape[0] > _ESTIMATE_ABOVE:
         bound = best.value * (1 + _SLACK) + _SLACK
-        cap = _capacity(problem, np.array([kind.count for kind in problem.kinds]))
+        cap = capacity(problem, np.array([kind.count for kind in problem.kinds]))
         # every run may visit about as many pairs as the first
         estimate = stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
         if estimate > options.max_pairs:
@@ -143,26 +164,37 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
                 linear_orders()
             why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
             return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
-    lower = math.inf
+    found = []
     pairs = 0
     for run in runs:
         bound = best.value * (1 + _SLACK) + _SLACK
         placement, value, run_pairs = _run(
-            problem, blocks, run, stages, bound, options.max_pairs - pairs
+            problem, blocks, run, stages, bound, options.max_pairs - pairs, options
         )
         pairs += run_pairs
-        if pairs > options.max_pairs:
+        if pairs > options.max_pairs or placement is _OUT_OF_TIME:
             stats["pairs"] = pairs
             if not pruned:
                 linear_orders()
-            return _fallback(
-                problem, best, started, stats, notes, too_wide, "the graph is too wide"
-            )
+            if placement is _OUT_OF_TIME:
+                why, hint = "the time limit ran out", "raise --time-limit"
+            else:
+                why, hint = too_wide, "the graph is too wide"
+            return _fallback(problem, best, started, stats, notes, why, hint)
         best.offer(placement)
+        found.append((placement, value, bound))
+    stats["pairs"] = pairs
+    return _conclude(problem, blocks, runs, found, best, started, stats, notes)
+
+
+def _conclude(problem, blocks, runs, found, best, started, stats, notes) -> SolveResult:
+    """The result once every run finished: ``found`` holds each run's (placement, value,
+    pruning bound), and ``best`` has been offered their placements."""
+    lower = math.inf
+    for run, (_, value, bound) in zip(runs, found, strict=True):
         proven = lower_bound_of(run.role, value, bound)
         if proven is not None:
             lower = min(lower, proven)
-    stats["pairs"] = pairs
     if best.placement is None:
         raise explain_infeasible(problem, blocks)
     if len(runs) == 1 and runs[0].role is Role.EXACT:
@@ -176,6 +208,17 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
     )
     return _result(best, False, started, stats, notes, lower)
+
+
+def _is_chain(blocks: BlockGraph) -> bool:
+    """Whether the blocks (numbered in a topological order) have no other order: each
+    block is an arc away from the next, so the ideals are the prefixes."""
+    m = blocks.n_blocks
+    if m <= 1:
+        return True
+    edges = blocks.edges
+    consecutive = edges[:, 1] - edges[:, 0] == 1
+    return int(np.count_nonzero(consecutive)) == m - 1
 
 
 class _Best:
@@ -222,24 +265,72 @@ def _result(best: _Best, optimal, started, stats, notes, lower=None) -> SolveRes
     )
 
 
-def _ideal_lattice(blocks: BlockGraph, max_ideals: int) -> _Lattice | None:
+def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) -> _Lattice | None:
+    """The ideals of the block DAG, or None when there are more than ``max_ideals`` (or
+    more than fit in :data:`MAX_LATTICE_BYTES`) or the deadline passes first."""
     m = blocks.n_blocks
     words = max(1, (m + 63) // 64)
+    max_ideals = min(max_ideals, max(1, MAX_LATTICE_BYTES // (8 * words)))
+    if _has_wide_antichain(blocks, max_ideals):
+        return None
     pred = np.zeros((m, words), np.uint64)
-    for u, v in blocks.edges:
-        pred[v, u >> 6] |= np.uint64(1) << np.uint64(u & 63)
+    if len(blocks.edges):
+        u, v = blocks.edges[:, 0], blocks.edges[:, 1]
+        np.bitwise_or.at(pred, (v, u >> 6), np.uint64(1) << (u & 63).astype(np.uint64))
     zobrist = np.random.default_rng(20201206).integers(
         0, np.iinfo(np.uint64).max, size=m, dtype=np.uint64, endpoint=True
     )
-    bits, child, parent, added, creator, complete = kernels.generate_ideals(
-        pred, zobrist, max_ideals
-    )
-    if not complete:
+    state = np.array([1, 0, 0, 0], dtype=np.int64)
+    arrays = kernels.new_ideal_arrays(words)
+    while state[3] == 0:
+        if options.out_of_time():
+            return None
+        with deferred_interrupt():
+            arrays = kernels.generate_ideals(pred, zobrist, max_ideals, state, arrays, _CALL_WORDS)
+    if state[3] == 2:
         return None
-    return _make_lattice(bits, child, parent, added, creator)
+    n, e = int(state[0]), int(state[1])
+    bits, _, added, creator, _, child, parent = arrays
+    return _make_lattice(bits[:n], child[:e], parent[:e], added[:n], creator[:n])
 
 
-def _chain_lattice(order: list[int], m: int) -> _Lattice:
+def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
+    """Whether some blocks of equal depth (an antichain: no path joins two of them)
+    are so many that their subsets alone give more than ``max_ideals`` ideals.
+
+    A cheap certificate, O(blocks + arcs), that spares enumerating the ideals of a
+    graph far too wide for them (a 100,000-wide graph would fill gigabytes first).
+    """
+    m = blocks.n_blocks
+    depth = np.zeros(m, dtype=np.int64)
+    for u, v in blocks.edges[np.argsort(blocks.edges[:, 0], kind="stable")]:
+        depth[v] = max(depth[v], depth[u] + 1)
+    widest = int(np.bincount(depth).max()) if m else 0
+    return widest >= 63 or 2**widest > max_ideals
+
+
+def best_split(problem, blocks, runs, order) -> Placement | None:
+    """The best placement whose stages are consecutive runs of ``order``, by the runs
+    that charge at least the truth (scored by the evaluator); None if none fits.
+
+    Up to :data:`EXACT_ORDER_BLOCKS` blocks, or when the sweep's charges are exact along
+    ``order``, this is the optimal split of the order; above, the sweep's split under
+    charges that may over-count transfers (:mod:`placer.solvers.dp_chain`).
+    """
+    best = _Best(problem)
+    upper = [run for run in runs if run.role is not Role.LOWER]
+    if blocks.n_blocks > EXACT_ORDER_BLOCKS:
+        for run in upper:
+            best.offer(solve_order(problem, blocks, run, order)[0])
+        return best.placement
+    lattice = _chain_lattice(order, blocks.n_blocks)
+    stages = _Stages(blocks, lattice)
+    for run in upper:
+        best.offer(_run(problem, blocks, run, stages, math.inf, math.inf, SolverOptions())[0])
+    return best.placement
+
+
+def _chain_lattice(order, m: int) -> _Lattice:
     """The lattice of prefixes of ``order`` (the ideals of the chain it forms)."""
     words = max(1, (m + 63) // 64)
     bits = np.zeros((m + 1, words), np.uint64)
@@ -260,18 +351,7 @@ def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Place
     the DP sees (the partitioner of PipeDream, generalised to device kinds).  Returns
     None when no split of the order fits the devices' memory and support.
     """
-    lattice = _chain_lattice(order, blocks.n_blocks)
-    return _best_on_lattice(problem, blocks, costings(problem, blocks), lattice)
-
-
-def _best_on_lattice(problem, blocks, runs, lattice) -> Placement | None:
-    """The best real placement the runs that charge at least the truth find on a lattice."""
-    best = _Best(problem)
-    stages = _Stages(blocks, lattice)
-    for run in runs:
-        if run.role is not Role.LOWER:
-            best.offer(_run(problem, blocks, run, stages, math.inf, math.inf)[0])
-    return best.placement
+    return best_split(problem, blocks, costings(problem, blocks), order)
 
 
 def _make_lattice(bits, child, parent, added, creator) -> _Lattice:
@@ -291,9 +371,11 @@ class _Stages:
         self.lattice = lattice
         finite = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
         unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
-        self.lat = kernels.prefix_sums(lattice.added, lattice.creator, finite)
-        self.unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
-        self.size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])[0]
+        with deferred_interrupt():  # linear in the ideals: milliseconds
+            self.lat = kernels.prefix_sums(lattice.added, lattice.creator, finite)
+            self.unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
+            size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])
+        self.size = size[0]
         self._cuts: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def cuts(self, hyperedges: tuple[tuple[int, ...], ...]):
@@ -302,7 +384,17 @@ class _Stages:
             h_start = np.zeros(len(hyperedges) + 1, np.int64)
             np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
             h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
-            cut_start, cut_items = kernels.cut_lists(self.lattice.bits, h_start, h_members)
+            n = self.lattice.bits.shape[0]
+            starts, items = [np.zeros(1, np.int64)], []
+            for lo in range(0, n, _CUT_CHUNK):
+                with deferred_interrupt():
+                    start, chunk = kernels.cut_lists(
+                        self.lattice.bits, h_start, h_members, lo, min(n, lo + _CUT_CHUNK)
+                    )
+                starts.append(start[1:] + starts[-1][-1])
+                items.append(chunk)
+            cut_start = np.concatenate(starts)
+            cut_items = np.concatenate(items) if items else np.zeros(0, np.int64)
             self._cuts[hyperedges] = (h_start, h_members, cut_start, cut_items)
         return self._cuts[hyperedges]
 
@@ -317,68 +409,66 @@ class _Stages:
         rng = np.random.default_rng(20201206)
         sample = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, _SAMPLE), replace=False))
         per_ideal = int(min(n, max(1.0, 16 * budget / n)))
-        counted = kernels.count_pairs(
-            sample, self.lattice.sub_start, self.lattice.sub_items, self.lat, self.unsup,
-            self.size, cap, bound, per_ideal,
-        )  # fmt: skip
+        with deferred_interrupt():  # a capped count per sampled ideal
+            counted = kernels.count_pairs(
+                sample, self.lattice.sub_start, self.lattice.sub_items, self.lat, self.unsup,
+                self.size, cap, bound, per_ideal,
+            )  # fmt: skip
         return float(counted.mean()) * (n - 1) if len(sample) else 0.0
 
 
-def _n_states(counts: np.ndarray) -> int:
-    return int(np.prod(counts + 1))
+#: What :func:`_run` returns for its placement when the deadline passed.
+_OUT_OF_TIME = Placement(())
 
 
-def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs):
-    """Run the DP on a lattice; returns (placement or None, max-load, pairs)."""
+def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, options):
+    """Run the DP on a lattice; returns (placement or None, max-load, pairs).
+
+    The placement is None when nothing fits within ``bound``, and :data:`_OUT_OF_TIME`
+    when ``options``' deadline passed first.
+    """
     lattice = stages.lattice
     n = lattice.bits.shape[0]
     h_start, h_members, cut_start, cut_items = stages.cuts(run.hyperedges)
     weights = np.ascontiguousarray(run.weights)
-    cut_total = kernels.cut_totals(cut_start, cut_items, weights)
-    counts = run.counts
-    strides = np.ones(len(counts), dtype=np.int64)
-    for k in range(1, len(counts)):
-        strides[k] = strides[k - 1] * (counts[k - 1] + 1)
-    n_states = _n_states(counts)
-    digits = (np.arange(n_states)[:, None] // strides[None, :]) % (counts + 1)[None, :]
-    bit = 1 << np.arange(len(counts), dtype=np.int64)
-    used_mask = ((digits > 0) * bit).sum(axis=1).astype(np.int64)
-    left_mask = ((digits < counts) * bit).sum(axis=1).astype(np.int64)
-    cap = _capacity(problem, counts)
-    pays = weights.reshape(len(counts), -1).any(axis=1)
+    with deferred_interrupt():  # linear in the cut lists
+        cut_total = kernels.cut_totals(cut_start, cut_items, weights)
+    states = States.of(run.counts)
+    n_states = states.n_states
+    cap = capacity(problem, run.counts)
+    pays = weights.reshape(len(run.counts), -1).any(axis=1)
     dp = np.full((n_states, n), np.inf)
     back_ideal = np.full((n_states, n), -1, dtype=np.int32)
     back_kind = np.full((n_states, n), -1, dtype=np.int8)
     stamp = np.full(n, -1, dtype=np.int64)
     stack = np.empty(n, dtype=np.int64)
     pairs = 0
-    for lo in range(0, n, _CHUNK):
-        pairs += kernels.dp_range(
-            lo, min(n, lo + _CHUNK), lattice.bits, lattice.sub_start, lattice.sub_items,
-            stages.lat, stages.unsup, stages.size, cap, pays, strides, counts, used_mask,
-            left_mask,
-            run.at_most, h_start, h_members, weights, cut_start, cut_items, cut_total, bound,
-            dp, back_ideal, back_kind, stamp, stack,
-        )  # fmt: skip
+    lo = 0
+    while lo < n:
+        if options.out_of_time():
+            return _OUT_OF_TIME, math.inf, pairs
+        with deferred_interrupt():
+            visited, lo = kernels.dp_range(
+                lo, n, lattice.bits, lattice.sub_start, lattice.sub_items,
+                stages.lat, stages.unsup, stages.size, cap, pays, states.strides,
+                states.counts, states.used_mask, states.left_mask,
+                run.at_most, h_start, h_members, weights, cut_start, cut_items, cut_total, bound,
+                dp, back_ideal, back_kind, stamp, stack, _CALL_PAIRS,
+            )  # fmt: skip
+        pairs += visited
         if pairs > max_pairs:
             return None, math.inf, pairs
     full = n - 1  # the whole set is the last ideal generated
     if run.at_most:
         final = n_states - 1
     else:
-        complete = (used_mask & run.required) == run.required
+        complete = (states.used_mask & run.required) == run.required
         final = int(np.argmin(np.where(complete, dp[:, full], np.inf)))
     value = dp[final, full]
     if not math.isfinite(value):
         return None, math.inf, pairs
-    placement = _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, final)
+    placement = _backtrack(problem, blocks, lattice, back_ideal, back_kind, states.strides, final)
     return placement, value, pairs
-
-
-def _capacity(problem: Problem, counts: np.ndarray) -> np.ndarray:
-    """Memory per device of each kind; a kind the run may not use gets no room."""
-    memory = np.array([kind.memory_bytes for kind in problem.kinds], dtype=np.float64)
-    return np.where(counts > 0, memory, -1.0)
 
 
 def _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, s) -> Placement:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from placer.blocks import contract
 from placer.errors import InfeasiblePlacement
 from placer.evaluate import evaluate
 from placer.solvers import SolverOptions
-from placer.solvers.dp import solve_dp
+from placer.solvers.dp import _is_chain, solve_dp
 from placer.workload import read_workload
 from tests.conftest import EXPECTED, REFERENCE
 from tests.strategies import brute_force, describe, workloads
@@ -48,7 +49,11 @@ def test_linear_fallback_is_valid_and_no_better(problem) -> None:
         # the linear order may miss a feasible placement only when memory binds
         assert exact is None or problem.kinds[0].memory_bytes < float("inf")
         return
-    assert not fallback.optimal
+    if fallback.optimal:
+        # a path's ideals are its prefixes: solved exactly by the sweep, never given up
+        assert _is_chain(contract(problem)) and exact is not None
+        assert fallback.objective == pytest.approx(exact.objective, rel=1e-9, abs=1e-12)
+        return
     assert any("linear order" in note for note in fallback.notes)
     assert evaluate(problem, fallback.placement).valid
     if exact is not None:

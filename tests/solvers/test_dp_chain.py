@@ -1,0 +1,193 @@
+"""The sweep over a linear order (placer.solvers.dp_chain) against brute force, the ideal
+DP over the same order, and the evaluator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from placer.blocks import contract
+from placer.errors import InfeasiblePlacement
+from placer.evaluate import evaluate
+from placer.model import DeviceClass, DeviceKind, LinkCost, Op, Problem
+from placer.solvers import SolverOptions
+from placer.solvers.dp import _chain_lattice, _is_chain, _run, _Stages, solve_dp
+from placer.solvers.dp_chain import solve_order
+from placer.solvers.dp_costs import Role, costings
+from placer.workload import parse_workload
+from tests.strategies import brute_force, workloads
+
+
+@st.composite
+def chain_workloads(draw, max_forward: int = 8) -> Problem:
+    """A path of layers (each feeds the next only), forward or training, with random
+    latencies, transfer costs, unsupported layers and memory caps."""
+    n = draw(st.integers(1, max_forward))
+    accelerators = draw(st.integers(0 if n <= 6 else 1, 3 if n <= 6 else 2))
+    cpus = draw(st.integers(0 if accelerators else 1, 1))
+    training = draw(st.booleans())
+    latency = st.floats(0, 10, allow_nan=False).map(lambda x: round(x, 2))
+    nodes, edges = [], []
+    for i in range(n):
+        nodes.append({"id": i, "supportedOnFpga": draw(st.sampled_from([1, 1, 1, 0])),
+                      "cpuLatency": draw(latency), "fpgaLatency": draw(latency),
+                      "size": draw(st.sampled_from([0.0, 1.0, 2.0])), "isBackwardNode": 0,
+                      "colorClass": i})  # fmt: skip
+        if i:
+            edges.append({"sourceId": i - 1, "destId": i, "cost": round(draw(st.floats(0, 3)), 2)})
+        if training:
+            nodes.append({"id": n + i, "supportedOnFpga": 1, "cpuLatency": draw(latency),
+                          "fpgaLatency": draw(latency), "size": 0.0, "isBackwardNode": 1,
+                          "colorClass": i})  # fmt: skip
+    if training:
+        for i in range(1, n):
+            edges.append({"sourceId": n + i, "destId": n + i - 1, "cost": 0.5})
+        edges.append({"sourceId": n - 1, "destId": 2 * n - 1, "cost": 0.25})
+    total = sum(node["size"] for node in nodes)
+    cap = draw(st.sampled_from([math.ceil(total / max(accelerators, 1)) + s for s in (0, 1, 3)]))
+    return parse_workload(
+        {"maxSizePerFPGA": float(cap), "maxFPGAs": accelerators, "maxCPUs": cpus,
+         "nodes": nodes, "edges": edges},
+        name="chain",
+    )  # fmt: skip
+
+
+@st.composite
+def chain_cluster_problems(draw) -> Problem:
+    """A path on three kinds whose links differ (the DP brackets the optimum)."""
+    n = draw(st.integers(1, 7))
+    counts = [draw(st.integers(1, 2)), draw(st.integers(0, 2)), draw(st.integers(0, 1))]
+    kinds = (
+        DeviceKind("fast", DeviceClass.ACCELERATOR, counts[0], draw(st.sampled_from([3.0, 6.0]))),
+        DeviceKind("slow", DeviceClass.ACCELERATOR, counts[1], 8.0),
+        DeviceKind("cpu", DeviceClass.CPU, counts[2], math.inf),
+    )
+    speeds = st.sampled_from([0.1, 0.5, 1.0, 2.0])
+    table = {
+        (a, b): LinkCost(draw(st.sampled_from([0.0, 0.2])), draw(speeds))
+        for a in range(3)
+        for b in range(a, 3)
+    }
+    links = tuple(tuple(table[min(a, b), max(a, b)] for b in range(3)) for a in range(3))
+    ops = tuple(
+        Op(key=i, name=f"op{i}", latency=(f, f * 2, f * 4), supported=(True, True, True),
+           size_bytes=float(draw(st.integers(0, 3))), transfer_cost=0.0, color=i,
+           output_bytes=float(draw(st.integers(0, 4))))
+        for i, f in enumerate(round(draw(st.floats(0, 5)), 2) for _ in range(n))
+    )  # fmt: skip
+    edges = tuple((i, i + 1) for i in range(n - 1))
+    return Problem("chain-links", ops, edges, kinds, links=links)
+
+
+def _optimum(problem: Problem) -> float | None:
+    try:
+        return brute_force(problem)
+    except InfeasiblePlacement:
+        return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(chain_workloads())
+def test_a_path_is_solved_exactly_without_its_lattice(problem) -> None:
+    assert _is_chain(contract(problem))
+    best = _optimum(problem)
+    try:
+        solved = solve_dp(problem, SolverOptions(max_ideals=1))  # the lattice is never built
+    except InfeasiblePlacement:
+        assert best is None
+        return
+    assert best is not None and solved.optimal
+    assert "linear order" not in " ".join(solved.notes)
+    evaluation = evaluate(problem, solved.placement, require_contiguous=True)
+    assert evaluation.valid, evaluation.violations
+    assert solved.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(chain_cluster_problems())
+def test_a_path_with_mixed_links_is_bracketed(problem) -> None:
+    best = _optimum(problem)
+    try:
+        solved = solve_dp(problem)
+    except InfeasiblePlacement:
+        assert best is None
+        return
+    assert best is not None
+    value = evaluate(problem, solved.placement).max_load
+    assert value == pytest.approx(solved.objective)
+    assert value >= best - 1e-9
+    assert solved.stats.get("contiguous_lower_bound", value) <= best + 1e-9
+    if solved.optimal:
+        assert value == pytest.approx(best, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(workloads(max_forward=8), st.randoms(use_true_random=False))
+def test_any_order_gives_a_valid_split_no_worse_than_it_claims(problem, rng) -> None:
+    """On any DAG and topological order the sweep's split is a real contiguous
+    placement whose true max-load is at most the figure it used, and equal to the ideal
+    DP's optimum over that order when its charges are exact."""
+    blocks = contract(problem)
+    order = list(range(blocks.n_blocks))  # blocks are numbered topologically
+    if rng.random() < 0.5:
+        order = _random_topological_order(blocks, rng)
+    stages = _Stages(blocks, _chain_lattice(order, blocks.n_blocks))
+    for run in costings(problem, blocks):
+        if run.role is Role.LOWER:
+            continue
+        placement, value, exact = solve_order(problem, blocks, run, order)
+        reference, reference_value, _ = _run(
+            problem, blocks, run, stages, math.inf, math.inf, SolverOptions()
+        )
+        if placement is None:
+            assert reference is None
+            continue
+        evaluation = evaluate(problem, placement, require_contiguous=True)
+        assert evaluation.valid, evaluation.violations
+        assert evaluation.max_load <= value * (1 + 1e-9) + 1e-9
+        assert reference_value <= value * (1 + 1e-9) + 1e-9  # the ideal DP is exact
+        if exact:
+            assert value == pytest.approx(reference_value, rel=1e-9, abs=1e-9)
+
+
+def _random_topological_order(blocks, rng) -> list[int]:
+    indegree = np.zeros(blocks.n_blocks, dtype=int)
+    successors: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
+    for u, v in blocks.edges:
+        successors[u].append(int(v))
+        indegree[v] += 1
+    ready = [b for b in range(blocks.n_blocks) if indegree[b] == 0]
+    order = []
+    while ready:
+        b = ready.pop(rng.randrange(len(ready)))
+        order.append(b)
+        for c in successors[b]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                ready.append(c)
+    return order
+
+
+def test_a_long_chain_is_solved_exactly() -> None:
+    """20,000 layers: the ideal DP would visit 2·10⁸ pairs and 50 MB of bitsets."""
+    n = 20_000
+    rng = np.random.default_rng(7)
+    nodes = [{"id": i, "supportedOnFpga": 1, "cpuLatency": float(rng.uniform(1, 9)),
+              "fpgaLatency": float(rng.uniform(0.1, 0.9)), "isBackwardNode": 0,
+              "colorClass": i, "size": 1.0} for i in range(n)]  # fmt: skip
+    edges = [{"sourceId": i - 1, "destId": i, "cost": 0.01} for i in range(1, n)]
+    problem = parse_workload(
+        {"maxSizePerFPGA": 6000.0, "maxFPGAs": 4, "maxCPUs": 1, "nodes": nodes, "edges": edges}
+    )
+    solved = solve_dp(problem)
+    assert solved.optimal
+    evaluation = evaluate(problem, solved.placement, require_contiguous=True)
+    assert evaluation.valid
+    # four accelerators of 6,000 bytes hold at most 24,000 layers: the work is shared
+    fast = sum(node["fpgaLatency"] for node in nodes)
+    assert solved.objective >= fast / 5
+    assert solved.objective == pytest.approx(evaluation.max_load)
