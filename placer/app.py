@@ -6,6 +6,7 @@ The command line (:mod:`placer.cli`) only parses options, calls these and render
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,14 +159,17 @@ LP_BOUND_GAP = 0.01
 LP_BOUND_SECONDS = 2.0
 
 
-def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool) -> float:
+def proven_bound(
+    problem: Problem, solved: SolveResult | None, contiguous: bool, seconds: float | None = None
+) -> float:
     """The best lower bound placer can prove on the optimum of the model solved.
 
     The solver's own proof when it has one (an optimal answer is its own bound; the
     DP's bracket and the MILP's dual bound otherwise), the trivial bounds, and, when
     these leave a gap over :data:`LP_BOUND_GAP`, the LP relaxation of the MILP -- unless
     the DP bracketed the contiguous optimum (its lower bound is never below that
-    relaxation) or the MILP ran (its dual bound starts from it).
+    relaxation) or the MILP ran (its dual bound starts from it), or ``seconds`` (what is
+    left of the time limit) is too short for it.
     """
     from placer.bounds import lower_bound, trivial_bound
 
@@ -183,8 +187,10 @@ def proven_bound(problem: Problem, solved: SolveResult | None, contiguous: bool)
         solved.solver == "milp" or (solved.solver == "dp" and solved.lower_bound is not None)
     )
     best = max(candidates)
-    if not relaxed_already and objective > 0 and (objective - best) / objective > LP_BOUND_GAP:
-        best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=LP_BOUND_SECONDS))
+    budget = LP_BOUND_SECONDS if seconds is None else min(LP_BOUND_SECONDS, seconds / 2)
+    worth_it = objective > 0 and (objective - best) / objective > LP_BOUND_GAP
+    if not relaxed_already and worth_it and budget >= LP_BOUND_SECONDS / 4:
+        best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=budget))
     return best
 
 
@@ -202,9 +208,12 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     solve = get_solver(solver)
     if not options.contiguous and solver not in ("milp", "auto"):
         raise InputError(f"--no-contiguous needs --solver milp or auto, not {solver}")
+    if options.time_limit is not None and options.deadline is None:
+        # --time-limit bounds everything from here: model building and bounds included
+        options = replace(options, deadline=time.monotonic() + options.time_limit)
     check_feasible(problem, contract(problem))
     solved = solve(problem, options)
-    bound = proven_bound(problem, solved, options.contiguous)
+    bound = proven_bound(problem, solved, options.contiguous, options.seconds_left())
     result = from_solve(problem, solved, bound, contiguous=options.contiguous)
     return replace(result, notes=(*problem.notes, *result.notes))
 

@@ -76,7 +76,7 @@ def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float 
     >>> lower_bound(parse_workload(doc))
     3.0
     """
-    from placer.solvers.milp import build_model, colour_blocks, silence_highs_banner
+    from placer.solvers.milp import build_model, colour_blocks, solve_relaxation
 
     blocks = contract(problem) if contiguous else colour_blocks(problem)
     best = trivial_bound(problem, blocks)
@@ -88,11 +88,8 @@ def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float 
     if estimate > MAX_LP_VARIABLES:
         return best
     model = build_model(problem, blocks, contiguous=contiguous, relax=True)
-    silence_highs_banner()
-    model.prob.solve(pulp.HiGHS(msg=False, mip=False, timeLimit=time_limit))
-    if model.prob.sol_status == pulp.LpSolutionOptimal:
-        relaxed = pulp.value(model.prob.objective)
-        if relaxed is not None and math.isfinite(relaxed):
-            # a hair below, so that rounding in the LP never overstates the bound
-            best = max(best, float(relaxed) * (1 - 1e-9))
+    relaxed = solve_relaxation(model, time_limit)
+    if relaxed is not None and math.isfinite(relaxed):
+        # a hair below, so that rounding in the LP never overstates the bound
+        best = max(best, relaxed * (1 - 1e-9))
     return best

@@ -58,6 +58,9 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     """
     options = options or SolverOptions()
     started = time.perf_counter()
+    if options.time_limit is not None and options.deadline is None:
+        # the limit covers the whole solve, the DP included
+        options = replace(options, deadline=time.monotonic() + options.time_limit)
     time_limit = options.time_limit if options.time_limit is not None else DEFAULT_MILP_SECONDS
     try:
         dp = solve_dp(problem, options)
@@ -65,7 +68,7 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         if "for the exact DP" not in str(err):
             raise  # the DP proved it: no placement at all
         # the DP gave up and its linear order fits no memory cap; a placement may exist
-        milp = solve_milp(problem, replace(options, time_limit=time_limit))
+        milp = solve_milp(problem, _milp_options(options, time_limit))
         why = "milp: the DP gave up and no linear order fits the memory caps"
         return _choose(milp, why, started)
     if options.contiguous and dp.optimal:
@@ -81,16 +84,28 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     else:
         limit = next((n for n in dp.notes if "fell back" in n), "the DP is not exact")
         why = f"milp: the DP gave up ({limit.split(':')[0]}); MILP warm-started from its plan"
-    milp_options = replace(options, warm_start=dp.placement, time_limit=time_limit)
+    milp_options = replace(_milp_options(options, time_limit), warm_start=dp.placement)
+    if milp_options.out_of_time():
+        plan = _dp_plan(dp, options, None)
+        return _choose(plan, f"{why}, but the time limit ran out first: the DP's plan", started)
     try:
         milp = solve_milp(problem, milp_options)
-    except NoPlacementFound:
+    except NoPlacementFound as err:
         plan = _dp_plan(dp, options, None)
-        return _choose(plan, f"{why}, but it found no placement in time: the DP's plan", started)
+        reason = str(err).removeprefix("MILP: ")
+        return _choose(plan, f"{why}, but it gave no placement ({reason}): the DP's plan", started)
     if milp.objective > dp.objective:  # a start the backend rejected, then a worse find
         plan = _dp_plan(dp, options, milp.lower_bound)
         return _choose(plan, f"{why}; the DP's plan stayed better", started)
     return _choose(milp, why, started)
+
+
+def _milp_options(options: SolverOptions, time_limit: float) -> SolverOptions:
+    """The MILP's options: its time limit, and a deadline that many seconds from now
+    unless the whole solve has one already."""
+    if options.deadline is None:
+        options = replace(options, deadline=time.monotonic() + time_limit)
+    return replace(options, time_limit=time_limit)
 
 
 def _dp_plan(dp: SolveResult, options: SolverOptions, bound: float | None) -> SolveResult:

@@ -41,13 +41,12 @@ import functools
 import math
 import os
 import re
-import signal
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +55,7 @@ import pulp
 from placer.blocks import BlockGraph, _hyperedges, contract
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
+from placer.interrupts import LEFT_RUNNING, terminate_children
 from placer.model import Placement, Problem
 from placer.solvers.base import MipBackend, SolveResult, SolverOptions, relative_gap
 from placer.solvers.feasibility import check_feasible, explain_infeasible
@@ -69,6 +69,12 @@ _PROGRESS_EVERY = 0.5  # seconds between progress reports from the interrupt cal
 #: HiGHS's MIP presolve checks the time limit seldom and takes no interrupt (15 to 30 s
 #: over a 2 s limit on a 56,000-column model), so under a shorter limit it is off.
 _PRESOLVE_MIN_SECONDS = 30.0
+#: Most terms (variable appearances in the objective and rows) placer builds a MILP
+#: with: about 1 GiB of PuLP objects.  Larger models are refused before building.
+MAX_MILP_TERMS = 4_000_000
+#: Seconds HiGHS may run past the deadline (it checks its time limit only now and then)
+#: before placer stops waiting for it.
+_GRACE = 1.0
 
 
 @dataclass
@@ -133,10 +139,36 @@ def colour_blocks(problem: Problem) -> BlockGraph:
     )
 
 
+class OutOfTime(Exception):
+    """The deadline passed while the model was being built (internal to the solvers)."""
+
+
+def estimated_terms(problem: Problem, blocks: BlockGraph, contiguous: bool) -> int:
+    """About how many terms :func:`build_model` writes: assignment, prefix and
+    transfer rows, each a handful of terms per variable."""
+    slots = problem.total_devices if contiguous else len(problem.devices)
+    kinds = sum(1 for kind in problem.kinds if kind.count > 0)
+    pins = sum(len(h) for h in blocks.hyperedges)
+    per_slot = 4 * blocks.n_blocks * kinds + 4 * pins * kinds + 3 * len(blocks.edges)
+    return slots * per_slot
+
+
 def build_model(
-    problem: Problem, blocks: BlockGraph, *, contiguous: bool = True, relax: bool = False
+    problem: Problem,
+    blocks: BlockGraph,
+    *,
+    contiguous: bool = True,
+    relax: bool = False,
+    deadline: float | None = None,
 ) -> MilpModel:
-    """The MILP of ``problem`` over ``blocks`` (its LP relaxation if ``relax``)."""
+    """The MILP of ``problem`` over ``blocks`` (its LP relaxation if ``relax``).
+
+    Raises
+    ------
+    OutOfTime
+        ``time.monotonic()`` passed ``deadline`` before the model was built.
+    """
+    clock = _Clock(deadline)
     category = pulp.LpContinuous if relax else pulp.LpBinary
     kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
     n_blocks = blocks.n_blocks
@@ -158,6 +190,7 @@ def build_model(
             for k in kinds:
                 model.kind[t, k] = prob.add_variable(f"kind_{t}_{k}", 0, 1, cat=category)
         for b, k in sorted(allowed):
+            clock.check()
             for t in slots:
                 model.assign[b, t, k] = prob.add_variable(f"x_{b}_{t}_{k}", 0, 1, cat=category)
         slot_kinds = {t: kinds for t in slots}
@@ -176,6 +209,7 @@ def build_model(
         return model.assign.get((b, t, k) if contiguous else (b, t))
 
     for b in range(n_blocks):
+        clock.check()
         prob += (
             pulp.lpSum(on(b, t, k) for t in slots for k in slot_kinds[t] if on(b, t, k) is not None)
             == 1,
@@ -183,6 +217,7 @@ def build_model(
         )
 
     for t in slots:
+        clock.check()
         for k in slot_kinds[t]:
             here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
             cap = problem.kinds[k].memory_bytes
@@ -193,15 +228,16 @@ def build_model(
                 )
 
     if contiguous:
-        _contiguity(problem, model, kinds, list(slots), n_blocks, on)
+        _contiguity(problem, model, kinds, list(slots), n_blocks, on, clock)
     else:
         _order_identical_devices(problem, model, n_blocks, on)
 
     if blocks.exact_communication:
-        communication = _hyperedge_charges(model, slots, slot_kinds, on)
+        communication = _hyperedge_charges(model, slots, slot_kinds, on, clock)
     else:
-        communication = _link_charges(problem, model, slots, slot_kinds, on)
+        communication = _link_charges(problem, model, slots, slot_kinds, on, clock)
     for t in slots:
+        clock.check()
         model.load[t] = pulp.lpSum(
             [blocks.latency[k, b] * on(b, t, k)
              for k in slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
@@ -211,7 +247,18 @@ def build_model(
     return model
 
 
-def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on) -> dict[int, list]:
+class _Clock:
+    """Checks a deadline now and then (every call costs a ``time.monotonic()``)."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+
+    def check(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime
+
+
+def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[int, list]:
     """Charges when a device's transfers cost the same whatever the other end.
 
     A slot pays ``w(h)`` when hyperedge ``h`` meets it without lying inside it, that is
@@ -221,6 +268,7 @@ def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on) -> dict[int, lis
     blocks = model.blocks
     charges: dict[int, list] = {t: [] for t in slots}
     for h, members in enumerate(blocks.hyperedges):
+        clock.check()
         root, rest = members[0], members[1:]
         for t in slots:
             for k in slot_kinds[t]:
@@ -244,7 +292,9 @@ def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on) -> dict[int, lis
     return charges
 
 
-def _link_charges(problem: Problem, model: MilpModel, slots, slot_kinds, on) -> dict[int, list]:
+def _link_charges(
+    problem: Problem, model: MilpModel, slots, slot_kinds, on, clock
+) -> dict[int, list]:
     """Charges over the link actually crossed, when links differ in speed.
 
     Transfers are grouped by sender block ``s`` and receiver blocks ``R``;
@@ -279,6 +329,7 @@ def _link_charges(problem: Problem, model: MilpModel, slots, slot_kinds, on) -> 
         for c in range(n_kinds)
     }
     for g, (sender, receivers, times) in enumerate(_transfers(problem, blocks)):
+        clock.check()
         sender_kinds = [a for a in range(n_kinds) if kind_of[sender, a] is not None]
         for t in slots:
             away_from_t = here[sender, t] if here[sender, t] is not None else 0
@@ -346,10 +397,11 @@ def _transfers(
     return [(s, r, t) for (s, r), t in grouped.items()]
 
 
-def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on) -> None:
+def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on, clock) -> None:
     """Kinds of positions, and the prefix ideals that make the stages a pipeline."""
     prob = model.prob
     for t in slots:
+        clock.check()
         prob += pulp.lpSum(model.kind[t, k] for k in kinds) <= 1, f"position_{t}_has_one_kind"
         for k in kinds:
             for b in range(n_blocks):
@@ -379,6 +431,7 @@ def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on) -> None:
         return
     # y[b, t]: block b sits at position t or earlier (the t-th prefix ideal)
     for b in range(n_blocks):
+        clock.check()
         for t in slots[:-1]:
             y = prob.add_variable(f"y_{b}_{t}", 0, 1)
             model.prefix[b, t] = y
@@ -430,15 +483,18 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     -------
     SolveResult
         ``optimal`` when the backend proved optimality (to a relative 1e-6);
-        otherwise the best placement found, with ``lower_bound`` and ``gap``.  A
-        Ctrl-C during the solve stops it and returns the best placement so far.
+        otherwise the best placement found, with ``lower_bound`` and ``gap``.
 
     Raises
     ------
     InfeasiblePlacement
         No placement satisfies memory, support and device counts.
     NoPlacementFound
-        The solve stopped before finding a placement.
+        The model is too large to build (:data:`MAX_MILP_TERMS`), or the time limit or
+        ``deadline`` passed before a placement was found (model building included).
+    KeyboardInterrupt
+        Ctrl-C: the backend is stopped (HiGHS is left to stop in its thread, CBC is
+        killed) and the interrupt propagates at once.
 
     Notes
     -----
@@ -464,7 +520,24 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     blocks = contract(problem) if options.contiguous else colour_blocks(problem)
     check_feasible(problem, blocks)
     notes: list[str] = []
-    model = build_model(problem, blocks, contiguous=options.contiguous)
+    terms = estimated_terms(problem, blocks, options.contiguous)
+    if terms > MAX_MILP_TERMS:
+        raise NoPlacementFound(
+            f"MILP: the model would have about {terms:.2g} terms ({blocks.n_blocks:,} blocks "
+            f"on {problem.total_devices:,} devices), more than placer builds "
+            f"({MAX_MILP_TERMS:.2g}, about 1 GiB); use --solver dp, or fewer devices"
+        )
+    if options.time_limit is not None and options.deadline is None:
+        options = replace(options, deadline=time.monotonic() + options.time_limit)
+    try:
+        model = build_model(
+            problem, blocks, contiguous=options.contiguous, deadline=options.deadline
+        )
+    except OutOfTime:
+        raise NoPlacementFound(
+            f"MILP: the time limit ran out while building the model "
+            f"({time.perf_counter() - started:.1f} s); raise --time-limit"
+        ) from None
     if options.lower_bound is not None and math.isfinite(options.lower_bound):
         # a hair below, so that rounding never cuts off the optimum
         model.prob += (
@@ -486,8 +559,11 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
     outcome = run(model, options, warm)
     stats["solve_seconds"] = outcome.seconds
-    if outcome.interrupted:
-        notes.append("interrupted: the best placement found so far")
+    if outcome.abandoned:
+        raise NoPlacementFound(
+            f"MILP ({backend.value}): the time limit ran out before {backend.value} could "
+            "report a placement; raise --time-limit"
+        )
 
     sol_status = model.prob.sol_status
     if sol_status == pulp.LpSolutionInfeasible:
@@ -496,13 +572,9 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         raise _explain_packing(problem, blocks)
     if sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
         why = (
-            "interrupted"
-            if outcome.interrupted
-            else (
-                f"no placement found within {options.time_limit:g} s"
-                if options.time_limit is not None
-                else "the solver found no placement"
-            )
+            f"no placement found within {options.time_limit:g} s"
+            if options.time_limit is not None
+            else "the solver found no placement"
         )
         raise NoPlacementFound(
             f"MILP ({backend.value}): {why} "
@@ -531,13 +603,9 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     optimal = gap <= _PROVEN and (sol_status == pulp.LpSolutionOptimal or bound >= objective)
     if not optimal:
         stop = (
-            "interrupted"
-            if outcome.interrupted
-            else (
-                "stopped at the requested gap"
-                if sol_status == pulp.LpSolutionOptimal
-                else "time limit reached"
-            )
+            "stopped at the requested gap"
+            if sol_status == pulp.LpSolutionOptimal
+            else "time limit reached"
         )
         notes.append(f"{stop}: not proven optimal, gap {gap:.3%} (bound {bound:.6g})")
     return SolveResult(
@@ -569,28 +637,36 @@ def _explain_packing(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacemen
 class _Outcome:
     bound: float | None
     seconds: float
-    interrupted: bool = False
+    abandoned: bool = False  # HiGHS overran the deadline and was left running
 
 
 def _gap(options: SolverOptions) -> float:
     return DEFAULT_GAP if options.mip_gap is None else options.mip_gap
 
 
+class _Abandoned(Exception):
+    """HiGHS overran the deadline and its grace; nothing of it may be read."""
+
+
 class _HiGHS(pulp.HiGHS):
-    """PuLP's HiGHS with a warm start, progress reports and a graceful Ctrl-C.
+    """PuLP's HiGHS with a warm start, progress reports, a deadline and a prompt Ctrl-C.
 
     PuLP's HiGHS interface builds the model inside ``actualSolve`` and has no warm
     start, so the start solution is handed to highspy just before it runs.  The solve
-    runs in highspy's worker thread so that the main thread can catch Ctrl-C and ask
-    HiGHS, through its interrupt callback, to stop with its incumbent.
+    runs in highspy's worker thread so that the main thread stays responsive: HiGHS
+    checks its interrupt flag in the branch and bound only, not in presolve or the root
+    LP, so on Ctrl-C, or once ``deadline`` is ``_GRACE`` seconds past, placer asks it to
+    stop and, if it has not within that grace, stops waiting for it (the thread is left
+    to finish, or to end with the process).
     """
 
-    def __init__(self, *, warm: bool, progress, presolve: bool = True, **kwargs):
+    def __init__(self, *, warm: bool, progress, presolve: bool = True, deadline=None, **kwargs):
         super().__init__(**kwargs)
         self.warm = warm
         self.progress = progress
         self.presolve = presolve
-        self.interrupted = False
+        self.deadline = deadline
+        self.abandoned = False
         self.bound: float | None = None
 
     def callSolver(self, lp):
@@ -625,18 +701,29 @@ class _HiGHS(pulp.HiGHS):
 
         highs.cbMipInterrupt.subscribe(on_interrupt_check)
         highs.cbMipImprovingSolution.subscribe(on_improving)
-        thread = highs.startSolve()
-        while True:
-            try:
-                done, _ = highs.wait(0.1)
-                if done:
-                    break
-            except KeyboardInterrupt:
-                self.interrupted = True
-                stop.set()
-        thread.join()
+        highs.startSolve()
+        asked = None  # when placer asked HiGHS to stop
+        try:
+            while not highs.wait(0.1)[0]:
+                now = time.monotonic()
+                if asked is None and self.deadline is not None and now > self.deadline + _GRACE:
+                    stop.set()
+                    highs.cancelSolve()
+                    asked = now
+                elif asked is not None and now > asked + _GRACE:
+                    self._abandon(highs)
+                    raise _Abandoned
+        except KeyboardInterrupt:
+            stop.set()
+            highs.cancelSolve()
+            self._abandon(highs)
+            raise
         info = highs.getInfo()
         self.bound = _finite(info.mip_dual_bound)
+
+    def _abandon(self, highs) -> None:
+        self.abandoned = True
+        LEFT_RUNNING.append(highs)
 
 
 def _finite(value: float) -> float | None:
@@ -663,31 +750,61 @@ def silence_highs_banner() -> None:
         os.close(saved)
 
 
+def _time_limit(options: SolverOptions) -> float | None:
+    """Seconds the backend may run: the time limit, cut to what the deadline leaves."""
+    left = options.seconds_left()
+    if left is None:
+        return options.time_limit
+    return max(0.01, left if options.time_limit is None else min(left, options.time_limit))
+
+
 def _run_highs(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
     silence_highs_banner()
-    short = options.time_limit is not None and options.time_limit < _PRESOLVE_MIN_SECONDS
+    limit = _time_limit(options)
+    short = limit is not None and limit < _PRESOLVE_MIN_SECONDS
     solver = _HiGHS(
         warm=warm,
         progress=options.progress,
         presolve=not short,
+        deadline=options.deadline,
         msg=False,
-        timeLimit=options.time_limit,
+        timeLimit=limit,
         gapRel=_gap(options),
         threads=options.threads,
     )
     started = time.perf_counter()
-    model.prob.solve(solver)
-    return _Outcome(solver.bound, time.perf_counter() - started, solver.interrupted)
+    with contextlib.suppress(_Abandoned):  # PuLP must not read a solver still running
+        model.prob.solve(solver)
+    return _Outcome(solver.bound, time.perf_counter() - started, solver.abandoned)
+
+
+def solve_relaxation(model: MilpModel, time_limit: float) -> float | None:
+    """The optimum of a relaxed model (``build_model(relax=True)``) found by HiGHS
+    within ``time_limit`` seconds, or None (not solved to optimality in time)."""
+    silence_highs_banner()
+    solver = _HiGHS(
+        warm=False,
+        progress=None,
+        presolve=time_limit >= _PRESOLVE_MIN_SECONDS,
+        deadline=time.monotonic() + time_limit,
+        msg=False,
+        mip=False,
+        timeLimit=time_limit,
+    )
+    with contextlib.suppress(_Abandoned):
+        model.prob.solve(solver)
+    if solver.abandoned or model.prob.sol_status != pulp.LpSolutionOptimal:
+        return None
+    value = pulp.value(model.prob.objective)
+    return None if value is None else float(value)
 
 
 def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
-    """CBC through PuLP; the bound comes from CBC's log, Ctrl-C is left to CBC.
+    """CBC through PuLP, in a process of its own; the bound comes from CBC's log.
 
-    A Ctrl-C at the terminal reaches CBC too (same process group), which stops and
-    writes its incumbent; Python's own KeyboardInterrupt is held back meanwhile so that
-    PuLP reads it.
+    On Ctrl-C the CBC process is killed and the interrupt propagates; its files live in
+    a temporary directory that goes with it.
     """
-    interrupted = False
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
         with warnings.catch_warnings():
@@ -695,26 +812,19 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
             warnings.simplefilter("ignore", DeprecationWarning)
             solver = pulp.PULP_CBC_CMD(
                 msg=False,
-                timeLimit=options.time_limit,
+                timeLimit=_time_limit(options),
                 gapRel=_gap(options),
                 threads=options.threads,
                 warmStart=warm,
                 logPath=str(log),
             )
+        solver.tmpDir = tmp
         started = time.perf_counter()
-
-        def hold(signum, frame):
-            nonlocal interrupted
-            interrupted = True
-
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, hold)
         try:
             model.prob.solve(solver)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+        except KeyboardInterrupt:
+            terminate_children()
+            raise
         seconds = time.perf_counter() - started
         text = log.read_text(errors="replace") if log.exists() else ""
     bound = None
@@ -722,7 +832,7 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
     if match:
         with contextlib.suppress(ValueError):
             bound = float(match.group(1))
-    return _Outcome(bound, seconds, interrupted)
+    return _Outcome(bound, seconds)
 
 
 def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) -> bool:
@@ -761,14 +871,13 @@ def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) ->
         slot_of_block = [relabel[d] for d in device_of_block]
         kind_of_slot = {relabel[d]: devices[d].kind for d in relabel}
     values: dict[str, float] = {}
+    placed = np.zeros(blocks.n_blocks)
     for key, var in model.assign.items():
         b, t = key[0], key[1]
         k = key[2] if model.contiguous else devices[t].kind
         values[var.name] = float(slot_of_block[b] == t and kind_of_slot.get(t) == k)
-    if any(
-        sum(values[model.assign[key].name] for key in model.assign if key[0] == b) != 1
-        for b in range(blocks.n_blocks)
-    ):
+        placed[b] += values[var.name]
+    if np.any(placed != 1):
         return False  # a block's kind is not allowed in this model (memory, support)
     for (t, k), var in model.kind.items():
         values[var.name] = float(kind_of_slot.get(t) == k)

@@ -6,7 +6,7 @@ import math
 import os
 import random
 import signal
-import threading
+import time
 from dataclasses import replace
 
 import pulp
@@ -162,25 +162,24 @@ def test_time_limit_is_reported_as_a_gap(backend) -> None:
     assert result.seconds < 30
 
 
-def test_ctrl_c_returns_the_incumbent() -> None:
+def test_ctrl_c_stops_the_solve_at_once() -> None:
+    """Ctrl-C reaches the caller as KeyboardInterrupt within a second, however busy HiGHS
+    is (it is asked to stop and left to do so in its thread)."""
     # BERT-L12's operator graph keeps HiGHS busy for minutes; Ctrl-C once it is solving
     problem = read_workload(REFERENCE / "operator-graphs/bert_l-12_inference.json")
     start = solve_dp(problem, SolverOptions(max_ideals=1))
-    sent = threading.Event()
+    sent: list[float] = []
 
     def interrupt(elapsed, incumbent, bound) -> None:
-        if elapsed >= 0.5 and not sent.is_set():
-            sent.set()
+        if elapsed >= 0.5 and not sent:
+            sent.append(time.monotonic())
             os.kill(os.getpid(), signal.SIGINT)
 
     options = SolverOptions(time_limit=120, warm_start=start.placement, progress=interrupt)
-    result = solve_milp(problem, options)
-    assert sent.is_set()
-    check_claim(problem, result)
-    assert not result.optimal
-    assert any("interrupted" in note for note in result.notes)
-    assert result.objective <= start.objective + 1e-9
-    assert result.seconds < 60
+    with pytest.raises(KeyboardInterrupt):
+        solve_milp(problem, options)
+    assert sent
+    assert time.monotonic() - sent[0] < 1.0
 
 
 def test_progress_is_reported() -> None:
