@@ -15,6 +15,7 @@ The cost formulas live in :mod:`placer.opcost` and are written out in ``docs/cos
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -427,17 +428,67 @@ def _fix_input_dims(
     return fixed, True
 
 
+#: Seconds ONNX shape inference may take before the model is refused: far more than any
+#: real model needs (GPT-2 with 48 layers: a few seconds), and a malformed op can make
+#: it loop forever.
+SHAPE_INFERENCE_SECONDS = 120.0
+
+
 def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
-    """Run ONNX shape inference leniently; fall back to the shapes the model records."""
+    """Run ONNX shape inference leniently; fall back to the shapes the model records.
+
+    Inference runs in a child process (:func:`placer.isolate.run_isolated`) so that
+    Ctrl-C and :data:`SHAPE_INFERENCE_SECONDS` stop it whatever it does.
+
+    Raises
+    ------
+    ModelLoadError
+        Shape inference did not finish within :data:`SHAPE_INFERENCE_SECONDS`.
+    """
+    from placer.isolate import IsolatedFailure, IsolatedTimeout, run_isolated
+
+    deadline = time.monotonic() + SHAPE_INFERENCE_SECONDS
     for options in ({"data_prop": True}, {}):
+
+        def infer(options=options) -> bytes:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, **options)
+            _drop_weight_data(inferred.graph)  # only shapes travel back, never weights
+            return inferred.SerializeToString()
+
         try:
-            return onnx.shape_inference.infer_shapes(model, strict_mode=False, **options), ""
-        except Exception:  # a lenient second try, then the recorded shapes
+            data = run_isolated(infer, max(0.0, deadline - time.monotonic()))
+        except IsolatedTimeout as err:
+            raise ModelLoadError(
+                f"{model.graph.name or 'the model'}: ONNX shape inference did not finish "
+                f"within {SHAPE_INFERENCE_SECONDS:g} s (a malformed op?)"
+            ) from err
+        except IsolatedFailure:  # a lenient second try, then the recorded shapes
             continue
+        inferred = ModelProto()
+        inferred.ParseFromString(data)
+        _restore_weight_data(inferred.graph, model.graph)
+        return inferred, ""
     note = "shape inference failed; costs use the shapes the model records"
     if changed:
         note += " (recorded output shapes were dropped for the new input dims)"
     return model, note
+
+
+def _drop_weight_data(graph: GraphProto) -> None:
+    """Clear the values of the initializers too large for placer ever to read."""
+    for tensor in graph.initializer:
+        if math.prod(tensor.dims) > _MAX_READ_ELEMENTS:
+            tensor.ClearField("raw_data")
+            for name in ("float_data", "int32_data", "int64_data", "double_data",
+                         "uint64_data", "string_data"):  # fmt: skip
+                tensor.ClearField(name)
+
+
+def _restore_weight_data(inferred: GraphProto, original: GraphProto) -> None:
+    """Put back the initializers :func:`_drop_weight_data` emptied (same order)."""
+    for mine, theirs in zip(inferred.initializer, original.initializer, strict=True):
+        if math.prod(theirs.dims) > _MAX_READ_ELEMENTS:
+            mine.CopyFrom(theirs)
 
 
 # -- building the graph ----------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""Running a native call that may never return in a child process, under a time budget.
+
+ONNX shape inference is C++ that holds the interpreter lock: on a malformed op (an
+``Einsum`` equation ``....->``) it can loop forever, and while it runs Python cannot
+even handle Ctrl-C.  :func:`run_isolated` runs such a call in a forked child, which
+shares the parent's memory copy-on-write (nothing is sent to it), and reads back the
+bytes it produces; the parent stays responsive, kills the child at the deadline or on
+Ctrl-C, and never waits for it longer than that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+__all__ = ["IsolatedFailure", "IsolatedTimeout", "run_isolated"]
+
+
+class IsolatedTimeout(Exception):
+    """The call did not finish within its budget; the child was killed."""
+
+
+class IsolatedFailure(Exception):
+    """The call raised, or its process died; the message says how."""
+
+
+def run_isolated(call: Callable[[], bytes], seconds: float) -> bytes:
+    """``call()``, run in a forked child, its result read back within ``seconds``.
+
+    Where ``os.fork`` does not exist the call runs in this process, unbounded.
+
+    Raises
+    ------
+    IsolatedTimeout
+        ``seconds`` passed first (the child is killed).
+    IsolatedFailure
+        ``call`` raised (the message is the exception's first line) or the child died.
+    KeyboardInterrupt
+        Ctrl-C while waiting (the child is killed first).
+    """
+    if not hasattr(os, "fork"):
+        return call()
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        status = 1
+        try:
+            os.close(read_end)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and kills us
+            try:
+                payload = b"\x00" + call()
+            except BaseException as err:  # reported to the parent, whatever it is
+                lines = str(err).strip().splitlines()
+                payload = b"\x01" + (lines[0] if lines else type(err).__name__).encode()
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_end, view) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    finished = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise IsolatedTimeout(f"did not finish within {seconds:g} s")
+            ready, _, _ = select.select([read_end], [], [], min(left, 0.25))
+            if not ready:
+                continue
+            chunk = os.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        finished = True
+    finally:
+        os.close(read_end)
+        if not finished:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    if not data or os.waitstatus_to_exitcode(status) != 0:
+        raise IsolatedFailure(f"the worker process ended with status {status}")
+    if data[:1] == b"\x01":
+        raise IsolatedFailure(data[1:].decode(errors="replace"))
+    return data[1:]
