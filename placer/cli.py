@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
 import sys
 import threading
+import time
 from typing import NoReturn
 
 import click
@@ -14,7 +17,7 @@ import yaml
 from rich.console import Console
 from rich.status import Status
 
-from placer import __version__, app
+from placer import __version__, app, interrupts
 from placer.check import Limits, below, check_plan
 from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
@@ -447,22 +450,98 @@ def _usage_line(err: click.UsageError) -> str:
     return f"{err.format_message()} (see '{command} --help')"
 
 
+#: Seconds after a Ctrl-C before the watchdog ends a process whose main thread has not
+#: (it is inside native code that does not return to Python).
+WATCHDOG_SECONDS = 0.8
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, turning user errors into one line and an exit status."""
+    """Entry point: run the command, turning user errors into one line and an exit status.
+
+    ``argv=None`` means the installed ``placer`` command: then a watchdog makes sure a
+    Ctrl-C ends the process within a second, and the process ends with ``os._exit``
+    when it was interrupted or left a solver thread running (see
+    :mod:`placer.interrupts`).  Tests pass ``argv`` and get ``SystemExit`` instead.
+    """
+    command_line = argv is None
+    if command_line:
+        _start_watchdog()
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="placer", standalone_mode=False)
+        with cli.make_context("placer", args) as ctx:
+            cli.invoke(ctx)
     except PlacerError as err:
         _fail(str(err), err.exit_status)
     except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
+        _exit(err.exit_code, command_line)
     except _NO_ARGS_IS_HELP as err:
         err.show()
-        sys.exit(ExitStatus.INVALID_INPUT)
+        _exit(ExitStatus.INVALID_INPUT, command_line)
     except click.UsageError as err:
         _fail(_usage_line(err), ExitStatus.INVALID_INPUT)
     except click.ClickException as err:
         _fail(err.format_message(), ExitStatus.INVALID_INPUT)
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("placer: interrupted", err=True)
-        sys.exit(ExitStatus.INTERRUPTED)
-    sys.exit(ExitStatus.OK)
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        _interrupted(command_line)
+    except BrokenPipeError:
+        # the reader of our output went away (``placer ... | head``): not an error of ours
+        _exit(ExitStatus.OK, command_line, quiet=True)
+    _exit(ExitStatus.OK, command_line)
+
+
+def _exit(status: int, command_line: bool, *, quiet: bool = False) -> NoReturn:
+    """Exit with ``status``; at once (``os._exit``) when a solver thread was left
+    running, whose teardown at interpreter exit could crash."""
+    if command_line and (quiet or interrupts.LEFT_RUNNING):
+        _flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _interrupted(command_line: bool) -> NoReturn:
+    """Ctrl-C: stop child processes, say so in one line, exit 130 now."""
+    interrupts.EXITING.set()
+    interrupts.terminate_children()
+    click.echo("placer: interrupted", err=True)
+    if command_line:
+        _flush()
+        os._exit(ExitStatus.INTERRUPTED)
+    sys.exit(ExitStatus.INTERRUPTED)
+
+
+def _flush() -> None:
+    """Flush what is buffered before ``os._exit``; a closed reader loses nothing of ours."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _start_watchdog() -> None:
+    """End the process within :data:`WATCHDOG_SECONDS` of a Ctrl-C whatever it does.
+
+    Python handles a signal only between bytecodes of the main thread; native code
+    that holds on (a solver's presolve, a compiler) would delay Ctrl-C for as long as it
+    runs.  The C-level handler writes the signal's number to a pipe (``set_wakeup_fd``)
+    that a daemon thread reads: after a Ctrl-C it waits, and if the process still runs,
+    stops child processes, says "interrupted" and exits 130.
+    """
+    try:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    except (OSError, ValueError):  # not the main thread, or no pipes: do without
+        return
+
+    def watch() -> None:
+        while signal.SIGINT not in os.read(read_end, 64):
+            pass
+        time.sleep(WATCHDOG_SECONDS)
+        if not interrupts.EXITING.is_set():
+            interrupts.EXITING.set()
+            interrupts.terminate_children()
+            os.write(2, b"placer: interrupted\n")
+        else:
+            time.sleep(WATCHDOG_SECONDS)  # the main thread is exiting: give it time
+        os._exit(ExitStatus.INTERRUPTED)
+
+    threading.Thread(target=watch, name="placer-watchdog", daemon=True).start()
