@@ -115,6 +115,7 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
             f"{source}: expected 'stages' (placer's output) or 'fpgas'/'cpus' (expert split)"
         )
     device_of: dict[int, int] = {}
+    seen: set[int | str] = set()
     for device, keys, where in groups:
         if not isinstance(keys, list):
             raise PlanFormatError(f"{source}: {where}.nodes must be a list, got {shown(keys)}")
@@ -130,9 +131,15 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
                     f"{source}: {where}: node {shown(key)} is not in {problem.name!r}"
                     f"{_training_hint(problem, key)}"
                 )
-            if index in device_of:
+            if key in seen or (index in device_of and len(problem.ops[index].input_nodes) == 1):
                 raise PlanFormatError(f"{source}: {where}: node {shown(key)} is placed twice")
-            device_of[index] = device
+            if device_of.setdefault(index, device) != device:
+                # --coarsen merged this node with others: they share a device
+                raise PlanFormatError(
+                    f"{source}: {where}: node {shown(key)} is not on the device of "
+                    f"{shown(problem.ops[index].key)}, which it is merged with (--coarsen)"
+                )
+            seen.add(key)
     _check_coverage(problem, device_of, source)
     return Placement(_complete(problem, device_of, source))
 
