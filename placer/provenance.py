@@ -314,10 +314,11 @@ class _Digest:
         self.add(kind)
 
     def add(self, *items: object) -> None:
+        parts = []
         for item in items:
             data = item if isinstance(item, bytes) else _text(item).encode("utf-8", "surrogatepass")
-            self._hash.update(b"%d:" % len(data))
-            self._hash.update(data)
+            parts += (b"%d:" % len(data), data)
+        self._hash.update(b"".join(parts))
 
     def hexdigest(self) -> str:
         return _PREFIX + self._hash.hexdigest()
