@@ -26,9 +26,9 @@ from placer.provenance import (
     workload_fingerprint,
 )
 from placer.result import PlacementResult, from_plan, from_solve
+from placer.safe_yaml import shown
 from placer.solvers import SolveResult, SolverOptions, get_solver
 from placer.solvers.feasibility import check_feasible
-from placer.text import printable
 
 if TYPE_CHECKING:
     from placer.cluster import Cluster
@@ -277,15 +277,16 @@ def load_plan(
     model: str | Path,
     plan: str | Path,
     options: ModelOptions | None = None,
-    given: Collection[str] = (),
+    given: Collection[str] | None = None,
 ) -> tuple[Problem, Placement]:
     """Load ``model`` costed as ``plan`` was, and read the plan's placement of it.
 
     A plan that records its provenance (``placer place`` writes it) must have been made
     for this model, and is costed with the options it records: the cluster it embeds,
     its mode, dtype, optimiser, batch size, input shapes and coarsening. ``given`` names
-    the fields of ``options`` the user set; each must agree with the plan, and measured
-    costs the plan was costed with must be given again (``--costs``), the same ones.
+    the fields of ``options`` the user set (None: those that differ from the defaults);
+    each must agree with the plan, and measured costs the plan was costed with must be
+    given again (``--costs``), the same ones.
     A plan without provenance (an older plan, an expert split) is read for ``model``
     costed with ``options``, as it stands.
 
@@ -302,12 +303,22 @@ def load_plan(
     if recorded is None:
         problem = load_problem(model, options)
     else:
-        problem = _problem_for_plan(Path(model), options, set(given), recorded, document, plan)
+        given = _set_fields(options) if given is None else set(given)
+        problem = _problem_for_plan(Path(model), options, given, recorded, document, plan)
     return problem, parse_plan(document, problem, str(plan))
 
 
+def _set_fields(options: ModelOptions) -> set[str]:
+    """The fields of ``options`` that differ from the defaults."""
+    defaults = ModelOptions()
+    return {name for name in FLAGS if getattr(options, name) != getattr(defaults, name)}
+
+
 def split_options(
-    model: str | Path, plan: str | Path, options: ModelOptions, given: Collection[str] = ()
+    model: str | Path,
+    plan: str | Path,
+    options: ModelOptions,
+    given: Collection[str] | None = None,
 ) -> ModelOptions:
     """The shapes at which to split ``model`` along ``plan`` (``placer split``): the
     plan's own batch size and input shapes, which ``options`` may repeat, not contradict.
@@ -325,7 +336,8 @@ def split_options(
     _check_fingerprint(recorded, model_fingerprint(model), document, plan, Path(model))
     if recorded.costing is None:
         return options
-    return _reuse(options, set(given), recorded.costing, plan, Path(model),
+    given = _set_fields(options) if given is None else set(given)
+    return _reuse(options, given, recorded.costing, plan, Path(model),
                   ("batch_size", "input_shapes"))  # fmt: skip
 
 
@@ -355,7 +367,7 @@ def _check_fingerprint(
     if recorded.fingerprint == fingerprint:
         return
     made_for = document.get("problem") if isinstance(document, dict) else None
-    named = f" ({printable(made_for)!r})" if isinstance(made_for, str) else ""
+    named = f" ({shown(made_for)})" if isinstance(made_for, str) else ""
     raise PlanFormatError(
         f"{plan}: made for another model: the plan's fingerprint is "
         f"{short(recorded.fingerprint)}{named}, {model}'s is {short(fingerprint)}; "
@@ -438,7 +450,7 @@ def _plan_cluster(
     difference = cluster_difference(costing.cluster, cluster)
     if difference:
         raise PlanFormatError(
-            f"{plan}: the plan was costed on cluster {printable(costing.cluster.name)!r}, and "
+            f"{plan}: the plan was costed on cluster {shown(costing.cluster.name)}, and "
             f"--cluster {options.cluster} describes another ({difference}); drop --cluster to "
             f"use the plan's own, or place {model} --cluster {options.cluster} for a plan on it"
         )

@@ -165,6 +165,9 @@ def test_a_plan_records_its_options_and_cluster(run_placer, tmp_path) -> None:
     }  # fmt: skip
     assert recorded["fingerprint"].startswith("sha256:")
     assert read_cluster_document(recorded["cluster"], "plan") == load_cluster(cluster)
+    evaluated = run_placer("evaluate", MOBILENET, plan, "--format", "json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["provenance"] == recorded
 
 
 CONTRADICTIONS = {
@@ -388,3 +391,33 @@ def test_a_hostile_plan_is_one_line(run_placer, tmp_path, document, fragments) -
     plan.write_text(json.dumps(document))
     line = one_line_error(run_placer("evaluate", WORKLOAD, plan), f"{plan}: ", *fragments)
     assert len(line) < 400, line
+
+
+def test_the_library_treats_options_set_as_given(run_placer, tmp_path) -> None:
+    from placer import app
+    from placer.errors import PlanFormatError
+
+    plan = tmp_path / "plan.json"
+    flags = ("--dtype", "fp16", "--solver", "greedy", "-o", plan)
+    assert run_placer("place", MOBILENET, *flags).exit_code == 0
+    problem, _ = app.load_plan(MOBILENET, plan)
+    assert problem.provenance.costing.dtype == "fp16"
+    with pytest.raises(PlanFormatError, match="--dtype fp16, and --dtype bf16 contradicts"):
+        app.load_plan(MOBILENET, plan, app.ModelOptions(dtype="bf16"))
+
+
+def test_nodes_merged_by_coarsen_share_a_device(run_placer, tmp_path) -> None:
+    from placer import app
+
+    plan = tmp_path / "plan.json"
+    placed = run_placer("place", MOBILENET, "--coarsen", "--solver", "greedy", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+    problem, _ = app.load_plan(MOBILENET, plan)
+    merged = next(op.input_nodes for op in problem.ops if len(op.input_nodes) > 1)
+    document = json.loads(plan.read_text())
+    (holder,) = [s for s, stage in enumerate(document["stages"]) if merged[-1] in stage["nodes"]]
+    document["stages"][holder]["nodes"].remove(merged[-1])
+    document["stages"][holder - 1 if holder else 1]["nodes"].append(merged[-1])
+    plan.write_text(json.dumps(document))
+    one_line_error(run_placer("evaluate", MOBILENET, plan),
+                   f"node {merged[-1]!r} is not on the device of", "merged with")  # fmt: skip
