@@ -7,27 +7,43 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from placer.blocks import contract
-from placer.errors import InputError
-from placer.model import Problem
-from placer.plans import read_plan
+from placer.errors import InputError, PlanFormatError
+from placer.model import Placement, Problem
+from placer.plans import load_plan_document, parse_plan, plan_provenance, read_plan
+from placer.provenance import (
+    Costing,
+    Provenance,
+    cluster_difference,
+    costs_fingerprint,
+    input_shapes_text,
+    onnx_fingerprint,
+    short,
+    workload_fingerprint,
+)
 from placer.result import PlacementResult, from_plan, from_solve
+from placer.safe_yaml import shown
 from placer.solvers import SolveResult, SolverOptions, get_solver
 from placer.solvers.feasibility import check_feasible
+
+if TYPE_CHECKING:
+    from placer.cluster import Cluster
 
 
 @dataclass(frozen=True)
 class ModelOptions:
     """How to turn an ONNX model into a placement problem (ignored by workloads).
 
-    ``cluster`` is a cluster YAML file, or None for the built-in default cluster.
+    ``cluster`` is a cluster YAML file, a cluster already read (the one a plan records),
+    or None for the built-in default cluster.
     """
 
-    cluster: str | None = None
+    cluster: str | Cluster | None = None
     mode: str = "inference"
     dtype: str = "fp32"
     optimizer: str = "adam"
@@ -53,7 +69,8 @@ def load_problem(path: str | Path, options: ModelOptions | None = None) -> Probl
         from placer.workload import read_workload
 
         _reject_model_options(path, options)
-        return read_workload(path)
+        problem = read_workload(path)
+        return replace(problem, provenance=Provenance(workload_fingerprint(problem)))
     if suffix == ".onnx":
         return _model_problem(path, options)
     raise InputError(
@@ -62,14 +79,17 @@ def load_problem(path: str | Path, options: ModelOptions | None = None) -> Probl
     )
 
 
+#: The command-line flag of each field of :class:`ModelOptions`, for messages.
+FLAGS = {
+    "cluster": "--cluster", "mode": "--mode", "dtype": "--dtype",
+    "optimizer": "--optimizer", "batch_size": "--batch-size",
+    "input_shapes": "--input-shape", "costs": "--costs", "coarsen": "--coarsen",
+}  # fmt: skip
+
+
 def _reject_model_options(path: Path, options: ModelOptions) -> None:
     defaults = ModelOptions()
-    flags = {
-        "cluster": "--cluster", "mode": "--mode", "dtype": "--dtype",
-        "optimizer": "--optimizer", "batch_size": "--batch-size",
-        "input_shapes": "--input-shape", "costs": "--costs", "coarsen": "--coarsen",
-    }  # fmt: skip
-    for name, flag in flags.items():
+    for name, flag in FLAGS.items():
         if getattr(options, name) != getattr(defaults, name):
             raise InputError(
                 f"{path}: {flag} applies to ONNX models; a workload file carries its own "
@@ -110,14 +130,30 @@ def load_graph(path: str | Path, options: ModelOptions):
     return graph
 
 
-def load_cluster(path: str | None):
-    """The cluster in ``path``, or the built-in default one."""
-    from placer.cluster import default_cluster, load_cluster
+def load_cluster(path: str | Cluster | None) -> Cluster:
+    """The cluster in ``path`` (or ``path`` itself, a cluster already read), or the
+    built-in default one."""
+    from placer.cluster import Cluster, default_cluster, load_cluster
 
+    if isinstance(path, Cluster):
+        return path
     return default_cluster() if path is None else load_cluster(path)
 
 
-def _model_problem(path: Path, options: ModelOptions) -> Problem:
+def model_fingerprint(path: str | Path) -> str:
+    """The fingerprint of the ONNX model at ``path`` (:func:`placer.provenance.onnx_fingerprint`).
+
+    Raises
+    ------
+    ModelLoadError
+        The file is missing or is not an ONNX model.
+    """
+    from placer.onnx_graph import read_model
+
+    return onnx_fingerprint(read_model(Path(path)))
+
+
+def _model_problem(path: Path, options: ModelOptions, fingerprint: str | None = None) -> Problem:
     from placer.costmodel import (
         CostOptions,
         DType,
@@ -150,7 +186,20 @@ def _model_problem(path: Path, options: ModelOptions) -> Problem:
         measured=measured,
     )
     problem = build_problem(graph, cluster, cost_options)
-    return replace(problem, notes=(f"cluster: {cluster.name}", *problem.notes))
+    costing = Costing(
+        mode=options.mode,
+        dtype=options.dtype,
+        optimizer=options.optimizer,
+        batch_size=cost_options.batch_size,
+        input_shapes={name: tuple(shape) for name, shape in options.input_shapes.items()},
+        coarsen=options.coarsen,
+        costs=costs_fingerprint(measured) if options.costs else None,
+        cluster=cluster,
+    )
+    provenance = Provenance(fingerprint or model_fingerprint(path), costing)
+    return replace(
+        problem, notes=(f"cluster: {cluster.name}", *problem.notes), provenance=provenance
+    )
 
 
 #: Gap above which placer also tries the LP relaxation for a better bound.
@@ -218,12 +267,203 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     return replace(result, notes=(*problem.notes, *result.notes))
 
 
-def evaluate_plan(problem: Problem, plan_path: str | Path) -> PlacementResult:
-    """Read a plan for ``problem`` and evaluate it."""
-    placement = read_plan(plan_path, problem)
+def evaluate_plan(
+    problem: Problem, plan: str | Path | Placement, *, bound: bool = True
+) -> PlacementResult:
+    """Evaluate a plan of ``problem``: a placement, or a plan file read as it stands.
+
+    With ``bound``, the result carries the best lower bound placer can prove on the
+    optimum (:func:`proven_bound`), else 0.
+    """
+    placement = plan if isinstance(plan, Placement) else read_plan(plan, problem)
     result = from_plan(problem, placement, 0.0)
-    bound = proven_bound(problem, None, contiguous=False)
-    return replace(result, lower_bound=bound)
+    if not bound:
+        return result
+    return replace(result, lower_bound=proven_bound(problem, None, contiguous=False))
+
+
+def load_plan(
+    model: str | Path,
+    plan: str | Path,
+    options: ModelOptions | None = None,
+    given: Collection[str] | None = None,
+) -> tuple[Problem, Placement]:
+    """Load ``model`` costed as ``plan`` was, and read the plan's placement of it.
+
+    A plan that records its provenance (``placer place`` writes it) must have been made
+    for this model, and is costed with the options it records: the cluster it embeds,
+    its mode, dtype, optimiser, batch size, input shapes and coarsening. ``given`` names
+    the fields of ``options`` the user set (None: those that differ from the defaults);
+    each must agree with the plan, and measured costs the plan was costed with must be
+    given again (``--costs``), the same ones.
+    A plan without provenance (an older plan, an expert split) is read for ``model``
+    costed with ``options``, as it stands.
+
+    Raises
+    ------
+    PlanFormatError
+        The plan is malformed, was made for another model, or was costed with options
+        that contradict the ones given (the message names the option and says how to
+        re-place).
+    """
+    options = options or ModelOptions()
+    document = load_plan_document(plan)
+    recorded = plan_provenance(document, str(plan))
+    if recorded is None:
+        problem = load_problem(model, options)
+    else:
+        given = _set_fields(options) if given is None else set(given)
+        problem = _problem_for_plan(Path(model), options, given, recorded, document, plan)
+    return problem, parse_plan(document, problem, str(plan))
+
+
+def _set_fields(options: ModelOptions) -> set[str]:
+    """The fields of ``options`` that differ from the defaults."""
+    defaults = ModelOptions()
+    return {name for name in FLAGS if getattr(options, name) != getattr(defaults, name)}
+
+
+def split_options(
+    model: str | Path,
+    plan: str | Path,
+    options: ModelOptions,
+    given: Collection[str] | None = None,
+) -> ModelOptions:
+    """The shapes at which to split ``model`` along ``plan`` (``placer split``): the
+    plan's own batch size and input shapes, which ``options`` may repeat, not contradict.
+
+    Raises
+    ------
+    PlanFormatError
+        As :func:`load_plan`: the plan was made for another model, or with another
+        batch size or other input shapes than ``given``.
+    """
+    document = load_plan_document(plan)
+    recorded = plan_provenance(document, str(plan))
+    if recorded is None:
+        return options
+    _check_fingerprint(recorded, model_fingerprint(model), document, plan, Path(model))
+    if recorded.costing is None:
+        return options
+    given = _set_fields(options) if given is None else set(given)
+    return _reuse(options, given, recorded.costing, plan, Path(model),
+                  ("batch_size", "input_shapes"))  # fmt: skip
+
+
+def _problem_for_plan(
+    model: Path,
+    options: ModelOptions,
+    given: set[str],
+    recorded: Provenance,
+    document: Any,
+    plan: str | Path,
+) -> Problem:
+    if model.suffix.lower() != ".onnx":  # a workload, or a file placer will refuse
+        problem = load_problem(model, options)
+        fingerprint = problem.provenance.fingerprint if problem.provenance else ""
+        _check_fingerprint(recorded, fingerprint, document, plan, model)
+        return problem
+    fingerprint = model_fingerprint(model)
+    _check_fingerprint(recorded, fingerprint, document, plan, model)
+    if recorded.costing is not None:
+        options = _reuse(options, given, recorded.costing, plan, model, tuple(FLAGS))
+    return _model_problem(model, options, fingerprint)
+
+
+def _check_fingerprint(
+    recorded: Provenance, fingerprint: str, document: Any, plan: str | Path, model: Path
+) -> None:
+    if recorded.fingerprint == fingerprint:
+        return
+    made_for = document.get("problem") if isinstance(document, dict) else None
+    named = f" ({shown(made_for)})" if isinstance(made_for, str) else ""
+    raise PlanFormatError(
+        f"{plan}: made for another model: the plan's fingerprint is "
+        f"{short(recorded.fingerprint)}{named}, {model}'s is {short(fingerprint)}; "
+        f"place {model} for a plan of it"
+    )
+
+
+def _reuse(
+    options: ModelOptions,
+    given: set[str],
+    costing: Costing,
+    plan: str | Path,
+    model: Path,
+    fields: tuple[str, ...],
+) -> ModelOptions:
+    """``options`` with each of ``fields`` taken from the plan's ``costing``; one the
+    user gave (``given``) must agree with it."""
+
+    def refuse(name: str, recorded: str, asked: str) -> PlanFormatError:
+        return PlanFormatError(
+            f"{plan}: the plan was costed with {recorded}, and {asked} contradicts it; drop "
+            f"{FLAGS[name]} to use the plan's, or place {model} again with {asked}"
+        )
+
+    plain = {"mode": costing.mode, "dtype": costing.dtype, "optimizer": costing.optimizer,
+             "batch_size": costing.batch_size}  # fmt: skip
+    for name, value in plain.items():
+        if name in fields and name in given and getattr(options, name) != value:
+            raise refuse(name, f"{FLAGS[name]} {value}", f"{FLAGS[name]} {getattr(options, name)}")
+    if "coarsen" in fields and "coarsen" in given and options.coarsen != costing.coarsen:
+        flag = {True: "--coarsen", False: "--no-coarsen"}
+        raise refuse("coarsen", flag[costing.coarsen], flag[options.coarsen])
+    shapes = {name: tuple(shape) for name, shape in options.input_shapes.items()}
+    if "input_shapes" in fields and "input_shapes" in given and shapes != costing.input_shapes:
+        raise refuse("input_shapes", input_shapes_text(costing.input_shapes),
+                     input_shapes_text(shapes))  # fmt: skip
+    reused = {name: getattr(costing, name) for name in (*plain, "coarsen", "input_shapes")
+              if name in fields}  # fmt: skip
+    if "costs" in fields:
+        _check_costs(options, costing, plan, model)
+    if "cluster" in fields:
+        reused["cluster"] = _plan_cluster(options, given, costing, plan, model)
+    return replace(options, **reused)
+
+
+def _check_costs(options: ModelOptions, costing: Costing, plan: str | Path, model: Path) -> None:
+    """The measured costs given must be the plan's: the same table, or none for none."""
+    from placer.costmodel import read_measured_costs
+
+    if options.costs is None:
+        if costing.costs is not None:
+            raise PlanFormatError(
+                f"{plan}: the plan was costed with measured times (--costs, fingerprint "
+                f"{short(costing.costs)}): pass the same file with --costs"
+            )
+        return
+    if costing.costs is None:
+        raise PlanFormatError(
+            f"{plan}: the plan was costed without measured times, and --costs "
+            f"{options.costs} contradicts it; drop --costs to use the plan's estimates, or "
+            f"place {model} again with --costs {options.costs}"
+        )
+    given = costs_fingerprint(read_measured_costs(options.costs))
+    if given != costing.costs:
+        raise PlanFormatError(
+            f"{plan}: the plan was costed with other measured times (fingerprint "
+            f"{short(costing.costs)}) than --costs {options.costs} holds ({short(given)}); "
+            f"pass the file it was costed with, or place {model} again with --costs "
+            f"{options.costs}"
+        )
+
+
+def _plan_cluster(
+    options: ModelOptions, given: set[str], costing: Costing, plan: str | Path, model: Path
+) -> Cluster:
+    """The plan's cluster; a ``--cluster`` given must describe the same devices and links."""
+    if "cluster" not in given and options.cluster is None:
+        return costing.cluster
+    cluster = load_cluster(options.cluster)
+    difference = cluster_difference(costing.cluster, cluster)
+    if difference:
+        raise PlanFormatError(
+            f"{plan}: the plan was costed on cluster {shown(costing.cluster.name)}, and "
+            f"--cluster {options.cluster} describes another ({difference}); drop --cluster to "
+            f"use the plan's own, or place {model} --cluster {options.cluster} for a plan on it"
+        )
+    return cluster
 
 
 def inspect(path: str | Path, options: ModelOptions):

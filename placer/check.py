@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from placer.errors import BelowThreshold, PlanFormatError
-from placer.plans import load_plan_document
+from placer.plans import load_plan_document, plan_provenance
 from placer.schema import load_schema, schema_errors
 from placer.units import format_bytes
 
@@ -34,13 +34,15 @@ def read_plan_document(path: str | Path) -> dict[str, Any]:
     ------
     PlanFormatError
         The file is missing, not JSON or YAML, or breaks
-        ``placer/schemas/plan.schema.json`` (the message names the first field at fault).
+        ``placer/schemas/plan.schema.json`` (the message names the first field at fault),
+        or its ``provenance`` records a cluster that is not a valid cluster description.
     """
     document = load_plan_document(path)
     errors = schema_errors(document, load_schema("plan"))
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise PlanFormatError(f"{path}: not a placer plan: {errors[0]}{more}")
+    plan_provenance(document, str(path))  # what the schema cannot say: the cluster's rules
     return document
 
 

@@ -94,6 +94,28 @@ def _model(kwargs: dict) -> app.ModelOptions:
     )
 
 
+#: The field of :class:`app.ModelOptions` each model option's parameter fills.
+_MODEL_FIELDS = {
+    "cluster": "cluster", "mode": "mode", "dtype": "dtype", "optimizer": "optimizer",
+    "batch_size": "batch_size", "input_shape": "input_shapes", "costs": "costs",
+    "coarsen": "coarsen",
+}  # fmt: skip
+
+
+def _given(ctx: click.Context) -> frozenset[str]:
+    """The :class:`app.ModelOptions` fields the user set (on the command line or in the
+    environment), as opposed to those left at their defaults: a plan's own options
+    replace the defaults, and must agree with what the user set."""
+    from click.core import ParameterSource
+
+    defaults = (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    return frozenset(
+        field
+        for param, field in _MODEL_FIELDS.items()
+        if ctx.get_parameter_source(param) not in defaults
+    )
+
+
 def _warn(problem) -> None:
     """Print the problem's caveats about its costs (ops without a formula) on stderr."""
     for note in problem.notes:
@@ -299,11 +321,15 @@ def place(
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")
 def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
-    """Evaluate the split in PLAN (placer's output or an expert split) for MODEL."""
+    """Evaluate the split in PLAN (placer's output or an expert split) for MODEL.
+
+    A plan placer made is costed with the options it records; options given must agree.
+    """
+    given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem = app.load_problem(model, _model(kwargs))
+        problem, placement = app.load_plan(model, plan, _model(kwargs), given)
     with _status("evaluating..."):
-        result = app.evaluate_plan(problem, plan)
+        result = app.evaluate_plan(problem, placement)
     _emit(result, fmt, output)
 
 
@@ -373,15 +399,19 @@ def report(
     model: str, plan: str, html_path: str | None, markdown_path: str | None,
     microbatches: int | None, **kwargs,
 ) -> None:  # fmt: skip
-    """Report PLAN for MODEL as HTML (stage loads, memory, timeline, ops) or Markdown."""
-    from placer.report import read_result, to_html, to_markdown
+    """Report PLAN for MODEL as HTML (stage loads, memory, timeline, ops) or Markdown.
+
+    A plan placer made is costed with the options it records; options given must agree.
+    """
+    from placer.report import to_html, to_markdown
 
     if html_path is None and markdown_path is None:
         raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
+    given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem = app.load_problem(model, _model(kwargs))
+        problem, placement = app.load_plan(model, plan, _model(kwargs), given)
     with _status("evaluating..."):
-        result = read_result(problem, plan)
+        result = app.evaluate_plan(problem, placement, bound=False)
     if html_path is not None:
         write_atomic(html_path, to_html(result, microbatches))
         click.echo(f"wrote {html_path}", err=True)
@@ -404,17 +434,21 @@ def report(
 def split(
     model: str, plan: str, out_dir: str, batch_size: int | None, input_shape: tuple[str, ...]
 ) -> None:
-    """Cut MODEL (.onnx) into one submodel per stage of PLAN (an inference plan)."""
+    """Cut MODEL (.onnx) into one submodel per stage of PLAN (an inference plan).
+
+    The bytes at each cut are counted at the plan's batch size and input shapes.
+    """
     from placer.split import split_model
 
     if not model.lower().endswith(".onnx"):
         raise InputError(f"{model}: placer split reads .onnx models")
-    shapes = _input_shapes(input_shape)
-    options = app.ModelOptions(batch_size=batch_size, input_shapes=shapes)
+    options = app.ModelOptions(batch_size=batch_size, input_shapes=_input_shapes(input_shape))
+    options = app.split_options(model, plan, options, _given(click.get_current_context()))
     with _status(f"splitting {click.format_filename(model, shorten=True)}..."):
         manifest = split_model(
-            model, plan, out_dir, batch_size=app.batch_size(options), input_shapes=shapes
-        )
+            model, plan, out_dir, batch_size=app.batch_size(options),
+            input_shapes=options.input_shapes,
+        )  # fmt: skip
     click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {out_dir}", err=True)
 
 

@@ -18,6 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from placer.provenance import Provenance
 
 
 class DeviceClass(str, Enum):
@@ -151,6 +155,8 @@ class Problem:
     link between a device of kind ``a`` and one of kind ``b`` (symmetric); without it,
     every op's ``transfer_cost`` is charged as in [1]_.  ``cluster`` names the cluster an
     ONNX model was costed on (None for a workload, which carries its own devices).
+    ``provenance`` is what the problem was made from (the input's fingerprint and the
+    costing options), recorded in plans; it takes no part in comparisons.
     """
 
     name: str
@@ -162,6 +168,7 @@ class Problem:
     notes: tuple[str, ...] = field(default=())
     links: tuple[tuple[LinkCost, ...], ...] | None = None
     cluster: str | None = None
+    provenance: Provenance | None = field(default=None, compare=False)
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""

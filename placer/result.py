@@ -51,7 +51,11 @@ class PlacementResult:
         return max(0.0, (self.max_load - self.lower_bound) / self.max_load)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON/YAML document (the README lists the keys)."""
+        """The stable JSON/YAML document (the README lists the keys).
+
+        ``provenance`` records what the plan was made for (:mod:`placer.provenance`), so
+        that a plan read back is costed as it was made, and refused for another model.
+        """
         problem, evaluation = self.problem, self.evaluation
         bottleneck = evaluation.bottleneck
         stages = []
@@ -92,6 +96,7 @@ class PlacementResult:
             "stats": {key: _finite(value) for key, value in (self.stats or {}).items()},
             "notes": list(self.notes),
             "stages": stages,
+            "provenance": problem.provenance.to_dict() if problem.provenance else None,
         }
 
 

@@ -1,12 +1,14 @@
 """JSON Schemas placer ships (``placer/schemas/``) and a validator for the subset of JSON
-Schema they use: ``type`` (one or a list), ``enum``, ``minimum``, ``required``,
-``properties`` and ``items``.  Other keywords are ignored, so a full validator (such as
-``jsonschema``) accepts everything this one does.
+Schema they use: ``type`` (one or a list), ``enum``, ``minimum``, ``pattern``,
+``required``, ``properties``, ``additionalProperties`` (a schema, or false),
+``items``, ``minItems`` and ``maxItems``.  Other keywords are ignored, so a full
+validator (such as ``jsonschema``) accepts everything this one does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -36,6 +38,9 @@ def schema_errors(document: Any, schema: dict[str, Any], where: str = "$") -> li
     --------
     >>> schema_errors({"a": "x"}, {"properties": {"a": {"type": "number"}}, "required": ["b"]})
     ["$: missing required key 'b'", '$.a: expected number, got string']
+    >>> schema_errors({"a": [], "b": 1}, {"properties": {"a": {"minItems": 1}},
+    ...                                   "additionalProperties": False})
+    ['$.a: expected at least 1 items, got 0', "$: unexpected key 'b'"]
     """
     errors: list[str] = []
     expected = schema.get("type")
@@ -49,19 +54,45 @@ def schema_errors(document: Any, schema: dict[str, Any], where: str = "$") -> li
         errors.append(f"{where}: {json.dumps(document)} is not one of {choices}")
     if "minimum" in schema and _is(document, "number") and document < schema["minimum"]:
         errors.append(f"{where}: {document} is below the minimum {schema['minimum']}")
+    if (
+        "pattern" in schema
+        and isinstance(document, str)
+        and not re.search(schema["pattern"], document)
+    ):
+        errors.append(f"{where}: {_short(document)} does not match {schema['pattern']}")
     if isinstance(document, dict):
         errors += [
             f"{where}: missing required key {key!r}"
             for key in schema.get("required", ())
             if key not in document
         ]
-        for key, sub in schema.get("properties", {}).items():
+        properties = schema.get("properties", {})
+        for key, sub in properties.items():
             if key in document:
                 errors += schema_errors(document[key], sub, f"{where}.{key}")
-    if isinstance(document, list) and "items" in schema:
-        for i, item in enumerate(document):
-            errors += schema_errors(item, schema["items"], f"{where}[{i}]")
+        extra = schema.get("additionalProperties", True)
+        for key in document:
+            if key in properties or extra is True:
+                continue
+            if extra is False:
+                errors.append(f"{where}: unexpected key {_short(str(key))}")
+            else:
+                errors += schema_errors(document[key], extra, f"{where}.{key}")
+    if isinstance(document, list):
+        count = len(document)
+        if count < schema.get("minItems", 0):
+            errors.append(f"{where}: expected at least {schema['minItems']} items, got {count}")
+        if "maxItems" in schema and count > schema["maxItems"]:
+            errors.append(f"{where}: expected at most {schema['maxItems']} items, got {count}")
+        if "items" in schema:
+            for i, item in enumerate(document):
+                errors += schema_errors(item, schema["items"], f"{where}[{i}]")
     return errors
+
+
+def _short(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _is(value: Any, name: str) -> bool:

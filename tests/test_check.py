@@ -192,3 +192,60 @@ def test_onnx_plan_names_its_cluster(run_placer, tmp_path) -> None:
     assert schema_errors(document, load_schema("plan")) == []
     workload = run_placer("place", WORKLOAD, "--solver", "greedy", "--format", "json")
     assert json.loads(workload.stdout)["cluster"] is None
+
+
+@pytest.fixture
+def onnx_plan(run_placer, tmp_path) -> Path:
+    path = tmp_path / "onnx_plan.json"
+    result = run_placer("place", MOBILENET, "--solver", "greedy", "--output", path)
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+def test_check_passes_a_plan_with_its_provenance(run_placer, onnx_plan, plan) -> None:
+    for path in (onnx_plan, plan):
+        document = json.loads(path.read_text())
+        assert document["provenance"]["fingerprint"].startswith("sha256:")
+        assert schema_errors(document, load_schema("plan")) == []
+        result = run_placer("check", path)
+        assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("forge", "fragment"),
+    [
+        (lambda p: p.update(fingerprint="sha256:abc"), "$.provenance.fingerprint: 'sha256:abc' "
+         "does not match"),
+        (lambda p: p.update(dtype="fp8"), '$.provenance.dtype: "fp8" is not one of'),
+        (lambda p: p.update(batch_size=0), "$.provenance.batch_size: 0 is below the minimum 1"),
+        (lambda p: p.update(input_shapes={"input": []}), "$.provenance.input_shapes.input: "
+         "expected at least 1 items"),
+        (lambda p: p.update(input_shapes={"input": [1, -3]}), "input_shapes.input[1]: -3 is "
+         "below"),
+        (lambda p: p.update(seed=1), "$.provenance: unexpected key 'seed'"),
+        (lambda p: p.pop("mode"), "provenance.mode: missing (a plan of an ONNX model records "
+         "all of"),
+        (lambda p: p["cluster"]["devices"][0].update(count=1.5), "devices[0].count: expected "
+         "integer"),
+        (lambda p: p["cluster"]["devices"][0].pop("memory"), "missing required key 'memory'"),
+        (lambda p: p["cluster"]["links"]["pairs"][0].update(between=["cpu"]), "between: expected "
+         "at least 2 items"),
+        (lambda p: p["cluster"]["links"]["default"].update(latency=-1), "latency: -1 is below"),
+        (lambda p: p["cluster"]["devices"][0].update(efficiency=2), "provenance.cluster: "
+         "devices[0].efficiency: expected a fraction"),
+        (lambda p: p["cluster"]["links"]["pairs"][0].update(between=["cpu", "tpu"]),
+         "provenance.cluster: links.pairs[0].between[1]: unknown group 'tpu'"),
+    ],
+    ids=["fingerprint", "dtype", "batch", "empty shape", "negative dim", "unknown key",
+         "options in part", "count", "memory", "link ends", "latency", "efficiency",
+         "unknown group"],
+)  # fmt: skip
+def test_check_catches_a_hand_edited_provenance(run_placer, onnx_plan, forge, fragment) -> None:
+    document = json.loads(onnx_plan.read_text())
+    forge(document["provenance"])
+    onnx_plan.write_text(json.dumps(document))
+    result = run_placer("check", onnx_plan)
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0], lines[0]

@@ -20,6 +20,7 @@ from placer.workload import read_workload
 from tests.conftest import REFERENCE
 
 CHROMIUM = "/usr/bin/chromium"
+MOBILENET = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
 EVIL = "<script>alert(1)</script>"
 
 
@@ -157,3 +158,18 @@ def test_chromium_is_where_the_test_looks() -> None:
     if not found and os.environ.get("PLACER_SKIP_BROWSER") == "1":
         pytest.skip(f"PLACER_SKIP_BROWSER=1 and {CHROMIUM} is missing")
     assert found, f"{CHROMIUM} is missing: apt-get install -y chromium, or PLACER_SKIP_BROWSER=1"
+
+
+def test_report_of_an_fp16_training_plan_costs_fp16_training(run_placer, tmp_path) -> None:
+    """The regression: report without --dtype re-costed the plan at fp32 inference."""
+    plan = tmp_path / "plan.json"
+    flags = ("--dtype", "fp16", "--mode", "training")
+    placed = run_placer("place", MOBILENET, *flags, "--solver", "greedy", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+    throughput = json.loads(plan.read_text())["throughput"]
+    markdown = tmp_path / "report.md"
+    result = run_placer("report", MOBILENET, plan, "--markdown", markdown)
+    assert result.exit_code == 0, result.stderr
+    assert f"predicted throughput **{throughput:.4g} samples/s**" in markdown.read_text()
+    fp32 = run_placer("place", MOBILENET, "--solver", "greedy", "--format", "json")
+    assert f"**{json.loads(fp32.stdout)['throughput']:.4g} samples/s**" not in markdown.read_text()

@@ -214,3 +214,26 @@ def test_a_new_split_replaces_the_stage_files_of_the_last(run_placer, tmp_path, 
     assert len(after) == 1
     assert {p.name for p in out.glob("stage_*.onnx")} == after
     assert (out / "notes.txt").read_text() == "mine"  # files the split did not write stay
+
+
+def test_split_counts_the_cuts_at_the_plans_batch_size(run_placer, tmp_path) -> None:
+    model = ROOT / "sample_models" / "mobilenet_v2.onnx"
+    plan = tmp_path / "plan.json"
+    placed = run_placer("place", model, "--batch-size", "4", "--solver", "greedy", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+
+    def cuts(out: Path, *flags: str) -> list[float]:
+        result = run_placer("split", model, plan, "-o", out, *flags)
+        assert result.exit_code == 0, result.stderr
+        return [cut["bytes"] for cut in json.loads((out / "manifest.json").read_text())["cuts"]]
+
+    at_four = cuts(tmp_path / "reused")
+    assert at_four and cuts(tmp_path / "repeated", "--batch-size", "4") == at_four
+    refused = run_placer("split", model, plan, "-o", tmp_path / "other", "--batch-size", "2")
+    assert refused.exit_code == 2, refused.stderr
+    assert "costed with --batch-size 4, and --batch-size 2 contradicts it" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()
+    # a plan that does not record its batch size is split at the options given, as before
+    _rewrite(plan, lambda d: d.pop("provenance"))
+    assert cuts(tmp_path / "unrecorded") == [size / 4 for size in at_four]
