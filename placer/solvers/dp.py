@@ -53,9 +53,10 @@ _CALL_WORDS = 50_000_000
 _CUT_CHUNK = 4096
 #: Most memory the ideals' bitsets may take; caps the ideals of a graph with many blocks.
 MAX_LATTICE_BYTES = 2**30
-#: Up to this many blocks, a linear order is split by the ideal DP over its prefixes,
-#: exact for any hyperedges; above, by the sweep of :mod:`placer.solvers.dp_chain`.
-EXACT_ORDER_BLOCKS = 4096
+#: Work (pairs of prefixes times the transfers each cuts) up to which a linear order
+#: whose transfers skip over blocks is split by the ideal DP over its prefixes, exactly
+#: (about a second); above, by the sweep of :mod:`placer.solvers.dp_chain`.
+EXACT_ORDER_WORK = 1e8
 #: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
 MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
@@ -136,11 +137,10 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     # binding memory caps a linear order may find nothing although a placement exists.
     def linear_orders() -> None:
         for order in _topological_orders(blocks):
-            best.offer(best_split(problem, blocks, runs, order))
+            if best.placement is not None and options.out_of_time():
+                break  # one order's plan is enough to answer with
+            best.offer(best_split(problem, blocks, runs, order, options))
 
-    pruned = lattice is None or lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
-    if pruned:
-        linear_orders()
     if lattice is None:
         if options.out_of_time():
             why, hint = "the time limit ran out", "raise --time-limit"
@@ -149,7 +149,11 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         else:
             why = f"more than {max_ideals:,} ideals"
             hint = "the ideals' tables would not fit in memory"
+        linear_orders()
         return _fallback(problem, best, started, stats, notes, why, hint)
+    pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
+    if pruned:
+        linear_orders()
     stats["ideals"] = lattice.bits.shape[0]
     stages = _Stages(blocks, lattice)
     too_wide = f"more than {options.max_pairs:,} ideal pairs"
@@ -309,25 +313,42 @@ def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
     return widest >= 63 or 2**widest > max_ideals
 
 
-def best_split(problem, blocks, runs, order) -> Placement | None:
+def best_split(problem, blocks, runs, order, options=None) -> Placement | None:
     """The best placement whose stages are consecutive runs of ``order``, by the runs
     that charge at least the truth (scored by the evaluator); None if none fits.
 
-    Up to :data:`EXACT_ORDER_BLOCKS` blocks, or when the sweep's charges are exact along
-    ``order``, this is the optimal split of the order; above, the sweep's split under
-    charges that may over-count transfers (:mod:`placer.solvers.dp_chain`).
+    When the sweep's charges are exact along ``order`` (no transfer skips a block), or
+    the ideal DP over the prefixes would cost more than :data:`EXACT_ORDER_WORK`, the
+    sweep of :mod:`placer.solvers.dp_chain` splits it (optimally in the first case,
+    under charges that may over-count transfers in the second); otherwise the ideal DP
+    over its prefixes does, optimally.  The ideal DP stops at ``options``' deadline.
     """
+    options = options or SolverOptions()
     best = _Best(problem)
     upper = [run for run in runs if run.role is not Role.LOWER]
-    if blocks.n_blocks > EXACT_ORDER_BLOCKS:
-        for run in upper:
-            best.offer(solve_order(problem, blocks, run, order)[0])
+    swept = [solve_order(problem, blocks, run, order) for run in upper]
+    for placement, _, _ in swept:
+        best.offer(placement)
+    if all(exact for _, _, exact in swept) or _prefix_work(blocks, order) > EXACT_ORDER_WORK:
         return best.placement
     lattice = _chain_lattice(order, blocks.n_blocks)
     stages = _Stages(blocks, lattice)
     for run in upper:
-        best.offer(_run(problem, blocks, run, stages, math.inf, math.inf, SolverOptions())[0])
+        placement = _run(problem, blocks, run, stages, math.inf, math.inf, options)[0]
+        best.offer(None if placement is _OUT_OF_TIME else placement)
     return best.placement
+
+
+def _prefix_work(blocks: BlockGraph, order) -> float:
+    """Pairs of prefixes of ``order`` times the hyperedges a prefix cuts on average: the
+    work of the ideal DP over them."""
+    m = len(order)
+    position = np.empty(blocks.n_blocks, dtype=np.int64)
+    position[np.asarray(order, dtype=np.int64)] = np.arange(1, m + 1)
+    spans = sum(
+        int(position[list(h)].max() - position[list(h)].min()) for h in blocks.hyperedges
+    )
+    return m * m / 2 * (1 + spans / max(m, 1))
 
 
 def _chain_lattice(order, m: int) -> _Lattice:
