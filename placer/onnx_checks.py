@@ -26,7 +26,7 @@ stages form stay finite.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import onnx
@@ -92,8 +92,10 @@ def _shown(value: str | bytes) -> str:
 def _readable(value: object) -> bool:
     """Whether a protobuf string field held UTF-8 text (upb returns bytes otherwise; the
     pure-Python protobuf may return text with lone surrogates)."""
-    if not isinstance(value, str):
+    if type(value) is not str:
         return False
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -240,6 +242,24 @@ def check_model(model: ModelProto, path: Path, folded: Iterable[int] = ()) -> No
     _Checker(path, opsets).main(model.graph, frozenset(folded))
 
 
+#: What defines a tensor besides a node (whose placer name is kept instead).
+_GRAPH_INPUT = "a graph input"
+_INITIALIZER = "an initializer"
+
+
+def _maker(origin: str | _Node) -> str:
+    return origin if isinstance(origin, str) else f"node {_shown(origin.label)}"
+
+
+class _Node:
+    """A node that made a tensor, kept for messages (formatted only on failure)."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
 class _Checker:
     def __init__(self, path: Path, opsets: Mapping[str, int]) -> None:
         self.path = path
@@ -250,41 +270,24 @@ class _Checker:
         return ModelLoadError(f"{self.path}: {where}{message}")
 
     def main(self, graph: GraphProto, folded: frozenset[int]) -> None:
-        if not _readable(graph.name):
-            raise self.fail("", f"the graph's name is not UTF-8 ({_shown(graph.name)})")
-        # placer's names of the main graph's operators (see onnx_graph's build)
-        labels: list[str] = []
-        used: set[str] = set()
-        for index, node in enumerate(graph.node):
-            if not _readable(node.op_type):
-                raise self.fail(
-                    f"node {index} (in graph order): ",
-                    f"the op type is not UTF-8 ({_shown(node.op_type)})",
-                )
-            if not _readable(node.name):
-                raise self.fail(
-                    f"node {index} ({node.op_type}, in graph order): ",
-                    f"the name is not UTF-8 ({_shown(node.name)})",
-                )
-            name = node.name or f"{node.op_type}_{index}"
-            if index not in folded:
-                if name in used:
-                    name = f"{name}_{index}"
-                used.add(name)
-            labels.append(name)
-        self.graph(graph, labels, [], "")
+        self.graph(graph, [], "", folded)
 
     def graph(
         self,
         graph: GraphProto,
-        labels: Sequence[str],
-        outer: list[Mapping[str, str]],
+        outer: list[Mapping[str, str | _Node]],
         where: str,
+        folded: frozenset[int] | None = None,
     ) -> None:
-        """Check ``graph``; ``outer`` maps the names of enclosing scopes to their makers."""
+        """Check ``graph``; ``outer`` maps the names of enclosing scopes to their makers.
+
+        ``folded`` is given for the main graph only, whose nodes get placer's names for
+        them (see :meth:`placer.onnx_graph._GraphBuilder.build`): the node's name, else
+        ``<OpType>_<index>``, with ``_<index>`` after a name an earlier operator has.
+        """
         if not _readable(graph.name):
             raise self.fail(where, f"the graph's name is not UTF-8 ({_shown(graph.name)})")
-        made: dict[str, str] = {}  # tensor -> what defines it, for messages
+        made: dict[str, str | _Node] = {}  # tensor -> what defines it
         for role, values in (("graph input", graph.input), ("graph output", graph.output),
                              ("value_info", graph.value_info)):  # fmt: skip
             for position, value in enumerate(values):
@@ -298,7 +301,7 @@ class _Checker:
         for value in graph.input:
             if value.name in made:
                 raise self.fail(where, f"graph input {_shown(value.name)} is listed twice")
-            made[value.name] = "a graph input"
+            made[value.name] = _GRAPH_INPUT
         initializers: set[str] = set()
         tensors = [(init.name, init) for init in graph.initializer]
         tensors += [(sparse.values.name, sparse) for sparse in graph.sparse_initializer]
@@ -310,12 +313,28 @@ class _Checker:
             if name in initializers:
                 raise self.fail(where, f"initializer {_shown(name)} is defined twice")
             initializers.add(name)
-            made.setdefault(name, "an initializer")  # an initializer may also be an input
+            made.setdefault(name, _INITIALIZER)  # an initializer may also be an input
             check_elements(self.path, f"{where}initializer {_shown(name)}", tensor.dims)
 
+        used: set[str] = set()  # placer's names so far (main graph)
         for index, node in enumerate(graph.node):
-            label = labels[index] if labels else None
-            self.node(node, index, label, made, outer, where)
+            op_type, name = node.op_type, node.name
+            if not _readable(op_type):
+                raise self.fail(
+                    where, f"node {index} (in graph order): the op type is not UTF-8 "
+                    f"({_shown(op_type)})"
+                )  # fmt: skip
+            if not _readable(name):
+                raise self.fail(
+                    where, f"node {index} ({op_type}, in graph order): the name is not "
+                    f"UTF-8 ({_shown(name)})"
+                )  # fmt: skip
+            label = name or f"{op_type}_{index}"
+            if folded is not None and index not in folded:
+                if label in used:
+                    label = f"{label}_{index}"
+                used.add(label)
+            self.node(node, label, made, outer, where)
 
         for value in graph.output:
             if value.name not in made and not any(value.name in scope for scope in outer):
@@ -328,121 +347,116 @@ class _Checker:
     def node(
         self,
         node: NodeProto,
-        index: int,
-        label: str | None,
-        made: dict[str, str],
-        outer: list[Mapping[str, str]],
+        label: str,
+        made: dict[str, str | _Node],
+        outer: list[Mapping[str, str | _Node]],
         where: str,
     ) -> None:
-        if not _readable(node.op_type):
-            raise self.fail(
-                where, f"node {index} (in graph order): the op type is not UTF-8 "
-                f"({_shown(node.op_type)})"
-            )  # fmt: skip
-        if not _readable(node.name):
-            raise self.fail(
-                where, f"node {index} ({node.op_type}, in graph order): the name is not "
-                f"UTF-8 ({_shown(node.name)})"
-            )  # fmt: skip
-        label = label or node.name or f"{node.op_type}_{index}"
-        here = f"{where}node {_shown(label)} ({node.op_type}): "
+        inputs, outputs = list(node.input), list(node.output)
+
+        def here() -> str:
+            return f"{where}node {_shown(label)} ({node.op_type}): "
+
         if not _readable(node.domain):
-            raise self.fail(here, f"the domain is not UTF-8 ({_shown(node.domain)})")
-        for role, names in (("an input", node.input), ("an output", node.output)):
+            raise self.fail(here(), f"the domain is not UTF-8 ({_shown(node.domain)})")
+        for role, names in (("an input", inputs), ("an output", outputs)):
             for name in names:
                 if not _readable(name):
-                    raise self.fail(here, f"{role} name is not UTF-8 ({_shown(name)})")
-        if not any(node.output):
-            raise self.fail(here, "the node has no outputs")
+                    raise self.fail(here(), f"{role} name is not UTF-8 ({_shown(name)})")
+        if not any(outputs):
+            raise self.fail(here(), "the node has no outputs")
 
         self.attributes(node, here, made, outer)
 
-        for name in node.input:
-            if name and name not in made and not any(name in scope for scope in outer):
+        for name in inputs:
+            if name and name not in made and not (outer and any(name in s for s in outer)):
                 raise self.fail(
-                    here,
+                    here(),
                     f"reads tensor {_shown(name)}, which no earlier node, graph input or "
                     "initializer defines",
                 )
-        maker = f"node {_shown(label)}"
-        for name in node.output:
+        maker = _Node(label)
+        for name in outputs:
             if not name:
                 continue
-            first = made.get(name) or next((scope[name] for scope in outer if name in scope), None)
+            first = made.get(name)
+            if first is None and outer:
+                first = next((scope[name] for scope in outer if name in scope), None)
             if first is not None:
                 raise self.fail(
-                    here,
-                    f"tensor {_shown(name)} is produced twice, here and by {first}: ONNX "
-                    "graphs assign each tensor once",
+                    here(),
+                    f"tensor {_shown(name)} is produced twice, here and by {_maker(first)}: "
+                    "ONNX graphs assign each tensor once",
                 )
             made[name] = maker
 
     def attributes(
         self,
         node: NodeProto,
-        here: str,
-        made: Mapping[str, str],
-        outer: list[Mapping[str, str]],
+        here: Callable[[], str],
+        made: Mapping[str, str | _Node],
+        outer: list[Mapping[str, str | _Node]],
     ) -> None:
         schema = self.schema(node)
+        if not node.attribute and (schema is None or not schema.attributes):
+            return
+        at = here()
         seen: set[str] = set()
         for attr in node.attribute:
             if not _readable(attr.name):
-                raise self.fail(here, f"an attribute's name is not UTF-8 ({_shown(attr.name)})")
+                raise self.fail(at, f"an attribute's name is not UTF-8 ({_shown(attr.name)})")
             what = f"attribute {_shown(attr.name)}"
             if attr.name in seen:
-                raise self.fail(here, f"{what} is given twice")
+                raise self.fail(at, f"{what} is given twice")
             seen.add(attr.name)
             if attr.ref_attr_name:
                 raise self.fail(
-                    here,
+                    at,
                     f"{what} refers to a function's attribute "
                     f"({_shown(attr.ref_attr_name)}), which only a node inside a function may",
                 )
             if attr.type == AttributeProto.UNDEFINED or attr.type not in _KIND:
-                raise self.fail(here, f"{what} has no valid type")
+                raise self.fail(at, f"{what} has no valid type")
             if attr.type == AttributeProto.STRING and not _utf8(attr.s):
-                raise self.fail(here, f"{what} is not UTF-8 text ({_shown(attr.s)})")
+                raise self.fail(at, f"{what} is not UTF-8 text ({_shown(attr.s)})")
             if attr.type == AttributeProto.STRINGS:
                 bad = next((s for s in attr.strings if not _utf8(s)), None)
                 if bad is not None:
-                    raise self.fail(here, f"{what} holds a string that is not UTF-8 "
+                    raise self.fail(at, f"{what} holds a string that is not UTF-8 "
                                           f"({_shown(bad)})")  # fmt: skip
             expected = schema.attributes.get(attr.name) if schema is not None else None
             if expected is not None and int(expected.type) != attr.type:
                 raise self.fail(
-                    here,
+                    at,
                     f"{what} must be {attribute_kind(int(expected.type))}, got "
                     f"{attribute_kind(attr.type)}",
                 )
             if attr.type == AttributeProto.TENSOR:
-                check_elements(self.path, f"{here}{what}", attr.t.dims)
+                check_elements(self.path, f"{at}{what}", attr.t.dims)
             elif attr.type == AttributeProto.SPARSE_TENSOR:
-                check_elements(self.path, f"{here}{what}", attr.sparse_tensor.dims)
+                check_elements(self.path, f"{at}{what}", attr.sparse_tensor.dims)
             elif attr.type == AttributeProto.TENSORS:
                 for tensor in attr.tensors:
-                    check_elements(self.path, f"{here}{what}", tensor.dims)
+                    check_elements(self.path, f"{at}{what}", tensor.dims)
         if schema is not None:
             for name, spec in schema.attributes.items():
                 if spec.required and name not in seen:
-                    raise self.fail(here, f"the required attribute {name!r} is missing")
+                    raise self.fail(at, f"the required attribute {name!r} is missing")
         if node.op_type == "Einsum" and node.domain in _DEFAULT_DOMAINS:
             for attr in node.attribute:
                 if attr.name == "equation" and attr.type == AttributeProto.STRING:
                     problem = einsum_problem(attr.s.decode("utf-8"), len(node.input))
                     if problem is not None:
-                        raise self.fail(
-                            here, f"equation {_shown(attr.s.decode('utf-8'))}: {problem}"
-                        )
+                        raise self.fail(at, f"equation {_shown(attr.s.decode('utf-8'))}: {problem}")
         # Bodies read the names defined so far here and in the enclosing scopes.
         scopes = [*outer, made]
         for attr in node.attribute:
             if attr.type == AttributeProto.GRAPH:
-                self.graph(attr.g, (), scopes, f"{here}attribute {_shown(attr.name)}: ")
+                self.graph(attr.g, scopes, f"{at}attribute {_shown(attr.name)}: ")
             elif attr.type == AttributeProto.GRAPHS:
                 for position, graph in enumerate(attr.graphs):
-                    inside = f"{here}attribute {_shown(attr.name)}[{position}]: "
-                    self.graph(graph, (), scopes, inside)
+                    inside = f"{at}attribute {_shown(attr.name)}[{position}]: "
+                    self.graph(graph, scopes, inside)
 
     def schema(self, node: NodeProto) -> onnx.defs.OpSchema | None:
         """The op's schema at the model's opset for its domain, if ONNX knows it."""
