@@ -239,7 +239,7 @@ def check_model(model: ModelProto, path: Path, folded: Iterable[int] = ()) -> No
         if _readable(opset.domain):
             domain = "" if opset.domain == "ai.onnx" else opset.domain
             opsets[domain] = opset.version
-    _Checker(path, opsets).main(model.graph, frozenset(folded))
+    _Checker(path, opsets).graph(model.graph, [], "", frozenset(folded))
 
 
 #: What defines a tensor besides a node (whose placer name is kept instead).
@@ -268,9 +268,6 @@ class _Checker:
 
     def fail(self, where: str, message: str) -> ModelLoadError:
         return ModelLoadError(f"{self.path}: {where}{message}")
-
-    def main(self, graph: GraphProto, folded: frozenset[int]) -> None:
-        self.graph(graph, [], "", folded)
 
     def graph(
         self,
@@ -422,8 +419,8 @@ class _Checker:
             if attr.type == AttributeProto.STRINGS:
                 bad = next((s for s in attr.strings if not _utf8(s)), None)
                 if bad is not None:
-                    raise self.fail(at, f"{what} holds a string that is not UTF-8 "
-                                          f"({_shown(bad)})")  # fmt: skip
+                    message = f"{what} holds a string that is not UTF-8 ({_shown(bad)})"
+                    raise self.fail(at, message)
             expected = schema.attributes.get(attr.name) if schema is not None else None
             if expected is not None and int(expected.type) != attr.type:
                 raise self.fail(
@@ -445,9 +442,10 @@ class _Checker:
         if node.op_type == "Einsum" and node.domain in _DEFAULT_DOMAINS:
             for attr in node.attribute:
                 if attr.name == "equation" and attr.type == AttributeProto.STRING:
-                    problem = einsum_problem(attr.s.decode("utf-8"), len(node.input))
+                    equation = attr.s.decode("utf-8")
+                    problem = einsum_problem(equation, len(node.input))
                     if problem is not None:
-                        raise self.fail(at, f"equation {_shown(attr.s.decode('utf-8'))}: {problem}")
+                        raise self.fail(at, f"equation {_shown(equation)}: {problem}")
         # Bodies read the names defined so far here and in the enclosing scopes.
         scopes = [*outer, made]
         for attr in node.attribute:

@@ -294,9 +294,7 @@ def test_scan_attributes_of_the_wrong_type_are_refused(tmp_path, attrs, fragment
     refused(scan_model(tmp_path, **attrs), "node 'sc' (Scan)", fragment)
 
 
-@pytest.mark.parametrize(
-    ("n_scan", "axes"), [(0, None), (3, None), (1, [2]), (1, [-3])], ids=str
-)
+@pytest.mark.parametrize(("n_scan", "axes"), [(0, None), (3, None), (1, [2]), (1, [-3])], ids=str)
 def test_scan_attributes_out_of_range_are_refused(tmp_path, n_scan, axes):
     attrs = {"num_scan_inputs": n_scan}
     if axes is not None:
@@ -560,3 +558,15 @@ def test_non_utf8_names_through_the_cli(run_placer, tmp_path):
     path = edit_bytes(relu_model(tmp_path), b"Relu", b"Re\xfeu")
     for command in ("place", "inspect"):
         one_line_error(run_placer(command, path), "op type is not UTF-8")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("command", ["place", "inspect"])
+def test_a_fifo_or_a_device_as_the_model_is_one_line_at_once(run_placer, tmp_path, command):
+    fifo = tmp_path / "model.onnx"
+    os.mkfifo(fifo)
+    one_line_error(run_placer(command, fifo), str(fifo), "FIFO")
+    if Path("/dev/zero").exists():  # named .onnx, so that placer reads it as a model
+        zero = tmp_path / "zero.onnx"
+        zero.symlink_to("/dev/zero")
+        one_line_error(run_placer(command, zero), str(zero), "character device")
