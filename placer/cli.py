@@ -25,6 +25,7 @@ from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
 from placer.fileio import write_atomic
 from placer.render import (
     OutputFormat,
+    output_console,
     render_comparison,
     render_summary,
     render_table,
@@ -34,6 +35,7 @@ from placer.render import (
 from placer.result import PlacementResult
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
+from placer.text import markup_safe, printable
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
 
@@ -147,7 +149,7 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
                 ".yml or .txt, or pass --format"
             )
         if chosen is OutputFormat.TABLE:
-            console = Console(record=True, width=120, file=io.StringIO())
+            console = output_console(io.StringIO(), record=True)
             render_table(result, console)
             text = console.export_text()
         else:
@@ -157,7 +159,7 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
         return
     chosen = OutputFormat(fmt or "table")
     if chosen is OutputFormat.TABLE:
-        render_table(result, Console())
+        render_table(result, output_console())
     else:
         click.echo(to_json(result) if chosen is OutputFormat.JSON else to_yaml(result), nl=False)
 
@@ -262,8 +264,11 @@ class DelayedStatus:
 
 
 def _status(message: str) -> DelayedStatus:
-    """A spinner on stderr for a step that lasts over a second (only on a terminal)."""
-    return DelayedStatus(Console(stderr=True), message)
+    """A spinner on stderr for a step that lasts over a second (only on a terminal).
+
+    ``message`` is text, not markup: a file name such as ``[/]x.onnx`` shows as it is.
+    """
+    return DelayedStatus(Console(stderr=True), markup_safe(message))
 
 
 @contextlib.contextmanager
@@ -343,7 +348,7 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         summary = app.inspect(model, _model(kwargs))
     if fmt == "table":
-        render_summary(summary, Console())
+        render_summary(summary, output_console())
     elif fmt == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -380,7 +385,7 @@ def compare(
     if fmt == "json":
         click.echo(json.dumps(comparison.to_dict(), indent=2))
     else:
-        render_comparison(comparison, Console())
+        render_comparison(comparison, output_console())
 
 
 @cli.command()
@@ -472,8 +477,9 @@ _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _fail(message: str, status: ExitStatus) -> NoReturn:
-    # one line, whatever the message: a wrapped line would read as two errors
-    line = " ".join(message.split())
+    # one line, whatever the message: a wrapped line would read as two errors, and an
+    # escape sequence from a name in it must not reach the terminal
+    line = printable(" ".join(message.split()))
     click.echo(click.style("placer: error: ", fg="red", bold=True) + line, err=True)
     sys.exit(status)
 

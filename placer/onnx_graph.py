@@ -28,11 +28,15 @@ import onnx
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
 
 from placer.errors import ModelLoadError
+from placer.inputs import read_bytes
+from placer.onnx_checks import MAX_FIGURE, check_elements, check_model
 from placer.opcost import (
     CONTROL_INPUTS,
     STATE_INPUTS,
+    AttrKind,
     OpContext,
     TensorInfo,
+    attribute,
     element_bytes,
     op_cost,
 )
@@ -82,6 +86,9 @@ _RANDOM_OPS = frozenset(
 _METADATA_OPS = frozenset({"Shape", "Size"})
 #: Largest integer tensor read for its values (shapes of ConstantOfShape, trip counts).
 _MAX_READ_ELEMENTS = 64
+#: Largest model file read: protobuf cannot parse a message over 2 GiB (larger models
+#: keep their weights in external files, which placer does not read).
+MAX_MODEL_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -225,10 +232,14 @@ def load_onnx(
     Raises
     ------
     ModelLoadError
-        One line naming the file, tensor or operator at fault: a missing or unreadable
-        file, a graph without nodes (or with constant ones only), an input name unknown
-        to the model, or graph-input dimensions that neither ``batch_size`` nor
-        ``input_shapes`` resolve.
+        One line naming the file, tensor or operator at fault: a missing, unreadable or
+        non-regular file, a graph without nodes (or with constant ones only), a model
+        failing :func:`placer.onnx_checks.check_model` (names that are not UTF-8, a
+        tensor produced twice, an attribute of the wrong type, a malformed Einsum
+        equation, ...), an input name unknown to the model, graph-input dimensions that
+        neither ``batch_size`` nor ``input_shapes`` resolve, a tensor of more than
+        :data:`~placer.onnx_checks.MAX_ELEMENTS` elements, or an operator costed at more
+        than :data:`~placer.onnx_checks.MAX_FIGURE` FLOPs or bytes.
 
     Notes
     -----
@@ -239,19 +250,24 @@ def load_onnx(
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
     model = read_model(path)
+    # Before shape inference, which loops forever on some malformed models.
+    check_model(model, path, constant_nodes(model.graph))
     model, changed = _fix_input_dims(model, path, batch_size, dict(input_shapes or {}))
     model, note = _infer_shapes(model, changed)
     return _GraphBuilder(model, path, (note,) if note else ()).build()
 
 
 def read_model(path: Path) -> ModelProto:
-    """Parse ``path`` as an ONNX model without external data; one-line errors."""
-    if not path.exists():
-        raise ModelLoadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ModelLoadError(f"{path}: is a directory, not an ONNX model file")
+    """Parse ``path`` as an ONNX model without external data; one-line errors.
+
+    The file is read through :func:`placer.inputs.read_bytes`: a regular file of at most
+    :data:`MAX_MODEL_BYTES` (a FIFO or a device is refused at once), then parsed from
+    memory in the format its extension names (binary protobuf unless it is a text one).
+    """
+    data = read_bytes(path, what="an ONNX model", error=ModelLoadError, max_bytes=MAX_MODEL_BYTES)
+    fmt = onnx.serialization.registry.get_format_from_file_extension(path.suffix)
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data, format=fmt or "protobuf")
     except Exception as err:  # protobuf and onnx raise many unrelated types here
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"{path}: not a readable ONNX model ({reason})") from err
@@ -404,6 +420,14 @@ def _fix_input_dims(
             f"{path}: unknown input dims: {'; '.join(unresolved)}; pass "
             f"--input-shape {first}=D0,D1,... (one per input) to fix them"
         )
+    # Before the dims go into the proto (int64) and through shape inference (whose
+    # products would overflow).
+    for name, sizes in resolved.items():
+        if name in given:
+            hint = f" (--input-shape {name})"
+        else:
+            hint = f" (at --batch-size {batch_size})" if batch_size != 1 else ""
+        check_elements(path, f"graph input {name!r}", sizes, hint)
 
     changed = any(
         [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
@@ -564,8 +588,9 @@ def _attrs(node: NodeProto) -> dict[str, Any]:
     for attr in node.attribute:
         if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
             continue
-        value = onnx.helper.get_attribute_value(attr)
-        values[attr.name] = value.decode() if isinstance(value, bytes) else value
+        # check_model has refused untyped and function-reference attributes; strings
+        # stay bytes, which the typed accessor decodes
+        values[attr.name] = onnx.helper.get_attribute_value(attr)
     return values
 
 
@@ -601,6 +626,8 @@ class _GraphBuilder:
     # shape table ---------------------------------------------------------------
 
     def _record(self, name: str, shape: tuple[int, ...] | None, elem_type: int) -> None:
+        if shape is not None:
+            check_elements(self.path, f"tensor {name!r}", shape)
         if shape is not None or name not in self.shapes:
             self.shapes[name] = shape
         if elem_type:
@@ -700,7 +727,7 @@ class _GraphBuilder:
         folded = constant_nodes(graph)
         for index in sorted(folded):
             node = graph.node[index]
-            if node.op_type == "ConstantOfShape" and node.input[0] in self.ints:
+            if node.op_type == "ConstantOfShape" and node.output[0] and node.input[0] in self.ints:
                 elem_type = TensorProto.FLOAT
                 for attr in node.attribute:
                     if attr.name == "value":
@@ -740,11 +767,29 @@ class _GraphBuilder:
         costed: list[tuple[int, NodeProto, _Figures]] = []
         for index, node in enumerate(graph.node):
             if index not in weights.folded:
-                costed.append((index, node, self._cost_node(node, weights, owned)))
+                label = node.name or f"{node.op_type}_{index}"
+                costed.append((index, node, self._cost_node(node, label, weights, owned)))
         made = {name for i in weights.folded for name in graph.node[i].output if name}
         return costed, made
 
-    def _cost_node(self, node: NodeProto, weights: _Weights, owned: _Owned) -> _Figures:
+    def _cost_node(self, node: NodeProto, label: str, weights: _Weights, owned: _Owned) -> _Figures:
+        figures = self._figures(node, label, weights, owned)
+        values = {
+            "FLOPs": figures.flops,
+            "bytes read": figures.bytes_read,
+            "bytes written": figures.bytes_written,
+            "bytes of weights": figures.param_bytes,
+        }
+        for what, value in values.items():
+            if not value <= MAX_FIGURE:  # also NaN
+                raise ModelLoadError(
+                    f"{self.path}: node {label!r} ({node.op_type}) costs {value:.3g} "
+                    f"{what}, more than placer handles ({MAX_FIGURE:.0e}); are its "
+                    "dimensions, trip count or --batch-size absurd?"
+                )
+        return figures
+
+    def _figures(self, node: NodeProto, label: str, weights: _Weights, owned: _Owned) -> _Figures:
         inputs = tuple(self.info(name) if name else None for name in node.input)
         for name in node.output:
             # An output nobody reads (Dropout's mask at inference) is not materialised.
@@ -772,8 +817,13 @@ class _GraphBuilder:
 
         output_bytes = sum(info.nbytes for info in outputs if info is not None)
         if node.op_type in _CONTROL_FLOW and _is_default_domain(node):
-            return self._cost_control_flow(node, inputs, output_bytes, param_count, param_bytes)
-        cost = op_cost(OpContext(node.op_type, inputs, outputs, _attrs(node)))
+            return self._cost_control_flow(
+                node, label, inputs, output_bytes, param_count, param_bytes
+            )
+        try:
+            cost = op_cost(OpContext(node.op_type, inputs, outputs, _attrs(node), label))
+        except ModelLoadError as err:  # an attribute of the wrong type
+            raise ModelLoadError(f"{self.path}: {err}") from err
         if not cost.has_formula:
             self.unknown_ops.add(node.op_type)
         return _Figures(
@@ -803,6 +853,7 @@ class _GraphBuilder:
     def _cost_control_flow(
         self,
         node: NodeProto,
+        label: str,
         inputs: tuple[TensorInfo | None, ...],
         output_bytes: float,
         param_count: int,
@@ -822,11 +873,9 @@ class _GraphBuilder:
             if trip is not None and len(trip) == 1 and trip[0] >= 0:
                 repeats = trip[0]
             else:
-                self.notes.append(
-                    f"Loop '{node.name or node.output[0]}': trip count unknown, body counted once"
-                )
+                self.notes.append(f"Loop '{label}': trip count unknown, body counted once")
         elif node.op_type == "Scan":
-            repeats = self._scan_length(node, inputs)
+            repeats = self._scan_length(node, label, inputs)
         return _Figures(
             body.flops * repeats,
             body.bytes_read * repeats,
@@ -837,16 +886,29 @@ class _GraphBuilder:
             has_formula,
         )
 
-    def _scan_length(self, node: NodeProto, inputs: tuple[TensorInfo | None, ...]) -> int:
+    def _scan_length(
+        self, node: NodeProto, label: str, inputs: tuple[TensorInfo | None, ...]
+    ) -> int:
         attrs = _attrs(node)
-        n_scan = int(attrs.get("num_scan_inputs", 0))
+        where = f"{self.path}: node {label!r} (Scan)"
+        n_scan = attribute(attrs, "num_scan_inputs", AttrKind.INT, 0, where=where)
+        if not 1 <= n_scan <= len(inputs):
+            raise ModelLoadError(
+                f"{where}: attribute 'num_scan_inputs' must be between 1 and its "
+                f"{len(inputs)} inputs, got {n_scan}"
+            )
         scanned = [info for info in inputs[len(inputs) - n_scan :] if info is not None]
         if not scanned or not scanned[0].shape:
-            self.notes.append(f"Scan '{node.name}': sequence length unknown, body counted once")
+            self.notes.append(f"Scan '{label}': sequence length unknown, body counted once")
             return 1
-        axes = list(attrs.get("scan_input_axes", ())) or [0]
-        axis = axes[0] % len(scanned[0].shape)
-        return scanned[0].shape[axis]
+        axes = attribute(attrs, "scan_input_axes", AttrKind.INTS, (), where=where) or (0,)
+        rank = len(scanned[0].shape)
+        if not -rank <= axes[0] < rank:
+            raise ModelLoadError(
+                f"{where}: attribute 'scan_input_axes' names axis {axes[0]} of a "
+                f"{rank}-dimensional input"
+            )
+        return scanned[0].shape[axes[0] % rank]
 
     # assembling ----------------------------------------------------------------
 

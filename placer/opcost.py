@@ -13,9 +13,14 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from onnx import TensorProto
+
+from placer.errors import ModelLoadError
+
+_T = TypeVar("_T")
 
 #: Bytes per element of each ONNX element type (4-bit types take half a byte).
 ELEMENT_BYTES: Mapping[int, float] = {
@@ -71,6 +76,110 @@ class TensorInfo:
         return self.numel * self.itemsize
 
 
+class AttrKind(str, Enum):
+    """The Python types a formula reads an attribute as; the value is how messages
+    name it."""
+
+    INT = "an int"
+    FLOAT = "a float"
+    STRING = "a string"
+    INTS = "ints"
+    FLOATS = "floats"
+
+
+def _describe(value: Any) -> str:
+    """How a message names what an attribute holds."""
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int):
+        return AttrKind.INT.value
+    if isinstance(value, float):
+        return AttrKind.FLOAT.value
+    if isinstance(value, (str, bytes)):
+        return AttrKind.STRING.value
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return AttrKind.INTS.value
+        if all(isinstance(v, float) for v in value):
+            return AttrKind.FLOATS.value
+        if all(isinstance(v, (str, bytes)) for v in value):
+            return "strings"
+        return "a list of mixed values"
+    return {"TensorProto": "a tensor", "GraphProto": "a graph"}.get(
+        type(value).__name__, type(value).__name__
+    )
+
+
+def attribute(
+    attrs: Mapping[str, Any], name: str, kind: AttrKind, default: _T, *, where: str
+) -> Any:
+    """Attribute ``name`` of ``attrs`` as ``kind``, or ``default`` when it is absent.
+
+    Every attribute placer reads goes through here, so a model with an attribute of the
+    wrong type (``kernel_shape`` given as a float, ``num_scan_inputs`` as a string) is
+    refused with one line instead of failing somewhere in a formula.
+
+    Parameters
+    ----------
+    attrs : Mapping
+        Attribute values as ``onnx.helper.get_attribute_value`` gives them.
+    name : str
+        The attribute.
+    kind : AttrKind
+        The type it must have: an ``INT`` is an int, a ``FLOAT`` an int or a float, a
+        ``STRING`` text or UTF-8 bytes (returned as text), ``INTS`` and ``FLOATS`` a
+        list or tuple of them (returned as a tuple).
+    default
+        Returned as it is when the attribute is absent.
+    where : str
+        The node, for messages: ``"node 'conv1' (Conv)"``.
+
+    Raises
+    ------
+    ModelLoadError
+        ``node 'conv1' (Conv): attribute 'kernel_shape' must be ints, got a float``.
+
+    Examples
+    --------
+    >>> attribute({"transA": 1}, "transA", AttrKind.INT, 0, where="node 'g' (Gemm)")
+    1
+    >>> attribute({"mode": b"linear"}, "mode", AttrKind.STRING, "nearest", where="n")
+    'linear'
+    >>> attribute({"group": 2.5}, "group", AttrKind.INT, 1, where="node 'c' (Conv)")
+    Traceback (most recent call last):
+    ...
+    placer.errors.ModelLoadError: node 'c' (Conv): attribute 'group' must be an int, got a float
+    """
+    if name not in attrs:
+        return default
+    value = attrs[name]
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_float(v: Any) -> bool:
+        return is_int(v) or isinstance(v, float)
+
+    if kind is AttrKind.INT and is_int(value):
+        return value
+    if kind is AttrKind.FLOAT and is_float(value):
+        return float(value)
+    if kind is AttrKind.STRING and isinstance(value, str):
+        return value
+    if kind is AttrKind.STRING and isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelLoadError(f"{where}: attribute {name!r} is not UTF-8 text") from None
+    if kind in (AttrKind.INTS, AttrKind.FLOATS) and isinstance(value, (list, tuple)):
+        test = is_int if kind is AttrKind.INTS else is_float
+        if all(test(v) for v in value):
+            return tuple(value)
+    raise ModelLoadError(
+        f"{where}: attribute {name!r} must be {kind.value}, got {_describe(value)}"
+    )
+
+
 @dataclass(frozen=True)
 class OpContext:
     """One node as a formula sees it.
@@ -82,13 +191,22 @@ class OpContext:
     inputs, outputs : tuple of TensorInfo or None
         In the node's order; ``None`` for an omitted optional input or output.
     attrs : Mapping
-        The node's attributes as Python values (``onnx.helper.get_attribute_value``).
+        The node's attributes as Python values (``onnx.helper.get_attribute_value``);
+        formulas read them through :meth:`attr`.
+    node : str
+        The node's name, for messages.
     """
 
     op_type: str
     inputs: tuple[TensorInfo | None, ...]
     outputs: tuple[TensorInfo | None, ...]
     attrs: Mapping[str, Any]
+    node: str = ""
+
+    def attr(self, name: str, kind: AttrKind, default: _T) -> Any:
+        """Attribute ``name`` as ``kind``, or ``default``; see :func:`attribute`."""
+        where = f"node {self.node!r} ({self.op_type})" if self.node else f"{self.op_type} node"
+        return attribute(self.attrs, name, kind, default, where=where)
 
     def input(self, i: int) -> TensorInfo | None:
         return self.inputs[i] if i < len(self.inputs) else None
@@ -117,11 +235,6 @@ class OpCost:
 
 
 # -- formulas, one per family ----------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    """An attribute value as text (ONNX hands strings over as bytes)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def conv_flops(ctx: OpContext) -> float:
@@ -164,11 +277,11 @@ def gemm_flops(ctx: OpContext) -> float:
     a = ctx.input(0)
     if a is None or len(a.shape) != 2:
         raise ValueError("Gemm needs a 2-D first input")
-    k = a.shape[0] if ctx.attrs.get("transA", 0) else a.shape[1]
+    k = a.shape[0] if ctx.attr("transA", AttrKind.INT, 0) else a.shape[1]
     flops = 2.0 * ctx.out_numel * k
     if ctx.input(2) is not None:
-        flops += ctx.out_numel * (2 if ctx.attrs.get("beta", 1.0) != 1.0 else 1)
-    if ctx.attrs.get("alpha", 1.0) != 1.0:
+        flops += ctx.out_numel * (2 if ctx.attr("beta", AttrKind.FLOAT, 1.0) != 1.0 else 1)
+    if ctx.attr("alpha", AttrKind.FLOAT, 1.0) != 1.0:
         flops += ctx.out_numel
     return flops
 
@@ -179,7 +292,7 @@ _EINSUM_TERM = re.compile(r"[A-Za-z]|\.\.\.")
 def einsum_flops(ctx: OpContext) -> float:
     """Einsum: the product of the sizes of all indices (ellipsis dimensions included),
     times the number of operands less one, doubled when an index is summed over."""
-    equation = _text(ctx.attrs.get("equation", "")).replace(" ", "")
+    equation = ctx.attr("equation", AttrKind.STRING, "").replace(" ", "")
     lhs, _, rhs = equation.partition("->")
     sizes: dict[str, int] = {}
     ellipsis: list[int] = []
@@ -247,7 +360,7 @@ def variadic_flops(ctx: OpContext) -> float:
 def pool_flops(ctx: OpContext) -> float:
     """MaxPool/AveragePool/LpPool: prod(kernel) operations per output element, one more
     for the division of AveragePool."""
-    kernel = math.prod(ctx.attrs.get("kernel_shape", ()) or (1,))
+    kernel = math.prod(ctx.attr("kernel_shape", AttrKind.INTS, ()) or (1,))
     extra = 1 if ctx.op_type == "AveragePool" else 0
     return float(ctx.out_numel * (kernel + extra))
 
@@ -286,13 +399,13 @@ def softmax_flops(ctx: OpContext) -> float:
 def lrn_flops(ctx: OpContext) -> float:
     """LRN: a square and an add per window element, then scale, pow and divide:
     2·size + 3 per element."""
-    return float(ctx.in_numel * (2 * int(ctx.attrs.get("size", 1)) + 3))
+    return float(ctx.in_numel * (2 * ctx.attr("size", AttrKind.INT, 1) + 3))
 
 
 def resize_flops(ctx: OpContext) -> float:
     """Resize/Upsample: nearest copies (0 FLOPs); (bi/tri)linear interpolates
     2·2^d FLOPs per output element, cubic 2·4^d, d the spatial rank."""
-    mode = _text(ctx.attrs.get("mode", "nearest"))
+    mode = ctx.attr("mode", AttrKind.STRING, "nearest")
     first = ctx.outputs[0] if ctx.outputs else None
     spatial = max(len(first.shape) - 2, 1) if first is not None else 1
     if mode == "nearest":
@@ -307,10 +420,10 @@ def _recurrent_flops(gates: int, elementwise: int) -> Callable[[OpContext], floa
         if x is None or w is None:
             raise ValueError("recurrent op without input or weight")
         seq, batch, in_size = x.shape
-        if ctx.attrs.get("layout", 0) == 1:  # batch first
+        if ctx.attr("layout", AttrKind.INT, 0) == 1:  # batch first
             seq, batch = batch, seq
         directions = w.shape[0]
-        hidden = int(ctx.attrs.get("hidden_size", w.shape[1] // gates))
+        hidden = ctx.attr("hidden_size", AttrKind.INT, w.shape[1] // gates)
         per_step = 2 * gates * hidden * (in_size + hidden) + 2 * gates * hidden
         per_step += elementwise * hidden
         return float(seq * batch * directions * per_step)
@@ -328,7 +441,7 @@ def _quantized(formula: Callable[[OpContext], float], shift: int) -> Callable[..
 
     def wrapped(ctx: OpContext) -> float:
         inputs = (ctx.input(0), ctx.input(shift))
-        return formula(OpContext(ctx.op_type, inputs, ctx.outputs, ctx.attrs))
+        return formula(OpContext(ctx.op_type, inputs, ctx.outputs, ctx.attrs, ctx.node))
 
     wrapped.__doc__ = formula.__doc__
     return wrapped
@@ -474,7 +587,13 @@ def op_cost(ctx: OpContext) -> OpCost:
     OpCost
         ``bytes_read`` is the size of all inputs (weights included), ``bytes_written``
         the size of all outputs. An op type without a formula, or a node whose shapes do
-        not fit its formula, gets ``flops=0`` and ``has_formula=False``.
+        not fit its formula, gets ``flops=0`` and ``has_formula=False``; FLOPs past the
+        range of a float are ``inf``.
+
+    Raises
+    ------
+    ModelLoadError
+        An attribute the formula reads has the wrong type (see :func:`attribute`).
 
     Examples
     --------
@@ -494,6 +613,8 @@ def op_cost(ctx: OpContext) -> OpCost:
     except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError):
         # A malformed node (wrong rank, missing weight): keep the bytes, flag the op.
         return OpCost(0.0, bytes_read, bytes_written, has_formula=False)
+    except OverflowError:  # an integer count past float range: the caller refuses it
+        flops = math.inf
     return OpCost(flops, bytes_read, bytes_written)
 
 

@@ -1,11 +1,20 @@
-"""Renderers of a :class:`~placer.result.PlacementResult`: rich table, JSON, YAML."""
+"""Renderers of a :class:`~placer.result.PlacementResult`: rich table, JSON, YAML.
+
+Names in the tables (model, node, device, solver) come from users' files and options:
+each goes through :func:`~placer.text.markup_safe`, or :func:`~placer.text.printable`
+where it is no markup, so that ``[/]`` or an escape sequence in a name shows as text.
+Cells fold instead of being cut short, and :func:`output_console` gives a pipe, a file
+or a CI log room for the widest table: a figure is never shown as ``1e+…``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from enum import Enum
 from pathlib import PurePath
+from typing import IO
 
 import yaml
 from rich import box
@@ -14,7 +23,12 @@ from rich.table import Table
 from rich.text import Text
 
 from placer.result import PlacementResult
+from placer.text import markup_safe, printable
 from placer.units import format_bytes
+
+#: Width of a console that is not a terminal: more than any table needs, so that
+#: nothing is wrapped or cut where no reader can widen the window.
+UNBOUNDED_WIDTH = 100_000
 
 
 class OutputFormat(str, Enum):
@@ -31,6 +45,44 @@ class OutputFormat(str, Enum):
         return {".json": cls.JSON, ".yaml": cls.YAML, ".yml": cls.YAML, ".txt": cls.TABLE}.get(
             suffix
         )
+
+
+def output_console(
+    file: IO[str] | None = None, *, stderr: bool = False, record: bool = False
+) -> Console:
+    """A console for placer's tables on ``file`` (default: stdout, or stderr).
+
+    On a terminal, rich's own (the terminal's width). Anywhere else, a pipe, a file or
+    a CI log, the console is :data:`UNBOUNDED_WIDTH` wide, so that every table takes the
+    width it needs: rich would otherwise assume 80 columns and cut figures short. A
+    stream that is no terminal counts as none even where ``FORCE_COLOR`` makes rich
+    colour it.
+
+    Examples
+    --------
+    >>> import io
+    >>> output_console(io.StringIO()).width
+    100000
+    """
+    stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        terminal = False
+    width = None if terminal else UNBOUNDED_WIDTH
+    return Console(file=file, stderr=stderr, record=record, width=width)
+
+
+def _title(console: Console, title: str) -> None:
+    """A table's title on a line of its own: rich would fold a title longer than the
+    table to the table's width, cutting a long model name in pieces."""
+    console.print(Text(title, style="table.title"))
+
+
+def _column(table: Table, header: str, justify: str = "left") -> None:
+    """A column whose cells fold onto another line instead of being cut with '…' when
+    the terminal is too narrow."""
+    table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
 
 
 def to_json(result: PlacementResult) -> str:
@@ -55,15 +107,15 @@ def render_table(result: PlacementResult, console: Console) -> None:
     predicted throughput and how close it is to the lower bound."""
     problem, evaluation = result.problem, result.evaluation
     scale, unit = _time_scale(problem.time_unit)
-    title = f"placer: {problem.name} — solver {result.solver}"
-    table = Table(title=title, title_justify="left")
-    table.add_column("device", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("ops", justify="right", no_wrap=True)
+    _title(console, f"placer: {printable(problem.name)} — solver {printable(result.solver)}")
+    table = Table()
+    _column(table, "device")
+    _column(table, "kind")
+    _column(table, "ops", "right")
     for label in ("compute", "comm", "load"):
-        table.add_column(label, justify="right", no_wrap=True)
-    table.add_column("memory", justify="right", no_wrap=True)
-    table.add_column("cap", justify="right", no_wrap=True)
+        _column(table, label, "right")
+    _column(table, "memory", "right")
+    _column(table, "cap", "right")
     bottleneck = evaluation.bottleneck
     for stage in evaluation.stages:
         device = problem.devices[stage.device]
@@ -71,7 +123,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
         cap = "∞" if math.isinf(kind.memory_bytes) else format_bytes(kind.memory_bytes)
         is_bottleneck = bottleneck is not None and stage.device == bottleneck.device
         table.add_row(
-            device.name + (" *" if is_bottleneck else ""),
+            markup_safe(device.name) + (" *" if is_bottleneck else ""),
             "cpu" if kind.device_class.value == "cpu" else "accel",
             str(len(stage.ops)),
             f"{stage.compute * scale:.4g}",
@@ -82,8 +134,10 @@ def render_table(result: PlacementResult, console: Console) -> None:
             style="bold red" if is_bottleneck else None,
         )
     console.print(table)
-    per = f"samples/{problem.time_unit}" if problem.time_unit else "samples per time unit"
+    time_unit = markup_safe(problem.time_unit)
+    per = f"samples/{time_unit}" if time_unit else "samples per time unit"
     status = "optimal" if result.optimal else "not proven optimal"
+    unit = markup_safe(unit)
     where = f"times in {unit}" if unit else "times in the input's unit"
     console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
     unit = f" {unit}" if unit else ""
@@ -97,10 +151,10 @@ def render_table(result: PlacementResult, console: Console) -> None:
         f"gap at most {100 * result.gap:.2f}%"
     )
     for note in result.notes:
-        console.print(Text(f"note: {note}", style="yellow"))
+        console.print(Text(f"note: {printable(note)}", style="yellow"))
     if not evaluation.valid:
         for violation in evaluation.violations:
-            console.print(Text(f"invalid: {violation}", style="bold red"))
+            console.print(Text(f"invalid: {printable(violation)}", style="bold red"))
 
 
 def _count(value: float) -> str:
@@ -112,37 +166,43 @@ def _count(value: float) -> str:
 
 def render_summary(summary, console: Console) -> None:
     """Print ``placer inspect``'s figures of a model (a :class:`ModelSummary`)."""
-    head = Table(title=f"placer inspect: {summary.name}", title_justify="left", show_header=False)
-    head.add_column("figure")
-    head.add_column("value", justify="right")
+    _title(console, f"placer inspect: {printable(summary.name)}")
+    head = Table(show_header=False)
+    _column(head, "figure")
+    _column(head, "value", "right")
     head.add_row("nodes / edges", f"{summary.nodes} / {summary.edges}")
     head.add_row("parameters", f"{_count(summary.params)} ({format_bytes(summary.param_bytes)})")
     head.add_row("forward FLOPs", _count(summary.flops))
     head.add_row("activation memory", format_bytes(summary.activation_bytes))
     head.add_row("input size", format_bytes(summary.input_bytes))
     console.print(head)
-    ops = Table(title="op types", title_justify="left")
-    ops.add_column("op type")
-    ops.add_column("count", justify="right")
+    _title(console, "op types")
+    ops = Table()
+    _column(ops, "op type")
+    _column(ops, "count", "right")
     for op_type, count in summary.op_histogram:
-        ops.add_row(op_type, str(count))
+        ops.add_row(markup_safe(op_type), str(count))
     console.print(ops)
-    dear = Table(title="dearest ops", title_justify="left")
-    dear.add_column("node")
-    dear.add_column("op type")
-    dear.add_column("FLOPs", justify="right")
-    dear.add_column("params", justify="right")
+    _title(console, "dearest ops")
+    dear = Table()
+    _column(dear, "node")
+    _column(dear, "op type")
+    _column(dear, "FLOPs", "right")
+    _column(dear, "params", "right")
     for op in summary.dearest:
-        dear.add_row(op.name, op.op_type, _count(op.flops), _count(op.param_count))
+        dear.add_row(
+            markup_safe(op.name), markup_safe(op.op_type), _count(op.flops),
+            _count(op.param_count),
+        )  # fmt: skip
     console.print(dear)
     if summary.unknown_ops:
-        console.print(Text("no FLOP formula (bytes only): " + ", ".join(summary.unknown_ops),
-                           style="yellow"))
+        unknown = ", ".join(printable(op) for op in summary.unknown_ops)
+        console.print(Text(f"no FLOP formula (bytes only): {unknown}", style="yellow"))
     if summary.unknown_shapes:
-        console.print(Text("shapes estimated for: " + ", ".join(summary.unknown_shapes),
-                           style="yellow"))
+        estimated = ", ".join(printable(name) for name in summary.unknown_shapes)
+        console.print(Text(f"shapes estimated for: {estimated}", style="yellow"))
     for note in summary.notes:
-        console.print(Text(f"note: {note}", style="yellow"))
+        console.print(Text(f"note: {printable(note)}", style="yellow"))
 
 
 def render_comparison(comparison, console: Console) -> None:
@@ -150,23 +210,24 @@ def render_comparison(comparison, console: Console) -> None:
     best plan highlighted and failed solvers with their reason."""
     scale, unit = _time_scale(comparison.time_unit)
     best = comparison.best
-    table = Table(
-        title=f"placer compare: {comparison.problem}", title_justify="left", box=box.SIMPLE_HEAD
-    )
-    table.add_column("solver", no_wrap=True)
-    table.add_column(f"max-load{f' ({unit})' if unit else ''}", justify="right", no_wrap=True)
-    table.add_column("throughput", justify="right", no_wrap=True)
-    table.add_column("vs single", justify="right", no_wrap=True)
-    table.add_column("memory", justify="right", no_wrap=True)
-    table.add_column("optimal", justify="center", no_wrap=True)
-    table.add_column("time", justify="right", no_wrap=True)
+    _title(console, f"placer compare: {printable(comparison.problem)}")
+    table = Table(box=box.SIMPLE_HEAD)
+    unit = markup_safe(unit)
+    _column(table, "solver")
+    _column(table, f"max-load{f' ({unit})' if unit else ''}", "right")
+    _column(table, "throughput", "right")
+    _column(table, "vs single", "right")
+    _column(table, "memory", "right")
+    _column(table, "optimal", "center")
+    _column(table, "time", "right")
     for row in comparison.rows:
+        solver = markup_safe(row.solver)
         if row.error is not None:
-            table.add_row(row.solver, "—", "—", "—", "—", "—", f"{row.seconds:.2g}", style="dim")
+            table.add_row(solver, "—", "—", "—", "—", "—", f"{row.seconds:.2g}", style="dim")
             continue
         is_best = best is not None and row is best
         table.add_row(
-            row.solver + (" *" if is_best else ""),
+            solver + (" *" if is_best else ""),
             f"{row.max_load * scale:.6g}",
             "∞" if row.throughput is None else f"{row.throughput:.4g}",
             "—" if row.speedup_vs_single is None else f"{row.speedup_vs_single:.2f}×",
@@ -176,11 +237,12 @@ def render_comparison(comparison, console: Console) -> None:
             style="bold green" if is_best else (None if row.valid else "red"),
         )
     console.print(table)
-    per = f"samples/{comparison.time_unit}" if comparison.time_unit else "samples per time unit"
+    time_unit = markup_safe(comparison.time_unit)
+    per = f"samples/{time_unit}" if time_unit else "samples per time unit"
     console.print(
         f"* marks the least max-load; throughput in {per}; vs single: speed-up over "
         "everything on the best single device; memory: the fullest device's; time: solve seconds"
     )
     for row in comparison.rows:
         if row.error is not None:
-            console.print(Text(f"{row.solver}: {row.error}", style="yellow"))
+            console.print(Text(f"{printable(row.solver)}: {printable(row.error)}", style="yellow"))

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from placer.opcost import FLOP_FORMULAS, TensorInfo, cost_of, has_formula
+from placer.errors import ModelLoadError
+from placer.opcost import (
+    FLOP_FORMULAS,
+    AttrKind,
+    OpContext,
+    TensorInfo,
+    attribute,
+    cost_of,
+    has_formula,
+    op_cost,
+)
 
 
 def t(*shape: int, itemsize: float = 4) -> TensorInfo:
@@ -117,3 +129,39 @@ def test_malformed_node_falls_back_to_bytes():
 )  # fmt: skip
 def test_transformer_and_cnn_ops_have_formulas(op):
     assert op in FLOP_FORMULAS
+
+
+# -- attributes of the wrong type ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "fragment"),
+    [
+        ("Gemm", {"transA": "yes"}, "attribute 'transA' must be an int, got a string"),
+        ("Gemm", {"alpha": [1.0]}, "attribute 'alpha' must be a float, got floats"),
+        ("MaxPool", {"kernel_shape": 3.0}, "attribute 'kernel_shape' must be ints, got a float"),
+        ("MaxPool", {"kernel_shape": [2, "2"]}, "must be ints, got a list of mixed values"),
+        ("Einsum", {"equation": 7}, "attribute 'equation' must be a string, got an int"),
+        ("Resize", {"mode": b"\xfflinear"}, "attribute 'mode' is not UTF-8 text"),
+        ("LRN", {"size": True}, "attribute 'size' must be an int, got a bool"),
+    ],
+)
+def test_an_attribute_of_the_wrong_type_is_one_line_naming_the_node(op, attrs, fragment):
+    x = t(4, 4)
+    with pytest.raises(ModelLoadError, match=re.escape(fragment)) as err:
+        op_cost(OpContext(op, (x, x), (x,), attrs, node="n1"))
+    assert str(err.value).startswith(f"node 'n1' ({op}): ")
+
+
+def test_attributes_read_as_their_type():
+    where = "node 'g' (Gemm)"
+    assert attribute({"alpha": 2}, "alpha", AttrKind.FLOAT, 1.0, where=where) == 2.0
+    assert attribute({"pads": [1, 1]}, "pads", AttrKind.INTS, (), where=where) == (1, 1)
+    assert attribute({}, "pads", AttrKind.INTS, None, where=where) is None
+    assert attribute({"mode": b"cubic"}, "mode", AttrKind.STRING, "", where=where) == "cubic"
+
+
+def test_flops_past_float_range_are_infinite_not_an_overflow_error():
+    big = t(2**1000)
+    cost = cost_of("Einsum", [big, big], [t()], {"equation": "i,j->"})
+    assert cost.flops == float("inf") and cost.has_formula
