@@ -146,11 +146,12 @@ def model_fingerprint(path: str | Path) -> str:
     Raises
     ------
     ModelLoadError
-        The file is missing or is not an ONNX model.
+        The file is missing, is not an ONNX model, or fails the checks of
+        :func:`placer.onnx_checks.check_model`.
     """
-    from placer.onnx_graph import read_model
+    from placer.onnx_graph import read_checked_model
 
-    return onnx_fingerprint(read_model(Path(path)))
+    return onnx_fingerprint(read_checked_model(Path(path)))
 
 
 def _model_problem(path: Path, options: ModelOptions, fingerprint: str | None = None) -> Problem:

@@ -249,12 +249,19 @@ def load_onnx(
     path = Path(path)
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
-    model = read_model(path)
-    # Before shape inference, which loops forever on some malformed models.
-    check_model(model, path, constant_nodes(model.graph))
+    model = read_checked_model(path)
     model, changed = _fix_input_dims(model, path, batch_size, dict(input_shapes or {}))
     model, note = _infer_shapes(model, changed)
     return _GraphBuilder(model, path, (note,) if note else ()).build()
+
+
+def read_checked_model(path: Path) -> ModelProto:
+    """:func:`read_model`, then :func:`placer.onnx_checks.check_model`: a model safe to
+    infer shapes on, fingerprint and cost (one-line ModelLoadError otherwise)."""
+    model = read_model(path)
+    # Before shape inference, which loops forever on some malformed models.
+    check_model(model, path, constant_nodes(model.graph))
+    return model
 
 
 def read_model(path: Path) -> ModelProto:
