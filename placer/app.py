@@ -225,7 +225,7 @@ def proven_bound(
 
     if solved is not None and solved.optimal:
         return solved.objective
-    candidates = [trivial_bound(problem, contract(problem, absorb_free_leaves=False))]
+    candidates = [trivial_bound(problem, contract(problem))]
     objective = math.inf
     if solved is not None:
         if solved.lower_bound is not None:
@@ -258,10 +258,10 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     solve = get_solver(solver)
     if not options.contiguous and solver not in ("milp", "auto"):
         raise InputError(f"--no-contiguous needs --solver milp or auto, not {solver}")
+    check_feasible(problem, contract(problem))  # linear time: part of building the problem
     if options.time_limit is not None and options.deadline is None:
         # --time-limit bounds everything from here: model building and bounds included
         options = replace(options, deadline=time.monotonic() + options.time_limit)
-    check_feasible(problem, contract(problem))
     solved = solve(problem, options)
     bound = proven_bound(problem, solved, options.contiguous, options.seconds_left())
     result = from_solve(problem, solved, bound, contiguous=options.contiguous)

@@ -80,9 +80,21 @@ class BlockGraph:
 def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph:
     """Contract ``problem`` into its :class:`BlockGraph`.
 
+    The contraction is computed once per problem and kept with it: the feasibility
+    check, the solvers and the bounds all ask for it (seconds on 100,000 ops).  Its
+    arrays are shared; no caller may write to them.
+
     Runs in O((ops + edges) · α) for the union-find plus O(blocks + arcs) per round of
     leaf absorption.
     """
+    # a frozen dataclass still has a __dict__, which its __setattr__ does not guard
+    cache = problem.__dict__.setdefault("_contractions", {})
+    if absorb_free_leaves not in cache:
+        cache[absorb_free_leaves] = _contract(problem, absorb_free_leaves)
+    return cache[absorb_free_leaves]
+
+
+def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
     n = len(problem.ops)
     parent = list(range(n))
 
@@ -100,11 +112,15 @@ def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph
         return True
 
     first_of_color: dict[int, int] = {}
+    merged = False
     for i, op in enumerate(problem.ops):
-        union(i, first_of_color.setdefault(op.color, i))
+        merged |= union(i, first_of_color.setdefault(op.color, i))
 
     pipeline = problem.pipeline_edges
-    _fuse_cycles(n, pipeline, find, union)
+    if merged or any(op.backward for op in problem.ops):
+        # cycles can only come from merged colour classes or mirrored backward edges:
+        # the op graph itself is acyclic (checked when it is read)
+        _fuse_cycles(n, pipeline, find, union)
     if absorb_free_leaves:
         while _absorb_one_round(problem, pipeline, find, union):
             pass
