@@ -19,7 +19,7 @@ from placer.check import Limits, below, check_plan
 from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
 from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
-from placer.fileio import write_atomic
+from placer.fileio import write_output
 from placer.render import (
     OutputFormat,
     render_comparison,
@@ -31,6 +31,7 @@ from placer.render import (
 from placer.result import PlacementResult
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
+from placer.text import printable
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
 
@@ -112,14 +113,14 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
         if fmt and implied is not None and implied is not OutputFormat(fmt):
             # YAML in a .json file would break whatever reads it next
             raise InputError(
-                f"{output}: --format {fmt} contradicts the extension, which means "
+                f"{printable(output)}: --format {fmt} contradicts the extension, which means "
                 f"{implied.value}; change one of them, or drop --format"
             )
         chosen = OutputFormat(fmt) if fmt else implied
         if chosen is None:
             raise InputError(
-                f"{output}: cannot tell the format from the extension; use .json, .yaml, "
-                ".yml or .txt, or pass --format"
+                f"{printable(output)}: cannot tell the format from the extension; use .json, "
+                ".yaml, .yml or .txt, or pass --format"
             )
         if chosen is OutputFormat.TABLE:
             console = Console(record=True, width=120, file=io.StringIO())
@@ -127,8 +128,8 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
             text = console.export_text()
         else:
             text = to_json(result) if chosen is OutputFormat.JSON else to_yaml(result)
-        write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
+        write_output(output, text)
+        click.echo(f"wrote {printable(output)}", err=True)
         return
     chosen = OutputFormat(fmt or "table")
     if chosen is OutputFormat.TABLE:
@@ -380,11 +381,11 @@ def report(
     with _status("evaluating..."):
         result = read_result(problem, plan)
     if html_path is not None:
-        write_atomic(html_path, to_html(result, microbatches))
-        click.echo(f"wrote {html_path}", err=True)
+        write_output(html_path, to_html(result, microbatches))
+        click.echo(f"wrote {printable(html_path)}", err=True)
     if markdown_path is not None:
-        write_atomic(markdown_path, to_markdown(result))
-        click.echo(f"wrote {markdown_path}", err=True)
+        write_output(markdown_path, to_markdown(result))
+        click.echo(f"wrote {printable(markdown_path)}", err=True)
 
 
 @cli.command()
@@ -412,7 +413,8 @@ def split(
         manifest = split_model(
             model, plan, out_dir, batch_size=app.batch_size(options), input_shapes=shapes
         )
-    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {out_dir}", err=True)
+    shown = printable(out_dir)
+    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {shown}", err=True)
 
 
 @cli.command()
