@@ -81,6 +81,16 @@ def test_a_replaced_file_keeps_its_mode(tmp_path) -> None:
     assert target.read_text() == "new\n"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
+def test_root_replacing_a_users_file_leaves_it_theirs(tmp_path) -> None:
+    target = tmp_path / "plan.json"
+    target.write_text("old\n")
+    os.chown(target, 65534, 65534)
+    write_output(target, "new\n")
+    assert (target.stat().st_uid, target.stat().st_gid) == (65534, 65534)
+    assert target.read_text() == "new\n"
+
+
 def test_an_empty_path_is_refused(tmp_path) -> None:
     with pytest.raises(InputError, match="the output path is empty"):
         write_atomic("", "x")
