@@ -22,7 +22,7 @@ from placer.check import Limits, below, check_plan
 from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
 from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
-from placer.fileio import write_atomic
+from placer.fileio import write_output
 from placer.render import (
     OutputFormat,
     output_console,
@@ -139,14 +139,14 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
         if fmt and implied is not None and implied is not OutputFormat(fmt):
             # YAML in a .json file would break whatever reads it next
             raise InputError(
-                f"{output}: --format {fmt} contradicts the extension, which means "
+                f"{printable(output)}: --format {fmt} contradicts the extension, which means "
                 f"{implied.value}; change one of them, or drop --format"
             )
         chosen = OutputFormat(fmt) if fmt else implied
         if chosen is None:
             raise InputError(
-                f"{output}: cannot tell the format from the extension; use .json, .yaml, "
-                ".yml or .txt, or pass --format"
+                f"{printable(output)}: cannot tell the format from the extension; use .json, "
+                ".yaml, .yml or .txt, or pass --format"
             )
         if chosen is OutputFormat.TABLE:
             console = output_console(io.StringIO(), record=True)
@@ -154,8 +154,8 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
             text = console.export_text()
         else:
             text = to_json(result) if chosen is OutputFormat.JSON else to_yaml(result)
-        write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
+        write_output(output, text)
+        click.echo(f"wrote {printable(output)}", err=True)
         return
     chosen = OutputFormat(fmt or "table")
     if chosen is OutputFormat.TABLE:
@@ -418,11 +418,11 @@ def report(
     with _status("evaluating..."):
         result = app.evaluate_plan(problem, placement, bound=False)
     if html_path is not None:
-        write_atomic(html_path, to_html(result, microbatches))
-        click.echo(f"wrote {html_path}", err=True)
+        write_output(html_path, to_html(result, microbatches))
+        click.echo(f"wrote {printable(html_path)}", err=True)
     if markdown_path is not None:
-        write_atomic(markdown_path, to_markdown(result))
-        click.echo(f"wrote {markdown_path}", err=True)
+        write_output(markdown_path, to_markdown(result))
+        click.echo(f"wrote {printable(markdown_path)}", err=True)
 
 
 @cli.command()
@@ -454,7 +454,8 @@ def split(
             model, plan, out_dir, batch_size=app.batch_size(options),
             input_shapes=options.input_shapes,
         )  # fmt: skip
-    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {out_dir}", err=True)
+    shown = printable(out_dir)
+    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {shown}", err=True)
 
 
 @cli.command()

@@ -17,8 +17,14 @@ stages before it (:func:`run_split`), computes what the whole model computes.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import re
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,12 +33,18 @@ from typing import Any
 import onnx
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
 
+from placer import __version__
 from placer.check import read_plan_document
 from placer.errors import InputError, ModelLoadError, PlanFormatError
-from placer.fileio import write_atomic
+from placer.fileio import TEMP_PREFIX, current_umask, interrupts_deferred, write_output
+from placer.inputs import load_json, read_text
 from placer.onnx_graph import OpGraph, constant_nodes, load_onnx
+from placer.text import printable
 
 MANIFEST = "manifest.json"
+#: The manifest's ``generator``: with each file's size and SHA-256, how a later split
+#: recognises a directory it may replace.
+GENERATOR = f"placer {__version__}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,8 @@ class StageFile:
     nodes: int
     bytes_in: float
     bytes_out: float
+    file_size: int
+    sha256: str
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +72,8 @@ class StageFile:
             "nodes": self.nodes,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
+            "file_size": self.file_size,
+            "sha256": self.sha256,
         }
 
 
@@ -75,6 +91,7 @@ class SplitManifest:
             {"after_stage": stage.index, "bytes": stage.bytes_out} for stage in self.stages[:-1]
         ]
         return {
+            "generator": GENERATOR,
             "model": self.model,
             "inputs": list(self.graph_inputs),
             "outputs": list(self.graph_outputs),
@@ -101,7 +118,9 @@ def split_model(
         placer's JSON plan (``placer place MODEL --format json``); its ``stages[].nodes``
         are ONNX node names, stages in pipeline order.
     out_dir : str or Path
-        Created if missing; the submodels are ``stage_<i>_<device>.onnx``.
+        Created if missing; the submodels are ``stage_<i>_<device>.onnx``.  It must be
+        new, empty, or hold an earlier split (its manifest and the files it lists,
+        unchanged), which this one replaces; entries placer did not write are kept.
     batch_size, input_shapes
         Shapes at which the bytes crossing each cut are counted.
 
@@ -111,6 +130,9 @@ def split_model(
 
     Raises
     ------
+    InputError
+        ``out_dir`` holds files but no earlier split, or cannot be written (the message
+        names it and the reason); ``out_dir`` is then left as it was.
     PlanFormatError
         The plan is malformed, is a training plan (backward ops cannot be split into
         inference submodels), names a node the model lacks, leaves a node out, or has a
@@ -123,6 +145,7 @@ def split_model(
     Linear in the size of the model plus ONNX shape inference and checking.
     """
     model_path, plan_path, out_dir = Path(model_path), Path(plan_path), Path(out_dir)
+    _existing(_target(out_dir), printable(str(out_dir)))  # refuse before minutes of work
     document = read_plan_document(plan_path)
     stages = document["stages"]
     for s, stage in enumerate(stages):
@@ -197,11 +220,12 @@ def split_model(
                 f"ONNX checker: {line}"
             ) from err
         file = f"stage_{s + 1}_{re.sub(r'[^A-Za-z0-9]+', '_', stage['device'])}.onnx"
-        contents.append(sub.SerializeToString())
+        data = sub.SerializeToString()
+        contents.append(data)
         bytes_in = float(sum(tensor_bytes.get(n, 0.0) for n in inputs if n not in graph_inputs))
         files.append(
             StageFile(s + 1, file, stage["device"], tuple(inputs), tuple(outputs), len(nodes),
-                      bytes_in, 0.0)
+                      bytes_in, 0.0, len(data), hashlib.sha256(data).hexdigest())
         )  # fmt: skip
 
     # the bytes crossing the cut after stage s: tensors made up to s and read after it
@@ -225,31 +249,209 @@ def split_model(
 
 
 def _write(out_dir: Path, manifest: SplitManifest, contents: list[bytes]) -> None:
-    """Write the submodels and the manifest, and remove the submodels of an earlier
-    split into ``out_dir`` that this one does not replace (so the directory holds one
-    split, not a mix)."""
+    """Write the submodels and the manifest into a new directory beside ``out_dir``, then
+    swap it in for ``out_dir``.
+
+    Until the swap, ``out_dir`` is left exactly as it was, whatever fails (no space left,
+    Ctrl-C).  The swap holds Ctrl-C: it moves the old directory aside, moves the new one
+    in, moves over the files placer did not write, and deletes the old split's files.
+    """
+    target = _target(out_dir)
+    shown = printable(str(out_dir))
+    earlier = _existing(target, shown)
+    clash = [name for name in earlier.foreign if name in {s.file for s in manifest.stages}]
+    if clash:
+        raise InputError(
+            f"{shown}: {printable(clash[0])} is not a file of the earlier split, and this "
+            "split would write over it; move it away, or split into another directory"
+        )
+    parent = target.parent
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(f"{out_dir}: cannot create the output directory ({err.strerror})") from err
-    stale = _listed_files(out_dir / MANIFEST) - {stage.file for stage in manifest.stages}
-    for stage, data in zip(manifest.stages, contents, strict=True):
-        write_atomic(out_dir / stage.file, data)
-    write_atomic(out_dir / MANIFEST, json.dumps(manifest.to_dict(), indent=2) + "\n")
-    for name in stale:
-        (out_dir / name).unlink(missing_ok=True)
-
-
-def _listed_files(manifest: Path) -> set[str]:
-    """The stage files an existing manifest lists (none if it is absent or unreadable)."""
+        raise InputError(f"{shown}: cannot create the output directory ({_reason(err)})") from err
+    staging = None
     try:
-        document = json.loads(manifest.read_text())
-        return {
-            stage["file"] for stage in document["stages"]
-            if re.fullmatch(r"stage_\d+_[A-Za-z0-9_]*\.onnx", stage["file"])
-        }  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
+        with interrupts_deferred():  # so that a Ctrl-C cannot lose track of the directory
+            staging = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent)
+        _take_over_mode(staging, earlier)
+        for stage, data in zip(manifest.stages, contents, strict=True):
+            write_output(Path(staging, stage.file), data, shown_as=str(out_dir / stage.file))
+        document = json.dumps(manifest.to_dict(), indent=2) + "\n"
+        write_output(Path(staging, MANIFEST), document, shown_as=str(out_dir / MANIFEST))
+        _swap(Path(staging), target, earlier, shown)
+        staging = None
+    except BaseException as err:
+        with interrupts_deferred():
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)  # only what this split wrote
+        if isinstance(err, OSError):
+            where = printable(str(parent))
+            raise InputError(
+                f"{shown}: cannot write the split (placer builds it in a new directory in "
+                f"{where} and swaps it in): {_reason(err)}"
+            ) from err
+        raise
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """What the output directory holds before a split: nothing (``exists`` False), or
+    the files of an earlier split (``ours``) and entries placer did not write (``foreign``)."""
+
+    exists: bool
+    mode: int = 0
+    owner: tuple[int, int] = (-1, -1)
+    ours: frozenset[str] = frozenset()
+    foreign: tuple[str, ...] = ()
+
+
+def _target(out_dir: Path) -> Path:
+    """Where the split goes: ``out_dir``, or the directory a symbolic link names (the
+    link stays a link)."""
+    return Path(os.path.realpath(out_dir))
+
+
+def _existing(target: Path, shown: str) -> _Existing:
+    """What ``target`` holds; refuses a directory a split may not replace."""
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return _Existing(exists=False)
+    except OSError as err:
+        raise InputError(f"{shown}: cannot use as the output directory: {_reason(err)}") from err
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{shown}: is not a directory; name a directory for the split")
+    here = os.getcwd()
+    if here == str(target) or here.startswith(str(target).rstrip(os.sep) + os.sep):
+        raise InputError(
+            f"{shown}: holds the current directory, and placer split replaces the whole "
+            "directory; run it from another directory"
+        )
+    try:
+        entries = os.listdir(target)
+    except OSError as err:
+        raise InputError(f"{shown}: cannot use as the output directory: {_reason(err)}") from err
+    existing = _Existing(True, stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid))
+    if not entries:
+        return existing
+    ours = _earlier_split(target)
+    if ours is None:
+        if MANIFEST in entries:
+            raise InputError(
+                f"{shown}: its {MANIFEST} was not written by placer split, or the files it "
+                "lists have changed since; placer split replaces only an earlier split of "
+                "its own: split into a new or empty directory"
+            )
+        raise InputError(
+            f"{shown}: is not empty and holds no earlier placer split; split into a new or "
+            "empty directory"
+        )
+    foreign = tuple(sorted(name for name in entries if name not in ours))
+    return replace(existing, ours=frozenset(ours), foreign=foreign)
+
+
+_STAGE_FILE = re.compile(r"stage_\d+_[A-Za-z0-9_]*\.onnx")
+
+
+def _earlier_split(directory: Path) -> set[str] | None:
+    """The files (the manifest included) of the split placer wrote into ``directory``, or
+    None if its manifest is missing, another program's, or its files have changed since.
+
+    A split is recognised by its manifest's ``generator`` and by each listed file still
+    having the size and SHA-256 the manifest records, which a manifest written by hand
+    or by another program does not hold by accident.
+    """
+    try:
+        text = read_text(directory / MANIFEST, what="a split manifest", max_bytes=64 * 2**20)
+        document = load_json(text, MANIFEST)
+    except InputError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("stages"), list):
+        return None
+    generator = document.get("generator")
+    if not isinstance(generator, str) or not generator.startswith("placer "):
+        return None
+    names = {MANIFEST}
+    for stage in document["stages"]:
+        if not isinstance(stage, dict):
+            return None
+        file, size, digest = stage.get("file"), stage.get("file_size"), stage.get("sha256")
+        if not (
+            isinstance(file, str) and _STAGE_FILE.fullmatch(file)
+            and isinstance(size, int) and isinstance(digest, str)
+            and _same_file(directory / file, size, digest)
+        ):  # fmt: skip
+            return None
+        names.add(file)
+    return names
+
+
+def _same_file(path: Path, size: int, digest: str) -> bool:
+    """Whether ``path`` is a regular file (not a link) of ``size`` bytes and SHA-256
+    ``digest``."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+            return False
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == digest
+    except OSError:
+        return False
+
+
+def _take_over_mode(directory: str, earlier: _Existing) -> None:
+    """Give the new directory the old one's permissions and owner (mkdtemp makes it
+    private), or the usual ones for a new directory."""
+    if not earlier.exists:
+        os.chmod(directory, 0o777 & ~current_umask())
+        return
+    os.chmod(directory, earlier.mode)
+    if earlier.owner != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(OSError):  # only root may give a directory away
+            os.chown(directory, *earlier.owner)
+
+
+def _swap(staging: Path, target: Path, earlier: _Existing, shown: str) -> None:
+    """Put ``staging`` in ``target``'s place, carrying over what placer did not write.
+
+    Ctrl-C is held throughout, so the swap is never left half-done.
+    """
+    with interrupts_deferred():
+        aside = None
+        if earlier.exists:
+            aside = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))
+            try:
+                os.rename(target, aside)  # over the empty directory mkdtemp made
+            except OSError:
+                os.rmdir(aside)
+                raise
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if aside is not None:
+                os.rename(aside, target)
+            raise
+        if aside is None:
+            return
+        try:
+            for name in earlier.foreign:
+                os.rename(aside / name, target / name)
+        except OSError as err:
+            raise InputError(
+                f"{shown}: the new split is written, but {printable(name)} (not placer's) "
+                f"could not be moved back into it ({_reason(err)}): it is in "
+                f"{printable(str(aside))}"
+            ) from err
+        for name in earlier.ours:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(aside / name)
+        os.rmdir(aside)
+
+
+def _reason(err: OSError) -> str:
+    text = err.strerror or str(err)
+    return text[:1].lower() + text[1:]
 
 
 def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,13 @@ whole model computes."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import signal
+import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +17,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from placer.split import run_split
+from placer import fileio
+from placer import split as split_module
+from placer.errors import InputError
+from placer.split import run_split, split_model
+from tests.conftest import one_line_error
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -237,3 +246,308 @@ def test_split_counts_the_cuts_at_the_plans_batch_size(run_placer, tmp_path) -> 
     # a plan that does not record its batch size is split at the options given, as before
     _rewrite(plan, lambda d: d.pop("provenance"))
     assert cuts(tmp_path / "unrecorded") == [size / 4 for size in at_four]
+
+
+# -- split owns its output directory --------------------------------------------------
+
+
+@pytest.fixture
+def chain(run_placer, tmp_path):
+    """A three-op model and a function writing a plan for it: ``plan({device: nodes})``."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu"),
+        helper.make_node("Neg", ["a"], ["b"], name="neg"),
+        helper.make_node("Abs", ["b"], ["y"], name="abs"),
+    ]
+    graph = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )  # fmt: skip
+    model = tmp_path / "chain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    placed = tmp_path / "placed.json"
+    result = run_placer("place", model, "--solver", "single", "--format", "json", "-o", placed)
+    assert result.exit_code == 0, result.stderr
+    template = json.loads(placed.read_text())["stages"][0]
+
+    def plan(stages: dict[str, list[str]]) -> Path:
+        path = tmp_path / f"plan_{len(stages)}_{'_'.join(stages)}.json"
+        document = json.loads(placed.read_text())
+        document["stages"] = [
+            {**template, "device": device, "nodes": names} for device, names in stages.items()
+        ]
+        path.write_text(json.dumps(document))
+        return path
+
+    return model, plan
+
+
+TWO = {"one": ["relu"], "two": ["neg", "abs"]}
+ONE = {"three": ["relu", "neg", "abs"]}
+
+
+def _snapshot(directory: Path) -> dict[str, object]:
+    """Every entry of ``directory`` with its contents, and the directory's own mode."""
+    if not directory.exists():
+        return {}
+    entries: dict[str, object] = {".": stat.S_IMODE(directory.stat().st_mode)}
+    for path in sorted(directory.rglob("*")):
+        entries[str(path.relative_to(directory))] = (
+            path.read_bytes() if path.is_file() else stat.S_IMODE(path.stat().st_mode)
+        )
+    return entries
+
+
+def _temporaries(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.startswith(".placer-")]
+
+
+def test_the_manifest_records_its_maker_and_each_files_size_and_digest(run_placer, tmp_path, chain):
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["generator"].startswith("placer ")
+    for stage in manifest["stages"]:
+        data = (out / stage["file"]).read_bytes()
+        assert stage["file_size"] == len(data)
+        assert stage["sha256"] == hashlib.sha256(data).hexdigest()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["manifest.json", *(s["file"] for s in manifest["stages"])]
+    )
+
+
+def _fail_on_call(number: int, error: BaseException):
+    """A stand-in for fileio._write_all that raises ``error`` on its ``number``-th call."""
+    real = fileio._write_all
+    calls = []
+
+    def write_all(fd, payload):
+        calls.append(fd)
+        if len(calls) == number:
+            raise error
+        real(fd, payload)
+
+    return write_all
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), 2, "cannot write: no space left"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+    ids=["enospc", "ctrl-c"],
+)
+@pytest.mark.parametrize("earlier", [True, False], ids=["over-a-split", "new-dir"])
+def test_a_split_failing_at_stage_2_leaves_the_directory_as_it_was(
+    run_placer, tmp_path, chain, monkeypatch, error, status, message, earlier
+) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    if earlier:
+        assert run_placer("split", model, plan(ONE), "-o", out).exit_code == 0
+        (out / "notes.txt").write_text("mine")
+    before = _snapshot(out)
+    monkeypatch.setattr(fileio, "_write_all", _fail_on_call(2, error))
+    result = run_placer("split", model, plan(TWO), "-o", out)
+    monkeypatch.undo()
+    line = one_line_error(result, message, status=status)
+    if status == 2:
+        assert f"{out}/stage_2_two.onnx: cannot write" in line
+    assert _snapshot(out) == before
+    assert _temporaries(tmp_path) == []
+
+
+def test_a_new_split_replaces_an_earlier_one_and_keeps_other_files(run_placer, tmp_path, chain):
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    out.chmod(0o750)
+    (out / "notes.txt").write_text("mine")
+    (out / "runs").mkdir()
+    result = run_placer("split", model, plan(ONE), "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json", "notes.txt", "runs", "stage_1_three.onnx"
+    ]  # fmt: skip
+    assert (out / "notes.txt").read_text() == "mine"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+    assert _temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("make", "fragments"),
+    [
+        (
+            lambda out: (
+                (out / "stage_1_x.onnx").write_bytes(b"precious"),
+                (out / "manifest.json").write_text(
+                    json.dumps({"stages": [{"file": "stage_1_x.onnx"}]})
+                ),
+            ),
+            ["manifest.json was not written by placer split", "new or empty directory"],
+        ),
+        (
+            lambda out: (
+                (out / "stage_1_x.onnx").write_bytes(b"precious"),
+                (out / "manifest.json").write_text(json.dumps({
+                    "generator": "placer 1.0",
+                    "stages": [{"file": "stage_1_x.onnx", "file_size": 8, "sha256": "0" * 64}],
+                })),
+            ),
+            ["manifest.json was not written by placer split"],
+        ),
+        (lambda out: (out / "photo.jpg").write_bytes(b"\xff\xd8"),
+         ["is not empty and holds no earlier placer split", "new or empty directory"]),
+        (lambda out: (out / "manifest.json").write_text("not json"),
+         ["manifest.json was not written by placer split"]),
+    ],
+    ids=["foreign-manifest", "forged-digest", "other-files", "garbage-manifest"],
+)  # fmt: skip
+def test_a_directory_split_did_not_write_is_refused_and_left_alone(
+    run_placer, tmp_path, chain, make, fragments
+) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    out.mkdir()
+    make(out)
+    before = _snapshot(out)
+    result = run_placer("split", model, plan(TWO), "-o", out)
+    one_line_error(result, str(out), *fragments)
+    assert _snapshot(out) == before
+    assert _temporaries(tmp_path) == []
+
+
+def test_an_earlier_split_changed_by_hand_is_refused(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    (out / "stage_1_one.onnx").write_bytes(b"edited")
+    before = _snapshot(out)
+    result = run_placer("split", model, plan(ONE), "-o", out)
+    one_line_error(result, "or the files it lists have changed since")
+    assert _snapshot(out) == before
+
+
+def test_a_file_placer_did_not_write_is_never_overwritten(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(ONE), "-o", out).exit_code == 0
+    (out / "stage_2_two.onnx").write_bytes(b"mine")
+    before = _snapshot(out)
+    result = run_placer("split", model, plan(TWO), "-o", out)
+    one_line_error(result, "stage_2_two.onnx is not a file of the earlier split", "move it away")
+    assert _snapshot(out) == before
+
+
+def test_an_empty_directory_is_used_and_keeps_its_mode(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    out.mkdir(mode=0o700)
+    out.chmod(0o700)
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert (out / "manifest.json").exists()
+
+
+def test_a_new_directory_gets_the_usual_mode(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    old = os.umask(0o027)
+    try:
+        result = run_placer("split", model, plan(TWO), "-o", tmp_path / "a" / "b")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o750
+
+
+def test_a_file_as_the_output_directory_is_refused(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    (tmp_path / "out").write_text("a file")
+    one_line_error(run_placer("split", model, plan(TWO), "-o", tmp_path / "out"), "out")
+    with pytest.raises(InputError, match="out: is not a directory"):
+        split_model(model, plan(TWO), tmp_path / "out")
+    assert (tmp_path / "out").read_text() == "a file"
+
+
+def test_a_linked_output_directory_stays_a_link(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to("real")
+    for stages in (TWO, ONE):
+        result = run_placer("split", model, plan(stages), "-o", tmp_path / "out")
+        assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "out").is_symlink()
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == [
+        "manifest.json", "stage_1_three.onnx"
+    ]  # fmt: skip
+
+
+def test_the_current_directory_is_refused(run_placer, tmp_path, chain, monkeypatch) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    (out / "sub").mkdir()
+    before = _snapshot(out)
+    monkeypatch.chdir(out / "sub")
+    result = run_placer("split", model, plan(ONE), "-o", "..")
+    one_line_error(result, "holds the current directory")
+    assert _snapshot(out) == before
+
+
+def _sigint_after_first(real):
+    """``os.rename`` that sends this process a real SIGINT after its first rename."""
+    calls = []
+
+    def rename(source, destination):
+        real(source, destination)
+        calls.append(source)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python runs the handler here, mid-swap
+
+    return rename
+
+
+def test_ctrl_c_during_the_swap_waits_for_it_to_finish(run_placer, tmp_path, chain, monkeypatch):
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    monkeypatch.setattr(split_module.os, "rename", _sigint_after_first(os.rename))
+    result = run_placer("split", model, plan(ONE), "-o", out)
+    monkeypatch.undo()
+    assert result.exit_code == 130, result.stderr
+    # the old directory went aside, then the new one came in and the old one went
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "stage_1_three.onnx"]
+    assert _temporaries(tmp_path) == []
+
+
+def test_a_failed_swap_puts_the_old_directory_back(run_placer, tmp_path, chain, monkeypatch):
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(TWO), "-o", out).exit_code == 0
+    before = _snapshot(out)
+    real = os.rename
+
+    def rename(source, destination):
+        # the old directory goes aside; bringing the new one in fails
+        if Path(destination) == out and (Path(source) / "stage_1_three.onnx").exists():
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        real(source, destination)
+
+    monkeypatch.setattr(split_module.os, "rename", rename)
+    result = run_placer("split", model, plan(ONE), "-o", out)
+    monkeypatch.undo()
+    one_line_error(result, "cannot write the split", "invalid cross-device link")
+    assert _snapshot(out) == before
+    assert _temporaries(tmp_path) == []
+
+
+def test_the_wrote_line_escapes_the_directory_name(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    out = tmp_path / "out\x1b[31m"
+    result = run_placer("split", model, plan(TWO), "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stderr
+    assert "out\\x1b[31m" in result.stderr
