@@ -23,18 +23,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import socket
 import stat
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from placer.errors import InputError
+from placer.interrupts import deferred_interrupt
 from placer.text import printable
 
-__all__ = ["TEMP_PREFIX", "current_umask", "interrupts_deferred", "write_atomic", "write_output"]
+__all__ = ["TEMP_PREFIX", "current_umask", "write_output"]
 
 #: Prefix of the temporary files and directories placer writes beside its outputs.
 #: Short, so that a file name close to the system's limit (255 bytes) can still be
@@ -110,46 +108,12 @@ def write_output(path: str | Path, data: str | bytes, *, shown_as: str | None = 
         _stream(text, payload, shown)
 
 
-#: The name this function had when every output was a regular file.
-write_atomic = write_output
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) while a step that must not stop half-way runs.
-
-    A SIGINT that arrives meanwhile is recorded, and delivered to the previous handler
-    when the step is over (Python's raises :class:`KeyboardInterrupt`), even if the step
-    raised.  Outside the main thread, where no signal handler can be set (and to which
-    Python delivers no SIGINT), it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-
-    def hold(signum, frame):
-        received.append(frame)
-
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        # None: a handler set outside Python, which cannot be put back; use the default
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-        if received:
-            if callable(previous):
-                previous(signal.SIGINT, received[-1])
-            elif previous in (signal.SIG_DFL, None):
-                raise KeyboardInterrupt
-
-
 def _write_replacing(target: str, payload: bytes, shown: str, info: os.stat_result | None):
     """Write ``target`` (a regular file or a new path) atomically: temp file, rename."""
     directory = os.path.dirname(target) or "."
     fd = tmp = None
     try:
-        with interrupts_deferred():  # so that a Ctrl-C cannot lose track of the file
+        with deferred_interrupt():  # so that a Ctrl-C cannot lose track of the file
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=directory)
         # mkstemp makes the file 0600, private to the user, which an output file is not
         os.fchmod(fd, _mode_for(info))
@@ -160,12 +124,12 @@ def _write_replacing(target: str, payload: bytes, shown: str, info: os.stat_resu
         os.fsync(fd)
         closing, fd = fd, None  # closed even if close fails: never close it twice
         os.close(closing)
-        with interrupts_deferred():
+        with deferred_interrupt():
             os.replace(tmp, target)
             tmp = None
         _sync_directory(directory)
     except BaseException as err:
-        with interrupts_deferred():
+        with deferred_interrupt():
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)

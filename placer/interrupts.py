@@ -29,10 +29,13 @@ EXITING = threading.Event()
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``.
+    """Hold Ctrl-C (SIGINT) while a step that must not stop half-way runs.
 
-    Does nothing outside the main thread (signals are only handled there) or when
-    SIGINT's handler is not Python's default one (someone else handles it).
+    A SIGINT that arrives meanwhile is recorded, and delivered to the previous handler
+    when the step is over (Python's raises :class:`KeyboardInterrupt`; an enclosing
+    :func:`deferred_interrupt` records it in turn), even if the step raised.  Outside
+    the main thread, where no signal handler can be set (and to which Python delivers
+    no SIGINT), it does nothing.
 
     Examples
     --------
@@ -41,24 +44,25 @@ def deferred_interrupt() -> Iterator[None]:
     >>> total
     45
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    pending: list[int] = []
+    received = []
 
-    def hold(signum, frame) -> None:
-        pending.append(signum)
+    def hold(signum, frame):
+        received.append(frame)
 
     previous = signal.signal(signal.SIGINT, hold)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending:  # the interrupt wins over whatever else the block raised
-            raise KeyboardInterrupt
+        # None: a handler set outside Python, which cannot be put back; use the default
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, received[-1])
+            elif previous in (signal.SIG_DFL, None):
+                raise KeyboardInterrupt
 
 
 def terminate_children() -> None:

@@ -36,8 +36,9 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
 from placer import __version__
 from placer.check import read_plan_document
 from placer.errors import InputError, ModelLoadError, PlanFormatError
-from placer.fileio import TEMP_PREFIX, current_umask, interrupts_deferred, write_output
+from placer.fileio import TEMP_PREFIX, current_umask, write_output
 from placer.inputs import load_json, read_text
+from placer.interrupts import deferred_interrupt
 from placer.onnx_graph import OpGraph, constant_nodes, load_onnx
 from placer.text import printable
 
@@ -272,7 +273,7 @@ def _write(out_dir: Path, manifest: SplitManifest, contents: list[bytes]) -> Non
         raise InputError(f"{shown}: cannot create the output directory ({_reason(err)})") from err
     staging = None
     try:
-        with interrupts_deferred():  # so that a Ctrl-C cannot lose track of the directory
+        with deferred_interrupt():  # so that a Ctrl-C cannot lose track of the directory
             staging = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent)
         _take_over_mode(staging, earlier)
         for stage, data in zip(manifest.stages, contents, strict=True):
@@ -282,7 +283,7 @@ def _write(out_dir: Path, manifest: SplitManifest, contents: list[bytes]) -> Non
         _swap(Path(staging), target, earlier, shown)
         staging = None
     except BaseException as err:
-        with interrupts_deferred():
+        with deferred_interrupt():
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)  # only what this split wrote
         if isinstance(err, OSError):
@@ -417,7 +418,7 @@ def _swap(staging: Path, target: Path, earlier: _Existing, shown: str) -> None:
 
     Ctrl-C is held throughout, so the swap is never left half-done.
     """
-    with interrupts_deferred():
+    with deferred_interrupt():
         aside = None
         if earlier.exists:
             aside = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=target.parent))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from placer import fileio
+from placer import fileio, interrupts
 from placer.errors import InputError
-from placer.fileio import write_atomic, write_output
+from placer.fileio import write_output
 from tests.conftest import REFERENCE, one_line_error
 
 
@@ -31,7 +31,7 @@ def test_interrupt_while_writing_leaves_the_old_file(tmp_path, monkeypatch) -> N
     target.write_text("old\n")
     monkeypatch.setattr(fileio.os, "fsync", _interrupt)
     with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, "new, but never finished\n")
+        write_output(target, "new, but never finished\n")
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json"]
 
@@ -39,7 +39,7 @@ def test_interrupt_while_writing_leaves_the_old_file(tmp_path, monkeypatch) -> N
 def test_interrupt_while_writing_leaves_no_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(fileio.os, "replace", _interrupt)
     with pytest.raises(KeyboardInterrupt):
-        write_atomic(tmp_path / "model.onnx", b"\x08\x07")
+        write_output(tmp_path / "model.onnx", b"\x08\x07")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -59,14 +59,14 @@ def test_ctrl_c_during_place_output_exits_130_without_a_file(
 
 
 def test_bytes_are_written_as_they_are(tmp_path) -> None:
-    write_atomic(tmp_path / "blob", b"\x00\xff")
+    write_output(tmp_path / "blob", b"\x00\xff")
     assert (tmp_path / "blob").read_bytes() == b"\x00\xff"
 
 
 def test_new_files_get_the_mode_open_would_give(tmp_path) -> None:
     old = os.umask(0o027)
     try:
-        write_atomic(tmp_path / "plan.json", "{}\n")
+        write_output(tmp_path / "plan.json", "{}\n")
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "plan.json").stat().st_mode) == 0o640
@@ -76,7 +76,7 @@ def test_a_replaced_file_keeps_its_mode(tmp_path) -> None:
     target = tmp_path / "plan.json"
     target.write_text("old\n")
     target.chmod(0o604)
-    write_atomic(target, "new\n")
+    write_output(target, "new\n")
     assert stat.S_IMODE(target.stat().st_mode) == 0o604
     assert target.read_text() == "new\n"
 
@@ -93,7 +93,7 @@ def test_root_replacing_a_users_file_leaves_it_theirs(tmp_path) -> None:
 
 def test_an_empty_path_is_refused(tmp_path) -> None:
     with pytest.raises(InputError, match="the output path is empty"):
-        write_atomic("", "x")
+        write_output("", "x")
 
 
 # -- what the path names decides how it is written ------------------------------------
@@ -360,9 +360,9 @@ def test_a_real_sigint_as_a_step_returns_loses_no_temp_file(tmp_path, monkeypatc
     assert _leftovers(tmp_path) == []
 
 
-def test_interrupts_deferred_delivers_ctrl_c_after_the_step() -> None:
+def test_deferred_interrupt_delivers_ctrl_c_after_the_step() -> None:
     done = []
-    with pytest.raises(KeyboardInterrupt), fileio.interrupts_deferred():
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred_interrupt():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # the handler has run by now, and must not have raised
         done.append(True)
@@ -370,8 +370,8 @@ def test_interrupts_deferred_delivers_ctrl_c_after_the_step() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_interrupts_deferred_prefers_ctrl_c_to_the_steps_error() -> None:
-    with pytest.raises(KeyboardInterrupt), fileio.interrupts_deferred():
+def test_deferred_interrupt_prefers_ctrl_c_to_the_steps_error() -> None:
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred_interrupt():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
         raise OSError(errno.EIO, "failed")
