@@ -38,6 +38,7 @@ from placer.units import (
 
 __all__ = [
     "RANGES",
+    "TIME_RANGE",
     "Cluster",
     "DeviceGroup",
     "Link",
@@ -76,6 +77,9 @@ _PAIR_FIELDS = ("between", *_LINK_FIELDS)
 _MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
 _MAX_CLUSTER_BYTES = 16 * 2**20  # a cluster file lists a few groups and links
 
+#: Seconds a fixed cost may take (an op's overhead, a link's latency, a measured op
+#: time): none at all, or from a picosecond to a day.
+TIME_RANGE = Range(1e-12, 86_400, "s", zero=True)
 #: The range of each figure of a cluster file (docs/cluster.md lists them).  From a
 #: microcontroller to far past any machine built, yet every time placer derives stays
 #: finite: FLOPs / (1 kFLOP/s · 0.1%) and bytes / 1 kB/s are at most a million times
@@ -86,9 +90,9 @@ RANGES: dict[str, Range] = {
     "memory": Range(1, 2**60, show=format_bytes),
     "memory_bandwidth": Range(1e3, 1e16, "bytes/s"),
     "efficiency": Range(1e-3, 1),
-    "overhead": Range(0, 86_400, "s"),
+    "overhead": TIME_RANGE,
     "bandwidth": Range(1e3, 1e16, "bytes/s"),
-    "latency": Range(0, 86_400, "s"),
+    "latency": TIME_RANGE,
 }
 
 
