@@ -261,7 +261,7 @@ class _Checker:
             raise self.fail(key, where, "a number", value)
         bounds = RANGES[key]
         if value not in bounds:
-            raise self.fail(key, where, f"a{_sign(bounds)} number {bounds}", value)
+            raise self.fail(key, where, f"a{_sign(bounds)} number ({bounds})", value)
         return float(value)
 
     def integer(self, obj: dict[str, Any], key: str, where: str) -> int:
@@ -271,7 +271,7 @@ class _Checker:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value not in bounds:
             article = "a" if _sign(bounds) else "an"
-            raise self.fail(key, where, f"{article}{_sign(bounds)} integer {bounds}", value)
+            raise self.fail(key, where, f"{article}{_sign(bounds)} integer ({bounds})", value)
         return value
 
     def count(self, obj: dict[str, Any], key: str, where: str) -> int:
@@ -293,7 +293,7 @@ class _Checker:
 
 
 def _sign(bounds: Range) -> str:
-    return " non-negative" if bounds.low == 0 else ""
+    return " non-negative" if bounds.low == 0 or bounds.zero else ""
 
 
 def _shown(value: Any) -> str:
