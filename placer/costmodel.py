@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from placer.cluster import Cluster, DeviceGroup
+from placer.cluster import TIME_RANGE, Cluster, DeviceGroup
 from placer.errors import InputError
+from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
+from placer.text import printable
 
 
 class Mode(str, Enum):
@@ -269,24 +269,24 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
 
     CSV with a header ``op,device,seconds`` (``device``: a group name or a catalog
     type; ``op``: an ONNX node name, or ``NAME/grad`` for its backward op), or JSON
-    ``{"OP": {"DEVICE": seconds, ...}, ...}``.
+    ``{"OP": {"DEVICE": seconds, ...}, ...}``.  The file is read by
+    :func:`placer.inputs.read_text` (a regular UTF-8 file), JSON by
+    :func:`placer.inputs.load_json`.
 
     Raises
     ------
     InputError
-        Missing file, bad format, or a time that is not a non-negative number.
+        Missing or unreadable file, not UTF-8, bad format, or a time that is not a
+        number in :data:`placer.cluster.TIME_RANGE` (0, or a picosecond to a day).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror or err}") from err
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise InputError(f"{path}: measured costs must be a .csv or .json file")
+    text = read_text(path, what="a measured-costs", error=InputError)
     table: dict[tuple[str, str], float] = {}
-    if path.suffix.lower() == ".json":
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
+    if suffix == ".json":
+        document = load_json(text, str(path), error=InputError)
         if not isinstance(document, dict):
             raise InputError(f"{path}: expected an object mapping op names to devices")
         rows = [
@@ -296,23 +296,34 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
                 devices.items() if isinstance(devices, dict) else [(None, None)]
             )
         ]
-    elif path.suffix.lower() == ".csv":
-        rows = _csv_rows(path, text)
     else:
-        raise InputError(f"{path}: measured costs must be a .csv or .json file")
+        rows = _csv_rows(path, text)
     for op, device, seconds, where in rows:
         if device is None:
-            raise InputError(f"{path}: {op}: expected an object mapping devices to seconds")
-        try:
-            value = float(seconds)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not math.isfinite(value) or value < 0:
             raise InputError(
-                f"{path}: {where}: seconds must be a non-negative number, got {seconds!r}"
+                f"{path}: {printable(op)}: expected an object mapping devices to seconds"
+            )
+        value = _seconds(seconds)
+        if value is None:
+            shown = repr(seconds) if len(repr(seconds)) <= 60 else f"{repr(seconds)[:57]}..."
+            raise InputError(
+                f"{path}: {printable(where)}: seconds must be a non-negative number "
+                f"({TIME_RANGE}), got {printable(shown)}"
             )
         table[(str(op), str(device))] = value
     return table
+
+
+def _seconds(value: object) -> float | None:
+    """A measured time from a CSV cell or a JSON value, or None unless in TIME_RANGE."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if value not in TIME_RANGE:  # also refuses bools, None, lists, NaN and 1e999
+        return None
+    return float(value)
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:

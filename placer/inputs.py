@@ -210,12 +210,15 @@ def _where(text: str, err: ValueError) -> tuple[int, int]:
             index = long_int.start()
             return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
     for token in message.split():
-        if token and (token[0].isdigit() or token[0] in "-."):
+        if token and (token[0].isdigit() or token[0] in "-." or token in _CONSTANTS):
             index = text.find(token)
             if index >= 0:
                 line = text.count("\n", 0, index) + 1
                 return line, index - (text.rfind("\n", 0, index) + 1) + 1
     return 1, 1
+
+
+_CONSTANTS = ("NaN", "Infinity")
 
 
 def _reason(err: BaseException) -> str:
