@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import sys
 import threading
 from typing import NoReturn
@@ -31,8 +32,54 @@ from placer.render import (
 from placer.result import PlacementResult
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
+from placer.units import Range
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
+
+
+class BoundedFloat(click.ParamType):
+    """A finite number within a :class:`~placer.units.Range`.
+
+    click's ``FloatRange`` lets ``nan`` through (every comparison with NaN is false, so
+    a limit of NaN never fails) and ``inf`` too; this type refuses both, and any value
+    outside the range, naming the range.
+    """
+
+    name = "number"
+
+    def __init__(self, bounds: Range) -> None:
+        self.bounds = bounds
+
+    def convert(self, value, param, ctx) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{_short(value)!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{_short(value)!r} is not a finite number", param, ctx)
+        if number not in self.bounds:
+            self.fail(f"{_short(value)} is out of range ({self.bounds})", param, ctx)
+        return number
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+#: Ranges of the numeric options (README, "Ranges of numbers"): generous for any real
+#: run, and small enough that nothing they feed overflows (an int64 shape, a thread
+#: pool, a DP table sized from --max-ideals).
+MAX_DIM = 2**31 - 1
+TIME_LIMIT = BoundedFloat(Range(0, 1e6, "s", low_open=True))
+MIP_GAP = BoundedFloat(Range(0, 1))
+#: --fail-below, --max-load and --min-throughput compare with a plan's figures, which
+#: the input ranges keep far below this.
+LIMIT = BoundedFloat(Range(0, 1e30))
+BATCH_SIZE = click.IntRange(1, MAX_DIM)
+THREADS = click.IntRange(1, 256)
+MAX_IDEALS = click.IntRange(1, 10**9)
+MAX_PAIRS = click.IntRange(1, 10**15)
 
 
 def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
@@ -41,11 +88,12 @@ def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
         name, _, dims = value.partition("=")
         try:
             shape = tuple(int(d) for d in dims.split(","))
-        except ValueError:
+        except ValueError:  # not an integer, or one of thousands of digits
             shape = ()
-        if not name or not shape or any(d <= 0 for d in shape):
+        if not name or not shape or any(not 1 <= d <= MAX_DIM for d in shape):
             raise click.BadParameter(
-                f"{value!r}: expected NAME=D0,D1,... with positive integer dims",
+                f"{_short(value)!r}: expected NAME=D0,D1,... with integer dims from 1 "
+                f"to {MAX_DIM:,}",
                 param_hint="--input-shape",
             )
         shapes[name] = shape
@@ -59,7 +107,7 @@ def model_options(command):
                      help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
         click.option("--mode", type=click.Choice(["inference", "training"]), default="inference",
                      show_default=True, help="Place the forward pass, or forward + backward."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+        click.option("--batch-size", type=BATCH_SIZE, default=None,
                      help="Samples per step; resolves a symbolic batch dim "
                           "[default: the first dim of --input-shape, else 1]."),
         click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
@@ -149,10 +197,10 @@ def solver_options(command):
         click.option("--solver", default="auto", show_default=True,
                      help=f"Solver: {', '.join(sorted(SOLVERS))}; auto picks the exact DP "
                           "when it can, else the MILP."),
-        click.option("--max-ideals", type=click.IntRange(min=1),
+        click.option("--max-ideals", type=MAX_IDEALS,
                      default=SolverOptions.max_ideals, show_default=True,
                      help="Above this many ideals the DP falls back to a linear order."),
-        click.option("--max-pairs", type=click.IntRange(min=1),
+        click.option("--max-pairs", type=MAX_PAIRS,
                      default=SolverOptions.max_pairs, show_default=True,
                      help="Above this many (ideal, sub-ideal) pairs, about 10^7 a second, "
                           "the DP falls back too."),
@@ -162,11 +210,11 @@ def solver_options(command):
         click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
                      default=MipBackend.HIGHS.value, show_default=True,
                      help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
-        click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+        click.option("--time-limit", type=TIME_LIMIT,
                      default=None, help="Seconds the MILP may run [auto: 60]."),
-        click.option("--mip-gap", type=click.FloatRange(min=0), default=None,
+        click.option("--mip-gap", type=MIP_GAP, default=None,
                      help="Relative gap at which the MILP may stop."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=THREADS, default=None,
                      help="Threads for the MILP backend."),
     ]  # fmt: skip
     for decorator in reversed(decorators):
@@ -270,7 +318,7 @@ def _progress():
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")
-@click.option("--fail-below", type=click.FloatRange(min=0), default=None, metavar="THROUGHPUT",
+@click.option("--fail-below", type=LIMIT, default=None, metavar="THROUGHPUT",
               help="Exit with status 4 (after printing the plan) when the predicted "
                    "throughput is lower.")  # fmt: skip
 def place(
@@ -327,9 +375,9 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
 @click.option("--solvers", default=None, metavar="NAME,NAME,...",
               help="Solvers to run, comma-separated [default: dp and every baseline "
                    f"({', '.join(BASELINES)}), plus milp on small instances].")
-@click.option("--max-ideals", type=click.IntRange(min=1), default=SolverOptions.max_ideals,
+@click.option("--max-ideals", type=MAX_IDEALS, default=SolverOptions.max_ideals,
               show_default=True, help="Above this many ideals the DP falls back to a linear order.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=TIME_LIMIT, default=None,
               help="Seconds the MILP may run [10].")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")  # fmt: skip
@@ -393,7 +441,7 @@ def report(
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
               callback=_output_path,
               help="Directory for the submodels and manifest.json (created if missing).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=BATCH_SIZE, default=None,
               help="Samples per step, for the bytes crossing each cut [default: the first "
                    "dim of --input-shape, else 1].")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
@@ -417,9 +465,9 @@ def split(
 
 @cli.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
-@click.option("--max-load", type=click.FloatRange(min=0), default=None,
+@click.option("--max-load", type=LIMIT, default=None,
               help="Fail (status 4) when the plan's max-load is above this.")
-@click.option("--min-throughput", type=click.FloatRange(min=0), default=None,
+@click.option("--min-throughput", type=LIMIT, default=None,
               help="Fail (status 4) when the predicted throughput is below this.")  # fmt: skip
 def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
     """Check a plan file (placer's JSON or YAML) for CI: well-formed, valid, within limits."""

@@ -409,9 +409,12 @@ class Range:
         return above_low and value <= self.high
 
     def __str__(self) -> str:
-        low = "over" if self.low_open else "from"
         unit = f" {self.unit}" if self.unit else ""
-        text = f"{low} {self.show(self.low)} to {self.show(self.high)}{unit}"
+        low, high = self.show(self.low), self.show(self.high)
+        if self.low_open:
+            text = f"over {low}, at most {high}{unit}"
+        else:
+            text = f"from {low} to {high}{unit}"
         return f"0, or {text}" if self.zero else text
 
     def check(self, value: float, shown: object = None) -> float:
