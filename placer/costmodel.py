@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from placer.cluster import TIME_RANGE, Cluster, DeviceGroup
-from placer.errors import InputError
+from placer.errors import InputError, ModelLoadError
 from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
@@ -205,6 +206,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         # the backward graph mirrors the forward one
         edges += [(n + e.dst, n + e.src) for e in graph.edges]
 
+    _check_sums(graph.name, ops, groups)
     links = tuple(
         tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
     )
@@ -225,6 +227,32 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         cluster=cluster.name,
         links=links,
     )
+
+
+def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> None:
+    """Refuse a model whose costs overflow once summed over its ops.
+
+    The cluster's ranges keep every time within a million times the op's FLOPs or
+    bytes, so only a model of absurd shapes gets here; were it let through, an infinite
+    sum would read as an unsupported op or a stage that fits nowhere.
+
+    Raises
+    ------
+    ModelLoadError
+        The ops' total time on a group, memory or bytes sent is past the float range.
+    """
+    totals = [
+        (f"time on {group.name}", lambda op, k=k: op.latency[k]) for k, group in enumerate(groups)
+    ]
+    totals += [("memory", lambda op: op.size_bytes), ("bytes sent", lambda op: op.output_bytes)]
+    for what, figure in totals:
+        if not math.isfinite(sum(figure(op) for op in ops)):
+            worst = max(ops, key=figure)
+            raise ModelLoadError(
+                f"{printable(name)}: the ops' {what} is past the float range (op "
+                f"{printable(worst.name)} alone: {figure(worst):.3g}); the model's shapes "
+                "are too large to cost"
+            )
 
 
 def _latency(
