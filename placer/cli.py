@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import sys
 import threading
 from typing import NoReturn
 
 import click
-import yaml
 from rich.console import Console
 from rich.status import Status
 
@@ -23,6 +21,8 @@ from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
 from placer.fileio import write_atomic
 from placer.render import (
     OutputFormat,
+    dump_json,
+    dump_yaml,
     render_comparison,
     render_summary,
     render_table,
@@ -364,9 +364,9 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
     if fmt == "table":
         render_summary(summary, Console())
     elif fmt == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(dump_json(summary.to_dict()), nl=False)
     else:
-        click.echo(yaml.safe_dump(summary.to_dict(), sort_keys=False), nl=False)
+        click.echo(dump_yaml(summary.to_dict()), nl=False)
 
 
 @cli.command()
@@ -397,7 +397,7 @@ def compare(
     with _status("solving..."):
         comparison = compare_solvers(problem, names, options)
     if fmt == "json":
-        click.echo(json.dumps(comparison.to_dict(), indent=2))
+        click.echo(dump_json(comparison.to_dict()), nl=False)
     else:
         render_comparison(comparison, Console())
 
