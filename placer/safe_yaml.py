@@ -5,14 +5,15 @@ its tag has been checked, so a ``!!python/...`` tag is refused, never run.  Ever
 becomes one line ``FILE:LINE: field.path: what``, raised as the caller's
 :class:`PlacerError` subclass: a scalar that does not construct (``2001-13-45``,
 ``!!float abc``, an integer of over 4,300 digits), a number that is not finite (``.inf``,
-``.nan``: no field of placer's files can hold one), a character YAML does not allow, and
-nesting deeper than :data:`placer.inputs.MAX_DEPTH` (refused while composing, before
-PyYAML's recursive composer could run out of stack).
+``.nan``: no field of placer's files can hold one) or an integer past the float range,
+a character YAML does not allow, and nesting deeper than :data:`placer.inputs.MAX_DEPTH`
+(refused while composing, before PyYAML's recursive composer could run out of stack).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import yaml
@@ -47,6 +48,10 @@ _CONSTRUCTION_ERRORS = (
     TypeError,
     AttributeError,
 )
+
+
+#: Largest number a field may hold: every figure is used as a float somewhere.
+_FLOAT_MAX = sys.float_info.max
 
 
 class _DepthError(Exception):
@@ -267,6 +272,10 @@ class _Builder:
             raise self.fail(
                 node, path, f"{shown(node.value)} cannot be read as {kind}{_why(err, node.tag)}"
             ) from err
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+            raise self.fail(
+                node, path, f"{shown(node.value)} is out of range (largest: about 1.8e308)"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise self.fail(
                 node,
