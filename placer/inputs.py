@@ -224,6 +224,7 @@ def _where(text: str, err: ValueError) -> tuple[int, int]:
             index = long_int.start()
             return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
     for token in message.split():
+        token = token.removesuffix("...")  # a long number is cut short in the message
         if token and (token[0].isdigit() or token[0] in "-." or token in _CONSTANTS):
             index = text.find(token)
             if index >= 0:
