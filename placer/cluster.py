@@ -27,6 +27,7 @@ from placer.inputs import read_text
 from placer.model import DeviceClass
 from placer.safe_yaml import FieldPath, format_path, load_yaml, one_line, shown
 from placer.units import (
+    MAX_BYTES,
     Range,
     format_bytes,
     parse_bandwidth,
@@ -87,7 +88,7 @@ TIME_RANGE = Range(1e-12, 86_400, "s", zero=True)
 RANGES: dict[str, Range] = {
     "count": Range(1, 10**12),
     "peak_flops": Range(1e3, 1e21, "FLOP/s"),
-    "memory": Range(1, 2**60, show=format_bytes),
+    "memory": Range(1, MAX_BYTES, show=format_bytes),
     "memory_bandwidth": Range(1e3, 1e16, "bytes/s"),
     "efficiency": Range(1e-3, 1),
     "overhead": TIME_RANGE,

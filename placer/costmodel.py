@@ -40,6 +40,7 @@ from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
 from placer.text import printable
+from placer.units import MAX_BYTES, format_bytes
 
 
 class Mode(str, Enum):
@@ -230,21 +231,31 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
 
 
 def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> None:
-    """Refuse a model whose costs overflow once summed over its ops.
+    """Refuse a model whose costs overflow, or lose bytes, once summed over its ops.
 
     The cluster's ranges keep every time within a million times the op's FLOPs or
     bytes, so only a model of absurd shapes gets here; were it let through, an infinite
-    sum would read as an unsupported op or a stage that fits nowhere.
+    sum would read as an unsupported op or a stage that fits nowhere, and memory summed
+    past :data:`~placer.units.MAX_BYTES` in different orders would disagree on what fits.
 
     Raises
     ------
     ModelLoadError
-        The ops' total time on a group, memory or bytes sent is past the float range.
+        The ops' total time on a group or bytes sent is past the float range, or their
+        memory is over :data:`~placer.units.MAX_BYTES`.
     """
     totals = [
         (f"time on {group.name}", lambda op, k=k: op.latency[k]) for k, group in enumerate(groups)
     ]
-    totals += [("memory", lambda op: op.size_bytes), ("bytes sent", lambda op: op.output_bytes)]
+    totals.append(("bytes sent", lambda op: op.output_bytes))
+    memory = sum(op.size_bytes for op in ops)
+    if memory > MAX_BYTES:  # also when it is not finite
+        worst = max(ops, key=lambda op: op.size_bytes)
+        raise ModelLoadError(
+            f"{printable(name)}: the ops need {format_bytes(memory)} of memory in all, more "
+            f"than placer handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are "
+            f"exact; op {printable(worst.name)} alone: {format_bytes(worst.size_bytes)})"
+        )
     for what, figure in totals:
         if not math.isfinite(sum(figure(op) for op in ops)):
             worst = max(ops, key=figure)

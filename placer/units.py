@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_BYTES",
     "Range",
     "format_bytes",
     "format_number",
@@ -342,6 +343,13 @@ def format_bytes(value: float) -> str:
         if value >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value:.6g} B"
+
+
+#: The most bytes placer handles, as a device's memory or all ops' memory together:
+#: 8 PiB (2**53), up to which float sums of whole bytes are exact, so that a memory
+#: figure summed in any order (prefix sums over ideals, a stage's ops one by one) gives
+#: the same answer to "does it fit".
+MAX_BYTES = 2**53
 
 
 def format_number(value: float) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from placer.errors import InfeasiblePlacement, WorkloadFormatError
 from placer.inputs import load_json, read_text
 from placer.model import DeviceClass, DeviceKind, Op, Problem, usable_kinds
-from placer.units import Range, format_bytes
+from placer.units import MAX_BYTES, Range, format_bytes
 
 ACCELERATOR_KIND = 0
 CPU_KIND = 1
@@ -38,7 +38,7 @@ def _whole(value: float) -> str:
 
 _ID = Range(-MAX_ID, MAX_ID, show=_whole)
 _COUNT = Range(0, 10**12, show=_whole)
-_SIZE = Range(0, 2**60, show=format_bytes)
+_SIZE = Range(0, MAX_BYTES, show=format_bytes)
 _TIME = Range(1e-12, 1e12, "time units", zero=True)
 #: The range of each number of a workload (docs/model.md lists them).  Times are in the
 #: workload's own unit; a million ops of the largest time still sum to a finite load,
@@ -191,6 +191,12 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
     for u, (cost, _) in cost_of.items():
         ops[u] = replace(ops[u], transfer_cost=cost)
 
+    total = sum(op.size_bytes for op in ops)
+    if total > MAX_BYTES:
+        raise WorkloadFormatError(
+            f"{source}: nodes: the sizes add up to {format_bytes(total)}, more than placer "
+            f"handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are exact)"
+        )
     _check_acyclic(ops, pairs, source)
     if max_fpgas == 0 and max_cpus == 0:
         # said here, where the fields are known; the solvers only see kinds with no devices
