@@ -75,9 +75,11 @@ class _Loader(yaml.SafeLoader):
         self.depth = 0
 
     def compose_node(self, parent, index):
-        self.depth += 1
+        self.depth += 1  # lists and mappings around this node, itself included
         try:
-            if self.depth > MAX_DEPTH + 1:  # the root is level 0
+            if self.depth > MAX_DEPTH and self.check_event(
+                yaml.SequenceStartEvent, yaml.MappingStartEvent
+            ):
                 raise _DepthError(self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
