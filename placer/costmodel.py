@@ -247,15 +247,7 @@ def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> No
     totals = [
         (f"time on {group.name}", lambda op, k=k: op.latency[k]) for k, group in enumerate(groups)
     ]
-    totals.append(("bytes sent", lambda op: op.output_bytes))
-    memory = sum(op.size_bytes for op in ops)
-    if memory > MAX_BYTES:  # also when it is not finite
-        worst = max(ops, key=lambda op: op.size_bytes)
-        raise ModelLoadError(
-            f"{printable(name)}: the ops need {format_bytes(memory)} of memory in all, more "
-            f"than placer handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are "
-            f"exact; op {printable(worst.name)} alone: {format_bytes(worst.size_bytes)})"
-        )
+    totals += [("bytes sent", lambda op: op.output_bytes), ("memory", lambda op: op.size_bytes)]
     for what, figure in totals:
         if not math.isfinite(sum(figure(op) for op in ops)):
             worst = max(ops, key=figure)
@@ -264,6 +256,14 @@ def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> No
                 f"{printable(worst.name)} alone: {figure(worst):.3g}); the model's shapes "
                 "are too large to cost"
             )
+    memory = sum(op.size_bytes for op in ops)
+    if memory > MAX_BYTES:
+        worst = max(ops, key=lambda op: op.size_bytes)
+        raise ModelLoadError(
+            f"{printable(name)}: the ops need {format_bytes(memory)} of memory in all, more "
+            f"than placer handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are "
+            f"exact; op {printable(worst.name)} alone: {format_bytes(worst.size_bytes)})"
+        )
 
 
 def _latency(
