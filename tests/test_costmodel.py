@@ -263,3 +263,46 @@ def test_costs_that_overflow_once_summed_are_refused(flops, size, sent, fragment
     with pytest.raises(ModelLoadError) as info:
         build_problem(_huge(flops, size, sent), CLUSTER, CostOptions())
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("group", "fragment"),
+    [
+        ("{name: g, peak_flops: 1e-20, memory: 80GiB, memory_bandwidth: 1TB/s, count: 2}",
+         "devices[0].peak_flops: 1e-20 is out of range"),
+        ("{type: t4, count: 2, memory_bandwidth: 5e-324}",
+         "devices[0].memory_bandwidth: 5e-324 is out of range"),
+    ],
+)  # fmt: skip
+def test_figures_that_crashed_the_solvers_are_refused(run_placer, tmp_path, group, fragment):
+    # these ended in IndexError (HiGHS) or PulpError: now out of range, one line
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text(f"devices:\n  - {group}\nlinks: {{default: {{bandwidth: 5e-324}}}}\n")
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    result = run_placer("place", model, "--cluster", cluster, "--solver", "milp")
+    one_line_error(result, f"c.yaml:2: {fragment}")
+
+
+@pytest.mark.parametrize("solver", ["auto", "pipedream", "greedy", "params", "uniform"])
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_extreme_clusters_in_range_place_without_warnings(run_placer, tmp_path, solver, mode):
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text(
+        "devices:\n"
+        "  - {name: slow, peak_flops: 1kFLOPS, memory: 8PiB, memory_bandwidth: 1kB/s,"
+        " efficiency: 0.001, overhead: 86400, count: 2}\n"
+        "  - {name: fast, peak_flops: 1e21, memory: 8PiB, memory_bandwidth: 1e16,"
+        " efficiency: 1, overhead: 1e-12, count: 3}\n"
+        "links:\n  default: {bandwidth: 1kB/s, latency: 86400}\n"
+        "  pairs: [{between: [fast, fast], bandwidth: 1e16, latency: 0}]\n"
+    )
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    args = ["place", model, "--cluster", cluster, "--mode", mode, "--solver", solver,
+            "--batch-size", "65536", "--format", "json", "--time-limit", "30"]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning would be a line on stderr
+        result = run_placer(*args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["valid"] and math.isfinite(document["max_load"]) and document["throughput"]
