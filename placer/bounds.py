@@ -91,5 +91,5 @@ def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float 
     relaxed = solve_relaxation(model, time_limit)
     if relaxed is not None and math.isfinite(relaxed):
         # a hair below, so that rounding in the LP never overstates the bound
-        best = max(best, relaxed * (1 - 1e-9))
+        best = max(best, relaxed * model.time_scale * (1 - 1e-9))
     return best

@@ -16,10 +16,23 @@ from placer.units import format_bytes
 
 @dataclass(frozen=True)
 class Limits:
-    """What a plan must achieve; None leaves a figure unchecked."""
+    """What a plan must achieve; None leaves a figure unchecked.
+
+    Raises
+    ------
+    ValueError
+        A limit is negative or not finite: every comparison with NaN is false, so a
+        limit of NaN would pass every plan.
+    """
 
     max_load: float | None = None
     min_throughput: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_load", "min_throughput"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
 
 
 #: Relative tolerance when a plan's figures are compared with each other.

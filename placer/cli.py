@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
+import math
 import os
 import signal
 import sys
@@ -13,7 +13,6 @@ import time
 from typing import NoReturn
 
 import click
-import yaml
 from rich.console import Console
 from rich.status import Status
 
@@ -25,6 +24,8 @@ from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
 from placer.fileio import write_output
 from placer.render import (
     OutputFormat,
+    dump_json,
+    dump_yaml,
     output_console,
     render_comparison,
     render_summary,
@@ -36,8 +37,54 @@ from placer.result import PlacementResult
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
 from placer.text import markup_safe, printable
+from placer.units import Range
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
+
+
+class BoundedFloat(click.ParamType):
+    """A finite number within a :class:`~placer.units.Range`.
+
+    click's ``FloatRange`` lets ``nan`` through (every comparison with NaN is false, so
+    a limit of NaN never fails) and ``inf`` too; this type refuses both, and any value
+    outside the range, naming the range.
+    """
+
+    name = "number"
+
+    def __init__(self, bounds: Range) -> None:
+        self.bounds = bounds
+
+    def convert(self, value, param, ctx) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{_short(value)!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{_short(value)!r} is not a finite number", param, ctx)
+        if number not in self.bounds:
+            self.fail(f"{_short(value)} is out of range ({self.bounds})", param, ctx)
+        return number
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+#: Ranges of the numeric options (README, "Ranges of numbers"): generous for any real
+#: run, and small enough that nothing they feed overflows (an int64 shape, a thread
+#: pool, a DP table sized from --max-ideals).
+MAX_DIM = 2**31 - 1
+TIME_LIMIT = BoundedFloat(Range(0, 1e6, "s", low_open=True))
+MIP_GAP = BoundedFloat(Range(0, 1))
+#: --fail-below, --max-load and --min-throughput compare with a plan's figures, which
+#: the input ranges keep far below this.
+LIMIT = BoundedFloat(Range(0, 1e30))
+BATCH_SIZE = click.IntRange(1, MAX_DIM)
+THREADS = click.IntRange(1, 256)
+MAX_IDEALS = click.IntRange(1, 10**9)
+MAX_PAIRS = click.IntRange(1, 10**15)
 
 
 def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
@@ -46,11 +93,12 @@ def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
         name, _, dims = value.partition("=")
         try:
             shape = tuple(int(d) for d in dims.split(","))
-        except ValueError:
+        except ValueError:  # not an integer, or one of thousands of digits
             shape = ()
-        if not name or not shape or any(d <= 0 for d in shape):
+        if not name or not shape or any(not 1 <= d <= MAX_DIM for d in shape):
             raise click.BadParameter(
-                f"{value!r}: expected NAME=D0,D1,... with positive integer dims",
+                f"{_short(value)!r}: expected NAME=D0,D1,... with integer dims from 1 "
+                f"to {MAX_DIM:,}",
                 param_hint="--input-shape",
             )
         shapes[name] = shape
@@ -64,7 +112,7 @@ def model_options(command):
                      help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
         click.option("--mode", type=click.Choice(["inference", "training"]), default="inference",
                      show_default=True, help="Place the forward pass, or forward + backward."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+        click.option("--batch-size", type=BATCH_SIZE, default=None,
                      help="Samples per step; resolves a symbolic batch dim "
                           "[default: the first dim of --input-shape, else 1]."),
         click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
@@ -176,10 +224,10 @@ def solver_options(command):
         click.option("--solver", default="auto", show_default=True,
                      help=f"Solver: {', '.join(sorted(SOLVERS))}; auto picks the exact DP "
                           "when it can, else the MILP."),
-        click.option("--max-ideals", type=click.IntRange(min=1),
+        click.option("--max-ideals", type=MAX_IDEALS,
                      default=SolverOptions.max_ideals, show_default=True,
                      help="Above this many ideals the DP falls back to a linear order."),
-        click.option("--max-pairs", type=click.IntRange(min=1),
+        click.option("--max-pairs", type=MAX_PAIRS,
                      default=SolverOptions.max_pairs, show_default=True,
                      help="Above this many (ideal, sub-ideal) pairs, about 10^7 a second, "
                           "the DP falls back too."),
@@ -189,11 +237,11 @@ def solver_options(command):
         click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
                      default=MipBackend.HIGHS.value, show_default=True,
                      help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
-        click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+        click.option("--time-limit", type=TIME_LIMIT,
                      default=None, help="Seconds the MILP may run [auto: 60]."),
-        click.option("--mip-gap", type=click.FloatRange(min=0), default=None,
+        click.option("--mip-gap", type=MIP_GAP, default=None,
                      help="Relative gap at which the MILP may stop."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=THREADS, default=None,
                      help="Threads for the MILP backend."),
     ]  # fmt: skip
     for decorator in reversed(decorators):
@@ -300,7 +348,7 @@ def _progress():
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")
-@click.option("--fail-below", type=click.FloatRange(min=0), default=None, metavar="THROUGHPUT",
+@click.option("--fail-below", type=LIMIT, default=None, metavar="THROUGHPUT",
               help="Exit with status 4 (after printing the plan) when the predicted "
                    "throughput is lower.")  # fmt: skip
 def place(
@@ -350,9 +398,9 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
     if fmt == "table":
         render_summary(summary, output_console())
     elif fmt == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        click.echo(dump_json(summary.to_dict()), nl=False)
     else:
-        click.echo(yaml.safe_dump(summary.to_dict(), sort_keys=False), nl=False)
+        click.echo(dump_yaml(summary.to_dict()), nl=False)
 
 
 @cli.command()
@@ -361,9 +409,9 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
 @click.option("--solvers", default=None, metavar="NAME,NAME,...",
               help="Solvers to run, comma-separated [default: dp and every baseline "
                    f"({', '.join(BASELINES)}), plus milp on small instances].")
-@click.option("--max-ideals", type=click.IntRange(min=1), default=SolverOptions.max_ideals,
+@click.option("--max-ideals", type=MAX_IDEALS, default=SolverOptions.max_ideals,
               show_default=True, help="Above this many ideals the DP falls back to a linear order.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=TIME_LIMIT, default=None,
               help="Seconds the MILP may run [10].")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")  # fmt: skip
@@ -383,7 +431,7 @@ def compare(
     with _status("solving..."):
         comparison = compare_solvers(problem, names, options)
     if fmt == "json":
-        click.echo(json.dumps(comparison.to_dict(), indent=2))
+        click.echo(dump_json(comparison.to_dict()), nl=False)
     else:
         render_comparison(comparison, output_console())
 
@@ -431,7 +479,7 @@ def report(
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
               callback=_output_path,
               help="Directory for the submodels and manifest.json (created if missing).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=BATCH_SIZE, default=None,
               help="Samples per step, for the bytes crossing each cut [default: the first "
                    "dim of --input-shape, else 1].")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
@@ -460,9 +508,9 @@ def split(
 
 @cli.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
-@click.option("--max-load", type=click.FloatRange(min=0), default=None,
+@click.option("--max-load", type=LIMIT, default=None,
               help="Fail (status 4) when the plan's max-load is above this.")
-@click.option("--min-throughput", type=click.FloatRange(min=0), default=None,
+@click.option("--min-throughput", type=LIMIT, default=None,
               help="Fail (status 4) when the predicted throughput is below this.")  # fmt: skip
 def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
     """Check a plan file (placer's JSON or YAML) for CI: well-formed, valid, within limits."""

@@ -8,7 +8,9 @@ defaults and examples are in ``docs/cluster.md``.
 Every mistake in a file is one :class:`~placer.errors.ClusterSpecError` line of the form
 ``FILE:LINE: devices[1].memory: expected ..., got ...``.  Files are read with PyYAML's
 safe loader only, and tags that could construct Python objects are refused before
-anything is built from the document.
+anything is built from the document.  Every figure must lie in its field's range
+(:data:`RANGES`), generous for real hardware but narrow enough that no time, size or
+sum computed from it overflows or underflows.
 """
 
 from __future__ import annotations
@@ -21,11 +23,23 @@ from typing import Any
 
 from placer.catalog import CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
 from placer.errors import ClusterSpecError
+from placer.inputs import read_text
 from placer.model import DeviceClass
 from placer.safe_yaml import FieldPath, format_path, load_yaml, one_line, shown
-from placer.units import parse_bandwidth, parse_bytes, parse_flops, parse_fraction, parse_time
+from placer.units import (
+    MAX_BYTES,
+    Range,
+    format_bytes,
+    parse_bandwidth,
+    parse_bytes,
+    parse_flops,
+    parse_fraction,
+    parse_time,
+)
 
 __all__ = [
+    "RANGES",
+    "TIME_RANGE",
     "Cluster",
     "DeviceGroup",
     "Link",
@@ -62,6 +76,25 @@ _LINKS_FIELDS = ("default", "pairs")
 _LINK_FIELDS = ("bandwidth", "latency")
 _PAIR_FIELDS = ("between", *_LINK_FIELDS)
 _MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+_MAX_CLUSTER_BYTES = 16 * 2**20  # a cluster file lists a few groups and links
+
+#: Seconds a fixed cost may take (an op's overhead, a link's latency, a measured op
+#: time): none at all, or from a picosecond to a day.
+TIME_RANGE = Range(1e-12, 86_400, "s", zero=True)
+#: The range of each figure of a cluster file (docs/cluster.md lists them).  From a
+#: microcontroller to far past any machine built, yet every time placer derives stays
+#: finite: FLOPs / (1 kFLOP/s · 0.1%) and bytes / 1 kB/s are at most a million times
+#: the FLOPs or bytes, and a device count is capped at the model's ops when costed.
+RANGES: dict[str, Range] = {
+    "count": Range(1, 10**12),
+    "peak_flops": Range(1e3, 1e21, "FLOP/s"),
+    "memory": Range(1, MAX_BYTES, show=format_bytes),
+    "memory_bandwidth": Range(1e3, 1e16, "bytes/s"),
+    "efficiency": Range(1e-3, 1),
+    "overhead": TIME_RANGE,
+    "bandwidth": Range(1e3, 1e16, "bytes/s"),
+    "latency": TIME_RANGE,
+}
 
 
 @dataclass(frozen=True)
@@ -303,12 +336,9 @@ def load_cluster(path: str | Path) -> Cluster:
         The file is missing or unreadable, is not YAML, or breaks a rule of the format.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise ClusterSpecError(f"{path}: no such file") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise ClusterSpecError(f"{path}: cannot read: {err}") from err
+    text = read_text(
+        path, what="a cluster", error=ClusterSpecError, max_bytes=_MAX_CLUSTER_BYTES
+    )
     return parse_cluster(text, str(path))
 
 
@@ -398,8 +428,11 @@ class _Spec:
         return value
 
     def quantity(self, value: Any, path: FieldPath, parse: Callable[[Any], float]) -> float:
+        """``value`` parsed, and held to the range of its field (the last part of ``path``
+        that names one: ``peak_flops`` for ``devices[0].peak_flops.fp16``)."""
+        field = next(p for p in reversed(path) if isinstance(p, str) and p in RANGES)
         try:
-            return parse(value)
+            return RANGES[field].check(parse(value), value)
         except ValueError as err:
             raise self.error(path, str(err)) from err
 
@@ -467,8 +500,12 @@ class _Spec:
 
         name = self.text(entry["name"], (*path, "name")) if "name" in entry else catalog.name
         count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise self.error((*path, "count"), f"expected a positive integer, got {shown(count)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count not in RANGES["count"]:
+            raise self.error(
+                (*path, "count"),
+                f"expected a positive integer, at most {RANGES['count'].high:.0e}, "
+                f"got {shown(count)}",
+            )
         if "class" in entry:
             try:
                 device_class = DeviceClass(entry["class"])

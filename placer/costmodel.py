@@ -28,17 +28,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from placer.cluster import Cluster, DeviceGroup
-from placer.errors import InputError
+from placer.cluster import TIME_RANGE, Cluster, DeviceGroup
+from placer.errors import InputError, ModelLoadError
+from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
+from placer.text import printable
+from placer.units import MAX_BYTES, format_bytes
 
 
 class Mode(str, Enum):
@@ -205,6 +207,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         # the backward graph mirrors the forward one
         edges += [(n + e.dst, n + e.src) for e in graph.edges]
 
+    _check_sums(graph.name, ops, groups)
     links = tuple(
         tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
     )
@@ -225,6 +228,42 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         cluster=cluster.name,
         links=links,
     )
+
+
+def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> None:
+    """Refuse a model whose costs overflow, or lose bytes, once summed over its ops.
+
+    The cluster's ranges keep every time within a million times the op's FLOPs or
+    bytes, so only a model of absurd shapes gets here; were it let through, an infinite
+    sum would read as an unsupported op or a stage that fits nowhere, and memory summed
+    past :data:`~placer.units.MAX_BYTES` in different orders would disagree on what fits.
+
+    Raises
+    ------
+    ModelLoadError
+        The ops' total time on a group or bytes sent is past the float range, or their
+        memory is over :data:`~placer.units.MAX_BYTES`.
+    """
+    totals = [
+        (f"time on {group.name}", lambda op, k=k: op.latency[k]) for k, group in enumerate(groups)
+    ]
+    totals += [("bytes sent", lambda op: op.output_bytes), ("memory", lambda op: op.size_bytes)]
+    for what, figure in totals:
+        if not math.isfinite(sum(figure(op) for op in ops)):
+            worst = max(ops, key=figure)
+            raise ModelLoadError(
+                f"{printable(name)}: the ops' {what} is past the float range (op "
+                f"{printable(worst.name)} alone: {figure(worst):.3g}); the model's shapes "
+                "are too large to cost"
+            )
+    memory = sum(op.size_bytes for op in ops)
+    if memory > MAX_BYTES:
+        worst = max(ops, key=lambda op: op.size_bytes)
+        raise ModelLoadError(
+            f"{printable(name)}: the ops need {format_bytes(memory)} of memory in all, more "
+            f"than placer handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are "
+            f"exact; op {printable(worst.name)} alone: {format_bytes(worst.size_bytes)})"
+        )
 
 
 def _latency(
@@ -269,24 +308,24 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
 
     CSV with a header ``op,device,seconds`` (``device``: a group name or a catalog
     type; ``op``: an ONNX node name, or ``NAME/grad`` for its backward op), or JSON
-    ``{"OP": {"DEVICE": seconds, ...}, ...}``.
+    ``{"OP": {"DEVICE": seconds, ...}, ...}``.  The file is read by
+    :func:`placer.inputs.read_text` (a regular UTF-8 file), JSON by
+    :func:`placer.inputs.load_json`.
 
     Raises
     ------
     InputError
-        Missing file, bad format, or a time that is not a non-negative number.
+        Missing or unreadable file, not UTF-8, bad format, or a time that is not a
+        number in :data:`placer.cluster.TIME_RANGE` (0, or a picosecond to a day).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror or err}") from err
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise InputError(f"{path}: measured costs must be a .csv or .json file")
+    text = read_text(path, what="a measured-costs", error=InputError)
     table: dict[tuple[str, str], float] = {}
-    if path.suffix.lower() == ".json":
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from err
+    if suffix == ".json":
+        document = load_json(text, str(path), error=InputError)
         if not isinstance(document, dict):
             raise InputError(f"{path}: expected an object mapping op names to devices")
         rows = [
@@ -296,23 +335,34 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
                 devices.items() if isinstance(devices, dict) else [(None, None)]
             )
         ]
-    elif path.suffix.lower() == ".csv":
-        rows = _csv_rows(path, text)
     else:
-        raise InputError(f"{path}: measured costs must be a .csv or .json file")
+        rows = _csv_rows(path, text)
     for op, device, seconds, where in rows:
         if device is None:
-            raise InputError(f"{path}: {op}: expected an object mapping devices to seconds")
-        try:
-            value = float(seconds)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not math.isfinite(value) or value < 0:
             raise InputError(
-                f"{path}: {where}: seconds must be a non-negative number, got {seconds!r}"
+                f"{path}: {printable(op)}: expected an object mapping devices to seconds"
+            )
+        value = _seconds(seconds)
+        if value is None:
+            shown = repr(seconds) if len(repr(seconds)) <= 60 else f"{repr(seconds)[:57]}..."
+            raise InputError(
+                f"{path}: {printable(where)}: seconds must be a non-negative number "
+                f"({TIME_RANGE}), got {printable(shown)}"
             )
         table[(str(op), str(device))] = value
     return table
+
+
+def _seconds(value: object) -> float | None:
+    """A measured time from a CSV cell or a JSON value, or None unless in TIME_RANGE."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if value not in TIME_RANGE:  # also refuses bools, None, lists, NaN and 1e999
+        return None
+    return float(value)
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:

@@ -17,6 +17,7 @@ import math
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,20 @@ class _BadNumber(ValueError):
 def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _BadNumber(f"the number {text[:40]} is out of range (largest: about 1.8e308)")
+        raise _BadNumber(f"the number {_head(text)} is out of range (largest: about 1.8e308)")
     return value
+
+
+def _int(text: str) -> int:
+    value = int(text)  # over Python's digit limit: ValueError, said as too many digits
+    if abs(value) > sys.float_info.max:
+        # every figure is used as a float somewhere, and converting this one would raise
+        raise _BadNumber(f"the number {_head(text)} is out of range (largest: about 1.8e308)")
+    return value
+
+
+def _head(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _constant(text: str) -> float:
@@ -151,7 +164,8 @@ def load_json(text: str, source: str, *, error: type[PlacerError] = InputError) 
     """Decode the JSON document ``text`` read from ``source``.
 
     Stricter than :func:`json.loads`: ``NaN``, ``Infinity`` and numbers that overflow a
-    float are refused, as are documents nested deeper than :data:`MAX_DEPTH`.
+    float (integers included) are refused, as are documents nested deeper than
+    :data:`MAX_DEPTH`.
 
     Raises
     ------
@@ -172,7 +186,7 @@ def load_json(text: str, source: str, *, error: type[PlacerError] = InputError) 
     if depth > MAX_DEPTH:
         raise error(f"{source}: not valid JSON: nested {depth} levels deep (at most {MAX_DEPTH})")
     try:
-        return json.loads(text, parse_float=_float, parse_constant=_constant)
+        return json.loads(text, parse_float=_float, parse_int=_int, parse_constant=_constant)
     except json.JSONDecodeError as err:
         raise error(f"{source}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}") from err
     except ValueError as err:  # _BadNumber, or an integer over Python's digit limit
@@ -211,12 +225,16 @@ def _where(text: str, err: ValueError) -> tuple[int, int]:
             index = long_int.start()
             return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
     for token in message.split():
-        if token and (token[0].isdigit() or token[0] in "-."):
+        token = token.removesuffix("...")  # a long number is cut short in the message
+        if token and (token[0].isdigit() or token[0] in "-." or token in _CONSTANTS):
             index = text.find(token)
             if index >= 0:
                 line = text.count("\n", 0, index) + 1
                 return line, index - (text.rfind("\n", 0, index) + 1) + 1
     return 1, 1
+
+
+_CONSTANTS = ("NaN", "Infinity")
 
 
 def _reason(err: BaseException) -> str:

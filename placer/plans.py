@@ -16,12 +16,12 @@ References
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from placer.errors import PlanFormatError
+from placer.inputs import load_json, read_text
 from placer.model import DeviceClass, Placement, Problem
 from placer.provenance import Provenance
 from placer.safe_yaml import load_yaml, shown
@@ -46,22 +46,20 @@ def read_plan(path: str | Path, problem: Problem) -> Placement:
 def load_plan_document(path: str | Path) -> Any:
     """Decode a plan file: YAML when its extension is ``.yaml`` or ``.yml``, else JSON.
 
-    YAML is read with the safe loader, and tags that would build Python objects are
-    refused before anything is built (:mod:`placer.safe_yaml`).
+    The file is read by :func:`placer.inputs.read_text` (a regular UTF-8 file of
+    bounded size). YAML is read with the safe loader, and tags that would build Python
+    objects are refused before anything is built (:mod:`placer.safe_yaml`); JSON by
+    :func:`placer.inputs.load_json`. Neither may hold a number that is not finite or
+    nest deeper than :data:`placer.inputs.MAX_DEPTH`.
 
     Raises
     ------
     PlanFormatError
-        The file is missing or unreadable, or is not valid JSON or YAML; the message
-        gives the line at fault.
+        The file is missing, unreadable or not a regular file, or is not valid JSON or
+        YAML; the message gives the line at fault.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise PlanFormatError(f"{path}: no such file") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise PlanFormatError(f"{path}: cannot read: {err}") from err
+    text = read_text(path, what="a plan", error=PlanFormatError)
     if path.suffix.lower() in (".yaml", ".yml"):
         document, _ = load_yaml(
             text,
@@ -72,12 +70,7 @@ def load_plan_document(path: str | Path) -> Any:
             max_values=_MAX_PLAN_VALUES,
         )
         return document
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise PlanFormatError(
-            f"{path}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}"
-        ) from err
+    return load_json(text, str(path), error=PlanFormatError)
 
 
 def plan_provenance(document: Any, source: str = "<plan>") -> Provenance | None:

@@ -14,8 +14,9 @@ import math
 import sys
 from enum import Enum
 from pathlib import PurePath
-from typing import IO
+from typing import IO, Any
 
+import numpy as np
 import yaml
 from rich import box
 from rich.console import Console
@@ -85,12 +86,47 @@ def _column(table: Table, header: str, justify: str = "left") -> None:
     table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
 
 
+def plain(value: Any) -> Any:
+    """``value`` as data every JSON and YAML reader takes.
+
+    numpy scalars become Python numbers (``yaml.safe_dump`` cannot represent them),
+    tuples become lists, and a float that is not finite becomes None (``null``):
+    ``Infinity`` and ``NaN`` are not JSON, and placer's documents write an unbounded
+    figure as null.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain({"a": (np.float64(1.5), float("inf")), "b": np.int64(2)})
+    {'a': [1.5, None], 'b': 2}
+    """
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dump_json(data: Any) -> str:
+    """Strict JSON (no ``Infinity``, no ``NaN``: :func:`plain`), indented, one newline."""
+    return json.dumps(plain(data), indent=2, allow_nan=False) + "\n"
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML of the same plain data as :func:`dump_json`."""
+    return yaml.safe_dump(plain(data), sort_keys=False)
+
+
 def to_json(result: PlacementResult) -> str:
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return dump_json(result.to_dict())
 
 
 def to_yaml(result: PlacementResult) -> str:
-    return yaml.safe_dump(result.to_dict(), sort_keys=False)
+    return dump_yaml(result.to_dict())
 
 
 def _num(value: float) -> str:

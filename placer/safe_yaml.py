@@ -2,17 +2,24 @@
 
 PyYAML's safe loader composes the document; nothing is constructed from a node until
 its tag has been checked, so a ``!!python/...`` tag is refused, never run.  Every mistake
-becomes one line ``FILE:LINE: what``, raised as the caller's :class:`PlacerError`
-subclass.
+becomes one line ``FILE:LINE: field.path: what``, raised as the caller's
+:class:`PlacerError` subclass: a scalar that does not construct (``2001-13-45``,
+``!!float abc``, an integer of over 4,300 digits), a number that is not finite (``.inf``,
+``.nan``: no field of placer's files can hold one) or an integer past the float range,
+a character YAML does not allow, and nesting deeper than :data:`placer.inputs.MAX_DEPTH`
+(refused while composing, before PyYAML's recursive composer could run out of stack).
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import yaml
 
 from placer.errors import PlacerError
+from placer.inputs import MAX_DEPTH
 
 __all__ = ["FieldPath", "format_path", "load_yaml", "one_line", "shown"]
 
@@ -20,9 +27,63 @@ __all__ = ["FieldPath", "format_path", "load_yaml", "one_line", "shown"]
 FieldPath = tuple[str | int, ...]
 
 _YAML = "tag:yaml.org,2002:"
-_ALLOWED_TAGS = {
-    _YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
+_SCALAR_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_ALLOWED_TAGS = _SCALAR_TAGS | {_YAML + "seq", _YAML + "map"}
+#: What a scalar of each tag should read as, for messages about one that does not.
+_SCALAR_KINDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "timestamp": "a date or time",
+    "null": "null",
+    "str": "a string",
 }
+#: What constructing a scalar raises when its text does not fit its tag (PyYAML lets
+#: Python's own errors through: int('0x'), datetime(2001, 13, 45), a dict lookup...).
+_CONSTRUCTION_ERRORS = (
+    yaml.YAMLError,
+    ValueError,
+    LookupError,
+    ArithmeticError,
+    TypeError,
+    AttributeError,
+)
+
+
+#: Largest number a field may hold: every figure is used as a float somewhere.
+_FLOAT_MAX = sys.float_info.max
+
+
+class _DepthError(Exception):
+    """Nesting deeper than :data:`MAX_DEPTH`, found while composing."""
+
+    def __init__(self, mark: yaml.Mark):
+        super().__init__(mark)
+        self.mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, counting how deep the composer has gone.
+
+    PyYAML's composer recurses once per level of nesting (a few Python frames each), so
+    a document nested a thousand levels deep would raise RecursionError; the depth is
+    checked on the way down instead.
+    """
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1  # lists and mappings around this node, itself included
+        try:
+            if self.depth > MAX_DEPTH and self.check_event(
+                yaml.SequenceStartEvent, yaml.MappingStartEvent
+            ):
+                raise _DepthError(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def load_yaml(
@@ -62,8 +123,10 @@ def load_yaml(
     Raises
     ------
     PlacerError
-        Of type ``error``, one line: not YAML, empty, a refused tag, a merge key, a
-        non-string or repeated key, a recursive alias, too many values.
+        Of type ``error``, one line: not YAML (a character YAML does not allow
+        included), empty, a refused tag, a scalar that does not construct or a number
+        that is not finite, a merge key, a non-string or repeated key, a recursive
+        alias, too many values, nesting deeper than :data:`MAX_DEPTH`.
 
     Examples
     --------
@@ -73,14 +136,27 @@ def load_yaml(
     >>> data, lines[("a", 1)]
     ({'a': [1, 2]}, 3)
     """
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # checks every character first: may raise ReaderError
         root = loader.get_single_node()
         if root is None:
             raise error(f"{source}:1: the file is empty: expected {empty}")
         lines: dict[FieldPath, int] = {(): root.start_mark.line + 1}
         builder = _Builder(loader, source, lines, error, what, max_values)
         return builder.build(root, ()), lines
+    except _DepthError as err:
+        raise error(
+            f"{source}:{err.mark.line + 1}: nested more than {MAX_DEPTH} levels deep"
+        ) from None
+    except yaml.reader.ReaderError as err:
+        # a character YAML does not allow (a control character, a lone surrogate)
+        line = text.count("\n", 0, max(err.position, 0)) + 1
+        char = f"#x{err.character:04x}" if isinstance(err.character, int) else "a byte"
+        raise error(
+            f"{source}:{line}: not valid YAML: character {char} is not allowed in YAML "
+            "text (write it as an escape in a double-quoted string)"
+        ) from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -89,7 +165,8 @@ def load_yaml(
     except yaml.YAMLError as err:
         raise error(one_line(f"{source}:1: not valid YAML: {err}")) from err
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def one_line(message: str) -> str:
@@ -139,7 +216,10 @@ class _Builder:
         self.active: set[int] = set()
 
     def fail(self, node: yaml.Node, path: FieldPath, message: str) -> PlacerError:
-        where = f"{format_path(path)}: " if path else ""
+        where = format_path(path)
+        if len(where) > 80:  # deep in a document: the start and the end say where
+            where = f"{where[:40]}...{where[-37:]}"
+        where = f"{where}: " if path else ""
         line = node.start_mark.line + 1
         return self.error(one_line(f"{self.source}:{line}: {where}{message}"))
 
@@ -152,8 +232,13 @@ class _Builder:
         self._check_tag(node, path)
         if id(node) in self.active:
             raise self.fail(node, path, "an alias refers to a value that contains it")
+        if len(self.active) >= MAX_DEPTH and not isinstance(node, yaml.ScalarNode):
+            # aliases nest values the composer saw at a shallow depth
+            raise self.fail(
+                node, path, f"nested more than {MAX_DEPTH} levels deep once aliases are expanded"
+            )
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
+            return self._scalar(node, path)
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -180,9 +265,44 @@ class _Builder:
         finally:
             self.active.discard(id(node))
 
+    def _scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+        """The value of a scalar node: constructed, and refused unless finite."""
+        kind = _SCALAR_KINDS.get(node.tag[len(_YAML) :], "a value")
+        try:
+            value = self.loader.construct_object(node)
+        except _CONSTRUCTION_ERRORS as err:
+            raise self.fail(
+                node, path, f"{shown(node.value)} cannot be read as {kind}{_why(err, node.tag)}"
+            ) from err
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+            raise self.fail(
+                node, path, f"{shown(node.value)} is out of range (largest: about 1.8e308)"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(
+                node,
+                path,
+                f"{shown(node.value)} is not a finite number (no field takes infinities "
+                "or NaN; the largest number is about 1.8e308)",
+            )
+        return value
+
     def _check_tag(self, node: yaml.Node, path: FieldPath) -> None:
         tag = node.tag
         if tag in _ALLOWED_TAGS:
+            wanted = (
+                yaml.ScalarNode
+                if tag in _SCALAR_TAGS
+                else (yaml.SequenceNode if tag == _YAML + "seq" else yaml.MappingNode)
+            )
+            if not isinstance(node, wanted):
+                shape = {yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}
+                raise self.fail(
+                    node,
+                    path,
+                    f"tag !!{tag[len(_YAML) :]} cannot be given to "
+                    f"{shape.get(type(node), 'a scalar')}",
+                )
             return
         tag_shown = "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
         if tag.startswith(_YAML + "python/"):
@@ -193,3 +313,15 @@ class _Builder:
                 "code; nothing was executed",
             )
         raise self.fail(node, path, f"tag {tag_shown} is not supported in {self.what}")
+
+
+def _why(err: BaseException, tag: str) -> str:
+    """Why a scalar did not construct, as a parenthesis for the message ('' if unclear)."""
+    message = str(err.args[0]) if err.args else ""
+    if "integer string conversion" in message:
+        return " (an integer with too many digits)"
+    if tag == _YAML + "bool":
+        return " (write true or false)"
+    if tag == _YAML + "timestamp" and isinstance(err, ValueError | OverflowError) and message:
+        return f" ({one_line(message)})"  # "month must be in 1..12"
+    return ""

@@ -8,20 +8,29 @@ line and field.
 
 Notes
 -----
-SI prefixes are decimal (``k`` = 1e3, ``M`` = 1e6, ``G`` = 1e9, ``T`` = 1e12, ``P`` = 1e15;
-``K`` is accepted for ``k``); IEC prefixes are binary (``Ki`` = 2**10, ``Mi`` = 2**20,
-``Gi`` = 2**30, ``Ti`` = 2**40, ``Pi`` = 2**50).  ``B`` is a byte and ``b`` a bit, so
-``25Gbps`` is 25e9 / 8 bytes/s; a unit that could be either (``gb``) is refused rather
-than guessed.
+SI prefixes are decimal (``k`` = 1e3, ``M`` = 1e6, ``G`` = 1e9, ``T`` = 1e12, ``P`` = 1e15,
+``E`` = 1e18; ``K`` is accepted for ``k``); IEC prefixes are binary (``Ki`` = 2**10,
+``Mi`` = 2**20, ``Gi`` = 2**30, ``Ti`` = 2**40, ``Pi`` = 2**50, ``Ei`` = 2**60).  ``B`` is a
+byte and ``b`` a bit, so ``25Gbps`` is 25e9 / 8 bytes/s; a unit that could be either
+(``gb``) is refused rather than guessed.
+
+The parsers only check that a value is a finite, non-negative quantity of the right
+kind; what range a field accepts is the field's business (:class:`Range`, used by
+:mod:`placer.cluster`, :mod:`placer.workload`, the measured costs and the options).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 __all__ = [
+    "MAX_BYTES",
+    "Range",
     "format_bytes",
+    "format_number",
     "parse_bandwidth",
     "parse_bytes",
     "parse_flops",
@@ -33,8 +42,15 @@ _NUMBER = re.compile(
     r"""^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*?)\s*$"""
 )
 
-_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
-_BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_BINARY = {
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+    "Pi": 2.0**50,
+    "Ei": 2.0**60,
+}
 # FLOP/s are never binary, and "mflops" means mega in practice, so case does not matter.
 _FLOPS_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
 _FLOPS_SUFFIX = ("flop/s", "flops", "flop")
@@ -51,26 +67,35 @@ _FRACTION_EXAMPLE = "a fraction such as 0.6 or 60%"
 def _split(value: object, expected: str) -> tuple[float, str]:
     """Split ``value`` into its number and its unit (``""`` for a bare number)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"expected {expected}, got {value!r}")
+        raise ValueError(f"expected {expected}, got {_shown(value)}")
     if isinstance(value, int | float):
-        number, unit = float(value), ""
+        try:
+            number, unit = float(value), ""
+        except OverflowError as err:  # an integer past the float range
+            raise ValueError(f"expected {expected}, got {_shown(value)} (too large)") from err
     else:
         match = _NUMBER.match(value)
         if match is None:
-            raise ValueError(f"expected {expected}, got {value!r}")
+            raise ValueError(f"expected {expected}, got {_shown(value)}")
         number, unit = float(match["number"]), match["unit"]
     if not math.isfinite(number):
-        raise ValueError(f"expected {expected}, got {value!r} (not finite)")
+        raise ValueError(f"expected {expected}, got {_shown(value)} (not finite)")
     return number, unit
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, kept short: a 4,000-digit integer is not a message."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _checked(number: float, scale: float, value: object, allow_zero: bool, expected: str) -> float:
     if number < 0 or (number == 0 and not allow_zero):
         sign = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"expected a {sign} value ({expected}), got {value!r}")
+        raise ValueError(f"expected a {sign} value ({expected}), got {_shown(value)}")
     result = number * scale
     if not math.isfinite(result):
-        raise ValueError(f"expected {expected}, got {value!r} (too large)")
+        raise ValueError(f"expected {expected}, got {_shown(value)} (too large)")
     return result
 
 
@@ -307,7 +332,111 @@ def format_bytes(value: float) -> str:
     """
     if math.isinf(value):
         return "unbounded"
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (
+        ("EiB", 2**60),
+        ("PiB", 2**50),
+        ("TiB", 2**40),
+        ("GiB", 2**30),
+        ("MiB", 2**20),
+        ("KiB", 2**10),
+    ):
         if value >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value:.6g} B"
+
+
+#: The most bytes placer handles, as a device's memory or all ops' memory together:
+#: 8 PiB (2**53), up to which float sums of whole bytes are exact, so that a memory
+#: figure summed in any order (prefix sums over ideals, a stage's ops one by one) gives
+#: the same answer to "does it fit".
+MAX_BYTES = 2**53
+
+
+def format_number(value: float) -> str:
+    """A number as short as it reads unambiguously: ``1000``, ``2.5e-06``, ``1e+21``.
+
+    Examples
+    --------
+    >>> format_number(1000.0), format_number(1e21), format_number(0.001)
+    ('1000', '1e+21', '0.001')
+    """
+    return f"{value:.6g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a field or an option accepts: finite, from ``low`` to ``high``.
+
+    Ranges are generous for real hardware and workloads, and keep out what breaks the
+    arithmetic downstream: a rate so small that a time overflows to infinity, a size
+    so large that a sum does.
+
+    Parameters
+    ----------
+    low, high : float
+        The least and the largest value accepted (both included, unless ``low_open``).
+    unit : str
+        Said after the bounds in messages (``"FLOP/s"``).
+    zero : bool
+        Whether ``0`` is accepted too, below ``low`` (no latency at all).
+    low_open : bool
+        Whether ``low`` itself is refused (a time limit must be over 0).
+    show : callable
+        Writes a bound for messages (:func:`format_bytes` for sizes).
+
+    Examples
+    --------
+    >>> flops = Range(1e3, 1e21, "FLOP/s")
+    >>> flops.check(312e12)
+    312000000000000.0
+    >>> flops.check(1e-20)
+    Traceback (most recent call last):
+    ...
+    ValueError: 1e-20 is out of range (from 1000 to 1e+21 FLOP/s)
+    >>> 0.0 in Range(1e-12, 86400, "s", zero=True)
+    True
+    """
+
+    low: float
+    high: float
+    unit: str = ""
+    zero: bool = False
+    low_open: bool = False
+    show: Callable[[float], str] = format_number
+
+    def __contains__(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if isinstance(value, int) and abs(value) > 2**1023:
+            return False  # past the float range; comparing would convert it
+        if not math.isfinite(value):
+            return False
+        if self.zero and value == 0:
+            return True
+        above_low = value > self.low if self.low_open else value >= self.low
+        return above_low and value <= self.high
+
+    def __str__(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        low, high = self.show(self.low), self.show(self.high)
+        if self.low_open:
+            text = f"over {low}, at most {high}{unit}"
+        else:
+            text = f"from {low} to {high}{unit}"
+        return f"0, or {text}" if self.zero else text
+
+    def check(self, value: float, shown: object = None) -> float:
+        """``value`` if it is in the range.
+
+        Raises
+        ------
+        ValueError
+            ``SHOWN is out of range (RANGE)``, where ``shown`` is what the user wrote
+            (``value`` when not given).
+        """
+        if value not in self:
+            what = _shown(value if shown is None else shown)
+            if isinstance(shown, str):
+                what = what.strip("'")
+            raise ValueError(f"{what} is out of range ({self})")
+        return value

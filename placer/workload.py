@@ -1,7 +1,8 @@
 """Reader for profiled workloads in the JSON format of [1]_'s public code.
 
 Every rule of the format is checked, and a breach is one :class:`WorkloadFormatError`
-line naming the file, the node or edge, and the field.
+line naming the file, the node or edge, and the field.  Each number must lie in its
+field's range (:data:`RANGES`, listed in ``docs/model.md``).
 
 References
 ----------
@@ -18,11 +19,43 @@ from pathlib import Path
 from typing import Any
 
 from placer.errors import InfeasiblePlacement, WorkloadFormatError
+from placer.inputs import load_json, read_text
 from placer.model import DeviceClass, DeviceKind, Op, Problem, usable_kinds
+from placer.units import MAX_BYTES, Range, format_bytes
 
 ACCELERATOR_KIND = 0
 CPU_KIND = 1
 _COST_TOLERANCE = 1e-6  # as [1]_'s reader: outgoing costs of one node must agree to this
+
+#: Largest integer every JSON reader holds exactly (2**53 - 1, JavaScript's
+#: Number.MAX_SAFE_INTEGER): node ids and colour classes come back in plans.
+MAX_ID = 2**53 - 1
+
+
+def _whole(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+_ID = Range(-MAX_ID, MAX_ID, show=_whole)
+_COUNT = Range(0, 10**12, show=_whole)
+_SIZE = Range(0, MAX_BYTES, show=format_bytes)
+_TIME = Range(1e-12, 1e12, "time units", zero=True)
+#: The range of each number of a workload (docs/model.md lists them).  Times are in the
+#: workload's own unit; a million ops of the largest time still sum to a finite load,
+#: and a samples-per-time-unit throughput of the least non-zero one is finite too.
+RANGES: dict[str, Range] = {
+    "maxSizePerFPGA": _SIZE,
+    "maxFPGAs": _COUNT,
+    "maxCPUs": _COUNT,
+    "id": _ID,
+    "colorClass": _ID,
+    "sourceId": _ID,
+    "destId": _ID,
+    "cpuLatency": _TIME,
+    "fpgaLatency": _TIME,
+    "cost": _TIME,
+    "size": _SIZE,
+}
 
 
 def read_workload(path: str | Path) -> Problem:
@@ -51,18 +84,8 @@ def read_workload(path: str | Path) -> Problem:
         ``maxFPGAs`` and ``maxCPUs`` are both 0.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise WorkloadFormatError(f"{path}: no such file") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise WorkloadFormatError(f"{path}: cannot read: {err}") from err
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise WorkloadFormatError(
-            f"{path}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}"
-        ) from err
+    text = read_text(path, what="a workload", error=WorkloadFormatError)
+    document = load_json(text, str(path), error=WorkloadFormatError)
     return parse_workload(document, name=path.stem, source=str(path))
 
 
@@ -168,6 +191,12 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
     for u, (cost, _) in cost_of.items():
         ops[u] = replace(ops[u], transfer_cost=cost)
 
+    total = sum(op.size_bytes for op in ops)
+    if total > MAX_BYTES:
+        raise WorkloadFormatError(
+            f"{source}: nodes: the sizes add up to {format_bytes(total)}, more than placer "
+            f"handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are exact)"
+        )
     _check_acyclic(ops, pairs, source)
     if max_fpgas == 0 and max_cpus == 0:
         # said here, where the fields are known; the solvers only see kinds with no devices
@@ -229,30 +258,30 @@ class _Checker:
     def fail(self, key: str, where: str, expected: str, value: Any) -> WorkloadFormatError:
         place = f"{where}: " if where else ""
         return WorkloadFormatError(
-            f"{self.source}: {place}field '{key}' must be {expected}, got {json.dumps(value)}"
+            f"{self.source}: {place}field '{key}' must be {expected}, got {_shown(value)}"
         )
 
     def number(self, obj: dict[str, Any], key: str, where: str) -> float:
         value = self._get(obj, key, where)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key, where, "a number", value)
-        if not math.isfinite(value) or value < 0:
-            raise self.fail(key, where, "a finite non-negative number", value)
+        bounds = RANGES[key]
+        if value not in bounds:
+            raise self.fail(key, where, f"a{_sign(bounds)} number ({bounds})", value)
         return float(value)
 
     def integer(self, obj: dict[str, Any], key: str, where: str) -> int:
         value = self._get(obj, key, where)
-        if isinstance(value, float) and value.is_integer():
+        bounds = RANGES[key]
+        if isinstance(value, float) and value.is_integer() and value in bounds:
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, where, "an integer", value)
+        if isinstance(value, bool) or not isinstance(value, int) or value not in bounds:
+            article = "a" if _sign(bounds) else "an"
+            raise self.fail(key, where, f"{article}{_sign(bounds)} integer ({bounds})", value)
         return value
 
     def count(self, obj: dict[str, Any], key: str, where: str) -> int:
-        value = self.integer(obj, key, where)
-        if value < 0:
-            raise self.fail(key, where, "a non-negative integer", value)
-        return value
+        return self.integer(obj, key, where)
 
     def flag(self, obj: dict[str, Any], key: str, where: str) -> bool:
         value = self._get(obj, key, where)
@@ -267,3 +296,13 @@ class _Checker:
         if not isinstance(value, list):
             raise self.fail(key, where, "a list", value)
         return value
+
+
+def _sign(bounds: Range) -> str:
+    return " non-negative" if bounds.low == 0 or bounds.zero else ""
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, kept short for a message."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
+from placer.check import Limits
 from placer.schema import load_schema, schema_errors
-from tests.conftest import EXPECTED, REFERENCE
+from tests.conftest import EXPECTED, REFERENCE, one_line_error
 
 WORKLOAD = REFERENCE / "layer-graphs/bert24_training.json"
 OPTIMUM = EXPECTED["optimal"]["layer-graphs/bert24_training"]
@@ -249,3 +251,72 @@ def test_check_catches_a_hand_edited_provenance(run_placer, onnx_plan, forge, fr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_load", ".inf"), ("max_load", ".nan"), ("throughput", ".inf"),
+     ("throughput", "-.inf"), ("lower_bound", ".nan")],
+)  # fmt: skip
+def test_check_refuses_a_yaml_plan_with_a_figure_that_is_not_finite(
+    run_placer, tmp_path, field, value
+) -> None:
+    path = tmp_path / "plan.yaml"
+    assert run_placer("place", WORKLOAD, "--solver", "dp", "-o", path).exit_code == 0
+    lines = path.read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(f"{field}:"))
+    lines[row] = f"{field}: {value}"
+    path.write_text("\n".join(lines) + "\n")
+    # a limit compared with NaN or infinity could never fail: the plan is refused instead
+    one_line_error(
+        run_placer("check", path, "--max-load", 1e9, "--min-throughput", 0),
+        f"plan.yaml:{row + 1}: {field}: '{value}' is not a finite number",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("max_load", "Infinity", "Infinity is not a number JSON allows"),
+        ("throughput", "NaN", "NaN is not a number JSON allows"),
+        ("max_load", "1e999", "the number 1e999 is out of range"),
+        ("samples_per_step", "1" + "0" * 400, "is out of range (largest: about 1.8e308)"),
+        ("max_load", "9" * 5000, "an integer with too many digits"),
+    ],
+)
+def test_check_refuses_a_json_plan_with_a_number_json_cannot_hold(
+    run_placer, plan, field, value, fragment
+) -> None:
+    text = plan.read_text()
+    start = text.index(f'"{field}": ') + len(f'"{field}": ')
+    end = min(text.index(",", start), text.index("\n", start))
+    plan.write_text(text[:start] + value + text[end:])
+    one_line_error(run_placer("check", plan), "plan.json:", fragment)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--max-load", "nan"), "'--max-load': 'nan' is not a finite number"),
+        (("--min-throughput", "nan"), "'--min-throughput': 'nan' is not a finite number"),
+        (("--max-load", "inf"), "'inf' is not a finite number"),
+        (("--max-load", "-1"), "-1 is out of range (from 0 to 1e+30)"),
+        (("--min-throughput", "1e31"), "1e31 is out of range"),
+    ],
+)
+def test_check_limits_must_be_finite(run_placer, plan, args, fragment) -> None:
+    one_line_error(run_placer("check", plan, *args), fragment)
+
+
+def test_fail_below_must_be_finite(run_placer) -> None:
+    for value in ("nan", "inf", "-inf", "1e400"):
+        result = run_placer("place", WORKLOAD, "--solver", "dp", "--fail-below", value)
+        one_line_error(result, "'--fail-below'", "is not a finite number")
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_limits_refuse_what_could_never_fail(value) -> None:
+    with pytest.raises(ValueError, match="finite non-negative"):
+        Limits(max_load=value)
+    with pytest.raises(ValueError, match="finite non-negative"):
+        Limits(min_throughput=value)

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 from rich.console import Console
 
 from placer.cli import DelayedStatus
-from tests.conftest import REFERENCE
+from placer.render import dump_json, dump_yaml, plain
+from tests.conftest import REFERENCE, one_line_error
 
 WORKLOAD = REFERENCE / "layer-graphs/bert24_inference.json"
 
@@ -135,3 +140,98 @@ def test_max_pairs_makes_the_dp_fall_back_and_says_so(run_placer) -> None:
     assert any("more than 1,000 ideal pairs" in note for note in plan["notes"])
     exact = json.loads(run_placer("place", wide, *flags).stdout)
     assert exact["optimal"] and exact["max_load"] <= plan["max_load"]
+
+
+MOBILENET = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--time-limit", "nan"), "'--time-limit': 'nan' is not a finite number"),
+        (("--time-limit", "inf"), "'--time-limit': 'inf' is not a finite number"),
+        (("--time-limit", "0"), "'--time-limit': 0 is out of range (over 0, at most 1e+06 s)"),
+        (("--time-limit", "1e999"), "'1e999' is not a finite number"),
+        (("--mip-gap", "nan"), "'--mip-gap': 'nan' is not a finite number"),
+        (("--mip-gap", "1.5"), "'--mip-gap': 1.5 is out of range (from 0 to 1)"),
+        (("--mip-gap", "ten"), "'--mip-gap': 'ten' is not a number"),
+        (("--threads", "1000000000"), "'--threads': 1000000000 is not in the range 1<=x<=256"),
+        (("--batch-size", str(2**63)), "'--batch-size': 9223372036854775808 is not in the range"),
+        (("--max-ideals", str(10**20)), "'--max-ideals': 100000000000000000000 is not in the"),
+        (("--max-pairs", str(2**64)), "'--max-pairs'"),
+        (("--fail-below", "nan"), "'--fail-below': 'nan' is not a finite number"),
+    ],
+)
+def test_numeric_options_are_finite_and_bounded(run_placer, args, fragment) -> None:
+    one_line_error(run_placer("place", WORKLOAD, *args), fragment)
+
+
+def test_compare_time_limit_must_be_finite(run_placer) -> None:
+    one_line_error(run_placer("compare", WORKLOAD, "--time-limit", "nan"), "not a finite number")
+
+
+@pytest.mark.parametrize(
+    "shape", ["input=1,3,224,9223372036854775808", "input=1,3,0,224", "input=1,3,2e3,224",
+              "input=1," + "9" * 5000],
+)  # fmt: skip
+def test_input_shape_dims_are_bounded(run_placer, shape) -> None:
+    result = run_placer("place", MOBILENET, "--input-shape", shape)
+    line = one_line_error(result, "--input-shape", "integer dims from 1 to 2,147,483,647")
+    assert len(line) < 300
+
+
+def test_yaml_output_of_an_onnx_model_is_plain(run_placer, tmp_path) -> None:
+    result = run_placer("place", MOBILENET, "--format", "yaml")
+    assert result.exit_code == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    assert document["problem"] == "mobilenet_v2" and document["stats"]
+    path = tmp_path / "plan.yml"
+    assert run_placer("place", MOBILENET, "-o", path).exit_code == 0
+    assert run_placer("check", path).exit_code == 0
+
+
+def _strict(text: str):
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} in placer's JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("place", WORKLOAD, "--format", "json"),
+        ("compare", WORKLOAD, "--format", "json", "--solvers", "dp,single"),
+        ("inspect", MOBILENET, "--format", "json"),
+    ],
+)
+def test_json_output_is_strict(run_placer, tmp_path, args) -> None:
+    result = run_placer(*args)
+    assert result.exit_code == 0, result.stderr
+    _strict(result.stdout)
+
+
+def test_an_unbounded_throughput_is_null_not_infinity(run_placer, tmp_path) -> None:
+    # every op free: the max-load is 0 and the throughput unbounded
+    workload = tmp_path / "free.json"
+    nodes = [{"id": i, "supportedOnFpga": 1, "cpuLatency": 0, "fpgaLatency": 0,
+              "isBackwardNode": 0} for i in (1, 2)]  # fmt: skip
+    workload.write_text(json.dumps({"maxSizePerFPGA": 1, "maxFPGAs": 1, "maxCPUs": 1,
+                                    "nodes": nodes, "edges": []}))  # fmt: skip
+    for args in (("place", workload), ("compare", workload, "--solvers", "dp,single")):
+        result = run_placer(*args, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        document = _strict(result.stdout)
+        row = document["results"][0] if "results" in document else document
+        assert row["max_load"] == 0 and row["throughput"] is None
+    path = tmp_path / "plan.yaml"
+    assert run_placer("place", workload, "-o", path).exit_code == 0
+    assert yaml.safe_load(path.read_text())["throughput"] is None
+
+
+def test_plain_makes_numpy_and_infinities_portable() -> None:
+    data = {"a": (np.float64(1.5), np.int64(2), math.inf, -math.inf, math.nan), "b": [np.bool_(1)]}
+    assert plain(data) == {"a": [1.5, 2, None, None, None], "b": [True]}
+    assert type(plain(np.float32(0.5))) is float
+    assert yaml.safe_load(dump_yaml(data)) == plain(data)
+    assert _strict(dump_json(data)) == plain(data)

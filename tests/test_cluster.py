@@ -422,3 +422,114 @@ def test_yaml_in_the_docs_loads():
     assert len(blocks) >= 3
     for block in blocks:
         parse_cluster(textwrap.dedent(block), "docs/cluster.md")
+
+
+# --- ranges and what a file may not be --------------------------------------------------
+
+_EXPLICIT = {"name": "g", "peak_flops": "1TFLOPS", "memory": "1GiB", "memory_bandwidth": "1TB/s"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("peak_flops", "1e-20", "1e-20 is out of range (from 1000 to 1e+21 FLOP/s)"),
+        ("peak_flops", "999FLOPS", "999FLOPS is out of range"),
+        ("peak_flops", "{fp32: 1TFLOPS, fp16: 2e21}", "peak_flops.fp16: 2e21 is out of range"),
+        ("memory", "16PiB", "16PiB is out of range (from 1 B to 8 PiB)"),
+        ("memory", "0.5", "0.5 is out of range (from 1 B"),
+        ("memory_bandwidth", "5e-324", "5e-324 is out of range (from 1000 to 1e+16 bytes/s)"),
+        ("memory_bandwidth", "100PB/s", "out of range"),
+        ("efficiency", "1e-300", "1e-300 is out of range (from 0.001 to 1)"),
+        ("overhead", "1e-300", "1e-300 is out of range (0, or from 1e-12 to 86400 s)"),
+        ("overhead", "2days", "expected a time"),
+        ("overhead", "1.0e+300", "out of range"),
+        ("count", "10000000000001", "at most 1e+12"),
+        ("count", str(10**400), "is out of range (largest: about 1.8e308)"),
+    ],
+)
+def test_each_figure_is_held_to_its_range(tmp_path, field, value, says) -> None:
+    entry = {**_EXPLICIT, field: value}
+    text = "devices:\n  - {" + ", ".join(f"{k}: {v}" for k, v in entry.items()) + "}\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:2: devices[0].{field}"), message
+    assert says in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("link", "says"),
+    [
+        ("{bandwidth: 5e-324}", "links.default.bandwidth: 5e-324 is out of range"),
+        ("{bandwidth: 1e17}", "links.default.bandwidth: 1e17 is out of range"),
+        ("{latency: 1e-300}", "links.default.latency: 1e-300 is out of range"),
+        ("{latency: 2e5}", "links.default.latency: 2e5 is out of range"),
+    ],
+)
+def test_link_figures_are_held_to_their_range(tmp_path, link, says) -> None:
+    with pytest.raises(ClusterSpecError, match=re.escape(says)):
+        load_cluster(write(tmp_path, f"devices: [{{type: t4}}]\nlinks:\n  default: {link}\n"))
+
+
+def test_the_extremes_of_every_range_are_accepted() -> None:
+    cluster = parse_cluster(
+        """
+devices:
+  - {name: slow, class: accelerator, count: 1000000000000, peak_flops: 1kFLOPS, memory: 1,
+     memory_bandwidth: 1kB/s, efficiency: 0.001, overhead: 86400}
+  - {name: fast, class: cpu, peak_flops: 1e21, memory: 8PiB, memory_bandwidth: 1e16,
+     efficiency: 1, overhead: 1e-12}
+links:
+  default: {bandwidth: 1kB/s, latency: 0}
+  pairs: [{between: [fast, fast], bandwidth: 10PB/s, latency: 1e-12}]
+"""
+    )
+    slow, fast = cluster.groups
+    assert (slow.count, slow.peak("fp16"), slow.memory_bytes) == (10**12, 1e3, 1.0)
+    assert (fast.memory_bytes, fast.overhead) == (2**53, 1e-12)
+    assert cluster.link("fast", "fast").bandwidth == 1e16
+
+
+def test_yaml_that_does_not_construct_names_line_and_field(tmp_path) -> None:
+    path = write(tmp_path, "devices:\n  - type: t4\n    memory: 2001-13-45\n")
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    assert str(info.value) == (
+        f"{path}:3: devices[0].memory: '2001-13-45' cannot be read as a date or time "
+        "(month must be in 1..12)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("devices: [{type: t4, memory: .inf}]\n", "devices[0].memory: '.inf' is not a finite"),
+        ("devices: [{type: t4, count: !!int 1x}]\n", "devices[0].count: '1x' cannot be read"),
+        ("devices: [{type: t4}]\nname: a\x00b\n", ":2: not valid YAML: character #x0000"),
+        ("devices: " + "[" * 100 + "]" * 100 + "\n", ":1: nested more than 64 levels deep"),
+    ],
+    ids=["inf", "bad-int", "nul", "deep"],
+)
+def test_yaml_errors_in_cluster_text_are_one_line(text, says) -> None:
+    with pytest.raises(ClusterSpecError) as info:
+        parse_cluster(text, "c.yaml")
+    assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_cluster_that_is_not_a_regular_utf8_file_is_one_line(tmp_path) -> None:
+    with pytest.raises(ClusterSpecError, match="is a character device, not a cluster file"):
+        load_cluster("/dev/zero")
+    with pytest.raises(ClusterSpecError, match="is a directory, not a cluster file"):
+        load_cluster(tmp_path)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"name: caf\xe9\ndevices: [{type: t4}]\n")
+    with pytest.raises(ClusterSpecError, match=r"latin1.yaml:1: not UTF-8 text \(byte 0xe9"):
+        load_cluster(latin1)
+
+
+def test_the_shipped_cluster_figures_are_in_range() -> None:
+    for path in EXAMPLES.glob("*.yaml"):
+        load_cluster(path)
+    assert all(1 <= t.memory_bytes <= 2**53 for t in CATALOG.values())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,8 +21,9 @@ from placer.costmodel import (
     bytes_per_param,
     read_measured_costs,
 )
-from placer.errors import InputError
+from placer.errors import InputError, ModelLoadError
 from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
+from tests.conftest import one_line_error
 
 CLUSTER = parse_cluster(
     """
@@ -163,3 +167,142 @@ def test_many_devices_place_fast(run_placer, tmp_path) -> None:
     result = run_placer("place", model, "--cluster", cluster, "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragment"),
+    [
+        ("c.csv", b"op,device,seconds\nmm,fast,1\n\xff\xfe,fast,1\n",
+         r"c.csv:3: not UTF-8 text \(byte 0xff"),
+        ("c.csv", b"op,device,seconds\nmm,fast,nan\n", r"line 2: seconds must be a non-negative"),
+        ("c.csv", b"op,device,seconds\nmm,fast,1e400\n", r"line 2: .* got '1e400'"),
+        ("c.csv", b"op,device,seconds\nmm,fast,5e-324\n", r"\(0, or from 1e-12 to 86400 s\)"),
+        ("c.csv", b"op,device,seconds\nmm,fast,90000\n", r"got '90000'"),
+        ("c.json", b'{"mm": {"fast": NaN}}', r"c.json:1:17: not valid JSON: NaN"),
+        ("c.json", b'{"mm": {"fast": 1e999}}', r"the number 1e999 is out of range"),
+        ("c.json", b'{"mm": {"fast": ' + b"1" * 400 + b"}}", r"the number 111.* out of range"),
+        ("c.json", b'{"mm": {"fast": 99999999999}}', r"mm.fast: seconds .* got 99999999999"),
+        ("c.json", b'{"mm": {"fast": true}}', r"mm.fast: seconds .* got True"),
+        ("c.json", b'{"mm": {"fast": [' + b"0," * 10_000 + b"0]}}", r"got \[0, 0, .*\.\.\."),
+    ],
+    ids=["not-utf8", "nan", "overflow", "subnormal", "over-a-day", "json-nan", "json-overflow",
+         "json-int-past-float", "json-too-long", "json-bool", "json-long-list"],
+)  # fmt: skip
+def test_measured_costs_refuse_what_is_no_time(tmp_path, name, data, fragment) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=fragment) as info:
+        read_measured_costs(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_measured_costs_that_are_no_regular_file_are_refused_at_once(tmp_path) -> None:
+    fifo = tmp_path / "c.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"is a FIFO \(named pipe\), not a measured-costs file"):
+        read_measured_costs(fifo)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match="is a character device"):
+        read_measured_costs(zero)
+
+
+def test_cli_costs_file_not_utf8_is_one_line(run_placer, tmp_path) -> None:
+    costs = tmp_path / "c.csv"
+    costs.write_bytes(b"op,device,seconds\nconv\xe9,cpu,1\n")
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    one_line_error(run_placer("place", model, "--costs", costs), "c.csv:2: not UTF-8 text")
+
+
+EXTREME = parse_cluster(
+    """
+devices:
+  - {name: slow, peak_flops: 1kFLOPS, memory: 8PiB, memory_bandwidth: 1kB/s,
+     efficiency: 0.001, overhead: 86400, count: 2}
+  - {name: fast, class: cpu, peak_flops: 1e21, memory: 1, memory_bandwidth: 1e16,
+     efficiency: 1, overhead: 0}
+links:
+  default: {bandwidth: 1kB/s, latency: 86400}
+  pairs: [{between: [slow, slow], bandwidth: 1e16, latency: 1e-12}]
+"""
+)
+
+
+@pytest.mark.parametrize("mode", [Mode.INFERENCE, Mode.TRAINING])
+def test_extreme_figures_in_range_give_finite_costs(mode) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy overflow would warn
+        problem = build_problem(graph(), EXTREME, CostOptions(mode=mode, batch_size=2**31 - 1))
+    figures = [t for op in problem.ops for t in (*op.latency, op.size_bytes, op.output_bytes)]
+    figures += [problem.transfer(0, a, b) for a in range(2) for b in range(2)]
+    assert all(math.isfinite(x) for x in figures)
+    assert max(op.latency[0] for op in problem.ops) > 1e9  # 1 GFLOP at 1 FLOP/s: slow indeed
+
+
+def _huge(flops: float, size: float, sent: float) -> OpGraph:
+    nodes = tuple(
+        GraphNode(f"n{i}", "MatMul", flops, 1.0, 1.0, 0, size, 1.0, True) for i in range(3)
+    )
+    edges = (GraphEdge(0, 1, "t", sent), GraphEdge(0, 2, "u", sent), GraphEdge(1, 2, "v", 1.0))
+    return OpGraph("huge", nodes, edges, 0, 4, ())
+
+
+@pytest.mark.parametrize(
+    ("flops", "size", "sent", "fragment"),
+    [
+        (math.inf, 1.0, 1.0, "huge: the ops' time on fast is past the float range (op n0"),
+        (1.0, 2.0**52, 1.0, "huge: the ops need 12 PiB of memory in all, more than placer handles"),
+        (1.0, math.inf, 1.0, "huge: the ops' memory is past the float range"),
+        (1.0, 1.0, 1e308, "huge: the ops' bytes sent is past the float range (op n0 alone: inf)"),
+    ],
+    ids=["time", "memory", "memory-inf", "bytes-sent"],
+)
+def test_costs_that_overflow_once_summed_are_refused(flops, size, sent, fragment) -> None:
+    # only shapes past what any model has get here: they are refused, not read as an
+    # unsupported op or a stage that fits nowhere
+    with pytest.raises(ModelLoadError) as info:
+        build_problem(_huge(flops, size, sent), CLUSTER, CostOptions())
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("group", "fragment"),
+    [
+        ("{name: g, peak_flops: 1e-20, memory: 80GiB, memory_bandwidth: 1TB/s, count: 2}",
+         "devices[0].peak_flops: 1e-20 is out of range"),
+        ("{type: t4, count: 2, memory_bandwidth: 5e-324}",
+         "devices[0].memory_bandwidth: 5e-324 is out of range"),
+    ],
+)  # fmt: skip
+def test_figures_that_crashed_the_solvers_are_refused(run_placer, tmp_path, group, fragment):
+    # these ended in IndexError (HiGHS) or PulpError: now out of range, one line
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text(f"devices:\n  - {group}\nlinks: {{default: {{bandwidth: 5e-324}}}}\n")
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    result = run_placer("place", model, "--cluster", cluster, "--solver", "milp")
+    one_line_error(result, f"c.yaml:2: {fragment}")
+
+
+@pytest.mark.parametrize("solver", ["auto", "pipedream", "greedy", "params", "uniform"])
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_extreme_clusters_in_range_place_without_warnings(run_placer, tmp_path, solver, mode):
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text(
+        "devices:\n"
+        "  - {name: slow, peak_flops: 1kFLOPS, memory: 8PiB, memory_bandwidth: 1kB/s,"
+        " efficiency: 0.001, overhead: 86400, count: 2}\n"
+        "  - {name: fast, peak_flops: 1e21, memory: 8PiB, memory_bandwidth: 1e16,"
+        " efficiency: 1, overhead: 1e-12, count: 3}\n"
+        "links:\n  default: {bandwidth: 1kB/s, latency: 86400}\n"
+        "  pairs: [{between: [fast, fast], bandwidth: 1e16, latency: 0}]\n"
+    )
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "mobilenet_v2.onnx"
+    args = ["place", model, "--cluster", cluster, "--mode", mode, "--solver", solver,
+            "--batch-size", "65536", "--format", "json", "--time-limit", "30"]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy RuntimeWarning would be a line on stderr
+        result = run_placer(*args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    document = json.loads(result.stdout)
+    assert document["valid"] and math.isfinite(document["max_load"]) and document["throughput"]

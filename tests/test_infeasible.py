@@ -56,3 +56,22 @@ def test_unsupported_node_goes_to_the_cpu(run_placer, tmp_path) -> None:
     stages = json.loads(result.stdout)["stages"]
     (holder,) = [s for s in stages if 1 in s["nodes"]]
     assert holder["kind"] == "cpu"
+
+
+def test_an_infinite_latency_is_called_unsupported_only_when_an_op_is() -> None:
+    import math
+
+    from placer.blocks import contract
+    from placer.errors import InfeasiblePlacement
+    from placer.model import DeviceClass, DeviceKind, Op, Problem
+    from placer.solvers.feasibility import check_feasible
+
+    def problem(supported: bool) -> Problem:
+        op = Op(1, "huge", (math.inf,), (supported,), 0.0, 0.0, 0)
+        kind = DeviceKind("accel", DeviceClass.ACCELERATOR, 1)
+        return Problem("p", (op,), (), (kind,))
+
+    for supported, says in ((False, "is not supported on accel"),
+                            (True, "takes longer on accel than a float holds")):  # fmt: skip
+        with pytest.raises(InfeasiblePlacement, match=says):
+            check_feasible(problem(supported), contract(problem(supported)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -421,3 +422,32 @@ def test_nodes_merged_by_coarsen_share_a_device(run_placer, tmp_path) -> None:
     plan.write_text(json.dumps(document))
     one_line_error(run_placer("evaluate", MOBILENET, plan),
                    f"node {merged[-1]!r} is not on the device of", "merged with")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fragment"),
+    [
+        ("plan.json", b'{"stages": [{"device": "accel:0", "nodes": [NaN]}]}',
+         "plan.json:1:45: not valid JSON: NaN is not a number JSON allows"),
+        ("plan.json", b"[" * 200 + b"]" * 200, "plan.json: not valid JSON: nested 200 levels"),
+        ("plan.json", b'{"stages": "caf\xe9"}', "plan.json:1: not UTF-8 text (byte 0xe9"),
+        ("plan.yaml", b"stages:\n  - device: accel:0\n    nodes: [.nan]\n",
+         "plan.yaml:3: stages[0].nodes[0]: '.nan' is not a finite number"),
+        ("plan.yaml", b"stages: 2001-02-30\n",
+         "plan.yaml:1: stages: '2001-02-30' cannot be read as a date or time"),
+        ("plan.yaml", b"stages: " + b"[" * 200 + b"]" * 200,
+         "plan.yaml:1: nested more than 64 levels deep"),
+    ],
+    ids=["json-nan", "json-deep", "not-utf8", "yaml-nan", "yaml-date", "yaml-deep"],
+)  # fmt: skip
+def test_plans_are_read_strictly(run_placer, tmp_path, name, data, fragment) -> None:
+    plan = tmp_path / name
+    plan.write_bytes(data)
+    one_line_error(run_placer("evaluate", WORKLOAD, plan), fragment)
+
+
+def test_a_plan_that_is_no_regular_file_is_refused_at_once(run_placer, tmp_path) -> None:
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)  # reading it would block until a writer comes
+    one_line_error(run_placer("evaluate", WORKLOAD, fifo), "is a FIFO (named pipe), not a plan")
+    one_line_error(run_placer("check", "/dev/zero"), "is a character device, not a plan file")

@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from placer.units import (
+    MAX_BYTES,
+    Range,
     format_bytes,
     parse_bandwidth,
     parse_bytes,
@@ -160,3 +162,43 @@ def test_format_bytes(value, text) -> None:
 @given(st.floats(1, 2**50))
 def test_format_bytes_parses_back_within_rounding(value) -> None:
     assert parse_bytes(format_bytes(value).replace(" ", "")) == pytest.approx(value, rel=5e-3)
+
+
+def test_exabytes_and_their_format() -> None:
+    assert parse_bytes("1EiB") == 2**60 and parse_bytes("2EB") == 2e18
+    assert format_bytes(2**53) == "8 PiB" and format_bytes(3 * 2**60) == "3 EiB"
+
+
+@pytest.mark.parametrize("parse", [parse_bytes, parse_flops, parse_bandwidth, parse_time])
+def test_an_integer_past_the_float_range_is_refused_not_raised(parse) -> None:
+    with pytest.raises(ValueError, match="too large") as info:
+        parse(10**400)
+    assert len(str(info.value)) < 300  # the 400 digits are cut short
+
+
+@pytest.mark.parametrize(
+    ("bounds", "inside", "outside"),
+    [
+        (Range(1e3, 1e21, "FLOP/s"), [1e3, 312e12, 1e21], [999.0, 1e-20, 2e21, 0.0]),
+        (Range(1e-12, 86400, "s", zero=True), [0, 0.0, 1e-12, 5e-6, 86400],
+         [5e-324, 1e-13, 86401, -1e-12]),
+        (Range(0, 1e6, "s", low_open=True), [1e-9, 1e6], [0.0, -1.0, 1.1e6]),
+        (Range(1, 10**12), [1, 10**12], [0, 10**12 + 1, 10**400]),
+    ],
+)  # fmt: skip
+def test_a_range_holds_what_it_says(bounds, inside, outside) -> None:
+    for value in inside:
+        assert value in bounds and bounds.check(value) == value
+    for value in [*outside, math.nan, math.inf, -math.inf, True, "1", None]:
+        assert value not in bounds
+        with pytest.raises(ValueError, match="out of range"):
+            bounds.check(value)
+
+
+def test_a_range_says_itself() -> None:
+    assert str(Range(1e3, 1e21, "FLOP/s")) == "from 1000 to 1e+21 FLOP/s"
+    assert str(Range(1e-12, 86400, "s", zero=True)) == "0, or from 1e-12 to 86400 s"
+    assert str(Range(0, 1e6, "s", low_open=True)) == "over 0, at most 1e+06 s"
+    assert str(Range(1, MAX_BYTES, show=format_bytes)) == "from 1 B to 8 PiB"
+    with pytest.raises(ValueError, match=r"^1e-20TFLOPS is out of range \(from 1000 to"):
+        Range(1e3, 1e21, "FLOP/s").check(1e-8, "1e-20TFLOPS")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 
 import pytest
 
 from placer.errors import ExitStatus, WorkloadFormatError
 from placer.workload import parse_workload
+from tests.conftest import one_line_error
 
 BASE = {
     "maxSizePerFPGA": 100.0,
@@ -162,3 +164,81 @@ def test_cli_missing_file_and_bad_options(run_placer, tmp_path) -> None:
     assert run_placer("place", workload, "--format", "xml").exit_code == 2
     assert run_placer("place", workload, "--output", tmp_path / "plan.xyz").exit_code == 2
     assert not (tmp_path / "plan.xyz").exists()
+
+
+RANGE_CASES = [
+    ("id past 2**53", lambda d: d["nodes"][0].update(id=2**53 + 1),
+     ["nodes[0]", "'id'", "9,007,199,254,740,991"]),
+    ("id as a huge float", lambda d: d["nodes"][0].update(id=1e300), ["'id'", "1e+300"]),
+    ("colour class past 2**53", lambda d: d["nodes"][0].update(colorClass=-(2**60)),
+     ["'colorClass'", "-9,007,199,254,740,991"]),
+    ("edge end past 2**53", lambda d: d["edges"][0].update(destId=2**62), ["'destId'"]),
+    ("count over 10**12", lambda d: d.update(maxFPGAs=10**12 + 1),
+     ["'maxFPGAs'", "non-negative integer (from 0 to 1,000,000,000,000)"]),
+    ("memory over 8 PiB", lambda d: d.update(maxSizePerFPGA=2.0**54),
+     ["'maxSizePerFPGA'", "from 0 B to 8 PiB"]),
+    ("size over 8 PiB", lambda d: d["nodes"][0].update(size=2**60), ["nodes[0] (id 1)", "'size'"]),
+    ("sizes adding up past 8 PiB",
+     lambda d: [n.update(size=2.0**52) for n in d["nodes"]], ["nodes: the sizes add up to 12 PiB"]),
+    ("subnormal latency", lambda d: d["nodes"][0].update(cpuLatency=5e-324),
+     ["'cpuLatency'", "(0, or from 1e-12 to 1e+12 time units), got 5e-324"]),
+    ("latency over 1e12", lambda d: d["nodes"][0].update(fpgaLatency=2e12), ["'fpgaLatency'"]),
+    ("subnormal cost", lambda d: d["edges"][0].update(cost=1e-300),
+     ["edges[0] (1 -> 2)", "'cost'"]),
+    ("huge list in a field", lambda d: d["nodes"][0].update(size=list(range(10_000))),
+     ["'size'", "a number, got [0, 1, 2"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "change", "fragments"), RANGE_CASES, ids=[c[0] for c in RANGE_CASES]
+)
+def test_every_number_is_held_to_its_range(label, change, fragments) -> None:
+    with pytest.raises(WorkloadFormatError) as info:
+        parse_workload(mutated(change), source="w.json")
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 300, message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_the_extremes_of_every_range_are_accepted() -> None:
+    def extremes(d):
+        d.update(maxSizePerFPGA=2.0**53, maxFPGAs=10**12, maxCPUs=0)
+        d["nodes"][0].update(id=-(2**53 - 1), cpuLatency=1e12, fpgaLatency=1e-12, size=2**52)
+        d["nodes"][1].update(id=2**53 - 1, colorClass=2**53 - 1, size=2.0**52)
+        d["edges"] = [{"sourceId": -(2**53 - 1), "destId": 2**53 - 1, "cost": 1e12}]
+
+    problem = parse_workload(mutated(extremes))
+    assert problem.ops[0].latency == (1e-12, 1e12)
+    assert sum(op.size_bytes for op in problem.ops) == 2**53
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"maxFPGAs": NaN}', ":1:14: not valid JSON: NaN is not a number JSON allows"),
+        ('{"maxFPGAs": Infinity}', "Infinity is not a number JSON allows"),
+        ('{"maxSizePerFPGA": 1e400}', ":1:20: not valid JSON: the number 1e400 is out of range"),
+        ('{"maxFPGAs": ' + "9" * 5000 + "}", "an integer with too many digits"),
+        ("[" * 1000 + "]" * 1000, "nested 1000 levels deep (at most 64)"),
+    ],
+    ids=["nan", "infinity", "overflow", "digits", "deep"],
+)
+def test_cli_refuses_json_that_is_not_strict(run_placer, tmp_path, content, fragment) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(content)
+    one_line_error(run_placer("place", path), str(path), fragment)
+
+
+def test_cli_refuses_a_workload_that_is_no_regular_utf8_file(run_placer, tmp_path) -> None:
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    one_line_error(run_placer("place", fifo), "is a FIFO (named pipe), not a workload file")
+    one_line_error(run_placer("place", "/dev/zero"), "unsupported input type")
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    one_line_error(run_placer("place", link), "is a character device, not a workload file")
+    latin1 = tmp_path / "w.json"
+    latin1.write_bytes(b'{"name": "caf\xe9"}')
+    one_line_error(run_placer("place", latin1), "w.json:1: not UTF-8 text (byte 0xe9")

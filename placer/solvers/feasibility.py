@@ -43,7 +43,13 @@ def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
         for k in available:
             kind = problem.kinds[k]
             if not math.isfinite(blocks.latency[k, b]):
-                reasons.append(f"is not supported on {kind.name}")
+                # an infinite latency marks an unsupported op; say so only when it is one
+                supported = all(problem.ops[i].supported[k] for i in blocks.ops_of_block[b])
+                reasons.append(
+                    f"takes longer on {kind.name} than a float holds"
+                    if supported
+                    else f"is not supported on {kind.name}"
+                )
             else:
                 reasons.append(
                     f"needs {format_bytes(blocks.size[b])}, more than {kind.name}'s "

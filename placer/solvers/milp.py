@@ -75,6 +75,13 @@ MAX_MILP_TERMS = 4_000_000
 #: Seconds HiGHS may run past the deadline (it checks its time limit only now and then)
 #: before placer stops waiting for it.
 _GRACE = 1.0
+#: HiGHS refuses a matrix value of 1e15 or more (and takes 1e20 for infinity).  The
+#: seconds and bytes of real models sit far below, but in-range extremes do not (a
+#: 1 kFLOP/s device running a batch of 2**31: 1e15 s per op).  Above these, times and
+#: sizes enter the model divided by a power of two (exact), which keeps them at most
+#: 1e6 and 1e12 and leaves every ordinary model exactly as it was.
+_LARGEST_TIME = 1e6
+_LARGEST_SIZE = 1e12
 
 
 @dataclass
@@ -92,6 +99,9 @@ class MilpModel:
     assign: dict[tuple[int, ...], pulp.LpVariable]
     kind: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
     prefix: dict[tuple[int, int], pulp.LpVariable] = field(default_factory=dict)
+    #: Time units per unit of the model's times (a power of two, 1 for ordinary
+    #: models): the model's max-load, objective and bounds times this are the problem's.
+    time_scale: float = 1.0
     #: Communication variables, each with the expressions it must cover (``v >= e``):
     #: at a placement its least feasible value is the largest of them, or 0.
     floors: dict[str, tuple[pulp.LpVariable, list]] = field(default_factory=dict)
@@ -178,6 +188,14 @@ def build_model(
         for k in kinds
         if math.isfinite(blocks.latency[k, b]) and blocks.size[b] <= problem.kinds[k].memory_bytes
     }
+    time_scale = _power_of_two_above(_largest_time(blocks), _LARGEST_TIME)
+    size_scale = _power_of_two_above(float(blocks.size.max(initial=0.0)), _LARGEST_SIZE)
+    blocks = replace(
+        blocks,
+        latency=blocks.latency / time_scale,
+        weights=blocks.weights / time_scale,
+        size=blocks.size / size_scale,
+    )
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
     max_load = prob.add_variable("max_load", lowBound=0)
     prob += max_load, "max_load_of_the_bottleneck_device"
@@ -185,7 +203,7 @@ def build_model(
     # one slot per device: (slot, kind of the slot or None when the kind is a variable)
     if contiguous:
         slots = range(problem.total_devices)
-        model = MilpModel(prob, blocks, True, max_load, assign={})
+        model = MilpModel(prob, blocks, True, max_load, assign={}, time_scale=time_scale)
         for t in slots:
             for k in kinds:
                 model.kind[t, k] = prob.add_variable(f"kind_{t}_{k}", 0, 1, cat=category)
@@ -197,7 +215,7 @@ def build_model(
     else:
         devices = problem.devices
         slots = range(len(devices))
-        model = MilpModel(prob, blocks, False, max_load, assign={})
+        model = MilpModel(prob, blocks, False, max_load, assign={}, time_scale=time_scale)
         for b, k in sorted(allowed):
             for d in slots:
                 if devices[d].kind == k:
@@ -220,7 +238,7 @@ def build_model(
         clock.check()
         for k in slot_kinds[t]:
             here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
-            cap = problem.kinds[k].memory_bytes
+            cap = problem.kinds[k].memory_bytes / size_scale
             if math.isfinite(cap) and sum(blocks.size[b] for b, _ in here) > cap:
                 prob += (
                     pulp.lpSum(blocks.size[b] * x for b, x in here) <= cap,
@@ -256,6 +274,25 @@ class _Clock:
     def check(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise OutOfTime
+
+
+def _largest_time(blocks: BlockGraph) -> float:
+    """The largest finite latency or transfer weight of ``blocks``."""
+    latency = blocks.latency[np.isfinite(blocks.latency)]
+    return float(max(latency.max(initial=0.0), blocks.weights.max(initial=0.0)))
+
+
+def _power_of_two_above(value: float, limit: float) -> float:
+    """The least power of two ``s`` with ``value / s <= limit`` (1 when already so).
+
+    Examples
+    --------
+    >>> _power_of_two_above(5e5, 1e6), _power_of_two_above(3e6, 1e6)
+    (1.0, 4.0)
+    """
+    if not value <= limit:  # also for inf and NaN, which are not coefficients anyway
+        return 2.0 ** math.ceil(math.log2(value / limit)) if math.isfinite(value) else 1.0
+    return 1.0
 
 
 def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[int, list]:
@@ -330,6 +367,7 @@ def _link_charges(
     }
     for g, (sender, receivers, times) in enumerate(_transfers(problem, blocks)):
         clock.check()
+        times = times / model.time_scale
         sender_kinds = [a for a in range(n_kinds) if kind_of[sender, a] is not None]
         for t in slots:
             away_from_t = here[sender, t] if here[sender, t] is not None else 0
@@ -538,12 +576,15 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             f"MILP: the time limit ran out while building the model "
             f"({time.perf_counter() - started:.1f} s); raise --time-limit"
         ) from None
+    scale = model.time_scale
     if options.lower_bound is not None and math.isfinite(options.lower_bound):
         # a hair below, so that rounding never cuts off the optimum
         model.prob += (
-            model.max_load >= options.lower_bound * (1 - 1e-9),
+            model.max_load >= options.lower_bound / scale * (1 - 1e-9),
             "max_load_is_at_least_the_proven_bound",
         )
+    if options.progress is not None and scale != 1.0:
+        options = replace(options, progress=_rescaled(options.progress, scale))
     stats: dict[str, float] = {
         "blocks": blocks.n_blocks,
         "variables": model.prob.numVariables(),
@@ -587,7 +628,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         raise RuntimeError(f"MILP placement is invalid: {evaluation.violations}")
     objective = evaluation.max_load
 
-    bound = outcome.bound
+    bound = None if outcome.bound is None else outcome.bound * scale
     if bound is None or not math.isfinite(bound):
         from placer.bounds import trivial_bound
 
@@ -619,6 +660,19 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         lower_bound=bound,
         gap=gap,
     )
+
+
+def _rescaled(progress, scale: float):
+    """``progress`` fed the problem's times from a model whose times are ``/ scale``."""
+
+    def report(elapsed: float, incumbent: float | None, bound: float | None) -> None:
+        progress(
+            elapsed,
+            None if incumbent is None else incumbent * scale,
+            None if bound is None else bound * scale,
+        )
+
+    return report
 
 
 def _explain_packing(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacement:

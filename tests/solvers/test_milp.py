@@ -344,3 +344,40 @@ def test_auto_claims_nothing_for_a_dp_plan_standing_in_for_a_non_contiguous_one(
     free = solve_auto(problem, SolverOptions(contiguous=False))
     assert free.solver == "dp" and "found no placement in time" in free.notes[0]
     assert not free.optimal and free.lower_bound is None and free.gap is None
+
+
+def _giant_problem():
+    """Ops of 1e15 s and 4 TB each: past the matrix values HiGHS takes (1e15)."""
+    from placer.cluster import parse_cluster
+    from placer.costmodel import CostOptions, build_problem
+    from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
+
+    cluster = parse_cluster(
+        "devices:\n"
+        "  - {name: slow, peak_flops: 1kFLOPS, efficiency: 0.001, memory: 8TB,"
+        " memory_bandwidth: 1e16, overhead: 0, count: 3}\n"
+        "links:\n  default: {bandwidth: 1kB/s, latency: 1}\n"
+    )
+    nodes = tuple(
+        GraphNode(f"n{i}", "MatMul", flops, 1.0, 1.0, 0, 2e12, 1e3, True)
+        for i, flops in enumerate((3e15, 1e15, 2e15, 2e15, 1e15))
+    )
+    edges = tuple(GraphEdge(i, i + 1, f"t{i}", 1e3) for i in range(4))
+    return build_problem(OpGraph("giant", nodes, edges, 0, 4, ()), cluster, CostOptions())
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_times_and_sizes_past_what_highs_takes_are_scaled(contiguous) -> None:
+    from placer.bounds import lower_bound
+
+    problem = _giant_problem()
+    options = SolverOptions(contiguous=contiguous, time_limit=60)
+    milp = solve_milp(problem, options)
+    check_claim(problem, milp, contiguous)
+    if contiguous:
+        assert milp.objective == pytest.approx(solve_dp(problem, options).objective, rel=1e-9)
+    assert milp.optimal and milp.objective > 1e15
+    # the memory (8 TB, 2 TB an op) allows at most 4 ops a device; 3 devices must share
+    assert len(set(milp.placement.device_of_op)) >= 2
+    bound = lower_bound(problem, contiguous=contiguous)
+    assert 0 < bound <= milp.objective * (1 + 1e-9)
