@@ -639,6 +639,10 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             bound = trivial_bound(problem, blocks)
     if options.lower_bound is not None:
         bound = max(bound, options.lower_bound)
+    if sol_status == pulp.LpSolutionOptimal:
+        # the backend stops at "optimal" only within its relative gap, whatever dual
+        # bound it reports (HiGHS can leave that at a bound it was given as a row)
+        bound = max(bound, objective * (1 - _gap(options)))
     bound = min(bound, objective)
     gap = relative_gap(objective, bound)
     optimal = gap <= _PROVEN and (sol_status == pulp.LpSolutionOptimal or bound >= objective)
@@ -755,21 +759,31 @@ class _HiGHS(pulp.HiGHS):
 
         highs.cbMipInterrupt.subscribe(on_interrupt_check)
         highs.cbMipImprovingSolution.subscribe(on_improving)
-        highs.startSolve()
+        for lp_check in (highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+            lp_check.subscribe(lambda event: event.interrupt() if stop.is_set() else None)
+        # highspy's own startSolve keeps its "running" lock on the class, shared by every
+        # Highs: one solve left running would refuse all later ones in the process
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                highs.run()  # releases the interpreter lock while HiGHS works
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="placer-highs", daemon=True).start()
         asked = None  # when placer asked HiGHS to stop
         try:
-            while not highs.wait(0.1)[0]:
+            while not done.wait(0.1):
                 now = time.monotonic()
                 if asked is None and self.deadline is not None and now > self.deadline + _GRACE:
                     stop.set()
-                    highs.cancelSolve()
                     asked = now
                 elif asked is not None and now > asked + _GRACE:
                     self._abandon(highs)
                     raise _Abandoned
         except KeyboardInterrupt:
             stop.set()
-            highs.cancelSolve()
             self._abandon(highs)
             raise
         info = highs.getInfo()
