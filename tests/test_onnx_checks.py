@@ -549,9 +549,14 @@ def test_split_refuses_a_hostile_model(run_placer, tmp_path):
 
 
 def test_a_huge_batch_size_is_one_line_without_warnings(run_placer, tmp_path):
-    result = run_placer("place", conv_model(tmp_path), "--batch-size", str(2**63))
-    line = one_line_error(result, "graph input 'x'", "more than placer handles")
-    assert "RuntimeWarning" not in line
+    model = conv_model(tmp_path)
+    # past int64: the option's own range refuses it
+    one_line_error(run_placer("place", model, "--batch-size", str(2**63)), "--batch-size")
+    # every dim in range, but a tensor of 2**70 elements: the element cap refuses it
+    big = f"x={2**31 - 1},3,{2**31 - 1},8"
+    result = run_placer("place", model, "--input-shape", big)
+    one_line_error(result, "graph input 'x'", "more than placer handles")
+    assert "RuntimeWarning" not in result.stderr
 
 
 def test_non_utf8_names_through_the_cli(run_placer, tmp_path):
