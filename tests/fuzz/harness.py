@@ -248,14 +248,55 @@ def broken_promises(
     if status == 0:
         if json_stdout:
             try:
-                strict_json(outcome.stdout)
+                document = strict_json(outcome.stdout)
             except ValueError as err:
                 broken.append(f"stdout is not strict JSON: {str(err)[:200]}")
+            else:
+                broken += _figures_broken(outcome.args[0] if outcome.args else "", document)
         for path in json_files:
             try:
-                strict_json(Path(path).read_text(encoding="utf-8"))
+                document = strict_json(Path(path).read_text(encoding="utf-8"))
             except (OSError, ValueError) as err:
-                broken.append(f"{Path(path).name} is not strict JSON: {str(err)[:200]}")
+                broken.append(f"{Path(path).name[:40]} is not strict JSON: {str(err)[:200]}")
+            else:
+                broken += _figures_broken("place", document)
+    return broken
+
+
+def _negative(value, path: str = ""):
+    """The first negative number in a decoded JSON document, with its path."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return (path, value) if value < 0 else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in items:
+        found = _negative(child, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def _figures_broken(command: str, document) -> list[str]:
+    """What is wrong with the figures of a JSON output: no time, size, count or rate
+    placer prints is negative, and a plan printed by ``place`` or ``evaluate`` passes
+    placer's own plan schema (the README says it is a plan file)."""
+    broken = []
+    negative = _negative(document)
+    if negative:
+        broken.append(f"a negative figure in the output: {negative[0]} = {negative[1]!r}")
+    if command in ("place", "evaluate"):
+        from placer.schema import load_schema, schema_errors
+
+        errors = schema_errors(document, load_schema("plan"))
+        if errors:
+            broken.append(f"the plan printed fails placer's plan schema: {errors[0][:200]}")
     return broken
 
 
@@ -274,7 +315,25 @@ def describe_inputs(paths: Iterable[Path], limit: int = 240) -> dict[str, str]:
     return shown
 
 
-def log_failure(test: str, outcome: Outcome, broken: list[str], inputs: dict[str, str]) -> None:
+def _contents(paths: Iterable[Path], limit: int = 64 * 1024) -> dict[str, str]:
+    """Each small input file in base64, so that a logged case can be replayed."""
+    import base64
+
+    found = {}
+    for path in paths:
+        path = Path(path)
+        if path.is_file() and path.stat().st_size <= limit:
+            found[path.name] = base64.b64encode(path.read_bytes()).decode()
+    return found
+
+
+def log_failure(
+    test: str,
+    outcome: Outcome,
+    broken: list[str],
+    inputs: dict[str, str],
+    contents: dict[str, str] | None = None,
+) -> None:
     """Append one broken case to ``$PLACER_FUZZ_LOG`` (when it is set)."""
     target = os.environ.get("PLACER_FUZZ_LOG")
     if not target:
@@ -288,6 +347,7 @@ def log_failure(test: str, outcome: Outcome, broken: list[str], inputs: dict[str
         "crash": outcome.crash,
         "where": outcome.where,
         "inputs": inputs,
+        "contents": contents or {},
         "seconds": round(outcome.seconds, 3),
     }
     with open(target, "a", encoding="utf-8") as handle:
@@ -313,7 +373,7 @@ def check_case(
 
     ``extra`` adds the case's own promises (a refused NaN, a file still a FIFO, ...).
     """
-    outputs = list(outputs)
+    outputs, inputs = list(outputs), list(inputs)
     before = snapshot(root)
     outcome = invoke(run_placer, *args, timeout=timeout)
     after = snapshot(root)
@@ -329,7 +389,7 @@ def check_case(
         broken += extra(outcome)
     if broken:
         shown = describe_inputs(inputs)
-        log_failure(current_test(), outcome, broken, shown)
+        log_failure(current_test(), outcome, broken, shown, _contents(inputs))
         if SURVEY:
             return outcome
         raise AssertionError(
@@ -408,15 +468,23 @@ def case_dir(base: Path):
 SCALE = float(os.environ.get("PLACER_FUZZ_SCALE", "1"))
 
 
+#: ``PLACER_FUZZ_SHRINK=1`` lets hypothesis shrink a failing case to a minimal one; off
+#: by default because shrinking reruns a failing case hundreds of times, and the cases
+#: are the same on every run anyway (the failing one is printed as it was drawn).
+SHRINK = os.environ.get("PLACER_FUZZ_SHRINK") == "1"
+
+
 def fuzz_settings(examples: int):
     """Hypothesis settings for a fuzz test: ``examples`` cases (times the scale), no
     deadline, and the same cases on every run unless the scale is raised."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
     return settings(
         max_examples=max(1, int(examples * SCALE)),
         deadline=None,
         derandomize=SCALE <= 1,
         database=None,
         suppress_health_check=list(HealthCheck),
+        phases=[*phases, Phase.shrink] if SHRINK else phases,
     )

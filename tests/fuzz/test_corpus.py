@@ -69,7 +69,7 @@ NAMES_COMMANDS = {
 #: Words in a file's name that say it carries odd names.
 NAMED = ("name", "markup", "ansi", "bidi", "unicode", "utf8", "op_type")
 #: Files that take seconds even when all is well: one command each.
-ONE_COMMAND = ("alias_bomb", "chain_", "many_groups", "wide_", "many_rows")
+ONE_COMMAND = ("alias_bomb", "chain_", "deep", "many_groups", "wide_", "many_rows")
 OUTPUTS = ["r.md", "r.html", "stages"]
 
 # What some files must get, where the right answer is not in doubt: (kind, file) ->
@@ -140,6 +140,7 @@ EXPECTED: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "empty.onnx", "text.onnx", "json.onnx", "zeros.onnx", "ones.onnx", "truncated.onnx",
         "no_nodes.onnx", "two_producers.onnx", "cycle.onnx", "self_loop.onnx",
         "missing_input.onnx", "unmade_output.onnx", "dim_negative.onnx",
+        "weight_negative_dim.onnx", "conv_weight_negative_dim.onnx",
     )},
 }  # fmt: skip
 

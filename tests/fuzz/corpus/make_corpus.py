@@ -163,6 +163,8 @@ def clusters() -> dict[str, bytes]:
         "top_scalar.yaml": b"a100\n",
         "top_null.yaml": b"~\n",
         "complex_key.yaml": b"? [devices]\n: []\n",
+        "float_tag_empty.yaml": b"!!float\n...\n",
+        "int_tag_document.yaml": b"!!int\n",
         "non_string_key.yaml": b"devices:\n  - {1: t4}\n",
         "empty_devices.yaml": b"devices: []\n",
         "devices_mapping.yaml": b"devices: {type: t4}\n",
@@ -480,6 +482,10 @@ def plans() -> dict[str, bytes]:
         "expert.json": json.dumps(expert).encode(),
         "expert_too_many.json": json.dumps(expert_too_many).encode(),
         "expert_nodes_object.json": json.dumps({"fpgas": [{"nodes": {"n0": 1}}]}).encode(),
+        "float_tag_empty.yaml": b"!!float\n...\n",
+        "time_unit_ansi.json": json.dumps(_plan(time_unit="\x1b]0;pwned\x07s")).encode(),
+        "time_unit_markup.json": json.dumps(_plan(time_unit="[/]")).encode(),
+        "problem_name_ansi.json": json.dumps(_plan(problem="\x1b[2J\x9b31m")).encode(),
         "unknown_fields.json": json.dumps(_plan(extra={"x": [1, 2]}, __proto__=1)).encode(),
     }
 
@@ -776,6 +782,18 @@ def models() -> dict[str, bytes]:
             _model(
                 [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
                 initializers=[huge_weight],
+            )
+        ),
+        "weight_negative_dim.onnx": _serialise(
+            _model(
+                [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+                initializers=[TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[8, -4])],
+            )
+        ),
+        "conv_weight_negative_dim.onnx": _serialise(
+            _model(
+                [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", group=2)],
+                initializers=[TensorProto(name="w", data_type=22, dims=[1, -1, 2**40])],
             )
         ),
         "external_data_absolute.onnx": _serialise(_external_data("/etc/passwd")),
