@@ -4,8 +4,10 @@ shapes."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -121,3 +123,52 @@ def test_named_options(run_placer, tmp_path, option, value):
         command = "compare" if option == "--solvers" else "place"
         extra = ("--solver", "dp") if option not in ("--solver", "--solvers") else ()
         check_case(run_placer, root, command, root / "chain.onnx", *extra, f"{option}={value}")
+
+
+#: Options that contradict each other or the file they are given with.
+COMBINATIONS = [
+    ("place", "{model}", "--input-shape", "x=1,64", "--input-shape", "x=2,64"),
+    ("place", "{model}", "--batch-size", "2", "--input-shape", "x=4,64"),
+    ("place", "{model}", "--input-shape", "nobody=1,64"),
+    ("place", "{model}", "--format", "json", "-o", "{root}/plan.yaml"),
+    ("place", "{model}", "--format", "table", "-o", "{root}/plan.json"),
+    ("place", "{model}", "-o", "{root}/plan.onnx"),
+    ("place", "{model}", "--solver", "greedy", "--no-contiguous"),
+    ("place", "{model}", "--solver", "dp", "--mip-solver", "cbc", "--time-limit", "1"),
+    ("place", "{root}/plan.json"),
+    ("place", "{workload}", "--cluster", "{root}/none.yaml"),
+    ("place", "{workload}", "--mode", "training"),
+    ("inspect", "{workload}"),
+    ("split", "{workload}", "{root}/plan.json", "-o", "{root}/stages"),
+    ("split", "{model}", "{model}", "-o", "{root}/stages"),
+    ("check", "{model}"),
+    ("evaluate", "{model}", "{model}"),
+    ("evaluate", "{model}", "{workload}"),
+    ("report", "{model}", "{root}/plan.json"),
+    ("report", "{model}", "{root}/plan.json", "--html", "{root}/r.html",
+     "--markdown", "{root}/r.html"),
+    ("report", "{model}", "{root}/plan.json", "--html", "{root}/plan.json"),
+    ("compare", "{model}", "--solvers", ""),
+    ("compare", "{model}", "--solvers", "milp", "--time-limit", "1e-9"),
+    ("place", "{model}", "--solver", "milp", "--time-limit", "1e-9"),
+    ("place", "{model}", "--solver", "milp", "--mip-gap", "1e300", "--time-limit", "2"),
+    ("place", "{model}", "--solver", "dp", "--max-ideals", "1", "--time-limit", "2"),
+    ("--version",),
+    ("place",),
+    ("nosuchcommand",),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", COMBINATIONS, ids=lambda a: " ".join(a)[:60])
+def test_option_combinations(run_placer, tmp_path, args):
+    _setup(tmp_path)
+    from tests.fuzz.models import workload_document
+
+    (tmp_path / "workload.json").write_text(json.dumps(workload_document()))
+    values = {"model": tmp_path / "chain.onnx", "workload": tmp_path / "workload.json",
+              "root": tmp_path}  # fmt: skip
+    filled = tuple(a.format(**values) for a in args)
+    check_case(
+        run_placer, tmp_path, *filled,
+        outputs=["plan.yaml", "plan.json", "plan.onnx", "stages", "r.html"],
+    )  # fmt: skip

@@ -270,21 +270,23 @@ def test_output_paths(run_placer, tmp_path, scenario, writer):
 # --- the directory split writes ---------------------------------------------------------
 
 
-def _two_stage_plan(devices: tuple[str, str]) -> str:
-    """The chain's plan moved onto two devices (n0, n1 | n2, n3), as placer writes it."""
+def _two_stage_plan(devices: tuple[str, str], first: int = 2) -> str:
+    """The chain's plan moved onto two devices, the first ``first`` ops on the first
+    device, as placer writes it."""
     document = json.loads(plan_for("chain.onnx"))
     stage = document["stages"][0]
+    nodes = ["n0", "n1", "n2", "n3"]
     document["stages"] = [
-        {**stage, "device": devices[0], "nodes": ["n0", "n1"]},
-        {**stage, "device": devices[1], "nodes": ["n2", "n3"]},
+        {**stage, "device": devices[0], "nodes": nodes[:first]},
+        {**stage, "device": devices[1], "nodes": nodes[first:]},
     ]
     return json.dumps(document)
 
 
 def _split_scenarios() -> list:
     def previous_split(run_placer, root: Path) -> None:
-        """A split made earlier into out/, from another plan."""
-        (root / "old.json").write_text(_two_stage_plan(("a100-80gb:0", "a100-80gb:1")))
+        """A split made earlier into out/, from another plan (n0 | n1 n2 n3)."""
+        (root / "old.json").write_text(_two_stage_plan(("a100-80gb:0", "a100-80gb:1"), 1))
         run_placer("split", root / "chain.onnx", root / "old.json", "-o", root / "out")
 
     def foreign_manifest(run_placer, root: Path) -> None:
@@ -296,7 +298,8 @@ def _split_scenarios() -> list:
 
     def stage_two_blocked(run_placer, root: Path) -> None:
         previous_split(run_placer, root)
-        # the new plan's second stage file cannot be written: a directory is in the way
+        # the new plan (n0 n1 | n2 n3) changes stage 1, and its stage 2 file cannot be
+        # written: a directory is in the way
         (root / "out" / "stage_2_cpu_0.onnx").mkdir()
         (root / "out" / "stage_2_cpu_0.onnx" / "keep").write_text("x")
 

@@ -72,6 +72,11 @@ def _alias_bomb(key: str, levels: int) -> bytes:
     return (text + f"{key}: *{chr(ord('a') + levels - 1)}\n").encode()
 
 
+def _groups(n: int) -> bytes:
+    """``n`` device groups of one T4 each: every group is a device kind of its own."""
+    return ("devices:\n" + "".join(f"  - {{type: t4, name: g{i}}}\n" for i in range(n))).encode()
+
+
 def clusters() -> dict[str, bytes]:
     return {
         "valid.yaml": CLUSTER.encode(),
@@ -152,9 +157,8 @@ def clusters() -> dict[str, bytes]:
             "  - type: cpu", "  - type: cpu\n    name: プロセッサ😀"
         ).encode(),
         "long_name.yaml": CLUSTER.replace("corpus", "n" * 20_000).encode(),
-        "many_groups.yaml": (
-            "devices:\n" + "".join(f"  - {{type: t4, name: g{i}}}\n" for i in range(500))
-        ).encode(),
+        "groups_50.yaml": _groups(50),
+        "groups_200.yaml": _groups(200),
         "alias_bomb.yaml": _alias_bomb("devices", 9),
         "self_alias.yaml": b"devices: &a [*a]\n",
         "merge_key.yaml": b"base: &b {type: t4}\ndevices:\n  - <<: *b\n    count: 2\n",
@@ -393,6 +397,19 @@ def _plan_token(path: tuple, token: str, yaml_file: bool = False) -> bytes:
     return json.dumps(document, indent=1).replace('"@@TOKEN@@"', token).encode()
 
 
+def _all_infinite(yaml_file: bool = False) -> str:
+    """A plan whose figures agree with each other and are all infinite: a stage that
+    never ends, throughput 0."""
+    document = _plan(max_load="@@INF@@", throughput=0.0, gap=0.0)
+    for stage in document["stages"]:
+        stage.update(compute="@@INF@@", load="@@INF@@")
+    if yaml_file:
+        import yaml
+
+        return yaml.safe_dump(document, sort_keys=False).replace("'@@INF@@'", ".inf")
+    return json.dumps(document, indent=1).replace('"@@INF@@"', "Infinity")
+
+
 def _stage_change(**changes) -> bytes:
     document = _plan()
     document["stages"][0].update(changes)
@@ -472,6 +489,8 @@ def plans() -> dict[str, bytes]:
         "device_unknown.json": _stage_change(device="tpu:0"),
         "device_twice.json": _stage_change(device="a100-80gb:1"),
         "stage_empty_nodes.json": _stage_change(nodes=[]),
+        "all_infinite.json": _all_infinite().encode(),
+        "all_infinite.yaml": _all_infinite(yaml_file=True).encode(),
         "stages_empty.json": json.dumps(_plan(stages=[])).encode(),
         "stages_object.json": json.dumps(_plan(stages={"a100-80gb:0": ["n0"]})).encode(),
         "negative_load.json": _stage_change(load=-1.0),
