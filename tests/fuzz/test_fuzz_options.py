@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.fuzz.harness import Outcome, case_dir, check_case, fuzz_settings
@@ -81,8 +81,19 @@ def _setup(root) -> None:
     (root / "plan.json").write_text(plan_for("chain.onnx"))
 
 
+def _case(command: str, option: str) -> tuple:
+    return next(c for c in NUMERIC if c[0] == command and c[1] == option)
+
+
 @fuzz_settings(150)
 @given(case=st.sampled_from(NUMERIC), value=nasty_number_text)
+# the cases of the issue, always run: a CI gate given NaN, and a batch past float range
+@example(case=_case("check", "--max-load"), value="nan")
+@example(case=_case("check", "--max-load"), value="inf")
+@example(case=_case("place", "--mip-gap"), value="nan")
+@example(case=_case("place", "--fail-below"), value="nan")
+@example(case=_case("place", "--batch-size"), value="1" + "0" * 400)
+@example(case=_case("evaluate", "--batch-size"), value="9223372036854775808")
 def test_numeric_options(run_placer, tmp_path, case, value):
     command, option, extra = case
     with case_dir(tmp_path) as root:
