@@ -167,10 +167,13 @@ def _given(ctx: click.Context) -> frozenset[str]:
 
 
 def _warn(problem) -> None:
-    """Print the problem's caveats about its costs (ops without a formula) on stderr."""
+    """Print the problem's caveats about its costs (ops without a formula) on stderr.
+
+    Called once a command has succeeded: a failure is one line on stderr, nothing more.
+    """
     for note in problem.notes:
         if note.startswith("no FLOP formula"):
-            click.echo(click.style("placer: warning: ", fg="yellow") + note, err=True)
+            click.echo(click.style("placer: warning: ", fg="yellow") + printable(note), err=True)
 
 
 def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -358,12 +361,12 @@ def place(
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
-    _warn(problem)
     with _progress() as progress:
         result = app.place(problem, solver, _solver(kwargs, progress))
     _emit(result, fmt, output)
     if fail_below is not None and result.throughput < fail_below:
         raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
+    _warn(problem)
 
 
 @cli.command()
@@ -422,7 +425,6 @@ def compare(
     """Compare the optimal plan of MODEL with the baselines' (max-load, speed-up, memory)."""
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
-    _warn(problem)
     if solvers is None:
         names = default_solvers(problem)
     else:
@@ -434,6 +436,7 @@ def compare(
         click.echo(dump_json(comparison.to_dict()), nl=False)
     else:
         render_comparison(comparison, output_console())
+    _warn(problem)
 
 
 @cli.command()
@@ -515,10 +518,12 @@ def split(
 def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
     """Check a plan file (placer's JSON or YAML) for CI: well-formed, valid, within limits."""
     document = check_plan(plan, Limits(max_load=max_load, min_throughput=min_throughput))
-    unit = f" {document['time_unit']}" if document["time_unit"] else ""
+    unit = f" {printable(document['time_unit'])}" if document["time_unit"] else ""
     throughput = document["throughput"]
     shown = "unbounded" if throughput is None else f"{throughput:.6g}"
-    click.echo(f"{plan}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}")
+    click.echo(
+        f"{printable(plan)}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}"
+    )
 
 
 # click >= 8.2 raises this for a bare ``placer``; its "message" is the help text.

@@ -76,6 +76,9 @@ _LINKS_FIELDS = ("default", "pairs")
 _LINK_FIELDS = ("bandwidth", "latency")
 _PAIR_FIELDS = ("between", *_LINK_FIELDS)
 _MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+#: Most device groups a cluster may have: each is a device kind, and the exact DP's
+#: table grows as the product of the kinds' device counts (plus one).
+MAX_GROUPS = 32
 _MAX_CLUSTER_BYTES = 16 * 2**20  # a cluster file lists a few groups and links
 
 #: Seconds a fixed cost may take (an op's overhead, a link's latency, a measured op
@@ -448,6 +451,12 @@ class _Spec:
         if not isinstance(devices, list) or not devices:
             raise self.error(
                 ("devices",), f"expected a non-empty list of device groups, got {shown(devices)}"
+            )
+        if len(devices) > MAX_GROUPS:
+            raise self.error(
+                ("devices",),
+                f"{len(devices)} device groups, more than {MAX_GROUPS}: give identical devices "
+                "one group with 'count: N'",
             )
         specs: list[_GroupSpec] = []
         seen: dict[str, int] = {}

@@ -235,3 +235,24 @@ def test_plain_makes_numpy_and_infinities_portable() -> None:
     assert type(plain(np.float32(0.5))) is float
     assert yaml.safe_load(dump_yaml(data)) == plain(data)
     assert _strict(dump_json(data)) == plain(data)
+
+
+def test_a_cost_warning_follows_success_and_never_joins_an_error(run_placer, tmp_path) -> None:
+    """'no FLOP formula' is said once the command succeeded; a failure stays one line."""
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        [helper.make_node("Mystery", ["x"], ["y"], name="m\x1b[2J", domain="acme")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])],
+    )  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("acme", 1)]
+    )
+    path = tmp_path / "m.onnx"
+    save(model, path)
+    placed = run_placer("place", path, "--format", "json")
+    assert placed.exit_code == 0, placed.stderr
+    (line,) = placed.stderr.strip().splitlines()
+    assert line.startswith("placer: warning: no FLOP formula") and "Mystery" in line
+    one_line_error(run_placer("place", path, "--fail-below", "1e29"), "below", status=4)

@@ -533,3 +533,13 @@ def test_the_shipped_cluster_figures_are_in_range() -> None:
     for path in EXAMPLES.glob("*.yaml"):
         load_cluster(path)
     assert all(1 <= t.memory_bytes <= 2**53 for t in CATALOG.values())
+
+
+def test_more_device_groups_than_the_format_allows_is_one_line() -> None:
+    from placer.cluster import MAX_GROUPS
+
+    groups = "".join(f"  - {{type: t4, name: g{i}}}\n" for i in range(MAX_GROUPS + 1))
+    message = r"c.yaml:1: devices: 33 device groups, more than 32"
+    with pytest.raises(ClusterSpecError, match=message):
+        parse_cluster("devices:\n" + groups, "c.yaml")
+    assert len(parse_cluster("devices:\n" + groups.split("\n", 1)[1], "c.yaml").groups) == 32

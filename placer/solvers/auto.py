@@ -64,6 +64,9 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     time_limit = options.time_limit if options.time_limit is not None else DEFAULT_MILP_SECONDS
     try:
         dp = solve_dp(problem, options)
+    except NoPlacementFound:  # too many device kinds for the DP's tables
+        milp = solve_milp(problem, _milp_options(options, time_limit))
+        return _choose(milp, "milp: the DP's tables cannot hold this many device kinds", started)
     except InfeasiblePlacement as err:
         if "for the exact DP" not in str(err):
             raise  # the DP proved it: no placement at all

@@ -97,6 +97,9 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     ------
     InfeasiblePlacement
         No contiguous placement satisfies memory, support and device counts.
+    NoPlacementFound
+        The device kinds have more count states than the DP's tables hold
+        (:data:`placer.solvers.dp_chain.MAX_STATES`).
 
     Notes
     -----

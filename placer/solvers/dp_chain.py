@@ -34,10 +34,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from placer.blocks import BlockGraph
+from placer.errors import NoPlacementFound
 from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _chain_kernels as kernels
 from placer.solvers.dp_costs import Costing
+
+#: Most device-count states a DP table may have (the default cluster has 10); each
+#: multiplies the table's memory and time.
+MAX_STATES = 4096
+#: Most cells (states by positions) the sweep's tables may have: 6 bytes each.
+MAX_CELLS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,20 @@ class States:
 
     @classmethod
     def of(cls, counts: np.ndarray) -> States:
+        """The states of a run with ``counts`` devices of each kind.
+
+        Raises
+        ------
+        NoPlacementFound
+            More than :data:`MAX_STATES` states: the DP's tables would not fit.
+        """
+        n_states = math.prod(int(c) + 1 for c in counts)
+        if n_states > MAX_STATES:
+            raise NoPlacementFound(
+                f"the DP would need {n_states:,} device-count states (the product of each "
+                f"of the {len(counts)} device kinds' counts plus one), more than {MAX_STATES:,}: "
+                "use --solver milp, or give identical devices one group with 'count'"
+            )
         strides = np.ones(len(counts), dtype=np.int64)
         for k in range(1, len(counts)):
             strides[k] = strides[k - 1] * (counts[k - 1] + 1)
@@ -156,11 +177,17 @@ def solve_order(
     At most 64 sweeps of O(S · K · m) time, O(S · m) memory.
     """
     states = States.of(run.counts)
+    n = len(order) + 1
+    if states.n_states * n > MAX_CELLS:
+        raise NoPlacementFound(
+            f"the DP over a linear order would need {states.n_states * n:,} table cells "
+            f"({states.n_states:,} device-count states by {n - 1:,} blocks), more than "
+            f"{MAX_CELLS:,}: use --solver milp, or give identical devices one group with 'count'"
+        )
     costs = order_costs(blocks, run, order, capacity(problem, run.counts))
-    n = len(costs.order) + 1
     reach = np.zeros((states.n_states, n), dtype=np.bool_)
-    back_i = np.full((states.n_states, n), -1, dtype=np.int64)
-    back_k = np.full((states.n_states, n), -1, dtype=np.int64)
+    back_i = np.full((states.n_states, n), -1, dtype=np.int32)
+    back_k = np.full((states.n_states, n), -1, dtype=np.int8)
 
     def final_state(limit: float) -> int:
         with deferred_interrupt():

@@ -224,8 +224,8 @@ FILE_SCENARIOS: list[Scenario] = [
     ("under a file", "file.txt/out.{ext}", _a_file, _refused),
     ("dot", ".", _nothing, _refused),
     ("existing file", "out.{ext}", _a_file, _written),
-    ("250-byte name", "p" * 245 + ".{ext}", _nothing, _written),
-    ("256-byte name", "p" * 251 + ".{ext}", _nothing, _refused),
+    ("250-byte name", "{pad:p<250}", _nothing, _written),
+    ("256-byte name", "{pad:p<256}", _nothing, _refused),
     ("symlink to a file", "link.out", _link_to("target.out"), _still_a_link),
     ("dangling symlink", "link.out", _link_to("target.out", False), _still_a_link),
     ("symlink to a directory", "link.out", _link_to_directory, _refused),
@@ -243,6 +243,17 @@ WRITERS = [
 ]
 
 
+class _Padded:
+    """Formats as ``ppp...p.EXT``, as long as the format spec's width says."""
+
+    def __init__(self, ext: str) -> None:
+        self.ext = ext
+
+    def __format__(self, spec: str) -> str:
+        width = int(spec.split("<")[1])
+        return "p" * (width - len(self.ext) - 1) + "." + self.ext
+
+
 @pytest.mark.parametrize("writer", WRITERS, ids=lambda w: f"{w[0]}-{w[1]}")
 @pytest.mark.parametrize("scenario", FILE_SCENARIOS, ids=lambda s: s[0])
 def test_output_paths(run_placer, tmp_path, scenario, writer):
@@ -250,7 +261,8 @@ def test_output_paths(run_placer, tmp_path, scenario, writer):
     _, template, setup, promise = scenario
     _, ext, args, option = writer
     _setup(tmp_path)
-    target = template.format(ext=ext)
+    # {pad:p<N}: an N-byte name ending in the writer's extension, whatever its length
+    target = template.format(ext=ext, pad=_Padded(ext))
     state = setup(tmp_path, target.rstrip("/"))
     args = tuple(a.format(root=tmp_path) for a in args)
     out = str(tmp_path / target) + ("/" if target.endswith("/") else "")

@@ -191,3 +191,27 @@ def test_a_long_chain_is_solved_exactly() -> None:
     fast = sum(node["fpgaLatency"] for node in nodes)
     assert solved.objective >= fast / 5
     assert solved.objective == pytest.approx(evaluation.max_load)
+
+
+def _many_kinds(n_kinds: int) -> Problem:
+    """Three ops on ``n_kinds`` kinds of one device each, all alike."""
+    kinds = tuple(DeviceKind(f"k{k}", DeviceClass.ACCELERATOR, 1) for k in range(n_kinds))
+    ops = tuple(
+        Op(key=i, name=f"op{i}", latency=(1.0,) * n_kinds, supported=(True,) * n_kinds,
+           size_bytes=0.0, transfer_cost=0.1, color=i)
+        for i in range(3)
+    )  # fmt: skip
+    return Problem("kinds", ops, ((0, 1), (1, 2)), kinds)
+
+
+def test_too_many_device_kinds_for_the_dp_is_said_and_auto_uses_the_milp() -> None:
+    from placer.errors import NoPlacementFound
+    from placer.solvers.auto import solve_auto
+
+    problem = _many_kinds(13)  # 2**13 count states: more than the DP's tables hold
+    with pytest.raises(NoPlacementFound, match="8,192 device-count states"):
+        solve_dp(problem)
+    solved = solve_auto(problem, SolverOptions(time_limit=20))
+    assert solved.solver == "milp" and "device kinds" in solved.notes[0]
+    assert solved.objective == pytest.approx(brute_force(problem))
+    assert solve_dp(_many_kinds(12)).optimal  # 4,096 states: still the DP's
