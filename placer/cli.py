@@ -1,10 +1,13 @@
-"""The ``placer`` command: parses options, calls :mod:`placer.app`, renders."""
+"""The ``placer`` command's entry point: runs a command of :mod:`placer.commands`, with
+one-line errors, documented exit statuses and a prompt end on Ctrl-C.
+
+Nothing heavy is imported before :func:`main` runs, so that a Ctrl-C while Python loads
+click, rich, numpy and the solvers is an interruption like any other, not a traceback.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import io
-import math
 import os
 import signal
 import sys
@@ -12,537 +15,8 @@ import threading
 import time
 from typing import NoReturn
 
-import click
-from rich.console import Console
-from rich.status import Status
-
-from placer import __version__, app, interrupts
-from placer.check import Limits, below, check_plan
-from placer.compare import compare as compare_solvers
-from placer.compare import default_solvers
-from placer.errors import BelowThreshold, ExitStatus, InputError, PlacerError
-from placer.fileio import write_output
-from placer.render import (
-    OutputFormat,
-    dump_json,
-    dump_yaml,
-    output_console,
-    render_comparison,
-    render_summary,
-    render_table,
-    to_json,
-    to_yaml,
-)
-from placer.result import PlacementResult
-from placer.solvers import BASELINES, SOLVERS, SolverOptions
-from placer.solvers.base import MipBackend
-from placer.text import markup_safe, printable
-from placer.units import Range
-
-_FORMATS = click.Choice([f.value for f in OutputFormat])
-
-
-class BoundedFloat(click.ParamType):
-    """A finite number within a :class:`~placer.units.Range`.
-
-    click's ``FloatRange`` lets ``nan`` through (every comparison with NaN is false, so
-    a limit of NaN never fails) and ``inf`` too; this type refuses both, and any value
-    outside the range, naming the range.
-    """
-
-    name = "number"
-
-    def __init__(self, bounds: Range) -> None:
-        self.bounds = bounds
-
-    def convert(self, value, param, ctx) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            self.fail(f"{_short(value)!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{_short(value)!r} is not a finite number", param, ctx)
-        if number not in self.bounds:
-            self.fail(f"{_short(value)} is out of range ({self.bounds})", param, ctx)
-        return number
-
-
-def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
-
-
-#: Ranges of the numeric options (README, "Ranges of numbers"): generous for any real
-#: run, and small enough that nothing they feed overflows (an int64 shape, a thread
-#: pool, a DP table sized from --max-ideals).
-MAX_DIM = 2**31 - 1
-TIME_LIMIT = BoundedFloat(Range(0, 1e6, "s", low_open=True))
-MIP_GAP = BoundedFloat(Range(0, 1))
-#: --fail-below, --max-load and --min-throughput compare with a plan's figures, which
-#: the input ranges keep far below this.
-LIMIT = BoundedFloat(Range(0, 1e30))
-BATCH_SIZE = click.IntRange(1, MAX_DIM)
-THREADS = click.IntRange(1, 256)
-MAX_IDEALS = click.IntRange(1, 10**9)
-MAX_PAIRS = click.IntRange(1, 10**15)
-
-
-def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for value in values:
-        name, _, dims = value.partition("=")
-        try:
-            shape = tuple(int(d) for d in dims.split(","))
-        except ValueError:  # not an integer, or one of thousands of digits
-            shape = ()
-        if not name or not shape or any(not 1 <= d <= MAX_DIM for d in shape):
-            raise click.BadParameter(
-                f"{_short(value)!r}: expected NAME=D0,D1,... with integer dims from 1 "
-                f"to {MAX_DIM:,}",
-                param_hint="--input-shape",
-            )
-        shapes[name] = shape
-    return shapes
-
-
-def model_options(command):
-    """Options that say how to cost an ONNX model (shared by place, evaluate, inspect)."""
-    decorators = [
-        click.option("--cluster", type=click.Path(dir_okay=False),
-                     help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
-        click.option("--mode", type=click.Choice(["inference", "training"]), default="inference",
-                     show_default=True, help="Place the forward pass, or forward + backward."),
-        click.option("--batch-size", type=BATCH_SIZE, default=None,
-                     help="Samples per step; resolves a symbolic batch dim "
-                          "[default: the first dim of --input-shape, else 1]."),
-        click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
-                     help="Full shape of a graph input (repeatable)."),
-        click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
-                     show_default=True, help="Arithmetic precision of the run."),
-        click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
-                     show_default=True, help="Optimiser state kept in training."),
-        click.option("--costs", type=click.Path(dir_okay=False),
-                     help="Measured per-op times (CSV op,device,seconds or JSON)."),
-        click.option("--coarsen/--no-coarsen", default=False, show_default=True,
-                     help="Merge trivially cheap ops into a neighbour first."),
-    ]  # fmt: skip
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
-
-
-def _model(kwargs: dict) -> app.ModelOptions:
-    return app.ModelOptions(
-        cluster=kwargs.pop("cluster"),
-        mode=kwargs.pop("mode"),
-        dtype=kwargs.pop("dtype"),
-        optimizer=kwargs.pop("optimizer"),
-        batch_size=kwargs.pop("batch_size"),
-        input_shapes=_input_shapes(kwargs.pop("input_shape")),
-        costs=kwargs.pop("costs"),
-        coarsen=kwargs.pop("coarsen"),
-    )
-
-
-#: The field of :class:`app.ModelOptions` each model option's parameter fills.
-_MODEL_FIELDS = {
-    "cluster": "cluster", "mode": "mode", "dtype": "dtype", "optimizer": "optimizer",
-    "batch_size": "batch_size", "input_shape": "input_shapes", "costs": "costs",
-    "coarsen": "coarsen",
-}  # fmt: skip
-
-
-def _given(ctx: click.Context) -> frozenset[str]:
-    """The :class:`app.ModelOptions` fields the user set (on the command line or in the
-    environment), as opposed to those left at their defaults: a plan's own options
-    replace the defaults, and must agree with what the user set."""
-    from click.core import ParameterSource
-
-    defaults = (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
-    return frozenset(
-        field
-        for param, field in _MODEL_FIELDS.items()
-        if ctx.get_parameter_source(param) not in defaults
-    )
-
-
-def _warn(problem) -> None:
-    """Print the problem's caveats about its costs (ops without a formula) on stderr.
-
-    Called once a command has succeeded: a failure is one line on stderr, nothing more.
-    """
-    for note in problem.notes:
-        if note.startswith("no FLOP formula"):
-            click.echo(click.style("placer: warning: ", fg="yellow") + printable(note), err=True)
-
-
-def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Refuse an empty output path (``-o ""``), which names no file."""
-    if value == "":
-        raise click.BadParameter("the output path is empty")
-    return value
-
-
-def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
-    """Print or write the result; the output file's extension picks its format."""
-    if output is not None:
-        implied = OutputFormat.from_path(output)
-        if fmt and implied is not None and implied is not OutputFormat(fmt):
-            # YAML in a .json file would break whatever reads it next
-            raise InputError(
-                f"{printable(output)}: --format {fmt} contradicts the extension, which means "
-                f"{implied.value}; change one of them, or drop --format"
-            )
-        chosen = OutputFormat(fmt) if fmt else implied
-        if chosen is None:
-            raise InputError(
-                f"{printable(output)}: cannot tell the format from the extension; use .json, "
-                ".yaml, .yml or .txt, or pass --format"
-            )
-        if chosen is OutputFormat.TABLE:
-            console = output_console(io.StringIO(), record=True)
-            render_table(result, console)
-            text = console.export_text()
-        else:
-            text = to_json(result) if chosen is OutputFormat.JSON else to_yaml(result)
-        write_output(output, text)
-        click.echo(f"wrote {printable(output)}", err=True)
-        return
-    chosen = OutputFormat(fmt or "table")
-    if chosen is OutputFormat.TABLE:
-        render_table(result, output_console())
-    else:
-        click.echo(to_json(result) if chosen is OutputFormat.JSON else to_yaml(result), nl=False)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="placer")
-def cli() -> None:
-    """Place the operators of a DNN on a pipeline of devices, optimally."""
-
-
-def solver_options(command):
-    """Options that choose and tune the solver (shared by place and compare)."""
-    decorators = [
-        click.option("--solver", default="auto", show_default=True,
-                     help=f"Solver: {', '.join(sorted(SOLVERS))}; auto picks the exact DP "
-                          "when it can, else the MILP."),
-        click.option("--max-ideals", type=MAX_IDEALS,
-                     default=SolverOptions.max_ideals, show_default=True,
-                     help="Above this many ideals the DP falls back to a linear order."),
-        click.option("--max-pairs", type=MAX_PAIRS,
-                     default=SolverOptions.max_pairs, show_default=True,
-                     help="Above this many (ideal, sub-ideal) pairs, about 10^7 a second, "
-                          "the DP falls back too."),
-        click.option("--contiguous/--no-contiguous", default=True, show_default=True,
-                     help="Require each device to hold a contiguous pipeline stage "
-                          "(--no-contiguous: MILP only)."),
-        click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
-                     default=MipBackend.HIGHS.value, show_default=True,
-                     help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
-        click.option("--time-limit", type=TIME_LIMIT,
-                     default=None, help="Seconds the MILP may run [auto: 60]."),
-        click.option("--mip-gap", type=MIP_GAP, default=None,
-                     help="Relative gap at which the MILP may stop."),
-        click.option("--threads", type=THREADS, default=None,
-                     help="Threads for the MILP backend."),
-    ]  # fmt: skip
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
-
-
-def _solver(kwargs: dict, progress=None) -> SolverOptions:
-    return SolverOptions(
-        max_ideals=kwargs.pop("max_ideals"),
-        max_pairs=kwargs.pop("max_pairs"),
-        contiguous=kwargs.pop("contiguous"),
-        mip_solver=MipBackend(kwargs.pop("mip_solver")),
-        time_limit=kwargs.pop("time_limit"),
-        mip_gap=kwargs.pop("mip_gap"),
-        threads=kwargs.pop("threads"),
-        progress=progress,
-    )
-
-
-#: Seconds a step runs before its spinner appears; quicker steps show nothing.
-SPINNER_DELAY = 1.0
-
-
-class DelayedStatus:
-    """A spinner line on ``console`` that appears once a step has lasted ``delay`` seconds.
-
-    Only on a terminal, so JSON on stdout and logs stay clean. Use as a context manager
-    around the step; :meth:`update` changes the line, shown or not yet.
-    """
-
-    def __init__(self, console: Console, message: str, delay: float = SPINNER_DELAY) -> None:
-        self._console = console
-        self._message = message
-        self._delay = delay
-        self._lock = threading.Lock()  # the timer thread starts what __exit__ stops
-        self._timer: threading.Timer | None = None
-        self._status: Status | None = None
-        self._done = False
-
-    def __enter__(self) -> DelayedStatus:
-        if self._console.is_terminal:
-            self._timer = threading.Timer(self._delay, self._start)
-            self._timer.daemon = True
-            self._timer.start()
-        return self
-
-    def _start(self) -> None:
-        with self._lock:
-            if not self._done:
-                self._status = self._console.status(self._message)
-                self._status.start()
-
-    def update(self, message: str) -> None:
-        """Show ``message`` instead (now if the spinner is up, else when it appears)."""
-        with self._lock:
-            self._message = message
-            if self._status is not None:
-                self._status.update(message)
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._done = True
-            if self._timer is not None:
-                self._timer.cancel()
-            if self._status is not None:
-                self._status.stop()
-
-
-def _status(message: str) -> DelayedStatus:
-    """A spinner on stderr for a step that lasts over a second (only on a terminal).
-
-    ``message`` is text, not markup: a file name such as ``[/]x.onnx`` shows as it is.
-    """
-    return DelayedStatus(Console(stderr=True), markup_safe(message))
-
-
-@contextlib.contextmanager
-def _progress():
-    """A live line on stderr while the MILP solves for over a second (only on a terminal)."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    with DelayedStatus(console, "solving...") as status:
-
-        def update(elapsed: float, incumbent: float | None, bound: float | None) -> None:
-            parts = [f"solving: {elapsed:.0f} s"]
-            if incumbent is not None:
-                parts.append(f"incumbent {incumbent:.6g}")
-            if bound is not None:
-                parts.append(f"bound {bound:.6g}")
-            if incumbent and bound is not None:
-                parts.append(f"gap {100 * max(0.0, incumbent - bound) / incumbent:.2f}%")
-            status.update(", ".join(parts))
-
-        yield update
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@model_options
-@solver_options
-@click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
-              help="Write to FILE atomically.")
-@click.option("--fail-below", type=LIMIT, default=None, metavar="THROUGHPUT",
-              help="Exit with status 4 (after printing the plan) when the predicted "
-                   "throughput is lower.")  # fmt: skip
-def place(
-    model: str, solver: str, fmt: str | None, output: str | None, fail_below: float | None,
-    **kwargs,
-) -> None:  # fmt: skip
-    """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem = app.load_problem(model, _model(kwargs))
-    with _progress() as progress:
-        result = app.place(problem, solver, _solver(kwargs, progress))
-    _emit(result, fmt, output)
-    if fail_below is not None and result.throughput < fail_below:
-        raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
-    _warn(problem)
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("plan", type=click.Path(dir_okay=False))
-@model_options
-@click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
-              help="Write to FILE atomically.")
-def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
-    """Evaluate the split in PLAN (placer's output or an expert split) for MODEL.
-
-    A plan placer made is costed with the options it records; options given must agree.
-    """
-    given = _given(click.get_current_context())
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem, placement = app.load_plan(model, plan, _model(kwargs), given)
-    with _status("evaluating..."):
-        result = app.evaluate_plan(problem, placement)
-    _emit(result, fmt, output)
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@model_options
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table",
-              show_default=True, help="Output format.")  # fmt: skip
-def inspect(model: str, fmt: str, **kwargs) -> None:
-    """Show MODEL's op types, parameters, FLOPs, memory and dearest ops."""
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        summary = app.inspect(model, _model(kwargs))
-    if fmt == "table":
-        render_summary(summary, output_console())
-    elif fmt == "json":
-        click.echo(dump_json(summary.to_dict()), nl=False)
-    else:
-        click.echo(dump_yaml(summary.to_dict()), nl=False)
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@model_options
-@click.option("--solvers", default=None, metavar="NAME,NAME,...",
-              help="Solvers to run, comma-separated [default: dp and every baseline "
-                   f"({', '.join(BASELINES)}), plus milp on small instances].")
-@click.option("--max-ideals", type=MAX_IDEALS, default=SolverOptions.max_ideals,
-              show_default=True, help="Above this many ideals the DP falls back to a linear order.")
-@click.option("--time-limit", type=TIME_LIMIT, default=None,
-              help="Seconds the MILP may run [10].")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")  # fmt: skip
-def compare(
-    model: str, solvers: str | None, max_ideals: int, time_limit: float | None, fmt: str,
-    **kwargs,
-) -> None:  # fmt: skip
-    """Compare the optimal plan of MODEL with the baselines' (max-load, speed-up, memory)."""
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem = app.load_problem(model, _model(kwargs))
-    if solvers is None:
-        names = default_solvers(problem)
-    else:
-        names = [name.strip() for name in solvers.split(",") if name.strip()]
-    options = SolverOptions(max_ideals=max_ideals, time_limit=time_limit)
-    with _status("solving..."):
-        comparison = compare_solvers(problem, names, options)
-    if fmt == "json":
-        click.echo(dump_json(comparison.to_dict()), nl=False)
-    else:
-        render_comparison(comparison, output_console())
-    _warn(problem)
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("plan", type=click.Path(dir_okay=False))
-@model_options
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
-              callback=_output_path,
-              help="Write a self-contained HTML page (no network, no script needed).")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="FILE",
-              callback=_output_path,
-              help="Write Markdown for a PR comment.")
-@click.option("--microbatches", type=click.IntRange(min=1, max=64), default=None,
-              help="Microbatches in the timeline [one per stage, 4 to 12].")  # fmt: skip
-def report(
-    model: str, plan: str, html_path: str | None, markdown_path: str | None,
-    microbatches: int | None, **kwargs,
-) -> None:  # fmt: skip
-    """Report PLAN for MODEL as HTML (stage loads, memory, timeline, ops) or Markdown.
-
-    A plan placer made is costed with the options it records; options given must agree.
-    """
-    from placer.report import to_html, to_markdown
-
-    if html_path is None and markdown_path is None:
-        raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
-    given = _given(click.get_current_context())
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem, placement = app.load_plan(model, plan, _model(kwargs), given)
-    with _status("evaluating..."):
-        result = app.evaluate_plan(problem, placement, bound=False)
-    if html_path is not None:
-        write_output(html_path, to_html(result, microbatches))
-        click.echo(f"wrote {printable(html_path)}", err=True)
-    if markdown_path is not None:
-        write_output(markdown_path, to_markdown(result))
-        click.echo(f"wrote {printable(markdown_path)}", err=True)
-
-
-@cli.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("plan", type=click.Path(dir_okay=False))
-@click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
-              callback=_output_path,
-              help="Directory for the submodels and manifest.json (created if missing).")
-@click.option("--batch-size", type=BATCH_SIZE, default=None,
-              help="Samples per step, for the bytes crossing each cut [default: the first "
-                   "dim of --input-shape, else 1].")
-@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
-              help="Full shape of a graph input (repeatable).")  # fmt: skip
-def split(
-    model: str, plan: str, out_dir: str, batch_size: int | None, input_shape: tuple[str, ...]
-) -> None:
-    """Cut MODEL (.onnx) into one submodel per stage of PLAN (an inference plan).
-
-    The bytes at each cut are counted at the plan's batch size and input shapes.
-    """
-    from placer.split import split_model
-
-    if not model.lower().endswith(".onnx"):
-        raise InputError(f"{model}: placer split reads .onnx models")
-    options = app.ModelOptions(batch_size=batch_size, input_shapes=_input_shapes(input_shape))
-    options = app.split_options(model, plan, options, _given(click.get_current_context()))
-    with _status(f"splitting {click.format_filename(model, shorten=True)}..."):
-        manifest = split_model(
-            model, plan, out_dir, batch_size=app.batch_size(options),
-            input_shapes=options.input_shapes,
-        )  # fmt: skip
-    shown = printable(out_dir)
-    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {shown}", err=True)
-
-
-@cli.command()
-@click.argument("plan", type=click.Path(dir_okay=False))
-@click.option("--max-load", type=LIMIT, default=None,
-              help="Fail (status 4) when the plan's max-load is above this.")
-@click.option("--min-throughput", type=LIMIT, default=None,
-              help="Fail (status 4) when the predicted throughput is below this.")  # fmt: skip
-def check(plan: str, max_load: float | None, min_throughput: float | None) -> None:
-    """Check a plan file (placer's JSON or YAML) for CI: well-formed, valid, within limits."""
-    document = check_plan(plan, Limits(max_load=max_load, min_throughput=min_throughput))
-    unit = f" {printable(document['time_unit'])}" if document["time_unit"] else ""
-    throughput = document["throughput"]
-    shown = "unbounded" if throughput is None else f"{throughput:.6g}"
-    click.echo(
-        f"{printable(plan)}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}"
-    )
-
-
-# click >= 8.2 raises this for a bare ``placer``; its "message" is the help text.
-_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-def _fail(message: str, status: ExitStatus) -> NoReturn:
-    # one line, whatever the message: a wrapped line would read as two errors, and an
-    # escape sequence from a name in it must not reach the terminal
-    line = printable(" ".join(message.split()))
-    click.echo(click.style("placer: error: ", fg="red", bold=True) + line, err=True)
-    sys.exit(status)
-
-
-def _usage_line(err: click.UsageError) -> str:
-    """click's usage error as one line that points at the command's help."""
-    command = err.ctx.command_path if err.ctx is not None else "placer"
-    return f"{err.format_message()} (see '{command} --help')"
-
+from placer import interrupts
+from placer.errors import ExitStatus
 
 #: Seconds after a Ctrl-C before the watchdog ends a process whose main thread has not
 #: (it is inside native code that does not return to Python).
@@ -550,43 +24,74 @@ WATCHDOG_SECONDS = 0.8
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, turning user errors into one line and an exit status.
+    """Run ``placer ARGS``, turning user errors into one line and an exit status.
 
     ``argv=None`` means the installed ``placer`` command: then a watchdog makes sure a
     Ctrl-C ends the process within a second, and the process ends with ``os._exit``
-    when it was interrupted or left a solver thread running (see
+    once its output is flushed, so that neither a Ctrl-C during the interpreter's
+    teardown nor a solver thread left running can change how it ends (see
     :mod:`placer.interrupts`).  Tests pass ``argv`` and get ``SystemExit`` instead.
     """
     command_line = argv is None
     if command_line:
         _start_watchdog()
-    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        status = _run(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:
+        _interrupted(command_line)
+    _exit(status, command_line)
+
+
+def _run(args: list[str]) -> int:
+    """Run the command; returns its exit status, or raises KeyboardInterrupt."""
+    import click
+
+    from placer.commands import cli
+    from placer.errors import PlacerError
+
+    # click >= 8.2 raises this for a bare ``placer``; its "message" is the help text
+    no_args_is_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
     try:
         with cli.make_context("placer", args) as ctx:
             cli.invoke(ctx)
     except PlacerError as err:
-        _fail(str(err), err.exit_status)
+        return _fail(str(err), err.exit_status)
     except click.exceptions.Exit as err:
-        _exit(err.exit_code, command_line)
-    except _NO_ARGS_IS_HELP as err:
+        return err.exit_code
+    except no_args_is_help as err:
         err.show()
-        _exit(ExitStatus.INVALID_INPUT, command_line)
+        return ExitStatus.INVALID_INPUT
     except click.UsageError as err:
-        _fail(_usage_line(err), ExitStatus.INVALID_INPUT)
+        command = err.ctx.command_path if err.ctx is not None else "placer"
+        return _fail(f"{err.format_message()} (see '{command} --help')", ExitStatus.INVALID_INPUT)
     except click.ClickException as err:
-        _fail(err.format_message(), ExitStatus.INVALID_INPUT)
-    except (click.Abort, KeyboardInterrupt, EOFError):
-        _interrupted(command_line)
+        return _fail(err.format_message(), ExitStatus.INVALID_INPUT)
+    except (click.Abort, EOFError):
+        raise KeyboardInterrupt from None
     except BrokenPipeError:
         # the reader of our output went away (``placer ... | head``): not an error of ours
-        _exit(ExitStatus.OK, command_line, quiet=True)
-    _exit(ExitStatus.OK, command_line)
+        _silence_stdout()
+    return ExitStatus.OK
 
 
-def _exit(status: int, command_line: bool, *, quiet: bool = False) -> NoReturn:
-    """Exit with ``status``; at once (``os._exit``) when a solver thread was left
-    running, whose teardown at interpreter exit could crash."""
-    if command_line and (quiet or interrupts.LEFT_RUNNING):
+def _fail(message: str, status: ExitStatus) -> ExitStatus:
+    """Print ``message`` as the one error line; returns ``status``."""
+    import click
+
+    from placer.text import printable
+
+    # one line, whatever the message: a wrapped line would read as two errors, and an
+    # escape sequence from a name in it must not reach the terminal
+    line = printable(" ".join(message.split()))
+    click.echo(click.style("placer: error: ", fg="red", bold=True) + line, err=True)
+    return status
+
+
+def _exit(status: int, command_line: bool) -> NoReturn:
+    """Exit with ``status``: on the command line with ``os._exit`` once the output is
+    flushed, after which a Ctrl-C no longer matters."""
+    if command_line:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: keep its status
         _flush()
         os._exit(status)
     sys.exit(status)
@@ -594,11 +99,13 @@ def _exit(status: int, command_line: bool, *, quiet: bool = False) -> NoReturn:
 
 def _interrupted(command_line: bool) -> NoReturn:
     """Ctrl-C: stop child processes, say so in one line, exit 130 now."""
+    if command_line:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C changes nothing
     interrupts.EXITING.set()
     interrupts.terminate_children()
-    click.echo("placer: interrupted", err=True)
+    sys.stderr.write("placer: interrupted\n")
+    _flush()
     if command_line:
-        _flush()
         os._exit(ExitStatus.INTERRUPTED)
     sys.exit(ExitStatus.INTERRUPTED)
 
@@ -608,6 +115,14 @@ def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+
+
+def _silence_stdout() -> None:
+    """Send what is left for a closed stdout nowhere, so that flushing it cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _start_watchdog() -> None:

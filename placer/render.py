@@ -71,7 +71,16 @@ def output_console(
     except (AttributeError, ValueError):  # a closed or unusual stream
         terminal = False
     width = None if terminal else UNBOUNDED_WIDTH
-    return Console(file=file, stderr=stderr, record=record, width=width)
+    return _Console(file=file, stderr=stderr, record=record, width=width)
+
+
+class _Console(Console):
+    """rich's console, but a reader that went away (``placer ... | head``) raises
+    BrokenPipeError, which the command line ends quietly, instead of rich's exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def _title(console: Console, title: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from placer.cli import DelayedStatus
+from placer.commands import DelayedStatus
 from placer.render import dump_json, dump_yaml, plain
 from tests.conftest import REFERENCE, one_line_error
 
@@ -256,3 +256,19 @@ def test_a_cost_warning_follows_success_and_never_joins_an_error(run_placer, tmp
     (line,) = placed.stderr.strip().splitlines()
     assert line.startswith("placer: warning: no FLOP formula") and "Mystery" in line
     one_line_error(run_placer("place", path, "--fail-below", "1e29"), "below", status=4)
+
+
+def test_a_reader_that_goes_away_ends_placer_quietly(tmp_path) -> None:
+    """``placer ... | head -1``: the rest of the output is dropped, status 0, no noise."""
+    import subprocess
+    import sys
+
+    for fmt in ("table", "json"):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "placer", "place", str(WORKLOAD), "--format", fmt],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        process.stdout.close()  # the reader leaves before placer has written anything
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 0, stderr
+        assert stderr == b""

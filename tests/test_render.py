@@ -107,7 +107,7 @@ def test_an_error_quoting_a_hostile_node_name_is_one_printable_line(run_placer, 
 
 
 def test_status_messages_are_text_not_markup(run_placer, tmp_path, monkeypatch):
-    import placer.cli
+    import placer.commands
 
     shown: list[str] = []
 
@@ -124,7 +124,7 @@ def test_status_messages_are_text_not_markup(run_placer, tmp_path, monkeypatch):
         def update(self, message):
             shown.append(message)
 
-    monkeypatch.setattr(placer.cli, "DelayedStatus", Recording)
+    monkeypatch.setattr(placer.commands, "DelayedStatus", Recording)
     path = hostile_model(tmp_path, "[red]m[b].onnx")  # a file name holds no "/"
     assert run_placer("inspect", path).exit_code == 0
     assert [Text.from_markup(message).plain for message in shown] == ["loading [red]m[b].onnx..."]
