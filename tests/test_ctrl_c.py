@@ -2,7 +2,9 @@
 line on stderr, and no partial or temporary file left.
 
 Each case is interrupted at ``PLACER_CTRL_C_MOMENTS`` random moments (default 1; 20
-for the figures quoted in the issue's closing note), drawn from ``PLACER_CTRL_C_SEED``.
+for the figures quoted in the issue's closing note), drawn from ``PLACER_CTRL_C_SEED``;
+``PLACER_CTRL_C_LOG=FILE`` appends one JSON line per run (case, moment, status, seconds
+from Ctrl-C to exit).
 """
 
 from __future__ import annotations
@@ -105,6 +107,11 @@ def test_ctrl_c_at_random_moments(name, source, args, kind, plans, tmp_path) -> 
             process.kill()
             pytest.fail(f"{name} {source.name}: Ctrl-C at {delay:.2f} s did not end it in 30 s")
         took = time.monotonic() - sent
+        if log := os.environ.get("PLACER_CTRL_C_LOG"):
+            with open(log, "a", encoding="utf-8") as handle:
+                record = {"case": f"{name} {source.stem}", "moment": round(delay, 3),
+                          "status": process.returncode, "seconds": round(took, 3)}  # fmt: skip
+                handle.write(json.dumps(record) + "\n")
         stderr = err.decode(errors="replace")
         where = f"{name} {source.name}, Ctrl-C at {delay:.2f} s"
         leftovers = [p.name for p in work.iterdir() if p.name.startswith(".placer-")]
