@@ -466,10 +466,23 @@ SHAPE_INFERENCE_SECONDS = 120.0
 
 
 def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
-    """Run ONNX shape inference leniently; fall back to the shapes the model records.
+    """Run ONNX shape inference leniently; fall back to the shapes the model records."""
+    inferred = infer_shapes(model)
+    if inferred is not None:
+        return inferred, ""
+    note = "shape inference failed; costs use the shapes the model records"
+    if changed:
+        note += " (recorded output shapes were dropped for the new input dims)"
+    return model, note
+
+
+def infer_shapes(model: ModelProto) -> ModelProto | None:
+    """``model`` with the shapes ONNX shape inference finds (with data propagation, then
+    without), or None when inference fails.
 
     Inference runs in a child process (:func:`placer.isolate.run_isolated`) so that
-    Ctrl-C and :data:`SHAPE_INFERENCE_SECONDS` stop it whatever it does.
+    Ctrl-C and :data:`SHAPE_INFERENCE_SECONDS` stop it whatever it does; only shapes
+    travel back (large weights are left out, then put back from ``model``).
 
     Raises
     ------
@@ -483,7 +496,7 @@ def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
 
         def infer(options=options) -> bytes:
             inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, **options)
-            _drop_weight_data(inferred.graph)  # only shapes travel back, never weights
+            _drop_weight_data(inferred.graph)
             return inferred.SerializeToString()
 
         try:
@@ -493,16 +506,13 @@ def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
                 f"{model.graph.name or 'the model'}: ONNX shape inference did not finish "
                 f"within {SHAPE_INFERENCE_SECONDS:g} s (a malformed op?)"
             ) from err
-        except IsolatedFailure:  # a lenient second try, then the recorded shapes
+        except IsolatedFailure:  # a lenient second try, then none
             continue
         inferred = ModelProto()
         inferred.ParseFromString(data)
         _restore_weight_data(inferred.graph, model.graph)
-        return inferred, ""
-    note = "shape inference failed; costs use the shapes the model records"
-    if changed:
-        note += " (recorded output shapes were dropped for the new input dims)"
-    return model, note
+        return inferred
+    return None
 
 
 def _drop_weight_data(graph: GraphProto) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from placer.result import PlacementResult
+from placer.text import printable
 from placer.units import format_bytes
 
 
@@ -406,9 +407,11 @@ def to_html(result: PlacementResult, microbatches: int | None = None) -> str:
 
 
 def _md(value: object) -> str:
-    """Escape a name for a Markdown table cell: no pipes, no raw HTML."""
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Escape a name for a Markdown table cell: no pipes, no raw HTML, no control
+    characters (an escape sequence would drive the terminal of whoever cats the file)."""
+    text = printable(str(value).replace("\n", " "))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|")
 
 
 def to_markdown(result: PlacementResult, width: int = 40) -> str:
@@ -444,7 +447,8 @@ def to_markdown(result: PlacementResult, width: int = 40) -> str:
         )
     top = max(result.max_load, 1e-300)
     label = max((len(s.device) for s in stages), default=6)
-    plain = {s.device: s.device.replace("`", "'") for s in stages}  # no way out of the fence
+    # no way out of the fence, and no control characters inside it
+    plain = {s.device: printable(s.device.replace("`", "'")) for s in stages}
     lines += ["", "```text", f"load (█ compute, ▒ communication; {width} = the bottleneck)"]
     for stage in stages:
         compute = round(width * stage.compute / top)
@@ -473,12 +477,3 @@ def to_markdown(result: PlacementResult, width: int = 40) -> str:
     for note in result.notes:
         lines.append(f"> note: {_md(note)}")
     return "\n".join(lines) + "\n"
-
-
-def read_result(problem, plan_path) -> PlacementResult:
-    """The plan at ``plan_path`` (placer's output or an expert split) for ``problem``,
-    evaluated; a report needs no lower bound, so none is computed."""
-    from placer.plans import read_plan
-    from placer.result import from_plan
-
-    return from_plan(problem, read_plan(plan_path, problem), 0.0)

@@ -39,7 +39,7 @@ from placer.errors import InputError, ModelLoadError, PlanFormatError
 from placer.fileio import TEMP_PREFIX, current_umask, write_output
 from placer.inputs import load_json, read_text
 from placer.interrupts import deferred_interrupt
-from placer.onnx_graph import OpGraph, constant_nodes, load_onnx
+from placer.onnx_graph import OpGraph, constant_nodes, infer_shapes, load_onnx, read_model
 from placer.text import printable
 
 MANIFEST = "manifest.json"
@@ -488,11 +488,17 @@ def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]
 
 
 def _load_with_weights(path: Path) -> ModelProto:
+    """The model read safely (:func:`placer.onnx_graph.read_model`), with its external
+    weights, which ONNX's loader only takes from beside the model."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    model = read_model(path)
     try:
-        return onnx.load(str(path))
-    except Exception as err:  # protobuf and onnx raise many unrelated types here
+        load_external_data_for_model(model, str(path.parent))
+    except Exception as err:  # onnx raises many unrelated types here
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"{path}: cannot load the model with its weights ({reason})") from err
+    return model
 
 
 def _subgraphs(node: NodeProto) -> Iterator[GraphProto]:
@@ -607,11 +613,8 @@ def _check_order(main: GraphProto, stage_of: list[set[int]], plan: Path) -> None
 
 def _value_infos(model: ModelProto) -> dict[str, onnx.ValueInfoProto]:
     """Types of every tensor of the main graph, from ONNX shape inference."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # inference can fail on odd models: keep the declared types
-        inferred = model
-    graph = inferred.graph
+    # inference can fail on odd models: keep the declared types
+    graph = (infer_shapes(model) or model).graph
     infos: dict[str, onnx.ValueInfoProto] = {}
     for init in graph.initializer:
         infos[init.name] = helper.make_tensor_value_info(init.name, init.data_type, init.dims)

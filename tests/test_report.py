@@ -173,3 +173,16 @@ def test_report_of_an_fp16_training_plan_costs_fp16_training(run_placer, tmp_pat
     assert f"predicted throughput **{throughput:.4g} samples/s**" in markdown.read_text()
     fp32 = run_placer("place", MOBILENET, "--solver", "greedy", "--format", "json")
     assert f"**{json.loads(fp32.stdout)['throughput']:.4g} samples/s**" not in markdown.read_text()
+
+
+def test_markdown_holds_no_control_characters() -> None:
+    """A name with an escape sequence or a bidi override shows escaped, in cells and in
+    the fenced chart alike: whoever cats the file sees text, not a retitled terminal."""
+    problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
+    placement = SOLVERS["greedy"](problem, SolverOptions()).placement
+    ops = list(problem.ops)
+    ops[0] = replace(ops[0], key="x\x1b]0;pwn\x07y")
+    problem = replace(problem, ops=tuple(ops), name="m\u202eevil")
+    markdown = to_markdown(from_plan(problem, placement, 0.0))
+    assert "\x1b" not in markdown and "\x07" not in markdown and "\u202e" not in markdown
+    assert "x\\x1b]0;pwn\\x07y" in markdown and "m\\u202eevil" in markdown
