@@ -38,6 +38,7 @@ MILP_LIMIT ?= 60
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_milp.py --time-limit $(MILP_LIMIT)
 
 lint: $(VENV)/.dev-installed
