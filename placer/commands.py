@@ -238,8 +238,9 @@ def solver_options(command):
         click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
                      default=MipBackend.HIGHS.value, show_default=True,
                      help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
-        click.option("--time-limit", type=TIME_LIMIT,
-                     default=None, help="Seconds the MILP may run [auto: 60]."),
+        click.option("--time-limit", type=TIME_LIMIT, default=None,
+                     help="Seconds the whole solve may take: the DP, building and running "
+                          "the MILP, the bounds [auto: the MILP gets 60]."),
         click.option("--mip-gap", type=MIP_GAP, default=None,
                      help="Relative gap at which the MILP may stop."),
         click.option("--threads", type=THREADS, default=None,

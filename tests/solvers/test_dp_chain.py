@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from placer.blocks import contract
 from placer.errors import InfeasiblePlacement
 from placer.evaluate import evaluate
-from placer.model import DeviceClass, DeviceKind, LinkCost, Op, Problem
+from placer.model import DeviceClass, DeviceKind, Op, Problem
 from placer.solvers import SolverOptions
 from placer.solvers.dp import _chain_lattice, _is_chain, _run, _Stages, solve_dp
 from placer.solvers.dp_chain import solve_order
@@ -56,33 +56,6 @@ def chain_workloads(draw, max_forward: int = 8) -> Problem:
     )  # fmt: skip
 
 
-@st.composite
-def chain_cluster_problems(draw) -> Problem:
-    """A path on three kinds whose links differ (the DP brackets the optimum)."""
-    n = draw(st.integers(1, 7))
-    counts = [draw(st.integers(1, 2)), draw(st.integers(0, 2)), draw(st.integers(0, 1))]
-    kinds = (
-        DeviceKind("fast", DeviceClass.ACCELERATOR, counts[0], draw(st.sampled_from([3.0, 6.0]))),
-        DeviceKind("slow", DeviceClass.ACCELERATOR, counts[1], 8.0),
-        DeviceKind("cpu", DeviceClass.CPU, counts[2], math.inf),
-    )
-    speeds = st.sampled_from([0.1, 0.5, 1.0, 2.0])
-    table = {
-        (a, b): LinkCost(draw(st.sampled_from([0.0, 0.2])), draw(speeds))
-        for a in range(3)
-        for b in range(a, 3)
-    }
-    links = tuple(tuple(table[min(a, b), max(a, b)] for b in range(3)) for a in range(3))
-    ops = tuple(
-        Op(key=i, name=f"op{i}", latency=(f, f * 2, f * 4), supported=(True, True, True),
-           size_bytes=float(draw(st.integers(0, 3))), transfer_cost=0.0, color=i,
-           output_bytes=float(draw(st.integers(0, 4))))
-        for i, f in enumerate(round(draw(st.floats(0, 5)), 2) for _ in range(n))
-    )  # fmt: skip
-    edges = tuple((i, i + 1) for i in range(n - 1))
-    return Problem("chain-links", ops, edges, kinds, links=links)
-
-
 def _optimum(problem: Problem) -> float | None:
     try:
         return brute_force(problem)
@@ -105,24 +78,6 @@ def test_a_path_is_solved_exactly_without_its_lattice(problem) -> None:
     evaluation = evaluate(problem, solved.placement, require_contiguous=True)
     assert evaluation.valid, evaluation.violations
     assert solved.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
-
-
-@settings(max_examples=100, deadline=None)
-@given(chain_cluster_problems())
-def test_a_path_with_mixed_links_is_bracketed(problem) -> None:
-    best = _optimum(problem)
-    try:
-        solved = solve_dp(problem)
-    except InfeasiblePlacement:
-        assert best is None
-        return
-    assert best is not None
-    value = evaluate(problem, solved.placement).max_load
-    assert value == pytest.approx(solved.objective)
-    assert value >= best - 1e-9
-    assert solved.stats.get("contiguous_lower_bound", value) <= best + 1e-9
-    if solved.optimal:
-        assert value == pytest.approx(best, abs=1e-9)
 
 
 @settings(max_examples=100, deadline=None)

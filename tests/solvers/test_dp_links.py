@@ -21,7 +21,8 @@ from tests.strategies import brute_force
 
 
 @st.composite
-def cluster_problems(draw, uniform_links: bool = False) -> Problem:
+def cluster_problems(draw, uniform_links: bool = False, chain: bool = False) -> Problem:
+    """Up to 7 ops on three kinds; ``chain``: each op feeds only the next."""
     n = draw(st.integers(1, 7))
     counts = [draw(st.integers(1, 2)), draw(st.integers(0, 2)), draw(st.integers(0, 1))]
     kinds = (
@@ -55,7 +56,7 @@ def cluster_problems(draw, uniform_links: bool = False) -> Problem:
     edges = [
         (u, v)
         for v in range(1, n)
-        for u in sorted(draw(st.sets(st.integers(0, v - 1), max_size=2)))
+        for u in ([v - 1] if chain else sorted(draw(st.sets(st.integers(0, v - 1), max_size=2))))
     ]
     return Problem("links", tuple(ops), tuple(edges), kinds, links=links)
 
@@ -70,6 +71,19 @@ def solve_or_none(problem):
 @settings(max_examples=120, deadline=None)
 @given(cluster_problems())
 def test_bracket_contains_the_optimum(problem) -> None:
+    check_bracket(problem)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cluster_problems(chain=True))
+def test_the_bracket_of_a_chain_contains_the_optimum(problem) -> None:
+    """A path is solved by the sweep of placer.solvers.dp_chain, brackets included."""
+    check_bracket(problem)
+
+
+def check_bracket(problem) -> None:
+    """The DP's plan is real and no better than the optimum, its bound no higher, and an
+    optimal claim is the optimum."""
     solved = solve_or_none(problem)
     try:
         best = brute_force(problem)
