@@ -11,6 +11,7 @@ under a second) to stay responsive.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import signal
 import threading
@@ -19,10 +20,18 @@ from collections.abc import Iterator
 __all__ = ["EXITING", "LEFT_RUNNING", "deferred_interrupt", "terminate_children"]
 
 #: Work left running in threads that placer stopped waiting for (a HiGHS solve that
-#: overran its deadline or was interrupted): kept referenced so that it is not
-#: destroyed under its thread, and a sign for the command line to end the process
-#: with ``os._exit`` instead of a teardown that could crash under that thread.
-LEFT_RUNNING: list[object] = []
+#: overran its deadline or was interrupted, asked to stop): ``(object, thread)`` pairs,
+#: kept referenced so that nothing is destroyed under its thread.  The command line
+#: ends with ``os._exit``; a program using the library waits for them at exit
+#: (:func:`_wait_for_work_left_running`), since tearing HiGHS down under its running
+#: thread aborts the process.
+LEFT_RUNNING: list[tuple[object, threading.Thread]] = []
+
+
+@atexit.register
+def _wait_for_work_left_running() -> None:
+    for _, thread in LEFT_RUNNING:
+        thread.join()
 #: Set once the command line has begun to exit after a Ctrl-C.
 EXITING = threading.Event()
 

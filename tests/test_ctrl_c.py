@@ -1,8 +1,9 @@
 """Ctrl-C at random moments of real ``placer`` processes: exit 130 within a second, one
 line on stderr, and no partial or temporary file left.
 
-Each case is interrupted at ``PLACER_CTRL_C_MOMENTS`` random moments (default 1; 20
-for the figures quoted in the issue's closing note), drawn from ``PLACER_CTRL_C_SEED``;
+Each case runs once uninterrupted, to time it, then is interrupted at
+``PLACER_CTRL_C_MOMENTS`` random moments within that time (default 1; 20 for the
+figures quoted in the issue's closing note), drawn from ``PLACER_CTRL_C_SEED``;
 ``PLACER_CTRL_C_LOG=FILE`` appends one JSON line per run (case, moment, status, seconds
 from Ctrl-C to exit).
 """
@@ -34,13 +35,13 @@ PROMPT = 1.0
 #: (name, input, arguments after the input; {out} and {plan} are filled in, output kind)
 CASES = [
     ("place-dp", BERT, [*SHAPES, "--solver", "dp", "-o", "{out}.json"], "file"),
-    ("place-milp", BERT, [*SHAPES, "--solver", "milp", "--time-limit", "30", "-o", "{out}.json"],
+    ("place-milp", BERT, [*SHAPES, "--solver", "milp", "--time-limit", "10", "-o", "{out}.json"],
      "file"),
     ("compare", BERT, [*SHAPES, "--time-limit", "5"], None),
     ("split", BERT, ["{plan}", *SHAPES, "-o", "{out}"], "dir"),
     ("report", BERT, ["{plan}", "--html", "{out}.html"], "file"),
     ("place-dp", BERT_L12, ["--solver", "dp", "-o", "{out}.json"], "file"),
-    ("place-milp", BERT_L12, ["--solver", "milp", "--time-limit", "30", "-o", "{out}.json"],
+    ("place-milp", BERT_L12, ["--solver", "milp", "--time-limit", "10", "-o", "{out}.json"],
      "file"),
     ("compare", BERT_L12, ["--time-limit", "5"], None),
     ("report", BERT_L12, ["{plan}", "--markdown", "{out}.md"], "file"),
@@ -84,13 +85,10 @@ def _complete(path: Path, kind: str) -> bool:
 )
 def test_ctrl_c_at_random_moments(name, source, args, kind, plans, tmp_path) -> None:
     rng = random.Random(f"{SEED}-{name}-{source.stem}")
-    for moment in range(MOMENTS):
-        work = tmp_path / f"run{moment}"
-        work.mkdir()
-        out = work / "out"
-        filled = [a.format(out=out, plan=plans[source]) for a in args]
-        delay = rng.uniform(0.05, 3.0)
-        process = subprocess.Popen(
+
+    def start(work: Path) -> subprocess.Popen:
+        filled = [a.format(out=work / "out", plan=plans[source]) for a in args]
+        return subprocess.Popen(
             [sys.executable, "-m", "placer", name.split("-")[0], str(source), *filled],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -98,6 +96,20 @@ def test_ctrl_c_at_random_moments(name, source, args, kind, plans, tmp_path) -> 
             # as at a terminal: Python turns SIGINT into KeyboardInterrupt
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
+
+    # how long the command runs when left alone: the moments fall within it
+    (tmp_path / "whole").mkdir()
+    began = time.monotonic()
+    whole = start(tmp_path / "whole")
+    _, err = whole.communicate(timeout=600)
+    assert whole.returncode == 0, err.decode(errors="replace")
+    runs_for = time.monotonic() - began
+    for moment in range(MOMENTS):
+        work = tmp_path / f"run{moment}"
+        work.mkdir()
+        out = work / "out"
+        delay = rng.uniform(0.02, 0.95 * runs_for)
+        process = start(work)
         time.sleep(delay)
         sent = time.monotonic()
         process.send_signal(signal.SIGINT)

@@ -601,10 +601,15 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     outcome = run(model, options, warm)
     stats["solve_seconds"] = outcome.seconds
     if outcome.abandoned:
-        raise NoPlacementFound(
-            f"MILP ({backend.value}): the time limit ran out before {backend.value} could "
-            "report a placement; raise --time-limit"
-        )
+        if outcome.incumbent is None:
+            raise NoPlacementFound(
+                f"MILP ({backend.value}): the time limit ran out before {backend.value} "
+                "found a placement; raise --time-limit"
+            )
+        # HiGHS overran the deadline in a phase that ignores it: its last incumbent
+        for var in model.prob.variables():
+            var.varValue = float(outcome.incumbent[var.index])
+        model.prob.sol_status = pulp.LpSolutionIntegerFeasible
 
     sol_status = model.prob.sol_status
     if sol_status == pulp.LpSolutionInfeasible:
@@ -698,6 +703,7 @@ class _Outcome:
     bound: float | None
     seconds: float
     abandoned: bool = False  # HiGHS overran the deadline and was left running
+    incumbent: np.ndarray | None = None  # then: its last reported solution, if any
 
 
 def _gap(options: SolverOptions) -> float:
@@ -728,6 +734,9 @@ class _HiGHS(pulp.HiGHS):
         self.deadline = deadline
         self.abandoned = False
         self.bound: float | None = None
+        #: The best solution HiGHS reported (column values) and its dual bound then:
+        #: what is left of a solve that overran the deadline and was abandoned.
+        self.incumbent: np.ndarray | None = None
 
     def callSolver(self, lp):
         highs = lp.solverModel
@@ -735,6 +744,10 @@ class _HiGHS(pulp.HiGHS):
             highs.setOptionValue("presolve", "off")
         if self.warm:
             columns = [(v.index, v.varValue) for v in lp.variables() if v.varValue is not None]
+            # the start is the incumbent until HiGHS reports a better one
+            self.incumbent = np.zeros(len(lp.variables()))
+            for index, value in columns:
+                self.incumbent[index] = value
             highs.setSolution(
                 len(columns),
                 np.array([i for i, _ in columns], dtype=np.int32),
@@ -746,15 +759,17 @@ class _HiGHS(pulp.HiGHS):
         def on_interrupt_check(event):
             if stop.is_set():
                 event.interrupt()
-            if self.progress is not None:
-                out = event.data_out
-                if out.running_time - last[0] >= _PROGRESS_EVERY:
-                    last[0] = out.running_time
-                    self.progress(out.running_time, _finite(out.mip_primal_bound),
-                                  _finite(out.mip_dual_bound))  # fmt: skip
+            out = event.data_out
+            self.bound = _finite(out.mip_dual_bound)
+            if self.progress is not None and out.running_time - last[0] >= _PROGRESS_EVERY:
+                last[0] = out.running_time
+                self.progress(out.running_time, _finite(out.mip_primal_bound),
+                              _finite(out.mip_dual_bound))  # fmt: skip
 
         def on_improving(event):
             out = event.data_out
+            self.incumbent = np.array(out.mip_solution, dtype=np.float64)
+            self.bound = _finite(out.mip_dual_bound)
             if self.progress is not None:
                 self.progress(out.running_time, _finite(out.mip_primal_bound),
                               _finite(out.mip_dual_bound))  # fmt: skip
@@ -773,27 +788,26 @@ class _HiGHS(pulp.HiGHS):
             finally:
                 done.set()
 
-        threading.Thread(target=run, name="placer-highs", daemon=True).start()
-        asked = None  # when placer asked HiGHS to stop
+        worker = threading.Thread(target=run, name="placer-highs", daemon=True)
+        worker.start()
         try:
             while not done.wait(0.1):
                 now = time.monotonic()
-                if asked is None and self.deadline is not None and now > self.deadline + _GRACE:
-                    stop.set()
-                    asked = now
-                elif asked is not None and now > asked + _GRACE:
-                    self._abandon(highs)
-                    raise _Abandoned
+                if self.deadline is not None and now > self.deadline:
+                    stop.set()  # the callbacks stop the search at their next check
+                    if now > self.deadline + _GRACE:
+                        self._abandon(highs, worker)
+                        raise _Abandoned
         except KeyboardInterrupt:
             stop.set()
-            self._abandon(highs)
+            self._abandon(highs, worker)
             raise
         info = highs.getInfo()
         self.bound = _finite(info.mip_dual_bound)
 
-    def _abandon(self, highs) -> None:
+    def _abandon(self, highs, worker: threading.Thread) -> None:
         self.abandoned = True
-        LEFT_RUNNING.append(highs)
+        LEFT_RUNNING.append((highs, worker))
 
 
 def _finite(value: float) -> float | None:
@@ -845,7 +859,8 @@ def _run_highs(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome
     started = time.perf_counter()
     with contextlib.suppress(_Abandoned):  # PuLP must not read a solver still running
         model.prob.solve(solver)
-    return _Outcome(solver.bound, time.perf_counter() - started, solver.abandoned)
+    seconds = time.perf_counter() - started
+    return _Outcome(solver.bound, seconds, solver.abandoned, solver.incumbent)
 
 
 def solve_relaxation(model: MilpModel, time_limit: float) -> float | None:

@@ -382,3 +382,23 @@ def test_times_and_sizes_past_what_highs_takes_are_scaled(contiguous) -> None:
     assert len(set(milp.placement.device_of_op)) >= 2
     bound = lower_bound(problem, contiguous=contiguous)
     assert 0 < bound <= milp.objective * (1 + 1e-9)
+
+
+def test_a_solve_left_running_past_the_deadline_keeps_its_incumbent(monkeypatch) -> None:
+    """HiGHS checks its time limit only now and then: when it overruns placer's deadline,
+    placer stops waiting and answers with the last placement HiGHS reported."""
+    import placer.solvers.milp as milp
+    from placer.interrupts import LEFT_RUNNING
+
+    monkeypatch.setattr(milp, "_GRACE", 0.0)  # no patience at all
+    monkeypatch.setattr(milp, "_time_limit", lambda options: 600.0)  # HiGHS won't stop itself
+    problem, start = hard()
+    left = len(LEFT_RUNNING)
+    began = time.monotonic()
+    options = SolverOptions(warm_start=start.placement, deadline=began + 3)
+    result = solve_milp(problem, options)
+    assert time.monotonic() - began < 6
+    assert len(LEFT_RUNNING) == left + 1  # it was left running
+    check_claim(problem, result)
+    assert result.objective <= start.objective + 1e-9
+    assert not result.optimal and result.lower_bound is not None
