@@ -8,6 +8,8 @@ click, rich, numpy and the solvers is an interruption like any other, not a trac
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import signal
 import sys
@@ -35,11 +37,37 @@ def main(argv: list[str] | None = None) -> None:
     command_line = argv is None
     if command_line:
         _start_watchdog()
+        _prepare_streams()
     try:
         status = _run(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:
         _interrupted(command_line)
     _exit(status, command_line)
+
+
+class _ClosedStdout(io.TextIOWrapper):
+    """What placer writes to when standard output was closed (``placer ... >&-``): the
+    writes go nowhere, and :attr:`written` says that output was lost."""
+
+    written = False
+
+    def write(self, text: str) -> int:
+        type(self).written = type(self).written or bool(text)
+        return super().write(text)
+
+
+def _prepare_streams() -> None:
+    """Standard streams that cannot fail in ways that are not ours: text the terminal's
+    encoding cannot show is written as escapes (a table's box drawing under
+    ``PYTHONIOENCODING=ascii``), and a closed stream is replaced by one to nowhere."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            sink = open(os.devnull, "wb")  # noqa: SIM115 -- it lives as long as the process
+            wrapper = _ClosedStdout if name == "stdout" else io.TextIOWrapper
+            setattr(sys, name, wrapper(sink, encoding="utf-8", line_buffering=True))
+        elif isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _run(args: list[str]) -> int:
@@ -71,7 +99,25 @@ def _run(args: list[str]) -> int:
     except BrokenPipeError:
         # the reader of our output went away (``placer ... | head``): not an error of ours
         _silence_stdout()
+    except OSError as err:
+        # every file placer reads or writes by name reports its own errors: what is left
+        # of these is standard output refusing the result (``> /dev/full``, a full disk)
+        if err.errno not in _WRITE_ERRORS:
+            raise
+        return _stdout_failed(err.strerror or str(err))
+    if _ClosedStdout.written:
+        return _stdout_failed("it is closed")
     return ExitStatus.OK
+
+
+#: What a write to standard output fails with when the file behind it cannot take more.
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
+
+
+def _stdout_failed(reason: str) -> ExitStatus:
+    """Say in one line that standard output refused the result; drop what is left."""
+    _silence_stdout()
+    return _fail(f"cannot write to standard output: {reason}", ExitStatus.INVALID_INPUT)
 
 
 def _fail(message: str, status: ExitStatus) -> ExitStatus:
@@ -89,9 +135,17 @@ def _fail(message: str, status: ExitStatus) -> ExitStatus:
 
 def _exit(status: int, command_line: bool) -> NoReturn:
     """Exit with ``status``: on the command line with ``os._exit`` once the output is
-    flushed, after which a Ctrl-C no longer matters."""
+    flushed, after which a Ctrl-C no longer matters.  Output that cannot be flushed
+    (a full disk behind ``>``) is an error, not a silent loss."""
     if command_line:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done: keep its status
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
+        except OSError as err:
+            failed = _stdout_failed(err.strerror or str(err))
+            status = failed if status == ExitStatus.OK else status
         _flush()
         os._exit(status)
     sys.exit(status)

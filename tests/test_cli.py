@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -260,9 +263,6 @@ def test_a_cost_warning_follows_success_and_never_joins_an_error(run_placer, tmp
 
 def test_a_reader_that_goes_away_ends_placer_quietly(tmp_path) -> None:
     """``placer ... | head -1``: the rest of the output is dropped, status 0, no noise."""
-    import subprocess
-    import sys
-
     for fmt in ("table", "json"):
         process = subprocess.Popen(
             [sys.executable, "-m", "placer", "place", str(WORKLOAD), "--format", fmt],
@@ -272,3 +272,37 @@ def test_a_reader_that_goes_away_ends_placer_quietly(tmp_path) -> None:
         stderr = process.stderr.read()
         assert process.wait(timeout=60) == 0, stderr
         assert stderr == b""
+
+
+def _placer(*args: str, **popen) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "placer", *args], capture_output="stdout" not in popen,
+        timeout=120, check=False, **popen,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [("place", str(WORKLOAD)), ("place", str(WORKLOAD), "--format",
+                                  "json"), ("--help",)], ids=["table", "json", "help"])  # fmt: skip
+def test_standard_output_that_refuses_the_result_is_one_line(args) -> None:
+    """``placer ... > /dev/full``: the result is lost, and placer says so (exit 2)."""
+    with open("/dev/full", "w") as full:
+        done = _placer(*args, stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.decode().splitlines() == [
+        "placer: error: cannot write to standard output: No space left on device"
+    ]
+
+
+def test_a_closed_standard_output_is_one_line() -> None:
+    done = _placer("place", str(WORKLOAD), stdout=None, stderr=subprocess.PIPE,
+                   preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "placer: error: cannot write to standard output: it is closed"
+    ]
+
+
+def test_a_terminal_that_cannot_show_the_table_gets_escapes() -> None:
+    done = _placer("place", str(WORKLOAD), env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0, done.stderr
+    assert "\\u2014" in done.stdout.decode("ascii")  # the title's dash, escaped

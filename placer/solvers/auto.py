@@ -85,8 +85,9 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     if not options.contiguous:
         why = "milp: non-contiguous placements are the MILP's alone (warm-started from the DP)"
     else:
-        limit = next((n for n in dp.notes if "fell back" in n), "the DP is not exact")
-        why = f"milp: the DP gave up ({limit.split(':')[0]}); MILP warm-started from its plan"
+        # the DP's first note says why it is not exact: the limit it met
+        limit = dp.notes[0].split(":")[0] if dp.notes else "the DP is not exact"
+        why = f"milp: the DP gave up ({limit}); MILP warm-started from its plan"
     milp_options = replace(_milp_options(options, time_limit), warm_start=dp.placement)
     if milp_options.out_of_time():
         plan = _dp_plan(dp, options, None)

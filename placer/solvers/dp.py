@@ -29,18 +29,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from placer.blocks import BlockGraph, contract
-from placer.errors import InfeasiblePlacement
+from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
 from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
 from placer.solvers.base import SolveResult, SolverOptions, relative_gap
-from placer.solvers.dp_chain import States, capacity, solve_order
+from placer.solvers.dp_chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp_costs import Costing, Role, costings, lower_bound_of
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 
@@ -99,7 +99,8 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         No contiguous placement satisfies memory, support and device counts.
     NoPlacementFound
         The device kinds have more count states than the DP's tables hold
-        (:data:`placer.solvers.dp_chain.MAX_STATES`).
+        (:data:`placer.solvers.dp_chain.MAX_STATES`), and the DP over fewer devices
+        (:func:`_fewer_devices`) finds no placement.
 
     Notes
     -----
@@ -108,6 +109,9 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     device-count states, K kinds, m blocks and w = m / 64.
     """
     options = options or SolverOptions()
+    counts = _counts_within_states(problem)
+    if counts != [kind.count for kind in problem.kinds]:
+        return _fewer_devices(problem, counts, options)
     started = time.perf_counter()
     blocks = contract(problem)
     check_feasible(problem, blocks)
@@ -192,6 +196,73 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         found.append((placement, value, bound))
     stats["pairs"] = pairs
     return _conclude(problem, blocks, runs, found, best, started, stats, notes)
+
+
+def _counts_within_states(problem: Problem) -> list[int]:
+    """Device counts whose states fit the DP's tables (:data:`MAX_STATES`): the
+    problem's own, or fewer -- the largest count lowered first, then the slowest kinds
+    (most unsupported ops, then most latency) left out."""
+    counts = [kind.count for kind in problem.kinds]
+    slowness = [
+        (sum(not op.supported[k] for op in problem.ops),
+         math.fsum(op.latency[k] for op in problem.ops if op.supported[k]))
+        for k in range(len(counts))
+    ]  # fmt: skip
+    while math.prod(c + 1 for c in counts) > MAX_STATES:
+        largest = max(range(len(counts)), key=lambda k: counts[k])
+        if counts[largest] > 1:
+            counts[largest] -= 1
+        else:
+            used = [k for k, c in enumerate(counts) if c > 0]
+            counts[max(used, key=lambda k: slowness[k])] = 0
+    return counts
+
+
+def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) -> SolveResult:
+    """The DP over ``counts`` devices of each kind: a real placement of ``problem``
+    (the others left unused), not proven optimal for it.
+
+    Raises
+    ------
+    NoPlacementFound
+        No placement on that many devices.
+    """
+    kinds = tuple(replace(kind, count=c) for kind, c in zip(problem.kinds, counts, strict=True))
+    try:
+        solved = solve_dp(replace(problem, kinds=kinds), options)
+    except InfeasiblePlacement as err:
+        raise NoPlacementFound(
+            f"the DP's tables hold {MAX_STATES:,} device-count states, and on the "
+            f"{sum(counts):,} devices they allow it finds no placement ({err}); use "
+            "--solver milp"
+        ) from err
+    # device i of kind k on the smaller problem is device i of kind k here
+    first_small = np.cumsum([0, *counts])
+    first_full = np.cumsum([0, *(kind.count for kind in problem.kinds)])
+    kind_of = np.repeat(np.arange(len(counts)), counts)
+    device_of_op = np.asarray(solved.placement.device_of_op)
+    kind_of_op = kind_of[device_of_op]
+    wide = first_full[kind_of_op] + device_of_op - first_small[kind_of_op]
+    placement = Placement(tuple(int(d) for d in wide))
+    used = ", ".join(
+        f"{c} of {kind.count} {kind.name}" for kind, c in zip(problem.kinds, counts, strict=True)
+        if c < kind.count
+    )  # fmt: skip
+    note = (
+        f"the DP's tables hold {MAX_STATES:,} device-count states: it placed on fewer "
+        f"devices ({used}); not proven optimal"
+    )
+    stats = {key: value for key, value in solved.stats.items() if key != "contiguous_lower_bound"}
+    return replace(
+        solved,
+        placement=placement,
+        objective=evaluate(problem, placement).max_load,
+        optimal=False,
+        lower_bound=None,
+        gap=None,
+        stats=stats,
+        notes=(note, *solved.notes),
+    )
 
 
 def _conclude(problem, blocks, runs, found, best, started, stats, notes) -> SolveResult:

@@ -155,12 +155,24 @@ class OutOfTime(Exception):
 
 def estimated_terms(problem: Problem, blocks: BlockGraph, contiguous: bool) -> int:
     """About how many terms :func:`build_model` writes: assignment, prefix and
-    transfer rows, each a handful of terms per variable."""
-    slots = problem.total_devices if contiguous else len(problem.devices)
+    transfer rows, each a handful of terms per variable.  With links of different
+    speeds, each sender's row per receiver and kind also sums where the receiver runs
+    over every slot: a term per slot, per slot."""
+    slots = _slot_count(problem, blocks) if contiguous else len(problem.devices)
     kinds = sum(1 for kind in problem.kinds if kind.count > 0)
     pins = sum(len(h) for h in blocks.hyperedges)
     per_slot = 4 * blocks.n_blocks * kinds + 4 * pins * kinds + 3 * len(blocks.edges)
-    return slots * per_slot
+    terms = slots * per_slot
+    if not blocks.exact_communication:
+        receivers = sum(len(h) - 1 for h in blocks.hyperedges)
+        terms += 2 * slots * slots * kinds * kinds * receivers
+    return terms
+
+
+def _slot_count(problem: Problem, blocks: BlockGraph) -> int:
+    """Pipeline positions of the contiguous model: a device each, but never more than
+    the blocks, since every used position holds one at least."""
+    return min(problem.total_devices, blocks.n_blocks)
 
 
 def build_model(
@@ -202,7 +214,7 @@ def build_model(
 
     # one slot per device: (slot, kind of the slot or None when the kind is a variable)
     if contiguous:
-        slots = range(problem.total_devices)
+        slots = range(_slot_count(problem, blocks))
         model = MilpModel(prob, blocks, True, max_load, assign={}, time_scale=time_scale)
         for t in slots:
             for k in kinds:
@@ -600,37 +612,35 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
     outcome = run(model, options, warm)
     stats["solve_seconds"] = outcome.seconds
-    if outcome.abandoned:
-        if outcome.incumbent is None:
-            raise NoPlacementFound(
-                f"MILP ({backend.value}): the time limit ran out before {backend.value} "
-                "found a placement; raise --time-limit"
-            )
-        # HiGHS overran the deadline in a phase that ignores it: its last incumbent
-        for var in model.prob.variables():
-            var.varValue = float(outcome.incumbent[var.index])
-        model.prob.sol_status = pulp.LpSolutionIntegerFeasible
-
     sol_status = model.prob.sol_status
-    if sol_status == pulp.LpSolutionInfeasible:
+    if sol_status == pulp.LpSolutionInfeasible and not outcome.abandoned:
         if options.contiguous:
             raise explain_infeasible(problem, blocks)
         raise _explain_packing(problem, blocks)
-    if sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+    found = None
+    if sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        found = _valid_placement(problem, model, options.contiguous)
+        if found is None and sol_status == pulp.LpSolutionOptimal:
+            raise RuntimeError("MILP: the backend's optimal solution is not a valid placement")
+    if found is None and outcome.incumbent is not None:
+        # stopped in a phase with no integer solution of its own (HiGHS left running,
+        # or interrupted in an LP, whose values PuLP reads as "integer feasible"): the
+        # last placement HiGHS reported, or the warm start
+        for var in model.prob.variables():
+            var.varValue = float(outcome.incumbent[var.index])
+        found = _valid_placement(problem, model, options.contiguous)
+        sol_status = pulp.LpSolutionIntegerFeasible
+    if found is None:
         why = (
             f"no placement found within {options.time_limit:g} s"
             if options.time_limit is not None
             else "the solver found no placement"
         )
         raise NoPlacementFound(
-            f"MILP ({backend.value}): {why} "
-            f"(status {pulp.LpStatus[model.prob.status]}); raise --time-limit or warm-start it"
+            f"MILP ({backend.value}): {why}; raise --time-limit, or use --solver auto, which "
+            "starts the MILP from the DP's plan"
         )
-
-    placement = _read_placement(problem, model)
-    evaluation = evaluate(problem, placement, require_contiguous=options.contiguous)
-    if not evaluation.valid:
-        raise RuntimeError(f"MILP placement is invalid: {evaluation.violations}")
+    placement, evaluation = found
     objective = evaluation.max_load
 
     from placer.bounds import trivial_bound
@@ -766,9 +776,13 @@ class _HiGHS(pulp.HiGHS):
                 self.progress(out.running_time, _finite(out.mip_primal_bound),
                               _finite(out.mip_dual_bound))  # fmt: skip
 
+        columns = len(lp.variables())
+
         def on_improving(event):
             out = event.data_out
-            self.incumbent = np.array(out.mip_solution, dtype=np.float64)
+            solution = np.array(out.mip_solution, dtype=np.float64)
+            if solution.shape == (columns,):  # a solution of the model as placer built it
+                self.incumbent = solution
             self.bound = _finite(out.mip_dual_bound)
             if self.progress is not None:
                 self.progress(out.running_time, _finite(out.mip_primal_bound),
@@ -983,8 +997,19 @@ def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) ->
     return True
 
 
-def _read_placement(problem: Problem, model: MilpModel) -> Placement:
-    """The placement the solver's values describe (positions become devices in order)."""
+def _valid_placement(problem: Problem, model: MilpModel, contiguous: bool):
+    """``(placement, evaluation)`` of the variables' values, or None when they are not a
+    valid placement (fractional values, a block left out, a broken constraint)."""
+    placement = _read_placement(problem, model)
+    if placement is None:
+        return None
+    evaluation = evaluate(problem, placement, require_contiguous=contiguous)
+    return (placement, evaluation) if evaluation.valid else None
+
+
+def _read_placement(problem: Problem, model: MilpModel) -> Placement | None:
+    """The placement the solver's values describe (positions become devices in order),
+    or None when some block is on no position."""
     blocks = model.blocks
     slot_of_block = [-1] * blocks.n_blocks
     kind_of_block = [-1] * blocks.n_blocks
@@ -993,7 +1018,7 @@ def _read_placement(problem: Problem, model: MilpModel) -> Placement:
             slot_of_block[key[0]] = key[1]
             kind_of_block[key[0]] = key[2] if model.contiguous else problem.devices[key[1]].kind
     if min(slot_of_block, default=0) < 0:
-        raise RuntimeError("MILP solution leaves a block unplaced")
+        return None
     if model.contiguous:
         first = np.cumsum([0] + [kind.count for kind in problem.kinds])
         used = [0] * len(problem.kinds)

@@ -159,14 +159,37 @@ def _many_kinds(n_kinds: int) -> Problem:
     return Problem("kinds", ops, ((0, 1), (1, 2)), kinds)
 
 
-def test_too_many_device_kinds_for_the_dp_is_said_and_auto_uses_the_milp() -> None:
-    from placer.errors import NoPlacementFound
+def test_too_many_device_kinds_for_the_dp_place_on_fewer_and_auto_goes_on() -> None:
+    """More count states than the DP's tables hold: the DP places on fewer devices (a
+    real plan, not proven optimal) and auto hands it to the MILP as a warm start."""
     from placer.solvers.auto import solve_auto
 
     problem = _many_kinds(13)  # 2**13 count states: more than the DP's tables hold
-    with pytest.raises(NoPlacementFound, match="8,192 device-count states"):
-        solve_dp(problem)
+    fewer = solve_dp(problem)
+    assert not fewer.optimal and fewer.lower_bound is None
+    assert "fewer devices" in fewer.notes[0]
+    evaluation = evaluate(problem, fewer.placement, require_contiguous=True)
+    assert evaluation.valid and evaluation.max_load == pytest.approx(fewer.objective)
+    best = brute_force(problem)
+    assert fewer.objective >= best - 1e-9
     solved = solve_auto(problem, SolverOptions(time_limit=20))
-    assert solved.solver == "milp" and "device kinds" in solved.notes[0]
-    assert solved.objective == pytest.approx(brute_force(problem))
+    assert solved.solver == "milp"
+    assert solved.objective == pytest.approx(best)
     assert solve_dp(_many_kinds(12)).optimal  # 4,096 states: still the DP's
+
+
+def test_a_kind_left_out_to_fit_the_tables_may_leave_no_placement() -> None:
+    """When a kind the DP had to leave out is the only one that runs some op, it says
+    so (exit 5), never that no placement exists: the MILP may still find one."""
+    from placer.errors import NoPlacementFound
+
+    kinds = tuple(DeviceKind(f"k{k}", DeviceClass.ACCELERATOR, 1) for k in range(13))
+    ops = tuple(  # op i runs on kind i alone: every kind is needed
+        Op(key=i, name=f"op{i}", latency=(1.0,) * 13,
+           supported=tuple(k == i for k in range(13)), size_bytes=0.0, transfer_cost=0.1,
+           color=i)
+        for i in range(13)
+    )  # fmt: skip
+    problem = Problem("needs-all", ops, tuple((i, i + 1) for i in range(12)), kinds)
+    with pytest.raises(NoPlacementFound, match="device-count states"):
+        solve_dp(problem)
