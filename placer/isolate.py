@@ -29,9 +29,13 @@ class IsolatedFailure(Exception):
     """The call raised, or its process died; the message says how."""
 
 
-def run_isolated(call: Callable[[], bytes], seconds: float) -> bytes:
+def run_isolated(
+    call: Callable[[], bytes], seconds: float, memory: int | None = None
+) -> bytes:
     """``call()``, run in a forked child, its result read back within ``seconds``.
 
+    ``memory`` bounds how many bytes of address space the child may add to what it
+    inherits (an allocation past it fails in the child, whose call then raises).
     Where ``os.fork`` does not exist the call runs in this process, unbounded.
 
     Raises
@@ -54,6 +58,8 @@ def run_isolated(call: Callable[[], bytes], seconds: float) -> bytes:
         try:
             os.close(read_end)
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and kills us
+            if memory is not None:
+                _limit_memory(memory)
             try:
                 payload = b"\x00" + call()
             except BaseException as err:  # reported to the parent, whatever it is
@@ -94,3 +100,15 @@ def run_isolated(call: Callable[[], bytes], seconds: float) -> bytes:
     if data[:1] == b"\x01":
         raise IsolatedFailure(data[1:].decode(errors="replace"))
     return data[1:]
+
+
+def _limit_memory(extra: int) -> None:
+    """Cap this process's address space at what it has now plus ``extra`` bytes."""
+    import resource
+
+    with open("/proc/self/statm") as statm:  # virtual size, in pages
+        size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

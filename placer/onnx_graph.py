@@ -463,6 +463,9 @@ def _fix_input_dims(
 #: real model needs (GPT-2 with 48 layers: a few seconds), and a malformed op can make
 #: it loop forever.
 SHAPE_INFERENCE_SECONDS = 120.0
+#: Memory ONNX shape inference may take beyond the process's own: its data propagation
+#: computes small tensors' values, and a ``Range`` of 2**62 elements would fill the machine.
+SHAPE_INFERENCE_BYTES = 2 * 2**30
 
 
 def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
@@ -500,7 +503,9 @@ def infer_shapes(model: ModelProto) -> ModelProto | None:
             return inferred.SerializeToString()
 
         try:
-            data = run_isolated(infer, max(0.0, deadline - time.monotonic()))
+            data = run_isolated(
+                infer, max(0.0, deadline - time.monotonic()), memory=SHAPE_INFERENCE_BYTES
+            )
         except IsolatedTimeout as err:
             raise ModelLoadError(
                 f"{model.graph.name or 'the model'}: ONNX shape inference did not finish "

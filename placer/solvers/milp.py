@@ -626,8 +626,9 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         # stopped in a phase with no integer solution of its own (HiGHS left running,
         # or interrupted in an LP, whose values PuLP reads as "integer feasible"): the
         # last placement HiGHS reported, or the warm start
-        for var in model.prob.variables():
-            var.varValue = float(outcome.incumbent[var.index])
+        # values by column, in the order of prob.variables() (PuLP numbers HiGHS's so)
+        for column, var in enumerate(model.prob.variables()):
+            var.varValue = float(outcome.incumbent[column])
         found = _valid_placement(problem, model, options.contiguous)
         sol_status = pulp.LpSolutionIntegerFeasible
     if found is None:
@@ -902,8 +903,14 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
     """CBC through PuLP, in a process of its own; the bound comes from CBC's log.
 
     On Ctrl-C the CBC process is killed and the interrupt propagates; its files live in
-    a temporary directory that goes with it.
+    a temporary directory that goes with it.  CBC checks its time limit only in the
+    branch and bound (its preprocessing ran 16 s under a 1 s limit), so it is also
+    killed ``_GRACE`` seconds past the deadline, leaving the warm start, if any, as the
+    answer.
     """
+    incumbent = None
+    if warm:
+        incumbent = np.array([var.varValue or 0.0 for var in model.prob.variables()])
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
         with warnings.catch_warnings():
@@ -919,19 +926,44 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
             )
         solver.tmpDir = tmp
         started = time.perf_counter()
+        left = options.seconds_left()
+        killer = threading.Timer(left + _GRACE, _stop_cbc) if left is not None else None
+        if killer is not None:
+            killer.daemon = True
+            killer.start()
+        stopped = False
         try:
             model.prob.solve(solver)
         except KeyboardInterrupt:
             terminate_children()
             raise
+        except pulp.PulpSolverError:
+            if not _CBC_STOPPED.is_set():
+                raise
+            stopped = True  # killed at the deadline: PuLP found no solution file
+        finally:
+            if killer is not None:
+                killer.cancel()
+            _CBC_STOPPED.clear()
         seconds = time.perf_counter() - started
         text = log.read_text(errors="replace") if log.exists() else ""
+    if stopped:
+        return _Outcome(None, seconds, abandoned=True, incumbent=incumbent)  # the warm start
     bound = None
     match = re.search(r"Lower bound:\s*([-+0-9.eE]+)", text)
     if match:
         with contextlib.suppress(ValueError):
             bound = float(match.group(1))
     return _Outcome(bound, seconds)
+
+
+#: Set when placer killed CBC for overrunning its deadline.
+_CBC_STOPPED = threading.Event()
+
+
+def _stop_cbc() -> None:
+    _CBC_STOPPED.set()
+    terminate_children()
 
 
 def _set_warm_start(problem: Problem, model: MilpModel, placement: Placement) -> bool:

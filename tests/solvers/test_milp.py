@@ -402,3 +402,18 @@ def test_a_solve_left_running_past_the_deadline_keeps_its_incumbent(monkeypatch)
     check_claim(problem, result)
     assert result.objective <= start.objective + 1e-9
     assert not result.optimal and result.lower_bound is not None
+
+
+def test_cbc_is_held_to_the_deadline() -> None:
+    """CBC's preprocessing ignores its time limit (16 s under 1 s on BERT-L12): placer
+    kills it a second past the deadline and answers with the warm start."""
+    problem = read_workload(REFERENCE / "operator-graphs/bert_l-12_inference.json")
+    start = solve_dp(problem, SolverOptions(max_ideals=1))
+    began = time.monotonic()
+    options = SolverOptions(mip_solver="cbc", time_limit=2, warm_start=start.placement)
+    result = solve_milp(problem, options)
+    assert time.monotonic() - began < 6
+    check_claim(problem, result)
+    assert result.objective <= start.objective + 1e-9
+    with pytest.raises(NoPlacementFound):
+        solve_milp(problem, SolverOptions(mip_solver="cbc", time_limit=2))
