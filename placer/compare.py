@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from placer.blocks import contract
 from placer.errors import InputError, PlacerError
 from placer.evaluate import evaluate
 from placer.model import Problem
 from placer.solvers import BASELINES, SOLVERS, SolverOptions, get_solver
+from placer.solvers.feasibility import check_feasible
 
 #: The MILP joins the default list only below this many ops (it may run to its limit).
 MILP_MAX_OPS = 60
@@ -105,19 +107,26 @@ def compare(
     ------
     InputError
         An unknown solver name (checked before any solver runs), or no name at all.
+    InfeasiblePlacement
+        No placement fits at all (checked before any solver runs, as ``place`` does).
+    PlacerError
+        No solver found a placement: the first one's error (its exit status with it).
     """
     if not solver_names:
         raise InputError(f"no solver to compare; choose from: {', '.join(sorted(SOLVERS))}")
     solvers = {name: get_solver(name) for name in solver_names}
+    check_feasible(problem, contract(problem))
     options = options or SolverOptions()
     if options.time_limit is None:
         options = replace(options, time_limit=MILP_SECONDS)
     rows = []
+    errors: list[PlacerError] = []
     for name, solve in solvers.items():
         started = time.perf_counter()
         try:
             solved = solve(problem, options)
         except PlacerError as err:
+            errors.append(err)
             rows.append(
                 ComparisonRow(
                     name, None, None, False, time.perf_counter() - started, None, None, False,
@@ -139,6 +148,8 @@ def compare(
                 valid=evaluation.valid,
             )
         )
+    if len(errors) == len(rows):
+        raise errors[0]  # a table of errors alone would be no comparison
     single = next((r.max_load for r in rows if r.solver == "single"), None)
     if single is None and "single" not in solvers:
         try:

@@ -13,7 +13,7 @@ from placer.model import DeviceClass, DeviceKind, Op, Problem
 from placer.render import render_comparison
 from placer.solvers import BASELINES, SOLVERS
 from placer.workload import read_workload
-from tests.conftest import EXPECTED, REFERENCE
+from tests.conftest import EXPECTED, REFERENCE, one_line_error
 
 WORKLOAD = "layer-graphs/bert24_inference"
 
@@ -108,3 +108,15 @@ def test_every_shared_workload_lists_five_solvers_and_the_dp_is_never_beaten(
             assert row["max_load"] >= dp["max_load"] * (1 - 1e-9), row["solver"]
     table = run_placer("compare", path, "--solvers", "dp,pipedream,uniform,params,greedy,single")
     assert table.exit_code == 0 and "dp *" in table.stdout
+
+
+def test_compare_with_no_placement_at_all_exits_as_place_does(run_placer, tmp_path) -> None:
+    """No device runs the op: not a table of errors and status 0, but place's status 3."""
+    workload = tmp_path / "nofit.json"
+    workload.write_text(json.dumps({
+        "maxSizePerFPGA": 10, "maxFPGAs": 2, "maxCPUs": 0, "edges": [],
+        "nodes": [{"id": 1, "supportedOnFpga": 0, "cpuLatency": 1.0, "fpgaLatency": 1.0,
+                   "isBackwardNode": 0}],
+    }))  # fmt: skip
+    for command in ("place", "compare"):
+        one_line_error(run_placer(command, workload), "not supported on accel", status=3)
