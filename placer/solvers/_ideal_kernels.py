@@ -330,7 +330,7 @@ def dp_range(
                             in_j += _has(bits, j, b)
                     # a hyperedge cut by i is cut by the stage iff it meets the stage,
                     # and cut_total[j] counted it iff j cuts it (it meets j)
-                    sign = (in_j < in_i) - (in_j > 0)
+                    sign = int(in_j < in_i) - int(in_j > 0)
                     if sign != 0:
                         for k in range(n_kinds):
                             comm[k] += weights[k, 0, h] * sign
