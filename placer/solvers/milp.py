@@ -637,10 +637,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             if options.time_limit is not None
             else "the solver found no placement"
         )
-        raise NoPlacementFound(
-            f"MILP ({backend.value}): {why}; raise --time-limit, or use --solver auto, which "
-            "starts the MILP from the DP's plan"
-        )
+        raise NoPlacementFound(f"MILP ({backend.value}): {why}; raise --time-limit")
     placement, evaluation = found
     objective = evaluation.max_load
 
