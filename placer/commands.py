@@ -19,7 +19,7 @@ from placer.check import Limits, below, check_plan
 from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
 from placer.errors import BelowThreshold, InputError
-from placer.fileio import write_output
+from placer.fileio import check_outputs, streamed, write_outputs
 from placer.render import (
     OutputFormat,
     dump_json,
@@ -181,32 +181,50 @@ def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
+def _output_format(fmt: str | None, output: str | None) -> OutputFormat:
+    """The format to print or write in: ``--format``, else the output file's extension,
+    else a table (on stdout, or a stream such as ``/dev/stdout`` or a pipe)."""
+    if output is None:
+        return OutputFormat(fmt or "table")
+    implied = OutputFormat.from_path(output)
+    if fmt and implied is not None and implied is not OutputFormat(fmt):
+        # YAML in a .json file would break whatever reads it next
+        raise InputError(
+            f"{printable(output)}: --format {fmt} contradicts the extension, which means "
+            f"{implied.value}; change one of them, or drop --format"
+        )
+    if fmt:
+        return OutputFormat(fmt)
+    if implied is not None:
+        return implied
+    if streamed(output):  # /dev/stdout, /dev/null, a FIFO: no file to name a format
+        return OutputFormat.TABLE
+    raise InputError(
+        f"{printable(output)}: cannot tell the format from the extension; use .json, "
+        ".yaml, .yml or .txt, or pass --format"
+    )
+
+
+def _check_output(fmt: str | None, output: str | None, inputs: dict[str, str | None]) -> None:
+    """Refuse, before any work, an output placer could not write: an unknown format, a
+    directory, or one of the command's ``inputs`` (which it would replace)."""
+    check_outputs({"--output": output}, inputs)
+    _output_format(fmt, output)
+
+
 def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
     """Print or write the result; the output file's extension picks its format."""
+    chosen = _output_format(fmt, output)
     if output is not None:
-        implied = OutputFormat.from_path(output)
-        if fmt and implied is not None and implied is not OutputFormat(fmt):
-            # YAML in a .json file would break whatever reads it next
-            raise InputError(
-                f"{printable(output)}: --format {fmt} contradicts the extension, which means "
-                f"{implied.value}; change one of them, or drop --format"
-            )
-        chosen = OutputFormat(fmt) if fmt else implied
-        if chosen is None:
-            raise InputError(
-                f"{printable(output)}: cannot tell the format from the extension; use .json, "
-                ".yaml, .yml or .txt, or pass --format"
-            )
         if chosen is OutputFormat.TABLE:
             console = output_console(io.StringIO(), record=True)
             render_table(result, console)
             text = console.export_text()
         else:
             text = to_json(result) if chosen is OutputFormat.JSON else to_yaml(result)
-        write_output(output, text)
+        write_outputs([(output, text)])
         click.echo(f"wrote {printable(output)}", err=True)
         return
-    chosen = OutputFormat(fmt or "table")
     if chosen is OutputFormat.TABLE:
         render_table(result, output_console())
     else:
@@ -358,6 +376,8 @@ def place(
     **kwargs,
 ) -> None:  # fmt: skip
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
+    inputs = {"MODEL": model, "--cluster": kwargs["cluster"], "--costs": kwargs["costs"]}
+    _check_output(fmt, output, inputs)  # before minutes of solving
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem = app.load_problem(model, _model(kwargs))
     with _progress() as progress:
@@ -380,6 +400,9 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
 
     A plan placer made is costed with the options it records; options given must agree.
     """
+    inputs = {"MODEL": model, "PLAN": plan, "--cluster": kwargs["cluster"],
+              "--costs": kwargs["costs"]}  # fmt: skip
+    _check_output(fmt, output, inputs)
     given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem, placement = app.load_plan(model, plan, _model(kwargs), given)
@@ -462,17 +485,22 @@ def report(
 
     if html_path is None and markdown_path is None:
         raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
+    inputs = {"MODEL": model, "PLAN": plan, "--cluster": kwargs["cluster"],
+              "--costs": kwargs["costs"]}  # fmt: skip
+    check_outputs({"--html": html_path, "--markdown": markdown_path}, inputs)
     given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem, placement = app.load_plan(model, plan, _model(kwargs), given)
     with _status("evaluating..."):
         result = app.evaluate_plan(problem, placement, bound=False)
+    outputs = []
     if html_path is not None:
-        write_output(html_path, to_html(result, microbatches))
-        click.echo(f"wrote {printable(html_path)}", err=True)
+        outputs.append((html_path, to_html(result, microbatches)))
     if markdown_path is not None:
-        write_output(markdown_path, to_markdown(result))
-        click.echo(f"wrote {printable(markdown_path)}", err=True)
+        outputs.append((markdown_path, to_markdown(result)))
+    write_outputs(outputs)  # both or neither
+    for path, _ in outputs:
+        click.echo(f"wrote {printable(path)}", err=True)
 
 
 @cli.command()
@@ -504,8 +532,9 @@ def split(
             model, plan, out_dir, batch_size=app.batch_size(options),
             input_shapes=options.input_shapes,
         )  # fmt: skip
-    shown = printable(out_dir)
-    click.echo(f"wrote {len(manifest.stages)} stages and manifest.json to {shown}", err=True)
+    count = len(manifest.stages)
+    stages = f"{count} stage{'' if count == 1 else 's'}"
+    click.echo(f"wrote {stages} and manifest.json to {printable(out_dir)}", err=True)
 
 
 @cli.command()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -191,7 +192,9 @@ _COMPUTE, _COMM, _BACKWARD, _MEMORY = "#0969da", "#fb8500", "#8250df", "#1a7f37"
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """Escape a name for HTML text or an attribute, and write its control characters
+    as escapes: the browser would hide them, but ``cat plan.html`` would replay them."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def _scale(unit: str) -> tuple[float, str]:
@@ -406,12 +409,35 @@ def to_html(result: PlacementResult, microbatches: int | None = None) -> str:
 # -- Markdown --------------------------------------------------------------------------
 
 
+#: A backslash Markdown would read as escaping what follows: one before ASCII
+#: punctuation, or at the end of a name (before whatever the report puts next).
+_ESCAPING_BACKSLASH = re.compile(r"\\(?=[!-/:-@\[-`{-~]|$)")
+#: Characters that make links, images and code spans: ``[x](javascript:...)``,
+#: ``![x](...)``, ``[x]: url`` definitions, backticks (``<`` and ``>``, which make
+#: autolinks and raw HTML, become entities).
+_LINK_SYNTAX = re.compile(r"[\[\]`|]")
+
+
 def _md(value: object) -> str:
-    """Escape a name for a Markdown table cell: no pipes, no raw HTML, no control
-    characters (an escape sequence would drive the terminal of whoever cats the file)."""
+    """Escape a name for Markdown text and table cells: no pipes, no raw HTML, no links,
+    images or code spans, no control characters (an escape sequence would drive the
+    terminal of whoever cats the file).
+
+    Examples
+    --------
+    >>> _md("[x](javascript:alert(1))|<b>")
+    '\\\\[x\\\\](javascript:alert(1))\\\\|&lt;b&gt;'
+    """
     text = printable(str(value).replace("\n", " "))
+    text = _ESCAPING_BACKSLASH.sub(r"\\\\", text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|")
+    return _LINK_SYNTAX.sub(lambda match: "\\" + match.group(), text)
+
+
+def _md_html(value: object) -> str:
+    """Escape a name inside a raw HTML line of the Markdown (``<summary>``), where
+    Markdown is not read: HTML escapes, control characters written as escapes."""
+    return html.escape(printable(str(value).replace("\n", " ")), quote=False)
 
 
 def to_markdown(result: PlacementResult, width: int = 40) -> str:
@@ -471,7 +497,8 @@ def to_markdown(result: PlacementResult, width: int = 40) -> str:
     for i, stage in enumerate(stages, start=1):
         names = ", ".join(_md(problem.ops[j].key) for j in stage.ops)
         lines.append(
-            f"<details><summary>stage {i}: {_md(stage.device)}, {len(stage.ops)} ops</summary>"
+            f"<details><summary>stage {i}: {_md_html(stage.device)}, {len(stage.ops)} ops"
+            "</summary>"
         )
         lines += ["", names, "", "</details>"]
     for note in result.notes:

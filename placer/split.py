@@ -36,7 +36,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
 from placer import __version__
 from placer.check import read_plan_document
 from placer.errors import InputError, ModelLoadError, PlanFormatError
-from placer.fileio import TEMP_PREFIX, current_umask, write_output
+from placer.fileio import TEMP_PREFIX, check_output_directory, current_umask, write_output
 from placer.inputs import load_json, read_text
 from placer.interrupts import deferred_interrupt
 from placer.onnx_graph import OpGraph, constant_nodes, infer_shapes, load_onnx, read_model
@@ -132,8 +132,9 @@ def split_model(
     Raises
     ------
     InputError
-        ``out_dir`` holds files but no earlier split, or cannot be written (the message
-        names it and the reason); ``out_dir`` is then left as it was.
+        ``out_dir`` holds files but no earlier split, is or holds the model or the plan,
+        or cannot be written (the message names it and the reason); ``out_dir`` is then
+        left as it was.
     PlanFormatError
         The plan is malformed, is a training plan (backward ops cannot be split into
         inference submodels), names a node the model lacks, leaves a node out, or has a
@@ -146,7 +147,9 @@ def split_model(
     Linear in the size of the model plus ONNX shape inference and checking.
     """
     model_path, plan_path, out_dir = Path(model_path), Path(plan_path), Path(out_dir)
-    _existing(_target(out_dir), printable(str(out_dir)))  # refuse before minutes of work
+    # refuse before minutes of work
+    _existing(_target(out_dir), printable(str(out_dir)))
+    check_output_directory(out_dir, {"the model": model_path, "the plan": plan_path})
     document = read_plan_document(plan_path)
     stages = document["stages"]
     for s, stage in enumerate(stages):

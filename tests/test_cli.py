@@ -306,3 +306,80 @@ def test_a_terminal_that_cannot_show_the_table_gets_escapes() -> None:
     done = _placer("place", str(WORKLOAD), env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert done.returncode == 0, done.stderr
     assert "\\u2014" in done.stdout.decode("ascii")  # the title's dash, escaped
+
+
+# -- outputs never replace inputs, and are refused before any work ---------------------
+
+
+def _no_work(*_args, **_kwargs):
+    raise AssertionError("the output should have been refused before any work")
+
+
+@pytest.fixture
+def inputs(tmp_path, monkeypatch) -> Path:
+    """A workload, a model, a cluster, a costs table and a plan in tmp_path; loading a
+    model or a plan fails the test."""
+    from placer import app
+
+    (tmp_path / "wl.json").write_bytes(WORKLOAD.read_bytes())
+    (tmp_path / "model.onnx").write_bytes(b"not read")
+    (tmp_path / "c.yaml").write_text("name: not read\n")
+    (tmp_path / "costs.json").write_text("{}\n")
+    (tmp_path / "plan.json").write_text("{}\n")
+    monkeypatch.setattr(app, "load_problem", _no_work)
+    monkeypatch.setattr(app, "load_plan", _no_work)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "victim", "option"),
+    [
+        (["place", "wl.json", "-o", "wl.json"], "MODEL", "--output"),
+        (["place", "model.onnx", "--cluster", "c.yaml", "-o", "c.yaml"], "--cluster", "--output"),
+        (["place", "model.onnx", "--costs", "costs.json", "-o", "costs.json"], "--costs",
+         "--output"),
+        (["evaluate", "wl.json", "plan.json", "-o", "plan.json"], "PLAN", "--output"),
+        (["evaluate", "model.onnx", "plan.json", "--cluster", "c.yaml", "-o", "c.yaml"],
+         "--cluster", "--output"),
+        (["report", "wl.json", "plan.json", "--markdown", "plan.json"], "PLAN", "--markdown"),
+        (["report", "wl.json", "plan.json", "--html", "wl.json"], "MODEL", "--html"),
+        (["report", "model.onnx", "plan.json", "--costs", "costs.json", "--html", "r.html",
+          "--markdown", "costs.json"], "--costs", "--markdown"),
+    ],
+    ids=["place model", "place cluster", "place costs", "evaluate plan", "evaluate cluster",
+         "report markdown plan", "report html model", "report costs"],
+)  # fmt: skip
+def test_an_output_never_replaces_an_input(run_placer, inputs, monkeypatch, args, victim, option):
+    before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    monkeypatch.chdir(inputs)
+    one_line_error(run_placer(*args), f"{option} would write over {victim} (")
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_an_output_linked_to_an_input_is_refused(run_placer, inputs, link) -> None:
+    output = inputs / "out.json"
+    if link == "symlink":
+        output.symlink_to("wl.json")
+    else:
+        os.link(inputs / "wl.json", output)
+    one_line_error(run_placer("place", inputs / "wl.json", "-o", output), "would write over MODEL")
+    assert (inputs / "wl.json").read_bytes() == WORKLOAD.read_bytes()
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_a_regular_file_without_a_known_extension_is_refused_before_work(
+    run_placer, inputs, exists
+) -> None:
+    output = inputs / "plan"
+    if exists:
+        output.write_text("kept\n")
+    result = run_placer("place", inputs / "wl.json", "-o", output)
+    one_line_error(result, "plan: cannot tell the format from the extension")
+    assert output.read_text() == "kept\n" if exists else not output.exists()
+
+
+def test_an_output_in_a_missing_directory_is_refused_before_work(run_placer, inputs) -> None:
+    result = run_placer("place", inputs / "wl.json", "-o", inputs / "nowhere" / "plan.json")
+    one_line_error(result, "plan.json: cannot write: no such directory")
+    assert not (inputs / "nowhere").exists()

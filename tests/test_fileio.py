@@ -18,7 +18,7 @@ import pytest
 
 from placer import fileio, interrupts
 from placer.errors import InputError
-from placer.fileio import write_output
+from placer.fileio import write_output, write_outputs
 from tests.conftest import REFERENCE, one_line_error
 
 
@@ -453,3 +453,287 @@ def test_the_wrote_line_shows_escapes_not_terminal_controls(run_placer, tmp_path
     assert (tmp_path / name).exists()
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert result.stderr.strip() == f"wrote {tmp_path}/plan\\x1b]0;owned\\x07\\x1b[2J.json"
+
+
+# -- several outputs: all or none, never one file twice, never over an input ----------
+
+
+def test_a_failing_stream_leaves_the_regular_outputs_unwritten(tmp_path, full_device) -> None:
+    old, new = tmp_path / "old.html", tmp_path / "new.html"
+    old.write_text("old\n")
+    with pytest.raises(InputError) as err:
+        write_outputs([(old, "replaced\n"), (new, "made\n"), (full_device, "x" * 10_000)])
+    assert str(err.value) == f"{full_device}: cannot write: no space left on device"
+    assert old.read_text() == "old\n"
+    assert not new.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failing_second_file_leaves_the_first_unwritten(tmp_path) -> None:
+    first = tmp_path / "first.html"
+    first.write_text("old\n")
+    with pytest.raises(InputError, match="no such directory"):
+        write_outputs([(first, "new\n"), (tmp_path / "missing" / "second.md", "new\n")])
+    assert first.read_text() == "old\n"
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("step", ["write", "fsync", "close"])
+def test_ctrl_c_while_staging_the_second_file_leaves_both_as_they_were(
+    tmp_path, monkeypatch, step
+) -> None:
+    first, second = tmp_path / "a.html", tmp_path / "b.md"
+    first.write_text("old a\n")
+    real = getattr(fileio.os, step)
+    calls = []
+
+    def second_call(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fileio.os, step, second_call)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs([(first, "new a\n"), (second, "new b\n")])
+    monkeypatch.undo()
+    assert first.read_text() == "old a\n"
+    assert not second.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_during_the_renames_waits_until_every_file_is_in_place(
+    tmp_path, monkeypatch
+) -> None:
+    """The renames commit the outputs together: a Ctrl-C after the first is held until
+    the last is done, never leaving one output new and the other old."""
+    first, second = tmp_path / "a.html", tmp_path / "b.md"
+    first.write_text("old a\n")
+    second.write_text("old b\n")
+    real = fileio.os.replace
+    calls = []
+
+    def interrupted_after_first(*args, **kwargs):
+        real(*args, **kwargs)
+        calls.append(args)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(fileio.os, "replace", interrupted_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs([(first, "new a\n"), (second, "new b\n")])
+    monkeypatch.undo()
+    assert (first.read_text(), second.read_text()) == ("new a\n", "new b\n")
+    assert _leftovers(tmp_path) == []
+
+
+def test_streams_are_written_before_any_file_is_replaced(tmp_path, monkeypatch) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = _FifoReader(fifo)
+    order = []
+    real_replace, real_stream = fileio.os.replace, fileio._stream
+    monkeypatch.setattr(fileio.os, "replace", lambda *a: (order.append("rename"), real_replace(*a)))
+    monkeypatch.setattr(fileio, "_stream", lambda *a: (order.append("stream"), real_stream(*a)))
+    write_outputs([(tmp_path / "a.html", "a\n"), (fifo, "streamed\n")])
+    assert reader.join() == b"streamed\n"
+    assert order == ["stream", "rename"]
+    assert (tmp_path / "a.html").read_text() == "a\n"
+
+
+def _same_file_twice(tmp_path: Path, how: str) -> tuple[Path | str, Path | str]:
+    target = tmp_path / "out.html"
+    if how == "same path":
+        return target, target
+    if how == "dot":
+        return target, f"{tmp_path}/./out.html"
+    if how == "new via symlink":
+        (tmp_path / "link.md").symlink_to("out.html")
+        return target, tmp_path / "link.md"
+    target.write_text("old\n")
+    if how == "symlink":
+        (tmp_path / "link.md").symlink_to(target)
+        return target, tmp_path / "link.md"
+    os.link(target, tmp_path / "hard.md")
+    return target, tmp_path / "hard.md"
+
+
+HOWS = ["same path", "dot", "new via symlink", "symlink", "hard link"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_one_file_named_by_two_outputs_is_refused_before_writing(tmp_path, how) -> None:
+    first, second = _same_file_twice(tmp_path, how)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(InputError) as err:
+        write_outputs([(first, "<html>\n"), (second, "# md\n")])
+    message = str(err.value)
+    assert "\n" not in message and "the same file as" in message and "another output" in message
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_two_outputs_may_stream_to_one_device(tmp_path, null_device) -> None:
+    """Nothing is lost when both go to /dev/null (or one terminal): the second follows."""
+    write_outputs([(null_device, "a\n"), (null_device, "b\n")])
+    assert stat.S_ISCHR(os.lstat(null_device).st_mode)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_check_outputs_names_both_options(tmp_path, how) -> None:
+    first, second = _same_file_twice(tmp_path, how)
+    with pytest.raises(InputError, match=r"--html and --markdown name the same file"):
+        fileio.check_outputs({"--html": first, "--markdown": second})
+
+
+@pytest.mark.parametrize("how", ["same path", "dot", "symlink", "hard link"])
+def test_an_output_that_is_an_input_is_refused(tmp_path, how) -> None:
+    model = tmp_path / "wl.json"
+    model.write_text("{}\n")
+    output = {"same path": model, "dot": f"{tmp_path}/./wl.json"}.get(how, tmp_path / "o.json")
+    if how == "symlink":
+        output.symlink_to(model)
+    elif how == "hard link":
+        os.link(model, output)
+    with pytest.raises(InputError) as err:
+        fileio.check_outputs({"--output": output}, {"PLAN": None, "MODEL": model})
+    assert str(err.value) == (
+        f"{output}: --output would write over MODEL ({model}), an input of this command; "
+        "name another output file"
+    )
+    assert model.read_text() == "{}\n"
+
+
+def test_inputs_that_are_not_regular_files_are_not_compared(tmp_path) -> None:
+    fileio.check_outputs(
+        {"--output": tmp_path / "plan.json", "--html": None},
+        {"MODEL": tmp_path / "missing.json", "--cluster": "/dev/null", "--costs": None},
+    )
+
+
+def test_check_outputs_refuses_what_cannot_be_written(tmp_path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        fileio.check_outputs({"--output": tmp_path / "out"}, {})
+
+
+@pytest.mark.parametrize(
+    ("where", "refused"),
+    [("out/model.onnx", True), ("out/deep/model.onnx", True), ("out", True),
+     ("outer/model.onnx", False), ("model.onnx", False)],
+)  # fmt: skip
+def test_an_output_directory_may_not_hold_an_input(tmp_path, where, refused) -> None:
+    model = tmp_path / where
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"onnx")
+    out = tmp_path / "out" if where != "out" else model
+    if refused:
+        relation = "is" if where == "out" else "holds"
+        with pytest.raises(InputError, match=rf"{relation} the model \("):
+            fileio.check_output_directory(out, {"the model": model, "the plan": None})
+    else:
+        fileio.check_output_directory(out, {"the model": model, "the plan": None})
+
+
+def test_an_output_directory_reached_through_a_link_may_not_hold_an_input(tmp_path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "plan.json").write_text("{}\n")
+    (tmp_path / "out").symlink_to("real")
+    with pytest.raises(InputError, match="holds the plan"):
+        fileio.check_output_directory(tmp_path / "out", {"the plan": tmp_path / "real/plan.json"})
+
+
+def test_streamed_tells_streams_from_files(tmp_path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "file").write_text("x")
+    assert fileio.streamed(tmp_path / "pipe")
+    assert not fileio.streamed(tmp_path / "file")
+    assert not fileio.streamed(tmp_path / "new")
+    assert not fileio.streamed(tmp_path / "dir" / "new")
+    if os.path.isdir("/proc/self/fd"):
+        fd = os.open(tmp_path / "file", os.O_RDONLY)
+        try:
+            assert fileio.streamed(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+
+
+# -- the command line: all outputs or none, and "wrote" only once they are written -----
+
+
+def test_report_writes_neither_output_when_one_fails(run_placer, tmp_path, full_device) -> None:
+    plan = tmp_path / "plan.json"
+    assert _place(run_placer, "-o", plan).exit_code == 0
+    good = tmp_path / "good.html"
+    result = run_placer("report", WORKLOAD, plan, "--html", good, "--markdown", full_device)
+    one_line_error(result, f"{full_device}: cannot write: no space left on device")
+    assert "wrote" not in result.stderr
+    assert not good.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_report_keeps_the_old_page_when_the_markdown_fails(run_placer, tmp_path) -> None:
+    plan = tmp_path / "plan.json"
+    assert _place(run_placer, "-o", plan).exit_code == 0
+    page = tmp_path / "report.html"
+    page.write_text("old page\n")
+    result = run_placer(
+        "report", WORKLOAD, plan, "--html", page, "--markdown", tmp_path / "no" / "r.md"
+    )
+    one_line_error(result, "r.md: cannot write: no such directory")
+    assert page.read_text() == "old page\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_report_says_wrote_for_each_output_once_both_are_written(run_placer, tmp_path) -> None:
+    plan = tmp_path / "plan.json"
+    assert _place(run_placer, "-o", plan).exit_code == 0
+    page, markdown = tmp_path / "r.html", tmp_path / "r.md"
+    result = run_placer("report", WORKLOAD, plan, "--html", page, "--markdown", markdown)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [f"wrote {page}", f"wrote {markdown}"]
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    assert markdown.read_text().startswith("### placer plan")
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_report_refuses_one_file_for_both_outputs(run_placer, tmp_path, how) -> None:
+    plan = tmp_path / "plan.json"
+    assert _place(run_placer, "-o", plan).exit_code == 0
+    first, second = _same_file_twice(tmp_path, how)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    result = run_placer("report", WORKLOAD, plan, "--html", first, "--markdown", second)
+    one_line_error(result, "--html and --markdown name the same file")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_place_to_dev_stdout_without_format_prints_the_table(run_placer, tmp_path) -> None:
+    """``-o /dev/stdout`` names no format; like stdout itself, it gets the table."""
+    log = tmp_path / "log"
+    log.write_text("earlier\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        result = _place(run_placer, "-o", f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+    assert result.exit_code == 0, result.stderr
+    text = log.read_text()
+    assert text.startswith("earlier\n") and "solver single" in text and "┃ device" in text
+
+
+def test_place_to_a_fifo_without_extension_streams_the_table(run_placer, tmp_path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = _FifoReader(fifo)
+    result = _place(run_placer, "-o", fifo)
+    assert result.exit_code == 0, result.stderr
+    assert "solver single" in reader.join().decode()
+
+
+def test_place_to_a_device_without_format_is_written(run_placer, tmp_path, null_device) -> None:
+    result = _place(run_placer, "-o", null_device)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == f"wrote {null_device}"
+    assert stat.S_ISCHR(os.lstat(null_device).st_mode)
+

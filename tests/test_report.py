@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from placer.report import Pass, StageFigures, timeline, to_markdown
+from placer.report import Pass, StageFigures, timeline, to_html, to_markdown
 from placer.result import from_plan
 from placer.solvers import SOLVERS, SolverOptions
 from placer.workload import read_workload
@@ -185,4 +185,92 @@ def test_markdown_holds_no_control_characters() -> None:
     problem = replace(problem, ops=tuple(ops), name="m\u202eevil")
     markdown = to_markdown(from_plan(problem, placement, 0.0))
     assert "\x1b" not in markdown and "\x07" not in markdown and "\u202e" not in markdown
-    assert "x\\x1b]0;pwn\\x07y" in markdown and "m\\u202eevil" in markdown
+    assert "x\\x1b\\]0;pwn\\x07y" in markdown and "m\\u202eevil" in markdown
+
+
+#: Names that would make links, images or code, run a script, or drive a terminal.
+HOSTILE = [
+    "[x](javascript:alert(1))",
+    "![img](javascript:alert(2))",
+    "\\[y](javascript:alert(3))",
+    "`code`",
+    "<javascript:alert(4)>",
+    '" onmouseover="alert(5)',
+    "n\x1b]0;pwn\x07\x1b[2J",
+    "tail\\",
+]
+
+
+def _hostile_result():
+    """bert24's greedy plan with hostile op, device and graph names."""
+    problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
+    placement = SOLVERS["greedy"](problem, SolverOptions()).placement
+    ops = list(problem.ops)
+    for i, name in enumerate(HOSTILE):
+        ops[i] = replace(ops[i], key=name, name=name)
+    # devices are named after their kind: "<kind>:<i>"
+    names = itertools.cycle(HOSTILE[2:])
+    kinds = tuple(replace(k, name=next(names)) for k in problem.kinds)
+    problem = replace(problem, ops=tuple(ops), kinds=kinds, name=HOSTILE[0])
+    return from_plan(problem, placement, 0.0)
+
+
+def _rendered(markdown: str) -> str:
+    """The HTML a CommonMark renderer with GitHub's tables makes of ``markdown``."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def test_markdown_names_make_no_links_images_or_code() -> None:
+    markdown = to_markdown(_hostile_result())
+    page = _rendered(markdown)
+    assert "<a " not in page and "<img" not in page and "<code>" not in page
+    assert "javascript:" not in "".join(_attributes(page).values())
+    # each name still reads as it is, once rendered
+    for name in HOSTILE[:4]:
+        assert name in page, name
+    assert "&lt;javascript:alert(4)&gt;" in page
+    assert "n\\x1b]0;pwn\\x07\\x1b[2J" in page
+    assert "\x1b" not in markdown and "\x07" not in markdown
+
+
+def test_markdown_escapes_only_the_backslashes_markdown_would_read() -> None:
+    """``\\x1b`` (a control character written out) stays as it is; a backslash that
+    would escape the next character, or whatever follows the name, is doubled."""
+    from placer.report import _md
+
+    assert _md("a\x1bb") == "a\\x1bb"
+    assert _md("a\\[b") == "a\\\\\\[b"
+    assert _md("tail\\") == "tail\\\\"
+    assert _rendered("**" + _md("tail\\") + "**") == "<p><strong>tail\\</strong></p>\n"
+
+
+def _attributes(page: str) -> dict[str, str]:
+    """Every attribute of every element of ``page``: ``{"tag.attr#n": value}``."""
+    from html.parser import HTMLParser
+
+    found: dict[str, str] = {}
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            for name, value in attrs:
+                found[f"{tag}.{name}#{len(found)}"] = value or ""
+
+    Collect().feed(page)
+    return found
+
+
+def test_html_names_reach_no_attribute_and_no_terminal() -> None:
+    page = to_html(_hostile_result())
+    attributes = _attributes(page)
+    assert attributes
+    for key, value in attributes.items():
+        name = key.split(".", 1)[1].split("#")[0]
+        assert not name.startswith("on"), key
+        assert name not in {"href", "src", "xlink:href", "action", "formaction"}, key
+        assert "javascript" not in value.lower() and "alert" not in value, (key, value)
+    assert "<a " not in page and "<script" not in page.lower()
+    assert "\x1b" not in page and "\x07" not in page
+    assert "n\\x1b]0;pwn\\x07\\x1b[2J" in page
+    assert "&quot; onmouseover=&quot;alert(5)" in page

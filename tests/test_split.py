@@ -551,3 +551,46 @@ def test_the_wrote_line_escapes_the_directory_name(run_placer, tmp_path, chain) 
     assert result.exit_code == 0, result.stderr
     assert "\x1b" not in result.stderr
     assert "out\\x1b[31m" in result.stderr
+
+
+def test_one_stage_is_one_stage(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    result = run_placer("split", model, plan(ONE), "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == f"wrote 1 stage and manifest.json to {tmp_path / 'out'}"
+    result = run_placer("split", model, plan(TWO), "-o", tmp_path / "out")
+    assert result.stderr.strip() == f"wrote 2 stages and manifest.json to {tmp_path / 'out'}"
+
+
+def test_a_split_never_replaces_the_model_it_reads(run_placer, tmp_path, chain) -> None:
+    """The stage file of an earlier split, split again into its own directory, would be
+    replaced or deleted with the rest of that split."""
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(ONE), "-o", out).exit_code == 0
+    before = _snapshot(out)
+    stage = out / "stage_1_three.onnx"
+    result = run_placer("split", stage, plan(TWO), "-o", out)
+    one_line_error(result, f"{out}: holds the model ({stage})")
+    assert _snapshot(out) == before
+    with pytest.raises(InputError, match="holds the model"):
+        split_model(stage, plan(TWO), out)
+    assert _snapshot(out) == before
+
+
+def test_a_split_into_the_directory_of_its_plan_is_refused(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    out = tmp_path / "out"
+    assert run_placer("split", model, plan(ONE), "-o", out).exit_code == 0
+    kept = out / "plan.json"
+    kept.write_bytes(plan(TWO).read_bytes())
+    before = _snapshot(out)
+    one_line_error(run_placer("split", model, kept, "-o", out), "holds the plan (")
+    assert _snapshot(out) == before
+
+
+def test_the_model_as_the_output_directory_is_refused(run_placer, tmp_path, chain) -> None:
+    model, plan = chain
+    before = model.read_bytes()
+    one_line_error(run_placer("split", model, plan(TWO), "-o", model), "is a file")
+    assert model.read_bytes() == before
