@@ -277,10 +277,12 @@ def _huge(flops: float, size: float, sent: float) -> OpGraph:
     [
         (math.inf, 1.0, 1.0, "huge: the ops' time on fast is past the float range (op n0"),
         (1.0, 2.0**52, 1.0, "huge: the ops need 12 PiB of memory in all, more than placer handles"),
+        (1.0, 2.0**53 / 3, 1.0, "huge: the ops need 8.000000000000002 PiB of memory in all, more "
+         "than placer handles (8 PiB,"),  # not "need 8 PiB, more than ... (8 PiB"
         (1.0, math.inf, 1.0, "huge: the ops' memory is past the float range"),
         (1.0, 1.0, 1e308, "huge: the ops' bytes sent is past the float range (op n0 alone: inf)"),
     ],
-    ids=["time", "memory", "memory-inf", "bytes-sent"],
+    ids=["time", "memory", "memory-just-over", "memory-inf", "bytes-sent"],
 )
 def test_costs_that_overflow_once_summed_are_refused(flops, size, sent, fragment) -> None:
     # only shapes past what any model has get here: they are refused, not read as an
