@@ -102,9 +102,7 @@ def parse_number(text: str) -> float:
         raise ValueError(f"expected a number in decimal digits, got {_shown(text)}")
     number = float(stripped)
     if not math.isfinite(number):
-        raise ValueError(
-            f"{_shown(stripped).strip(chr(39))} is out of range (largest: about 1.8e308)"
-        )
+        raise ValueError(f"the number {_shown(stripped)} is out of range (largest: about 1.8e308)")
     return number
 
 
