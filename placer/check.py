@@ -10,8 +10,9 @@ from typing import Any
 
 from placer.errors import BelowThreshold, PlanFormatError
 from placer.plans import load_plan_document, plan_provenance
+from placer.safe_yaml import shown
 from placer.schema import load_schema, schema_errors
-from placer.units import format_bytes
+from placer.units import format_bytes_apart
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,51 @@ def read_plan_document(path: str | Path) -> dict[str, Any]:
     PlanFormatError
         The file is missing, not JSON or YAML, or breaks
         ``placer/schemas/plan.schema.json`` (the message names the first field at fault),
-        or its ``provenance`` records a cluster that is not a valid cluster description.
+        or its ``provenance`` records a cluster that is not a valid cluster description,
+        or contradicts the plan (see :func:`_check_provenance`).
     """
     document = load_plan_document(path)
     errors = schema_errors(document, load_schema("plan"))
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise PlanFormatError(f"{path}: not a placer plan: {errors[0]}{more}")
-    plan_provenance(document, str(path))  # what the schema cannot say: the cluster's rules
+    _check_provenance(document, str(path))
     return document
+
+
+def _check_provenance(document: dict[str, Any], source: str) -> None:
+    """What the schema cannot say about a plan's ``provenance``: the cluster's rules, and
+    that the options it records agree with the plan, as ``evaluate`` would find on
+    costing the plan again.
+
+    A plan costed for inference holds no backward op (``X/grad`` beside its forward op
+    ``X``: the key ``placer place --mode training`` gives it), and its
+    ``samples_per_step`` is the recorded batch size.
+
+    Raises
+    ------
+    PlanFormatError
+        The provenance is malformed or contradicts the plan; the message names the field.
+    """
+    provenance = plan_provenance(document, source)
+    if provenance is None or provenance.costing is None:
+        return  # a workload's plan, or one without provenance: nothing recorded to agree
+    costing = provenance.costing
+    if costing.mode == "inference":
+        names = {n for stage in document["stages"] for n in stage["nodes"] if isinstance(n, str)}
+        for s, stage in enumerate(document["stages"]):
+            for n, node in enumerate(stage["nodes"]):
+                if isinstance(node, str) and node.endswith("/grad") and node[:-5] in names:
+                    raise PlanFormatError(
+                        f"{source}: stages[{s}].nodes[{n}]: {shown(node)} is the backward op "
+                        f"of {shown(node[:-5])}, but provenance.mode is inference: a plan "
+                        "costed for inference holds forward ops only"
+                    )
+    if document["samples_per_step"] != costing.batch_size:
+        raise PlanFormatError(
+            f"{source}: field 'samples_per_step' is {document['samples_per_step']} but "
+            f"provenance.batch_size is {costing.batch_size}; placer writes one as the other"
+        )
 
 
 def inconsistencies(document: dict[str, Any]) -> list[str]:
@@ -86,9 +123,10 @@ def inconsistencies(document: dict[str, Any]) -> list[str]:
             )
         cap = stage.get("memory_cap_bytes")
         if cap is not None and stage["memory_bytes"] > cap * (1 + _CONSISTENT):
+            held, cap_text = format_bytes_apart(stage["memory_bytes"], cap)
             found.append(
-                f"stages[{s}] ({stage['device']}) holds {format_bytes(stage['memory_bytes'])}, "
-                f"over its memory_cap_bytes of {format_bytes(cap)}"
+                f"stages[{s}] ({stage['device']}) holds {held}, over its memory_cap_bytes "
+                f"of {cap_text}"
             )
     throughput = document["throughput"]
     expected = document["samples_per_step"] / max_load if max_load > 0 else math.inf

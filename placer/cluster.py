@@ -430,12 +430,14 @@ class _Spec:
             raise self.error(path, f"expected a non-empty name, got {shown(value)}")
         return value
 
-    def quantity(self, value: Any, path: FieldPath, parse: Callable[[Any], float]) -> float:
+    def quantity(self, value: Any, path: FieldPath, parse: Callable[..., float]) -> float:
         """``value`` parsed, and held to the range of its field (the last part of ``path``
-        that names one: ``peak_flops`` for ``devices[0].peak_flops.fp16``)."""
+        that names one: ``peak_flops`` for ``devices[0].peak_flops.fp16``) before it
+        becomes a float: ``memory: 9007199254740993`` is over 8 PiB, though as a float it
+        would round to 8 PiB exactly."""
         field = next(p for p in reversed(path) if isinstance(p, str) and p in RANGES)
         try:
-            return RANGES[field].check(parse(value), value)
+            return parse(value, within=RANGES[field])
         except ValueError as err:
             raise self.error(path, str(err)) from err
 

@@ -35,7 +35,7 @@ from placer.result import PlacementResult
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
 from placer.text import markup_safe, printable
-from placer.units import Range
+from placer.units import Range, parse_integer
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
 
@@ -86,17 +86,27 @@ MAX_PAIRS = click.IntRange(1, 10**15)
 
 
 def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """``NAME=D0,D1,...`` options as shapes by input name: each input once (a second
+    shape would silently replace the first), dims in ASCII decimal (``int`` would also
+    take ``٨`` and ``1_28``)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for value in values:
         name, _, dims = value.partition("=")
         try:
-            shape = tuple(int(d) for d in dims.split(","))
-        except ValueError:  # not an integer, or one of thousands of digits
+            shape = tuple(parse_integer(d) for d in dims.split(","))
+        except ValueError:  # not a decimal integer, or one of thousands of digits
             shape = ()
         if not name or not shape or any(not 1 <= d <= MAX_DIM for d in shape):
             raise click.BadParameter(
                 f"{_short(value)!r}: expected NAME=D0,D1,... with integer dims from 1 "
                 f"to {MAX_DIM:,}",
+                param_hint="--input-shape",
+            )
+        if name in shapes:
+            given = ",".join(map(str, shapes[name]))
+            raise click.BadParameter(
+                f"input {_short(name)!r} given twice ({given} and {_short(dims)}): give "
+                "each input one shape",
                 param_hint="--input-shape",
             )
         shapes[name] = shape

@@ -40,7 +40,7 @@ from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
 from placer.text import printable
-from placer.units import MAX_BYTES, format_bytes
+from placer.units import MAX_BYTES, format_bytes, format_bytes_apart, parse_number
 
 
 class Mode(str, Enum):
@@ -213,9 +213,10 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     )
     notes = list(graph.notes)
     if graph.unknown_ops:
+        unknown = sorted(set(graph.unknown_ops))
         notes.append(
-            "no FLOP formula for op types " + ", ".join(sorted(set(graph.unknown_ops)))
-            + ": costed by bytes moved only"
+            f"no FLOP formula for op type{'s' if len(unknown) > 1 else ''} "
+            + ", ".join(unknown) + ": costed by bytes moved only"
         )
     return Problem(
         name=graph.name,
@@ -259,9 +260,10 @@ def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> No
     memory = sum(op.size_bytes for op in ops)
     if memory > MAX_BYTES:
         worst = max(ops, key=lambda op: op.size_bytes)
+        need, most = format_bytes_apart(memory, MAX_BYTES)
         raise ModelLoadError(
-            f"{printable(name)}: the ops need {format_bytes(memory)} of memory in all, more "
-            f"than placer handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are "
+            f"{printable(name)}: the ops need {need} of memory in all, more "
+            f"than placer handles ({most}, up to which sums of bytes are "
             f"exact; op {printable(worst.name)} alone: {format_bytes(worst.size_bytes)})"
         )
 
@@ -310,13 +312,16 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
     type; ``op``: an ONNX node name, or ``NAME/grad`` for its backward op), or JSON
     ``{"OP": {"DEVICE": seconds, ...}, ...}``.  The file is read by
     :func:`placer.inputs.read_text` (a regular UTF-8 file), JSON by
-    :func:`placer.inputs.load_json`.
+    :func:`placer.inputs.load_json`.  Each op and device pair is given once: a second
+    time would silently replace the first.
 
     Raises
     ------
     InputError
-        Missing or unreadable file, not UTF-8, bad format, or a time that is not a
-        number in :data:`placer.cluster.TIME_RANGE` (0, or a picosecond to a day).
+        Missing or unreadable file, not UTF-8, bad format (a CSV row of other than
+        three fields, a JSON key given twice), an op and device given twice, or a time
+        that is not a decimal number in :data:`placer.cluster.TIME_RANGE` (0, or a
+        picosecond to a day).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -325,7 +330,7 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
     text = read_text(path, what="a measured-costs", error=InputError)
     table: dict[tuple[str, str], float] = {}
     if suffix == ".json":
-        document = load_json(text, str(path), error=InputError)
+        document = load_json(text, str(path), error=InputError)  # refuses a key twice
         if not isinstance(document, dict):
             raise InputError(f"{path}: expected an object mapping op names to devices")
         rows = [
@@ -357,7 +362,7 @@ def _seconds(value: object) -> float | None:
     """A measured time from a CSV cell or a JSON value, or None unless in TIME_RANGE."""
     if isinstance(value, str):
         try:
-            value = float(value)
+            value = parse_number(value)  # ASCII decimal: not 1_000, Arabic digits, infinity
         except ValueError:
             return None
     if value not in TIME_RANGE:  # also refuses bools, None, lists, NaN and 1e999
@@ -365,25 +370,54 @@ def _seconds(value: object) -> float | None:
     return float(value)
 
 
+#: The columns of a measured-costs CSV, each once.
+_CSV_COLUMNS = ("op", "device", "seconds")
+
+
 def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:
-    """``(op, device, seconds, where)`` for each row of a measured-costs CSV."""
+    """``(op, device, seconds, where)`` for each row of a measured-costs CSV.
+
+    Raises
+    ------
+    InputError
+        A header of other columns than op, device and seconds (each once), a row of
+        other than three fields (an extra one would be dropped unread), an op and
+        device given on two rows (naming both lines), or CSV that does not parse.
+    """
     # newline="" keeps a line break inside a quoted field; strict mode turns an
     # unterminated quote into an error instead of swallowing the rest of the file
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
+    first_line: dict[tuple[str, str], int] = {}
     start = 1  # the line the row being read starts on
     try:
-        if reader.fieldnames is None or not {"op", "device", "seconds"} <= set(reader.fieldnames):
-            raise InputError(f"{path}:1: the CSV header must name op, device and seconds")
+        header = next(reader, None)
+        if header is None or sorted(header) != sorted(_CSV_COLUMNS):
+            got = "nothing" if header is None else repr(",".join(header))
+            raise InputError(
+                f"{path}:1: the CSV header must name op, device and seconds, once each, "
+                f"got {printable(got[:80])}"
+            )
+        column = {name: header.index(name) for name in _CSV_COLUMNS}
         start = reader.line_num + 1
-        for row in reader:
-            if None in (row["op"], row["device"], row["seconds"]):
-                given = sum(value is not None for value in row.values())
+        for fields in reader:
+            if not fields:  # a blank line
+                start = reader.line_num + 1
+                continue
+            if len(fields) != len(_CSV_COLUMNS):
+                count = f"{len(fields)} field" + ("" if len(fields) == 1 else "s")
                 raise InputError(
-                    f"{path}:{reader.line_num}: expected op, device and seconds, got "
-                    f"{given} field(s)"
+                    f"{path}:{start}: expected op, device and seconds, got {count}"
                 )
-            rows.append((row["op"], row["device"], row["seconds"], f"line {reader.line_num}"))
+            op, device, seconds = (fields[column[name]] for name in _CSV_COLUMNS)
+            if (op, device) in first_line:
+                raise InputError(
+                    f"{path}:{start}: op {printable(repr(op))} on device "
+                    f"{printable(repr(device))} given twice (first at line "
+                    f"{first_line[(op, device)]})"
+                )
+            first_line[(op, device)] = start
+            rows.append((op, device, seconds, f"line {start}"))
             start = reader.line_num + 1
     except csv.Error as err:
         hint = " (a quote opened here is never closed)" if "end of data" in str(err) else ""

@@ -5,9 +5,10 @@ through :func:`read_bytes` or :func:`read_text`, and every JSON document through
 :func:`load_json`, so that each gets the same guarantees: a FIFO, a device or a
 directory is refused at once instead of blocking or being read until memory runs out;
 a file is read only up to a size cap; text must be UTF-8; a JSON document may not nest
-deeper than :data:`MAX_DEPTH`, hold a number that is not finite, or an integer longer
-than Python converts. Each failure is one line, raised as the caller's
-:class:`~placer.errors.PlacerError` subclass.
+deeper than :data:`MAX_DEPTH`, hold a number that is not finite, an integer longer
+than Python converts, or a key given twice in one object (``json`` keeps the last, so a
+plan or a workload would silently lose what the first said). Each failure is one
+line, raised as the caller's :class:`~placer.errors.PlacerError` subclass.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def _size(value: int) -> str:
     return format_bytes(value)
 
 
+def _sizes(*values: int) -> tuple[str, ...]:
+    from placer.units import format_bytes_apart
+
+    return format_bytes_apart(*values)
+
+
 def read_bytes(
     path: str | Path, *, what: str, error: type[PlacerError] = InputError, max_bytes: int
 ) -> bytes:
@@ -80,10 +87,8 @@ def read_bytes(
         kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
         raise error(f"{path}: is {kind}, not {what} file")
     if info.st_size > max_bytes:
-        raise error(
-            f"{path}: {_size(info.st_size)} is larger than placer reads for {what} "
-            f"({_size(max_bytes)})"
-        )
+        size, cap = _sizes(info.st_size, max_bytes)
+        raise error(f"{path}: {size} is larger than placer reads for {what} ({cap})")
     try:
         # O_NONBLOCK: if the path was swapped for a FIFO since the stat, do not block
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -160,17 +165,37 @@ def _constant(text: str) -> float:
     raise _BadNumber(f"{text} is not a number JSON allows")
 
 
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object from its key-value pairs, refusing a key given twice."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return result
+
+
 def load_json(text: str, source: str, *, error: type[PlacerError] = InputError) -> Any:
     """Decode the JSON document ``text`` read from ``source``.
 
     Stricter than :func:`json.loads`: ``NaN``, ``Infinity`` and numbers that overflow a
     float (integers included) are refused, as are documents nested deeper than
-    :data:`MAX_DEPTH`.
+    :data:`MAX_DEPTH` and objects that give a key twice (as the YAML reader refuses
+    them).
 
     Raises
     ------
     PlacerError
-        Of type ``error``: ``SOURCE:LINE:COLUMN: not valid JSON: why``.
+        Of type ``error``: ``SOURCE:LINE:COLUMN: not valid JSON: why``, or
+        ``SOURCE:LINE: field 'KEY' given twice (first at line N)``.
 
     Examples
     --------
@@ -181,12 +206,28 @@ def load_json(text: str, source: str, *, error: type[PlacerError] = InputError) 
     ... except InputError as err:
     ...     print(err)
     f.json:1:7: not valid JSON: the number 1e999 is out of range (largest: about 1.8e308)
+    >>> try:
+    ...     load_json('{"a": 1,\\n "a": 2}', "f.json")
+    ... except InputError as err:
+    ...     print(err)
+    f.json:2: field 'a' given twice (first at line 1)
     """
     depth = _depth(text)
     if depth > MAX_DEPTH:
         raise error(f"{source}: not valid JSON: nested {depth} levels deep (at most {MAX_DEPTH})")
     try:
-        return json.loads(text, parse_float=_float, parse_int=_int, parse_constant=_constant)
+        return json.loads(
+            text,
+            parse_float=_float,
+            parse_int=_int,
+            parse_constant=_constant,
+            object_pairs_hook=_object,
+        )
+    except _RepeatedKey as err:
+        key, line, first = _repeated_key(text) or (err.key, 1, 1)
+        raise error(
+            f"{source}:{line}: field {_head(repr(key))} given twice (first at line {first})"
+        ) from err
     except json.JSONDecodeError as err:
         raise error(f"{source}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}") from err
     except ValueError as err:  # _BadNumber, or an integer over Python's digit limit
@@ -214,6 +255,41 @@ def _depth(text: str) -> int:
         elif token in "]}":
             depth -= 1
     return deepest
+
+
+#: The tokens that say where a key is: strings (a key is one followed by a colon),
+#: brackets and colons; numbers, literals, commas and white space need no notice.
+_KEY_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]', flags=re.DOTALL)
+
+
+def _repeated_key(text: str) -> tuple[str, int, int] | None:
+    """The first key given twice in one object of the JSON ``text``: the key, the line
+    of its second and of its first occurrence (None if there is none).
+
+    The decoder's hook sees an object's pairs only once the object is complete, without
+    their positions; only a document with a repeated key is scanned again, here.
+    """
+    objects: list[dict[str, int] | None] = []  # keys seen so far, None for a list
+    previous = None  # the string token just before, a key when a colon follows it
+    for match in _KEY_TOKENS.finditer(text):
+        token = match.group()
+        if token in "{[":
+            objects.append({} if token == "{" else None)
+        elif token in "}]":
+            if objects:
+                objects.pop()
+        elif token == ":" and previous is not None and objects and objects[-1] is not None:
+            key = json.loads(previous.group())
+            keys = objects[-1]
+            if key in keys:
+                return key, _line(text, previous.start()), _line(text, keys[key])
+            keys[key] = previous.start()
+        previous = match if token.startswith('"') else None
+    return None
+
+
+def _line(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
 
 
 def _where(text: str, err: ValueError) -> tuple[int, int]:

@@ -6,8 +6,17 @@ becomes one line ``FILE:LINE: field.path: what``, raised as the caller's
 :class:`PlacerError` subclass: a scalar that does not construct (``2001-13-45``,
 ``!!float abc``, an integer of over 4,300 digits), a number that is not finite (``.inf``,
 ``.nan``: no field of placer's files can hold one) or an integer past the float range,
-a character YAML does not allow, and nesting deeper than :data:`placer.inputs.MAX_DEPTH`
-(refused while composing, before PyYAML's recursive composer could run out of stack).
+a number not written in plain decimal, a character YAML does not allow, and nesting
+deeper than :data:`placer.inputs.MAX_DEPTH` (refused while composing, before PyYAML's
+recursive composer could run out of stack).
+
+YAML 1.1, which PyYAML follows, reads more than decimal numbers: ``1:30`` is 90
+(base 60), ``0x10`` 16, ``017`` 15 (octal), ``0b101`` 5 and ``1_000`` 1000. Nobody
+writing a device count or a size means those, so a number must be written as
+:data:`placer.units.DECIMAL` says (digits, an optional sign, point and exponent), and
+one that is not is refused with the value YAML would have read. A date or time
+(``2001-12-01``) is kept as the text written: no field of placer's files holds one, and
+a message then shows what the user wrote, not ``datetime.date(2001, 12, 1)``.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import yaml
 
 from placer.errors import PlacerError
 from placer.inputs import MAX_DEPTH
+from placer.units import DECIMAL, INTEGER
 
 __all__ = ["FieldPath", "format_path", "load_yaml", "one_line", "shown"]
 
@@ -285,7 +295,26 @@ class _Builder:
                 f"{shown(node.value)} is not a finite number (no field takes infinities "
                 "or NaN; the largest number is about 1.8e308)",
             )
+        if node.tag in (_YAML + "int", _YAML + "float"):
+            self._check_decimal(node, path, value)
+        if node.tag == _YAML + "timestamp":
+            return node.value  # constructed only to refuse a date that does not exist
         return value
+
+    def _check_decimal(self, node: yaml.ScalarNode, path: FieldPath, value: float) -> None:
+        """Refuse a number YAML 1.1 reads from other than plain decimal (see the module
+        docstring): ``1:30`` is 90, ``0x10`` is 16, ``017`` is 15."""
+        text = node.value
+        if node.tag == _YAML + "int":
+            if INTEGER.fullmatch(text) and int(text) == value:
+                return
+            octal = INTEGER.fullmatch(text) is not None  # 017: YAML 1.1's octal
+        else:
+            if DECIMAL.fullmatch(text):
+                return
+            octal = False
+        hint = " (YAML reads a leading 0 as octal)" if octal else ""
+        raise self.fail(node, path, f"write {value!r} in decimal, not {shown(text)}{hint}")
 
     def _check_tag(self, node: yaml.Node, path: FieldPath) -> None:
         tag = node.tag

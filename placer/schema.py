@@ -1,5 +1,5 @@
 """JSON Schemas placer ships (``placer/schemas/``) and a validator for the subset of JSON
-Schema they use: ``type`` (one or a list), ``enum``, ``minimum``, ``pattern``,
+Schema they use: ``type`` (one or a list), ``enum``, ``minimum``, ``maximum``, ``pattern``,
 ``required``, ``properties``, ``additionalProperties`` (a schema, or false),
 ``items``, ``minItems`` and ``maxItems``.  Other keywords are ignored, so a full
 validator (such as ``jsonschema``) accepts everything this one does.
@@ -54,6 +54,8 @@ def schema_errors(document: Any, schema: dict[str, Any], where: str = "$") -> li
         errors.append(f"{where}: {json.dumps(document)} is not one of {choices}")
     if "minimum" in schema and _is(document, "number") and document < schema["minimum"]:
         errors.append(f"{where}: {document} is below the minimum {schema['minimum']}")
+    if "maximum" in schema and _is(document, "number") and document > schema["maximum"]:
+        errors.append(f"{where}: {document} is above the maximum {schema['maximum']}")
     if (
         "pattern" in schema
         and isinstance(document, str)

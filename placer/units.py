@@ -14,9 +14,16 @@ SI prefixes are decimal (``k`` = 1e3, ``M`` = 1e6, ``G`` = 1e9, ``T`` = 1e12, ``
 byte and ``b`` a bit, so ``25Gbps`` is 25e9 / 8 bytes/s; a unit that could be either
 (``gb``) is refused rather than guessed.
 
+Numbers are read from text in ASCII decimal only: an optional sign, digits, a decimal
+point and an exponent (:data:`DECIMAL`). Python's ``float`` and ``int`` take more
+(``١٢``, ``1_000``, ``infinity``), which no file or option of placer means.
+
 The parsers only check that a value is a finite, non-negative quantity of the right
 kind; what range a field accepts is the field's business (:class:`Range`, used by
-:mod:`placer.cluster`, :mod:`placer.workload`, the measured costs and the options).
+:mod:`placer.cluster`, :mod:`placer.workload`, the measured costs and the options). A
+range passed to a parser (``within``) is checked before the value becomes a float, so
+that a whole number is held to it exactly: ``9007199254740993`` bytes is over 8 PiB
+(2**53), though as a float it rounds to 2**53.
 """
 
 from __future__ import annotations
@@ -27,32 +34,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "DECIMAL",
+    "INTEGER",
     "MAX_BYTES",
     "Range",
     "format_bytes",
+    "format_bytes_apart",
     "format_number",
     "parse_bandwidth",
     "parse_bytes",
     "parse_flops",
     "parse_fraction",
+    "parse_integer",
+    "parse_number",
     "parse_time",
 ]
 
-_NUMBER = re.compile(
-    r"""^\s*(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*?)\s*$"""
-)
+#: A number written in decimal: ASCII digits, an optional sign, decimal point and
+#: exponent (``12``, ``-0.5``, ``.5``, ``1.5e3``). Match it with ``fullmatch``.
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: A whole number written in decimal: ASCII digits and an optional sign.
+INTEGER = re.compile(r"[+-]?[0-9]+")
 
-_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_BINARY = {
-    "Ki": 2.0**10,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "Ti": 2.0**40,
-    "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
+_NUMBER = re.compile(rf"^\s*(?P<number>{DECIMAL.pattern})\s*(?P<unit>\S*?)\s*$")
+#: Longest whole number read exactly: past it a number is far out of every range, and
+#: ``int`` refuses over 4,300 digits.
+_MAX_DIGITS = 400
+
+# Integers, so that a whole number times its unit stays exact for the range check.
+_DECIMAL = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+            "E": 10**18}  # fmt: skip
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 # FLOP/s are never binary, and "mflops" means mega in practice, so case does not matter.
-_FLOPS_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
+_FLOPS_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15,
+                 "e": 10**18}  # fmt: skip
 _FLOPS_SUFFIX = ("flop/s", "flops", "flop")
 # Divisors, not factors: 5 / 1e6 is exactly the float 5e-06, 5 * 1e-6 is not.
 _TIME_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6, "µs": 1e6, "μs": 1e6, "ns": 1e9}
@@ -64,20 +79,77 @@ _TIME_EXAMPLE = "a time such as 5us, 5µs, 2ms, 100ns, 1s or a number of seconds
 _FRACTION_EXAMPLE = "a fraction such as 0.6 or 60%"
 
 
-def _split(value: object, expected: str) -> tuple[float, str]:
-    """Split ``value`` into its number and its unit (``""`` for a bare number)."""
+def parse_number(text: str) -> float:
+    """A finite number written in decimal (:data:`DECIMAL`), white space around it allowed.
+
+    Raises
+    ------
+    ValueError
+        Anything else: other digits than ASCII (``١٢``), underscores, ``0x10``,
+        ``nan``, ``infinity``, or a number past the float range (``1e400``).
+
+    Examples
+    --------
+    >>> parse_number(" 1.5e-3 ")
+    0.0015
+    >>> parse_number("1_000")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a number in decimal digits, got '1_000'
+    """
+    stripped = text.strip()
+    if DECIMAL.fullmatch(stripped) is None:
+        raise ValueError(f"expected a number in decimal digits, got {_shown(text)}")
+    number = float(stripped)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {_shown(stripped)} is out of range (largest: about 1.8e308)")
+    return number
+
+
+def parse_integer(text: str) -> int:
+    """A whole number written in decimal (:data:`INTEGER`), white space around it allowed.
+
+    Raises
+    ------
+    ValueError
+        Anything else: other digits than ASCII (``２``), underscores, a point or an
+        exponent, or over 4,300 digits.
+
+    Examples
+    --------
+    >>> parse_integer("+128")
+    128
+    >>> parse_integer("٢")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected an integer in decimal digits, got '٢'
+    """
+    stripped = text.strip()
+    if INTEGER.fullmatch(stripped) is None:
+        raise ValueError(f"expected an integer in decimal digits, got {_shown(text)}")
+    return int(stripped)  # ValueError past Python's digit limit
+
+
+def _split(value: object, expected: str) -> tuple[int | float, str]:
+    """Split ``value`` into its number and its unit (``""`` for a bare number).
+
+    The number is an ``int`` when a whole number was written (``4096``, ``"80GiB"``),
+    so that it can be held to a range exactly.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"expected {expected}, got {_shown(value)}")
+    number: int | float
     if isinstance(value, int | float):
-        try:
-            number, unit = float(value), ""
-        except OverflowError as err:  # an integer past the float range
-            raise ValueError(f"expected {expected}, got {_shown(value)} (too large)") from err
+        number, unit = value, ""
     else:
         match = _NUMBER.match(value)
         if match is None:
             raise ValueError(f"expected {expected}, got {_shown(value)}")
-        number, unit = float(match["number"]), match["unit"]
+        text, unit = match["number"], match["unit"]
+        whole = INTEGER.fullmatch(text) and len(text) <= _MAX_DIGITS
+        number = int(text) if whole else float(text)
+    if isinstance(number, int) and abs(number) >= 2**1024:
+        raise ValueError(f"expected {expected}, got {_shown(value)} (too large)")
     if not math.isfinite(number):
         raise ValueError(f"expected {expected}, got {_shown(value)} (not finite)")
     return number, unit
@@ -89,11 +161,26 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
-def _checked(number: float, scale: float, value: object, allow_zero: bool, expected: str) -> float:
+def _checked(
+    number: float,
+    scale: float,
+    value: object,
+    allow_zero: bool,
+    expected: str,
+    within: Range | None = None,
+) -> float:
+    """``number * scale`` as a float, once it is known to be positive (or zero when
+    allowed) and in ``within``; a whole number times a whole scale is checked exactly."""
     if number < 0 or (number == 0 and not allow_zero):
         sign = "non-negative" if allow_zero else "positive"
         raise ValueError(f"expected a {sign} value ({expected}), got {_shown(value)}")
-    result = number * scale
+    exact = number * scale
+    if within is not None:
+        within.check(exact, value)
+    try:
+        result = float(exact)
+    except OverflowError:
+        result = math.inf
     if not math.isfinite(result):
         raise ValueError(f"expected {expected}, got {_shown(value)} (too large)")
     return result
@@ -102,13 +189,13 @@ def _checked(number: float, scale: float, value: object, allow_zero: bool, expec
 def _byte_scale(unit: str) -> float | None:
     """Bytes per ``unit`` for units of data (``GB``, ``GiB``, ``Gb``, ``Gbit``), else None."""
     if unit == "":
-        return 1.0
+        return 1
     for suffix, per in (
-        ("bytes", 1.0),
-        ("byte", 1.0),
+        ("bytes", 1),
+        ("byte", 1),
         ("bits", 0.125),
         ("bit", 0.125),
-        ("B", 1.0),
+        ("B", 1),
         ("b", 0.125),
     ):
         if unit.endswith(suffix):
@@ -126,7 +213,7 @@ def _ambiguous(unit: str) -> str:
     return ""
 
 
-def parse_bytes(value: object, *, allow_zero: bool = False) -> float:
+def parse_bytes(value: object, *, allow_zero: bool = False, within: Range | None = None) -> float:
     """Parse an amount of memory into bytes.
 
     Parameters
@@ -135,6 +222,8 @@ def parse_bytes(value: object, *, allow_zero: bool = False) -> float:
         ``80GiB``, ``40GB``, ``512MiB``, ``1.5TB``, ``4096`` (bytes) or ``"4096 B"``.
     allow_zero : bool
         Whether ``0`` is a valid answer.
+    within : Range, optional
+        The range of the field, checked before the value becomes a float.
 
     Returns
     -------
@@ -144,7 +233,8 @@ def parse_bytes(value: object, *, allow_zero: bool = False) -> float:
     Raises
     ------
     ValueError
-        Non-numeric, negative (or zero unless allowed), in bits, or another kind of unit.
+        Non-numeric, negative (or zero unless allowed), in bits, another kind of
+        unit, or out of ``within``.
 
     Examples
     --------
@@ -159,10 +249,10 @@ def parse_bytes(value: object, *, allow_zero: bool = False) -> float:
         raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r} (that is in bits; use B)")
     if scale is None:
         raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r}{_ambiguous(unit)}")
-    return _checked(number, scale, value, allow_zero, _BYTES_EXAMPLE)
+    return _checked(number, scale, value, allow_zero, _BYTES_EXAMPLE, within)
 
 
-def parse_flops(value: object, *, allow_zero: bool = False) -> float:
+def parse_flops(value: object, *, allow_zero: bool = False, within: Range | None = None) -> float:
     """Parse a compute rate into FLOP/s.
 
     Parameters
@@ -171,6 +261,8 @@ def parse_flops(value: object, *, allow_zero: bool = False) -> float:
         ``312TFLOPS``, ``19.5 TFLOP/s``, ``1e12`` (FLOP/s) or ``"900 GFLOPS"``.
     allow_zero : bool
         Whether ``0`` is a valid answer.
+    within : Range, optional
+        The range of the field, checked before the value becomes a float.
 
     Returns
     -------
@@ -180,7 +272,8 @@ def parse_flops(value: object, *, allow_zero: bool = False) -> float:
     Raises
     ------
     ValueError
-        Non-numeric, negative (or zero unless allowed), or another kind of unit.
+        Non-numeric, negative (or zero unless allowed), another kind of unit, or out
+        of ``within``.
 
     Examples
     --------
@@ -191,17 +284,19 @@ def parse_flops(value: object, *, allow_zero: bool = False) -> float:
     """
     number, unit = _split(value, _FLOPS_EXAMPLE)
     lowered = unit.lower()
-    scale = 1.0 if unit == "" else None
+    scale = 1 if unit == "" else None
     for suffix in _FLOPS_SUFFIX:
         if lowered.endswith(suffix):
             scale = _FLOPS_PREFIX.get(lowered[: -len(suffix)])
             break
     if scale is None:
         raise ValueError(f"expected {_FLOPS_EXAMPLE}, got {value!r}")
-    return _checked(number, scale, value, allow_zero, _FLOPS_EXAMPLE)
+    return _checked(number, scale, value, allow_zero, _FLOPS_EXAMPLE, within)
 
 
-def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
+def parse_bandwidth(
+    value: object, *, allow_zero: bool = False, within: Range | None = None
+) -> float:
     """Parse a transfer rate into bytes per second.
 
     Parameters
@@ -211,6 +306,8 @@ def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
         (bits: divided by 8), ``12GiB/s``, or a number of bytes/s.
     allow_zero : bool
         Whether ``0`` is a valid answer.
+    within : Range, optional
+        The range of the field, checked before the value becomes a float.
 
     Returns
     -------
@@ -220,8 +317,8 @@ def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
     Raises
     ------
     ValueError
-        Non-numeric, negative (or zero unless allowed), a size without ``/s``, or another
-        kind of unit.
+        Non-numeric, negative (or zero unless allowed), a size without ``/s``, another
+        kind of unit, or out of ``within``.
 
     Examples
     --------
@@ -232,7 +329,7 @@ def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
     """
     number, unit = _split(value, _BANDWIDTH_EXAMPLE)
     if unit == "":
-        return _checked(number, 1.0, value, allow_zero, _BANDWIDTH_EXAMPLE)
+        return _checked(number, 1, value, allow_zero, _BANDWIDTH_EXAMPLE, within)
     for per_second in ("/s", "ps"):
         if unit.endswith(per_second):
             data_unit = unit[: -len(per_second)]
@@ -241,12 +338,12 @@ def parse_bandwidth(value: object, *, allow_zero: bool = False) -> float:
                 raise ValueError(
                     f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{_ambiguous(data_unit)}"
                 )
-            return _checked(number, scale, value, allow_zero, _BANDWIDTH_EXAMPLE)
+            return _checked(number, scale, value, allow_zero, _BANDWIDTH_EXAMPLE, within)
     hint = " (a size, not a rate: add /s)" if _byte_scale(unit) is not None else ""
     raise ValueError(f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{hint}")
 
 
-def parse_time(value: object, *, allow_zero: bool = True) -> float:
+def parse_time(value: object, *, allow_zero: bool = True, within: Range | None = None) -> float:
     """Parse a duration into seconds.
 
     Parameters
@@ -255,6 +352,8 @@ def parse_time(value: object, *, allow_zero: bool = True) -> float:
         ``5us``, ``5µs``, ``2ms``, ``100ns``, ``1s`` or a number of seconds.
     allow_zero : bool
         Whether ``0`` is a valid answer (it is by default: no latency, no overhead).
+    within : Range, optional
+        The range of the field, checked before the value becomes a float.
 
     Returns
     -------
@@ -264,7 +363,8 @@ def parse_time(value: object, *, allow_zero: bool = True) -> float:
     Raises
     ------
     ValueError
-        Non-numeric, negative (or zero when not allowed), or another kind of unit.
+        Non-numeric, negative (or zero when not allowed), another kind of unit, or out
+        of ``within``.
 
     Examples
     --------
@@ -277,10 +377,13 @@ def parse_time(value: object, *, allow_zero: bool = True) -> float:
     divisor = 1.0 if unit == "" else _TIME_DIVISOR.get(unit)
     if divisor is None:
         raise ValueError(f"expected {_TIME_EXAMPLE}, got {value!r}")
-    return _checked(number, 1.0, value, allow_zero, _TIME_EXAMPLE) / divisor
+    seconds = _checked(number, 1, value, allow_zero, _TIME_EXAMPLE) / divisor
+    return seconds if within is None else within.check(seconds, value)
 
 
-def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
+def parse_fraction(
+    value: object, *, allow_zero: bool = False, within: Range | None = None
+) -> float:
     """Parse a fraction of one (an efficiency factor) given as ``0.6`` or ``60%``.
 
     Parameters
@@ -289,6 +392,8 @@ def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
         A number in (0, 1] or a percentage in (0%, 100%].
     allow_zero : bool
         Whether ``0`` is a valid answer.
+    within : Range, optional
+        The range of the field, checked before the value becomes a float.
 
     Returns
     -------
@@ -298,7 +403,8 @@ def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
     Raises
     ------
     ValueError
-        Non-numeric, negative (or zero unless allowed), or above one (100%).
+        Non-numeric, negative (or zero unless allowed), above one (100%), or out of
+        ``within``.
 
     Examples
     --------
@@ -310,18 +416,25 @@ def parse_fraction(value: object, *, allow_zero: bool = False) -> float:
     number, unit = _split(value, _FRACTION_EXAMPLE)
     if unit not in ("", "%"):
         raise ValueError(f"expected {_FRACTION_EXAMPLE}, got {value!r}")
-    fraction = _checked(number, 1.0, value, allow_zero, _FRACTION_EXAMPLE) / (
+    fraction = _checked(number, 1, value, allow_zero, _FRACTION_EXAMPLE) / (
         100.0 if unit == "%" else 1.0
     )
     if fraction > 1.0:
         raise ValueError(f"expected {_FRACTION_EXAMPLE} (at most 1, 100%), got {value!r}")
-    return fraction
+    return fraction if within is None else within.check(fraction, value)
 
 
-def format_bytes(value: float) -> str:
+def format_bytes(value: float, digits: int = 3) -> str:
     """An amount of memory as people read it: binary units, three significant digits.
 
     The inverse of :func:`parse_bytes` up to rounding, for messages and tables.
+
+    Parameters
+    ----------
+    value : float
+        Bytes.
+    digits : int
+        Significant digits (at least six below 1 KiB).
 
     Examples
     --------
@@ -329,6 +442,8 @@ def format_bytes(value: float) -> str:
     '62.9 MiB'
     >>> format_bytes(16 * 2**30), format_bytes(1.5), format_bytes(float("inf"))
     ('16 GiB', '1.5 B', 'unbounded')
+    >>> format_bytes(1023.9 * 2**20)  # not '1.02e+03 MiB'
+    '1024 MiB'
     """
     if math.isinf(value):
         return "unbounded"
@@ -341,8 +456,37 @@ def format_bytes(value: float) -> str:
         ("KiB", 2**10),
     ):
         if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.6g} B"
+            number = value / scale
+            text = f"{number:.{digits}g}"
+            if "e" in text:  # from 999.5 to 1024 of a unit: one more digit, no exponent
+                text = f"{number:.{digits + 1}g}"
+            return f"{text} {unit}"
+    return f"{value:.{max(digits, 6)}g} B"
+
+
+def format_bytes_apart(*values: float) -> tuple[str, ...]:
+    """Each of ``values`` as :func:`format_bytes` writes it, with as many more digits as
+    it takes for different amounts to read differently.
+
+    A message that compares two amounts ("needs X, more than Y") must not print the
+    same figure twice; equal amounts still read the same.
+
+    Examples
+    --------
+    >>> format_bytes_apart(256 * 2**30 + 4096, 256 * 2**30)
+    ('256.000004 GiB', '256 GiB')
+    >>> format_bytes_apart(3e9, 2**30)
+    ('2.79 GiB', '1 GiB')
+    """
+    for digits in range(3, 18):  # 17 significant digits tell any two floats apart
+        texts = tuple(format_bytes(value, digits) for value in values)
+        if all(
+            (texts[i] == texts[j]) == (values[i] == values[j])
+            for i in range(len(values))
+            for j in range(i)
+        ):
+            return texts
+    return texts
 
 
 #: The most bytes placer handles, as a device's memory or all ops' memory together:

@@ -56,6 +56,8 @@ def test_schema_catches_what_check_relies_on() -> None:
     assert "$.stages[0].device: expected string, got integer" in errors
     assert "$: missing required key 'throughput'" in errors
     assert schema_errors({"max_load": True}, {"properties": {"max_load": {"type": "number"}}})
+    assert schema_errors(5, {"maximum": 4}) == ["$: 5 is above the maximum 4"]
+    assert schema_errors(4, {"maximum": 4}) == []
 
 
 def test_check_passes_within_the_limits(run_placer, plan) -> None:
@@ -220,6 +222,11 @@ def test_check_passes_a_plan_with_its_provenance(run_placer, onnx_plan, plan) ->
          "does not match"),
         (lambda p: p.update(dtype="fp8"), '$.provenance.dtype: "fp8" is not one of'),
         (lambda p: p.update(batch_size=0), "$.provenance.batch_size: 0 is below the minimum 1"),
+        # the options' ranges (README, "Ranges of numbers"): evaluate refuses these too
+        (lambda p: p.update(batch_size=2**62), "$.provenance.batch_size: 4611686018427387904 "
+         "is above the maximum 2147483647"),
+        (lambda p: p.update(input_shapes={"input": [1, 3, 2**31, 224]}),
+         "$.provenance.input_shapes.input[2]: 2147483648 is above the maximum 2147483647"),
         (lambda p: p.update(input_shapes={"input": []}), "$.provenance.input_shapes.input: "
          "expected at least 1 items"),
         (lambda p: p.update(input_shapes={"input": [1, -3]}), "input_shapes.input[1]: -3 is "
@@ -238,7 +245,8 @@ def test_check_passes_a_plan_with_its_provenance(run_placer, onnx_plan, plan) ->
         (lambda p: p["cluster"]["links"]["pairs"][0].update(between=["cpu", "tpu"]),
          "provenance.cluster: links.pairs[0].between[1]: unknown group 'tpu'"),
     ],
-    ids=["fingerprint", "dtype", "batch", "empty shape", "negative dim", "unknown key",
+    ids=["fingerprint", "dtype", "batch", "batch-past-the-option", "dim-past-the-option",
+         "empty shape", "negative dim", "unknown key",
          "options in part", "count", "memory", "link ends", "latency", "efficiency",
          "unknown group"],
 )  # fmt: skip
@@ -251,6 +259,48 @@ def test_check_catches_a_hand_edited_provenance(run_placer, onnx_plan, forge, fr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def training_plan(run_placer, tmp_path) -> Path:
+    path = tmp_path / "training_plan.json"
+    result = run_placer(
+        "place", MOBILENET, "--mode", "training", "--solver", "greedy", "--output", path
+    )
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+def test_check_refuses_backward_ops_in_a_plan_costed_for_inference(
+    run_placer, training_plan
+) -> None:
+    assert run_placer("check", training_plan).exit_code == 0
+    document = json.loads(training_plan.read_text())
+    document["provenance"]["mode"] = "inference"
+    training_plan.write_text(json.dumps(document))
+    # evaluate refuses it (the /grad ops are not in the inference problem): check too
+    line = one_line_error(run_placer("check", training_plan), "/grad' is the backward op of '",
+                          "but provenance.mode is inference")  # fmt: skip
+    assert "training_plan.json: stages[" in line
+    assert run_placer("evaluate", MOBILENET, training_plan).exit_code == 2
+
+
+def test_a_forward_op_named_like_a_backward_one_is_not_refused(run_placer, onnx_plan) -> None:
+    # only 'X/grad' beside its forward op 'X' is a backward op
+    document = json.loads(onnx_plan.read_text())
+    document["stages"][0]["nodes"].append("no such forward op/grad")
+    onnx_plan.write_text(json.dumps(document))
+    assert run_placer("check", onnx_plan).exit_code == 0
+
+
+def test_check_refuses_a_batch_size_other_than_samples_per_step(run_placer, onnx_plan) -> None:
+    document = json.loads(onnx_plan.read_text())
+    document["provenance"]["batch_size"] = 8
+    onnx_plan.write_text(json.dumps(document))
+    one_line_error(
+        run_placer("check", onnx_plan),
+        "field 'samples_per_step' is 1 but provenance.batch_size is 8",
+    )
 
 
 @pytest.mark.parametrize(

@@ -175,12 +175,23 @@ def test_compare_time_limit_must_be_finite(run_placer) -> None:
 
 @pytest.mark.parametrize(
     "shape", ["input=1,3,224,9223372036854775808", "input=1,3,0,224", "input=1,3,2e3,224",
-              "input=1," + "9" * 5000],
+              "input=1," + "9" * 5000, "input=1,3,\u0662\u0662\u0664,224",
+              "input=1,3,2_24,224", "input=1,3,\uff12\uff12\uff14,224"],
 )  # fmt: skip
 def test_input_shape_dims_are_bounded(run_placer, shape) -> None:
     result = run_placer("place", MOBILENET, "--input-shape", shape)
     line = one_line_error(result, "--input-shape", "integer dims from 1 to 2,147,483,647")
     assert len(line) < 300
+
+
+def test_an_input_given_two_shapes_is_refused(run_placer) -> None:
+    # the last one used to win silently
+    result = run_placer(
+        "place", MOBILENET, "--input-shape", "input=1,3,224,224", "--input-shape", "input=2,3,96,96"
+    )
+    one_line_error(
+        result, "--input-shape", "input 'input' given twice (1,3,224,224 and 2,3,96,96)"
+    )
 
 
 def test_yaml_output_of_an_onnx_model_is_plain(run_placer, tmp_path) -> None:

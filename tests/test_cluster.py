@@ -445,6 +445,12 @@ _EXPLICIT = {"name": "g", "peak_flops": "1TFLOPS", "memory": "1GiB", "memory_ban
         ("overhead", "1.0e+300", "out of range"),
         ("count", "10000000000001", "at most 1e+12"),
         ("count", str(10**400), "is out of range (largest: about 1.8e308)"),
+        # 2**53 + 1: as a float it rounds to 2**53, which is in range; held exactly, it is not
+        ("memory", "9007199254740993", "9007199254740993 is out of range (from 1 B to 8 PiB)"),
+        ("memory", "9007199254740993 B", "9007199254740993 B is out of range (from 1 B to 8"),
+        ("memory", "'8796093022209 KiB'", "8796093022209 KiB is out of range"),
+        ("memory", "\u0661\u0662GB", "expected a size"),  # float() reads Arabic-Indic digits
+        ("peak_flops", "\uff11TFLOPS", "expected a rate"),  # fullwidth 1
     ],
 )
 def test_each_figure_is_held_to_its_range(tmp_path, field, value, says) -> None:
@@ -543,3 +549,46 @@ def test_more_device_groups_than_the_format_allows_is_one_line() -> None:
     with pytest.raises(ClusterSpecError, match=message):
         parse_cluster("devices:\n" + groups, "c.yaml")
     assert len(parse_cluster("devices:\n" + groups.split("\n", 1)[1], "c.yaml").groups) == 32
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("1:30", "devices[0].count: write 90 in decimal, not '1:30'"),
+        ("0x10", "devices[0].count: write 16 in decimal, not '0x10'"),
+        ("0b101", "devices[0].count: write 5 in decimal, not '0b101'"),
+        ("1_000", "devices[0].count: write 1000 in decimal, not '1_000'"),
+        ("017", "devices[0].count: write 15 in decimal, not '017' (YAML reads a leading 0 as "
+         "octal)"),
+        ("!!int '0x10'", "devices[0].count: write 16 in decimal, not '0x10'"),
+        ("0o17", "devices[0].count: expected a positive integer"),  # YAML 1.1: a string
+        ("\uff12", "devices[0].count: expected a positive integer"),  # a string too
+    ],
+    ids=["sexagesimal", "hex", "binary", "underscore", "octal", "tagged-hex", "0o", "fullwidth"],
+)  # fmt: skip
+def test_a_count_must_be_written_in_decimal(tmp_path, value, says) -> None:
+    # YAML 1.1 reads 1:30 as 90 (base 60): nobody counting devices means that
+    path = write(tmp_path, f"devices:\n  - type: t4\n    count: {value}\n")
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    assert str(info.value).startswith(f"{path}:3: {says}"), str(info.value)
+
+
+def test_decimal_numbers_of_every_form_still_read() -> None:
+    cluster = parse_cluster(
+        "devices:\n  - {type: t4, count: +2, efficiency: .5, overhead: 1.0e-06}\n"
+        "  - {type: cpu, memory: 1.5e+10, peak_flops: 2000.}\n"
+    )
+    t4, cpu = cluster.groups
+    assert (t4.count, t4.efficiency, t4.overhead) == (2, 0.5, 1e-6)
+    assert (cpu.memory_bytes, cpu.peak("fp32")) == (1.5e10, 2000.0)
+
+
+def test_a_date_is_shown_as_written(tmp_path) -> None:
+    path = write(tmp_path, "devices:\n  - type: t4\n    memory: 2001-12-01\n")
+    with pytest.raises(ClusterSpecError) as info:
+        load_cluster(path)
+    message = str(info.value)
+    assert "got '2001-12-01'" in message and "datetime" not in message, message
+    # a name is text, whatever it looks like
+    assert parse_cluster("name: 2001-12-01\ndevices: [{type: t4}]\n").name == "2001-12-01"

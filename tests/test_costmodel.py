@@ -114,6 +114,9 @@ def test_measured_costs_override(tmp_path) -> None:
     csv = tmp_path / "costs.csv"
     csv.write_text("op,device,seconds\nmm,fast,0.001\nmm/grad,fast,0.003\n")
     table = read_measured_costs(csv)
+    reordered = tmp_path / "reordered.csv"
+    reordered.write_text("seconds,op,device\n0.001,mm,fast\n\n3e-3,mm/grad,fast\n")
+    assert read_measured_costs(reordered) == table  # columns in any order, blank lines skipped
     options = CostOptions(mode=Mode.TRAINING, measured=table)
     problem = build_problem(graph(), CLUSTER, options)
     assert problem.ops[0].latency == (0.001, pytest.approx(2e-3 + 1e-6))
@@ -134,8 +137,30 @@ def test_measured_costs_override(tmp_path) -> None:
          "c.csv:3: expected op, device and seconds, got 2 field"),
         ("c.json", "{", "not valid JSON"),
         ("c.txt", "", ".csv or .json"),
+        # an extra field would be dropped unread
+        ("c.csv", "op,device,seconds\nmm,fast,1\nrelu,fast,1,2\n",
+         "^.*c.csv:3: expected op, device and seconds, got 4 fields$"),
+        ("c.csv", "op,device,seconds\nmm\n", "c.csv:2: .*got 1 field$"),
+        # a second time for one op on one device would silently replace the first
+        ("c.csv", "op,device,seconds\nmm,fast,1\nrelu,fast,1\n\nmm,fast,2\n",
+         r"c.csv:5: op 'mm' on device 'fast' given twice \(first at line 2\)$"),
+        ("c.csv", 'op,device,seconds\n"m\nm",fast,1\nx,fast,1\n"m\nm",fast,2\n',
+         r"c.csv:5: op 'm\\nm' on device 'fast' given twice \(first at line 2\)$"),
+        ("c.json", '{"mm": {"fast": 1},\n "mm": {"slow": 2}}',
+         r"c.json:2: field 'mm' given twice \(first at line 1\)"),
+        ("c.csv", "op,device,seconds,notes\nmm,fast,1,warm\n",
+         "c.csv:1: the CSV header must name op, device and seconds, once each, got "
+         "'op,device,seconds,notes'"),
+        ("c.csv", "op,device,seconds,seconds\nmm,fast,1,2\n", "c.csv:1: the CSV header"),
+        ("c.csv", "", "c.csv:1: the CSV header must name op, device and seconds, once each, "
+         "got nothing"),
+        ("c.csv", "op,device,seconds\nmm,fast,\u0661\n", r"line 2: seconds .* got '\u0661'"),
+        ("c.csv", "op,device,seconds\nmm,fast,1_0\n", r"line 2: seconds .* got '1_0'"),
     ],
-)
+    ids=["header", "negative", "open-quote", "short-row", "json", "suffix", "long-row",
+         "one-field", "repeated-row", "repeated-multiline-row", "repeated-json-op",
+         "extra-column", "repeated-column", "empty", "arabic-indic-digit", "underscore"],
+)  # fmt: skip
 def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
     path = tmp_path / name
     path.write_text(text)
@@ -252,10 +277,12 @@ def _huge(flops: float, size: float, sent: float) -> OpGraph:
     [
         (math.inf, 1.0, 1.0, "huge: the ops' time on fast is past the float range (op n0"),
         (1.0, 2.0**52, 1.0, "huge: the ops need 12 PiB of memory in all, more than placer handles"),
+        (1.0, 2.0**53 / 3, 1.0, "huge: the ops need 8.000000000000002 PiB of memory in all, more "
+         "than placer handles (8 PiB,"),  # not "need 8 PiB, more than ... (8 PiB"
         (1.0, math.inf, 1.0, "huge: the ops' memory is past the float range"),
         (1.0, 1.0, 1e308, "huge: the ops' bytes sent is past the float range (op n0 alone: inf)"),
     ],
-    ids=["time", "memory", "memory-inf", "bytes-sent"],
+    ids=["time", "memory", "memory-just-over", "memory-inf", "bytes-sent"],
 )
 def test_costs_that_overflow_once_summed_are_refused(flops, size, sent, fragment) -> None:
     # only shapes past what any model has get here: they are refused, not read as an
@@ -306,3 +333,15 @@ def test_extreme_clusters_in_range_place_without_warnings(run_placer, tmp_path, 
     assert result.stderr == ""
     document = json.loads(result.stdout)
     assert document["valid"] and math.isfinite(document["max_load"]) and document["throughput"]
+
+
+@pytest.mark.parametrize(
+    ("unknown", "note"),
+    [(("Mystery",), "no FLOP formula for op type Mystery: costed"),
+     (("B", "A", "B"), "no FLOP formula for op types A, B: costed")],
+)  # fmt: skip
+def test_the_note_on_ops_without_a_formula_counts_in_words(unknown, note) -> None:
+    from dataclasses import replace
+
+    problem = build_problem(replace(graph(), unknown_ops=unknown), CLUSTER, CostOptions())
+    assert any(n.startswith(note) for n in problem.notes), problem.notes

@@ -75,3 +75,38 @@ def test_an_infinite_latency_is_called_unsupported_only_when_an_op_is() -> None:
                             (True, "takes longer on accel than a float holds")):  # fmt: skip
         with pytest.raises(InfeasiblePlacement, match=says):
             check_feasible(problem(supported), contract(problem(supported)))
+
+
+@pytest.mark.parametrize(
+    ("members", "says"),
+    [(1, "op 1 needs"), (2, "op 1 and the op that must share its device needs"),
+     (3, "op 1 and the 2 ops that must share its device needs")],
+)  # fmt: skip
+def test_the_ops_sharing_a_device_are_counted_in_words(run_placer, tmp_path, members, says) -> None:
+    # one colour class of `members` nodes, too big for the accelerator, and no CPU
+    ids = [1, *range(10, 10 + members - 1)]
+    nodes = [{**NODE, "id": i, "size": 200.0, "colorClass": 7} for i in ids]
+    nodes.append({**NODE, "id": 2, "size": 1.0})
+    result = run_placer("place", workload(tmp_path, cpus=0, nodes=nodes))
+    assert result.exit_code == 3, result.stderr
+    assert says in result.stderr and "op(s)" not in result.stderr
+
+
+def test_a_need_just_over_the_memory_reads_as_more(run_placer, tmp_path) -> None:
+    # 256 GiB + 4 KiB needed, 256 GiB held: not "needs 256 GiB, more than accel's 256 GiB"
+    cap = 256 * 2**30
+    nodes = [{**NODE, "id": 1, "size": cap + 4096.0}, {**NODE, "id": 2, "size": 1.0}]
+    result = run_placer("place", workload(tmp_path, cpus=0, size=cap, nodes=nodes))
+    assert result.exit_code == 3, result.stderr
+    assert "needs 256.000004 GiB, more than accel's 256 GiB" in result.stderr, result.stderr
+
+
+def test_a_total_just_over_all_memory_reads_as_more(run_placer, tmp_path) -> None:
+    cap = 2**30
+    nodes = [{**NODE, "id": 1, "size": cap}, {**NODE, "id": 2, "size": cap / 2 + 1}]
+    result = run_placer("place", workload(tmp_path, cpus=0, fpgas=1, size=cap * 3 / 2,
+                                          nodes=nodes))  # fmt: skip
+    assert result.exit_code == 3, result.stderr
+    assert "the ops need 1.500000001 GiB but all devices together hold 1.5 GiB" in (
+        result.stderr
+    ), result.stderr

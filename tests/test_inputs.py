@@ -10,6 +10,7 @@ import pytest
 
 from placer.errors import InputError, PlanFormatError
 from placer.inputs import MAX_DEPTH, load_json, read_bytes, read_text
+from tests.conftest import one_line_error
 
 
 def _within(seconds: float, call):
@@ -134,3 +135,52 @@ def test_json_nesting_up_to_the_cap_is_fine_and_strings_do_not_count() -> None:
     deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     assert load_json(deep, "f.json") is not None
     assert load_json('["' + "[" * 1000 + '"]', "f.json") == ["[" * 1000]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"a": 1,\n "a": 2}', "f.json:2: field 'a' given twice (first at line 1)"),
+        ('{"nodes": [\n  {"id": 1},\n  {"id": 2,\n   "size": 1,\n   "size": 2}]}',
+         "f.json:5: field 'size' given twice (first at line 4)"),
+        # the same key written with an escape is the same key
+        ('{"id": 1,\n "\\u0069d": 2}', "f.json:2: field 'id' given twice (first at line 1)"),
+        # the first repeat in reading order, though the inner object closes first
+        ('{"a": 1,\n "a": {"b": 1,\n "b": 2}}', "f.json:2: field 'a' given twice"),
+    ],
+    ids=["top-level", "nested", "escaped", "reading-order"],
+)  # fmt: skip
+def test_json_refuses_a_key_given_twice(text, says) -> None:
+    # json keeps the last value: a plan or workload would silently lose the first
+    with pytest.raises(PlanFormatError) as info:
+        load_json(text, "f.json", error=PlanFormatError)
+    assert str(info.value) == says or str(info.value).startswith(says)
+    assert "\n" not in str(info.value)
+
+
+def test_json_keys_may_repeat_across_objects_and_inside_strings() -> None:
+    text = '[{"a": 1, "s": "\\"a\\": 2"}, {"a": 2, "{": "a"}]'
+    assert load_json(text, "f.json") == [{"a": 1, "s": '"a": 2'}, {"a": 2, "{": "a"}]
+
+
+def test_a_file_just_over_the_cap_says_two_different_sizes(tmp_path) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(b"x" * (2**20 + 1))
+    with pytest.raises(InputError) as info:
+        read_bytes(path, what="a test", max_bytes=2**20)
+    message = str(info.value)
+    # not "1 MiB is larger than placer reads for a test (1 MiB)"
+    assert message.endswith(": 1.000001 MiB is larger than placer reads for a test (1 MiB)")
+
+
+def test_a_workload_or_plan_with_a_key_given_twice_is_refused(run_placer, tmp_path) -> None:
+    workload = tmp_path / "w.json"
+    workload.write_text(
+        '{"maxSizePerFPGA": 100, "maxFPGAs": 2, "maxCPUs": 1,\n "maxFPGAs": 0,\n'
+        ' "nodes": [{"id": 1, "supportedOnFpga": 1, "cpuLatency": 2, "fpgaLatency": 1,'
+        ' "isBackwardNode": 0}], "edges": []}'
+    )
+    one_line_error(run_placer("place", workload), "w.json:2: field 'maxFPGAs' given twice")
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"stages": [],\n "stages": []}')
+    one_line_error(run_placer("check", plan), "plan.json:2: field 'stages' given twice")

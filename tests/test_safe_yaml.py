@@ -89,6 +89,55 @@ def test_aliases_cannot_nest_past_the_cap() -> None:
 
 def test_ordinary_scalars_still_construct() -> None:
     data, lines = load("a: 2001-12-14\nb: [1, 2.5, true, null, '.inf', 1e400]\n")
-    assert str(data["a"]) == "2001-12-14"
+    assert data["a"] == "2001-12-14"  # as written: no field holds a date
     assert data["b"] == [1, 2.5, True, None, ".inf", "1e400"]  # YAML 1.1: 1e400 is a string
     assert lines[("b", 1)] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("a: 1:30\n", "f.yaml:1: a: write 90 in decimal, not '1:30'"),
+        ("a: -1:30:00\n", "f.yaml:1: a: write -5400 in decimal, not '-1:30:00'"),
+        ("a:\n  b: 0x1F\n", "f.yaml:2: a.b: write 31 in decimal, not '0x1F'"),
+        ("a: [0b101]\n", "f.yaml:1: a[0]: write 5 in decimal, not '0b101'"),
+        ("a: 017\n", "f.yaml:1: a: write 15 in decimal, not '017' (YAML reads a leading 0 "
+         "as octal)"),
+        ("a: 1_000\n", "f.yaml:1: a: write 1000 in decimal, not '1_000'"),
+        ("a: 1:30.5\n", "f.yaml:1: a: write 90.5 in decimal, not '1:30.5'"),
+        ("a: 1_000.5\n", "f.yaml:1: a: write 1000.5 in decimal, not '1_000.5'"),
+        ("a: !!int '0x10'\n", "f.yaml:1: a: write 16 in decimal, not '0x10'"),
+        ("a: !!float 1_0\n", "f.yaml:1: a: write 10.0 in decimal, not '1_0'"),
+    ],
+    ids=["sexagesimal", "sexagesimal-negative", "hex", "binary", "octal", "underscore",
+         "float-sexagesimal", "float-underscore", "tagged-hex", "tagged-float"],
+)  # fmt: skip
+def test_numbers_must_be_plain_decimal(text, says) -> None:
+    # YAML 1.1 reads all these as numbers; nobody writing a count or a size means them
+    with pytest.raises(ClusterSpecError) as info:
+        load(text)
+    assert str(info.value) == says
+
+
+def test_decimal_numbers_read_as_before() -> None:
+    data, _ = load(
+        "a: [0, -0, +3, 12, 1.5, .5, 2., 1.0e+10, 1.0e-05, !!float 1e3, !!int '7', 00]\n"
+    )
+    assert data["a"] == [0, 0, 3, 12, 1.5, 0.5, 2.0, 1e10, 1e-5, 1000.0, 7, 0]
+    # what resolves to a string stays one: YAML 1.1 has no 0o prefix, and 1e5 needs a point
+    data, _ = load("a: [0o17, 1e5, '1:30', \uff12]\n")
+    assert data["a"] == ["0o17", "1e5", "1:30", "\uff12"]
+
+
+def test_placer_yaml_numbers_read_back() -> None:
+    # what PyYAML writes for placer's figures is plain decimal
+    import yaml
+
+    figures = {"a": 1e-05, "b": 2.5e21, "c": 2**53, "d": -3.0, "e": 0.1, "f": 1e16}
+    data, _ = load(yaml.safe_dump(figures))
+    assert data == figures
+
+
+def test_a_date_or_time_reads_as_the_text_written() -> None:
+    data, _ = load("a: 2001-12-01\nb: 2001-12-14t21:59:43.10-05:00\nc: !!timestamp 2002-1-1\n")
+    assert data == {"a": "2001-12-01", "b": "2001-12-14t21:59:43.10-05:00", "c": "2002-1-1"}

@@ -12,10 +12,13 @@ from placer.units import (
     MAX_BYTES,
     Range,
     format_bytes,
+    format_bytes_apart,
     parse_bandwidth,
     parse_bytes,
     parse_flops,
     parse_fraction,
+    parse_integer,
+    parse_number,
     parse_time,
 )
 
@@ -202,3 +205,92 @@ def test_a_range_says_itself() -> None:
     assert str(Range(1, MAX_BYTES, show=format_bytes)) == "from 1 B to 8 PiB"
     with pytest.raises(ValueError, match=r"^1e-20TFLOPS is out of range \(from 1000 to"):
         Range(1e3, 1e21, "FLOP/s").check(1e-8, "1e-20TFLOPS")
+
+
+@pytest.mark.parametrize(
+    ("parse", "value"),
+    [
+        (parse_bytes, "\u0661\u0662GB"),  # Arabic-Indic 12: float() takes it
+        (parse_bytes, "\uff12GiB"),  # fullwidth 2
+        (parse_flops, "\u096a TFLOPS"),  # Devanagari 4
+        (parse_bandwidth, "1_000GB/s"),
+        (parse_time, "5\u0660us"),
+        (parse_fraction, "\u0660.5"),
+    ],
+    ids=["arabic-indic", "fullwidth", "devanagari", "underscore", "mixed", "fraction"],
+)
+def test_numbers_in_text_are_ascii_decimal(parse, value) -> None:
+    with pytest.raises(ValueError, match="expected") as info:
+        parse(value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("12", 12.0), (" -0.5 ", -0.5), (".5", 0.5), ("1.5e-3", 1.5e-3),
+                         ("+2E3", 2000.0), ("7.", 7.0)],
+)  # fmt: skip
+def test_parse_number_reads_decimal(text, number) -> None:
+    assert parse_number(text) == number
+
+
+@pytest.mark.parametrize(
+    "text", ["\u0661\u0662", "1_000", "0x10", "nan", "inf", "infinity", "1e400", "", "1 2",
+             "\uff12", "1,5"],
+)  # fmt: skip
+def test_parse_number_refuses_all_else(text) -> None:
+    with pytest.raises(ValueError):
+        parse_number(text)
+
+
+@pytest.mark.parametrize("text", ["\u0662", "\uff12", "1_0", "1.0", "1e3", "0x10", "", "9" * 5000])
+def test_parse_integer_refuses_what_int_would_take(text) -> None:
+    assert parse_integer(" 128 ") == 128 and parse_integer("-3") == -3
+    with pytest.raises(ValueError):
+        parse_integer(text)
+
+
+MEMORY = Range(1, MAX_BYTES, show=format_bytes)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [MAX_BYTES + 1, str(MAX_BYTES + 1), f"{MAX_BYTES + 1} B", f"{MAX_BYTES + 1}bytes",
+     f"{2**43 + 1}KiB", "9007199254740993"],
+)  # fmt: skip
+def test_whole_numbers_are_held_to_a_range_before_rounding(value) -> None:
+    # 2**53 + 1 rounds to 2**53 as a float, which is in range: checked exactly, it is not
+    assert float(MAX_BYTES + 1) in MEMORY
+    with pytest.raises(ValueError, match=r"is out of range \(from 1 B to 8 PiB\)"):
+        parse_bytes(value, within=MEMORY)
+
+
+def test_values_in_range_pass_the_range_unchanged() -> None:
+    assert parse_bytes(MAX_BYTES, within=MEMORY) == 2.0**53
+    assert parse_bytes("8PiB", within=MEMORY) == 2.0**53
+    assert parse_flops("312TFLOPS", within=Range(1e3, 1e21)) == 312e12
+    assert parse_time("2ms", within=Range(1e-12, 86_400, zero=True)) == 0.002
+    assert parse_fraction("60%", within=Range(1e-3, 1)) == 0.6
+    with pytest.raises(ValueError, match=r"^1e-20TFLOPS is out of range"):
+        parse_flops("1e-20TFLOPS", within=Range(1e3, 1e21))
+    with pytest.raises(ValueError, match=r"^86401000ms is out of range"):
+        parse_time("86401000ms", within=Range(1e-12, 86_400, zero=True))
+
+
+@pytest.mark.parametrize(
+    ("values", "texts"),
+    [
+        ((256 * GiB + 1, 256 * GiB), ("256.000000001 GiB", "256 GiB")),
+        ((256 * GiB, 256 * GiB), ("256 GiB", "256 GiB")),
+        ((3e9, GiB), ("2.79 GiB", "1 GiB")),
+        ((2**53 + 2**20, 2**53), ("8.000000001 PiB", "8 PiB")),
+        ((1023.9 * 2**20, GiB), ("1024 MiB", "1 GiB")),
+    ],
+)  # fmt: skip
+def test_figures_compared_in_a_message_read_differently(values, texts) -> None:
+    assert format_bytes_apart(*values) == texts
+
+
+@given(st.floats(1, 2**60), st.floats(1, 2**60))
+def test_different_amounts_never_read_the_same(a, b) -> None:
+    first, second = format_bytes_apart(a, b)
+    assert (first == second) == (a == b)

@@ -7,15 +7,18 @@ import math
 from placer.blocks import BlockGraph
 from placer.errors import InfeasiblePlacement
 from placer.model import Problem
-from placer.units import format_bytes
+from placer.units import format_bytes, format_bytes_apart
 
 
 def _describe_block(problem: Problem, blocks: BlockGraph, b: int) -> str:
     ops = blocks.ops_of_block[b]
     first = problem.ops[ops[0]]
     label = f"op {first.key}" if str(first.key) == first.name else f"op {first.key} ({first.name})"
-    if len(ops) > 1:
-        label += f" and the {len(ops) - 1} op(s) that must share its device"
+    others = len(ops) - 1
+    if others == 1:
+        label += " and the op that must share its device"
+    elif others > 1:
+        label += f" and the {others} ops that must share its device"
     return label
 
 
@@ -51,10 +54,8 @@ def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
                     else f"is not supported on {kind.name}"
                 )
             else:
-                reasons.append(
-                    f"needs {format_bytes(blocks.size[b])}, more than {kind.name}'s "
-                    f"{format_bytes(kind.memory_bytes)}"
-                )
+                need, cap = format_bytes_apart(blocks.size[b], kind.memory_bytes)
+                reasons.append(f"needs {need}, more than {kind.name}'s {cap}")
         absent = [kind.name for kind in problem.kinds if kind.count == 0]
         tail = f" and there is no {' or '.join(absent)}" if absent else ""
         raise InfeasiblePlacement(
@@ -69,9 +70,9 @@ def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacem
         room = sum(problem.kinds[k].count * problem.kinds[k].memory_bytes for k in capped)
         need = float(blocks.size.sum())
         if need > room:
+            need_text, room_text = format_bytes_apart(need, room)
             return InfeasiblePlacement(
-                f"the ops need {format_bytes(need)} but all devices together hold "
-                f"{format_bytes(room)}"
+                f"the ops need {need_text} but all devices together hold {room_text}"
             )
     biggest = int(blocks.size.argmax())
     return InfeasiblePlacement(
