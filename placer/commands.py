@@ -20,6 +20,7 @@ from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
 from placer.errors import BelowThreshold, InputError
 from placer.fileio import check_outputs, streamed, write_outputs
+from placer.onnx_checks import MAX_DIM
 from placer.render import (
     OutputFormat,
     dump_json,
@@ -35,7 +36,7 @@ from placer.result import PlacementResult
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
 from placer.text import markup_safe, printable
-from placer.units import Range, parse_integer
+from placer.units import Range, parse_integer, parse_number
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
 
@@ -54,15 +55,33 @@ class BoundedFloat(click.ParamType):
         self.bounds = bounds
 
     def convert(self, value, param, ctx) -> float:
+        if isinstance(value, float):  # a default
+            return value
         try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            self.fail(f"{_short(value)!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{_short(value)!r} is not a finite number", param, ctx)
+            number = parse_number(str(value))
+        except ValueError:
+            try:
+                finite = math.isfinite(float(value))
+            except (TypeError, ValueError, OverflowError):
+                finite = True  # not a number at all
+            what = "a number in ASCII decimal" if finite else "a finite number"
+            self.fail(f"{_short(value)!r} is not {what}", param, ctx)
         if number not in self.bounds:
             self.fail(f"{_short(value)} is out of range ({self.bounds})", param, ctx)
         return number
+
+
+class BoundedInt(click.IntRange):
+    """click's ``IntRange``, read as ASCII decimal only: ``int()`` also takes ``١٢``
+    and ``1_000``, which no other number placer reads does."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                value = parse_integer(value)
+            except ValueError:
+                self.fail(f"{_short(value)!r} is not a whole number in decimal", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _short(value: object) -> str:
@@ -73,16 +92,15 @@ def _short(value: object) -> str:
 #: Ranges of the numeric options (README, "Ranges of numbers"): generous for any real
 #: run, and small enough that nothing they feed overflows (an int64 shape, a thread
 #: pool, a DP table sized from --max-ideals).
-MAX_DIM = 2**31 - 1
 TIME_LIMIT = BoundedFloat(Range(0, 1e6, "s", low_open=True))
 MIP_GAP = BoundedFloat(Range(0, 1))
 #: --fail-below, --max-load and --min-throughput compare with a plan's figures, which
 #: the input ranges keep far below this.
 LIMIT = BoundedFloat(Range(0, 1e30))
-BATCH_SIZE = click.IntRange(1, MAX_DIM)
-THREADS = click.IntRange(1, 256)
-MAX_IDEALS = click.IntRange(1, 10**9)
-MAX_PAIRS = click.IntRange(1, 10**15)
+BATCH_SIZE = BoundedInt(1, MAX_DIM)
+THREADS = BoundedInt(1, 256)
+MAX_IDEALS = BoundedInt(1, 10**9)
+MAX_PAIRS = BoundedInt(1, 10**15)
 
 
 def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
@@ -481,7 +499,7 @@ def compare(
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="FILE",
               callback=_output_path,
               help="Write Markdown for a PR comment.")
-@click.option("--microbatches", type=click.IntRange(min=1, max=64), default=None,
+@click.option("--microbatches", type=BoundedInt(min=1, max=64), default=None,
               help="Microbatches in the timeline [one per stage, 4 to 12].")  # fmt: skip
 def report(
     model: str, plan: str, html_path: str | None, markdown_path: str | None,

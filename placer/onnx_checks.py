@@ -47,6 +47,8 @@ __all__ = [
 #: (a 32 PiB fp32 tensor, far beyond any device). Larger counts come from absurd
 #: dimensions or options (``--batch-size 2**62``), never from a real model.
 MAX_ELEMENTS = 2**53
+#: Largest batch size or input dimension an option or a plan may give (2**31 - 1).
+MAX_DIM = 2**31 - 1
 #: Most FLOPs, or bytes, one operator may be costed at (1e40); a model beyond it is
 #: refused rather than costed at figures whose sums overflow.
 MAX_FIGURE = 1e40

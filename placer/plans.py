@@ -218,7 +218,7 @@ def _expert_groups(document: dict[str, Any], problem: Problem, source: str):
         if len(used) > len(devices):
             raise PlanFormatError(
                 f"{source}: '{field}' uses {len(used)} devices but the problem has "
-                f"{len(devices)} {device_class.value} device(s)"
+                f"{len(devices)} {device_class.value} device{'' if len(devices) == 1 else 's'}"
             )
         slot = 0
         for i, machine in enumerate(machines):

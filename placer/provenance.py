@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from placer.errors import PlanFormatError
+from placer.onnx_checks import MAX_DIM
 
 if TYPE_CHECKING:
     from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
@@ -145,7 +146,8 @@ class Provenance:
                 raise fail(field, f"expected one of {', '.join(allowed)}, got {got}")
         batch = document["batch_size"]
         if not _positive_int(batch):
-            raise fail("batch_size", f"expected a positive integer, got {shown(batch)}")
+            expected = f"expected an integer from 1 to {MAX_DIM:,}"
+            raise fail("batch_size", f"{expected}, got {shown(batch)}")
         shapes = document["input_shapes"]
         if not isinstance(shapes, dict):
             raise fail(
@@ -155,7 +157,7 @@ class Provenance:
             if not isinstance(shape, list) or not shape or not all(map(_positive_int, shape)):
                 raise fail(
                     f"input_shapes.{name}",
-                    f"expected a list of positive integers, got {shown(shape)}",
+                    f"expected a list of integers from 1 to {MAX_DIM:,}, got {shown(shape)}",
                 )
         if not isinstance(document["coarsen"], bool):
             raise fail("coarsen", f"expected true or false, got {shown(document['coarsen'])}")
@@ -192,7 +194,8 @@ def short(fingerprint: str) -> str:
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    """A batch size or dim the options could have given: 1 to :data:`MAX_DIM`."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_DIM
 
 
 # -- the cluster, in the format of docs/cluster.md ---------------------------------------

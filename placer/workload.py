@@ -21,7 +21,7 @@ from typing import Any
 from placer.errors import InfeasiblePlacement, WorkloadFormatError
 from placer.inputs import load_json, read_text
 from placer.model import DeviceClass, DeviceKind, Op, Problem, usable_kinds
-from placer.units import MAX_BYTES, Range, format_bytes
+from placer.units import MAX_BYTES, Range, format_bytes, format_bytes_apart
 
 ACCELERATOR_KIND = 0
 CPU_KIND = 1
@@ -193,9 +193,10 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
 
     total = sum(op.size_bytes for op in ops)
     if total > MAX_BYTES:
+        total_shown, cap_shown = format_bytes_apart(total, MAX_BYTES)
         raise WorkloadFormatError(
-            f"{source}: nodes: the sizes add up to {format_bytes(total)}, more than placer "
-            f"handles ({format_bytes(MAX_BYTES)}, up to which sums of bytes are exact)"
+            f"{source}: nodes: the sizes add up to {total_shown}, more than placer "
+            f"handles ({cap_shown}, up to which sums of bytes are exact)"
         )
     _check_acyclic(ops, pairs, source)
     if max_fpgas == 0 and max_cpus == 0:

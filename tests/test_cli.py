@@ -163,6 +163,11 @@ MOBILENET = Path(__file__).resolve().parent.parent / "sample_models" / "mobilene
         (("--max-ideals", str(10**20)), "'--max-ideals': 100000000000000000000 is not in the"),
         (("--max-pairs", str(2**64)), "'--max-pairs'"),
         (("--fail-below", "nan"), "'--fail-below': 'nan' is not a finite number"),
+        # int() and float() take other scripts' digits and underscores; placer does not
+        (("--threads", "\u0662"), "'--threads': '\u0662' is not a whole number in decimal"),
+        (("--time-limit", "\u0661\u0660"), "'--time-limit': '\u0661\u0660' is not a number in"),
+        (("--max-ideals", "1_000"), "'--max-ideals': '1_000' is not a whole number in decimal"),
+        (("--batch-size", "\uff12"), "'--batch-size': '\uff12' is not a whole number in"),
     ],
 )
 def test_numeric_options_are_finite_and_bounded(run_placer, args, fragment) -> None:

@@ -294,6 +294,11 @@ def test_malformed_provenance_is_one_line(run_placer, tmp_path) -> None:
                    f"{plan}: provenance.cluster: links.default.bandwidth: expected a positive")
     _rewrite(plan, lambda d: d.update(provenance={"fingerprint": [1]}))
     one_line_error(run_placer("evaluate", MOBILENET, plan), "provenance.fingerprint: expected")
+    # a batch size no option could have given is the plan's error, not an option's
+    assert run_placer("place", MOBILENET, "--solver", "greedy", "-o", plan).exit_code == 0
+    _rewrite(plan, lambda d: d["provenance"].update(batch_size=2**62))
+    one_line_error(run_placer("evaluate", MOBILENET, plan),
+                   "provenance.batch_size: expected an integer from 1 to 2,147,483,647")
 
 
 # -- expert splits: each workload's own, no other -----------------------------------------

@@ -55,7 +55,7 @@ from placer.evaluate import evaluate
 from placer.model import DeviceClass, Placement, Problem
 from placer.solvers.base import SolveResult, SolverOptions
 from placer.solvers.dp import solve_chain
-from placer.units import format_bytes
+from placer.units import format_bytes_apart
 
 
 def solve_pipedream(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
@@ -308,9 +308,8 @@ def _why_not(problem: Problem, blocks: BlockGraph, segment: list[int], devices: 
             reasons.append(f"{kind.name} cannot run op {_op_name(problem, blocks, unsupported[0])}")
             continue
         need = float(np.sum(blocks.size[segment]))
-        reasons.append(
-            f"{kind.name} offers {format_bytes(kind.memory_bytes)}, {format_bytes(need)} needed"
-        )
+        offers, needed = format_bytes_apart(kind.memory_bytes, need)
+        reasons.append(f"{kind.name} offers {offers}, {needed} needed")
     return "; ".join(reasons)
 
 
