@@ -131,6 +131,13 @@ def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _decorated(command, decorators):
+    """``command`` under ``decorators``, the first one outermost (as if stacked with @)."""
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 def model_options(command):
     """Options that say how to cost an ONNX model (shared by place, evaluate, inspect)."""
     decorators = [
@@ -152,9 +159,7 @@ def model_options(command):
         click.option("--coarsen/--no-coarsen", default=False, show_default=True,
                      help="Merge trivially cheap ops into a neighbour first."),
     ]  # fmt: skip
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    return _decorated(command, decorators)
 
 
 def _model(kwargs: dict) -> app.ModelOptions:
@@ -292,9 +297,7 @@ def solver_options(command):
         click.option("--threads", type=THREADS, default=None,
                      help="Threads for the MILP backend."),
     ]  # fmt: skip
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    return _decorated(command, decorators)
 
 
 def _solver(kwargs: dict, progress=None) -> SolverOptions:
