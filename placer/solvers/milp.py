@@ -727,11 +727,12 @@ class _HiGHS(pulp.HiGHS):
 
     PuLP's HiGHS interface builds the model inside ``actualSolve`` and has no warm
     start, so the start solution is handed to highspy just before it runs.  The solve
-    runs in highspy's worker thread so that the main thread stays responsive: HiGHS
-    checks its interrupt flag in the branch and bound only, not in presolve or the root
-    LP, so on Ctrl-C, or once ``deadline`` is ``_GRACE`` seconds past, placer asks it to
-    stop and, if it has not within that grace, stops waiting for it (the thread is left
-    to finish, or to end with the process).
+    runs in a thread of its own so that the main thread stays responsive.  At the
+    ``deadline`` (or on Ctrl-C) placer asks HiGHS to stop through its interrupt
+    callbacks, which it checks in the LPs and the branch and bound but not in presolve
+    or every heuristic; if it has not stopped ``_GRACE`` seconds later, placer stops
+    waiting (the thread is left to finish, or to end with the process) and keeps the
+    last solution HiGHS reported (:attr:`incumbent`), or the warm start.
     """
 
     def __init__(self, *, warm: bool, progress, presolve: bool = True, deadline=None, **kwargs):
@@ -750,16 +751,17 @@ class _HiGHS(pulp.HiGHS):
         highs = lp.solverModel
         if not self.presolve:
             highs.setOptionValue("presolve", "off")
+        columns = len(lp.variables())
         if self.warm:
-            columns = [(v.index, v.varValue) for v in lp.variables() if v.varValue is not None]
+            given = [(v.index, v.varValue) for v in lp.variables() if v.varValue is not None]
             # the start is the incumbent until HiGHS reports a better one
-            self.incumbent = np.zeros(len(lp.variables()))
-            for index, value in columns:
+            self.incumbent = np.zeros(columns)
+            for index, value in given:
                 self.incumbent[index] = value
             highs.setSolution(
-                len(columns),
-                np.array([i for i, _ in columns], dtype=np.int32),
-                np.array([x for _, x in columns], dtype=np.float64),
+                len(given),
+                np.array([i for i, _ in given], dtype=np.int32),
+                np.array([x for _, x in given], dtype=np.float64),
             )
         stop = threading.Event()
         last = [-math.inf]
@@ -773,8 +775,6 @@ class _HiGHS(pulp.HiGHS):
                 last[0] = out.running_time
                 self.progress(out.running_time, _finite(out.mip_primal_bound),
                               _finite(out.mip_dual_bound))  # fmt: skip
-
-        columns = len(lp.variables())
 
         def on_improving(event):
             out = event.data_out
