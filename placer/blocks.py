@@ -9,7 +9,8 @@ A block is a set of ops that any valid contiguous placement puts on one device:
    cannot split a strongly connected component);
 3. optionally, a *free leaf* -- a block with no latency on any kind, supported
    everywhere, whose only pipeline neighbour is one other block that also takes part in
-   every transfer the leaf takes part in, and which needs no memory or lives in a
+   every transfer the leaf takes part in and needs every side computation the leaf
+   needs, and which needs no memory or lives in a
    problem whose ops all fit on any one device -- is absorbed into that neighbour.
    Moving such a leaf onto its neighbour's device never raises a load, never breaks a
    memory cap and keeps the stage graph acyclic, so the optimum is unchanged; it only
@@ -18,7 +19,9 @@ A block is a set of ops that any valid contiguous placement puts on one device:
 Communication is kept exact as a weighted hypergraph on blocks: op ``u`` with transfer
 cost ``c`` yields the hyperedge ``{block(u)} ∪ {block(v) : (u, v) edge}`` of weight ``c``,
 and a device pays ``c`` exactly when the hyperedge meets its block set without lying
-inside it.
+inside it.  A side computation recomputed by every device that needs it
+(:class:`~placer.model.Replica`) is a *cover*: the set of blocks reading it, paid by a
+device whenever its block set meets it.
 
 References
 ----------
@@ -29,7 +32,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,6 +64,12 @@ class BlockGraph:
         Whether ``weights`` charge exactly what the evaluator charges.  With per-link
         costs that differ between links, a kind is charged its slowest link (an upper
         bound), so a plan's true max-load can only be lower than the DP's figure.
+    covers : tuple of tuple of int
+        Block sets of the side computations (:class:`~placer.model.Replica`), aggregated:
+        a device pays ``cover_latency[k, c]`` and ``cover_size[c]`` when its block set
+        meets ``covers[c]``.
+    cover_latency : numpy.ndarray
+    cover_size : numpy.ndarray
     """
 
     block_of_op: np.ndarray
@@ -71,10 +80,34 @@ class BlockGraph:
     hyperedges: tuple[tuple[int, ...], ...]
     weights: np.ndarray
     exact_communication: bool = True
+    covers: tuple[tuple[int, ...], ...] = ()
+    cover_latency: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    cover_size: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_blocks(self) -> int:
         return len(self.ops_of_block)
+
+
+def side_covers(
+    problem: Problem, block_of_op: np.ndarray
+) -> tuple[tuple[tuple[int, ...], ...], np.ndarray, np.ndarray]:
+    """``(covers, latency, size)``: the problem's replicas by the block set they serve.
+
+    Replicas read by the same blocks are summed into one cover; ``latency`` is
+    ``(kinds, covers)``.
+    """
+    summed: dict[tuple[int, ...], tuple[np.ndarray, float]] = {}
+    for replica in problem.replicas:
+        key = tuple(sorted({int(block_of_op[r]) for r in replica.readers}))
+        latency, size = summed.get(key, (np.zeros(len(problem.kinds)), 0.0))
+        summed[key] = (latency + np.array(replica.latency, dtype=np.float64),
+                       size + replica.size_bytes)
+    covers = tuple(summed)
+    latency = np.array([summed[c][0] for c in covers], dtype=np.float64)
+    latency = np.ascontiguousarray(latency.reshape(len(covers), len(problem.kinds)).T)
+    size = np.array([summed[c][1] for c in covers], dtype=np.float64)
+    return covers, latency, size
 
 
 def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph:
@@ -147,6 +180,7 @@ def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
         sorted({(index[a], index[b]) for a, b in arcs}), dtype=np.int64
     ).reshape(-1, 2)
     hyperedges, weights, exact = _hyperedges(problem, block_of_op, optimistic=False)
+    covers, cover_latency, cover_size = side_covers(problem, block_of_op)
     return BlockGraph(
         block_of_op=block_of_op,
         ops_of_block=tuple(tuple(m) for m in members),
@@ -156,6 +190,9 @@ def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
         hyperedges=hyperedges,
         weights=weights,
         exact_communication=exact,
+        covers=covers,
+        cover_latency=cover_latency,
+        cover_size=cover_size,
     )
 
 
@@ -306,6 +343,11 @@ def _absorb_one_round(problem: Problem, pipeline, find, union) -> bool:
         if len(group) > 1:
             for a in group:
                 transfers.setdefault(a, []).append(group)
+    # likewise the side computations it needs: its neighbour must need them already
+    for replica in problem.replicas:
+        group = {find(r) for r in replica.readers}
+        for a in group:
+            transfers.setdefault(a, []).append(group)
     changed = False
     for r, near in neighbours.items():
         if not (free[r] and len(near) == 1 and find(r) == r):

@@ -37,7 +37,9 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
     Notes
     -----
     A cheap node joins a neighbouring group only when all its in-edges come from that
-    group (or all its out-edges go to it), which cannot close a cycle. Nodes are visited
+    group (or all its out-edges go to it), which cannot close a cycle. Side computations
+    (``graph.replicated``) are recomputed by every stage that reads them: they neither
+    join nor absorb a group. Nodes are visited
     in topological order. Time is O(V + E) set operations per merge, O(V·E) at worst.
 
     Examples
@@ -73,13 +75,14 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
     def neighbours(group: int, adjacency: list[set[int]]) -> set[int]:
         return {find(j) for i in members[group] for j in adjacency[i]} - {group}
 
+    side = set(graph.replicated)  # recomputed by each stage: never merged into an op
     for i in range(n):
-        if graph.nodes[i].flops > threshold:
+        if graph.nodes[i].flops > threshold or i in side:
             continue
         group = find(i)
         for adjacency in (preds, succs):
             targets = neighbours(group, adjacency)
-            if len(targets) == 1:
+            if len(targets) == 1 and not targets & side:
                 (target,) = targets
                 parent[group] = target
                 members[target].extend(members.pop(group))
@@ -120,7 +123,8 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
             edges_between.items(), key=lambda item: (position[item[0][0]], position[item[0][1]])
         )
     )
-    return replace(graph, nodes=nodes, edges=edges)
+    replicated = tuple(sorted(position[i] for i in side))  # singletons: their own root
+    return replace(graph, nodes=nodes, edges=edges, replicated=replicated)
 
 
 def _merge(group: list[GraphNode]) -> GraphNode:

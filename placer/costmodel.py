@@ -37,7 +37,7 @@ from pathlib import Path
 from placer.cluster import TIME_RANGE, Cluster, DeviceGroup
 from placer.errors import InputError, ModelLoadError
 from placer.inputs import load_json, read_text
-from placer.model import DeviceKind, LinkCost, Op, Problem, usable_kinds
+from placer.model import DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
 from placer.text import printable
 from placer.units import MAX_BYTES, format_bytes, format_bytes_apart, parse_number
@@ -131,35 +131,42 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     groups = cluster.groups
     scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
     training = options.mode is Mode.TRAINING
+    side = set(graph.replicated)
+    placed = [i for i in range(len(graph.nodes)) if i not in side]
+    index = {node: op for op, node in enumerate(placed)}
     kinds = usable_kinds(
         [
             DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
             for g in groups
         ],
-        len(graph.nodes),  # colour classes: a backward op shares its forward op's
+        len(placed),  # colour classes: a backward op shares its forward op's
     )
     # the devices the pipeline can use, not the cluster's count: 10**12 T4s are not
     # 10**12 stages of stashed activations
     stages = sum(kind.count for kind in kinds)
     param_bytes = bytes_per_param(options.dtype, options.optimizer) if training else None
 
+    def size_of(node: GraphNode) -> float:
+        if training:
+            size = node.param_count * param_bytes + node.output_bytes * scale * stages
+            # constant tensors that are not learned (BatchNorm statistics) stay as they are
+            return size + max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
+        return node.param_bytes * scale + node.output_bytes * scale
+
+    # transfers run between placed ops only: a side computation is made where it is read
+    placed_edges = [e for e in graph.edges if e.src in index and e.dst in index]
     out_bytes = [0.0] * len(graph.nodes)
     in_bytes = [0.0] * len(graph.nodes)
     seen: set[tuple[int, str]] = set()
-    for edge in graph.edges:
+    for edge in placed_edges:
         if (edge.src, edge.tensor) not in seen:
             seen.add((edge.src, edge.tensor))
             out_bytes[edge.src] += edge.bytes * scale
         in_bytes[edge.dst] += edge.bytes * scale
 
     ops: list[Op] = []
-    for i, node in enumerate(graph.nodes):
-        if training:
-            size = node.param_count * param_bytes + node.output_bytes * scale * stages
-            # constant tensors that are not learned (BatchNorm statistics) stay as they are
-            size += max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
-        else:
-            size = node.param_bytes * scale + node.output_bytes * scale
+    for i in placed:
+        node = graph.nodes[i]
         latency = tuple(
             _latency(node, g, options, scale, 1.0, backward=False) for g in groups
         )
@@ -169,17 +176,18 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                 name=node.name,
                 latency=latency,
                 supported=(True,) * len(groups),
-                size_bytes=size,
+                size_bytes=size_of(node),
                 transfer_cost=0.0,
-                color=i,
+                color=index[i],
                 output_bytes=out_bytes[i],
                 members=node.members if node.members != (node.name,) else (),
             )
         )
-    edges = [(e.src, e.dst) for e in graph.edges]
+    edges = [(index[e.src], index[e.dst]) for e in placed_edges]
     if training:
-        n = len(graph.nodes)
-        for i, node in enumerate(graph.nodes):
+        n = len(placed)
+        for i in placed:
+            node = graph.nodes[i]
             factor = (
                 BACKWARD_FLOP_FACTOR["weighted"]
                 if node.op_type in _WEIGHTED or node.param_count
@@ -196,7 +204,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                     supported=(True,) * len(groups),
                     size_bytes=0.0,
                     transfer_cost=0.0,
-                    color=i,
+                    color=index[i],
                     backward=True,
                     output_bytes=in_bytes[i],  # gradients of its inputs flow back
                     members=tuple(f"{m}/grad" for m in node.members)
@@ -205,7 +213,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                 )
             )
         # the backward graph mirrors the forward one
-        edges += [(n + e.dst, n + e.src) for e in graph.edges]
+        edges += [(n + index[e.dst], n + index[e.src]) for e in placed_edges]
+    replicas = _replicas(graph, groups, index, options, scale, size_of)
 
     _check_sums(graph.name, ops, groups)
     links = tuple(
@@ -228,7 +237,67 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         notes=tuple(notes),
         cluster=cluster.name,
         links=links,
+        replicas=replicas,
     )
+
+
+def _replicas(
+    graph: OpGraph,
+    groups: tuple[DeviceGroup, ...],
+    index: dict[int, int],
+    options: CostOptions,
+    scale: float,
+    size_of,
+) -> tuple[Replica, ...]:
+    """The side computations of ``graph`` as :class:`~placer.model.Replica` charges.
+
+    A side computation's readers are the placed forward ops that need it, directly or
+    through other side computations (a backward op shares its forward op's device).  In
+    training it is charged its backward time too when a learned parameter lies
+    upstream (T5's bias table), since the gradient flows back through it.
+    """
+    side = graph.replicated
+    if not side:
+        return ()
+    consumers: dict[int, set[int]] = {s: set() for s in side}
+    learned = {s: graph.nodes[s].param_count > 0 for s in side}
+    for edge in graph.edges:
+        if edge.src in consumers:
+            consumers[edge.src].add(edge.dst)
+    for s in side:  # topological order: producers settle first
+        for edge_dst in consumers[s]:
+            if edge_dst in learned:
+                learned[edge_dst] |= learned[s]
+    needs: dict[int, frozenset[int]] = {}
+    for s in reversed(side):
+        ops = {index[c] for c in consumers[s] if c in index}
+        for c in consumers[s]:
+            if c in needs:
+                ops |= needs[c]
+        needs[s] = frozenset(ops)
+    training = options.mode is Mode.TRAINING
+    replicas = []
+    for s in side:
+        node = graph.nodes[s]
+        latency = []
+        for g in groups:
+            seconds = _latency(node, g, options, scale, 1.0, backward=False)
+            if training and learned[s]:
+                kind = "weighted" if node.param_count else "other"
+                factor = BACKWARD_FLOP_FACTOR[kind]
+                seconds += _latency(node, g, options, scale, factor, backward=True)
+            latency.append(seconds)
+        readers = sorted(needs[s])
+        replicas.append(
+            Replica(
+                key=node.name,
+                latency=tuple(latency),
+                size_bytes=size_of(node),
+                readers=tuple(readers),
+                members=node.members if node.members != (node.name,) else (),
+            )
+        )
+    return tuple(replicas)
 
 
 def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> None:

@@ -79,11 +79,13 @@ def evaluate(
     that has an out-edge ``(u, v)`` with exactly one of ``u, v`` on the device.  With
     per-link costs (``problem.links``), a receiver pays the transfer over the link from
     the sender, and the sender pays once, over the slowest link its output crosses.  The
-    objective is the max-load over devices.  A placement is contiguous when the graph of
+    objective is the max-load over devices.  A side computation
+    (:class:`~placer.model.Replica`) adds its latency and memory, once, to every device
+    that holds an op needing it.  A placement is contiguous when the graph of
     stages (devices, with an arc wherever a pipeline edge goes from one to another) is
     acyclic: then every device holds a contiguous set and the stages form a pipeline.
 
-    Runs in O(ops + edges + devices²).
+    Runs in O(ops + edges + replica readers + devices²).
     """
     devices = problem.devices
     kinds = problem.kinds
@@ -106,6 +108,11 @@ def evaluate(
         members[d].append(i)
         if not op.supported[k]:
             violations.append(f"op {op.key} ({op.name}) is not supported on {devices[d].name}")
+    for replica in problem.replicas:
+        # recomputed once on every device holding an op that needs it
+        for d in {assignment[i] for i in replica.readers}:
+            compute[d] += replica.latency[devices[d].kind]
+            memory[d] += replica.size_bytes
 
     for u, succ in enumerate(problem.successors):
         if not succ:

@@ -144,6 +144,42 @@ class Op:
 
 
 @dataclass(frozen=True)
+class Replica:
+    """A side computation that every device needing it recomputes, never placed or sent.
+
+    ONNX subgraphs that depend only on graph inputs and constants, not on activations
+    (position ids, rotary tables, attention-mask expansion), are run by every stage
+    that reads them, the way folded weights are copied into every stage
+    (:mod:`placer.onnx_graph`, ``docs/model.md``).  A device pays ``latency[k]`` and
+    ``size_bytes`` once if it holds at least one op of ``readers``.
+
+    Parameters
+    ----------
+    key : str
+        The ONNX node name.
+    latency : tuple of float
+        Time per sample on one device of each kind (forward, plus backward in training
+        when it holds learned parameters).
+    size_bytes : float
+        Memory it needs on each device that computes it.
+    readers : tuple of int
+        Op indices that need its output, directly or through other replicas.
+    members : tuple of str
+        ONNX names it stands for (empty: just ``key``).
+    """
+
+    key: str
+    latency: tuple[float, ...]
+    size_bytes: float
+    readers: tuple[int, ...]
+    members: tuple[str, ...] = ()
+
+    @property
+    def input_nodes(self) -> tuple[str, ...]:
+        return self.members or (self.key,)
+
+
+@dataclass(frozen=True)
 class Problem:
     """A costed placement problem: graph, device kinds and per-kind costs.
 
@@ -156,7 +192,9 @@ class Problem:
     every op's ``transfer_cost`` is charged as in [1]_.  ``cluster`` names the cluster an
     ONNX model was costed on (None for a workload, which carries its own devices).
     ``provenance`` is what the problem was made from (the input's fingerprint and the
-    costing options), recorded in plans; it takes no part in comparisons.
+    costing options), recorded in plans; it takes no part in comparisons.  ``replicas``
+    are side computations that each device recomputes for the ops it holds
+    (:class:`Replica`).
     """
 
     name: str
@@ -169,6 +207,7 @@ class Problem:
     links: tuple[tuple[LinkCost, ...], ...] | None = None
     cluster: str | None = None
     provenance: Provenance | None = field(default=None, compare=False)
+    replicas: tuple[Replica, ...] = ()
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""

@@ -171,6 +171,9 @@ class OpGraph:
         largest input of the op producing it.
     notes : tuple of str
         Caveats of the estimate (an unknown loop trip count, failed shape inference).
+    replicated : tuple of int
+        Indices of the side computations (:func:`side_computations`): nodes that every
+        stage reading them recomputes, so they are never placed nor sent.
     """
 
     name: str
@@ -181,6 +184,7 @@ class OpGraph:
     unknown_ops: tuple[str, ...]
     unknown_shapes: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    replicated: tuple[int, ...] = ()
 
     @property
     def total_flops(self) -> float:
@@ -347,6 +351,82 @@ def constant_nodes(graph: GraphProto) -> frozenset[int]:
             found.append(index)
             constant.update(name for name in node.output if name)
     return frozenset(found)
+
+
+#: Learned parameters a side computation may read, with those of every side computation
+#: it depends on (T5's relative-position bias table has 256; an embedding table has
+#: millions and starts the model's main path).
+MAX_SIDE_PARAMS = 2**16
+#: FLOPs a side computation may take, with every side computation it depends on, as a
+#: fraction of the model's: recomputing it in every stage must stay negligible.
+MAX_SIDE_FLOPS_FRACTION = 1e-3
+
+
+def side_computations(
+    nodes: Sequence[GraphNode],
+    edges: Sequence[GraphEdge],
+    eligible: Sequence[bool],
+) -> tuple[int, ...]:
+    """The nodes that depend only on graph inputs and constants, not on activations.
+
+    A node is a *side computation* when it is ``eligible`` (in the default ONNX domain,
+    deterministic, without subgraph, making no graph output), every node it reads from
+    is a side computation itself, some node reads it, and together with the side
+    computations it depends on it reads at most :data:`MAX_SIDE_PARAMS` learned
+    parameters and takes at most :data:`MAX_SIDE_FLOPS_FRACTION` of the model's FLOPs.
+    Position ids, rotary cos/sin tables and the expansion of an attention mask are; an
+    embedding lookup (millions of parameters), the first convolution of a CNN (a
+    percent of its FLOPs) and everything after them are not.
+
+    Each stage that holds a reader recomputes the side computations it needs, the way
+    runtimes and ``placer split`` treat folded weights, so they are never placed nor
+    sent (:class:`placer.model.Replica`).  Taking them out of the placed graph removes
+    the freedom to place each of them anywhere before its first reader, which
+    multiplies the ideals of the DAG: a mask is read by every layer of a transformer.
+
+    Parameters
+    ----------
+    nodes, edges : sequence
+        The graph, nodes in topological order.
+    eligible : sequence of bool
+        Per node, whether it may be recomputed at all.
+
+    Returns
+    -------
+    tuple of int
+        Indices into ``nodes``, ascending.
+
+    Notes
+    -----
+    Each candidate's set of side ancestors is built from its producers' sets, and only
+    while it stays within the limits: time O(E + S²) for S side computations.
+
+    Examples
+    --------
+    >>> def node(name, params=0, flops=1.0):
+    ...     return GraphNode(name, "Op", flops, 0, 0, params, 0, 0, True)
+    >>> nodes = [node("mask"), node("embed", 10**6), node("attn", 0, 1e6), node("lonely")]
+    >>> edges = [GraphEdge(0, 2, "m", 4.0), GraphEdge(1, 2, "h", 4.0)]
+    >>> side_computations(nodes, edges, [True] * 4)
+    (0,)
+    """
+    producers: list[set[int]] = [set() for _ in nodes]
+    read = [False] * len(nodes)
+    for edge in edges:
+        producers[edge.dst].add(edge.src)
+        read[edge.src] = True
+    max_flops = MAX_SIDE_FLOPS_FRACTION * math.fsum(node.flops for node in nodes)
+    cone: list[frozenset[int] | None] = [None] * len(nodes)  # side ancestors, itself too
+    for i in range(len(nodes)):
+        if not eligible[i] or any(cone[p] is None for p in producers[i]):
+            continue
+        ancestors = frozenset({i}).union(*(cone[p] for p in producers[i]))
+        params = sum(nodes[a].param_count for a in ancestors)
+        flops = math.fsum(nodes[a].flops for a in ancestors)
+        if params <= MAX_SIDE_PARAMS and flops <= max_flops:
+            cone[i] = ancestors
+    # one that nobody reads would be computed by no stage: it stays an op to place
+    return tuple(i for i in range(len(nodes)) if cone[i] is not None and read[i])
 
 
 # -- input shapes ----------------------------------------------------------------------
@@ -991,6 +1071,14 @@ class _GraphBuilder:
         for value in _real_inputs(graph):
             info = self.info(value.name)
             input_bytes += info.nbytes if info else 0.0
+        outputs = {value.name for value in graph.output}
+        eligible = [
+            _is_default_domain(node)
+            and node.op_type not in _RANDOM_OPS
+            and next(_subgraphs(node), None) is None
+            and not any(name in outputs for name in node.output)
+            for _, node, _ in costed
+        ]
         return OpGraph(
             name=graph.name or self.path.stem,
             nodes=tuple(nodes),
@@ -1000,4 +1088,5 @@ class _GraphBuilder:
             unknown_ops=tuple(sorted(self.unknown_ops)),
             unknown_shapes=tuple(dict.fromkeys(self.unknown_shapes)),
             notes=tuple(dict.fromkeys(self.notes)),
+            replicated=side_computations(nodes, edges, eligible),
         )

@@ -109,6 +109,9 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
         )
     device_of: dict[int, int] = {}
     seen: set[int | str] = set()
+    # side computations are recomputed wherever they are read; a plan may list them
+    side = {name for replica in problem.replicas for name in replica.input_nodes}
+    side |= {f"{name}/grad" for name in side}
     for device, keys, where in groups:
         if not isinstance(keys, list):
             raise PlanFormatError(f"{source}: {where}.nodes must be a list, got {shown(keys)}")
@@ -119,6 +122,8 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
                     f"name (a string), got {shown(key)}"
                 )
             index = _index(problem, key)
+            if index is None and key in side:
+                continue
             if index is None:
                 raise PlanFormatError(
                     f"{source}: {where}: node {shown(key)} is not in {problem.name!r}"

@@ -62,12 +62,19 @@ class PlacementResult:
         for stage in evaluation.stages:
             device = problem.devices[stage.device]
             kind = problem.kinds[device.kind]
+            held = set(stage.ops)
             stages.append(
                 {
                     "device": device.name,
                     "kind": kind.device_class.value,
                     "device_type": kind.name,
                     "nodes": [key for i in stage.ops for key in problem.ops[i].input_nodes],
+                    "recomputed": [
+                        key
+                        for replica in problem.replicas
+                        if held.intersection(replica.readers)
+                        for key in replica.input_nodes
+                    ],
                     "compute": stage.compute,
                     "communication": stage.communication,
                     "load": stage.load,

@@ -164,7 +164,11 @@ def split_model(
     model = _load_with_weights(model_path)
     folded = constant_nodes(model.graph)
     names = _placer_names(model.graph, graph, folded, model_path)
-    stage_of = _stage_of_nodes(model.graph, names, stages, plan_path)
+    # side computations run, like folded nodes, in every stage that reads them
+    side_names = {graph.nodes[k].name for k in graph.replicated}
+    side = {index for index, name in names.items() if name in side_names}
+    placed = {index: name for index, name in names.items() if index not in side}
+    stage_of = _stage_of_nodes(model.graph, placed, stages, plan_path, side_names)
     _check_order(model.graph, stage_of, plan_path)
 
     typed = _value_infos(model)
@@ -178,7 +182,7 @@ def split_model(
         for name in _reads(node):
             readers.setdefault(name, set()).update(stage_of[index])
     # every stage that reads a folded tensor makes it itself: it never crosses a cut
-    made_by_folded = {name for i in folded for name in main.node[i].output}
+    made_by_folded = {name for i in folded | side for name in main.node[i].output}
     tensor_bytes = {edge.tensor: edge.bytes for edge in graph.edges}
 
     files: list[StageFile] = []
@@ -236,7 +240,7 @@ def split_model(
     made_in = {}
     for index, node in enumerate(main.node):
         for name in node.output:
-            if name and index not in folded and stage_of[index]:
+            if name and index not in folded and index not in side and stage_of[index]:
                 made_in.setdefault(name, min(stage_of[index]))
     for s in range(len(files)):
         crossing = {
@@ -563,13 +567,20 @@ def _placer_names(
 
 
 def _stage_of_nodes(
-    main: GraphProto, names: dict[int, str], stages: list[dict[str, Any]], plan: Path
+    main: GraphProto,
+    names: dict[int, str],
+    stages: list[dict[str, Any]],
+    plan: Path,
+    side: set[str] = frozenset(),
 ) -> list[set[int]]:
-    """The stages each node runs on: one for an op, every reader's for a folded node."""
+    """The stages each node runs on: one for an op, every reader's for a folded node or
+    a side computation (whose names in ``side`` a plan may list: they are ignored)."""
     index_of = {name: index for index, name in names.items()}
     stage_of: list[set[int]] = [set() for _ in main.node]
     for s, stage in enumerate(stages):
         for key in stage["nodes"]:
+            if isinstance(key, str) and key in side:
+                continue  # an older plan placed it; every reader's stage makes it now
             index = index_of.get(key) if isinstance(key, str) else None
             if index is None:
                 raise PlanFormatError(f"{plan}: stages[{s}]: node {key!r} is not in the model")

@@ -37,13 +37,15 @@ def test_inspect_and_place_everywhere(run_placer, model: Path, flags: list[str])
 
     proto = onnx.load(str(model), load_external_data=False)
     graph = load_onnx(model, input_shapes=_shapes(flags), batch_size=_batch(flags))
-    names = {node.name for node in graph.nodes}
-    # every ONNX node that is not folded (it computes on constants only) is placed
+    side = {graph.nodes[i].name for i in graph.replicated}
+    names = {node.name for node in graph.nodes} - side
+    # every ONNX node that is not folded (it computes on constants only) is placed, or
+    # recomputed by the stages that read it
     constant = _constant_nodes(proto.graph)
     for index, node in enumerate(proto.graph.node):
         name = node.name or f"{node.op_type}_{index}"
         if index not in constant:
-            assert name in names, name
+            assert name in names | side, name
 
     for cluster in CLUSTERS:
         for mode in ("inference", "training"):
@@ -58,6 +60,8 @@ def test_inspect_and_place_everywhere(run_placer, model: Path, flags: list[str])
             nodes = [n for stage in plan["stages"] for n in stage["nodes"]]
             forward = [n for n in nodes if not n.endswith("/grad")]
             assert sorted(forward) == sorted(names), (_id(cluster), mode)
+            recomputed = {n for stage in plan["stages"] for n in stage["recomputed"]}
+            assert recomputed == side, (_id(cluster), mode)
             assert len(nodes) == len(set(nodes))
             if mode == "training":
                 assert sorted(n for n in nodes if n.endswith("/grad")) == sorted(

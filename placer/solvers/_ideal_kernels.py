@@ -235,6 +235,7 @@ def dp_range(
     h_start,
     h_members,
     weights,
+    h_mem,
     cut_start,
     cut_items,
     cut_total,
@@ -253,7 +254,8 @@ def dp_range(
     split into stages on ``c_k`` devices of each kind ``k`` (at most ``c_k`` if
     ``at_most``), where ``s`` encodes the counts ``c`` in mixed radix (``strides``).  A
     stage is ``i \\ j`` for a sub-ideal ``j`` of ``i``; on kind ``k`` it costs its
-    latency plus, if ``pays[k]``, the weight of the hyperedges it cuts.  Stages with
+    latency plus, if ``pays[k]``, the weight of the hyperedges it cuts; its memory is
+    its blocks' plus ``h_mem`` of each hyperedge it meets (side computations).  Stages with
     latency above ``bound`` on every kind are skipped, and so is everything below them
     in the lattice, since latency only grows as ``j`` shrinks.
 
@@ -271,6 +273,10 @@ def dp_range(
     n_kinds = lat.shape[0]
     n_masks = weights.shape[1]
     masked = n_masks > 1
+    has_mem = False
+    for h in range(h_mem.shape[0]):
+        if h_mem[h] > 0.0:
+            has_mem = True
     pairs = 0
     cost = np.empty(n_kinds)
     comm = np.empty(n_kinds)
@@ -316,6 +322,11 @@ def dp_range(
                         need_comm = True
             if not alive:
                 continue
+            # side computations' memory: a cover is never inside an ideal, so each one
+            # the stage meets is on i's cut list
+            extra = 0.0
+            if has_mem:
+                need_comm = True
             if need_comm and not masked:
                 for k in range(n_kinds):
                     comm[k] = cut_total[k, 0, j]
@@ -330,6 +341,8 @@ def dp_range(
                             in_j += _has(bits, j, b)
                     # a hyperedge cut by i is cut by the stage iff it meets the stage,
                     # and cut_total[j] counted it iff j cuts it (it meets j)
+                    if in_j < in_i:
+                        extra += h_mem[h]
                     sign = int(in_j < in_i) - int(in_j > 0)
                     if sign != 0:
                         for k in range(n_kinds):
@@ -361,13 +374,19 @@ def dp_range(
                             for m in range(n_masks):
                                 before[k, m] -= weights[k, m, h]
                         if in_j < in_i:
+                            extra += h_mem[h]
                             for k in range(n_kinds):
                                 for m in range(n_masks):
                                     both[k, m] += weights[k, m, h]
                     else:
+                        extra += h_mem[h]
                         for k in range(n_kinds):
                             for m in range(n_masks):
                                 after[k, m] += weights[k, m, h]
+            if extra > 0.0:
+                for k in range(n_kinds):
+                    if stage_size + extra > cap[k]:
+                        cost[k] = np.inf
             for k in range(n_kinds):
                 ck = cost[k]
                 if ck == np.inf:

@@ -347,7 +347,7 @@ def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) 
     """The ideals of the block DAG, or None when there are more than ``max_ideals`` (or
     more than fit in :data:`MAX_LATTICE_BYTES`) or the deadline passes first."""
     m = blocks.n_blocks
-    words = max(1, (m + 63) // 64)
+    words = (m + 64) // 64  # a bit for the phantom block of the covers, never set
     max_ideals = min(max_ideals, max(1, MAX_LATTICE_BYTES // (8 * words)))
     if _has_wide_antichain(blocks, max_ideals):
         return None
@@ -422,12 +422,13 @@ def _prefix_work(blocks: BlockGraph, order) -> float:
     spans = sum(
         int(position[list(h)].max() - position[list(h)].min()) for h in blocks.hyperedges
     )
+    spans += sum(int(position[list(c)].max()) for c in blocks.covers)  # cut from the start
     return m * m / 2 * (1 + spans / max(m, 1))
 
 
 def _chain_lattice(order, m: int) -> _Lattice:
     """The lattice of prefixes of ``order`` (the ideals of the chain it forms)."""
-    words = max(1, (m + 63) // 64)
+    words = (m + 64) // 64  # a bit for the phantom block of the covers, never set
     bits = np.zeros((m + 1, words), np.uint64)
     for t, b in enumerate(order, start=1):
         bits[t] = bits[t - 1]
@@ -547,7 +548,8 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, optio
                 lo, n, lattice.bits, lattice.sub_start, lattice.sub_items,
                 stages.lat, stages.unsup, stages.size, cap, pays, states.strides,
                 states.counts, states.used_mask, states.left_mask,
-                run.at_most, h_start, h_members, weights, cut_start, cut_items, cut_total, bound,
+                run.at_most, h_start, h_members, weights, run.memory, cut_start, cut_items,
+                cut_total, bound,
                 dp, back_ideal, back_kind, stamp, stack, _CALL_PAIRS,
             )  # fmt: skip
         pairs += visited

@@ -16,7 +16,10 @@ That is exactly the charge of [1]_ (a hyperedge is paid when it meets the stage 
 lying inside it) when every hyperedge spans at most two consecutive positions -- always
 the case on a path DAG; otherwise it over-charges hyperedges that pass over or
 straddle the stage, and the plan it finds is a real placement whose true max-load,
-from the evaluator, is at most the figure the sweep used.
+from the evaluator, is at most the figure the sweep used.  A side computation's cover
+(:mod:`placer.solvers.dp_costs`) counts as a hyperedge from position 0 to its last
+reader, so it is exact only with a single reader in the first block; its memory is
+kept free in every stage.
 
 References
 ----------
@@ -117,8 +120,9 @@ def order_costs(blocks: BlockGraph, run: Costing, order, cap: np.ndarray) -> _Or
     """
     order = np.asarray(order, dtype=np.int64)
     m = len(order)
-    position = np.empty(blocks.n_blocks, dtype=np.int64)
+    position = np.empty(blocks.n_blocks + 1, dtype=np.int64)
     position[order] = np.arange(1, m + 1)
+    position[blocks.n_blocks] = 0  # the covers' phantom block: before every stage
     finite = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)[:, order]
     unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)[:, order]
     lat = np.zeros((finite.shape[0], m + 1))
@@ -142,6 +146,11 @@ def order_costs(blocks: BlockGraph, run: Costing, order, cap: np.ndarray) -> _Or
                 np.add.at(diff[k, mask], last, -run.weights[k, mask])
     cut = np.cumsum(diff, axis=2)[:, :, : m + 1]
     np.maximum(cut, 0.0, out=cut)  # rounding in the running sum must not make it negative
+    side_memory = float(run.memory.sum())
+    if side_memory > 0:
+        # every stage keeps room for all the side computations: safe, exact if unbound
+        exact &= not np.isfinite(cap[cap >= 0]).any()
+        cap = np.where(cap >= 0, np.maximum(cap - side_memory, 0.0), cap)
     with deferred_interrupt():
         lo = kernels.window_starts(size, unsup, cap)
     return _OrderCosts(order, lat, np.ascontiguousarray(cut), lo, exact)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -69,6 +69,15 @@ class Costing:
         ``(kinds, masks, hyperedges)``: what a device of kind ``k`` pays for hyperedge
         ``h`` when the other end may be on the kinds of bitmask ``m``; a single mask
         when the charge does not depend on it.
+    sizes : numpy.ndarray or None
+        Memory per hyperedge (:attr:`memory`).
+
+    Notes
+    -----
+    The side computations' covers (:attr:`placer.blocks.BlockGraph.covers`) come last
+    among the hyperedges, each with the phantom block ``n_blocks`` added: no ideal holds
+    it, so a cover is never inside a stage and is paid, on every mask, by each stage it
+    meets: exactly the replica's charge.
     """
 
     role: Role
@@ -77,6 +86,15 @@ class Costing:
     required: int
     hyperedges: tuple[tuple[int, ...], ...]
     weights: np.ndarray
+    sizes: np.ndarray | None = None
+
+    @property
+    def memory(self) -> np.ndarray:
+        """Bytes a device holds for each hyperedge it meets: a side computation's
+        memory for a cover, 0 for a transfer."""
+        if self.sizes is None:
+            return np.zeros(len(self.hyperedges))
+        return self.sizes
 
     @property
     def kinds_used(self) -> int:
@@ -89,6 +107,25 @@ def costings(problem: Problem, blocks: BlockGraph) -> list[Costing]:
 
     Exact runs come first: their optima are the best upper bounds to prune the others.
     """
+    return [_with_covers(run, blocks) for run in _transfer_costings(problem, blocks)]
+
+
+def _with_covers(run: Costing, blocks: BlockGraph) -> Costing:
+    """``run`` with the side computations' covers appended as phantom hyperedges."""
+    if not blocks.covers:
+        return run
+    phantom = blocks.n_blocks
+    hyperedges = run.hyperedges + tuple((*cover, phantom) for cover in blocks.covers)
+    n_kinds, n_masks, _ = run.weights.shape
+    charge = np.broadcast_to(
+        blocks.cover_latency[:, None, :], (n_kinds, n_masks, len(blocks.covers))
+    )
+    weights = np.ascontiguousarray(np.concatenate([run.weights, charge], axis=2))
+    sizes = np.concatenate([run.memory, blocks.cover_size])
+    return replace(run, hyperedges=hyperedges, weights=weights, sizes=sizes)
+
+
+def _transfer_costings(problem: Problem, blocks: BlockGraph) -> list[Costing]:
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     if blocks.exact_communication:
         return [

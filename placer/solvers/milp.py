@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pulp
 
-from placer.blocks import BlockGraph, _hyperedges, contract
+from placer.blocks import BlockGraph, _hyperedges, contract, side_covers
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
 from placer.interrupts import LEFT_RUNNING, terminate_children
@@ -137,6 +137,7 @@ def colour_blocks(problem: Problem) -> BlockGraph:
         for k in range(len(problem.kinds)):
             latency[k, b] += op.latency[k] if op.supported[k] else math.inf
     hyperedges, weights, exact = _hyperedges(problem, block_of_op, optimistic=False)
+    covers, cover_latency, cover_size = side_covers(problem, block_of_op)
     return BlockGraph(
         block_of_op=block_of_op,
         ops_of_block=tuple(tuple(m) for m in members),
@@ -146,6 +147,9 @@ def colour_blocks(problem: Problem) -> BlockGraph:
         hyperedges=hyperedges,
         weights=weights,
         exact_communication=exact,
+        covers=covers,
+        cover_latency=cover_latency,
+        cover_size=cover_size,
     )
 
 
@@ -207,6 +211,8 @@ def build_model(
         latency=blocks.latency / time_scale,
         weights=blocks.weights / time_scale,
         size=blocks.size / size_scale,
+        cover_latency=blocks.cover_latency / time_scale,
+        cover_size=blocks.cover_size / size_scale,
     )
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
     max_load = prob.add_variable("max_load", lowBound=0)
@@ -246,14 +252,21 @@ def build_model(
             f"block_{b}_on_one_device",
         )
 
+    covered = _cover_charges(model, slots, slot_kinds, on, clock)
     for t in slots:
         clock.check()
         for k in slot_kinds[t]:
             here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
+            sides = [(blocks.cover_size[c], y) for c, y in covered.get((t, k), ())]
             cap = problem.kinds[k].memory_bytes / size_scale
-            if math.isfinite(cap) and sum(blocks.size[b] for b, _ in here) > cap:
+            most = sum(blocks.size[b] for b, _ in here) + sum(size for size, _ in sides)
+            if math.isfinite(cap) and most > cap:
                 prob += (
-                    pulp.lpSum(blocks.size[b] * x for b, x in here) <= cap,
+                    pulp.lpSum(
+                        [blocks.size[b] * x for b, x in here]
+                        + [size * y for size, y in sides if size > 0]
+                    )
+                    <= cap,
                     f"memory_of_slot_{t}_kind_{k}",
                 )
 
@@ -271,6 +284,9 @@ def build_model(
         model.load[t] = pulp.lpSum(
             [blocks.latency[k, b] * on(b, t, k)
              for k in slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
+            + [blocks.cover_latency[k, c] * y
+               for k in slot_kinds[t] for c, y in covered.get((t, k), ())
+               if blocks.cover_latency[k, c] > 0]
             + communication[t]
         )  # fmt: skip
         prob += max_load >= model.load[t], f"max_load_covers_slot_{t}"
@@ -291,7 +307,13 @@ class _Clock:
 def _largest_time(blocks: BlockGraph) -> float:
     """The largest finite latency or transfer weight of ``blocks``."""
     latency = blocks.latency[np.isfinite(blocks.latency)]
-    return float(max(latency.max(initial=0.0), blocks.weights.max(initial=0.0)))
+    return float(
+        max(
+            latency.max(initial=0.0),
+            blocks.weights.max(initial=0.0),
+            blocks.cover_latency.max(initial=0.0),
+        )
+    )
 
 
 def _power_of_two_above(value: float, limit: float) -> float:
@@ -305,6 +327,27 @@ def _power_of_two_above(value: float, limit: float) -> float:
     if not value <= limit:  # also for inf and NaN, which are not coefficients anyway
         return 2.0 ** math.ceil(math.log2(value / limit)) if math.isfinite(value) else 1.0
     return 1.0
+
+
+def _cover_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[tuple, list]:
+    """Side computations: ``y[c, t, k] >= x[b, t, k]`` for each block ``b`` of cover
+    ``c``, so a slot computes (and pays for) a side computation when it holds one of its
+    readers; ``(c, y)`` pairs per ``(slot, kind)``."""
+    blocks = model.blocks
+    charges: dict[tuple, list] = {}
+    for c, members in enumerate(blocks.covers):
+        clock.check()
+        for t in slots:
+            for k in slot_kinds[t]:
+                xs = [(b, on(b, t, k)) for b in members if on(b, t, k) is not None]
+                if not xs:
+                    continue
+                name = f"side_{c}_{t}_{k}"
+                for b, x in xs:
+                    y = model.at_least(name, x, f"side_{c}_on_slot_{t}_kind_{k}_via_{b}")
+                y.upBound = 1
+                charges.setdefault((t, k), []).append((c, y))
+    return charges
 
 
 def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[int, list]:
