@@ -174,6 +174,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                 color=i,
                 output_bytes=out_bytes[i],
                 members=node.members if node.members != (node.name,) else (),
+                scopes=node.scopes,
             )
         )
     edges = [(e.src, e.dst) for e in graph.edges]
@@ -202,6 +203,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                     members=tuple(f"{m}/grad" for m in node.members)
                     if node.members != (node.name,)
                     else (),
+                    scopes=node.scopes,
                 )
             )
         # the backward graph mirrors the forward one

@@ -161,8 +161,13 @@ def render_table(result: PlacementResult, console: Console) -> None:
         _column(table, label, "right")
     _column(table, "memory", "right")
     _column(table, "cap", "right")
+    layers = result.stage_layers
+    if layers is not None and not any(text for _, text in layers):
+        layers = None  # scopes, but none in a layer: nothing to show
+    if layers is not None:
+        _column(table, "layers")
     bottleneck = evaluation.bottleneck
-    for stage in evaluation.stages:
+    for position, stage in enumerate(evaluation.stages):
         device = problem.devices[stage.device]
         kind = problem.kinds[device.kind]
         cap = "∞" if math.isinf(kind.memory_bytes) else format_bytes(kind.memory_bytes)
@@ -176,6 +181,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
             f"{stage.load * scale:.4g}",
             format_bytes(stage.memory_bytes),
             cap,
+            *([markup_safe(layers[position][1])] if layers is not None else []),
             style="bold red" if is_bottleneck else None,
         )
     console.print(table)
