@@ -230,6 +230,8 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
                 "overhead": group.overhead,
             }
         )
+        if not group.pipeline:
+            entry["pipeline"] = False
         devices.append(entry)
     return {
         "name": cluster.name,
@@ -289,6 +291,12 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
     if names != given_names:
         return f"groups {', '.join(given_names)}, not {', '.join(names)}"
     for mine, theirs in zip(recorded.groups, given.groups, strict=True):
+        if mine.pipeline != theirs.pipeline:
+            where = ("in", "out of") if theirs.pipeline else ("out of", "in")
+            return (
+                f"group {mine.name!r} is {where[0]} the pipeline, not {where[1]} it "
+                "(pipeline: false, --exclude)"
+            )
         for field, value in theirs.to_dict().items():
             if value != mine.to_dict()[field]:
                 return f"group {mine.name!r} has {field} {value}, not {mine.to_dict()[field]}"
