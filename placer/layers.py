@@ -64,6 +64,9 @@ def scope_from_metadata(value: str) -> str | None:
     ``''`` first and the node's own name last: ``"['', 'model', 'model.layers.0',
     'linear_3']"``. The scope is the deepest module path: the last entry, unless it does
     not extend the one before it (then it is the node's name, which never holds a dot).
+    A list that does not start at the root (torch 2.13 writes
+    ``['_empty_nn_module_stack_from_metadata_hook', 'sym_size_int_63']`` for shape
+    computations outside any module) names no scope.
 
     Examples
     --------
@@ -72,6 +75,8 @@ def scope_from_metadata(value: str) -> str | None:
     >>> scope_from_metadata("['', 'model', 'model.layers.0', 'model.layers.0.self_attn']")
     'model.layers.0.self_attn'
     >>> scope_from_metadata("['', 'add_7']")
+    ''
+    >>> scope_from_metadata("['_empty_nn_module_stack_from_metadata_hook', 'sym_size_int_6']")
     ''
     >>> scope_from_metadata("__import__('os')") is None
     True
@@ -85,6 +90,10 @@ def scope_from_metadata(value: str) -> str | None:
     if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
         return None
     entries = list(entries)
+    if entries and entries[0] != "":
+        # no module stack: the exporter writes a placeholder in place of the root
+        # ('_empty_nn_module_stack_from_metadata_hook') for shape computations
+        return ""
     if len(entries) >= 2 and not _extends(entries[-2], entries[-1]):
         entries.pop()  # the node's own name
     return entries[-1].strip(".") if entries else ""

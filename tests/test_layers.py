@@ -40,6 +40,8 @@ LAYER = CutRule(Granularity.LAYER)
         ("['', 'blocks.2', 'blocks.2.mlp', 'blocks.2.mlp.fc1', 'linear_8']", "blocks.2.mlp.fc1"),
         ("['', 'add_3']", ""),  # an op of the root module
         ("['', 'model', 'model.layers.0']", "model.layers.0"),  # without the node's name
+        # torch 2.13's shape computations outside any module (seen in real exports)
+        ("['_empty_nn_module_stack_from_metadata_hook', 'sym_size_int_63']", ""),
         ("[]", ""),
     ],
 )  # fmt: skip
