@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from placer.blocks import contract
 from placer.errors import InputError, PlanFormatError
+from placer.layers import CutRule, Granularity, restrict_cuts, split_group
 from placer.model import Placement, Problem
 from placer.plans import load_plan_document, parse_plan, plan_provenance, read_plan
 from placer.provenance import (
@@ -40,7 +41,9 @@ class ModelOptions:
     """How to turn an ONNX model into a placement problem (ignored by workloads).
 
     ``cluster`` is a cluster YAML file, a cluster already read (the one a plan records),
-    or None for the built-in default cluster.
+    or None for the built-in default cluster. ``cut`` says which groups of ops stay on
+    one device (``--granularity``, ``--cut-at``); ``exclude`` names the device groups or
+    types kept out of the pipeline (``--exclude``).
     """
 
     cluster: str | Cluster | None = None
@@ -51,6 +54,8 @@ class ModelOptions:
     input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
     costs: str | None = None
     coarsen: bool = False
+    cut: CutRule = field(default_factory=CutRule)
+    exclude: tuple[str, ...] = ()
 
 
 def load_problem(path: str | Path, options: ModelOptions | None = None) -> Problem:
@@ -59,11 +64,16 @@ def load_problem(path: str | Path, options: ModelOptions | None = None) -> Probl
     Raises
     ------
     InputError
-        The file type is not supported, the file is invalid, or a model option was
-        given for a workload (which carries its own devices and costs).
+        The file type is not supported, the file is invalid, a model option was given
+        for a workload (which carries its own devices and costs), ``--cut-at`` is not a
+        regular expression or matches no scope, or ``--exclude`` names no group.
     """
-    path = Path(path)
-    options = options or ModelOptions()
+    return _load_problem(Path(path), options or ModelOptions(), cuts=True)
+
+
+def _load_problem(path: Path, options: ModelOptions, *, cuts: bool) -> Problem:
+    """:func:`load_problem`; with ``cuts`` false, the ops are not yet held to
+    ``options.cut`` (their colours are the model's own)."""
     suffix = path.suffix.lower()
     if suffix == ".json":
         from placer.workload import read_workload
@@ -72,7 +82,7 @@ def load_problem(path: str | Path, options: ModelOptions | None = None) -> Probl
         problem = read_workload(path)
         return replace(problem, provenance=Provenance(workload_fingerprint(problem)))
     if suffix == ".onnx":
-        return _model_problem(path, options)
+        return _model_problem(path, options, cuts=cuts)
     raise InputError(
         f"{path}: unsupported input type {path.suffix!r}; expected an .onnx model or a "
         ".json workload"
@@ -84,6 +94,7 @@ FLAGS = {
     "cluster": "--cluster", "mode": "--mode", "dtype": "--dtype",
     "optimizer": "--optimizer", "batch_size": "--batch-size",
     "input_shapes": "--input-shape", "costs": "--costs", "coarsen": "--coarsen",
+    "cut": "--granularity", "exclude": "--exclude",
 }  # fmt: skip
 
 
@@ -91,6 +102,7 @@ def _reject_model_options(path: Path, options: ModelOptions) -> None:
     defaults = ModelOptions()
     for name, flag in FLAGS.items():
         if getattr(options, name) != getattr(defaults, name):
+            flag = options.cut.option if name == "cut" else flag
             raise InputError(
                 f"{path}: {flag} applies to ONNX models; a workload file carries its own "
                 "devices and costs"
@@ -119,14 +131,20 @@ def batch_size(options: ModelOptions) -> int:
 
 
 def load_graph(path: str | Path, options: ModelOptions):
-    """Load an ONNX model as an operator graph (coarsened if asked)."""
+    """Load an ONNX model as an operator graph (coarsened if asked, never across the
+    boundaries of ``options.cut``'s groups)."""
     from placer.onnx_graph import load_onnx
 
     graph = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
     if options.coarsen:
         from placer.coarsen import coarsen
 
-        graph = coarsen(graph)
+        labels = None
+        if options.cut.active:
+            scopes = [node.scopes[0] if node.scopes else "" for node in graph.nodes]
+            label = options.cut.labeller(scopes, str(path))
+            labels = [label(scope) for scope in scopes]
+        graph = coarsen(graph, labels=labels)
     return graph
 
 
@@ -154,7 +172,9 @@ def model_fingerprint(path: str | Path) -> str:
     return onnx_fingerprint(read_checked_model(Path(path)))
 
 
-def _model_problem(path: Path, options: ModelOptions, fingerprint: str | None = None) -> Problem:
+def _model_problem(
+    path: Path, options: ModelOptions, fingerprint: str | None = None, *, cuts: bool = True
+) -> Problem:
     from placer.costmodel import (
         CostOptions,
         DType,
@@ -165,7 +185,7 @@ def _model_problem(path: Path, options: ModelOptions, fingerprint: str | None = 
     )
 
     graph = load_graph(path, options)
-    cluster = load_cluster(options.cluster)
+    cluster = load_cluster(options.cluster).excluding(options.exclude)
     measured = read_measured_costs(options.costs) if options.costs else {}
     if measured:
         known = {n for node in graph.nodes for n in node.members}
@@ -196,11 +216,16 @@ def _model_problem(path: Path, options: ModelOptions, fingerprint: str | None = 
         coarsen=options.coarsen,
         costs=costs_fingerprint(measured) if options.costs else None,
         cluster=cluster,
+        granularity=options.cut.granularity.value,
+        cut_at=options.cut.cut_at,
     )
     provenance = Provenance(fingerprint or model_fingerprint(path), costing)
-    return replace(
-        problem, notes=(f"cluster: {cluster.name}", *problem.notes), provenance=provenance
-    )
+    notes = [f"cluster: {cluster.name}"]
+    kept_out = [group.name for group in cluster.groups if not group.pipeline]
+    if kept_out:
+        notes.append(f"kept out of the pipeline: {', '.join(kept_out)}")
+    problem = replace(problem, notes=(*notes, *problem.notes), provenance=provenance)
+    return restrict_cuts(problem, options.cut, str(path)) if cuts else problem
 
 
 #: Gap above which placer also tries the LP relaxation for a better bound.
@@ -298,24 +323,36 @@ def load_plan(
     each must agree with the plan, and measured costs the plan was costed with must be
     given again (``--costs``), the same ones.
     A plan without provenance (an older plan, an expert split) is read for ``model``
-    costed with ``options``, as it stands.
+    costed with ``options``, as it stands. The groups of ops a cut rule keeps whole
+    (``options.cut`` if given, else the plan's own) must each lie on one device.
 
     Raises
     ------
     PlanFormatError
-        The plan is malformed, was made for another model, or was costed with options
+        The plan is malformed, was made for another model, was costed with options
         that contradict the ones given (the message names the option and says how to
-        re-place).
+        re-place), or cuts inside a group its cut rule keeps whole.
     """
     options = options or ModelOptions()
     document = load_plan_document(plan)
     recorded = plan_provenance(document, str(plan))
     if recorded is None:
-        problem = load_problem(model, options)
+        problem = _load_problem(Path(model), options, cuts=False)
     else:
         given = _set_fields(options) if given is None else set(given)
-        problem = _problem_for_plan(Path(model), options, given, recorded, document, plan)
-    return problem, parse_plan(document, problem, str(plan))
+        problem, options = _problem_for_plan(
+            Path(model), options, given, recorded, document, plan
+        )
+    placement = parse_plan(document, problem, str(plan))
+    split = split_group(problem, placement, options.cut, str(model))
+    if split is not None:
+        group, device, other = split
+        raise PlanFormatError(
+            f"{plan}: the plan cuts inside {group!r} (on {device} and {other}), which "
+            f"{options.cut.option} keeps on one device; place {model} again with "
+            f"{options.cut.option}"
+        )
+    return restrict_cuts(problem, options.cut, str(model)), placement
 
 
 def _set_fields(options: ModelOptions) -> set[str]:
@@ -358,17 +395,19 @@ def _problem_for_plan(
     recorded: Provenance,
     document: Any,
     plan: str | Path,
-) -> Problem:
+) -> tuple[Problem, ModelOptions]:
+    """The problem (its ops not yet held to a cut rule) and the options it was made
+    with: the plan's own where the user gave none."""
     if model.suffix.lower() != ".onnx":  # a workload, or a file placer will refuse
-        problem = load_problem(model, options)
+        problem = _load_problem(model, options, cuts=False)
         fingerprint = problem.provenance.fingerprint if problem.provenance else ""
         _check_fingerprint(recorded, fingerprint, document, plan, model)
-        return problem
+        return problem, options
     fingerprint = model_fingerprint(model)
     _check_fingerprint(recorded, fingerprint, document, plan, model)
     if recorded.costing is not None:
         options = _reuse(options, given, recorded.costing, plan, model, tuple(FLAGS))
-    return _model_problem(model, options, fingerprint)
+    return _model_problem(model, options, fingerprint, cuts=False), options
 
 
 def _check_fingerprint(
@@ -416,11 +455,36 @@ def _reuse(
                      input_shapes_text(shapes))  # fmt: skip
     reused = {name: getattr(costing, name) for name in (*plain, "coarsen", "input_shapes")
               if name in fields}  # fmt: skip
+    if "cut" in fields:
+        _reuse_cut(options, given, costing, plan, model, reused)
     if "costs" in fields:
         _check_costs(options, costing, plan, model)
     if "cluster" in fields:
         reused["cluster"] = _plan_cluster(options, given, costing, plan, model)
     return replace(options, **reused)
+
+
+def _reuse_cut(
+    options: ModelOptions,
+    given: set[str],
+    costing: Costing,
+    plan: str | Path,
+    model: Path,
+    reused: dict[str, Any],
+) -> None:
+    """The plan's cut rule unless one is given: a rule checks a plan rather than costs
+    it, so one given replaces the plan's -- except where the plan was coarsened, which
+    the rule shaped (ops of two groups are never merged)."""
+    recorded = CutRule(Granularity(costing.granularity), costing.cut_at)
+    if "cut" not in given:
+        reused["cut"] = recorded
+    elif costing.coarsen and options.cut != recorded:
+        flag = "--cut-at" if options.cut.cut_at is not None else "--granularity"
+        raise PlanFormatError(
+            f"{plan}: the plan was coarsened under {recorded.option}, and {options.cut.option} "
+            f"would merge other ops; drop {flag} to use the plan's, or place {model} again "
+            f"with --coarsen {options.cut.option}"
+        )
 
 
 def _check_costs(options: ModelOptions, costing: Costing, plan: str | Path, model: Path) -> None:
@@ -456,7 +520,7 @@ def _plan_cluster(
     """The plan's cluster; a ``--cluster`` given must describe the same devices and links."""
     if "cluster" not in given and options.cluster is None:
         return costing.cluster
-    cluster = load_cluster(options.cluster)
+    cluster = load_cluster(options.cluster).excluding(options.exclude)
     difference = cluster_difference(costing.cluster, cluster)
     if difference:
         raise PlanFormatError(

@@ -16,13 +16,13 @@ sum computed from it overflows or underflows.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from placer.catalog import CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
-from placer.errors import ClusterSpecError
+from placer.errors import ClusterSpecError, InputError
 from placer.inputs import read_text
 from placer.model import DeviceClass
 from placer.safe_yaml import FieldPath, format_path, load_yaml, one_line, shown
@@ -70,6 +70,7 @@ _GROUP_FIELDS = (
     "memory_bandwidth",
     "efficiency",
     "overhead",
+    "pipeline",
 )
 _EXPLICIT_REQUIRED = ("peak_flops", "memory", "memory_bandwidth")
 _LINKS_FIELDS = ("default", "pairs")
@@ -156,6 +157,9 @@ class DeviceGroup:
         Fraction of peak FLOP/s operators achieve, in (0, 1].
     overhead : float
         Fixed seconds per operator (kernel launch, dispatch).
+    pipeline : bool
+        Whether the pipeline may use the group's devices (``pipeline: false`` in the
+        file, or ``--exclude``, keeps them out: they get no stage).
     """
 
     name: str
@@ -167,6 +171,7 @@ class DeviceGroup:
     memory_bandwidth: float
     efficiency: float
     overhead: float
+    pipeline: bool = True
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype``; a dtype without native support runs at the fp32 rate.
@@ -191,6 +196,7 @@ class DeviceGroup:
             "memory_bandwidth": self.memory_bandwidth,
             "efficiency": self.efficiency,
             "overhead": self.overhead,
+            "pipeline": self.pipeline,
         }
 
 
@@ -252,6 +258,49 @@ class Cluster:
     @property
     def total_devices(self) -> int:
         return sum(group.count for group in self.groups)
+
+    @property
+    def pipeline_groups(self) -> tuple[DeviceGroup, ...]:
+        """The groups whose devices the pipeline may use (``pipeline`` true)."""
+        return tuple(group for group in self.groups if group.pipeline)
+
+    def excluding(self, kinds: Sequence[str]) -> Cluster:
+        """This cluster with the groups named by ``kinds`` kept out of the pipeline
+        (``--exclude``): each is a group name or a device type (every group of it).
+
+        Raises
+        ------
+        InputError
+            A name is neither a group nor a type of the cluster, or every group would
+            be kept out.
+
+        Examples
+        --------
+        >>> [g.pipeline for g in default_cluster().excluding(["cpu"]).groups]
+        [True, False]
+        """
+        if not kinds:
+            return self
+        names = ", ".join(group.name for group in self.groups)
+        out: set[str] = set()
+        for kind in kinds:
+            matched = {g.name for g in self.groups if kind in (g.name, g.type)}
+            if not matched:
+                raise InputError(
+                    f"--exclude {kind!r}: no device group or type of that name in cluster "
+                    f"{self.name!r} (groups: {names})"
+                )
+            out |= matched
+        groups = tuple(
+            replace(group, pipeline=False) if group.name in out else group
+            for group in self.groups
+        )
+        if not any(group.pipeline for group in groups):
+            raise InputError(
+                f"--exclude {' --exclude '.join(kinds)}: keeps every device group of "
+                f"cluster {self.name!r} out of the pipeline ({names}); leave at least one in"
+            )
+        return replace(self, groups=groups)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON/YAML renderers (base units: bytes/s, seconds)."""
@@ -473,6 +522,11 @@ class _Spec:
                 )
             seen[spec.group.name] = index
             specs.append(spec)
+        if not any(spec.group.pipeline for spec in specs):
+            raise self.error(
+                ("devices",),
+                "every group has 'pipeline: false': leave at least one in the pipeline",
+            )
         default_link, links = self.links(top.get("links"), specs)
         return Cluster(name, tuple(s.group for s in specs), default_link, links)
 
@@ -553,6 +607,13 @@ class _Spec:
             if "overhead" in entry
             else base.overhead
         )
+        pipeline = entry.get("pipeline", True)
+        if not isinstance(pipeline, bool):
+            raise self.error(
+                (*path, "pipeline"),
+                f"expected true or false (false keeps the group out of the pipeline), "
+                f"got {shown(pipeline)}",
+            )
         group = DeviceGroup(
             name=name,
             type=catalog.name if catalog else CUSTOM_TYPE,
@@ -563,6 +624,7 @@ class _Spec:
             memory_bandwidth=bandwidth,
             efficiency=efficiency,
             overhead=overhead,
+            pipeline=pipeline,
         )
         return _GroupSpec(group, catalog)
 

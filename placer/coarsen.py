@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
 
 
-def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
+def coarsen(
+    graph: OpGraph,
+    max_flops_fraction: float = 1e-3,
+    *,
+    labels: Sequence[str | None] | None = None,
+) -> OpGraph:
     """Merge each cheap node into its only producer, or else its only consumer.
 
     Parameters
@@ -24,6 +30,10 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
         The graph to coarsen.
     max_flops_fraction : float, default 1e-3
         A node is cheap when its FLOPs are at most this fraction of the graph's total.
+    labels : sequence of str or None, optional
+        A group for each node (None: no group), such as its layer under
+        ``--granularity layer``: nodes of two different groups are never merged, so a
+        merged node lies within one group (and nodes without one).
 
     Returns
     -------
@@ -32,7 +42,8 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
         group takes the name and op type of its dearest member and lists all members'
         ONNX names in ``members`` (graph order). FLOPs, bytes, parameters and output
         bytes are sums over members, so the graph's totals are unchanged; edges inside
-        a group disappear, the others are kept (one per group pair and tensor).
+        a group disappear, the others are kept (one per group pair and tensor). Members'
+        ``scopes`` are kept, in the order of ``members``.
 
     Notes
     -----
@@ -71,6 +82,7 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
         return i
 
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    label: list[str | None] = list(labels) if labels is not None else [None] * n
 
     def neighbours(group: int, adjacency: list[set[int]]) -> set[int]:
         return {find(j) for i in members[group] for j in adjacency[i]} - {group}
@@ -84,6 +96,9 @@ def coarsen(graph: OpGraph, max_flops_fraction: float = 1e-3) -> OpGraph:
             targets = neighbours(group, adjacency)
             if len(targets) == 1 and not targets & side:
                 (target,) = targets
+                if None not in (label[group], label[target]) and label[group] != label[target]:
+                    continue
+                label[target] = label[target] or label[group]
                 parent[group] = target
                 members[target].extend(members.pop(group))
                 break
@@ -142,4 +157,12 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         output_bytes=math.fsum(node.output_bytes for node in group),
         has_formula=all(node.has_formula for node in group),
         members=tuple(name for node in group for name in node.members),
+        scopes=_scopes(group),
     )
+
+
+def _scopes(group: list[GraphNode]) -> tuple[str, ...]:
+    """The members' scopes in member order, or () if some node does not know its own."""
+    if any(len(node.scopes) != len(node.members) for node in group):
+        return ()
+    return tuple(scope for node in group for scope in node.scopes)

@@ -20,6 +20,7 @@ from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
 from placer.errors import BelowThreshold, InputError
 from placer.fileio import check_outputs, streamed, write_outputs
+from placer.layers import CutRule, Granularity
 from placer.onnx_checks import MAX_DIM
 from placer.render import (
     OutputFormat,
@@ -162,6 +163,24 @@ def model_options(command):
     return _decorated(command, decorators)
 
 
+def cut_options(command):
+    """Options that say where a pipeline may be cut and which devices it may use
+    (shared by the commands that make or read plans: place, compare, evaluate, report)."""
+    decorators = [
+        click.option("--granularity", type=click.Choice([g.value for g in Granularity]),
+                     default=Granularity.OP.value, show_default=True,
+                     help="Cut anywhere (op) or only between layers (layer: each layer of "
+                          "the model's module scopes stays on one device)."),
+        click.option("--cut-at", "cut_at", metavar="REGEX", default=None,
+                     help="Cut only between groups of ops: ops whose module scope matches "
+                          "REGEX with the same prefix stay on one device."),
+        click.option("--exclude", multiple=True, metavar="KIND",
+                     help="Keep a device group (or every group of a type) out of the "
+                          "pipeline (repeatable)."),
+    ]  # fmt: skip
+    return _decorated(command, decorators)
+
+
 def _model(kwargs: dict) -> app.ModelOptions:
     return app.ModelOptions(
         cluster=kwargs.pop("cluster"),
@@ -172,6 +191,8 @@ def _model(kwargs: dict) -> app.ModelOptions:
         input_shapes=_input_shapes(kwargs.pop("input_shape")),
         costs=kwargs.pop("costs"),
         coarsen=kwargs.pop("coarsen"),
+        cut=CutRule(Granularity(kwargs.pop("granularity", "op")), kwargs.pop("cut_at", None)),
+        exclude=tuple(kwargs.pop("exclude", ())),
     )
 
 
@@ -179,7 +200,7 @@ def _model(kwargs: dict) -> app.ModelOptions:
 _MODEL_FIELDS = {
     "cluster": "cluster", "mode": "mode", "dtype": "dtype", "optimizer": "optimizer",
     "batch_size": "batch_size", "input_shape": "input_shapes", "costs": "costs",
-    "coarsen": "coarsen",
+    "coarsen": "coarsen", "granularity": "cut", "cut_at": "cut", "exclude": "exclude",
 }  # fmt: skip
 
 
@@ -395,6 +416,7 @@ def _progress():
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
+@cut_options
 @solver_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
@@ -423,6 +445,7 @@ def place(
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
+@cut_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")
@@ -462,6 +485,7 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
+@cut_options
 @click.option("--solvers", default=None, metavar="NAME,NAME,...",
               help="Solvers to run, comma-separated [default: dp and every baseline "
                    f"({', '.join(BASELINES)}), plus milp on small instances].")
@@ -496,6 +520,7 @@ def compare(
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
+@cut_options
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
               callback=_output_path,
               help="Write a self-contained HTML page (no network, no script needed).")

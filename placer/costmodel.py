@@ -108,7 +108,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     graph : OpGraph
         Operators with FLOPs and bytes at the chosen batch size.
     cluster : Cluster
-        Device groups (one :class:`~placer.model.DeviceKind` each) and links.
+        Device groups (one :class:`~placer.model.DeviceKind` each, for the groups the
+        pipeline may use) and links.
     options : CostOptions
 
     Returns
@@ -128,7 +129,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     case, with ``S`` the number of devices (each kind's count capped at the number of
     colour classes), so memory estimates err on the safe side.
     """
-    groups = cluster.groups
+    groups = cluster.pipeline_groups  # a group kept out of the pipeline is no kind
     scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
     training = options.mode is Mode.TRAINING
     side = set(graph.replicated)
@@ -181,6 +182,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                 color=index[i],
                 output_bytes=out_bytes[i],
                 members=node.members if node.members != (node.name,) else (),
+                scopes=node.scopes,
             )
         )
     edges = [(index[e.src], index[e.dst]) for e in placed_edges]
@@ -210,6 +212,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
                     members=tuple(f"{m}/grad" for m in node.members)
                     if node.members != (node.name,)
                     else (),
+                    scopes=node.scopes,
                 )
             )
         # the backward graph mirrors the forward one

@@ -124,6 +124,9 @@ class Op:
         backward op, weights shared by several ops).
     backward : bool
         Whether this is a backward (gradient) op of a training graph.
+    scopes : tuple of str
+        Module scope of each of :attr:`input_nodes` (``model.layers.3.mlp``; "" where
+        the node has none, see :mod:`placer.layers`); ``()`` when the input names none.
     """
 
     key: int | str
@@ -136,6 +139,7 @@ class Op:
     backward: bool = False
     output_bytes: float = 0.0
     members: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
 
     @property
     def input_nodes(self) -> tuple[int | str, ...]:

@@ -29,6 +29,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
 
 from placer.errors import ModelLoadError
 from placer.inputs import read_bytes
+from placer.layers import node_scope
 from placer.onnx_checks import MAX_FIGURE, check_elements, check_model
 from placer.opcost import (
     CONTROL_INPUTS,
@@ -119,6 +120,9 @@ class GraphNode:
         Whether a FLOP formula covers the op (and every op of its subgraphs).
     members : tuple of str
         Names of the ONNX nodes this node stands for; ``(name,)`` unless coarsened.
+    scopes : tuple of str
+        Module scope of each member (:func:`placer.layers.node_scope`; "" where it has
+        none), in the order of ``members``; ``()`` when not known.
     """
 
     name: str
@@ -131,6 +135,7 @@ class GraphNode:
     output_bytes: float
     has_formula: bool
     members: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -1041,6 +1046,7 @@ class _GraphBuilder:
                     f.param_bytes,
                     f.output_bytes,
                     f.has_formula,
+                    scopes=(node_scope(node),),
                 )
             )
             for output in node.output:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,10 @@ class Costing:
     """The options an ONNX model was costed with (``placer place`` model options).
 
     ``costs`` is the fingerprint of the measured costs (``--costs``), None without them;
-    ``cluster`` is the cluster itself, so that a plan can be re-costed without its file.
+    ``cluster`` is the cluster itself, so that a plan can be re-costed without its file
+    (its groups kept out of the pipeline, by ``--exclude`` or the file, included).
+    ``granularity`` and ``cut_at`` are the cut rule the plan was made under
+    (:class:`placer.layers.CutRule`); plans written before them read as ``op`` and None.
     """
 
     mode: str
@@ -68,6 +72,8 @@ class Costing:
     coarsen: bool
     costs: str | None
     cluster: Cluster
+    granularity: str = "op"
+    cut_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +85,8 @@ class Costing:
             "coarsen": self.coarsen,
             "costs": self.costs,
             "cluster": cluster_document(self.cluster),
+            "granularity": self.granularity,
+            "cut_at": self.cut_at,
         }
 
 
@@ -166,6 +174,20 @@ class Provenance:
             raise fail(
                 "costs", f"expected null or 'sha256:' and 64 hex digits, got {shown(costs)}"
             )
+        granularity = document.get("granularity", "op")
+        if granularity not in ("op", "layer"):
+            raise fail("granularity", f"expected one of op, layer, got {shown(granularity)}")
+        cut_at = document.get("cut_at")
+        if cut_at is not None:
+            if not isinstance(cut_at, str):
+                expected = "expected null or a regular expression"
+                raise fail("cut_at", f"{expected}, got {shown(cut_at)}")
+            if granularity != "op":
+                raise fail("cut_at", "expected null in a plan made with --granularity layer")
+            try:
+                re.compile(cut_at)
+            except re.error as err:
+                raise fail("cut_at", f"not a regular expression ({err})") from err
         cluster = read_cluster_document(document["cluster"], f"{source}: provenance.cluster")
         costing = Costing(
             mode=document["mode"],
@@ -176,6 +198,8 @@ class Provenance:
             coarsen=document["coarsen"],
             costs=costs,
             cluster=cluster,
+            granularity=granularity,
+            cut_at=cut_at,
         )
         return Provenance(fingerprint, costing)
 
@@ -230,6 +254,8 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
                 "overhead": group.overhead,
             }
         )
+        if not group.pipeline:
+            entry["pipeline"] = False
         devices.append(entry)
     return {
         "name": cluster.name,
@@ -289,6 +315,12 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
     if names != given_names:
         return f"groups {', '.join(given_names)}, not {', '.join(names)}"
     for mine, theirs in zip(recorded.groups, given.groups, strict=True):
+        if mine.pipeline != theirs.pipeline:
+            where = ("in", "out of") if theirs.pipeline else ("out of", "in")
+            return (
+                f"group {mine.name!r} is {where[0]} the pipeline, not {where[1]} it "
+                "(pipeline: false, --exclude)"
+            )
         for field, value in theirs.to_dict().items():
             if value != mine.to_dict()[field]:
                 return f"group {mine.name!r} has {field} {value}, not {mine.to_dict()[field]}"

@@ -161,8 +161,13 @@ def render_table(result: PlacementResult, console: Console) -> None:
         _column(table, label, "right")
     _column(table, "memory", "right")
     _column(table, "cap", "right")
+    layers = result.stage_layers
+    if layers is not None and not any(text for _, text in layers):
+        layers = None  # scopes, but none in a layer: nothing to show
+    if layers is not None:
+        _column(table, "layers")
     bottleneck = evaluation.bottleneck
-    for stage in evaluation.stages:
+    for position, stage in enumerate(evaluation.stages):
         device = problem.devices[stage.device]
         kind = problem.kinds[device.kind]
         cap = "∞" if math.isinf(kind.memory_bytes) else format_bytes(kind.memory_bytes)
@@ -176,6 +181,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
             f"{stage.load * scale:.4g}",
             format_bytes(stage.memory_bytes),
             cap,
+            *([markup_safe(layers[position][1])] if layers is not None else []),
             style="bold red" if is_bottleneck else None,
         )
     console.print(table)
@@ -195,11 +201,43 @@ def render_table(result: PlacementResult, console: Console) -> None:
         f"lower bound {_num(result.lower_bound * scale)}{unit}: no {scope} beats it; "
         f"gap at most {100 * result.gap:.2f}%"
     )
+    raw_unit = _time_scale(problem.time_unit)[1]
+    for line in _cpu_lines(result, scale, f" {printable(raw_unit)}" if raw_unit else ""):
+        console.print(Text(line))
     for note in result.notes:
         console.print(Text(f"note: {printable(note)}", style="yellow"))
     if not evaluation.valid:
         for violation in evaluation.violations:
             console.print(Text(f"invalid: {printable(violation)}", style="bold red"))
+
+
+def _cpu_lines(result: PlacementResult, scale: float, unit: str) -> list[str]:
+    """One line per CPU stage: what the plan would cost with its ops on the neighbouring
+    accelerator stage (:func:`placer.explain.cpu_stages`). ``unit`` is plain text."""
+    from placer.explain import cpu_stages
+
+    def t(value: float) -> str:
+        return f"{value * scale:.4g}{unit}"
+
+    lines = []
+    for stage in cpu_stages(result):
+        head = f"{printable(stage.device)} holds {printable(stage.holds)} ({t(stage.load)})"
+        onto = f"onto {printable(stage.neighbour)}'s stage"
+        if not stage.fits:
+            need, cap = format_bytes(stage.memory_bytes), format_bytes(stage.memory_cap_bytes)
+            why = f"moved {onto} they would not fit ({need}, over its {cap})"
+        elif stage.moved_max_load > stage.max_load:
+            why = (
+                f"moved {onto} they would raise the max-load from {t(stage.max_load)} "
+                f"to {t(stage.moved_max_load)}"
+            )
+        else:
+            why = (
+                f"moved {onto} the max-load would be {t(stage.moved_max_load)}, no higher: "
+                "this CPU stage does not speed the pipeline up"
+            )
+        lines.append(f"{head}: {why}")
+    return lines
 
 
 def _count(value: float) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from placer import __version__
 from placer.evaluate import Evaluation, evaluate
+from placer.layers import layer_map, layer_ranges
 from placer.model import Placement, Problem
 from placer.solvers.base import SolveResult
 
@@ -50,6 +52,23 @@ class PlacementResult:
             return 0.0
         return max(0.0, (self.max_load - self.lower_bound) / self.max_load)
 
+    @cached_property
+    def stage_layers(self) -> tuple[tuple[tuple[str, ...], str], ...] | None:
+        """For each stage of ``evaluation.stages``, the layers it holds (full names, in
+        pipeline order) and their short text (``"embeddings, layers 0-2"``:
+        :func:`placer.layers.layer_ranges`); None when the model names no module scopes.
+        """
+        problem = self.problem
+        scopes = [scope for op in problem.ops for scope in op.scopes]
+        if not any(scopes):
+            return None
+        stage_scopes = [
+            [scope for i in stage.ops for scope in problem.ops[i].scopes]
+            for stage in self.evaluation.stages
+        ]
+        ranges = layer_ranges(stage_scopes, layer_map(scopes))
+        return tuple((tuple(names), text) for names, text in ranges)
+
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON/YAML document (the README lists the keys).
 
@@ -59,7 +78,7 @@ class PlacementResult:
         problem, evaluation = self.problem, self.evaluation
         bottleneck = evaluation.bottleneck
         stages = []
-        for stage in evaluation.stages:
+        for s, stage in enumerate(evaluation.stages):
             device = problem.devices[stage.device]
             kind = problem.kinds[device.kind]
             held = set(stage.ops)
@@ -82,6 +101,9 @@ class PlacementResult:
                     "memory_cap_bytes": _finite(kind.memory_bytes),
                 }
             )
+            if self.stage_layers is not None:
+                names, text = self.stage_layers[s]
+                stages[-1].update({"layers": list(names), "layer_range": text})
         return {
             "placer_version": __version__,
             "problem": problem.name,

@@ -128,6 +128,8 @@ PLACED_WITH = {
     "input shape": ["--input-shape", "input=16,3,224,224"],
     "coarsen": ["--coarsen"],
     "cluster": ["--cluster", ROOT / "examples" / "2xa100_4xt4.yaml"],
+    "granularity": ["--granularity", "layer", "--coarsen"],
+    "exclude": ["--exclude", "cpu"],
 }
 
 

@@ -188,6 +188,18 @@ def test_provenance_reads_back() -> None:
     assert workload.costing is None
 
 
+def test_the_cut_rule_reads_back_and_older_plans_have_none() -> None:
+    document = _provenance()
+    document.update(granularity="layer")
+    assert Provenance.from_dict(document, "p").costing.granularity == "layer"
+    document.update(granularity="op", cut_at=r"layers\.\d+")
+    assert Provenance.from_dict(document, "p").costing.cut_at == r"layers\.\d+"
+    for key in ("granularity", "cut_at"):  # a plan written before the options
+        del document[key]
+    costing = Provenance.from_dict(document, "p").costing
+    assert (costing.granularity, costing.cut_at) == ("op", None)
+
+
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
@@ -204,6 +216,10 @@ def test_provenance_reads_back() -> None:
         (lambda d: d.update(coarsen="yes"), "provenance.coarsen: expected true or false"),
         (lambda d: d.update(costs="sha256:xyz"), "provenance.costs"),
         (lambda d: d.update(cluster=[]), "provenance.cluster: "),
+        (lambda d: d.update(granularity="block"), "provenance.granularity: expected one of"),
+        (lambda d: d.update(cut_at=3), "provenance.cut_at: expected null or a regular"),
+        (lambda d: d.update(cut_at="("), "provenance.cut_at: not a regular expression"),
+        (lambda d: d.update(granularity="layer", cut_at="x"), "provenance.cut_at: expected null"),
     ],
 )
 def test_malformed_provenance_is_one_line(change, fragment) -> None:

@@ -120,11 +120,13 @@ def test_threads(run_placer, tmp_path, value):
 @fuzz_settings(80)
 @given(
     option=st.sampled_from(["--solver", "--format", "--mode", "--dtype", "--optimizer",
-                            "--mip-solver", "--solvers", "--input-shape"]),
+                            "--mip-solver", "--solvers", "--input-shape", "--granularity",
+                            "--cut-at", "--exclude"]),
     value=st.one_of(names, st.sampled_from([
         "dp", "DP", "dp ", "milp,dp", "dp,,dp", ",", "dp,dp", "greedy,unknown", "x=1,8",
         "x=0,8", "x=-1,8", "x=1,8,", "x=", "=1,8", "x=1e400", "x=9223372036854775808,8",
         "x=1,\u0668", "y=1,8", "x=1,8=2", "x=99999999999,99999999999", "x==1",
+        "layer", "op", "(", ")", "(?x)a # c", "(?i)", ".*", "\\", "[", "cpu", "a100-80gb",
     ])),
 )  # fmt: skip
 def test_named_options(run_placer, tmp_path, option, value):
@@ -164,6 +166,10 @@ COMBINATIONS = [
     ("place", "{model}", "--solver", "milp", "--time-limit", "1e-9"),
     ("place", "{model}", "--solver", "milp", "--mip-gap", "1e300", "--time-limit", "2"),
     ("place", "{model}", "--solver", "dp", "--max-ideals", "1", "--time-limit", "2"),
+    ("place", "{model}", "--granularity", "layer", "--cut-at", "x"),
+    ("place", "{model}", "--exclude", "cpu", "--exclude", "a100-80gb"),
+    ("place", "{workload}", "--exclude", "cpu"),
+    ("evaluate", "{model}", "{root}/plan.json", "--granularity", "layer"),
     ("--version",),
     ("place",),
     ("nosuchcommand",),
