@@ -77,6 +77,7 @@ class Row:
     gap: float | None = None
     optimal: bool | None = None
     solve_seconds: float | None = None
+    choice: str = ""
     notes: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     evaluated_max_load: float | None = None
@@ -94,6 +95,11 @@ def timed(command: list[str], limit: float) -> Run:
         The exit code (None when killed), wall seconds, the process's peak resident
         memory (``wait4``'s ``ru_maxrss``, the largest of it and its children) and the
         last lines of its standard error.
+
+    Notes
+    -----
+    ``ru_maxrss`` counts from the fork, so it includes the few MiB this script occupies
+    at that moment (about 16 MiB): negligible beside placer's hundreds.
     """
     with tempfile.TemporaryFile("w+") as stderr:
         start = time.perf_counter()
@@ -167,6 +173,8 @@ def bench_one(
     row.max_load, row.lower_bound = document["max_load"], document.get("lower_bound")
     row.gap, row.optimal = document.get("gap"), document["optimal"]
     row.solve_seconds, row.notes = document.get("solve_seconds"), document.get("notes", [])
+    # Why auto took that solver (placer says so in a note); kept for the JSON rows.
+    row.choice = next((n for n in row.notes if n.startswith("auto chose")), "")
 
     evaluated = plan.with_suffix(".evaluated.json")
     check = [*placer, "evaluate", str(path), str(plan), *common, "--format", "json",
@@ -198,10 +206,11 @@ def render(rows: list[Row], time_limit: float, runs: int) -> None:
 
     table = Table(title=f"placer place on transformers: --time-limit {time_limit:g}, "
                         f"median of {runs} fresh process{'es' if runs > 1 else ''}")  # fmt: skip
+    words = ("model", "cluster", "mode", "solver", "auto's reason")
     for name in ("model", "nodes", "cluster", "mode", "blocks", "ideals", "solver", "wall s",
-                 "peak MiB", "max-load", "bound", "gap", "optimal", "evaluate Δ"):  # fmt: skip
-        justify = "left" if name in ("model", "cluster", "mode", "solver") else "right"
-        table.add_column(name, justify=justify)
+                 "peak MiB", "max-load", "bound", "gap", "optimal", "evaluate Δ",
+                 words[-1]):  # fmt: skip
+        table.add_column(name, justify="left" if name in words else "right")
     for row in rows:
         wall = statistics.median(row.wall) if row.wall else None
         failed = row.status != "ok"
@@ -216,14 +225,15 @@ def render(rows: list[Row], time_limit: float, runs: int) -> None:
             "-" if row.gap is None else f"{row.gap:.3%}",
             "-" if row.optimal is None else ("yes" if row.optimal else "no"),
             "-" if row.relative_difference is None else f"{row.relative_difference:.1e}",
+            row.choice.partition(": ")[2][:60],
             style="red" if failed else None,
         )  # fmt: skip
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # logs are not 80 wide
     console.print(table)
     for row in rows:
         if row.status != "ok":
             console.print(f"[red]{row.model} {row.cluster} {row.mode}: {row.status}[/red]: "
-                          f"{row.error}\n  placer {row.command}", highlight=False)  # fmt: skip
+                          f"{row.error}\n  {row.command}", highlight=False)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
