@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint clean browser
+.PHONY: demo test bench bench-transformers lint clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,23 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_milp.py --time-limit $(MILP_LIMIT)
+
+# PyPI's Linux torch wheels pull in the CUDA libraries (gigabytes); the CPU build carries
+# the local version "+cpu" and is found on PyTorch's CPU index (TORCH_INDEX=...) or in a
+# wheel folder pip already searches (pip.conf's find-links). It goes in first, so that the
+# extra's "torch>=2.4" is already met and pip leaves it alone.
+TORCH ?= torch==2.13.0+cpu
+TORCH_INDEX ?=
+TRANSFORMERS_LIMIT ?= 60
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) '$(TORCH)'
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-transformers: $(VENV)/.bench-installed
+	$(BIN)/python bench/build_transformers.py
+	$(BIN)/python bench/bench_transformers.py --time-limit $(TRANSFORMERS_LIMIT)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check placer tests bench sample_models
