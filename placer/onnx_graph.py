@@ -179,6 +179,9 @@ class OpGraph:
     replicated : tuple of int
         Indices of the side computations (:func:`side_computations`): nodes that every
         stage reading them recomputes, so they are never placed nor sent.
+    shape_constants : tuple of (str, tuple of int)
+        The output and value of each ``Shape``/``Size`` node folded because its input's
+        shape is known (``placer split`` writes them as constants).
     """
 
     name: str
@@ -190,6 +193,7 @@ class OpGraph:
     unknown_shapes: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     replicated: tuple[int, ...] = ()
+    shape_constants: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def total_flops(self) -> float:
@@ -295,10 +299,14 @@ def read_model(path: Path) -> ModelProto:
 # -- constant folding ------------------------------------------------------------------
 
 
-def constant_nodes(graph: GraphProto) -> frozenset[int]:
+def constant_nodes(
+    graph: GraphProto, static: Mapping[str, Sequence[int]] | None = None
+) -> frozenset[int]:
     """Positions in ``graph.node`` of the nodes that compute on constants only.
 
-    A node is *constant* when it
+    A node is *constant* when it is a ``Shape`` or ``Size`` of a tensor whose shape
+    ``static`` gives (its value is known once the input dims are fixed: runtimes fold it
+    too, as ONNX Runtime's constant folding does), or when it
 
     - is in the default ONNX domain (what a custom op does is unknown),
     - is deterministic: not ``RandomNormal``, ``RandomUniform``, their ``*Like``
@@ -342,10 +350,17 @@ def constant_nodes(graph: GraphProto) -> frozenset[int]:
     constant = {init.name for init in graph.initializer}
     constant |= {sparse.values.name for sparse in graph.sparse_initializer}
     outputs = {value.name for value in graph.output}
+    static = static or {}
     found: list[int] = []
     for index, node in enumerate(graph.node):
         reads = [name for name in node.input if name]
         if (
+            node.op_type in _METADATA_OPS
+            and _is_default_domain(node)
+            and len(reads) == 1
+            and reads[0] in static
+            and not any(name in outputs for name in node.output)
+        ) or (
             _is_default_domain(node)
             and node.op_type not in _RANDOM_OPS
             and next(_subgraphs(node), None) is None
@@ -356,6 +371,20 @@ def constant_nodes(graph: GraphProto) -> frozenset[int]:
             found.append(index)
             constant.update(name for name in node.output if name)
     return frozenset(found)
+
+
+def _metadata_value(node: NodeProto, shape: Sequence[int]) -> tuple[int, ...]:
+    """What ``Shape`` (with its ``start``/``end``) or ``Size`` of a tensor of ``shape``
+    makes: a vector, or ``(size,)`` for the scalar ``Size``."""
+    if node.op_type == "Size":
+        return (math.prod(shape),)
+    rank = len(shape)
+    bounds = {"start": 0, "end": rank}
+    for attr in node.attribute:
+        if attr.name in bounds and attr.type == AttributeProto.INT:
+            bounds[attr.name] = attr.i
+    start, end = (min(max(v + rank if v < 0 else v, 0), rank) for v in bounds.values())
+    return tuple(int(d) for d in shape[start:end])
 
 
 #: Learned parameters a side computation may read, with those of every side computation
@@ -726,11 +755,17 @@ class _GraphBuilder:
         self.ints: dict[str, tuple[int, ...]] = {}
         self.unknown_ops: set[str] = set()
         self.unknown_shapes: list[str] = []
+        #: values of the Shape/Size nodes folded because their input's shape is known
+        self.shape_constants: dict[str, tuple[int, ...]] = {}
         self.read: set[str] = set()  # tensors some node or graph output reads
         self._record_graph(model.graph)
         self.dtype_bytes = self._main_dtype_bytes()
 
     # shape table ---------------------------------------------------------------
+
+    def _static_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Tensors whose shape inference found every dim (none estimated yet)."""
+        return {name: shape for name, shape in self.shapes.items() if shape is not None}
 
     def _record(self, name: str, shape: tuple[int, ...] | None, elem_type: int) -> None:
         if shape is not None:
@@ -831,7 +866,14 @@ class _GraphBuilder:
             info = TensorInfo(tuple(sparse.dims), element_bytes(sparse.values.data_type))
             tensors[sparse.values.name] = info
         sources = {name: frozenset({name}) for name in tensors}
-        folded = constant_nodes(graph)
+        static = self._static_shapes() if graph is self.model.graph else None
+        folded = constant_nodes(graph, static)
+        for index in sorted(folded):
+            node = graph.node[index]
+            if static and node.op_type in _METADATA_OPS and node.input[0] in static:
+                value = _metadata_value(node, static[node.input[0]])
+                self.shape_constants[node.output[0]] = value
+                self.ints.setdefault(node.output[0], value)
         for index in sorted(folded):
             node = graph.node[index]
             if node.op_type == "ConstantOfShape" and node.output[0] and node.input[0] in self.ints:
@@ -1095,4 +1137,5 @@ class _GraphBuilder:
             unknown_shapes=tuple(dict.fromkeys(self.unknown_shapes)),
             notes=tuple(dict.fromkeys(self.notes)),
             replicated=side_computations(nodes, edges, eligible),
+            shape_constants=tuple(self.shape_constants.items()),
         )

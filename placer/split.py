@@ -30,8 +30,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper, numpy_helper
 
 from placer import __version__
 from placer.check import read_plan_document
@@ -162,7 +163,18 @@ def split_model(
             )
     graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
     model = _load_with_weights(model_path)
-    folded = constant_nodes(model.graph)
+    # the Shape/Size nodes placer folded (their input's shape is known) become constants
+    shape_values = dict(graph.shape_constants)
+    static = {
+        node.input[0]: () for node in model.graph.node
+        if node.output and node.output[0] in shape_values
+    }  # fmt: skip
+    folded = constant_nodes(model.graph, static)
+    as_constant = {
+        index: _constant_node(node, shape_values[node.output[0]])
+        for index, node in enumerate(model.graph.node)
+        if index in folded and node.output and node.output[0] in shape_values
+    }
     names = _placer_names(model.graph, graph, folded, model_path)
     # side computations run, like folded nodes, in every stage that reads them
     side_names = {graph.nodes[k].name for k in graph.replicated}
@@ -179,7 +191,7 @@ def split_model(
     graph_outputs = [v.name for v in main.output]
     readers: dict[str, set[int]] = {}
     for index, node in enumerate(main.node):
-        for name in _reads(node):
+        for name in _reads(as_constant.get(index, node)):
             readers.setdefault(name, set()).update(stage_of[index])
     # every stage that reads a folded tensor makes it itself: it never crosses a cut
     made_by_folded = {name for i in folded | side for name in main.node[i].output}
@@ -189,7 +201,7 @@ def split_model(
     contents: list[bytes] = []  # written once every stage has passed the checker
     for s, stage in enumerate(stages):
         members = [i for i, node in enumerate(main.node) if s in stage_of[i]]
-        nodes = [main.node[i] for i in members]
+        nodes = [as_constant.get(i, main.node[i]) for i in members]
         produced = [name for node in nodes for name in node.output if name]
         produced_set = set(produced)
         reads = list(dict.fromkeys(name for node in nodes for name in _reads(node)))
@@ -535,6 +547,15 @@ def _reads(node: NodeProto) -> list[str]:
     for sub in _subgraphs(node):
         extra |= _outer(sub)
     return names + sorted(extra - set(names))
+
+
+def _constant_node(node: NodeProto, value: tuple[int, ...]) -> NodeProto:
+    """A ``Constant`` making what the folded ``Shape``/``Size`` ``node`` makes."""
+    array = np.array(value if node.op_type == "Shape" else value[0], dtype=np.int64)
+    return helper.make_node(
+        "Constant", [], [node.output[0]], name=node.name,
+        value=numpy_helper.from_array(array, node.output[0]),
+    )  # fmt: skip
 
 
 def _placer_names(

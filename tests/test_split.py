@@ -594,3 +594,71 @@ def test_the_model_as_the_output_directory_is_refused(run_placer, tmp_path, chai
     before = model.read_bytes()
     one_line_error(run_placer("split", model, plan(TWO), "-o", model), "is a file")
     assert model.read_bytes() == before
+
+
+def _layered_model(path: Path, layers: int = 4, width: int = 512) -> Path:
+    """Layers that each read a side computation (an expanded mask) and reshape their
+    activation to its own ``Shape``: what torch's exporter writes.  Wide enough that the
+    mask costs under a thousandth of the model."""
+    rng = np.random.default_rng(1)
+    nodes = [
+        helper.make_node("Cast", ["mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["one", "mask_f"], ["inverted"]),
+        helper.make_node("Mul", ["inverted", "minus"], ["bias"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(-100.0, np.float32), "minus"),
+    ]
+    h = "x"
+    for i in range(layers):
+        weight = rng.standard_normal((width, width)).astype(np.float32) / width**0.5
+        inits.append(numpy_helper.from_array(weight, f"w{i}"))
+        nodes += [
+            helper.make_node("MatMul", [h, f"w{i}"], [f"m{i}"], name=f"layers.{i}/MatMul"),
+            helper.make_node("Shape", [f"m{i}"], [f"s{i}"], name=f"layers.{i}/Shape"),
+            helper.make_node("Reshape", [f"m{i}", f"s{i}"], [f"r{i}"], name=f"layers.{i}/Reshape"),
+            helper.make_node("Add", [f"r{i}", "bias"], [f"a{i}"], name=f"layers.{i}/Add"),
+            helper.make_node("Tanh", [f"a{i}"], [f"h{i}"], name=f"layers.{i}/Tanh"),
+        ]
+        h = f"h{i}"
+    graph = helper.make_graph(
+        nodes, "layered",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width]),
+         helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", width])],
+        [helper.make_tensor_value_info(h, TensorProto.FLOAT, ["batch", width])],
+        inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+def test_split_recomputes_side_computations_and_writes_known_shapes(run_placer, tmp_path) -> None:
+    model = _layered_model(tmp_path / "layered.onnx")
+    plan = tmp_path / "plan.json"
+    placed = run_placer("place", model, "--batch-size", "2", "--solver", "uniform", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+    stages = json.loads(plan.read_text())["stages"]
+    assert len(stages) >= 2
+    placed_nodes = {n for stage in stages for n in stage["nodes"]}
+    # the mask's nodes are recomputed by every stage, the Shapes folded: neither is placed
+    assert not any("Shape" in n for n in placed_nodes)
+    assert all(stage["recomputed"] for stage in stages)
+    out = tmp_path / "split"
+    result = run_placer("split", model, plan, "-o", out, "--batch-size", "2")
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    for stage in manifest["stages"]:
+        sub = onnx.load(str(out / stage["file"]))
+        ops = [node.op_type for node in sub.graph.node]
+        assert "Shape" not in ops and "Constant" in ops and "Cast" in ops, ops
+        # a stage receives the activation it starts from, never the mask's products
+        assert not set(stage["inputs"]) & {"mask_f", "inverted", "bias"}
+    rng = np.random.default_rng(2)
+    feeds = {"x": rng.standard_normal((2, 512)).astype(np.float32),
+             "mask": np.array([[1] * 512, [1] * 300 + [0] * 212], np.int64)}  # fmt: skip
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    (expected,) = session.run(None, feeds)
+    got = run_split(out, feeds)
+    np.testing.assert_allclose(got["h3"], expected, rtol=1e-5, atol=1e-6)
