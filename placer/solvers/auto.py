@@ -76,6 +76,8 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         return _choose(milp, why, started)
     if options.contiguous and dp.optimal:
         return _choose(dp, "dp: the exact DP finished within its limits", started)
+    if options.contiguous and dp.bracketed:
+        return _after_bracket(problem, dp, options, time_limit, started)
     if options.contiguous and dp.lower_bound is not None:
         why = (
             f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the "
@@ -102,6 +104,37 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         plan = _dp_plan(dp, options, milp.lower_bound)
         return _choose(plan, f"{why}; the DP's plan stayed better", started)
     return _choose(milp, why, started)
+
+
+#: Certified gap under which auto keeps the DP's bracketed plan without the MILP.
+BRACKET_GAP = 0.01
+
+
+def _after_bracket(
+    problem: Problem, dp: SolveResult, options: SolverOptions, time_limit: float, started: float
+) -> SolveResult:
+    """The DP split the graph by its bracket: keep its plan when its certified gap is
+    small, else let the MILP search from it for the time left, keeping the better plan
+    and the higher of the two proven bounds."""
+    target = options.mip_gap if options.mip_gap is not None else BRACKET_GAP
+    why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
+    milp_options = replace(_milp_options(options, time_limit), warm_start=dp.placement)
+    if dp.gap is not None and dp.gap <= target:
+        return _choose(dp, why, started)
+    if milp_options.out_of_time():
+        return _choose(dp, f"{why}; no time was left for the MILP", started)
+    try:
+        milp = solve_milp(problem, milp_options)
+    except NoPlacementFound:
+        return _choose(dp, f"{why}; the MILP found nothing better", started)
+    lower = max(b for b in (dp.lower_bound, milp.lower_bound) if b is not None)
+    better = milp.objective < dp.objective
+    best = milp if better else dp
+    best = replace(best, lower_bound=lower, gap=relative_gap(best.objective, lower))
+    if better:
+        why = "milp: warm-started from the DP's bracketed plan, it found a better one"
+        return _choose(best, why, started)
+    return _choose(best, f"{why}; the MILP found nothing better in the time", started)
 
 
 def _milp_options(options: SolverOptions, time_limit: float) -> SolverOptions:

@@ -79,6 +79,9 @@ class SolveResult:
     #: ``(objective - lower_bound) / objective``; None when the solver has none.
     lower_bound: float | None = None
     gap: float | None = None
+    #: Whether the DP split the graph by its bracket (:mod:`placer.solvers.dp_bracket`)
+    #: because the exact DP's pairs were too many: ``lower_bound`` is the bracket's.
+    bracketed: bool = False
 
 
 def relative_gap(objective: float, bound: float | None) -> float | None:

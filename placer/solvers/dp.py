@@ -174,7 +174,8 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             if not pruned:
                 linear_orders()
             why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
-            return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
+            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
+                              why, options)  # fmt: skip
     found = []
     pairs = 0
     for run in runs:
@@ -189,9 +190,9 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
                 linear_orders()
             if placement is _OUT_OF_TIME:
                 why, hint = "the time limit ran out", "raise --time-limit"
-            else:
-                why, hint = too_wide, "the graph is too wide"
-            return _fallback(problem, best, started, stats, notes, why, hint)
+                return _fallback(problem, best, started, stats, notes, why, hint)
+            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
+                              too_wide, options)  # fmt: skip
         best.offer(placement)
         found.append((placement, value, bound))
     stats["pairs"] = pairs
@@ -310,9 +311,10 @@ class _Best:
     def offer(self, placement: Placement | None) -> None:
         if placement is None:
             return
-        value = evaluate(self.problem, placement).max_load
-        if value < self.value:
-            self.placement, self.value = placement, value
+        evaluation = evaluate(self.problem, placement)
+        # the bracket's plan ignores memory caps: the evaluator has the last word
+        if evaluation.valid and evaluation.max_load < self.value:
+            self.placement, self.value = placement, evaluation.max_load
 
 
 def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
@@ -324,6 +326,26 @@ def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) 
         )
     notes.append(f"{why}: fell back to the DP over a linear order (not proven optimal; {hint})")
     return _result(best, False, started, stats, notes)
+
+
+def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, notes, why,
+               options) -> SolveResult:  # fmt: skip
+    """The answer when the exact DP's pairs are too many: the better of the linear
+    order's plan and the bracket's, with the bracket's lower bound
+    (:mod:`placer.solvers.dp_bracket`)."""
+    from placer.solvers.dp_bracket import bracket
+
+    found = bracket(problem, blocks, lattice, stages.lat, options)
+    best.offer(found.placement)
+    if best.placement is None or found.lower <= 0:
+        return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
+    lower = min(found.lower, best.value)
+    stats["contiguous_lower_bound"] = lower
+    notes.append(
+        f"{why}: split by a bracket over the {lattice.bits.shape[0]:,} ideals instead "
+        f"(not proven optimal: within {relative_gap(best.value, lower):.2%} of the optimum)"
+    )
+    return replace(_result(best, False, started, stats, notes, lower), bracketed=True)
 
 
 def _result(best: _Best, optimal, started, stats, notes, lower=None) -> SolveResult:

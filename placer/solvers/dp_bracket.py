@@ -1,0 +1,210 @@
+"""A certified bracket on the contiguous optimum when the exact DP's pairs are too many.
+
+The ideal DP of :mod:`placer.solvers.dp` visits every pair of ideals ``j ⊂ i`` whose
+stage ``i \\ j`` fits the bound: billions on a transformer whose layers hold a few
+thousand ideals each.  When a stage's cost is *separable*, ``need(i) - key(j)``, the
+pairs are not needed: whether the whole set splits into stages of cost at most ``T``
+follows from the largest ``key`` over the reachable sub-ideals of each ideal, which one
+pass over the lattice's Hasse arcs propagates (:func:`_bracket_kernels.feasible`), and a
+bisection over ``T`` finds the least ``T`` that works.  Two separable costs bracket the
+true one (latency ``lat(i) - lat(j)`` is separable; transfers and side computations are
+not):
+
+* **below**: ``lat(i) + out(i) - (lat(j) - in(j))``, where ``out(i)`` is the least, over
+  the maximal blocks of ``i``, of their outputs leaving ``i`` and the side computations
+  they need, and ``in(j)`` the least, over the blocks that could start the next stage,
+  of what they receive from before it.  A stage holds some maximal block of ``i`` and
+  some such block, and pays at least that (at the fastest link), so every contiguous
+  placement costs at least this: its least ``T`` is a **lower bound**;
+* **above**: ``lat(i) + cut(i) - (lat(j) - cut(j))`` with ``cut`` the weight of the
+  transfers (at the slowest link) and side computations an ideal cuts: every transfer a
+  stage pays is cut by ``i`` or by ``j``, so this over-charges, and its split is a
+  placement whose true max-load, from the evaluator, is at most its ``T``.
+
+Memory caps are left out of both (the lower bound stays a bound; the plan is checked by
+the evaluator and dropped if it does not fit).  Time O(B · S · K · (N + E)) for B ≤ 64
+bisection steps, S device-count states, K kinds, N ideals and E Hasse arcs, plus
+O(N · (m + ops)) for the charges.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from placer.blocks import BlockGraph, _transfer_weights
+from placer.interrupts import deferred_interrupt
+from placer.model import Placement, Problem
+from placer.solvers import _bracket_kernels as kernels
+from placer.solvers import _ideal_kernels
+from placer.solvers.dp_chain import States
+
+#: Ideals per call of the charge kernels (a fraction of a second).
+_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """``lower``: no contiguous placement has a smaller max-load; ``placement``: the
+    split found under the over-charging costs (None if none was found)."""
+
+    lower: float
+    placement: Placement | None
+
+
+def bracket(problem: Problem, blocks: BlockGraph, lattice, lat: np.ndarray, options) -> Bracket:
+    """The bracket of ``problem`` over ``lattice`` (its ideals, with Hasse arcs).
+
+    ``lat`` is ``(kinds, ideals)``: the summed finite latency of each ideal.  Stops with
+    ``lower = 0`` and no placement if ``options``' deadline passes.
+    """
+    n = lattice.bits.shape[0]
+    counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
+    states = States.of(counts)
+    out, inn = _frontier(problem, blocks, lattice.bits)
+    cut = _cuts(blocks, lattice.bits)
+    lower = _least(lat - inn, lat + out, lattice, states, options)[0]
+    limit, final, back_j, back_k = _least(lat - cut, lat + cut, lattice, states, options)
+    placement = None
+    if final >= 0 and math.isfinite(limit):
+        placement = _split(problem, blocks, lattice, back_j, back_k, states.strides, final)
+    return Bracket(lower if math.isfinite(lower) else 0.0, placement if n else None)
+
+
+def _least(key, need, lattice, states: States, options):
+    """The least ``T`` (bisection over the floats) with a split of stage costs
+    ``need[i] - key[j] <= T``; with the state reaching the whole set and the back
+    pointers of that last probe."""
+    n = key.shape[1]
+    n_states = states.n_states
+    n_kinds = key.shape[0]
+    best = np.empty((n_kinds, n_states, n))
+    arg = np.empty((n_kinds, n_states, n), dtype=np.int32)
+    reach = np.zeros((n_states, n), dtype=np.bool_)
+    back_j = np.empty((n_states, n), dtype=np.int32)
+    back_k = np.empty((n_states, n), dtype=np.int8)
+    key = np.ascontiguousarray(key)
+    need = np.ascontiguousarray(need)
+
+    def probe(limit: float) -> int:
+        with deferred_interrupt():
+            return kernels.feasible(
+                limit, key, need, lattice.sub_start, lattice.sub_items, states.strides,
+                states.counts, best, arg, reach, back_j, back_k,
+            )  # fmt: skip
+
+    high = float(max(need.max(initial=0.0) - key.min(initial=0.0), 0.0)) * (1 + 1e-9) + 1e-300
+    if probe(high) < 0:
+        return math.inf, -1, back_j, back_k
+    low_bits, high_bits = -1, int(np.float64(high).view(np.int64))
+    while high_bits - low_bits > 1:
+        if options.out_of_time():
+            return math.inf, -1, back_j, back_k
+        mid_bits = (low_bits + high_bits) // 2
+        if probe(float(np.int64(mid_bits).view(np.float64))) >= 0:
+            high_bits = mid_bits
+        else:
+            low_bits = mid_bits
+    limit = float(np.int64(high_bits).view(np.float64))
+    return limit, probe(limit), back_j, back_k
+
+
+def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
+    """``(out, inn)``, ``(kinds, ideals)``: the separable lower bounds on what a stage
+    ending at an ideal sends, and what a stage starting after it receives."""
+    weight, _ = _transfer_weights(problem, optimistic=True)  # (kinds, ops), fastest link
+    m = blocks.n_blocks
+    block_of = blocks.block_of_op
+    succ = [set() for _ in range(m)]
+    pred = [set() for _ in range(m)]
+    for u, v in blocks.edges:
+        succ[u].add(int(v))
+        pred[v].add(int(u))
+    # what each block receives from its pipeline predecessors' ops
+    in_weight = np.zeros((len(problem.kinds), m))
+    op_succ: list[list[int]] = []
+    for u, targets in enumerate(problem.successors):
+        home = int(block_of[u])
+        outside = sorted({int(block_of[v]) for v in targets} - {home})
+        op_succ.append(outside)
+        for a in outside:
+            if home in pred[a]:
+                in_weight[:, a] += weight[:, u]
+    cover_of_block = np.zeros((len(problem.kinds), m))
+    for c, cover in enumerate(blocks.covers):
+        for b in cover:
+            cover_of_block[:, b] += blocks.cover_latency[:, c]
+    succ_start, succ_items = _csr(succ)
+    pred_start, pred_items = _csr(pred)
+    op_start, op_items = _csr([list(ops) for ops in blocks.ops_of_block])
+    op_succ_start, op_succ_blocks = _csr(op_succ)
+    n = bits.shape[0]
+    out = np.zeros((len(problem.kinds), n))
+    inn = np.zeros((len(problem.kinds), n))
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        with deferred_interrupt():
+            out[:, lo:hi] = kernels.exit_charges(
+                bits, succ_start, succ_items, op_start, op_items, op_succ_start,
+                op_succ_blocks, weight, cover_of_block, lo, hi,
+            )  # fmt: skip
+            inn[:, lo:hi] = kernels.entry_charges(bits, pred_start, pred_items, in_weight, lo, hi)
+    return out, inn
+
+
+def _cuts(blocks: BlockGraph, bits: np.ndarray) -> np.ndarray:
+    """``(kinds, ideals)``: the weight of the transfers (slowest link) and side
+    computations each ideal cuts."""
+    hyperedges = blocks.hyperedges + tuple((*c, blocks.n_blocks) for c in blocks.covers)
+    weights = np.concatenate([blocks.weights, blocks.cover_latency], axis=1)
+    h_start = np.zeros(len(hyperedges) + 1, np.int64)
+    np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
+    h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
+    n = bits.shape[0]
+    total = np.zeros((weights.shape[0], n))
+    masked = np.ascontiguousarray(weights[:, None, :])  # one mask: the kernels' layout
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        with deferred_interrupt():
+            start, items = _ideal_kernels.cut_lists(bits, h_start, h_members, lo, hi)
+            part = _ideal_kernels.cut_totals(start, items, masked)
+        total[:, lo:hi] = part[:, 0, :]
+    return total
+
+
+def _csr(lists) -> tuple[np.ndarray, np.ndarray]:
+    start = np.zeros(len(lists) + 1, np.int64)
+    np.cumsum([len(items) for items in lists], out=start[1:])
+    items = np.array([int(x) for group in lists for x in sorted(group)], dtype=np.int64)
+    return start, items
+
+
+def _split(problem, blocks, lattice, back_j, back_k, strides, s) -> Placement:
+    """The placement of the split that reached the whole set in state ``s``."""
+    x = back_j.shape[1] - 1
+    stages: list[tuple[int, np.ndarray]] = []
+    while x != 0:
+        j, k = int(back_j[s, x]), int(back_k[s, x])
+        if j != x:
+            diff = lattice.bits[x] & ~lattice.bits[j]
+            members = np.flatnonzero(
+                np.unpackbits(diff.view(np.uint8), bitorder="little")[: blocks.n_blocks]
+            )
+            stages.append((k, members))
+        s -= int(strides[k])
+        x = j
+    stages.reverse()  # pipeline order
+    first_device = np.cumsum([0] + [kind.count for kind in problem.kinds])
+    used = [0] * len(problem.kinds)
+    device_of_block = np.empty(blocks.n_blocks, dtype=np.int64)
+    for k, members in stages:
+        device_of_block[members] = first_device[k] + used[k]
+        used[k] += 1
+    return Placement(tuple(int(device_of_block[b]) for b in blocks.block_of_op))
