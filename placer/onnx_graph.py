@@ -7,18 +7,23 @@ that compute on constants only (:func:`constant_nodes`: the weight generators, a
 ``Unsqueeze`` or ``Transpose`` of a weight, say) are not operators of their own: runtimes
 fold them once when the session starts, so their outputs count as weights of the
 operator that consumes them. Symbolic dimensions of the graph inputs are fixed from
-``batch_size`` and ``input_shapes`` before ONNX shape inference runs.
+``batch_size`` and ``input_shapes`` before shape inference runs: ONNX's, then, for the
+tensors it leaves unknown, onnxruntime's symbolic shape inference.
 
 The cost formulas live in :mod:`placer.opcost` and are written out in ``docs/costs.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -167,10 +172,13 @@ class OpGraph:
     unknown_ops : tuple of str
         Op types without a FLOP formula (costed by their bytes only).
     unknown_shapes : tuple of str
-        Tensors whose shape inference could not tell; each was given the shape of the
-        largest input of the op producing it.
+        Tensors whose shapes neither ONNX's nor onnxruntime's shape inference could
+        tell; each was given the shape of the largest input of the op producing it.
     notes : tuple of str
         Caveats of the estimate (an unknown loop trip count, failed shape inference).
+    tensor_count : int
+        Tensors made by the model's nodes that a node or graph output reads: those
+        whose shapes the costs need, ``unknown_shapes`` among them.
     """
 
     name: str
@@ -181,6 +189,7 @@ class OpGraph:
     unknown_ops: tuple[str, ...]
     unknown_shapes: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    tensor_count: int = 0
 
     @property
     def total_flops(self) -> float:
@@ -244,15 +253,18 @@ def load_onnx(
     Notes
     -----
     Time and memory are linear in the size of the graph proto (weights excluded) plus
-    the cost of ONNX shape inference.
+    the cost of shape inference: ONNX's, then, where it leaves a tensor that some node
+    reads unknown, onnxruntime's symbolic one (:func:`symbolic_shapes`). The tensors
+    both leave unknown are listed in ``unknown_shapes``, out of ``tensor_count``.
     """
     path = Path(path)
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
     model = read_checked_model(path)
     model, changed = _fix_input_dims(model, path, batch_size, dict(input_shapes or {}))
-    model, note = _infer_shapes(model, changed)
-    return _GraphBuilder(model, path, (note,) if note else ()).build()
+    model, notes = _infer_shapes(model, changed)
+    needed, _ = _tensor_shapes(model.graph)
+    return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))
 
 
 def read_checked_model(path: Path) -> ModelProto:
@@ -466,17 +478,185 @@ SHAPE_INFERENCE_SECONDS = 120.0
 #: Memory ONNX shape inference may take beyond the process's own: its data propagation
 #: computes small tensors' values, and a ``Range`` of 2**62 elements would fill the machine.
 SHAPE_INFERENCE_BYTES = 2 * 2**30
+#: Seconds onnxruntime's symbolic shape inference may take (it is pure Python over sympy:
+#: GPT-2 with 48 layers takes about a minute) before its shapes are done without.
+SYMBOLIC_INFERENCE_SECONDS = 180.0
 
 
-def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
-    """Run ONNX shape inference leniently; fall back to the shapes the model records."""
+def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, tuple[str, ...]]:
+    """Shapes from two passes: ONNX shape inference, then, for the tensors it leaves
+    unknown, onnxruntime's symbolic shape inference; and the notes they call for.
+
+    ONNX's shapes are kept wherever it finds them. The second pass runs only when a
+    tensor some node reads is still unknown, and its failure only leaves them unknown.
+    """
+    notes: list[str] = []
     inferred = infer_shapes(model)
-    if inferred is not None:
-        return inferred, ""
-    note = "shape inference failed; costs use the shapes the model records"
-    if changed:
-        note += " (recorded output shapes were dropped for the new input dims)"
-    return model, note
+    if inferred is None:
+        note = "ONNX shape inference failed; costs use the shapes the model records"
+        if changed:
+            note += " (recorded output shapes were dropped for the new input dims)"
+        notes.append(note)
+        inferred = model
+    needed, known = _tensor_shapes(inferred.graph)
+    missing = needed - known
+    if not missing:
+        return inferred, tuple(notes)
+    found, failure = symbolic_shapes(model, missing)
+    if failure:
+        notes.append(f"onnxruntime's symbolic shape inference failed: {failure}")
+    if not found:
+        return inferred, tuple(notes)
+    merged = ModelProto()
+    merged.CopyFrom(inferred)
+    merged.graph.value_info.extend(found)
+    notes.append(
+        f"onnxruntime's symbolic shape inference found {len(found):,} tensor "
+        f"shape{'s' if len(found) != 1 else ''} ONNX shape inference left unknown"
+    )
+    return merged, tuple(notes)
+
+
+def _tensor_shapes(graph: GraphProto) -> tuple[set[str], set[str]]:
+    """The node outputs some node or graph output reads, in ``graph`` and its subgraphs
+    (the tensors whose shapes the costs need), and those of them whose shapes are known.
+
+    Examples
+    --------
+    >>> from onnx import TensorProto, helper
+    >>> nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Relu", ["h"], ["y"])]
+    >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    >>> y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    >>> needed, known = _tensor_shapes(helper.make_graph(nodes, "g", [x], [y]))
+    >>> sorted(needed), sorted(known)
+    (['h', 'y'], [])
+    """
+    made: set[str] = set()
+    read: set[str] = set()
+    known: set[str] = set()
+
+    def walk(scope: GraphProto) -> None:
+        read.update(value.name for value in scope.output)
+        for value in (*scope.input, *scope.value_info, *scope.output):
+            if _shape_of(value.type) is not None:
+                known.add(value.name)
+        for node in scope.node:
+            outputs = [name for name in node.output if name]
+            made.update(outputs)
+            read.update(node.input)
+            if node.op_type == "Constant" and _is_default_domain(node):
+                known.update(outputs)  # the builder reads their shapes off the attribute
+            for _, sub in _subgraphs(node):
+                walk(sub)
+
+    walk(graph)
+    needed = made & read
+    return needed, needed & known
+
+
+def symbolic_shapes(
+    model: ModelProto, wanted: Iterable[str]
+) -> tuple[list[onnx.ValueInfoProto], str]:
+    """The concrete shapes onnxruntime's symbolic shape inference finds for ``wanted``
+    tensors of the main graph, and why it failed ("" if it did not).
+
+    ``SymbolicShapeInference`` [1]_ computes shapes with sympy where ONNX's inference
+    gives up: arithmetic on shapes (``Div``, ``Range``), ``com.microsoft`` ops, shapes
+    merged across broadcasts (``auto_merge``). It runs in a child process under
+    :data:`SYMBOLIC_INFERENCE_SECONDS` and :data:`SHAPE_INFERENCE_BYTES`, with its
+    standard output and error sent nowhere (it logs, and may raise), and on a copy of
+    ``model`` whose large weights are emptied (it copies the model twice per pass).
+    Its loop is run here rather than through ``infer_shapes``, which on an incomplete
+    result throws the partial shapes away and saves the model into the current
+    directory. onnxruntime is imported in the child only.
+
+    Parameters
+    ----------
+    model : ModelProto
+        The model with concrete graph-input dims.
+    wanted : iterable of str
+        Names of tensors of the main graph whose shapes are asked for.
+
+    Returns
+    -------
+    list of ValueInfoProto
+        One per wanted tensor it gave every dimension of.
+    str
+        The reason it failed or timed out, or "" (its partial result is still returned).
+
+    References
+    ----------
+    .. [1] onnxruntime, ``onnxruntime/tools/symbolic_shape_infer.py``.
+    """
+    from placer.isolate import IsolatedFailure, IsolatedTimeout, run_isolated
+
+    wanted = frozenset(wanted)
+    caller = os.getpid()
+
+    def infer() -> bytes:
+        light = model
+        if os.getpid() == caller:  # no fork: work on a copy, not the caller's model
+            light = ModelProto()
+            light.CopyFrom(model)
+        _drop_weight_data(light.graph)
+        found = GraphProto()  # the shapes, and in doc_string why it stopped early
+        with _silenced():
+            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+            engine = SymbolicShapeInference(2**31 - 1, True, False, 0)
+            try:
+                engine._preprocess(light)
+                while engine.run_:  # infer_shapes's loop: it reruns after merging dims
+                    if not engine._infer_impl():
+                        break  # stopped at a node it cannot infer: keep what it found
+                engine._update_output_from_vi()
+            except Exception as err:  # its partial shapes are still good
+                found.doc_string = _first_line(err)
+            graph = engine.out_mp_.graph if hasattr(engine, "out_mp_") else GraphProto()
+            for value in (*graph.value_info, *graph.output):
+                if value.name in wanted and _shape_of(value.type) is not None:
+                    found.value_info.add().CopyFrom(value)
+        return found.SerializeToString()
+
+    try:
+        data = run_isolated(infer, SYMBOLIC_INFERENCE_SECONDS, memory=SHAPE_INFERENCE_BYTES)
+    except IsolatedTimeout:
+        return [], f"it did not finish within {SYMBOLIC_INFERENCE_SECONDS:g} s"
+    except IsolatedFailure as err:  # not installed, out of memory, ...
+        return [], str(err)
+    found = GraphProto()
+    found.ParseFromString(data)
+    values = {value.name: value for value in found.value_info}  # one per tensor
+    return list(values.values()), found.doc_string
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Send whatever is written to standard output and error, by Python or by native
+    code, nowhere, and put both back after."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        os.dup2(sink, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, sink):
+            os.close(fd)
 
 
 def infer_shapes(model: ModelProto) -> ModelProto | None:

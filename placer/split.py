@@ -464,13 +464,15 @@ def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]
     Raises
     ------
     InputError
-        onnxruntime is not installed (``pip install placer[runtime]``), or the
+        onnxruntime, a dependency of placer, is missing (``pip install onnxruntime``), or the
         directory holds no manifest.
     """
     try:
         import onnxruntime as ort
     except ImportError as err:
-        raise InputError("running a split needs onnxruntime: pip install placer[runtime]") from err
+        raise InputError(
+            "running a split needs onnxruntime, a dependency of placer: pip install onnxruntime"
+        ) from err
     directory = Path(directory)
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
