@@ -215,7 +215,7 @@ class OpGraph:
 def load_onnx(
     path: str | PathLike[str],
     *,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> OpGraph:
     """Load an ONNX model as a costed operator graph, without reading its weights.
@@ -224,12 +224,14 @@ def load_onnx(
     ----------
     path : str or path-like
         The ``.onnx`` file. External weight files may be present or absent.
-    batch_size : int, default 1
+    batch_size : int, optional
         Value of the first dimension of every graph input whose first dimension is
-        symbolic (and of every other dimension sharing its symbol).
+        symbolic (and of every other dimension sharing its symbol); by default the
+        first dim of the ``input_shapes`` if they agree on one, else 1.
     input_shapes : mapping of str to sequence of int, optional
-        Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they win
-        over ``batch_size`` and resolve the symbols they cover in other inputs.
+        Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they
+        resolve the symbols they cover in other inputs, and must give each symbol one
+        size, the batch size for the symbol of an input they leave out.
 
     Returns
     -------
@@ -246,7 +248,9 @@ def load_onnx(
         failing :func:`placer.onnx_checks.check_model` (names that are not UTF-8, a
         tensor produced twice, an attribute of the wrong type, a malformed Einsum
         equation, ...), an input name unknown to the model, graph-input dimensions that
-        neither ``batch_size`` nor ``input_shapes`` resolve, a tensor of more than
+        neither ``batch_size`` nor ``input_shapes`` resolve, a symbolic dimension that
+        ``input_shapes`` give two sizes (two inputs, or an input and the batch size
+        another input's first dimension takes), a tensor of more than
         :data:`~placer.onnx_checks.MAX_ELEMENTS` elements, or an operator costed at more
         than :data:`~placer.onnx_checks.MAX_FIGURE` FLOPs or bytes.
 
@@ -258,10 +262,14 @@ def load_onnx(
     both leave unknown are listed in ``unknown_shapes``, out of ``tensor_count``.
     """
     path = Path(path)
+    input_shapes = dict(input_shapes or {})
+    if batch_size is None:
+        leading = {int(shape[0]) for shape in input_shapes.values() if shape and shape[0] >= 1}
+        batch_size = leading.pop() if len(leading) == 1 else 1
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
     model = read_checked_model(path)
-    model, changed = _fix_input_dims(model, path, batch_size, dict(input_shapes or {}))
+    model, changed = _fix_input_dims(model, path, batch_size, input_shapes)
     model, notes = _infer_shapes(model, changed)
     needed, _ = _tensor_shapes(model.graph)
     return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))
@@ -391,23 +399,45 @@ def _fix_input_dims(
             raise ModelLoadError(
                 f"{path}: --input-shape {name}=... needs positive dims, got {list(dims)}"
             )
-    # Symbols the user's shapes and the batch size pin down, used for every input.
+    # Symbols the user's shapes pin down, then the batch size for the leading symbol of
+    # the inputs they leave out: one size per symbol, used for every input.
     symbols: dict[str, int] = {}
+    source: dict[str, str] = {}  # where each symbol got its size: "NAME axis I"
     for value in inputs:
-        shape = value.type.tensor_type.shape
-        dims = list(shape.dim) if value.type.tensor_type.HasField("shape") else None
-        if value.name in given:
-            wanted = [int(d) for d in given[value.name]]
-            if dims is not None and len(dims) != len(wanted):
+        if value.name not in given:
+            continue
+        tensor_type = value.type.tensor_type
+        dims = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+        wanted = [int(d) for d in given[value.name]]
+        if dims is not None and len(dims) != len(wanted):
+            raise ModelLoadError(
+                f"{path}: --input-shape {value.name} has {len(wanted)} dims, "
+                f"the input has {len(dims)}"
+            )
+        for axis, (dim, size) in enumerate(zip(dims or (), wanted, strict=False)):
+            if not dim.dim_param:
+                continue
+            where = f"{value.name} axis {axis}"
+            if symbols.setdefault(dim.dim_param, size) != size:
                 raise ModelLoadError(
-                    f"{path}: --input-shape {value.name} has {len(wanted)} dims, "
-                    f"the input has {len(dims)}"
+                    f"{path}: --input-shape gives dim {dim.dim_param!r} two sizes: "
+                    f"{symbols[dim.dim_param]} ({source[dim.dim_param]}) and {size} ({where})"
                 )
-            for dim, size in zip(dims or (), wanted, strict=False):
-                if dim.dim_param:
-                    symbols[dim.dim_param] = size
-        elif dims and not dims[0].HasField("dim_value") and dims[0].dim_param:
-            symbols.setdefault(dims[0].dim_param, batch_size)
+            source.setdefault(dim.dim_param, where)
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        if value.name in given or not tensor_type.HasField("shape"):
+            continue
+        dims = list(tensor_type.shape.dim)
+        if dims and not dims[0].HasField("dim_value") and dims[0].dim_param:
+            symbol = dims[0].dim_param
+            if symbols.setdefault(symbol, batch_size) != batch_size:
+                raise ModelLoadError(
+                    f"{path}: dim {symbol!r} would take two sizes: {symbols[symbol]} from "
+                    f"--input-shape ({source[symbol]}) and the batch size {batch_size} "
+                    f"({value.name} axis 0); pass --batch-size {symbols[symbol]}, or "
+                    f"--input-shape {value.name}=..."
+                )
 
     resolved: dict[str, list[int]] = {}
     unresolved: list[str] = []
