@@ -228,6 +228,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         notes=tuple(notes),
         cluster=cluster.name,
         links=links,
+        shapes_estimated=len(graph.unknown_shapes),
+        tensor_count=graph.tensor_count,
     )
 
 

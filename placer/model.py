@@ -157,6 +157,9 @@ class Problem:
     ONNX model was costed on (None for a workload, which carries its own devices).
     ``provenance`` is what the problem was made from (the input's fingerprint and the
     costing options), recorded in plans; it takes no part in comparisons.
+    ``shapes_estimated`` counts the tensors of an ONNX model whose shapes neither shape
+    inference could tell, so that its costs are estimates, out of ``tensor_count``, the
+    tensors whose shapes the costs need (both 0 for a workload).
     """
 
     name: str
@@ -169,6 +172,8 @@ class Problem:
     links: tuple[tuple[LinkCost, ...], ...] | None = None
     cluster: str | None = None
     provenance: Provenance | None = field(default=None, compare=False)
+    shapes_estimated: int = 0
+    tensor_count: int = 0
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""
