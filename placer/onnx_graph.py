@@ -594,11 +594,14 @@ def symbolic_shapes(
     gives up: arithmetic on shapes (``Div``, ``Range``), ``com.microsoft`` ops, shapes
     merged across broadcasts (``auto_merge``). It runs in a child process under
     :data:`SYMBOLIC_INFERENCE_SECONDS` and :data:`SHAPE_INFERENCE_BYTES`, with its
-    standard output and error sent nowhere (it logs, and may raise), and on a copy of
-    ``model`` whose large weights are emptied (it copies the model twice per pass).
-    Its loop is run here rather than through ``infer_shapes``, which on an incomplete
-    result throws the partial shapes away and saves the model into the current
-    directory. onnxruntime is imported in the child only.
+    standard output and error sent nowhere (it logs, and may raise), on a copy of
+    ``model`` whose large or external weights are graph inputs of their shape
+    (:func:`_weights_as_inputs`) and whose ``Constant`` nodes hold tensors
+    (:func:`_constants_as_tensors`), with ``SplitToSequence`` inferred as ONNX defines
+    it (:func:`_symbolic_engine`). Its loop is run here rather than through
+    ``infer_shapes``, which on an incomplete result throws the partial shapes away and
+    saves the model into the current directory. onnxruntime is imported in the child
+    only.
 
     Parameters
     ----------
@@ -628,12 +631,11 @@ def symbolic_shapes(
         if os.getpid() == caller:  # no fork: work on a copy, not the caller's model
             light = ModelProto()
             light.CopyFrom(model)
-        _drop_weight_data(light.graph)
+        _weights_as_inputs(light.graph)
+        _constants_as_tensors(light.graph)
         found = GraphProto()  # the shapes, and in doc_string why it stopped early
         with _silenced():
-            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
-            engine = SymbolicShapeInference(2**31 - 1, True, False, 0)
+            engine = _symbolic_engine()
             try:
                 engine._preprocess(light)
                 while engine.run_:  # infer_shapes's loop: it reruns after merging dims
@@ -658,6 +660,101 @@ def symbolic_shapes(
     found.ParseFromString(data)
     values = {value.name: value for value in found.value_info}  # one per tensor
     return list(values.values()), found.doc_string
+
+
+def _symbolic_engine() -> Any:
+    """onnxruntime's ``SymbolicShapeInference`` (``auto_merge`` on, no rank guessing),
+    with ``SplitToSequence`` inferred as ONNX defines it.
+
+    onnxruntime 1.32 infers ``SplitToSequence`` as a ``Split`` with one output per
+    piece (it has one, the sequence) through a helper ONNX 1.19 removed; torch's dynamo
+    exporter splits each attention's QKV projection this way, so without this no shape
+    after the first attention is found. The sequence's elements get the input's shape
+    with the split axis sized by the pieces where they are all equal (unknown otherwise).
+    """
+    import numpy as np
+    from onnxruntime.tools import symbolic_shape_infer as ssi
+
+    class Engine(ssi.SymbolicShapeInference):
+        def __init__(self) -> None:
+            super().__init__(2**31 - 1, True, False, 0)
+            self.dispatcher_["SplitToSequence"] = self._split_to_sequence
+
+        def _split_to_sequence(self, node: NodeProto) -> None:
+            shape: list[Any] = self._get_sympy_shape(node, 0)
+            axis = ssi.handle_negative_axis(ssi.get_attribute(node, "axis", 0), len(shape))
+            split = self._try_get_value(node, 1) if len(node.input) > 1 else None
+            if split is None:  # pieces of one along the axis, which keepdims may drop
+                if ssi.get_attribute(node, "keepdims", 1):
+                    shape[axis] = 1
+                else:
+                    del shape[axis]
+            else:
+                pieces = [int(p) if ssi.is_literal(p) else None for p in np.ravel(split)]
+                whole = int(shape[axis]) if ssi.is_literal(shape[axis]) else None
+                equal = len(set(pieces)) == 1 and None not in pieces
+                if equal and np.ndim(split) == 0:  # a scalar: pieces of that size, the
+                    equal = whole is not None and whole % pieces[0] == 0  # last maybe less
+                shape[axis] = pieces[0] if equal else None
+            elem_type = self.known_vi_[node.input[0]].type.tensor_type.elem_type
+            self.known_vi_[node.output[0]].CopyFrom(
+                onnx.helper.make_tensor_sequence_value_info(
+                    node.output[0], elem_type, ssi.get_shape_from_sympy_shape(shape)
+                )
+            )
+
+    return Engine()
+
+
+def _weights_as_inputs(graph: GraphProto) -> None:
+    """Turn the initializers of ``graph`` placer never reads the values of (over
+    :data:`_MAX_READ_ELEMENTS` elements, or stored in external files) into graph inputs
+    of their type and shape: onnxruntime's symbolic inference reads the values of every
+    initializer an arithmetic op takes (a ``Mul`` by a norm's weight), from the external
+    file if need be, which placer never reads."""
+    declared = {value.name for value in graph.input}
+    large = [
+        index
+        for index, init in enumerate(graph.initializer)
+        if math.prod(init.dims) > _MAX_READ_ELEMENTS or init.data_location == TensorProto.EXTERNAL
+    ]
+    for index in reversed(large):
+        init = graph.initializer[index]
+        if init.name not in declared:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+            )
+        del graph.initializer[index]
+
+
+def _constants_as_tensors(graph: GraphProto) -> None:
+    """Rewrite each ``Constant`` of ``graph`` (and its subgraphs) that holds its value in
+    ``value_int(s)``, ``value_float(s)`` or ``value_string(s)`` to hold it in ``value``:
+    onnxruntime's symbolic inference reads ``value`` only (torch's exporters write
+    ``value_ints``), and raises on the others."""
+    kinds = {
+        "value_int": (TensorProto.INT64, "i", False),
+        "value_ints": (TensorProto.INT64, "ints", True),
+        "value_float": (TensorProto.FLOAT, "f", False),
+        "value_floats": (TensorProto.FLOAT, "floats", True),
+        "value_string": (TensorProto.STRING, "s", False),
+        "value_strings": (TensorProto.STRING, "strings", True),
+    }
+    for node in graph.node:
+        for _, sub in _subgraphs(node):
+            _constants_as_tensors(sub)
+        if node.op_type != "Constant" or not _is_default_domain(node) or len(node.attribute) != 1:
+            continue
+        attr = node.attribute[0]
+        if attr.name not in kinds:
+            continue
+        elem_type, field_name, is_list = kinds[attr.name]
+        values = list(getattr(attr, field_name)) if is_list else [getattr(attr, field_name)]
+        dims = [len(values)] if is_list else []
+        name = node.output[0] if node.output else ""
+        tensor = onnx.helper.make_tensor(name, elem_type, dims, values)
+        del node.attribute[:]
+        node.attribute.add().CopyFrom(onnx.helper.make_attribute("value", tensor))
 
 
 def _first_line(err: BaseException) -> str:

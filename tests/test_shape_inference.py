@@ -145,6 +145,76 @@ def test_symbolic_shapes_answers_only_for_the_tensors_asked(tmp_path):
     assert [(v.name, onnx_graph._shape_of(v.type)) for v in found] == [("r", (3, 4, 4))]
 
 
+def test_symbolic_inference_reads_constants_written_as_value_ints(tmp_path):
+    """torch writes small constants as Constant(value_ints), which onnxruntime's
+    inference cannot read: placer hands it tensors instead."""
+    nodes = [
+        helper.make_node("Constant", [], ["zero"], value_ints=[0]),
+        helper.make_node("Constant", [], ["one"], value_ints=[1]),
+        helper.make_node("Constant", [], ["four"], value_ints=[4]),
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Slice", ["s", "zero", "one"], ["b"]),
+        helper.make_node("Div", ["b", "four"], ["g"]),  # batch/4 rows of 4·16
+        helper.make_node("Constant", [], ["rest"], value_ints=[64]),
+        helper.make_node("Concat", ["g", "rest"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("MatMul", ["r", "w"], ["y"]),
+    ]
+    path = save(tmp_path / "m.onnx", nodes, [value("x", ["batch", 16])], [value("y", None)],
+                [weight("w", (64, 8))])  # fmt: skip
+    graph = load_onnx(path, batch_size=8)
+    assert graph.unknown_shapes == ()
+    assert flops_of(graph, "MatMul") == 2 * (2 * 8) * 64  # r is (2, 64)
+
+
+def test_symbolic_inference_splits_sequences(tmp_path, monkeypatch):
+    """torch's dynamo exporter splits QKV with SplitToSequence and SequenceAt, which
+    onnxruntime 1.32 infers as a Split with one output per piece."""
+    nodes = [
+        helper.make_node("Gelu", ["x"], ["h"], domain="com.microsoft"),  # ONNX stops here
+        helper.make_node("Constant", [], ["size"], value=ints("size", 4)),
+        helper.make_node("SplitToSequence", ["h", "size"], ["pieces"], axis=1),
+        helper.make_node("Constant", [], ["second"], value=ints("second", 1)),
+        helper.make_node("SequenceAt", ["pieces", "second"], ["k"]),
+        helper.make_node("MatMul", ["k", "w"], ["y"]),
+    ]
+    path = save(
+        tmp_path / "m.onnx", nodes, [value("x", ["batch", 12])], [value("y", None)],
+        [weight("w", (4, 32))], domains=["com.microsoft"],
+    )  # fmt: skip
+    graph = load_onnx(path, batch_size=2)
+    assert flops_of(graph, "MatMul") == 2 * (2 * 32) * 4  # k is (2, 4)
+    # a sequence has no tensor shape: its size is estimated (as its input's, right)
+    assert graph.unknown_shapes == ("pieces",)
+
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    plain = lambda: SymbolicShapeInference(2**31 - 1, True, False, 0)  # noqa: E731
+    monkeypatch.setattr(onnx_graph, "_symbolic_engine", plain)
+    assert "k" in load_onnx(path, batch_size=2).unknown_shapes
+
+
+def test_symbolic_inference_does_without_external_weights(tmp_path):
+    """onnxruntime reads the values of a Mul's weight: placer hands it the weight's
+    shape only, so a model whose weight file is absent loads as well."""
+    nodes = [
+        helper.make_node("Gelu", ["x"], ["h"], domain="com.microsoft"),
+        helper.make_node("Mul", ["h", "scale"], ["m"]),
+        helper.make_node("MatMul", ["m", "w"], ["y"]),
+    ]
+    path = save(
+        tmp_path / "m.onnx", nodes, [value("x", ["batch", 16])], [value("y", None)],
+        [weight("scale", (16,)), weight("w", (16, 64))], domains=["com.microsoft"],
+    )  # fmt: skip
+    model = onnx.load(str(path))
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="m.data", size_threshold=0)  # fmt: skip
+    (tmp_path / "m.data").unlink()
+    graph = load_onnx(path, batch_size=2)
+    assert graph.unknown_shapes == ()
+    assert flops_of(graph, "MatMul") == 2 * (2 * 64) * 16
+
+
 def test_onnx_shapes_are_kept_where_onnx_knows_them(tmp_path, monkeypatch):
     asked = []
 
