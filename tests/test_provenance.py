@@ -194,7 +194,10 @@ def test_provenance_reads_back() -> None:
         (lambda d: d.update(fingerprint="md5:00"), "provenance.fingerprint: expected 'sha256:'"),
         (lambda d: d.pop("dtype"), "provenance.dtype: missing"),
         (lambda d: d.update(dtype="fp8"), "provenance.dtype: expected one of fp32, fp16, bf16"),
-        (lambda d: d.update(batch_size=0), "provenance.batch_size: expected an integer from 1 to 2,147,483,647"),
+        (
+            lambda d: d.update(batch_size=0),
+            "provenance.batch_size: expected an integer from 1 to 2,147,483,647",
+        ),
         (lambda d: d.update(batch_size=True), "provenance.batch_size"),
         (lambda d: d.update(input_shapes={"x": [8, "a"]}), "provenance.input_shapes.x"),
         (lambda d: d.update(input_shapes=[["x", 8]]), "provenance.input_shapes: expected"),
