@@ -219,13 +219,29 @@ def _given(ctx: click.Context) -> frozenset[str]:
 
 
 def _warn(problem) -> None:
-    """Print the problem's caveats about its costs (ops without a formula) on stderr.
+    """Print the problem's caveats about its costs (ops without a formula, estimated
+    shapes) on stderr.
 
     Called once a command has succeeded: a failure is one line on stderr, nothing more.
     """
     for note in problem.notes:
         if note.startswith("no FLOP formula"):
-            click.echo(click.style("placer: warning: ", fg="yellow") + printable(note), err=True)
+            _warning(printable(note))
+    _warn_shapes(problem.shapes_estimated, problem.tensor_count)
+
+
+def _warn_shapes(estimated: int, total: int, where: str = "see placer inspect") -> None:
+    """One line on stderr when shape inference left ``estimated`` of ``total`` tensor
+    shapes unknown: every figure that rests on them is a guess."""
+    if estimated:
+        _warning(
+            f"{estimated:,} of {total:,} tensor shapes unknown after shape inference; "
+            f"their sizes are estimated ({where})"
+        )
+
+
+def _warning(text: str) -> None:
+    click.echo(click.style("placer: warning: ", fg="yellow") + text, err=True)
 
 
 def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -463,6 +479,7 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
     with _status("evaluating..."):
         result = app.evaluate_plan(problem, placement)
     _emit(result, fmt, output)
+    _warn(problem)
 
 
 @cli.command()
@@ -480,6 +497,7 @@ def inspect(model: str, fmt: str, **kwargs) -> None:
         click.echo(dump_json(summary.to_dict()), nl=False)
     else:
         click.echo(dump_yaml(summary.to_dict()), nl=False)
+    _warn_shapes(len(summary.unknown_shapes), summary.tensor_count, "the output lists them")
 
 
 @cli.command()
@@ -557,6 +575,7 @@ def report(
     write_outputs(outputs)  # both or neither
     for path, _ in outputs:
         click.echo(f"wrote {printable(path)}", err=True)
+    _warn(problem)
 
 
 @cli.command()
@@ -591,6 +610,7 @@ def split(
     count = len(manifest.stages)
     stages = f"{count} stage{'' if count == 1 else 's'}"
     click.echo(f"wrote {stages} and manifest.json to {printable(out_dir)}", err=True)
+    _warn_shapes(manifest.shapes_estimated, manifest.tensor_count)
 
 
 @cli.command()
@@ -608,3 +628,9 @@ def check(plan: str, max_load: float | None, min_throughput: float | None) -> No
     click.echo(
         f"{printable(plan)}: ok: max-load {document['max_load']:.6g}{unit}, throughput {shown}"
     )
+    estimated = document.get("shapes_estimated") or 0
+    if estimated:
+        _warning(
+            f"{printable(plan)} was costed with {estimated:,} tensor shapes unknown after "
+            "shape inference; their sizes were estimated"
+        )

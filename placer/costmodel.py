@@ -241,6 +241,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         cluster=cluster.name,
         links=links,
         replicas=replicas,
+        shapes_estimated=len(graph.unknown_shapes),
+        tensor_count=graph.tensor_count,
     )
 
 

@@ -60,6 +60,8 @@ class ModelSummary:
         Op types without a FLOP formula.
     unknown_shapes : tuple of str
         Tensors whose shapes were estimated.
+    tensor_count : int
+        Tensors whose shapes the costs need, ``unknown_shapes`` among them.
     notes : tuple of str
         Other caveats of the figures.
     """
@@ -78,6 +80,7 @@ class ModelSummary:
     unknown_ops: tuple[str, ...]
     unknown_shapes: tuple[str, ...]
     notes: tuple[str, ...]
+    tensor_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON/YAML renderers."""
@@ -95,6 +98,7 @@ class ModelSummary:
             "dearest_ops": [op.to_dict() for op in self.dearest],
             "unknown_ops": list(self.unknown_ops),
             "unknown_shapes": list(self.unknown_shapes),
+            "tensor_count": self.tensor_count,
             "notes": list(self.notes),
         }
 
@@ -132,4 +136,5 @@ def inspect_model(graph: OpGraph) -> ModelSummary:
         unknown_ops=graph.unknown_ops,
         unknown_shapes=graph.unknown_shapes,
         notes=graph.notes,
+        tensor_count=graph.tensor_count,
     )

@@ -199,6 +199,9 @@ class Problem:
     costing options), recorded in plans; it takes no part in comparisons.  ``replicas``
     are side computations that each device recomputes for the ops it holds
     (:class:`Replica`).
+    ``shapes_estimated`` counts the tensors of an ONNX model whose shapes neither shape
+    inference could tell, so that its costs are estimates, out of ``tensor_count``, the
+    tensors whose shapes the costs need (both 0 for a workload).
     """
 
     name: str
@@ -212,6 +215,8 @@ class Problem:
     cluster: str | None = None
     provenance: Provenance | None = field(default=None, compare=False)
     replicas: tuple[Replica, ...] = ()
+    shapes_estimated: int = 0
+    tensor_count: int = 0
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""

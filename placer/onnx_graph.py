@@ -7,18 +7,23 @@ that compute on constants only (:func:`constant_nodes`: the weight generators, a
 ``Unsqueeze`` or ``Transpose`` of a weight, say) are not operators of their own: runtimes
 fold them once when the session starts, so their outputs count as weights of the
 operator that consumes them. Symbolic dimensions of the graph inputs are fixed from
-``batch_size`` and ``input_shapes`` before ONNX shape inference runs.
+``batch_size`` and ``input_shapes`` before shape inference runs: ONNX's, then, for the
+tensors it leaves unknown, onnxruntime's symbolic shape inference.
 
 The cost formulas live in :mod:`placer.opcost` and are written out in ``docs/costs.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -172,8 +177,8 @@ class OpGraph:
     unknown_ops : tuple of str
         Op types without a FLOP formula (costed by their bytes only).
     unknown_shapes : tuple of str
-        Tensors whose shape inference could not tell; each was given the shape of the
-        largest input of the op producing it.
+        Tensors whose shapes neither ONNX's nor onnxruntime's shape inference could
+        tell; each was given the shape of the largest input of the op producing it.
     notes : tuple of str
         Caveats of the estimate (an unknown loop trip count, failed shape inference).
     replicated : tuple of int
@@ -182,6 +187,9 @@ class OpGraph:
     shape_constants : tuple of (str, tuple of int)
         The output and value of each ``Shape``/``Size`` node folded because its input's
         shape is known (``placer split`` writes them as constants).
+    tensor_count : int
+        Tensors made by the model's nodes that a node or graph output reads: those
+        whose shapes the costs need, ``unknown_shapes`` among them.
     """
 
     name: str
@@ -194,6 +202,7 @@ class OpGraph:
     notes: tuple[str, ...] = field(default=())
     replicated: tuple[int, ...] = ()
     shape_constants: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    tensor_count: int = 0
 
     @property
     def total_flops(self) -> float:
@@ -219,7 +228,7 @@ class OpGraph:
 def load_onnx(
     path: str | PathLike[str],
     *,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> OpGraph:
     """Load an ONNX model as a costed operator graph, without reading its weights.
@@ -228,12 +237,14 @@ def load_onnx(
     ----------
     path : str or path-like
         The ``.onnx`` file. External weight files may be present or absent.
-    batch_size : int, default 1
+    batch_size : int, optional
         Value of the first dimension of every graph input whose first dimension is
-        symbolic (and of every other dimension sharing its symbol).
+        symbolic (and of every other dimension sharing its symbol); by default the
+        first dim of the ``input_shapes`` if they agree on one, else 1.
     input_shapes : mapping of str to sequence of int, optional
-        Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they win
-        over ``batch_size`` and resolve the symbols they cover in other inputs.
+        Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they
+        resolve the symbols they cover in other inputs, and must give each symbol one
+        size, the batch size for the symbol of an input they leave out.
 
     Returns
     -------
@@ -250,22 +261,31 @@ def load_onnx(
         failing :func:`placer.onnx_checks.check_model` (names that are not UTF-8, a
         tensor produced twice, an attribute of the wrong type, a malformed Einsum
         equation, ...), an input name unknown to the model, graph-input dimensions that
-        neither ``batch_size`` nor ``input_shapes`` resolve, a tensor of more than
+        neither ``batch_size`` nor ``input_shapes`` resolve, a symbolic dimension that
+        ``input_shapes`` give two sizes (two inputs, or an input and the batch size
+        another input's first dimension takes), a tensor of more than
         :data:`~placer.onnx_checks.MAX_ELEMENTS` elements, or an operator costed at more
         than :data:`~placer.onnx_checks.MAX_FIGURE` FLOPs or bytes.
 
     Notes
     -----
     Time and memory are linear in the size of the graph proto (weights excluded) plus
-    the cost of ONNX shape inference.
+    the cost of shape inference: ONNX's, then, where it leaves a tensor that some node
+    reads unknown, onnxruntime's symbolic one (:func:`symbolic_shapes`). The tensors
+    both leave unknown are listed in ``unknown_shapes``, out of ``tensor_count``.
     """
     path = Path(path)
+    input_shapes = dict(input_shapes or {})
+    if batch_size is None:
+        leading = {int(shape[0]) for shape in input_shapes.values() if shape and shape[0] >= 1}
+        batch_size = leading.pop() if len(leading) == 1 else 1
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
     model = read_checked_model(path)
-    model, changed = _fix_input_dims(model, path, batch_size, dict(input_shapes or {}))
-    model, note = _infer_shapes(model, changed)
-    return _GraphBuilder(model, path, (note,) if note else ()).build()
+    model, changed = _fix_input_dims(model, path, batch_size, input_shapes)
+    model, notes = _infer_shapes(model, changed)
+    needed, _ = _tensor_shapes(model.graph)
+    return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))
 
 
 def read_checked_model(path: Path) -> ModelProto:
@@ -493,23 +513,45 @@ def _fix_input_dims(
             raise ModelLoadError(
                 f"{path}: --input-shape {name}=... needs positive dims, got {list(dims)}"
             )
-    # Symbols the user's shapes and the batch size pin down, used for every input.
+    # Symbols the user's shapes pin down, then the batch size for the leading symbol of
+    # the inputs they leave out: one size per symbol, used for every input.
     symbols: dict[str, int] = {}
+    source: dict[str, str] = {}  # where each symbol got its size: "NAME axis I"
     for value in inputs:
-        shape = value.type.tensor_type.shape
-        dims = list(shape.dim) if value.type.tensor_type.HasField("shape") else None
-        if value.name in given:
-            wanted = [int(d) for d in given[value.name]]
-            if dims is not None and len(dims) != len(wanted):
+        if value.name not in given:
+            continue
+        tensor_type = value.type.tensor_type
+        dims = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+        wanted = [int(d) for d in given[value.name]]
+        if dims is not None and len(dims) != len(wanted):
+            raise ModelLoadError(
+                f"{path}: --input-shape {value.name} has {len(wanted)} dims, "
+                f"the input has {len(dims)}"
+            )
+        for axis, (dim, size) in enumerate(zip(dims or (), wanted, strict=False)):
+            if not dim.dim_param:
+                continue
+            where = f"{value.name} axis {axis}"
+            if symbols.setdefault(dim.dim_param, size) != size:
                 raise ModelLoadError(
-                    f"{path}: --input-shape {value.name} has {len(wanted)} dims, "
-                    f"the input has {len(dims)}"
+                    f"{path}: --input-shape gives dim {dim.dim_param!r} two sizes: "
+                    f"{symbols[dim.dim_param]} ({source[dim.dim_param]}) and {size} ({where})"
                 )
-            for dim, size in zip(dims or (), wanted, strict=False):
-                if dim.dim_param:
-                    symbols[dim.dim_param] = size
-        elif dims and not dims[0].HasField("dim_value") and dims[0].dim_param:
-            symbols.setdefault(dims[0].dim_param, batch_size)
+            source.setdefault(dim.dim_param, where)
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        if value.name in given or not tensor_type.HasField("shape"):
+            continue
+        dims = list(tensor_type.shape.dim)
+        if dims and not dims[0].HasField("dim_value") and dims[0].dim_param:
+            symbol = dims[0].dim_param
+            if symbols.setdefault(symbol, batch_size) != batch_size:
+                raise ModelLoadError(
+                    f"{path}: dim {symbol!r} would take two sizes: {symbols[symbol]} from "
+                    f"--input-shape ({source[symbol]}) and the batch size {batch_size} "
+                    f"({value.name} axis 0); pass --batch-size {symbols[symbol]}, or "
+                    f"--input-shape {value.name}=..."
+                )
 
     resolved: dict[str, list[int]] = {}
     unresolved: list[str] = []
@@ -580,17 +622,283 @@ SHAPE_INFERENCE_SECONDS = 120.0
 #: Memory ONNX shape inference may take beyond the process's own: its data propagation
 #: computes small tensors' values, and a ``Range`` of 2**62 elements would fill the machine.
 SHAPE_INFERENCE_BYTES = 2 * 2**30
+#: Seconds onnxruntime's symbolic shape inference may take before its shapes are done
+#: without: it is Python over sympy, and reruns after merging dims (GPT-2 with 48 layers
+#: exported by torch's dynamo exporter, 6,246 nodes: about 2 s).
+SYMBOLIC_INFERENCE_SECONDS = 180.0
 
 
-def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, str]:
-    """Run ONNX shape inference leniently; fall back to the shapes the model records."""
+def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, tuple[str, ...]]:
+    """Shapes from two passes: ONNX shape inference, then, for the tensors it leaves
+    unknown, onnxruntime's symbolic shape inference; and the notes they call for.
+
+    ONNX's shapes are kept wherever it finds them. The second pass runs only when a
+    tensor some node reads is still unknown, and its failure only leaves them unknown.
+    """
+    notes: list[str] = []
     inferred = infer_shapes(model)
-    if inferred is not None:
-        return inferred, ""
-    note = "shape inference failed; costs use the shapes the model records"
-    if changed:
-        note += " (recorded output shapes were dropped for the new input dims)"
-    return model, note
+    if inferred is None:
+        note = "ONNX shape inference failed; costs use the shapes the model records"
+        if changed:
+            note += " (recorded output shapes were dropped for the new input dims)"
+        notes.append(note)
+        inferred = model
+    needed, known = _tensor_shapes(inferred.graph)
+    missing = needed - known
+    if not missing:
+        return inferred, tuple(notes)
+    found, failure = symbolic_shapes(model, missing)
+    if failure:
+        notes.append(f"onnxruntime's symbolic shape inference failed: {failure}")
+    if not found:
+        return inferred, tuple(notes)
+    merged = ModelProto()
+    merged.CopyFrom(inferred)
+    merged.graph.value_info.extend(found)
+    notes.append(
+        f"onnxruntime's symbolic shape inference found {len(found):,} tensor "
+        f"shape{'s' if len(found) != 1 else ''} ONNX shape inference left unknown"
+    )
+    return merged, tuple(notes)
+
+
+def _tensor_shapes(graph: GraphProto) -> tuple[set[str], set[str]]:
+    """The node outputs some node or graph output reads, in ``graph`` and its subgraphs
+    (the tensors whose shapes the costs need), and those of them whose shapes are known.
+
+    Examples
+    --------
+    >>> from onnx import TensorProto, helper
+    >>> nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Relu", ["h"], ["y"])]
+    >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    >>> y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    >>> needed, known = _tensor_shapes(helper.make_graph(nodes, "g", [x], [y]))
+    >>> sorted(needed), sorted(known)
+    (['h', 'y'], [])
+    """
+    made: set[str] = set()
+    read: set[str] = set()
+    known: set[str] = set()
+
+    def walk(scope: GraphProto) -> None:
+        read.update(value.name for value in scope.output)
+        for value in (*scope.input, *scope.value_info, *scope.output):
+            if _shape_of(value.type) is not None:
+                known.add(value.name)
+        for node in scope.node:
+            outputs = [name for name in node.output if name]
+            made.update(outputs)
+            read.update(node.input)
+            if node.op_type == "Constant" and _is_default_domain(node):
+                known.update(outputs)  # the builder reads their shapes off the attribute
+            for _, sub in _subgraphs(node):
+                walk(sub)
+
+    walk(graph)
+    needed = made & read
+    return needed, needed & known
+
+
+def symbolic_shapes(
+    model: ModelProto, wanted: Iterable[str]
+) -> tuple[list[onnx.ValueInfoProto], str]:
+    """The concrete shapes onnxruntime's symbolic shape inference finds for ``wanted``
+    tensors of the main graph, and why it failed ("" if it did not).
+
+    ``SymbolicShapeInference`` [1]_ computes shapes with sympy where ONNX's inference
+    gives up: arithmetic on shapes (``Div``, ``Range``), ``com.microsoft`` ops, shapes
+    merged across broadcasts (``auto_merge``). It runs in a child process under
+    :data:`SYMBOLIC_INFERENCE_SECONDS` and :data:`SHAPE_INFERENCE_BYTES`, with its
+    standard output and error sent nowhere (it logs, and may raise), on a copy of
+    ``model`` whose large or external weights are graph inputs of their shape
+    (:func:`_weights_as_inputs`) and whose ``Constant`` nodes hold tensors
+    (:func:`_constants_as_tensors`), with ``SplitToSequence`` inferred as ONNX defines
+    it (:func:`_symbolic_engine`). Its loop is run here rather than through
+    ``infer_shapes``, which on an incomplete result throws the partial shapes away and
+    saves the model into the current directory. onnxruntime is imported in the child
+    only.
+
+    Parameters
+    ----------
+    model : ModelProto
+        The model with concrete graph-input dims.
+    wanted : iterable of str
+        Names of tensors of the main graph whose shapes are asked for.
+
+    Returns
+    -------
+    list of ValueInfoProto
+        One per wanted tensor it gave every dimension of.
+    str
+        The reason it failed or timed out, or "" (its partial result is still returned).
+
+    References
+    ----------
+    .. [1] onnxruntime, ``onnxruntime/tools/symbolic_shape_infer.py``.
+    """
+    from placer.isolate import IsolatedFailure, IsolatedTimeout, run_isolated
+
+    wanted = frozenset(wanted)
+    caller = os.getpid()
+
+    def infer() -> bytes:
+        light = model
+        if os.getpid() == caller:  # no fork: work on a copy, not the caller's model
+            light = ModelProto()
+            light.CopyFrom(model)
+        _weights_as_inputs(light.graph)
+        _constants_as_tensors(light.graph)
+        found = GraphProto()  # the shapes, and in doc_string why it stopped early
+        with _silenced():
+            engine = _symbolic_engine()
+            try:
+                engine._preprocess(light)
+                while engine.run_:  # infer_shapes's loop: it reruns after merging dims
+                    if not engine._infer_impl():
+                        break  # stopped at a node it cannot infer: keep what it found
+                engine._update_output_from_vi()
+            except Exception as err:  # its partial shapes are still good
+                found.doc_string = _first_line(err)
+            graph = engine.out_mp_.graph if hasattr(engine, "out_mp_") else GraphProto()
+            for value in (*graph.value_info, *graph.output):
+                if value.name in wanted and _shape_of(value.type) is not None:
+                    found.value_info.add().CopyFrom(value)
+        return found.SerializeToString()
+
+    try:
+        data = run_isolated(infer, SYMBOLIC_INFERENCE_SECONDS, memory=SHAPE_INFERENCE_BYTES)
+    except IsolatedTimeout:
+        return [], f"it did not finish within {SYMBOLIC_INFERENCE_SECONDS:g} s"
+    except IsolatedFailure as err:  # not installed, out of memory, ...
+        return [], str(err)
+    found = GraphProto()
+    found.ParseFromString(data)
+    values = {value.name: value for value in found.value_info}  # one per tensor
+    return list(values.values()), found.doc_string
+
+
+def _symbolic_engine() -> Any:
+    """onnxruntime's ``SymbolicShapeInference`` (``auto_merge`` on, no rank guessing),
+    with ``SplitToSequence`` inferred as ONNX defines it.
+
+    onnxruntime 1.32 infers ``SplitToSequence`` as a ``Split`` with one output per
+    piece (it has one, the sequence) through a helper ONNX 1.19 removed; torch's dynamo
+    exporter splits each attention's QKV projection this way, so without this no shape
+    after the first attention is found. The sequence's elements get the input's shape
+    with the split axis sized by the pieces where they are all equal (unknown otherwise).
+    """
+    import numpy as np
+    from onnxruntime.tools import symbolic_shape_infer as ssi
+
+    class Engine(ssi.SymbolicShapeInference):
+        def __init__(self) -> None:
+            super().__init__(2**31 - 1, True, False, 0)
+            self.dispatcher_["SplitToSequence"] = self._split_to_sequence
+
+        def _split_to_sequence(self, node: NodeProto) -> None:
+            shape: list[Any] = self._get_sympy_shape(node, 0)
+            axis = ssi.handle_negative_axis(ssi.get_attribute(node, "axis", 0), len(shape))
+            split = self._try_get_value(node, 1) if len(node.input) > 1 else None
+            if split is None:  # pieces of one along the axis, which keepdims may drop
+                if ssi.get_attribute(node, "keepdims", 1):
+                    shape[axis] = 1
+                else:
+                    del shape[axis]
+            else:
+                pieces = [int(p) if ssi.is_literal(p) else None for p in np.ravel(split)]
+                whole = int(shape[axis]) if ssi.is_literal(shape[axis]) else None
+                equal = len(set(pieces)) == 1 and None not in pieces and pieces[0] > 0
+                if equal and np.ndim(split) == 0:  # a scalar: pieces of that size, the
+                    equal = whole is not None and whole % pieces[0] == 0  # last maybe less
+                shape[axis] = pieces[0] if equal else None
+            elem_type = self.known_vi_[node.input[0]].type.tensor_type.elem_type
+            self.known_vi_[node.output[0]].CopyFrom(
+                onnx.helper.make_tensor_sequence_value_info(
+                    node.output[0], elem_type, ssi.get_shape_from_sympy_shape(shape)
+                )
+            )
+
+    return Engine()
+
+
+def _weights_as_inputs(graph: GraphProto) -> None:
+    """Turn the initializers of ``graph`` placer never reads the values of (over
+    :data:`_MAX_READ_ELEMENTS` elements, or stored in external files) into graph inputs
+    of their type and shape: onnxruntime's symbolic inference reads the values of every
+    initializer an arithmetic op takes (a ``Mul`` by a norm's weight), from the external
+    file if need be, which placer never reads."""
+    declared = {value.name for value in graph.input}
+    large = [
+        index
+        for index, init in enumerate(graph.initializer)
+        if math.prod(init.dims) > _MAX_READ_ELEMENTS or init.data_location == TensorProto.EXTERNAL
+    ]
+    for index in reversed(large):
+        init = graph.initializer[index]
+        if init.name not in declared:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+            )
+        del graph.initializer[index]
+
+
+def _constants_as_tensors(graph: GraphProto) -> None:
+    """Rewrite each ``Constant`` of ``graph`` (and its subgraphs) that holds its value in
+    ``value_int(s)``, ``value_float(s)`` or ``value_string(s)`` to hold it in ``value``:
+    onnxruntime's symbolic inference reads ``value`` only (torch's exporters write
+    ``value_ints``), and raises on the others."""
+    kinds = {
+        "value_int": (TensorProto.INT64, "i", False),
+        "value_ints": (TensorProto.INT64, "ints", True),
+        "value_float": (TensorProto.FLOAT, "f", False),
+        "value_floats": (TensorProto.FLOAT, "floats", True),
+        "value_string": (TensorProto.STRING, "s", False),
+        "value_strings": (TensorProto.STRING, "strings", True),
+    }
+    for node in graph.node:
+        for _, sub in _subgraphs(node):
+            _constants_as_tensors(sub)
+        if node.op_type != "Constant" or not _is_default_domain(node) or len(node.attribute) != 1:
+            continue
+        attr = node.attribute[0]
+        if attr.name not in kinds:
+            continue
+        elem_type, field_name, is_list = kinds[attr.name]
+        values = list(getattr(attr, field_name)) if is_list else [getattr(attr, field_name)]
+        dims = [len(values)] if is_list else []
+        name = node.output[0] if node.output else ""
+        tensor = onnx.helper.make_tensor(name, elem_type, dims, values)
+        del node.attribute[:]
+        node.attribute.add().CopyFrom(onnx.helper.make_attribute("value", tensor))
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Send whatever is written to standard output and error, by Python or by native
+    code, nowhere, and put both back after."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        os.dup2(sink, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, sink):
+            os.close(fd)
 
 
 def infer_shapes(model: ModelProto) -> ModelProto | None:

@@ -188,6 +188,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
     time_unit = markup_safe(problem.time_unit)
     per = f"samples/{time_unit}" if time_unit else "samples per time unit"
     status = "optimal" if result.optimal else "not proven optimal"
+    if problem.shapes_estimated:  # optimal for costs that rest on guessed shapes
+        status += " for estimated shapes" if result.optimal else "; shapes estimated"
     unit = markup_safe(unit)
     where = f"times in {unit}" if unit else "times in the input's unit"
     console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
@@ -283,7 +285,8 @@ def render_summary(summary, console: Console) -> None:
         console.print(Text(f"no FLOP formula (bytes only): {unknown}", style="yellow"))
     if summary.unknown_shapes:
         estimated = ", ".join(printable(name) for name in summary.unknown_shapes)
-        console.print(Text(f"shapes estimated for: {estimated}", style="yellow"))
+        count = f"{len(summary.unknown_shapes):,} of {summary.tensor_count:,} tensors"
+        console.print(Text(f"shapes estimated for {count}: {estimated}", style="yellow"))
     for note in summary.notes:
         console.print(Text(f"note: {printable(note)}", style="yellow"))
 

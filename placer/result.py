@@ -110,6 +110,7 @@ class PlacementResult:
             "cluster": problem.cluster,
             "solver": self.solver,
             "optimal": self.optimal,
+            "shapes_estimated": problem.shapes_estimated,
             "max_load": self.max_load,
             "throughput": _finite(self.throughput),
             "time_unit": problem.time_unit,

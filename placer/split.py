@@ -81,12 +81,19 @@ class StageFile:
 
 @dataclass(frozen=True)
 class SplitManifest:
-    """What :func:`split_model` wrote: the stages in pipeline order and the cuts."""
+    """What :func:`split_model` wrote: the stages in pipeline order and the cuts.
+
+    ``shapes_estimated`` of the model's ``tensor_count`` tensors had their shapes
+    estimated (:attr:`placer.onnx_graph.OpGraph.unknown_shapes`), so that the bytes at
+    the cuts may be too; neither is written to the manifest file.
+    """
 
     model: str
     stages: tuple[StageFile, ...]
     graph_inputs: tuple[str, ...]
     graph_outputs: tuple[str, ...]
+    shapes_estimated: int = 0
+    tensor_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         cuts = [
@@ -262,8 +269,9 @@ def split_model(
         total = float(sum(tensor_bytes.get(name, 0.0) for name in crossing))
         files[s] = replace(files[s], bytes_out=total if s < len(files) - 1 else 0.0)
     manifest = SplitManifest(
-        model_path.name, tuple(files), tuple(graph_inputs), tuple(graph_outputs)
-    )
+        model_path.name, tuple(files), tuple(graph_inputs), tuple(graph_outputs),
+        len(graph.unknown_shapes), graph.tensor_count,
+    )  # fmt: skip
     _write(out_dir, manifest, contents)
     return manifest
 
@@ -480,13 +488,15 @@ def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]
     Raises
     ------
     InputError
-        onnxruntime is not installed (``pip install placer[runtime]``), or the
+        onnxruntime, a dependency of placer, is missing (``pip install onnxruntime``), or the
         directory holds no manifest.
     """
     try:
         import onnxruntime as ort
     except ImportError as err:
-        raise InputError("running a split needs onnxruntime: pip install placer[runtime]") from err
+        raise InputError(
+            "running a split needs onnxruntime, a dependency of placer: pip install onnxruntime"
+        ) from err
     directory = Path(directory)
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
