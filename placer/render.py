@@ -147,6 +147,20 @@ def _time_scale(unit: str) -> tuple[float, str]:
     return (1e3, "ms") if unit == "s" else (1.0, unit)
 
 
+def _searched(result: PlacementResult) -> str:
+    """What the solver searched: ops placed, side computations recomputed, and the
+    blocks and ideals left after the exact contractions ("" when it did not say)."""
+    stats = result.stats or {}
+    parts = [f"{len(result.problem.ops):,} ops"]
+    if result.problem.replicas:
+        parts.append(f"{len(result.problem.replicas):,} side computations recomputed per stage")
+    if "blocks" in stats:
+        parts.append(f"{int(stats['blocks']):,} blocks")
+    if "ideals" in stats:
+        parts.append(f"{int(stats['ideals']):,} ideals")
+    return "searched: " + ", ".join(parts) if len(parts) > 1 else ""
+
+
 def render_table(result: PlacementResult, console: Console) -> None:
     """Print the plan: a row per device used, the bottleneck highlighted, then the
     predicted throughput and how close it is to the lower bound."""
@@ -203,6 +217,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
         f"lower bound {_num(result.lower_bound * scale)}{unit}: no {scope} beats it; "
         f"gap at most {100 * result.gap:.2f}%"
     )
+    if searched := _searched(result):
+        console.print(searched)
     raw_unit = _time_scale(problem.time_unit)[1]
     for line in _cpu_lines(result, scale, f" {printable(raw_unit)}" if raw_unit else ""):
         console.print(Text(line))

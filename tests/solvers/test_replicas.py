@@ -163,3 +163,23 @@ def test_covers_do_not_block_free_leaf_absorption_wrongly() -> None:
     assert contract(problem).n_blocks == 2
     plain = replace(problem, replicas=())
     assert contract(plain).n_blocks == 1
+
+
+def test_the_table_says_what_was_searched(run_placer) -> None:
+    from pathlib import Path
+
+    bert = Path(__file__).resolve().parents[2] / "sample_models" / "bert_base.onnx"
+    result = run_placer("place", bert, "--input-shape", "input_ids=8,128", "--format", "table")
+    assert result.exit_code == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("searched:")]
+    placed = run_placer("place", bert, "--input-shape", "input_ids=8,128", "--format", "json")
+    import json
+
+    plan = json.loads(placed.stdout)
+    ops = sum(len(stage["nodes"]) for stage in plan["stages"])
+    recomputed = {n for stage in plan["stages"] for n in stage["recomputed"]}
+    assert line == (
+        f"searched: {ops:,} ops, {len(recomputed)} side computations recomputed per stage, "
+        f"{int(plan['stats']['blocks']):,} blocks, {int(plan['stats']['ideals']):,} ideals"
+    )
+    assert len(recomputed) == 8  # BERT's position ids and attention mask
