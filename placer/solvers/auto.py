@@ -62,8 +62,9 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         # the limit covers the whole solve, the DP included
         options = replace(options, deadline=time.monotonic() + options.time_limit)
     time_limit = options.time_limit if options.time_limit is not None else DEFAULT_MILP_SECONDS
+    target = options.mip_gap if options.mip_gap is not None else BRACKET_GAP
     try:
-        dp = solve_dp(problem, options)
+        dp = solve_dp(problem, replace(options, accept_gap=target))
     except NoPlacementFound:  # too many device kinds for the DP's tables
         milp = solve_milp(problem, _milp_options(options, time_limit))
         return _choose(milp, "milp: the DP's tables cannot hold this many device kinds", started)

@@ -40,6 +40,9 @@ class SolverOptions:
     #: A proven lower bound on the optimum of the model solved (the DP's bracket, for
     #: the contiguous model): the MILP starts its search from it.
     lower_bound: float | None = None
+    #: DP: a certified gap at which the bracket's plan is answer enough when the exact
+    #: DP would take long (``auto`` sets it; None: always try the exact DP).
+    accept_gap: float | None = None
     #: Called now and then while the MILP solves, if the backend reports progress.
     progress: ProgressCallback | None = None
     #: ``time.monotonic()`` by which the whole solve must be over, model building and

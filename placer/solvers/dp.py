@@ -57,6 +57,9 @@ MAX_LATTICE_BYTES = 2**30
 #: whose transfers skip over blocks is split by the ideal DP over its prefixes, exactly
 #: (about a second); above, by the sweep of :mod:`placer.solvers.dp_chain`.
 EXACT_ORDER_WORK = 1e8
+#: Ideal pairs the exact DP visits in a few seconds: beyond, a bracket already within
+#: ``SolverOptions.accept_gap`` is the answer.
+QUICK_PAIRS = 20_000_000
 #: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
 MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
@@ -159,23 +162,34 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         linear_orders()
         return _fallback(problem, best, started, stats, notes, why, hint)
     pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
-    if pruned:
-        linear_orders()
     stats["ideals"] = lattice.bits.shape[0]
     stages = _Stages(blocks, lattice)
+    found_bracket = None
+    if pruned:
+        linear_orders()
+        # seconds, where the exact DP may need minutes: a plan to prune with, and the
+        # answer (with a proven bound) if the exact DP runs out of pairs or time
+        found_bracket = _bracket(problem, blocks, lattice, stages, best, options)
     too_wide = f"more than {options.max_pairs:,} ideal pairs"
-    if lattice.bits.shape[0] > _ESTIMATE_ABOVE:
+    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or found_bracket is not None:
         bound = best.value * (1 + _SLACK) + _SLACK
         cap = capacity(problem, np.array([kind.count for kind in problem.kinds]))
         # every run may visit about as many pairs as the first
         estimate = stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
+        close = found_bracket is not None and options.accept_gap is not None
+        close = close and relative_gap(best.value, found_bracket.lower) <= options.accept_gap
+        if close and estimate > QUICK_PAIRS:
+            stats["pairs_estimate"] = estimate
+            why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
+            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
+                              why, options, found_bracket)  # fmt: skip
         if estimate > options.max_pairs:
             stats["pairs_estimate"] = estimate
             if not pruned:
                 linear_orders()
             why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
             return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
-                              why, options)  # fmt: skip
+                              why, options, found_bracket)  # fmt: skip
     found = []
     pairs = 0
     for run in runs:
@@ -189,14 +203,19 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             if not pruned:
                 linear_orders()
             if placement is _OUT_OF_TIME:
-                why, hint = "the time limit ran out", "raise --time-limit"
-                return _fallback(problem, best, started, stats, notes, why, hint)
+                why = "the time limit ran out"
+                if found_bracket is None:
+                    return _fallback(problem, best, started, stats, notes, why,
+                                     "raise --time-limit")  # fmt: skip
+            else:
+                why = too_wide
             return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
-                              too_wide, options)  # fmt: skip
+                              why, options, found_bracket)  # fmt: skip
         best.offer(placement)
         found.append((placement, value, bound))
     stats["pairs"] = pairs
-    return _conclude(problem, blocks, runs, found, best, started, stats, notes)
+    floor = found_bracket.lower if found_bracket is not None else 0.0
+    return _conclude(problem, blocks, runs, found, best, started, stats, notes, floor)
 
 
 def _counts_within_states(problem: Problem) -> list[int]:
@@ -266,14 +285,16 @@ def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) 
     )
 
 
-def _conclude(problem, blocks, runs, found, best, started, stats, notes) -> SolveResult:
+def _conclude(problem, blocks, runs, found, best, started, stats, notes, floor=0.0):
     """The result once every run finished: ``found`` holds each run's (placement, value,
-    pruning bound), and ``best`` has been offered their placements."""
+    pruning bound), and ``best`` has been offered their placements; ``floor`` is another
+    proven lower bound (the bracket's)."""
     lower = math.inf
     for run, (_, value, bound) in zip(runs, found, strict=True):
         proven = lower_bound_of(run.role, value, bound)
         if proven is not None:
             lower = min(lower, proven)
+    lower = max(lower, floor) if math.isfinite(lower) else lower
     if best.placement is None:
         raise explain_infeasible(problem, blocks)
     if len(runs) == 1 and runs[0].role is Role.EXACT:
@@ -328,15 +349,21 @@ def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) 
     return _result(best, False, started, stats, notes)
 
 
-def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, notes, why,
-               options) -> SolveResult:  # fmt: skip
-    """The answer when the exact DP's pairs are too many: the better of the linear
-    order's plan and the bracket's, with the bracket's lower bound
-    (:mod:`placer.solvers.dp_bracket`)."""
+def _bracket(problem, blocks, lattice, stages, best: _Best, options):
+    """The bracket of :mod:`placer.solvers.dp_bracket`, its plan offered to ``best``."""
     from placer.solvers.dp_bracket import bracket
 
     found = bracket(problem, blocks, lattice, stages.lat, options)
     best.offer(found.placement)
+    return found
+
+
+def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, notes, why,
+               options, found=None) -> SolveResult:  # fmt: skip
+    """The answer when the exact DP's pairs (or time) ran out: the best plan seen, with
+    the bracket's lower bound (:mod:`placer.solvers.dp_bracket`)."""
+    if found is None:
+        found = _bracket(problem, blocks, lattice, stages, best, options)
     if best.placement is None or found.lower <= 0:
         return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
     lower = min(found.lower, best.value)
