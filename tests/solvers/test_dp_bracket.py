@@ -69,3 +69,41 @@ def test_dp_past_its_pair_limit_answers_with_the_bracket(problem) -> None:
     assert solved.objective >= best - 1e-9
     if solved.lower_bound is not None:
         assert solved.lower_bound <= best * (1 + 1e-9) + 1e-12
+
+
+def _wide_problem():
+    """Six parallel two-op branches between a source and a sink, on three devices of
+    two kinds: 3**6 ideals, far more than four per block, so the DP brackets first."""
+    from placer.model import DeviceClass, DeviceKind, Op, Problem
+
+    ops = [Op(0, "source", (1.0, 3.0), (True, True), 0.0, 0.5, 0)]
+    edges = []
+    for branch in range(6):
+        a, b = 1 + 2 * branch, 2 + 2 * branch
+        ops += [
+            Op(a, f"a{branch}", (1.0 + branch, 2.0), (True, True), 0.0, 0.25, a),
+            Op(b, f"b{branch}", (0.5, 1.5 + branch), (True, True), 0.0, 0.25, b),
+        ]
+        edges += [(0, a), (a, b), (b, 13)]
+    ops.append(Op(13, "sink", (2.0, 1.0), (True, True), 0.0, 0.0, 13))
+    kinds = (
+        DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, float("inf")),
+        DeviceKind("cpu", DeviceClass.CPU, 1, float("inf"), pays_communication=False),
+    )
+    return Problem("wide", tuple(ops), tuple(edges), kinds)
+
+
+def test_a_close_bracket_answers_without_the_exact_run(monkeypatch) -> None:
+    from placer.solvers import dp as dp_module
+
+    problem = _wide_problem()
+    best = brute_force(problem)
+    exact = solve_dp(problem)
+    assert exact.optimal and exact.objective == pytest.approx(best)
+    monkeypatch.setattr(dp_module, "QUICK_PAIRS", 0)
+    quick = solve_dp(problem, SolverOptions(accept_gap=1.0))
+    assert quick.bracketed and not quick.optimal
+    assert "pairs" not in quick.stats  # the exact DP never ran
+    assert quick.lower_bound <= best + 1e-12 <= quick.objective + 2e-12
+    # without an acceptable gap the exact DP runs and proves the optimum
+    assert solve_dp(problem, SolverOptions(accept_gap=None)).optimal
