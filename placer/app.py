@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from placer.blocks import contract
 from placer.errors import InputError, PlanFormatError
+from placer.evaluate import evaluate
 from placer.layers import CutRule, Granularity, restrict_cuts, split_group
 from placer.model import Placement, Problem
 from placer.plans import load_plan_document, parse_plan, plan_provenance, read_plan
@@ -293,6 +294,41 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
     return replace(result, notes=(*problem.notes, *result.notes))
 
 
+def on_the_model(result: PlacementResult, model: Problem) -> PlacementResult:
+    """A plan found on the coarsened graph (``--coarsen``), scored on ``model``, the
+    same model without coarsening: every figure printed is then the evaluator's for the
+    model the user gave.
+
+    Each op of ``model`` goes where the merged op holding it went.  Coarsening sums a
+    group's figures before the roofline, so the coarsened costs are not the model's, and
+    neither its optimality nor its bound carry over: the plan is not claimed optimal and
+    the bound is the model's own trivial one.
+    """
+    device_of = {
+        key: result.placement.device_of_op[i]
+        for i, op in enumerate(result.problem.ops)
+        for key in op.input_nodes
+    }
+    placement = Placement(tuple(device_of[op.key] for op in model.ops))
+    solved = SolveResult(
+        solver=result.solver,
+        placement=placement,
+        objective=evaluate(model, placement).max_load,
+        optimal=False,
+        seconds=result.seconds,
+        stats=dict(result.stats or {}),
+        notes=result.notes,
+    )
+    bound = proven_bound(model, solved, result.contiguous_bound, 0.0)
+    model = replace(model, provenance=result.problem.provenance)  # made with --coarsen
+    scored = from_solve(model, solved, bound, contiguous=result.contiguous_bound)
+    note = (
+        f"--coarsen: solved on {len(result.problem.ops):,} merged ops; the figures are the "
+        f"model's own ({len(model.ops):,} ops), at which the plan is not proven optimal"
+    )
+    return replace(scored, notes=(*scored.notes, note))
+
+
 def evaluate_plan(
     problem: Problem, plan: str | Path | Placement, *, bound: bool = True
 ) -> PlacementResult:
@@ -407,7 +443,13 @@ def _problem_for_plan(
     _check_fingerprint(recorded, fingerprint, document, plan, model)
     if recorded.costing is not None:
         options = _reuse(options, given, recorded.costing, plan, model, tuple(FLAGS))
-    return _model_problem(model, options, fingerprint, cuts=False), options
+    # coarsening only helps a solver search: a plan is scored on the model itself, and
+    # keeps the record of how it was found
+    problem = _model_problem(model, replace(options, coarsen=False), fingerprint, cuts=False)
+    if options.coarsen and problem.provenance and problem.provenance.costing:
+        costing = replace(problem.provenance.costing, coarsen=True)
+        problem = replace(problem, provenance=replace(problem.provenance, costing=costing))
+    return problem, options
 
 
 def _check_fingerprint(

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import threading
@@ -447,10 +448,17 @@ def place(
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
     inputs = {"MODEL": model, "--cluster": kwargs["cluster"], "--costs": kwargs["costs"]}
     _check_output(fmt, output, inputs)  # before minutes of solving
+    options = _model(kwargs)
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem = app.load_problem(model, _model(kwargs))
+        problem = app.load_problem(model, options)
+        # --coarsen: the figures printed are the model's own, not the merged graph's
+        full = None
+        if options.coarsen:
+            full = app.load_problem(model, dataclasses.replace(options, coarsen=False))
     with _progress() as progress:
         result = app.place(problem, solver, _solver(kwargs, progress))
+    if full is not None:
+        result = app.on_the_model(result, full)
     _emit(result, fmt, output)
     if fail_below is not None and result.throughput < fail_below:
         raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
