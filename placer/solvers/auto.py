@@ -119,7 +119,9 @@ def _after_bracket(
     and the higher of the two proven bounds."""
     target = options.mip_gap if options.mip_gap is not None else BRACKET_GAP
     why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
-    milp_options = replace(_milp_options(options, time_limit), warm_start=dp.placement)
+    milp_options = replace(
+        _milp_options(options, time_limit), warm_start=dp.placement, lower_bound=dp.lower_bound
+    )
     if dp.gap is not None and dp.gap <= target:
         return _choose(dp, why, started)
     if milp_options.out_of_time():
