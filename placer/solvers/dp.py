@@ -365,7 +365,9 @@ def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, no
     if found is None:
         found = _bracket(problem, blocks, lattice, stages, best, options)
     if best.placement is None or found.lower <= 0:
-        return _fallback(problem, best, started, stats, notes, why, "the graph is too wide")
+        timed_out = options.out_of_time()
+        hint = "raise --time-limit" if timed_out else "the graph is too wide"
+        return _fallback(problem, best, started, stats, notes, why, hint)
     lower = min(found.lower, best.value)
     stats["contiguous_lower_bound"] = lower
     notes.append(
