@@ -167,22 +167,28 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     found_bracket = None
     if pruned:
         linear_orders()
-        # seconds, where the exact DP may need minutes: a plan to prune with, and the
-        # answer (with a proven bound) if the exact DP runs out of pairs or time
-        found_bracket = _bracket(problem, blocks, lattice, stages, best, options)
     too_wide = f"more than {options.max_pairs:,} ideal pairs"
-    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or found_bracket is not None:
-        bound = best.value * (1 + _SLACK) + _SLACK
+    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or pruned:
         cap = capacity(problem, np.array([kind.count for kind in problem.kinds]))
-        # every run may visit about as many pairs as the first
-        estimate = stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
-        close = found_bracket is not None and options.accept_gap is not None
-        close = close and relative_gap(best.value, found_bracket.lower) <= options.accept_gap
-        if close and estimate > QUICK_PAIRS:
-            stats["pairs_estimate"] = estimate
-            why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
-            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
-                              why, options, found_bracket)  # fmt: skip
+
+        def estimate_pairs() -> float:
+            bound = best.value * (1 + _SLACK) + _SLACK
+            # every run may visit about as many pairs as the first
+            return stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
+
+        estimate = estimate_pairs()
+        if pruned and estimate > QUICK_PAIRS:
+            # seconds, where the exact DP may need minutes: a plan to prune with, and the
+            # answer (with a proven bound) if the exact DP runs out of pairs or time
+            found_bracket = _bracket(problem, blocks, lattice, stages, best, options)
+            estimate = estimate_pairs()
+            close = options.accept_gap is not None
+            close = close and relative_gap(best.value, found_bracket.lower) <= options.accept_gap
+            if close and estimate > QUICK_PAIRS:
+                stats["pairs_estimate"] = estimate
+                why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
+                return _bracketed(problem, blocks, lattice, stages, best, started, stats,
+                                  notes, why, options, found_bracket)  # fmt: skip
         if estimate > options.max_pairs:
             stats["pairs_estimate"] = estimate
             if not pruned:
