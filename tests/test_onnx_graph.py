@@ -514,3 +514,53 @@ def test_transformer_block_has_concrete_shapes_and_formulas(tmp_path):
     assert by_name["embed"].param_count == 50 * 8
     # The mask shares the ids' "seq" symbol, so --input-shape ids=... resolved it too.
     assert graph.input_bytes == 2 * (8 * 2 * 5)
+
+
+_SAMPLES = Path(__file__).resolve().parent.parent / "sample_models"
+
+
+def test_side_computations_of_the_sample_models() -> None:
+    """BERT's position ids and mask expansion are recomputed per stage; its embedding
+    lookups (millions of parameters) start the main path; a CNN's first convolution (a
+    percent of its FLOPs) is no side computation, nor is anything after it."""
+    shapes = {"input_ids": (8, 128)}
+    bert = load_onnx(_SAMPLES / "bert_base.onnx", batch_size=8, input_shapes=shapes)
+    side = [bert.nodes[i].name for i in bert.replicated]
+    assert sorted(side) == sorted(
+        [f"embeddings.position_ids/{op}" for op in ("Mul", "Add", "CumSum", "Sub")]
+        + [f"extended_attention_mask/{op}" for op in ("Unsqueeze", "Cast", "Sub", "Mul")]
+    )
+    assert not any("Gather" in name for name in side)
+    assert load_onnx(_SAMPLES / "mobilenet_v2.onnx", batch_size=8).replicated == ()
+
+
+def test_a_side_computation_over_its_flop_share_is_placed(tmp_path) -> None:
+    """The same mask chain is a side computation beside wide layers and an ordinary op
+    beside narrow ones, where recomputing it in every stage would not be negligible."""
+
+    def model(width: int) -> Path:
+        nodes = [
+            helper.make_node("Cast", ["mask"], ["c"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["c", "big"], ["m"]),
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Add", ["h", "m"], ["y"]),
+        ]
+        big = numpy_helper.from_array(np.array(-1e4, np.float32), "big")
+        weight = numpy_helper.from_array(np.zeros((width, width), np.float32), "w")
+        graph = helper.make_graph(
+            nodes, "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, width]),
+             helper.make_tensor_value_info("mask", TensorProto.INT64, [2, width])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, width])],
+            [weight, big],
+        )  # fmt: skip
+        path = tmp_path / f"w{width}.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return path
+
+    wide = load_onnx(model(4096), batch_size=2)
+    assert [wide.nodes[i].op_type for i in wide.replicated] == ["Cast", "Mul"]
+    # the Mul is 6% of the narrow model's FLOPs: placed; the Cast (no FLOPs) feeding it
+    # is still recomputed wherever the Mul goes
+    narrow = load_onnx(model(8), batch_size=2)
+    assert [narrow.nodes[i].op_type for i in narrow.replicated] == ["Cast"]
