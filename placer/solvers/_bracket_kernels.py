@@ -88,7 +88,7 @@ def entry_charges(bits, pred_start, pred_items, in_weight, lo, hi):
 
 @njit(cache=True)
 def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg, reach,
-             back_j, back_k):  # fmt: skip
+             back_j, back_k, lo, hi):  # fmt: skip
     """Whether the whole set splits into stages ``j ⊂ i`` with
     ``need[k, i] - key[k, j] <= limit`` on at most ``counts[k]`` devices of each kind.
 
@@ -97,11 +97,13 @@ def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg,
     ``j``: one pass over the Hasse arcs (``sub_items[sub_start[x]:sub_start[x + 1]]``
     are the ideals ``x`` minus one block) per state, since the ideals come after all
     their subsets.  ``reach[s, x]``, ``back_j``, ``back_k``: how ``x`` is reached.
-    Returns the state that reaches the whole set (the last ideal), or -1.
+    Fills the ideals ``lo..hi-1`` (in slices, so that Ctrl-C is handled in between);
+    returns the state that reaches the whole set (the last ideal), or -1 (also before
+    the last slice).
     """
     n_kinds, n = key.shape
     n_states = reach.shape[0]
-    for x in range(n):
+    for x in range(lo, hi):
         for s in range(n_states):
             ok = x == 0
             bj = -1
@@ -137,6 +139,8 @@ def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg,
                 best[k, s, x] = value
                 arg[k, s, x] = where
     last = n - 1
+    if hi < n:
+        return -1
     for s in range(n_states - 1, -1, -1):
         if reach[s, last]:
             return s

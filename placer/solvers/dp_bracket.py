@@ -48,6 +48,8 @@ from placer.solvers.dp_chain import States
 
 #: Ideals per call of the charge kernels (a fraction of a second).
 _CHUNK = 4096
+#: (ideal, state, kind) cells per call of the feasibility kernel (about 0.1 s).
+_PROBE_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,18 @@ def _least(key, need, lattice, states: States, options):
     key = np.ascontiguousarray(key)
     need = np.ascontiguousarray(need)
 
+    # ideals per kernel call: about a tenth of a second, so that Ctrl-C stays prompt
+    step = max(1, _PROBE_CELLS // max(1, n_states * n_kinds))
+
     def probe(limit: float) -> int:
-        with deferred_interrupt():
-            return kernels.feasible(
-                limit, key, need, lattice.sub_start, lattice.sub_items, states.strides,
-                states.counts, best, arg, reach, back_j, back_k,
-            )  # fmt: skip
+        final = -1
+        for lo in range(0, n, step):
+            with deferred_interrupt():
+                final = kernels.feasible(
+                    limit, key, need, lattice.sub_start, lattice.sub_items, states.strides,
+                    states.counts, best, arg, reach, back_j, back_k, lo, min(n, lo + step),
+                )  # fmt: skip
+        return final
 
     high = float(max(need.max(initial=0.0) - key.min(initial=0.0), 0.0)) * (1 + 1e-9) + 1e-300
     if probe(high) < 0:
