@@ -17,18 +17,19 @@ def _has(bits, row, b):
 @njit(cache=True)
 def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start,
                  op_succ_blocks, op_weight, cover_of_block, lo, hi):  # fmt: skip
-    """``out[k, x]``: the least, over the maximal blocks ``b`` of ideal ``x``, of the
-    weights of ``b``'s ops with a successor outside ``x`` plus ``cover_of_block[k, b]``
-    (0 for the empty set).
+    """``out[k, m, x]``: the least, over the maximal blocks ``b`` of ideal ``x``, of the
+    weights ``op_weight[k, m, u]`` of ``b``'s ops ``u`` with a successor outside ``x``
+    plus ``cover_of_block[k, b]`` (0 for the empty set); ``m`` indexes the masks of the
+    kinds the other end may be on.
 
     A stage ``x \\ j`` holds some maximal block of ``x`` (the one above any of its
     blocks), which sends those outputs out of the stage and recomputes those covers.
     """
     n = hi - lo
     n_blocks = succ_start.shape[0] - 1
-    n_kinds = op_weight.shape[0]
-    out = np.zeros((n_kinds, n))
-    charge = np.empty(n_kinds)
+    n_kinds, n_masks = op_weight.shape[0], op_weight.shape[1]
+    out = np.zeros((n_kinds, n_masks, n))
+    charge = np.empty((n_kinds, n_masks))
     for r in range(n):
         x = lo + r
         first = True
@@ -43,29 +44,32 @@ def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start
             if not maximal:
                 continue
             for k in range(n_kinds):
-                charge[k] = cover_of_block[k, b]
+                for m in range(n_masks):
+                    charge[k, m] = cover_of_block[k, b]
             for p in range(op_start[b], op_start[b + 1]):
                 u = op_items[p]
                 for q in range(op_succ_start[u], op_succ_start[u + 1]):
                     if not _has(bits, x, op_succ_blocks[q]):
                         for k in range(n_kinds):
-                            charge[k] += op_weight[k, u]
+                            for m in range(n_masks):
+                                charge[k, m] += op_weight[k, m, u]
                         break
             for k in range(n_kinds):
-                if first or charge[k] < out[k, r]:
-                    out[k, r] = charge[k]
+                for m in range(n_masks):
+                    if first or charge[k, m] < out[k, m, r]:
+                        out[k, m, r] = charge[k, m]
             first = False
     return out
 
 
 @njit(cache=True)
 def entry_charges(bits, pred_start, pred_items, in_weight, lo, hi):
-    """``inn[k, x]``: the least ``in_weight[k, a]`` over the blocks ``a`` outside ideal
-    ``x`` whose predecessors all lie in ``x`` (0 when ``x`` holds every block)."""
+    """``inn[k, m, x]``: the least ``in_weight[k, m, a]`` over the blocks ``a`` outside
+    ideal ``x`` whose predecessors all lie in ``x`` (0 when ``x`` holds every block)."""
     n = hi - lo
     n_blocks = pred_start.shape[0] - 1
-    n_kinds = in_weight.shape[0]
-    inn = np.zeros((n_kinds, n))
+    n_kinds, n_masks = in_weight.shape[0], in_weight.shape[1]
+    inn = np.zeros((n_kinds, n_masks, n))
     for r in range(n):
         x = lo + r
         first = True
@@ -80,17 +84,21 @@ def entry_charges(bits, pred_start, pred_items, in_weight, lo, hi):
             if not ready:
                 continue
             for k in range(n_kinds):
-                if first or in_weight[k, a] < inn[k, r]:
-                    inn[k, r] = in_weight[k, a]
+                for m in range(n_masks):
+                    if first or in_weight[k, m, a] < inn[k, m, r]:
+                        inn[k, m, r] = in_weight[k, m, a]
             first = False
     return inn
 
 
 @njit(cache=True)
-def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg, reach,
-             back_j, back_k, lo, hi):  # fmt: skip
+def feasible(limit, key, need, sub_start, sub_items, strides, counts, used_mask, left_mask,
+             best, arg, reach, back_j, back_k, lo, hi):  # fmt: skip
     """Whether the whole set splits into stages ``j ⊂ i`` with
-    ``need[k, i] - key[k, j] <= limit`` on at most ``counts[k]`` devices of each kind.
+    ``need[k, r, i] - key[k, u, j] <= limit`` on at most ``counts[k]`` devices of each
+    kind, where ``u`` is the mask index of the kinds used before the stage
+    (``used_mask`` of the state ``j`` is reached with) and ``r`` that of the kinds with
+    devices left after it (``left_mask`` of the state after it).
 
     ``best[k, s, x]`` is the largest ``key[k, j]`` over the ideals ``j ⊆ x`` reachable
     with the device counts of state ``s`` (mixed radix, ``strides``), and ``arg`` such a
@@ -101,7 +109,7 @@ def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg,
     returns the state that reaches the whole set (the last ideal), or -1 (also before
     the last slice).
     """
-    n_kinds, n = key.shape
+    n_kinds, n = key.shape[0], key.shape[2]
     n_states = reach.shape[0]
     for x in range(lo, hi):
         for s in range(n_states):
@@ -120,7 +128,7 @@ def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg,
                         bk = k
                         break
                     j = arg[k, prev, x]
-                    if j >= 0 and need[k, x] - best[k, prev, x] <= limit:
+                    if j >= 0 and need[k, left_mask[s], x] - best[k, prev, x] <= limit:
                         ok = True
                         bj = j
                         bk = k
@@ -129,7 +137,7 @@ def feasible(limit, key, need, sub_start, sub_items, strides, counts, best, arg,
             back_j[s, x] = bj
             back_k[s, x] = bk
             for k in range(n_kinds):
-                value = key[k, x] if ok else -np.inf
+                value = key[k, used_mask[s], x] if ok else -np.inf
                 where = x if ok else -1
                 for q in range(sub_start[x], sub_start[x + 1]):
                     y = sub_items[q]

@@ -45,6 +45,7 @@ from placer.model import Placement, Problem
 from placer.solvers import _bracket_kernels as kernels
 from placer.solvers import _ideal_kernels
 from placer.solvers.dp_chain import States
+from placer.solvers.dp_costs import Role, _link_times, _mask_weights
 
 #: Ideals per call of the charge kernels (a fraction of a second).
 _CHUNK = 4096
@@ -70,23 +71,31 @@ def bracket(problem: Problem, blocks: BlockGraph, lattice, lat: np.ndarray, opti
     n = lattice.bits.shape[0]
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     states = States.of(counts)
-    out, inn = _frontier(problem, blocks, lattice.bits)
-    cut = _cuts(blocks, lattice.bits)
-    lower = _least(lat - inn, lat + out, lattice, states, options)[0]
-    limit, final, back_j, back_k = _least(lat - cut, lat + cut, lattice, states, options)
+    out, inn = _frontier(problem, blocks, lattice.bits)  # (kinds, masks, ideals)
+    cut = _cuts(blocks, lattice.bits)[:, None, :]
+    masked = out.shape[1] > 1
+    lower = _least(lat[:, None, :] - inn, lat[:, None, :] + out, lattice, states, options,
+                   masked)[0]  # fmt: skip
+    limit, final, back_j, back_k = _least(
+        lat[:, None, :] - cut, lat[:, None, :] + cut, lattice, states, options, False
+    )
     placement = None
     if final >= 0 and math.isfinite(limit):
         placement = _split(problem, blocks, lattice, back_j, back_k, states.strides, final)
     return Bracket(lower if math.isfinite(lower) else 0.0, placement if n else None)
 
 
-def _least(key, need, lattice, states: States, options):
+def _least(key, need, lattice, states: States, options, masked: bool):
     """The least ``T`` (bisection over the floats) with a split of stage costs
-    ``need[i] - key[j] <= T``; with the state reaching the whole set and the back
-    pointers of that last probe."""
-    n = key.shape[1]
+    ``need[k, r, i] - key[k, u, j] <= T`` (``u``, ``r``: the states' masks of kinds used
+    before and left after the stage if ``masked``, else 0); with the state reaching the
+    whole set and the back pointers of that last probe."""
+    n = key.shape[2]
     n_states = states.n_states
     n_kinds = key.shape[0]
+    zeros = np.zeros(n_states, dtype=states.used_mask.dtype)
+    used_mask = states.used_mask if masked else zeros
+    left_mask = states.left_mask if masked else zeros
     best = np.empty((n_kinds, n_states, n))
     arg = np.empty((n_kinds, n_states, n), dtype=np.int32)
     reach = np.zeros((n_states, n), dtype=np.bool_)
@@ -104,11 +113,13 @@ def _least(key, need, lattice, states: States, options):
             with deferred_interrupt():
                 final = kernels.feasible(
                     limit, key, need, lattice.sub_start, lattice.sub_items, states.strides,
-                    states.counts, best, arg, reach, back_j, back_k, lo, min(n, lo + step),
+                    states.counts, used_mask, left_mask, best, arg, reach, back_j, back_k,
+                    lo, min(n, lo + step),
                 )  # fmt: skip
         return final
 
     high = float(max(need.max(initial=0.0) - key.min(initial=0.0), 0.0)) * (1 + 1e-9) + 1e-300
+    high = min(high, float(np.finfo(np.float64).max))
     if probe(high) < 0:
         return math.inf, -1, back_j, back_k
     low_bits, high_bits = -1, int(np.float64(high).view(np.int64))
@@ -125,9 +136,11 @@ def _least(key, need, lattice, states: States, options):
 
 
 def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
-    """``(out, inn)``, ``(kinds, ideals)``: the separable lower bounds on what a stage
-    ending at an ideal sends, and what a stage starting after it receives."""
-    weight, _ = _transfer_weights(problem, optimistic=True)  # (kinds, ops), fastest link
+    """``(out, inn)``, ``(kinds, masks, ideals)``: the separable lower bounds on what a
+    stage ending at an ideal sends, and what a stage starting after it receives, when
+    the other end is on a kind of the mask (the fastest such link; one mask without
+    per-link costs)."""
+    weight = _op_weights(problem)  # (kinds, masks, ops)
     m = blocks.n_blocks
     block_of = blocks.block_of_op
     succ = [set() for _ in range(m)]
@@ -136,7 +149,7 @@ def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
         succ[u].add(int(v))
         pred[v].add(int(u))
     # what each block receives from its pipeline predecessors' ops
-    in_weight = np.zeros((len(problem.kinds), m))
+    in_weight = np.zeros((weight.shape[0], weight.shape[1], m))
     op_succ: list[list[int]] = []
     for u, targets in enumerate(problem.successors):
         home = int(block_of[u])
@@ -144,7 +157,7 @@ def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
         op_succ.append(outside)
         for a in outside:
             if home in pred[a]:
-                in_weight[:, a] += weight[:, u]
+                in_weight[:, :, a] += weight[:, :, u]
     cover_of_block = np.zeros((len(problem.kinds), m))
     for c, cover in enumerate(blocks.covers):
         for b in cover:
@@ -154,17 +167,33 @@ def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
     op_start, op_items = _csr([list(ops) for ops in blocks.ops_of_block])
     op_succ_start, op_succ_blocks = _csr(op_succ)
     n = bits.shape[0]
-    out = np.zeros((len(problem.kinds), n))
-    inn = np.zeros((len(problem.kinds), n))
+    out = np.zeros((*weight.shape[:2], n))
+    inn = np.zeros((*weight.shape[:2], n))
+    weight = np.ascontiguousarray(weight)
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
         with deferred_interrupt():
-            out[:, lo:hi] = kernels.exit_charges(
+            out[:, :, lo:hi] = kernels.exit_charges(
                 bits, succ_start, succ_items, op_start, op_items, op_succ_start,
                 op_succ_blocks, weight, cover_of_block, lo, hi,
             )  # fmt: skip
-            inn[:, lo:hi] = kernels.entry_charges(bits, pred_start, pred_items, in_weight, lo, hi)
+            inn[:, :, lo:hi] = kernels.entry_charges(
+                bits, pred_start, pred_items, in_weight, lo, hi
+            )
     return out, inn
+
+
+def _op_weights(problem: Problem) -> np.ndarray:
+    """``w[k, m, u]``: the least a device of kind ``k`` pays for op ``u``'s transfer when
+    the other end is on a kind of bitmask ``m`` (the fastest such link); a single mask
+    without per-link costs."""
+    if problem.links is None:
+        weight, _ = _transfer_weights(problem, optimistic=True)
+        return weight[:, None, :]
+    kinds = {k for k, kind in enumerate(problem.kinds) if kind.count > 0}
+    weight = _mask_weights(_link_times(problem), kinds, Role.LOWER)
+    weight[[k for k in range(len(problem.kinds)) if k not in kinds]] = 0.0
+    return weight
 
 
 def _cuts(blocks: BlockGraph, bits: np.ndarray) -> np.ndarray:

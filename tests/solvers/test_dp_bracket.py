@@ -38,7 +38,7 @@ def test_bracket_holds_the_optimum(problem) -> None:
     check(problem)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(cluster_problems())
 def test_bracket_holds_the_optimum_on_links(problem) -> None:
     check(problem)
@@ -72,20 +72,22 @@ def test_dp_past_its_pair_limit_answers_with_the_bracket(problem) -> None:
 
 
 def _wide_problem():
-    """Six parallel two-op branches between a source and a sink, on three devices of
-    two kinds: 3**6 ideals, far more than four per block, so the DP brackets first."""
+    """Four parallel two-op branches between a source and a sink, on three devices of
+    two kinds: 3**4 + 2 ideals, more than four per block, so the DP brackets first."""
     from placer.model import DeviceClass, DeviceKind, Op, Problem
 
+    branches = 4
+    sink = 2 * branches + 1
     ops = [Op(0, "source", (1.0, 3.0), (True, True), 0.0, 0.5, 0)]
     edges = []
-    for branch in range(6):
+    for branch in range(branches):
         a, b = 1 + 2 * branch, 2 + 2 * branch
         ops += [
             Op(a, f"a{branch}", (1.0 + branch, 2.0), (True, True), 0.0, 0.25, a),
             Op(b, f"b{branch}", (0.5, 1.5 + branch), (True, True), 0.0, 0.25, b),
         ]
-        edges += [(0, a), (a, b), (b, 13)]
-    ops.append(Op(13, "sink", (2.0, 1.0), (True, True), 0.0, 0.0, 13))
+        edges += [(0, a), (a, b), (b, sink)]
+    ops.append(Op(sink, "sink", (2.0, 1.0), (True, True), 0.0, 0.0, sink))
     kinds = (
         DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, float("inf")),
         DeviceKind("cpu", DeviceClass.CPU, 1, float("inf"), pays_communication=False),
