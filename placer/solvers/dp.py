@@ -60,6 +60,8 @@ EXACT_ORDER_WORK = 1e8
 #: Ideal pairs the exact DP visits in a few seconds: beyond, a bracket already within
 #: ``SolverOptions.accept_gap`` is the answer.
 QUICK_PAIRS = 20_000_000
+#: Ideal pairs the exact DP visits per second, about, on one core of a 2-core machine.
+PAIRS_PER_SECOND = 2_000_000
 #: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
 MAX_TABLE_CELLS = 60_000_000
 _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
@@ -168,7 +170,7 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     if pruned:
         linear_orders()
     too_wide = f"more than {options.max_pairs:,} ideal pairs"
-    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or pruned:
+    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or pruned or options.deadline is not None:
         cap = capacity(problem, np.array([kind.count for kind in problem.kinds]))
 
         def estimate_pairs() -> float:
@@ -177,7 +179,10 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             return stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
 
         estimate = estimate_pairs()
-        if pruned and estimate > QUICK_PAIRS:
+        left = options.seconds_left()
+        # and where the exact runs may not finish in the time left: a bound to answer with
+        late = left is not None and estimate > PAIRS_PER_SECOND * left / 2
+        if (pruned and estimate > QUICK_PAIRS) or late:
             # seconds, where the exact DP may need minutes: a plan to prune with, and the
             # answer (with a proven bound) if the exact DP runs out of pairs or time
             found_bracket = _bracket(problem, blocks, lattice, stages, best, options)

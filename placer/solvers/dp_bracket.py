@@ -14,9 +14,10 @@ not):
   the maximal blocks of ``i``, of their outputs leaving ``i`` and the side computations
   they need, and ``in(j)`` the least, over the blocks that could start the next stage,
   of what they receive from before it, each transfer at the fastest link to the kinds
-  the state says the stages after may use (``out``) or the stages before used (``in``).  A stage holds some maximal block of ``i`` and
-  some such block, and pays at least that (at the fastest link), so every contiguous
-  placement costs at least this: its least ``T`` is a **lower bound**;
+  the state says the stages after may use (``out``) or the stages before used (``in``).
+  A stage holds some maximal block of ``i`` and some such block, and pays at least
+  that, so every contiguous placement costs at least this: its least ``T`` is a
+  **lower bound**;
 * **above**: ``lat(i) + cut(i) - (lat(j) - cut(j))`` with ``cut`` the weight of the
   transfers (at the slowest link) and side computations an ideal cuts: every transfer a
   stage pays is cut by ``i`` or by ``j``, so this over-charges, and its split is a
