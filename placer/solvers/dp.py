@@ -364,7 +364,7 @@ def _bracket(problem, blocks, lattice, stages, best: _Best, options):
     """The bracket of :mod:`placer.solvers.dp_bracket`, its plan offered to ``best``."""
     from placer.solvers.dp_bracket import bracket
 
-    found = bracket(problem, blocks, lattice, stages.lat, options)
+    found = bracket(problem, blocks, stages, options)
     best.offer(found.placement)
     return found
 

@@ -46,8 +46,8 @@ from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _bracket_kernels as kernels
 from placer.solvers import _ideal_kernels
-from placer.solvers.dp_chain import States
-from placer.solvers.dp_costs import Role, _link_times, _mask_weights
+from placer.solvers.dp_chain import States, least_limit
+from placer.solvers.dp_costs import Costing, Role, _link_times, _mask_weights, _with_covers
 
 #: Ideals per call of the charge kernels (a fraction of a second).
 _CHUNK = 4096
@@ -64,17 +64,18 @@ class Bracket:
     placement: Placement | None
 
 
-def bracket(problem: Problem, blocks: BlockGraph, lattice, lat: np.ndarray, options) -> Bracket:
-    """The bracket of ``problem`` over ``lattice`` (its ideals, with Hasse arcs).
-
-    ``lat`` is ``(kinds, ideals)``: the summed finite latency of each ideal.  Stops with
-    ``lower = 0`` and no placement if ``options``' deadline passes.
+def bracket(problem: Problem, blocks: BlockGraph, stages, options) -> Bracket:
+    """The bracket of ``problem`` over the ideals of ``stages``
+    (:class:`placer.solvers.dp._Stages`: the lattice with its Hasse arcs, each ideal's
+    summed finite latency, and its cut lists).  Stops with ``lower = 0`` and no
+    placement if ``options``' deadline passes.
     """
+    lattice, lat = stages.lattice, stages.lat
     n = lattice.bits.shape[0]
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     states = States.of(counts)
     out, inn = _frontier(problem, blocks, lattice.bits)  # (kinds, masks, ideals)
-    cut = _cuts(blocks, lattice.bits)[:, None, :]
+    cut = _cuts(blocks, stages, counts)
     masked = out.shape[1] > 1
     lower = _least(lat[:, None, :] - inn, lat[:, None, :] + out, lattice, states, options,
                    masked)[0]  # fmt: skip
@@ -83,7 +84,9 @@ def bracket(problem: Problem, blocks: BlockGraph, lattice, lat: np.ndarray, opti
     )
     placement = None
     if final >= 0 and math.isfinite(limit):
-        placement = _split(problem, blocks, lattice, back_j, back_k, states.strides, final)
+        from placer.solvers.dp import _backtrack  # dp runs the bracket: imported late
+
+        placement = _backtrack(problem, blocks, lattice, back_j, back_k, states.strides, final)
     return Bracket(lower if math.isfinite(lower) else 0.0, placement if n else None)
 
 
@@ -124,16 +127,9 @@ def _least(key, need, lattice, states: States, options, masked: bool):
     high = min(high, float(np.finfo(np.float64).max))
     if probe(high) < 0:
         return math.inf, -1, back_j, back_k
-    low_bits, high_bits = -1, int(np.float64(high).view(np.int64))
-    while high_bits - low_bits > 1:
-        if options.out_of_time():
-            return math.inf, -1, back_j, back_k
-        mid_bits = (low_bits + high_bits) // 2
-        if probe(float(np.int64(mid_bits).view(np.float64))) >= 0:
-            high_bits = mid_bits
-        else:
-            low_bits = mid_bits
-    limit = float(np.int64(high_bits).view(np.float64))
+    limit = least_limit(lambda limit: probe(limit) >= 0, high, options.out_of_time)
+    if limit is None:
+        return math.inf, -1, back_j, back_k
     return limit, probe(limit), back_j, back_k
 
 
@@ -198,24 +194,16 @@ def _op_weights(problem: Problem) -> np.ndarray:
     return weight
 
 
-def _cuts(blocks: BlockGraph, bits: np.ndarray) -> np.ndarray:
-    """``(kinds, ideals)``: the weight of the transfers (slowest link) and side
-    computations each ideal cuts."""
-    hyperedges = blocks.hyperedges + tuple((*c, blocks.n_blocks) for c in blocks.covers)
-    weights = np.concatenate([blocks.weights, blocks.cover_latency], axis=1)
-    h_start = np.zeros(len(hyperedges) + 1, np.int64)
-    np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
-    h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
-    n = bits.shape[0]
-    total = np.zeros((weights.shape[0], n))
-    masked = np.ascontiguousarray(weights[:, None, :])  # one mask: the kernels' layout
-    for lo in range(0, n, _CHUNK):
-        hi = min(n, lo + _CHUNK)
-        with deferred_interrupt():
-            start, items = _ideal_kernels.cut_lists(bits, h_start, h_members, lo, hi)
-            part = _ideal_kernels.cut_totals(start, items, masked)
-        total[:, lo:hi] = part[:, 0, :]
-    return total
+def _cuts(blocks: BlockGraph, stages, counts: np.ndarray) -> np.ndarray:
+    """``(kinds, 1, ideals)``: the weight of the transfers (slowest link) and side
+    computations each ideal cuts; the cut lists are the exact DP's own."""
+    run = _with_covers(
+        Costing(Role.UPPER, counts, True, 0, blocks.hyperedges, blocks.weights[:, None, :]),
+        blocks,
+    )
+    _, _, cut_start, cut_items = stages.cuts(run.hyperedges)
+    with deferred_interrupt():  # linear in the cut lists
+        return _ideal_kernels.cut_totals(cut_start, cut_items, np.ascontiguousarray(run.weights))
 
 
 def _csr(lists) -> tuple[np.ndarray, np.ndarray]:
@@ -223,27 +211,3 @@ def _csr(lists) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum([len(items) for items in lists], out=start[1:])
     items = np.array([int(x) for group in lists for x in sorted(group)], dtype=np.int64)
     return start, items
-
-
-def _split(problem, blocks, lattice, back_j, back_k, strides, s) -> Placement:
-    """The placement of the split that reached the whole set in state ``s``."""
-    x = back_j.shape[1] - 1
-    stages: list[tuple[int, np.ndarray]] = []
-    while x != 0:
-        j, k = int(back_j[s, x]), int(back_k[s, x])
-        if j != x:
-            diff = lattice.bits[x] & ~lattice.bits[j]
-            members = np.flatnonzero(
-                np.unpackbits(diff.view(np.uint8), bitorder="little")[: blocks.n_blocks]
-            )
-            stages.append((k, members))
-        s -= int(strides[k])
-        x = j
-    stages.reverse()  # pipeline order
-    first_device = np.cumsum([0] + [kind.count for kind in problem.kinds])
-    used = [0] * len(problem.kinds)
-    device_of_block = np.empty(blocks.n_blocks, dtype=np.int64)
-    for k, members in stages:
-        device_of_block[members] = first_device[k] + used[k]
-        used[k] += 1
-    return Placement(tuple(int(device_of_block[b]) for b in blocks.block_of_op))

@@ -212,18 +212,30 @@ def solve_order(
     high = bound if math.isfinite(bound) else _ceiling(costs)
     if final_state(high) < 0:
         return None, math.inf, costs.exact
-    # bisect over the bit patterns of non-negative floats, which sort as the floats do:
+    high = least_limit(lambda limit: final_state(limit) >= 0, high)
+    final = final_state(high)
+    return _backtrack(problem, blocks, costs, states, back_i, back_k, final)
+
+
+def least_limit(works, high: float, stop=None) -> float | None:
+    """The least non-negative float ``limit <= high`` for which ``works(limit)`` holds,
+    given that it holds at ``high`` and keeps holding above any limit where it does; None
+    if ``stop()`` says so first.
+
+    Bisects over the bit patterns of non-negative floats, which sort as the floats do:
+    at most 64 calls, and the answer is exact to the last float.
+    """
     # no limit below `low` works, `high` does, and they end one float apart
     low_bits, high_bits = -1, int(np.float64(high).view(np.int64))
     while high_bits - low_bits > 1:
+        if stop is not None and stop():
+            return None
         mid_bits = (low_bits + high_bits) // 2
-        if final_state(float(np.int64(mid_bits).view(np.float64))) >= 0:
+        if works(float(np.int64(mid_bits).view(np.float64))):
             high_bits = mid_bits
         else:
             low_bits = mid_bits
-    high = float(np.int64(high_bits).view(np.float64))
-    final = final_state(high)
-    return _backtrack(problem, blocks, costs, states, back_i, back_k, final)
+    return float(np.int64(high_bits).view(np.float64))
 
 
 def _ceiling(costs: _OrderCosts) -> float:

@@ -24,7 +24,7 @@ def check(problem) -> None:
         return
     blocks = contract(problem)
     lattice = _ideal_lattice(blocks, 10**6, SolverOptions())
-    found = bracket(problem, blocks, lattice, _Stages(blocks, lattice).lat, SolverOptions())
+    found = bracket(problem, blocks, _Stages(blocks, lattice), SolverOptions())
     assert found.lower <= best * (1 + 1e-9) + 1e-12, describe(problem)
     if found.placement is not None:
         evaluation = evaluate(problem, found.placement)
