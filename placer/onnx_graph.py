@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -324,17 +324,13 @@ def constant_nodes(
 ) -> frozenset[int]:
     """Positions in ``graph.node`` of the nodes that compute on constants only.
 
-    A node is *constant* when it is a ``Shape`` or ``Size`` of a tensor whose shape
-    ``static`` gives (its value is known once the input dims are fixed: runtimes fold it
-    too, as ONNX Runtime's constant folding does), or when it
+    A node is *constant* when :func:`computable_anywhere` holds (default domain,
+    deterministic, no subgraph, no graph output) and it
 
-    - is in the default ONNX domain (what a custom op does is unknown),
-    - is deterministic: not ``RandomNormal``, ``RandomUniform``, their ``*Like``
-      variants, ``Multinomial``, ``Bernoulli`` or ``Dropout`` (random when training),
-    - has no subgraph (``If``, ``Loop``, ``Scan``),
-    - reads at least one tensor, unless it is a ``Constant``,
-    - reads only initializers, sparse initializers and outputs of constant nodes,
-    - and produces no graph output (the model must keep an op that makes each output).
+    - is a ``Shape`` or ``Size`` of a tensor whose shape ``static`` gives (its value is
+      known once the input dims are fixed: ONNX Runtime's constant folding folds it too),
+    - or reads at least one tensor, unless it is a ``Constant``, and only initializers,
+      sparse initializers and outputs of constant nodes.
 
     Runtimes compute such nodes once, when the session starts (ONNX Runtime's constant
     folding), so they cost nothing per sample: :func:`load_onnx` folds them into their
@@ -374,19 +370,10 @@ def constant_nodes(
     found: list[int] = []
     for index, node in enumerate(graph.node):
         reads = [name for name in node.input if name]
-        if (
-            node.op_type in _METADATA_OPS
-            and _is_default_domain(node)
-            and len(reads) == 1
-            and reads[0] in static
-            and not any(name in outputs for name in node.output)
-        ) or (
-            _is_default_domain(node)
-            and node.op_type not in _RANDOM_OPS
-            and next(_subgraphs(node), None) is None
-            and (reads or node.op_type == "Constant")
-            and all(name in constant for name in reads)
-            and not any(name in outputs for name in node.output)
+        if not computable_anywhere(node, outputs):
+            continue
+        if (node.op_type in _METADATA_OPS and len(reads) == 1 and reads[0] in static) or (
+            (reads or node.op_type == "Constant") and all(name in constant for name in reads)
         ):
             found.append(index)
             constant.update(name for name in node.output if name)
@@ -407,6 +394,21 @@ def _metadata_value(node: NodeProto, shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(d) for d in shape[start:end])
 
 
+def computable_anywhere(node: NodeProto, outputs: Collection[str]) -> bool:
+    """Whether ``node`` may be computed by the runtime once, or in several stages alike:
+    in the default ONNX domain (what a custom op does is unknown), deterministic (not
+    ``RandomNormal``, ``RandomUniform``, their ``*Like`` variants, ``Multinomial``,
+    ``Bernoulli`` or ``Dropout``, random when training), without subgraph (``If``,
+    ``Loop``, ``Scan``), and making none of the graph ``outputs`` (the model must keep
+    an op that makes each).  Folded constants and side computations are such nodes."""
+    return (
+        _is_default_domain(node)
+        and node.op_type not in _RANDOM_OPS
+        and next(_subgraphs(node), None) is None
+        and not any(name in outputs for name in node.output)
+    )
+
+
 #: Learned parameters a side computation may read, with those of every side computation
 #: it depends on (T5's relative-position bias table has 256; an embedding table has
 #: millions and starts the model's main path).
@@ -423,8 +425,8 @@ def side_computations(
 ) -> tuple[int, ...]:
     """The nodes that depend only on graph inputs and constants, not on activations.
 
-    A node is a *side computation* when it is ``eligible`` (in the default ONNX domain,
-    deterministic, without subgraph, making no graph output), every node it reads from
+    A node is a *side computation* when it is ``eligible`` (:func:`computable_anywhere`:
+    default domain, deterministic, no subgraph, no graph output), every node it reads from
     is a side computation itself, some node reads it, and together with the side
     computations it depends on it reads at most :data:`MAX_SIDE_PARAMS` learned
     parameters and takes at most :data:`MAX_SIDE_FLOPS_FRACTION` of the model's FLOPs.
@@ -1428,13 +1430,7 @@ class _GraphBuilder:
             info = self.info(value.name)
             input_bytes += info.nbytes if info else 0.0
         outputs = {value.name for value in graph.output}
-        eligible = [
-            _is_default_domain(node)
-            and node.op_type not in _RANDOM_OPS
-            and next(_subgraphs(node), None) is None
-            and not any(name in outputs for name in node.output)
-            for _, node, _ in costed
-        ]
+        eligible = [computable_anywhere(node, outputs) for _, node, _ in costed]
         return OpGraph(
             name=graph.name or self.path.stem,
             nodes=tuple(nodes),
