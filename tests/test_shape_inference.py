@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from placer import onnx_graph
 from placer.onnx_graph import load_onnx, symbolic_shapes
 from tests.conftest import one_line_error
+from tests.test_onnx_graph import value, weight
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,12 +31,6 @@ def save(path: Path, nodes, inputs, outputs, initializers=(), domains=()) -> Pat
     return path
 
 
-def value(name, shape, elem_type=TensorProto.FLOAT):
-    return helper.make_tensor_value_info(name, elem_type, shape)
-
-
-def weight(name, shape):
-    return numpy_helper.from_array(np.zeros(shape, dtype=np.float32), name)
 
 
 def ints(name, values):
