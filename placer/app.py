@@ -137,6 +137,11 @@ def load_graph(path: str | Path, options: ModelOptions):
     from placer.onnx_graph import load_onnx
 
     graph = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
+    return _coarsened(graph, path, options)
+
+
+def _coarsened(graph, path: str | Path, options: ModelOptions):
+    """``graph`` coarsened if ``options`` ask for it."""
     if options.coarsen:
         from placer.coarsen import coarsen
 
@@ -173,8 +178,31 @@ def model_fingerprint(path: str | Path) -> str:
     return onnx_fingerprint(read_checked_model(Path(path)))
 
 
+def load_searched_and_model(
+    path: str | Path, options: ModelOptions
+) -> tuple[Problem, Problem | None]:
+    """The problem to search and, under ``--coarsen``, the model's own problem to score
+    the plan on (:func:`on_the_model`), both from one load of the model; None for the
+    second without coarsening (the problem searched is the model's own)."""
+    path = Path(path)
+    if not options.coarsen or path.suffix.lower() != ".onnx":
+        return load_problem(path, options), None
+    from placer.onnx_graph import load_onnx
+
+    loaded = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
+    fingerprint = model_fingerprint(path)
+    searched = _model_problem(path, options, fingerprint, loaded=loaded)
+    model = _model_problem(path, replace(options, coarsen=False), fingerprint, loaded=loaded)
+    return searched, model
+
+
 def _model_problem(
-    path: Path, options: ModelOptions, fingerprint: str | None = None, *, cuts: bool = True
+    path: Path,
+    options: ModelOptions,
+    fingerprint: str | None = None,
+    *,
+    cuts: bool = True,
+    loaded=None,
 ) -> Problem:
     from placer.costmodel import (
         CostOptions,
@@ -185,7 +213,8 @@ def _model_problem(
         read_measured_costs,
     )
 
-    graph = load_graph(path, options)
+    # ``loaded``: the model's graph as read, uncoarsened, when the caller has it already
+    graph = load_graph(path, options) if loaded is None else _coarsened(loaded, path, options)
     cluster = load_cluster(options.cluster).excluding(options.exclude)
     measured = read_measured_costs(options.costs) if options.costs else {}
     if measured:

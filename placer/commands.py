@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import math
 import threading
@@ -448,13 +447,9 @@ def place(
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
     inputs = {"MODEL": model, "--cluster": kwargs["cluster"], "--costs": kwargs["costs"]}
     _check_output(fmt, output, inputs)  # before minutes of solving
-    options = _model(kwargs)
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem = app.load_problem(model, options)
         # --coarsen: the figures printed are the model's own, not the merged graph's
-        full = None
-        if options.coarsen:
-            full = app.load_problem(model, dataclasses.replace(options, coarsen=False))
+        problem, full = app.load_searched_and_model(model, _model(kwargs))
     with _progress() as progress:
         result = app.place(problem, solver, _solver(kwargs, progress))
     if full is not None:
