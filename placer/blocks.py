@@ -323,7 +323,9 @@ def _fuse_cycles(n, pipeline, find, union) -> None:
 def _absorb_one_round(problem: Problem, pipeline, find, union) -> bool:
     """Absorb every current free leaf into its neighbour; True if any was absorbed."""
     n = len(problem.ops)
+    # memory never binds if one device could hold every op and every side computation
     total_size = sum(op.size_bytes for op in problem.ops)
+    total_size += sum(replica.size_bytes for replica in problem.replicas)
     memory_slack = all(total_size <= kind.memory_bytes for kind in problem.kinds)
     free: dict[int, bool] = {}
     for i, op in enumerate(problem.ops):

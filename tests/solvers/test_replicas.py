@@ -63,6 +63,27 @@ def check_against_brute_force(problem: Problem, solve) -> None:
     assert low <= best + 1e-9
 
 
+def test_free_leaf_is_not_absorbed_where_a_side_computation_fills_memory() -> None:
+    """A free leaf (no latency) joins its neighbour's block only when memory can never
+    bind: the side computation its neighbour needs counts too.  Here op 1 (1 byte) and
+    the side computation of op 0 (1 byte) each fill a device of 1 byte: merged, no
+    device holds them, though two devices do apart."""
+    from placer.model import DeviceClass, DeviceKind, Op
+
+    ops = tuple(
+        Op(key=i, name=str(i), latency=(0.0,), supported=(True,), size_bytes=float(i),
+           transfer_cost=0.0, color=i)
+        for i in range(2)
+    )  # fmt: skip
+    problem = Problem(
+        name="leaf", ops=ops, edges=((0, 1),), time_unit="", samples_per_step=1,
+        kinds=(DeviceKind("accel", DeviceClass.ACCELERATOR, 2, 1.0, True),),
+        replicas=(Replica("side", (0.0,), 1.0, (0,)),),
+    )  # fmt: skip
+    assert contract(problem).n_blocks == 2
+    check_against_brute_force(problem, solve_dp)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(with_replicas(workloads()))
 def test_dp_with_side_computations_equals_brute_force(problem) -> None:
