@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from placer.catalog import CATALOG, DTYPES, DeviceType, PcieGen, device_type_nam
 from placer.errors import ClusterSpecError, InputError
 from placer.inputs import read_text
 from placer.model import DeviceClass
+from placer.opcost import OpClass
 from placer.safe_yaml import FieldPath, format_path, load_yaml, one_line, shown
 from placer.units import (
     MAX_BYTES,
@@ -59,7 +60,9 @@ UNKNOWN_HOST_LINK = PcieGen.GEN4  # for groups given by explicit figures only
 KNOWN_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 CUSTOM_TYPE = "custom"
 
-_TOP_FIELDS = ("name", "devices", "links")
+_TOP_FIELDS = ("name", "devices", "links", "calibration")
+#: The runtime a ``calibration`` section may name (what ``placer calibrate`` measures in).
+CALIBRATION_RUNTIMES = ("onnxruntime",)
 _GROUP_FIELDS = (
     "name",
     "type",
@@ -71,7 +74,12 @@ _GROUP_FIELDS = (
     "efficiency",
     "overhead",
     "pipeline",
+    "cache",
 )
+#: Keys of a per-class ``efficiency`` mapping: the op classes, ``default`` (every class
+#: not named), ``memory`` (streaming ops' share of bandwidth) and ``movement``.
+EFFICIENCY_KEYS = ("default", "memory", *(c.value for c in OpClass))
+_CACHE_FIELDS = ("size", "bandwidth")
 _EXPLICIT_REQUIRED = ("peak_flops", "memory", "memory_bandwidth")
 _LINKS_FIELDS = ("default", "pairs")
 _LINK_FIELDS = ("bandwidth", "latency")
@@ -98,6 +106,7 @@ RANGES: dict[str, Range] = {
     "overhead": TIME_RANGE,
     "bandwidth": Range(1e3, 1e16, "bytes/s"),
     "latency": TIME_RANGE,
+    "size": Range(1, MAX_BYTES, show=format_bytes),
 }
 
 
@@ -160,6 +169,13 @@ class DeviceGroup:
     pipeline : bool
         Whether the pipeline may use the group's devices (``pipeline: false`` in the
         file, or ``--exclude``, keeps them out: they get no stage).
+    class_efficiency : Mapping of str to float
+        Per op class (:class:`placer.opcost.OpClass` values), the fraction of peak its
+        ops reach, overriding ``efficiency``; ``memory`` is the fraction of the
+        bandwidth streaming ops reach, ``movement`` that of data-movement ops.
+    cache_bytes, cache_bandwidth : float
+        An op whose traffic fits in ``cache_bytes`` streams at ``cache_bandwidth``
+        instead of ``memory_bandwidth`` (0: no cache level is modelled).
     """
 
     name: str
@@ -172,6 +188,36 @@ class DeviceGroup:
     efficiency: float
     overhead: float
     pipeline: bool = True
+    class_efficiency: Mapping[str, float] = field(default_factory=dict)
+    cache_bytes: float = 0.0
+    cache_bandwidth: float = 0.0
+
+    def compute_rate(self, dtype: str, op_class: str) -> float:
+        """FLOP/s an op of ``op_class`` reaches at ``dtype``.
+
+        Examples
+        --------
+        >>> t4 = parse_cluster("devices: [{type: t4, efficiency: {default: 0.5, gemm: 1}}]")
+        >>> [t4.group("t4").compute_rate("fp32", c) / 1e12 for c in ("gemm", "conv")]
+        [8.1, 4.05]
+        """
+        return self.peak(dtype) * self.class_efficiency.get(op_class, self.efficiency)
+
+    def stream_rate(self, nbytes: float, op_class: str) -> float:
+        """Bytes/s an op of ``op_class`` moving ``nbytes`` in all reaches: the cache's
+        bandwidth when they fit in it, else memory's, times the fraction of it the
+        class reaches (``movement`` for data movement, ``memory`` otherwise)."""
+        fits = self.cache_bytes > 0 and nbytes <= self.cache_bytes
+        bandwidth = self.cache_bandwidth if fits else self.memory_bandwidth
+        key = "movement" if op_class == "movement" else "memory"
+        return bandwidth * self.class_efficiency.get(key, self.efficiency)
+
+    @property
+    def efficiency_spec(self) -> float | dict[str, float]:
+        """``efficiency`` as a cluster file gives it: a number, or per class."""
+        if not self.class_efficiency:
+            return self.efficiency
+        return {"default": self.efficiency, **self.class_efficiency}
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype``; a dtype without native support runs at the fp32 rate.
@@ -194,9 +240,14 @@ class DeviceGroup:
             "peak_flops": dict(self.peak_flops),
             "memory_bytes": self.memory_bytes,
             "memory_bandwidth": self.memory_bandwidth,
-            "efficiency": self.efficiency,
+            "efficiency": self.efficiency_spec,
             "overhead": self.overhead,
             "pipeline": self.pipeline,
+            **(
+                {"cache": {"size": self.cache_bytes, "bandwidth": self.cache_bandwidth}}
+                if self.cache_bytes
+                else {}
+            ),
         }
 
 
@@ -369,7 +420,7 @@ def default_cluster() -> Cluster:
     return parse_cluster(DEFAULT_CLUSTER_YAML, "<default cluster>")
 
 
-def load_cluster(path: str | Path) -> Cluster:
+def load_cluster(path: str | Path, *, nested: bool = False) -> Cluster:
     """Read and validate a cluster file.
 
     Parameters
@@ -391,10 +442,10 @@ def load_cluster(path: str | Path) -> Cluster:
     text = read_text(
         path, what="a cluster", error=ClusterSpecError, max_bytes=_MAX_CLUSTER_BYTES
     )
-    return parse_cluster(text, str(path))
+    return parse_cluster(text, str(path), nested=nested)
 
 
-def parse_cluster(text: str, source: str = "<cluster>") -> Cluster:
+def parse_cluster(text: str, source: str = "<cluster>", *, nested: bool = False) -> Cluster:
     """Validate a cluster description given as YAML text.
 
     Parameters
@@ -402,7 +453,11 @@ def parse_cluster(text: str, source: str = "<cluster>") -> Cluster:
     text : str
         The YAML document.
     source : str
-        Where ``text`` came from, for error messages (a file name).
+        Where ``text`` came from, for error messages (a file name); a group's ``type``
+        naming a device file is read relative to its folder.
+    nested : bool
+        Whether this is a device file named by another file (which may not name one in
+        turn).
 
     Returns
     -------
@@ -427,7 +482,7 @@ def parse_cluster(text: str, source: str = "<cluster>") -> Cluster:
         empty="a mapping with 'devices'",
         max_values=_MAX_NODES,
     )
-    spec = _Spec(source, lines)
+    spec = _Spec(source, lines, nested=nested)
     default_name = Path(source).stem if not source.startswith("<") else "cluster"
     return spec.cluster(document, default_name)
 
@@ -446,9 +501,10 @@ class _GroupSpec:
 class _Spec:
     """Validates the plain data of one cluster file, failing with file:line:path."""
 
-    def __init__(self, source: str, lines: dict[FieldPath, int]):
+    def __init__(self, source: str, lines: dict[FieldPath, int], *, nested: bool = False):
         self.source = source
         self.lines = lines
+        self.nested = nested  # a device file named by another file's type
 
     def error(self, path: FieldPath, message: str) -> ClusterSpecError:
         line = next(
@@ -479,12 +535,15 @@ class _Spec:
             raise self.error(path, f"expected a non-empty name, got {shown(value)}")
         return value
 
-    def quantity(self, value: Any, path: FieldPath, parse: Callable[..., float]) -> float:
-        """``value`` parsed, and held to the range of its field (the last part of ``path``
-        that names one: ``peak_flops`` for ``devices[0].peak_flops.fp16``) before it
+    def quantity(
+        self, value: Any, path: FieldPath, parse: Callable[..., float], field: str | None = None
+    ) -> float:
+        """``value`` parsed, and held to the range of its field (``field``, else the last
+        part of ``path`` that names one: ``peak_flops`` for ``devices[0].peak_flops.fp16``;
+        ``efficiency.memory`` needs ``field`` to be read as an efficiency) before it
         becomes a float: ``memory: 9007199254740993`` is over 8 PiB, though as a float it
         would round to 8 PiB exactly."""
-        field = next(p for p in reversed(path) if isinstance(p, str) and p in RANGES)
+        field = field or next(p for p in reversed(path) if isinstance(p, str) and p in RANGES)
         try:
             return parse(value, within=RANGES[field])
         except ValueError as err:
@@ -496,6 +555,8 @@ class _Spec:
         top = self.mapping(document, (), "a mapping with 'devices' (and optionally 'links')")
         self.fields(top, (), _TOP_FIELDS)
         name = self.text(top["name"], ("name",)) if "name" in top else default_name
+        if "calibration" in top:
+            self.calibration(top["calibration"])
         if "devices" not in top:
             raise self.error((), "missing field 'devices' (a list of device groups)")
         devices = top["devices"]
@@ -530,11 +591,32 @@ class _Spec:
         default_link, links = self.links(top.get("links"), specs)
         return Cluster(name, tuple(s.group for s in specs), default_link, links)
 
+    def calibration(self, value: Any) -> None:
+        """The record ``placer calibrate`` leaves: informational, but it must say a
+        runtime placer knows."""
+        path: FieldPath = ("calibration",)
+        entry = self.mapping(value, path, "a mapping (the record placer calibrate writes)")
+        runtime = entry.get("runtime")
+        if runtime not in CALIBRATION_RUNTIMES:
+            raise self.error(
+                (*path, "runtime"),
+                f"unknown runtime {shown(runtime)} (placer reads calibrations measured "
+                f"with {', '.join(CALIBRATION_RUNTIMES)})",
+            )
+
     def group(self, entry: Any, path: FieldPath) -> _GroupSpec:
         entry = self.mapping(entry, path, "a device group (a mapping with 'type' or figures)")
         self.fields(entry, path, _GROUP_FIELDS)
         catalog: DeviceType | None = None
-        if "type" in entry:
+        referenced: DeviceGroup | None = None
+        if "type" in entry and _is_file_reference(entry["type"]):
+            if self.nested:
+                raise self.error(
+                    (*path, "type"),
+                    "a device file's group names a device file in turn; give its figures",
+                )
+            referenced = self.referenced(entry["type"], (*path, "type"))
+        elif "type" in entry:
             type_name = entry["type"]
             if not isinstance(type_name, str) or type_name not in CATALOG:
                 close = difflib.get_close_matches(str(type_name), CATALOG, n=1, cutoff=0.6)
@@ -542,7 +624,7 @@ class _Spec:
                 raise self.error(
                     (*path, "type"),
                     f"unknown device type {shown(type_name)} ({hint}known types: "
-                    f"{device_type_names()})",
+                    f"{device_type_names()}, or a device file such as ./local-cpu.yaml)",
                 )
             catalog = CATALOG[type_name]
         else:
@@ -563,7 +645,10 @@ class _Spec:
             if "name" not in entry:
                 raise self.error(path, "missing field 'name' (a group without 'type' needs one)")
 
-        name = self.text(entry["name"], (*path, "name")) if "name" in entry else catalog.name
+        if "name" in entry:
+            name = self.text(entry["name"], (*path, "name"))
+        else:
+            name = referenced.name if referenced else catalog.name
         count = entry.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or count not in RANGES["count"]:
             raise self.error(
@@ -580,13 +665,15 @@ class _Spec:
                     f"expected one of {', '.join(c.value for c in DeviceClass)}, "
                     f"got {shown(entry['class'])}",
                 ) from err
+        elif referenced:
+            device_class = referenced.device_class
         else:
             device_class = catalog.device_class if catalog else DeviceClass.ACCELERATOR
         is_cpu = device_class is DeviceClass.CPU
         fallback = CATALOG["cpu"] if is_cpu else CATALOG["a100-80gb"]  # for the assumptions
-        base = catalog or fallback
+        base = referenced or catalog or fallback
 
-        peak_flops = self.peak_flops(entry, path, catalog)
+        peak_flops = self.peak_flops(entry, path, referenced or catalog)
         memory = (
             self.quantity(entry["memory"], (*path, "memory"), parse_bytes)
             if "memory" in entry
@@ -597,11 +684,17 @@ class _Spec:
             if "memory_bandwidth" in entry
             else base.memory_bandwidth
         )
-        efficiency = (
-            self.quantity(entry["efficiency"], (*path, "efficiency"), parse_fraction)
-            if "efficiency" in entry
-            else base.efficiency
+        efficiency, class_efficiency = base.efficiency, dict(
+            getattr(base, "class_efficiency", {})
         )
+        if "efficiency" in entry:
+            efficiency, class_efficiency = self.efficiency(
+                entry["efficiency"], (*path, "efficiency"), efficiency, class_efficiency
+            )
+        cache_bytes = getattr(base, "cache_bytes", 0.0)
+        cache_bandwidth = getattr(base, "cache_bandwidth", 0.0)
+        if "cache" in entry:
+            cache_bytes, cache_bandwidth = self.cache(entry["cache"], (*path, "cache"))
         overhead = (
             self.quantity(entry["overhead"], (*path, "overhead"), parse_time)
             if "overhead" in entry
@@ -616,7 +709,7 @@ class _Spec:
             )
         group = DeviceGroup(
             name=name,
-            type=catalog.name if catalog else CUSTOM_TYPE,
+            type=catalog.name if catalog else CUSTOM_TYPE,  # a device file: its figures
             device_class=device_class,
             count=count,
             peak_flops=peak_flops,
@@ -625,11 +718,59 @@ class _Spec:
             efficiency=efficiency,
             overhead=overhead,
             pipeline=pipeline,
+            class_efficiency=class_efficiency,
+            cache_bytes=cache_bytes,
+            cache_bandwidth=cache_bandwidth,
         )
         return _GroupSpec(group, catalog)
 
+    def referenced(self, value: str, path: FieldPath) -> DeviceGroup:
+        """The one device group of the cluster file ``value`` names (relative to this
+        file's folder), such as one ``placer calibrate`` wrote."""
+        here = Path(self.source).parent if not self.source.startswith("<") else Path()
+        target = here / value
+        try:
+            cluster = load_cluster(target, nested=True)
+        except ClusterSpecError as err:
+            raise self.error(path, f"device file {value!r}: {err}") from err
+        if len(cluster.groups) != 1:
+            raise self.error(
+                path,
+                f"device file {value!r} describes {len(cluster.groups)} device groups; "
+                "a type names a file of one group",
+            )
+        return cluster.groups[0]
+
+    def efficiency(
+        self, value: Any, path: FieldPath, default: float, classes: dict[str, float]
+    ) -> tuple[float, dict[str, float]]:
+        """``(efficiency, class_efficiency)``: a number applies to every class; a
+        mapping gives some classes (``default`` for the others)."""
+        if not isinstance(value, dict):
+            return self.quantity(value, path, parse_fraction), {}
+        self.fields(value, path, EFFICIENCY_KEYS)
+        if not value:
+            raise self.error(path, "expected a fraction, or fractions per op class")
+        figures = {
+            key: self.quantity(figure, (*path, key), parse_fraction, "efficiency")
+            for key, figure in value.items()
+        }
+        default = figures.pop("default", default)
+        return default, {**classes, **figures}
+
+    def cache(self, value: Any, path: FieldPath) -> tuple[float, float]:
+        """``(size, bandwidth)`` of a cache level."""
+        entry = self.mapping(value, path, "a cache level (a mapping with size and bandwidth)")
+        self.fields(entry, path, _CACHE_FIELDS)
+        for key in _CACHE_FIELDS:
+            if key not in entry:
+                raise self.error(path, f"missing field {key!r} (a cache needs size and bandwidth)")
+        size = self.quantity(entry["size"], (*path, "size"), parse_bytes)
+        bandwidth = self.quantity(entry["bandwidth"], (*path, "bandwidth"), parse_bandwidth)
+        return size, bandwidth
+
     def peak_flops(
-        self, entry: dict[str, Any], path: FieldPath, catalog: DeviceType | None
+        self, entry: dict[str, Any], path: FieldPath, catalog: DeviceType | DeviceGroup | None
     ) -> dict[str, float]:
         base = dict(catalog.peak_flops) if catalog else {}
         if "peak_flops" not in entry:
@@ -732,6 +873,13 @@ class _Spec:
             given[key] = index
             links[key] = self.link(entry, entry_path, links[key], _PAIR_FIELDS)
         return default_link, links
+
+
+def _is_file_reference(value: Any) -> bool:
+    """Whether a group's ``type`` names a device file rather than a catalog type."""
+    return isinstance(value, str) and (
+        value.startswith(("./", "../", "/")) or value.endswith((".yaml", ".yml"))
+    )
 
 
 def _default_link(a: _GroupSpec, b: _GroupSpec, between: Link, between_given: bool) -> Link:

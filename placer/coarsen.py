@@ -158,6 +158,7 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         has_formula=all(node.has_formula for node in group),
         members=tuple(name for node in group for name in node.members),
         scopes=_scopes(group),
+        op_class=anchor.op_class,
     )
 
 

@@ -637,3 +637,64 @@ def check(plan: str, max_load: float | None, min_throughput: float | None) -> No
             f"{printable(plan)} was costed with {estimated:,} tensor shapes unknown after "
             "shape inference; their sizes were estimated"
         )
+
+
+@cli.command()
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda[:N]",
+              help="The local device to measure, in onnxruntime.")
+@click.option("--threads", type=THREADS, default=1, show_default=True,
+              help="onnxruntime intra-op threads (one: timed by thread CPU time).")
+@click.option("--count", type=BoundedInt(1, 4096), default=1, show_default=True,
+              help="Devices like it in the cluster written (such as cores given to stages).")
+@click.option("--dtype", type=click.Choice(["fp32", "fp16"]), default="fp32",
+              show_default=True, help="Precision to measure (fp16: cuda only).")
+@click.option("--name", default=None, metavar="NAME",
+              help="The device group's name [local-cpu, local-cuda].")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              callback=_output_path, help="The cluster file to write (YAML).")  # fmt: skip
+def calibrate(
+    device: str, threads: int, count: int, dtype: str, name: str | None, output: str
+) -> None:
+    """Measure this machine's DEVICE per op class and write a cluster file of it.
+
+    Microbenchmarks in onnxruntime (GEMM, Conv, depthwise Conv, elementwise, reductions,
+    data movement, the per-op overhead), medians of repeats; under a minute.  The file
+    works with --cluster as it is, and as a group's type in other cluster files.
+    """
+    from placer.calibrate import calibrate as measure
+    from placer.calibrate import cluster_yaml
+
+    name = name or ("local-cpu" if device == "cpu" else "local-cuda")
+    if not name.strip() or printable(name) != name:
+        raise InputError(f"--name {name!r}: expected a plain device group name")
+    check_outputs({"--output": output}, {})
+    with _steps("calibrating") as progress:
+        calibration = measure(device, threads, count, dtype, progress)
+    write_outputs([(output, cluster_yaml(calibration, name))])
+    click.echo(
+        f"wrote {printable(output)}: {name}: GEMM {calibration.peak_flops / 1e9:.4g} GFLOP/s, "
+        f"memory {calibration.memory_bandwidth / 1e9:.4g} GB/s, overhead "
+        f"{calibration.overhead * 1e6:.3g} us per op ({calibration.timer})",
+        err=True,
+    )
+
+
+@contextlib.contextmanager
+def _steps(what: str):
+    """A progress bar on stderr over named steps (only on a terminal); yields the
+    ``progress(step, done, total)`` callback, or None."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn(f"{what}: {{task.description}}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), console=console,
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("", total=None)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=markup_safe(step), completed=done, total=total)
+
+        yield progress

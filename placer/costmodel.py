@@ -2,8 +2,13 @@
 
 Each op's time on a device group is a roofline estimate plus a per-op overhead:
 
-    t = max(FLOPs / (peak[dtype] · efficiency), bytes / (memory bandwidth · efficiency))
+    t = max(FLOPs / (peak[dtype] · efficiency[class]), bytes / (bandwidth · efficiency))
         + overhead
+
+with ``class`` the op's :class:`~placer.opcost.OpClass` (GEMM, depthwise Conv, ...), and
+``bandwidth`` the cache's when the op's traffic fits in the group's cache, else
+memory's.  A view op (``Reshape``, ``Squeeze``, ...) moves nothing and costs the
+overhead alone.
 
 and a transfer costs ``latency + bytes / bandwidth`` of the link crossed.  Measured
 per-op times (``--costs``) override the estimate op by op.  ``docs/costs.md`` gives the
@@ -39,6 +44,7 @@ from placer.errors import InputError, ModelLoadError
 from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
+from placer.opcost import OpClass
 from placer.text import printable
 from placer.units import MAX_BYTES, format_bytes, format_bytes_apart, parse_number
 
@@ -357,10 +363,12 @@ def _latency(
         return measured
     flops = node.flops * factor
     moved = (node.bytes_read + node.bytes_written) * scale * factor
-    if flops == 0 and moved == 0:
+    kind = node.op_class.value
+    if flops == 0 and moved == 0 and kind != OpClass.VIEW.value:
         return 0.0
-    compute = flops / (group.peak(options.dtype.value) * group.efficiency)
-    memory = moved / (group.memory_bandwidth * group.efficiency)
+    compute = flops / group.compute_rate(options.dtype.value, kind)
+    # the traffic of one op decides whether it streams from cache or from memory
+    memory = moved / group.stream_rate(moved, kind)
     return max(compute, memory) + group.overhead
 
 

@@ -40,12 +40,14 @@ from placer.opcost import (
     CONTROL_INPUTS,
     STATE_INPUTS,
     AttrKind,
+    OpClass,
     OpContext,
     TensorInfo,
     attribute,
     element_bytes,
     op_cost,
 )
+from placer.opcost import op_class as classify
 
 _FLOAT_TYPES = frozenset(
     {
@@ -128,6 +130,9 @@ class GraphNode:
     scopes : tuple of str
         Module scope of each member (:func:`placer.layers.node_scope`; "" where it has
         none), in the order of ``members``; ``()`` when not known.
+    op_class : OpClass, optional
+        What limits the op (:class:`placer.opcost.OpClass`); by default that of
+        ``op_type`` (:func:`placer.opcost.op_class`).
     """
 
     name: str
@@ -141,10 +146,13 @@ class GraphNode:
     has_formula: bool
     members: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    op_class: OpClass | None = None
 
     def __post_init__(self) -> None:
         if not self.members:
             object.__setattr__(self, "members", (self.name,))
+        if self.op_class is None:
+            object.__setattr__(self, "op_class", classify(self.op_type))
 
 
 @dataclass(frozen=True)
@@ -975,6 +983,7 @@ class _Figures:
     param_bytes: float
     output_bytes: float
     has_formula: bool
+    op_class: OpClass = OpClass.OTHER
 
 
 @dataclass(frozen=True)
@@ -1285,6 +1294,9 @@ class _GraphBuilder:
             raise ModelLoadError(f"{self.path}: {err}") from err
         if not cost.has_formula:
             self.unknown_ops.add(node.op_type)
+        kind = cost.op_class
+        if kind is OpClass.GEMM and param_bytes == 0:
+            kind = OpClass.MATMUL  # two activations: nothing for the runtime to pre-pack
         return _Figures(
             cost.flops,
             cost.bytes_read,
@@ -1293,6 +1305,7 @@ class _GraphBuilder:
             param_bytes,
             output_bytes,
             cost.has_formula,
+            kind,
         )
 
     def _subgraph_figures(self, graph: GraphProto) -> _Figures:
@@ -1399,6 +1412,7 @@ class _GraphBuilder:
                     f.output_bytes,
                     f.has_formula,
                     scopes=(node_scope(node),),
+                    op_class=f.op_class,
                 )
             )
             for output in node.output:

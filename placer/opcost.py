@@ -224,14 +224,94 @@ class OpContext:
         return first.numel if first is not None else 0
 
 
+class OpClass(str, Enum):
+    """What limits an op on real hardware: each class gets its own compute rate
+    (:mod:`placer.costmodel`, ``docs/costs.md``)."""
+
+    GEMM = "gemm"  # MatMul, Gemm, Einsum with a constant weight (pre-packed by runtimes)
+    MATMUL = "matmul"  # a product of two activations (attention scores and context)
+    CONV = "conv"  # dense convolution
+    GROUPED_CONV = "grouped_conv"  # depthwise and grouped convolution
+    ELEMENTWISE = "elementwise"  # arithmetic, comparisons, activations without exp/erf
+    TRANSCENDENTAL = "transcendental"  # exp, erf, tanh, sigmoid, GELU and kin
+    REDUCTION = "reduction"  # reductions, Softmax, normalisations, pooling
+    MOVEMENT = "movement"  # copies that rearrange data: Transpose, Concat, Gather, ...
+    VIEW = "view"  # a new shape over the same buffer: the runtime aliases it
+    OTHER = "other"  # control flow, recurrent ops, unknown op types
+
+
+#: Op types that only relabel a tensor's shape: runtimes alias their output to their
+#: input, so they move no bytes.
+VIEW_OPS: frozenset[str] = frozenset(
+    {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+)
+#: Op types that read only the rows (elements) their indices select.
+GATHER_OPS: frozenset[str] = frozenset({"Gather", "GatherElements", "GatherND"})
+_GEMM_OPS = frozenset(
+    {"MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "Gemm", "Einsum"}
+)
+_CONV_OPS = frozenset({"Conv", "ConvInteger", "QLinearConv", "ConvTranspose"})
+_TRANSCENDENTAL_OPS = frozenset(
+    {
+        "Exp", "Log", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Elu", "Selu",
+        "Celu", "Softplus", "Softsign", "Mish", "Gelu", "FastGelu", "BiasGelu", "Sin", "Cos",
+        "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Pow",
+        "Sqrt", "Reciprocal",
+    }
+)  # fmt: skip
+_REDUCTION_OPS = frozenset(
+    {
+        "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+        "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ArgMax", "ArgMin",
+        "TopK", "Softmax", "LogSoftmax", "Hardmax", "BatchNormalization",
+        "LayerNormalization", "SimplifiedLayerNormalization", "SkipLayerNormalization",
+        "InstanceNormalization", "GroupNormalization", "LpNormalization",
+        "MeanVarianceNormalization", "LRN", "MaxPool", "AveragePool", "LpPool",
+        "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "CumSum",
+    }
+)  # fmt: skip
+
+
+def op_class(op_type: str, attrs: Mapping[str, Any] | None = None) -> OpClass:
+    """The class of an op type (``attrs``: a Conv's ``group``).  A product with a
+    constant weight is :attr:`OpClass.GEMM` here; the graph loader, which knows the
+    weights, makes it :attr:`OpClass.MATMUL` when neither input is one.
+
+    Examples
+    --------
+    >>> op_class("Conv", {"group": 32}).value, op_class("Erf").value
+    ('grouped_conv', 'transcendental')
+    """
+    if op_type in VIEW_OPS:
+        return OpClass.VIEW
+    if op_type in _GEMM_OPS:
+        return OpClass.GEMM
+    if op_type in _CONV_OPS:
+        group = (attrs or {}).get("group", 1)
+        grouped = isinstance(group, int) and not isinstance(group, bool) and group > 1
+        return OpClass.GROUPED_CONV if grouped else OpClass.CONV
+    if op_type in _TRANSCENDENTAL_OPS:
+        return OpClass.TRANSCENDENTAL
+    if op_type in _REDUCTION_OPS:
+        return OpClass.REDUCTION
+    formula = FLOP_FORMULAS.get(op_type)
+    if formula is None or formula in _RECURRENT:
+        return OpClass.OTHER
+    if formula is no_flops:
+        return OpClass.MOVEMENT
+    return OpClass.ELEMENTWISE
+
+
 @dataclass(frozen=True)
 class OpCost:
-    """The cost of one node: FLOPs and bytes, and whether a formula gave the FLOPs."""
+    """The cost of one node: FLOPs and bytes, whether a formula gave the FLOPs, and
+    the node's :class:`OpClass`."""
 
     flops: float
     bytes_read: float
     bytes_written: float
     has_formula: bool = True
+    op_class: OpClass = OpClass.OTHER
 
 
 # -- formulas, one per family ----------------------------------------------------------
@@ -533,6 +613,8 @@ FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
     },
 }
 
+_RECURRENT = frozenset(FLOP_FORMULAS[op] for op in ("RNN", "GRU", "LSTM"))
+
 #: Input positions that carry shapes, indices or scalars steering an op rather than
 #: weights: a constant there is not a parameter of the op.
 CONTROL_INPUTS: Mapping[str, frozenset[int]] = {
@@ -586,9 +668,11 @@ def op_cost(ctx: OpContext) -> OpCost:
     -------
     OpCost
         ``bytes_read`` is the size of all inputs (weights included), ``bytes_written``
-        the size of all outputs. An op type without a formula, or a node whose shapes do
-        not fit its formula, gets ``flops=0`` and ``has_formula=False``; FLOPs past the
-        range of a float are ``inf``.
+        the size of all outputs, except: a view op (:data:`VIEW_OPS`) moves nothing, a
+        gather (:data:`GATHER_OPS`) reads its indices and the rows it gathers (as many
+        bytes as it writes), ``Shape`` and ``Size`` read no data.  An op type without a
+        formula, or a node whose shapes do not fit its formula, gets ``flops=0`` and
+        ``has_formula=False``; FLOPs past the range of a float are ``inf``.
 
     Raises
     ------
@@ -598,24 +682,32 @@ def op_cost(ctx: OpContext) -> OpCost:
     Examples
     --------
     >>> x = TensorInfo((1, 4), 4)
-    >>> op_cost(OpContext("Relu", (x,), (x,), {}))
-    OpCost(flops=4.0, bytes_read=16, bytes_written=16, has_formula=True)
+    >>> cost = op_cost(OpContext("Relu", (x,), (x,), {}))
+    >>> cost.flops, cost.bytes_read, cost.bytes_written, cost.op_class.value
+    (4.0, 16, 16, 'elementwise')
     """
     bytes_read = sum(info.nbytes for info in ctx.inputs if info is not None)
     bytes_written = sum(info.nbytes for info in ctx.outputs if info is not None)
+    kind = op_class(ctx.op_type, ctx.attrs)
     if ctx.op_type == "Shape" or ctx.op_type == "Size":
         bytes_read = 0  # only the shape metadata is read
+    elif kind is OpClass.VIEW:
+        bytes_read = bytes_written = 0  # the output aliases the input's buffer
+    elif ctx.op_type in GATHER_OPS:
+        # the rows gathered (as many bytes as the output) and the indices, not the table
+        indices = ctx.input(1)
+        bytes_read = bytes_written + (indices.nbytes if indices is not None else 0)
     formula = FLOP_FORMULAS.get(ctx.op_type)
     if formula is None:
-        return OpCost(0.0, bytes_read, bytes_written, has_formula=False)
+        return OpCost(0.0, bytes_read, bytes_written, has_formula=False, op_class=kind)
     try:
         flops = float(formula(ctx))
     except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError):
         # A malformed node (wrong rank, missing weight): keep the bytes, flag the op.
-        return OpCost(0.0, bytes_read, bytes_written, has_formula=False)
+        return OpCost(0.0, bytes_read, bytes_written, has_formula=False, op_class=kind)
     except OverflowError:  # an integer count past float range: the caller refuses it
         flops = math.inf
-    return OpCost(flops, bytes_read, bytes_written)
+    return OpCost(flops, bytes_read, bytes_written, op_class=kind)
 
 
 def cost_of(

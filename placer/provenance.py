@@ -250,10 +250,12 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
                 "peak_flops": dict(group.peak_flops),
                 "memory": group.memory_bytes,
                 "memory_bandwidth": group.memory_bandwidth,
-                "efficiency": group.efficiency,
+                "efficiency": group.efficiency_spec,
                 "overhead": group.overhead,
             }
         )
+        if group.cache_bytes:
+            entry["cache"] = {"size": group.cache_bytes, "bandwidth": group.cache_bandwidth}
         if not group.pipeline:
             entry["pipeline"] = False
         devices.append(entry)

@@ -592,3 +592,64 @@ def test_a_date_is_shown_as_written(tmp_path) -> None:
     assert "got '2001-12-01'" in message and "datetime" not in message, message
     # a name is text, whatever it looks like
     assert parse_cluster("name: 2001-12-01\ndevices: [{type: t4}]\n").name == "2001-12-01"
+
+
+LOCAL = textwrap.dedent(
+    """\
+    name: local
+    devices:
+      - name: local-cpu
+        class: cpu
+        peak_flops: {fp32: 200 GFLOP/s}
+        memory: 16 GiB
+        memory_bandwidth: 25 GB/s
+        cache: {size: 768 KiB, bandwidth: 95 GB/s}
+        efficiency: {default: 0.5, gemm: 1.0, grouped_conv: 0.05, memory: 1.0}
+        overhead: 0.25 us
+    calibration: {runtime: onnxruntime, version: "1.20.0", threads: 1}
+    """
+)
+
+
+def test_a_device_file_is_a_type_other_cluster_files_name(tmp_path) -> None:
+    (tmp_path / "local-cpu.yaml").write_text(LOCAL)
+    sub = tmp_path / "clusters"
+    sub.mkdir()
+    path = sub / "pair.yaml"
+    path.write_text("devices:\n  - {type: ../local-cpu.yaml, count: 2, overhead: 1us}\n")
+    group = load_cluster(path).group("local-cpu")
+    assert group.count == 2 and group.device_class is DeviceClass.CPU
+    assert group.peak("fp32") == 200e9 and group.overhead == 1e-6  # overridden
+    assert group.cache_bytes == 768 * 2**10 and group.cache_bandwidth == 95e9
+    assert group.compute_rate("fp32", "grouped_conv") == pytest.approx(10e9)
+    assert group.compute_rate("fp32", "reduction") == pytest.approx(100e9)
+    assert group.stream_rate(2**20, "elementwise") == 25e9  # over the cache: memory's
+    assert group.stream_rate(2**10, "elementwise") == 95e9
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ("{type: ./missing.yaml}", "devices[0].type: device file './missing.yaml'"),
+        ("{type: ./two.yaml}", "describes 2 device groups"),
+        ("{type: ./nested.yaml}", "names a device file in turn"),
+        ("{type: ./local-cpu.yaml, efficiency: {gemm: 2}}", "efficiency.gemm"),
+        ("{type: ./local-cpu.yaml, efficiency: {warp: 0.5}}", "warp"),
+        ("{type: ./local-cpu.yaml, cache: {size: 1MiB}}", "missing field 'bandwidth'"),
+    ],
+)
+def test_bad_device_files_and_class_figures_are_one_line(tmp_path, entry, says) -> None:
+    (tmp_path / "local-cpu.yaml").write_text(LOCAL)
+    (tmp_path / "two.yaml").write_text("devices: [{type: t4}, {type: cpu}]\n")
+    (tmp_path / "nested.yaml").write_text("devices: [{type: ./local-cpu.yaml}]\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"devices:\n  - {entry}\n")
+    with pytest.raises(ClusterSpecError) as err:
+        load_cluster(path)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_calibration_for_another_runtime_is_refused() -> None:
+    text = LOCAL.replace("runtime: onnxruntime", "runtime: tensorrt")
+    with pytest.raises(ClusterSpecError, match=r"calibration\.runtime: unknown runtime"):
+        parse_cluster(text, "local.yaml")

@@ -23,6 +23,7 @@ from placer.costmodel import (
 )
 from placer.errors import InputError, ModelLoadError
 from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
+from placer.opcost import OpClass
 from tests.conftest import one_line_error
 
 CLUSTER = parse_cluster(
@@ -345,3 +346,43 @@ def test_the_note_on_ops_without_a_formula_counts_in_words(unknown, note) -> Non
 
     problem = build_problem(replace(graph(), unknown_ops=unknown), CLUSTER, CostOptions())
     assert any(n.startswith(note) for n in problem.notes), problem.notes
+
+
+def test_each_op_class_runs_at_its_own_rate_and_small_ops_stream_from_cache() -> None:
+    cluster = parse_cluster(
+        """
+devices:
+  - name: dev
+    peak_flops: 100GFLOPS
+    memory: 16GiB
+    memory_bandwidth: 10GB/s
+    cache: {size: 1MiB, bandwidth: 100GB/s}
+    efficiency: {default: 0.5, gemm: 1.0, grouped_conv: 0.05, memory: 0.8}
+    overhead: 1us
+""",
+        "classes.yaml",
+    )
+    nodes = (
+        GraphNode("mm", "MatMul", 1e9, 4e6, 4e6, 1_000, 4e3, 4e6, True),  # a weight: gemm
+        GraphNode("dw", "Conv", 1e8, 4e6, 4e6, 1_000, 4e3, 4e6, True,
+                  op_class=OpClass.GROUPED_CONV),
+        GraphNode("big", "Add", 1e6, 8e6, 4e6, 0, 0.0, 4e6, True),  # 12 MB: memory
+        GraphNode("small", "Add", 1e3, 8e3, 4e3, 0, 0.0, 4e3, True),  # 12 kB: cache
+        GraphNode("view", "Reshape", 0.0, 0.0, 0.0, 0, 0.0, 4e3, True),
+    )
+    edges = tuple(GraphEdge(i, i + 1, f"t{i}", 4e3) for i in range(len(nodes) - 1))
+    problem = build_problem(OpGraph("g", nodes, edges, 0.0, 4, ()), cluster, CostOptions())
+    mm, dw, big, small, view = (op.latency[0] for op in problem.ops)
+    assert mm == pytest.approx(1e9 / 100e9 + 1e-6)  # GEMM at the full peak
+    assert dw == pytest.approx(1e8 / (100e9 * 0.05) + 1e-6)  # depthwise at 5% of it
+    assert big == pytest.approx(12e6 / (10e9 * 0.8) + 1e-6)  # from memory
+    assert small == pytest.approx(12e3 / (100e9 * 0.8) + 1e-6)  # from the cache
+    assert view == pytest.approx(1e-6)  # aliased: the dispatch alone
+
+
+def test_a_number_for_efficiency_costs_every_class_alike() -> None:
+    problem = build_problem(graph(), CLUSTER, CostOptions())
+    conv = GraphNode("mm", "MatMul", 1e9, 6e6, 4e6, 1_000_000, 4e6, 4e6, True,
+                     op_class=OpClass.GROUPED_CONV)  # fmt: skip
+    other = build_problem(OpGraph("g", (conv,), (), 0.0, 4, ()), CLUSTER, CostOptions())
+    assert other.ops[0].latency == problem.ops[0].latency

@@ -10,11 +10,13 @@ from placer.errors import ModelLoadError
 from placer.opcost import (
     FLOP_FORMULAS,
     AttrKind,
+    OpClass,
     OpContext,
     TensorInfo,
     attribute,
     cost_of,
     has_formula,
+    op_class,
     op_cost,
 )
 
@@ -165,3 +167,41 @@ def test_flops_past_float_range_are_infinite_not_an_overflow_error():
     big = t(2**1000)
     cost = cost_of("Einsum", [big, big], [t()], {"equation": "i,j->"})
     assert cost.flops == float("inf") and cost.has_formula
+
+
+@pytest.mark.parametrize(
+    ("op_type", "attrs", "expected"),
+    [
+        ("MatMul", {}, "gemm"),
+        ("Gemm", {}, "gemm"),
+        ("Conv", {"group": 1}, "conv"),
+        ("Conv", {"group": 32}, "grouped_conv"),
+        ("Add", {}, "elementwise"),
+        ("Relu", {}, "elementwise"),
+        ("Erf", {}, "transcendental"),
+        ("Softmax", {}, "reduction"),
+        ("LayerNormalization", {}, "reduction"),
+        ("MaxPool", {}, "reduction"),
+        ("Transpose", {}, "movement"),
+        ("Gather", {}, "movement"),
+        ("Reshape", {}, "view"),
+        ("Identity", {}, "view"),
+        ("LSTM", {}, "other"),
+        ("NoSuchOp", {}, "other"),
+    ],
+)
+def test_every_op_type_has_the_class_its_limits_come_from(op_type, attrs, expected) -> None:
+    assert op_class(op_type, attrs) is OpClass(expected)
+
+
+def test_a_view_op_moves_no_bytes_and_a_gather_reads_only_its_rows() -> None:
+    x = t(8, 128, 768)
+    reshape = cost_of("Reshape", [x, t(3, itemsize=8)], [t(1024, 768)])
+    assert (reshape.bytes_read, reshape.bytes_written) == (0, 0)
+    assert reshape.op_class is OpClass.VIEW
+    # an embedding lookup: 1,024 rows of a 30,522-row table, not the whole table
+    table, ids, rows = t(30522, 768), t(8, 128, itemsize=8), t(8, 128, 768)
+    gather = cost_of("Gather", [table, ids], [rows], {"axis": 0})
+    assert gather.bytes_written == rows.nbytes
+    assert gather.bytes_read == rows.nbytes + ids.nbytes
+    assert gather.bytes_read < table.nbytes / 20

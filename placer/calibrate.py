@@ -1,0 +1,494 @@
+"""``placer calibrate``: measure the local device in onnxruntime, per op class.
+
+Each op class of :class:`placer.opcost.OpClass` gets a microbenchmark: small ONNX
+models, built here, run by onnxruntime on the local device with warm-up runs and
+repeats.  FLOPs and bytes of every benchmark node come from :func:`placer.opcost.cost_of`,
+the formulas placer costs models with, so a rate measured here is exactly the rate that
+reproduces the measured time under placer's own counting.  The figures:
+
+* ``peak_flops``: the best GEMM rate (a MatMul with a constant weight, which runtimes
+  pre-pack), so the ``gemm`` efficiency is close to 1 and every other class's
+  efficiency is its measured rate over that peak;
+* ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
+  bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
+  memory's; the cache's size is the largest traffic still streaming at more than the
+  geometric mean of the two;
+* ``movement``: Transpose, Concat and Gather, their bandwidth as a fraction of the
+  regime's (cache or memory) for their traffic;
+* ``overhead``: a chain of single-element ``Add`` nodes, its time per node beyond one.
+
+Times are medians of the repeats; where one thread runs the benchmark (the default),
+its thread CPU time, which other processes on a shared machine barely disturb.  Each
+benchmark's time has that of a one-op run of a single element taken out (the run's own
+cost and one op's overhead) before its rate is computed: the cost model adds the
+overhead back.  The design follows the profiling-based cost models of
+FlexFlow [1]_ and Alpa [2]_, which measure operators on the target device instead of
+trusting datasheet peaks.
+
+References
+----------
+.. [1] Jia, Zaharia, Aiken (2019). Beyond Data and Model Parallelism for Deep Neural
+   Networks. MLSys.
+.. [2] Zheng et al. (2022). Alpa: Automating Inter- and Intra-Operator Parallelism for
+   Distributed Deep Learning. OSDI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from placer.errors import InputError
+from placer.opcost import OpClass, TensorInfo, cost_of
+
+#: The runtime calibration files are measured with (``calibration.runtime``).
+RUNTIME = "onnxruntime"
+_OPSET = 17
+#: Least total seconds of repeats per benchmark, and the repeats bounds.
+_MIN_SECONDS = 0.2
+_MIN_REPEATS = 5
+_MAX_REPEATS = 200
+#: Total traffic (bytes read and written) of the elementwise sweep.
+_SWEEP_BYTES = (48 * 2**10, 192 * 2**10, 768 * 2**10, 3 * 2**20, 12 * 2**20, 96 * 2**20)
+#: Nodes in the overhead chain.
+_CHAIN = 64
+#: ``--dtype``: ONNX element type, numpy type, bytes per element.
+_DTYPES = {"fp32": (1, np.float32, 4), "fp16": (10, np.float16, 2)}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark: what it runs, its counted FLOPs and bytes, its median seconds."""
+
+    name: str
+    op_class: str
+    flops: float
+    bytes: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What ``placer calibrate`` measured, and the device figures it derives."""
+
+    device: str
+    threads: int
+    count: int
+    dtype: str
+    timer: str
+    runtime_version: str
+    peak_flops: float
+    memory_bandwidth: float
+    cache_bytes: float
+    cache_bandwidth: float
+    overhead: float
+    memory_bytes: float
+    efficiency: dict[str, float]
+    measurements: tuple[Measurement, ...] = field(default_factory=tuple)
+
+
+def calibrate(
+    device: str = "cpu",
+    threads: int = 1,
+    count: int = 1,
+    dtype: str = "fp32",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Calibration:
+    """Measure the local ``device`` (``cpu`` or ``cuda[:N]``) with ``threads`` threads,
+    at ``dtype`` (``fp32``; ``fp16`` on CUDA only).  ``progress(step, done, total)`` is
+    called before each benchmark.
+
+    Raises
+    ------
+    InputError
+        ``device`` names no device onnxruntime can run here (no CUDA provider in this
+        build, or no GPU), or ``dtype`` is not measured on it.
+    """
+    import onnxruntime as ort
+
+    providers = _providers(device, ort)
+    if dtype not in _DTYPES or (dtype != "fp32" and device == "cpu"):
+        raise InputError(
+            f"--dtype {dtype}: calibrate measures fp32 on cpu (onnxruntime's CPU provider "
+            "has no fp16 kernels for most ops) and fp32 or fp16 on cuda"
+        )
+    runner = _Runner(ort, providers, threads, device)
+    benches = _benchmarks(dtype)
+    results: list[Measurement] = []
+    for index, bench in enumerate(benches):
+        if progress is not None:
+            progress(bench.name, index, len(benches))
+        seconds = runner.time(bench.model, bench.feeds)
+        results.append(Measurement(bench.name, bench.op_class, bench.flops, bench.bytes, seconds))
+    if progress is not None:
+        progress("done", len(benches), len(benches))
+    return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results)
+
+
+def _providers(device: str, ort) -> list[str]:
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda" or device.startswith("cuda:"):
+        if "CUDAExecutionProvider" not in available:
+            raise InputError(
+                f"--device {device}: this onnxruntime build has no CUDA execution provider "
+                "(install onnxruntime-gpu)"
+            )
+        return ["CUDAExecutionProvider"]
+    raise InputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
+
+
+class _Runner:
+    """Sessions on one device; :meth:`time` is the median seconds of one run."""
+
+    def __init__(self, ort, providers: list[str], threads: int, device: str) -> None:
+        self.ort = ort
+        self.providers = providers
+        if device.startswith("cuda:"):
+            index = device.split(":", 1)[1]
+            if not index.isdigit():
+                raise InputError(f"--device {device!r}: expected cuda:N with N a GPU index")
+            self.providers = [("CUDAExecutionProvider", {"device_id": int(index)})]
+        self.threads = threads
+        on_cpu = providers == ["CPUExecutionProvider"]
+        # one thread runs the graph in the calling thread: its CPU time is the op's
+        self.thread_clock = on_cpu and threads == 1
+        self.timer = "thread CPU time" if self.thread_clock else "wall time"
+
+    def time(self, model, feeds: dict[str, np.ndarray]) -> float:
+        options = self.ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        # the graph as built: calibration measures op classes, not the optimiser
+        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.log_severity_level = 3
+        try:
+            session = self.ort.InferenceSession(
+                model.SerializeToString(), options, providers=self.providers
+            )
+        except Exception as err:  # onnxruntime raises its own exception types
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(
+                f"onnxruntime cannot run on this device (no GPU, or its driver is missing?): "
+                f"{first}"
+            ) from err
+        clock = time.thread_time if self.thread_clock else time.perf_counter
+        for _ in range(2):
+            session.run(None, feeds)
+        samples: list[float] = []
+        spent = 0.0
+        while len(samples) < _MAX_REPEATS and (
+            len(samples) < _MIN_REPEATS or spent < _MIN_SECONDS
+        ):
+            start = clock()
+            session.run(None, feeds)
+            elapsed = clock() - start
+            samples.append(elapsed)
+            spent += elapsed
+        return statistics.median(samples)
+
+
+@dataclass(frozen=True)
+class _Bench:
+    name: str
+    op_class: str  # an OpClass value, or "sweep" / "overhead"
+    model: object
+    feeds: dict[str, np.ndarray]
+    flops: float
+    bytes: float
+
+
+def _benchmarks(dtype: str) -> list[_Bench]:
+    """Every benchmark at ``dtype``, cheapest first."""
+    b = _Builder(dtype)
+    benches = [b.chain(1), b.chain(_CHAIN)]
+    for total in _SWEEP_BYTES:
+        n = max(1, int(total // (3 * b.itemsize)))  # two inputs and one output
+        benches.append(b.single("Add", "sweep", [(n,), (n,)], (n,), name=f"Add {total} B"))
+    elementwise, transcendental = OpClass.ELEMENTWISE.value, OpClass.TRANSCENDENTAL.value
+    reduction, movement = OpClass.REDUCTION.value, OpClass.MOVEMENT.value
+    vector = (65536,)
+    benches += [
+        b.matmul(1024, 768, 768),
+        b.matmul(1024, 768, 3072),
+        b.matmul(512, 1024, 1024),
+        b.single("MatMul", OpClass.MATMUL.value, [(8, 12, 128, 64), (8, 12, 64, 128)],
+                 (8, 12, 128, 128), name="MatMul of two activations"),
+        b.conv((1, 64, 56, 56), 64, 3, 1),
+        b.conv((1, 256, 56, 56), 64, 1, 1),
+        b.conv((1, 144, 56, 56), 144, 3, 144),
+        b.single("Mul", elementwise, [vector, vector], vector),
+        b.single("Relu", elementwise, [vector], vector),
+        b.single("Erf", transcendental, [vector], vector),
+        b.single("Exp", transcendental, [vector], vector),
+        b.single("Tanh", transcendental, [vector], vector),
+        b.single("Softmax", reduction, [(1536, 128)], (1536, 128), axis=-1),
+        b.single("ReduceMean", reduction, [(1024, 768)], (1024, 1), axes=[-1]),
+        b.layer_norm((1024, 768)),
+        b.single("Transpose", movement, [(8, 128, 12, 64)], (8, 12, 128, 64), perm=[0, 2, 1, 3]),
+        b.single("Concat", movement, [(8, 128, 384), (8, 128, 384)], (8, 128, 768), axis=-1),
+        b.gather(30522, 768, (8, 128)),
+    ]
+    return benches
+
+
+class _Builder:
+    """Benchmark models at one dtype, each with placer's count of its FLOPs and bytes."""
+
+    def __init__(self, dtype: str) -> None:
+        self.elem_type, self.numpy_type, self.itemsize = _DTYPES[dtype]
+        self.rng = np.random.default_rng(20261129)
+
+    def model(self, nodes, inputs, outputs, initializers=()):
+        from onnx import helper
+
+        def value(name, shape, elem_type=self.elem_type):
+            return helper.make_tensor_value_info(name, elem_type, list(shape))
+
+        graph = helper.make_graph(
+            nodes,
+            "bench",
+            [value(*entry) for entry in inputs],
+            [value(n, s) for n, s in outputs],
+            initializer=list(initializers),
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+
+    def random(self, shape) -> np.ndarray:
+        return self.rng.standard_normal(shape).astype(self.numpy_type)
+
+    def info(self, shape) -> TensorInfo:
+        return TensorInfo(tuple(shape), self.itemsize)
+
+    def constant(self, array: np.ndarray, name: str):
+        from onnx import numpy_helper
+
+        return numpy_helper.from_array(array.astype(self.numpy_type), name)
+
+    def bench(self, name, op_class, model, feeds, op_type, inputs, outputs, attrs=None):
+        cost = cost_of(op_type, inputs, outputs, attrs)
+        moved = cost.bytes_read + cost.bytes_written
+        return _Bench(name, op_class, model, feeds, cost.flops, moved)
+
+    def single(self, op_type: str, op_class: str, shapes, out, name: str | None = None,
+               **attrs) -> _Bench:  # fmt: skip
+        from onnx import helper
+
+        names = [f"x{i}" for i in range(len(shapes))]
+        nodes = [helper.make_node(op_type, names, ["y"], **attrs)]
+        model = self.model(nodes, list(zip(names, shapes, strict=True)), [("y", out)])
+        feeds = {n: self.random(shape) for n, shape in zip(names, shapes, strict=True)}
+        infos = [self.info(shape) for shape in shapes]
+        return self.bench(name or op_type, op_class, model, feeds, op_type, infos,
+                          [self.info(out)], attrs)  # fmt: skip
+
+    def matmul(self, m: int, k: int, n: int) -> _Bench:
+        """A product with a constant weight, as in a linear layer."""
+        from onnx import helper
+
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+        weight = self.constant(self.random((k, n)), "w")
+        model = self.model(nodes, [("x", (m, k))], [("y", (m, n))], [weight])
+        return self.bench(f"MatMul {m}x{k}x{n}", OpClass.GEMM.value, model,
+                          {"x": self.random((m, k))}, "MatMul",
+                          [self.info((m, k)), self.info((k, n))], [self.info((m, n))])  # fmt: skip
+
+    def conv(self, shape, out_channels: int, kernel: int, group: int) -> _Bench:
+        from onnx import helper
+
+        n, c, h, w = shape
+        weight_shape = (out_channels, c // group, kernel, kernel)
+        pad = kernel // 2
+        attrs = {"kernel_shape": [kernel, kernel], "pads": [pad] * 4, "group": group}
+        nodes = [helper.make_node("Conv", ["x", "w"], ["y"], **attrs)]
+        out = (n, out_channels, h, w)
+        weight = self.constant(self.random(weight_shape), "w")
+        model = self.model(nodes, [("x", shape)], [("y", out)], [weight])
+        kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
+        label = f"Conv {kernel}x{kernel}" + (" depthwise" if group > 1 else "")
+        return self.bench(label, kind.value, model, {"x": self.random(shape)}, "Conv",
+                          [self.info(shape), self.info(weight_shape)], [self.info(out)],
+                          attrs)  # fmt: skip
+
+    def layer_norm(self, shape) -> _Bench:
+        from onnx import helper
+
+        width = shape[-1]
+        nodes = [helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1)]
+        initializers = [self.constant(np.ones(width), "g"), self.constant(np.zeros(width), "b")]
+        model = self.model(nodes, [("x", shape)], [("y", shape)], initializers)
+        infos = [self.info(shape), self.info((width,)), self.info((width,))]
+        return self.bench("LayerNormalization", OpClass.REDUCTION.value, model,
+                          {"x": self.random(shape)}, "LayerNormalization", infos,
+                          [self.info(shape)], {"axis": -1})  # fmt: skip
+
+    def gather(self, rows: int, width: int, indices: tuple[int, ...]) -> _Bench:
+        """Rows of an embedding table."""
+        from onnx import TensorProto, helper
+
+        nodes = [helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)]
+        out = (*indices, width)
+        table = self.constant(self.random((rows, width)), "table")
+        model = self.model(nodes, [("ids", indices, TensorProto.INT64)], [("y", out)], [table])
+        ids = self.rng.integers(0, rows, size=indices, dtype=np.int64)
+        return self.bench("Gather", OpClass.MOVEMENT.value, model, {"ids": ids}, "Gather",
+                          [self.info((rows, width)), TensorInfo(indices, 8)],
+                          [self.info(out)], {"axis": 0})  # fmt: skip
+
+    def chain(self, length: int) -> _Bench:
+        """``length`` single-element ``Add`` nodes in a row: one of them times what a
+        run costs beyond its ops (the binding, the feeds), and the longer chain adds the
+        per-op overhead once per node."""
+        from onnx import helper
+
+        names = ["x", *(f"t{i}" for i in range(length - 1)), "y"]
+        nodes = [
+            helper.make_node("Add", [names[i], "one"], [names[i + 1]]) for i in range(length)
+        ]
+        model = self.model(nodes, [("x", (1,))], [("y", (1,))], [self.constant(np.ones(1), "one")])
+        return _Bench(f"{length} one-element Add", "overhead", model, {"x": self.random((1,))},
+                      0.0, 0.0)  # fmt: skip
+
+
+# -- from measurements to figures ----------------------------------------------------------
+
+
+def _derive(device, threads, count, dtype, timer, version, results) -> Calibration:
+    single, chain = (r.seconds for r in results if r.op_class == "overhead")
+    overhead = max(chain - single, 0.0) / (_CHAIN - 1)
+    # what an op takes beyond its overhead: its run less that of one tiny op
+    net = {id(r): max(r.seconds - single, r.seconds * 0.05) for r in results}
+
+    def rate(r: Measurement, what: float) -> float:
+        return what / net[id(r)]
+
+    sweep = [r for r in results if r.op_class == "sweep"]
+    bandwidths = [rate(r, r.bytes) for r in sweep]
+    cache_bandwidth, memory_bandwidth = max(bandwidths), bandwidths[-1]
+    middle = math.sqrt(cache_bandwidth * memory_bandwidth)
+    fits = [r.bytes for r, bw in zip(sweep, bandwidths, strict=True) if bw >= middle]
+    cache_bytes = max(fits) if fits else 0.0
+    if cache_bandwidth <= memory_bandwidth * 1.2:
+        cache_bytes = 0.0  # no cache level worth modelling
+
+    def regime(nbytes: float) -> float:
+        return cache_bandwidth if cache_bytes and nbytes <= cache_bytes else memory_bandwidth
+
+    by_class: dict[str, list[Measurement]] = {}
+    for r in results:
+        by_class.setdefault(r.op_class, []).append(r)
+    peak = max(rate(r, r.flops) for r in by_class[OpClass.GEMM.value])
+    efficiency: dict[str, float] = {}
+    for kind in (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
+                 OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION):  # fmt: skip
+        rates = [rate(r, r.flops) for r in by_class.get(kind.value, []) if r.flops > 0]
+        if rates:
+            efficiency[kind.value] = _fraction(statistics.median(rates) / peak)
+    moves = [rate(r, r.bytes) / regime(r.bytes) for r in by_class[OpClass.MOVEMENT.value]]
+    efficiency["movement"] = _fraction(statistics.median(moves))
+    efficiency["memory"] = 1.0  # the bandwidths are the elementwise sweep's own
+    return Calibration(
+        device=device,
+        threads=threads,
+        count=count,
+        dtype=dtype,
+        timer=timer,
+        runtime_version=version,
+        peak_flops=peak,
+        memory_bandwidth=memory_bandwidth,
+        cache_bytes=float(cache_bytes),
+        cache_bandwidth=cache_bandwidth,
+        overhead=overhead,
+        memory_bytes=_memory_bytes() / max(count, 1),
+        efficiency=efficiency,
+        measurements=tuple(results),
+    )
+
+
+def _fraction(value: float) -> float:
+    """A measured efficiency held to the cluster format's range [0.001, 1]."""
+    return float(min(1.0, max(1e-3, value)))
+
+
+def _memory_bytes() -> float:
+    """This machine's physical memory."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30
+
+
+def cluster_yaml(calibration: Calibration, name: str) -> str:
+    """A cluster file of ``calibration.count`` devices: ``placer place --cluster`` reads
+    it as it is, and other cluster files name it as a group's ``type``
+    (``type: ./local-cpu.yaml``).  Checked by the cluster parser before it is returned.
+    """
+    import yaml
+
+    from placer.cluster import parse_cluster
+
+    c = calibration
+    group: dict[str, object] = {
+        "name": name,
+        "class": "cpu" if c.device == "cpu" else "accelerator",
+        "count": c.count,
+        "peak_flops": {c.dtype: f"{c.peak_flops / 1e9:.4g} GFLOP/s"},
+        "memory": f"{c.memory_bytes / 2**30:.4g} GiB",
+        "memory_bandwidth": f"{c.memory_bandwidth / 1e9:.4g} GB/s",
+    }
+    if c.cache_bytes:
+        group["cache"] = {
+            "size": f"{c.cache_bytes / 2**10:.4g} KiB",
+            "bandwidth": f"{c.cache_bandwidth / 1e9:.4g} GB/s",
+        }
+    group["efficiency"] = {
+        "default": round(statistics.median(c.efficiency.values()), 4),
+        **{key: round(value, 4) for key, value in c.efficiency.items()},
+    }
+    group["overhead"] = f"{c.overhead * 1e6:.4g} us"
+    document = {
+        "name": name,
+        "devices": [group],
+        # stages on one machine hand activations over through memory: a copy reads and
+        # writes every byte, so it moves half the streaming bandwidth
+        "links": {
+            "pairs": [
+                {
+                    "between": [name, name],
+                    "bandwidth": f"{c.memory_bandwidth / 2e9:.4g} GB/s",
+                    "latency": "10 us",
+                }
+            ]
+        },
+        "calibration": {
+            "runtime": RUNTIME,
+            "version": c.runtime_version,
+            "device": c.device,
+            "dtype": c.dtype,
+            "threads": c.threads,
+            "timer": c.timer,
+            "machine": platform.machine() or "unknown",
+            "measured": [
+                {"name": r.name, "class": r.op_class, "seconds": float(f"{r.seconds:.6g}")}
+                for r in c.measurements
+            ],
+        },
+    }
+    header = (
+        f"# placer calibrate: {c.device}, {c.threads} thread(s), {c.dtype}, medians of "
+        f"{c.timer} in onnxruntime {c.runtime_version}.\n"
+        "# A cluster file: use it with --cluster, or name it as a group's type\n"
+        f"# (type: ./{name}.yaml) in another cluster file.  See docs/cluster.md.\n"
+    )
+    text = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=False)
+    parse_cluster(text, f"<calibration of {c.device}>")  # what it writes, placer reads
+    return text
