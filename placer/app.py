@@ -57,6 +57,7 @@ class ModelOptions:
     coarsen: bool = False
     cut: CutRule = field(default_factory=CutRule)
     exclude: tuple[str, ...] = ()
+    fusion: str = "runtime"
 
 
 def load_problem(path: str | Path, options: ModelOptions | None = None) -> Problem:
@@ -95,7 +96,7 @@ FLAGS = {
     "cluster": "--cluster", "mode": "--mode", "dtype": "--dtype",
     "optimizer": "--optimizer", "batch_size": "--batch-size",
     "input_shapes": "--input-shape", "costs": "--costs", "coarsen": "--coarsen",
-    "cut": "--granularity", "exclude": "--exclude",
+    "cut": "--granularity", "exclude": "--exclude", "fusion": "--fusion",
 }  # fmt: skip
 
 
@@ -212,6 +213,7 @@ def _model_problem(
         build_problem,
         read_measured_costs,
     )
+    from placer.fusion import Fusion
 
     # ``loaded``: the model's graph as read, uncoarsened, when the caller has it already
     graph = load_graph(path, options) if loaded is None else _coarsened(loaded, path, options)
@@ -235,6 +237,7 @@ def _model_problem(
         optimizer=Optimizer(options.optimizer),
         batch_size=batch_size(options),
         measured=measured,
+        fusion=Fusion(options.fusion),
     )
     problem = build_problem(graph, cluster, cost_options)
     costing = Costing(
@@ -248,6 +251,7 @@ def _model_problem(
         cluster=cluster,
         granularity=options.cut.granularity.value,
         cut_at=options.cut.cut_at,
+        fusion=options.fusion,
     )
     provenance = Provenance(fingerprint or model_fingerprint(path), costing)
     notes = [f"cluster: {cluster.name}"]
@@ -513,7 +517,7 @@ def _reuse(
         )
 
     plain = {"mode": costing.mode, "dtype": costing.dtype, "optimizer": costing.optimizer,
-             "batch_size": costing.batch_size}  # fmt: skip
+             "batch_size": costing.batch_size, "fusion": costing.fusion}  # fmt: skip
     for name, value in plain.items():
         if name in fields and name in given and getattr(options, name) != value:
             raise refuse(name, f"{FLAGS[name]} {value}", f"{FLAGS[name]} {getattr(options, name)}")

@@ -13,8 +13,9 @@ reproduces the measured time under placer's own counting.  The figures:
   bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
   memory's; the cache's size is the largest traffic still streaming at more than the
   geometric mean of the two;
-* ``movement``: Transpose, Concat and Gather, their bandwidth as a fraction of the
-  regime's (cache or memory) for their traffic;
+* ``movement``: Transpose (of whole rows), Concat and Gather, their bandwidth as a
+  fraction of the regime's (cache or memory) for their traffic; ``transpose``: the same
+  for a Transpose that moves the last axis (element by element);
 * ``overhead``: a chain of single-element ``Add`` nodes, its time per node beyond one.
 
 Times are medians of the repeats; where one thread runs the benchmark (the default),
@@ -235,6 +236,8 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.single("ReduceMean", reduction, [(1024, 768)], (1024, 1), axes=[-1]),
         b.layer_norm((1024, 768)),
         b.single("Transpose", movement, [(8, 128, 12, 64)], (8, 12, 128, 64), perm=[0, 2, 1, 3]),
+        b.single("Transpose", OpClass.TRANSPOSE.value, [(8, 128, 12, 64)], (8, 12, 64, 128),
+                 perm=[0, 2, 3, 1], name="Transpose of the last axis"),
         b.single("Concat", movement, [(8, 128, 384), (8, 128, 384)], (8, 128, 768), axis=-1),
         b.gather(30522, 768, (8, 128)),
     ]
@@ -393,8 +396,10 @@ def _derive(device, threads, count, dtype, timer, version, results) -> Calibrati
         rates = [rate(r, r.flops) for r in by_class.get(kind.value, []) if r.flops > 0]
         if rates:
             efficiency[kind.value] = _fraction(statistics.median(rates) / peak)
-    moves = [rate(r, r.bytes) / regime(r.bytes) for r in by_class[OpClass.MOVEMENT.value]]
-    efficiency["movement"] = _fraction(statistics.median(moves))
+    for kind in (OpClass.MOVEMENT, OpClass.TRANSPOSE):
+        moves = [rate(r, r.bytes) / regime(r.bytes) for r in by_class.get(kind.value, [])]
+        if moves:
+            efficiency[kind.value] = _fraction(statistics.median(moves))
     efficiency["memory"] = 1.0  # the bandwidths are the elementwise sweep's own
     return Calibration(
         device=device,

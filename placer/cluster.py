@@ -206,10 +206,11 @@ class DeviceGroup:
     def stream_rate(self, nbytes: float, op_class: str) -> float:
         """Bytes/s an op of ``op_class`` moving ``nbytes`` in all reaches: the cache's
         bandwidth when they fit in it, else memory's, times the fraction of it the
-        class reaches (``movement`` for data movement, ``memory`` otherwise)."""
+        class reaches (``movement`` or ``transpose`` for data movement, ``memory``
+        otherwise)."""
         fits = self.cache_bytes > 0 and nbytes <= self.cache_bytes
         bandwidth = self.cache_bandwidth if fits else self.memory_bandwidth
-        key = "movement" if op_class == "movement" else "memory"
+        key = op_class if op_class in ("movement", "transpose") else "memory"
         return bandwidth * self.class_efficiency.get(key, self.efficiency)
 
     @property

@@ -159,6 +159,7 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         members=tuple(name for node in group for name in node.members),
         scopes=_scopes(group),
         op_class=anchor.op_class,
+        weights_computed=anchor.weights_computed,
     )
 
 

@@ -159,6 +159,10 @@ def model_options(command):
                      help="Measured per-op times (CSV op,device,seconds or JSON)."),
         click.option("--coarsen/--no-coarsen", default=False, show_default=True,
                      help="Merge trivially cheap ops into a neighbour first."),
+        click.option("--fusion", type=click.Choice(["runtime", "none"]), default="runtime",
+                     show_default=True,
+                     help="Cost the kernels the runtime fuses (runtime), or every node "
+                          "alone (none: the runtime's optimisations off)."),
     ]  # fmt: skip
     return _decorated(command, decorators)
 
@@ -193,6 +197,7 @@ def _model(kwargs: dict) -> app.ModelOptions:
         coarsen=kwargs.pop("coarsen"),
         cut=CutRule(Granularity(kwargs.pop("granularity", "op")), kwargs.pop("cut_at", None)),
         exclude=tuple(kwargs.pop("exclude", ())),
+        fusion=kwargs.pop("fusion", "runtime"),
     )
 
 
@@ -201,6 +206,7 @@ _MODEL_FIELDS = {
     "cluster": "cluster", "mode": "mode", "dtype": "dtype", "optimizer": "optimizer",
     "batch_size": "batch_size", "input_shape": "input_shapes", "costs": "costs",
     "coarsen": "coarsen", "granularity": "cut", "cut_at": "cut", "exclude": "exclude",
+    "fusion": "fusion",
 }  # fmt: skip
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from placer.cluster import TIME_RANGE, Cluster, DeviceGroup
 from placer.errors import InputError, ModelLoadError
+from placer.fusion import Fused, Fusion, fuse
 from placer.inputs import load_json, read_text
 from placer.model import DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.onnx_graph import GraphNode, OpGraph
@@ -97,13 +98,15 @@ def bytes_per_param(dtype: DType, optimizer: Optimizer) -> float:
 
 @dataclass(frozen=True)
 class CostOptions:
-    """How to cost a graph: mode, precision, optimiser, batch and measured times."""
+    """How to cost a graph: mode, precision, optimiser, batch, measured times and the
+    fusion the runtime applies (:mod:`placer.fusion`)."""
 
     mode: Mode = Mode.INFERENCE
     dtype: DType = DType.FP32
     optimizer: Optimizer = Optimizer.ADAM
     batch_size: int = 1
     measured: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    fusion: Fusion = Fusion.RUNTIME
 
 
 def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Problem:
@@ -171,11 +174,13 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
             out_bytes[edge.src] += edge.bytes * scale
         in_bytes[edge.dst] += edge.bytes * scale
 
+    fused = fuse(graph) if options.fusion is Fusion.RUNTIME else {}
     ops: list[Op] = []
     for i in placed:
         node = graph.nodes[i]
         latency = tuple(
-            _latency(node, g, options, scale, 1.0, backward=False) for g in groups
+            _latency(node, g, options, scale, 1.0, backward=False, fused=fused.get(i))
+            for g in groups
         )
         ops.append(
             Op(
@@ -223,7 +228,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
             )
         # the backward graph mirrors the forward one
         edges += [(n + index[e.dst], n + index[e.src]) for e in placed_edges]
-    replicas = _replicas(graph, groups, index, options, scale, size_of)
+    replicas = _replicas(graph, groups, index, options, scale, size_of, fused)
 
     _check_sums(graph.name, ops, groups)
     links = tuple(
@@ -259,6 +264,7 @@ def _replicas(
     options: CostOptions,
     scale: float,
     size_of,
+    fused: Mapping[int, Fused],
 ) -> tuple[Replica, ...]:
     """The side computations of ``graph`` as :class:`~placer.model.Replica` charges.
 
@@ -292,7 +298,7 @@ def _replicas(
         node = graph.nodes[s]
         latency = []
         for g in groups:
-            seconds = _latency(node, g, options, scale, 1.0, backward=False)
+            seconds = _latency(node, g, options, scale, 1.0, backward=False, fused=fused.get(s))
             if training and learned[s]:
                 kind = "weighted" if node.param_count else "other"
                 factor = BACKWARD_FLOP_FACTOR[kind]
@@ -356,20 +362,30 @@ def _latency(
     factor: float,
     *,
     backward: bool,
+    fused: Fused | None = None,
 ) -> float:
-    """Roofline time of ``node`` (or its backward op) on one device of ``group``."""
+    """Roofline time of ``node`` (or its backward op) on one device of ``group``;
+    ``fused``: how the runtime's fused kernel charges the forward op
+    (:mod:`placer.fusion`)."""
     measured = _measured(options.measured, node.name, group, backward)
     if measured is not None:
         return measured
     flops = node.flops * factor
-    moved = (node.bytes_read + node.bytes_written) * scale * factor
-    kind = node.op_class.value
-    if flops == 0 and moved == 0 and kind != OpClass.VIEW.value:
+    overhead = group.overhead
+    if fused is not None and not backward:
+        moved = (fused.bytes_read + fused.bytes_written) * scale
+        overhead = overhead if fused.overhead else 0.0
+    else:
+        moved = (node.bytes_read + node.bytes_written) * scale * factor
+    kind = node.op_class
+    if kind is OpClass.GEMM and node.weights_computed and options.fusion is Fusion.NONE:
+        kind = OpClass.MATMUL  # its weight is computed at every run: nothing pre-packed
+    if flops == 0 and moved == 0 and kind is not OpClass.VIEW and fused is None:
         return 0.0
-    compute = flops / group.compute_rate(options.dtype.value, kind)
+    compute = flops / group.compute_rate(options.dtype.value, kind.value)
     # the traffic of one op decides whether it streams from cache or from memory
-    memory = moved / group.stream_rate(moved, kind)
-    return max(compute, memory) + group.overhead
+    memory = moved / group.stream_rate(moved, kind.value) if moved else 0.0
+    return max(compute, memory) + overhead
 
 
 def _measured(

@@ -133,6 +133,10 @@ class GraphNode:
     op_class : OpClass, optional
         What limits the op (:class:`placer.opcost.OpClass`); by default that of
         ``op_type`` (:func:`placer.opcost.op_class`).
+    weights_computed : bool
+        Whether a weight it reads is computed by nodes placer folds (``ConstantOfShape``,
+        a ``Transpose`` of an initializer) rather than stored: a runtime that does not
+        fold constants computes it at every run, and cannot pre-pack it.
     """
 
     name: str
@@ -147,6 +151,7 @@ class GraphNode:
     members: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     op_class: OpClass | None = None
+    weights_computed: bool = False
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -984,6 +989,7 @@ class _Figures:
     output_bytes: float
     has_formula: bool
     op_class: OpClass = OpClass.OTHER
+    weights_computed: bool = False
 
 
 @dataclass(frozen=True)
@@ -998,6 +1004,7 @@ class _Weights:
     tensors: Mapping[str, TensorInfo]
     sources: Mapping[str, frozenset[str]]
     folded: frozenset[int]
+    computed: frozenset[str] = frozenset()  # outputs of folded nodes: no initializers
 
 
 @dataclass
@@ -1221,7 +1228,9 @@ class _GraphBuilder:
                     continue
                 tensors[name] = info
                 sources[name] = frozenset({name}) if node.op_type in _GENERATORS else derived
-        return _Weights(tensors, sources, folded)
+        computed = frozenset(tensors) - {init.name for init in graph.initializer}
+        computed -= {sparse.values.name for sparse in graph.sparse_initializer}
+        return _Weights(tensors, sources, folded, computed)
 
     # costing -------------------------------------------------------------------
 
@@ -1268,9 +1277,11 @@ class _GraphBuilder:
         param_count, param_bytes = 0, 0.0
         control = CONTROL_INPUTS.get(node.op_type, frozenset())
         state = STATE_INPUTS.get(node.op_type, frozenset())
+        computed = False
         for position, name in enumerate(_node_inputs(node)):
             if name not in weights.tensors or position in control:
                 continue
+            computed |= name in weights.computed
             # The device keeps the tensor the op reads (after folding, the runtime holds
             # the derived tensor, not its source): its bytes, once per tensor.
             if name not in owned.tensors:
@@ -1306,6 +1317,7 @@ class _GraphBuilder:
             output_bytes,
             cost.has_formula,
             kind,
+            computed,
         )
 
     def _subgraph_figures(self, graph: GraphProto) -> _Figures:
@@ -1413,6 +1425,7 @@ class _GraphBuilder:
                     f.has_formula,
                     scopes=(node_scope(node),),
                     op_class=f.op_class,
+                    weights_computed=f.weights_computed,
                 )
             )
             for output in node.output:

@@ -235,7 +235,8 @@ class OpClass(str, Enum):
     ELEMENTWISE = "elementwise"  # arithmetic, comparisons, activations without exp/erf
     TRANSCENDENTAL = "transcendental"  # exp, erf, tanh, sigmoid, GELU and kin
     REDUCTION = "reduction"  # reductions, Softmax, normalisations, pooling
-    MOVEMENT = "movement"  # copies that rearrange data: Transpose, Concat, Gather, ...
+    MOVEMENT = "movement"  # copies of contiguous runs: Concat, Slice, Gather, ...
+    TRANSPOSE = "transpose"  # a Transpose that moves the last axis: element by element
     VIEW = "view"  # a new shape over the same buffer: the runtime aliases it
     OTHER = "other"  # control flow, recurrent ops, unknown op types
 
@@ -294,6 +295,13 @@ def op_class(op_type: str, attrs: Mapping[str, Any] | None = None) -> OpClass:
         return OpClass.TRANSCENDENTAL
     if op_type in _REDUCTION_OPS:
         return OpClass.REDUCTION
+    if op_type == "Transpose":
+        perm = (attrs or {}).get("perm")
+        # without perm the axes reverse: the last one moves unless the tensor is 1-D
+        moves_last = perm is None or (
+            isinstance(perm, (list, tuple)) and len(perm) > 1 and perm[-1] != len(perm) - 1
+        )
+        return OpClass.TRANSPOSE if moves_last else OpClass.MOVEMENT
     formula = FLOP_FORMULAS.get(op_type)
     if formula is None or formula in _RECURRENT:
         return OpClass.OTHER

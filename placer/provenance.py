@@ -62,6 +62,8 @@ class Costing:
     (its groups kept out of the pipeline, by ``--exclude`` or the file, included).
     ``granularity`` and ``cut_at`` are the cut rule the plan was made under
     (:class:`placer.layers.CutRule`); plans written before them read as ``op`` and None.
+    ``fusion`` is what the cost model fused (:mod:`placer.fusion`); plans written before
+    it read as ``none``.
     """
 
     mode: str
@@ -74,6 +76,7 @@ class Costing:
     cluster: Cluster
     granularity: str = "op"
     cut_at: str | None = None
+    fusion: str = "none"  # plans written before --fusion were costed node by node
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,7 @@ class Costing:
             "cluster": cluster_document(self.cluster),
             "granularity": self.granularity,
             "cut_at": self.cut_at,
+            "fusion": self.fusion,
         }
 
 
@@ -188,6 +192,9 @@ class Provenance:
                 re.compile(cut_at)
             except re.error as err:
                 raise fail("cut_at", f"not a regular expression ({err})") from err
+        fusion = document.get("fusion", "none")
+        if fusion not in ("none", "runtime"):
+            raise fail("fusion", f"expected one of none, runtime, got {shown(fusion)}")
         cluster = read_cluster_document(document["cluster"], f"{source}: provenance.cluster")
         costing = Costing(
             mode=document["mode"],
@@ -200,6 +207,7 @@ class Provenance:
             cluster=cluster,
             granularity=granularity,
             cut_at=cut_at,
+            fusion=fusion,
         )
         return Provenance(fingerprint, costing)
 

@@ -23,6 +23,7 @@ from placer.costmodel import (
 )
 from placer.errors import InputError, ModelLoadError
 from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
+from placer.fusion import Fusion
 from placer.opcost import OpClass
 from tests.conftest import one_line_error
 
@@ -371,7 +372,9 @@ devices:
         GraphNode("view", "Reshape", 0.0, 0.0, 0.0, 0, 0.0, 4e3, True),
     )
     edges = tuple(GraphEdge(i, i + 1, f"t{i}", 4e3) for i in range(len(nodes) - 1))
-    problem = build_problem(OpGraph("g", nodes, edges, 0.0, 4, ()), cluster, CostOptions())
+    graph = OpGraph("g", nodes, edges, 0.0, 4, ())
+    # node by node: a runtime would fuse the Add into the Conv before it
+    problem = build_problem(graph, cluster, CostOptions(fusion=Fusion.NONE))
     mm, dw, big, small, view = (op.latency[0] for op in problem.ops)
     assert mm == pytest.approx(1e9 / 100e9 + 1e-6)  # GEMM at the full peak
     assert dw == pytest.approx(1e8 / (100e9 * 0.05) + 1e-6)  # depthwise at 5% of it

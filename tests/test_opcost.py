@@ -182,7 +182,10 @@ def test_flops_past_float_range_are_infinite_not_an_overflow_error():
         ("Softmax", {}, "reduction"),
         ("LayerNormalization", {}, "reduction"),
         ("MaxPool", {}, "reduction"),
-        ("Transpose", {}, "movement"),
+        ("Transpose", {"perm": [0, 2, 1, 3]}, "movement"),  # whole rows move
+        ("Transpose", {"perm": [0, 2, 3, 1]}, "transpose"),  # element by element
+        ("Transpose", {}, "transpose"),  # the axes reversed
+        ("Concat", {}, "movement"),
         ("Gather", {}, "movement"),
         ("Reshape", {}, "view"),
         ("Identity", {}, "view"),
