@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -352,7 +352,7 @@ def _latency(
     backward: bool,
 ) -> float:
     """Roofline time of ``node`` (or its backward op) on one device of ``group``."""
-    measured = _measured(options.measured, node.name, group, backward, factor)
+    measured = _measured(options.measured, node.members, group, backward, factor)
     if measured is not None:
         return measured
     flops = node.flops * factor
@@ -366,22 +366,32 @@ def _latency(
 
 def _measured(
     table: Mapping[tuple[str, str], float],
-    name: str,
+    members: Sequence[str],
     group: DeviceGroup,
     backward: bool,
     factor: float = 1.0,
 ) -> float | None:
-    """The measured time of op ``name`` (its backward op if ``backward``) on ``group``,
-    by the group's name, else its type; None when the table has none.  A backward op
+    """The measured time on ``group`` of the op made of ONNX nodes ``members`` (one, or
+    a coarsened group's, whose times add up), or of its backward op if ``backward``;
+    None unless the table has a time for each member.
+
+    A node's time is looked up by the group's name, else its type.  A backward op
     without a time of its own takes its forward op's measured time times ``factor``
     (:data:`BACKWARD_FLOP_FACTOR`): the forward measurement scaled as the roofline
-    would scale it, rather than the roofline itself."""
-    candidates = [(f"{name}/grad", 1.0), (name, factor)] if backward else [(name, 1.0)]
-    for op, scale in candidates:
-        for device in (group.name, group.type):
-            if (op, device) in table:
-                return table[(op, device)] * scale
-    return None
+    would scale it, rather than the roofline itself.
+    """
+    total = 0.0
+    for name in members:
+        candidates = [(f"{name}/grad", 1.0), (name, factor)] if backward else [(name, 1.0)]
+        found = next(
+            (table[(op, device)] * scale for op, scale in candidates
+             for device in (group.name, group.type) if (op, device) in table),
+            None,
+        )  # fmt: skip
+        if found is None:
+            return None
+        total += found
+    return total
 
 
 def _link_cost(cluster: Cluster, a: DeviceGroup, b: DeviceGroup) -> LinkCost:

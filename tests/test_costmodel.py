@@ -139,6 +139,18 @@ def test_a_backward_op_without_a_time_takes_its_forward_time_scaled(tmp_path) ->
     assert relu_grad.latency == (5e-4, pytest.approx(0.002 * BACKWARD_FLOP_FACTOR["other"]))
 
 
+def test_a_coarsened_op_takes_the_sum_of_its_members_times() -> None:
+    from placer.coarsen import coarsen
+
+    merged = coarsen(graph())
+    assert [node.members for node in merged.nodes] == [("mm", "relu")]
+    measured = {("mm", "fast"): 0.001, ("relu", "fast"): 0.0005, ("mm", "host"): 0.01}
+    problem = build_problem(merged, CLUSTER, CostOptions(measured=measured))
+    estimated = build_problem(merged, CLUSTER, CostOptions())
+    # on host, relu has no time: the merged op is estimated as a whole
+    assert problem.ops[0].latency == (pytest.approx(0.0015), estimated.ops[0].latency[1])
+
+
 @pytest.mark.parametrize(
     ("name", "text", "fragment"),
     [
