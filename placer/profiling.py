@@ -41,6 +41,7 @@ import numpy as np
 from onnx import AttributeProto, GraphProto, ModelProto, TensorProto, numpy_helper
 
 from placer.errors import InputError, ModelLoadError
+from placer.fusion import COPY_OPS, attribute
 from placer.interrupts import LEFT_RUNNING
 from placer.measurement import Measurement
 from placer.onnx_graph import (
@@ -592,6 +593,8 @@ def _node_times(
         run = _run_of(starts, runs, event["ts"])
         if run is None or run < warmup:
             continue
+        if event.get("args", {}).get("op_name") in COPY_OPS:
+            continue  # a transfer, which placer charges by the cluster's links
         node = name[: -len(_KERNEL_SUFFIX)]
         times.setdefault(node, [0.0] * repeat)[run - warmup] += float(event["dur"])
     return times
@@ -618,8 +621,6 @@ def _per_op(
         owner = {name: name for name in op_names}
         absorbed: frozenset[str] = frozenset()
     else:
-        from placer.fusion import attribute
-
         attribution = attribute(main, optimized, flops, left_out)
         owner, absorbed = dict(attribution.owner), attribution.absorbed
     per_run: dict[str, list[float]] = {}
