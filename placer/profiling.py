@@ -207,25 +207,14 @@ def profile_model(
     positions = op_positions(main.graph, graph, path)
     folded = folded_nodes(main.graph, graph)
     names = _names(main.graph, positions, folded)
-    source: str | bytes = str(path)
-    if any(node.name != names[i] for i, node in enumerate(main.graph.node)) or _clashes(
-        main.graph, set(names)
-    ):
-        model = read_model_with_weights(path)
-        _rename(model.graph, names)
-        _rename(main.graph, names)
-        if model.ByteSize() > MAX_MODEL_BYTES:
-            raise ModelLoadError(
-                f"{path}: onnxruntime names ops by their ONNX names, and this model's are "
-                "not placer's (unnamed or repeated); renaming them means handing it over in "
-                "memory, which protobuf allows up to 2 GiB, and with its weights it is larger"
-            )
-        source = model.SerializeToString()
+    source = _source(path, main, names)
     shapes = dict(graph.input_shapes)
     feeds = _feeds(main.graph, shapes, path)
     op_names = [positions[i] for i in sorted(positions)]
     left_out = {names[i] for i in folded}
-    with tempfile.TemporaryDirectory(prefix="placer-profile-") as scratch:
+    # a Ctrl-C may come while onnxruntime writes there: what cannot be removed then stays
+    scratch_dir = tempfile.TemporaryDirectory(prefix="placer-profile-", ignore_cleanup_errors=True)
+    with scratch_dir as scratch:
         session_options = _session_options(ort, options, Path(scratch))
         if options.device.kind == "cuda":
             # every kernel launch waits for the kernel: a node's time on the host is
@@ -355,6 +344,30 @@ def _subgraph_nodes(graph: GraphProto):
 def _clashes(main: GraphProto, taken: set[str]) -> bool:
     """Whether a node inside a subgraph has the name of an op (its time would count)."""
     return any(node.name in taken for node in _subgraph_nodes(main))
+
+
+def _source(path: Path, main: ModelProto, names: list[str]) -> str | bytes:
+    """What to hand onnxruntime: the file, or, where its node names are not ``names``
+    (or a subgraph's clash with them), the model renamed (``main`` too), in memory.
+
+    Raises
+    ------
+    ModelLoadError
+        The model must be renamed, and is over 2 GiB with its weights.
+    """
+    named = all(node.name == name for node, name in zip(main.graph.node, names, strict=True))
+    if named and not _clashes(main.graph, set(names)):
+        return str(path)
+    model = read_model_with_weights(path)
+    _rename(model.graph, names)
+    _rename(main.graph, names)
+    if model.ByteSize() > MAX_MODEL_BYTES:
+        raise ModelLoadError(
+            f"{path}: onnxruntime names ops by their ONNX names, and this model's are not "
+            "placer's (unnamed or repeated); renaming them means handing it over in memory, "
+            "which protobuf allows up to 2 GiB, and with its weights it is larger"
+        )
+    return model.SerializeToString()
 
 
 def _rename(main: GraphProto, names: list[str]) -> None:
