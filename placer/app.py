@@ -35,6 +35,8 @@ from placer.solvers.feasibility import check_feasible
 
 if TYPE_CHECKING:
     from placer.cluster import Cluster
+    from placer.onnx_graph import OpGraph
+    from placer.profiling import Profile, ProfileOptions, Progress
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ def _model_problem(
 def _check_measurement(
     path: Path,
     options: ModelOptions,
-    graph,
+    graph: OpGraph,
     measured: Mapping[tuple[str, str], float],
     fingerprint: str,
 ) -> tuple[str, ...]:
@@ -630,7 +632,9 @@ def _plan_cluster(
     return cluster
 
 
-def profile(path: str | Path, options: ModelOptions, how, progress=None):
+def profile(
+    path: str | Path, options: ModelOptions, how: ProfileOptions, progress: Progress | None = None
+) -> Profile:
     """Measure each op of the ONNX model at ``path`` in onnxruntime (``placer profile``),
     at the batch size and input shapes of ``options``, as ``how``
     (:class:`placer.profiling.ProfileOptions`) says.
