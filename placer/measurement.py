@@ -229,8 +229,8 @@ def check_measurement(
         named = f" {printable(measurement.model)}," if measurement.model else ""
         raise InputError(
             f"{path}: measured on another model ({named.strip()} fingerprint "
-            f"{short(measurement.fingerprint)}) than {model} ({short(fingerprint)}); "
-            f"profile {model} for its costs (placer profile)"
+            f"{short(measurement.fingerprint)}), not on {model} ({short(fingerprint)}); "
+            f"measure {model} with placer profile"
         )
     if measurement.batch_size != batch_size:
         raise InputError(
