@@ -35,6 +35,8 @@ from placer.solvers.feasibility import check_feasible
 
 if TYPE_CHECKING:
     from placer.cluster import Cluster
+    from placer.onnx_graph import OpGraph
+    from placer.profiling import Profile, ProfileOptions, Progress
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,10 @@ def _model_problem(
     graph = load_graph(path, options) if loaded is None else _coarsened(loaded, path, options)
     cluster = load_cluster(options.cluster).excluding(options.exclude)
     measured = read_measured_costs(options.costs) if options.costs else {}
+    costs_notes: tuple[str, ...] = ()
+    if options.costs:
+        fingerprint = fingerprint or model_fingerprint(path)
+        costs_notes = _check_measurement(path, options, graph, measured, fingerprint)
     if measured:
         known = {n for node in graph.nodes for n in node.members}
         known |= {f"{n}/grad" for n in known}
@@ -258,8 +264,32 @@ def _model_problem(
     kept_out = [group.name for group in cluster.groups if not group.pipeline]
     if kept_out:
         notes.append(f"kept out of the pipeline: {', '.join(kept_out)}")
-    problem = replace(problem, notes=(*notes, *problem.notes), provenance=provenance)
+    problem = replace(
+        problem, notes=(*notes, *problem.notes, *costs_notes), provenance=provenance
+    )
     return restrict_cuts(problem, options.cut, str(path)) if cuts else problem
+
+
+def _check_measurement(
+    path: Path,
+    options: ModelOptions,
+    graph: OpGraph,
+    measured: Mapping[tuple[str, str], float],
+    fingerprint: str,
+) -> tuple[str, ...]:
+    """Refuse measured costs (``options.costs``) whose header says they were taken for
+    another model, batch size or input shapes; the notes to warn of: the model's ops the
+    file gives no time for, a precision other than this run's."""
+    from placer.measurement import check_measurement, costs_notes, read_measurement
+
+    measurement = read_measurement(options.costs)
+    if measurement is not None:
+        check_measurement(
+            measurement, options.costs, model=path, fingerprint=fingerprint,
+            batch_size=batch_size(options), shapes=dict(graph.input_shapes),
+        )  # fmt: skip
+    ops = [name for node in graph.nodes for name in node.members]
+    return costs_notes(options.costs, measured, ops, measurement, options.dtype)
 
 
 #: Gap above which placer also tries the LP relaxation for a better bound.
@@ -604,6 +634,37 @@ def _plan_cluster(
             f"use the plan's own, or place {model} --cluster {options.cluster} for a plan on it"
         )
     return cluster
+
+
+def profile(
+    path: str | Path, options: ModelOptions, how: ProfileOptions, progress: Progress | None = None
+) -> Profile:
+    """Measure each op of the ONNX model at ``path`` in onnxruntime (``placer profile``),
+    at the batch size and input shapes of ``options``, as ``how``
+    (:class:`placer.profiling.ProfileOptions`) says.
+
+    Returns
+    -------
+    placer.profiling.Profile
+        Write it with its ``to_csv()``: a file ``--costs`` reads, and checks.
+
+    Raises
+    ------
+    InputError
+        Not an ``.onnx`` file, or a device this onnxruntime cannot run on.
+    ModelLoadError
+        The model cannot be loaded, or onnxruntime cannot run it.
+    """
+    from placer.onnx_graph import load_onnx
+    from placer.profiling import check_device, profile_model
+
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise InputError(f"{path}: placer profile runs .onnx models")
+    check_device(how.device)  # before the model loads
+    batch = batch_size(options)
+    graph = load_onnx(path, batch_size=batch, input_shapes=options.input_shapes)
+    return profile_model(path, graph, model_fingerprint(path), batch, how, progress)
 
 
 def inspect(path: str | Path, options: ModelOptions):

@@ -9,6 +9,7 @@ import contextlib
 import io
 import math
 import threading
+import time
 
 import click
 from rich.console import Console
@@ -21,7 +22,9 @@ from placer.compare import default_solvers
 from placer.errors import BelowThreshold, InputError
 from placer.fileio import check_outputs, streamed, write_outputs
 from placer.layers import CutRule, Granularity
+from placer.measurement import COSTS_NOTE
 from placer.onnx_checks import MAX_DIM
+from placer.profiling import Device, Fusion, ProfileOptions
 from placer.render import (
     OutputFormat,
     dump_json,
@@ -225,13 +228,13 @@ def _given(ctx: click.Context) -> frozenset[str]:
 
 
 def _warn(problem) -> None:
-    """Print the problem's caveats about its costs (ops without a formula, estimated
-    shapes) on stderr.
+    """Print the problem's caveats about its costs (ops without a formula, ops a
+    ``--costs`` file gives no time for, estimated shapes) on stderr.
 
     Called once a command has succeeded: a failure is one line on stderr, nothing more.
     """
     for note in problem.notes:
-        if note.startswith("no FLOP formula"):
+        if note.startswith(("no FLOP formula", COSTS_NOTE)):
             _warning(printable(note))
     _warn_shapes(problem.shapes_estimated, problem.tensor_count)
 
@@ -620,6 +623,91 @@ def split(
     stages = f"{count} stage{'' if count == 1 else 's'}"
     click.echo(f"wrote {stages} and manifest.json to {printable(out_dir)}", err=True)
     _warn_shapes(manifest.shapes_estimated, manifest.tensor_count)
+
+
+#: Runs of ``placer profile`` (README, "Ranges of numbers").
+REPEAT = BoundedInt(1, 10_000)
+WARMUP = BoundedInt(0, 10_000)
+
+
+@contextlib.contextmanager
+def _progress_bar(what: str):
+    """A progress bar of the runs on stderr (only on a terminal); yields the callback
+    :func:`placer.profiling.profile_model` tells, or None."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(markup_safe(what), total=None)
+
+        def update(doing: str, done: int, total: int) -> None:
+            bar.update(task, description=markup_safe(f"{what}: {doing}"), completed=done,
+                       total=total)  # fmt: skip
+
+        yield update
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              callback=_output_path, help="The costs CSV to write (atomically).")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
+              help="Full shape of a graph input (repeatable).")
+@click.option("--batch-size", type=BATCH_SIZE, default=None,
+              help="Samples per run; resolves a symbolic batch dim "
+                   "[default: the first dim of --input-shape, else 1].")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda[:N]",
+              help="Where onnxruntime runs the model.")
+@click.option("--device-name", default=None, metavar="NAME",
+              help="What the device column says: a group name or device type of the "
+                   "cluster the times are for [default: cpu or cuda].")
+@click.option("--threads", type=THREADS, default=1, show_default=True,
+              help="onnxruntime's intra-op threads.")
+@click.option("--repeat", type=REPEAT, default=10, show_default=True,
+              help="Timed runs; each op's median is kept.")
+@click.option("--warmup", type=WARMUP, default=3, show_default=True,
+              help="Runs before the timed ones.")
+@click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default="none",
+              show_default=True,
+              help="none: onnxruntime's optimisations off, its nodes are the model's; "
+                   "runtime: its default fusions, each fused node's time given to one op.")
+def profile(
+    model: str, output: str, input_shape: tuple[str, ...], batch_size: int | None,
+    device: str, device_name: str | None, threads: int, repeat: int, warmup: int,
+    fusion: str,
+) -> None:  # fmt: skip
+    """Measure each op of MODEL (.onnx) in onnxruntime; write the times for --costs."""
+    check_outputs({"--output": output}, {"MODEL": model})
+    if not output.lower().endswith(".csv") and not streamed(output):
+        raise InputError(f"{printable(output)}: placer profile writes CSV; name the output .csv")
+    if device_name is not None and (not device_name or device_name != device_name.strip()):
+        raise InputError(
+            f"--device-name: expected a group name or device type, got {device_name!r}"
+        )
+    how = ProfileOptions(
+        device=Device.parse(device), threads=threads, repeat=repeat, warmup=warmup,
+        fusion=Fusion(fusion), device_name=device_name,
+    )  # fmt: skip
+    options = app.ModelOptions(batch_size=batch_size, input_shapes=_input_shapes(input_shape))
+    began = time.monotonic()
+    with _progress_bar(f"profiling {click.format_filename(model, shorten=True)}") as progress:
+        measured = app.profile(model, options, how, progress)
+    write_outputs([(output, measured.to_csv())])
+    took = time.monotonic() - began
+    total = sum(seconds for _, seconds in measured.seconds)
+    click.echo(
+        f"wrote {printable(output)}: {len(measured.seconds):,} of {measured.ops:,} ops, "
+        f"{total * 1e3:.4g} ms in all of a {measured.run_seconds * 1e3:.4g} ms run (median "
+        f"of {repeat}), profiled in {took:.1f} s",
+        err=True,
+    )
+    for note in measured.notes:
+        _warning(printable(note))
 
 
 @cli.command()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -367,7 +367,7 @@ def _latency(
     """Roofline time of ``node`` (or its backward op) on one device of ``group``;
     ``fused``: how the runtime's fused kernel charges the forward op
     (:mod:`placer.fusion`)."""
-    measured = _measured(options.measured, node.name, group, backward)
+    measured = _measured(options.measured, node.members, group, backward, factor)
     if measured is not None:
         return measured
     flops = node.flops * factor
@@ -389,13 +389,33 @@ def _latency(
 
 
 def _measured(
-    table: Mapping[tuple[str, str], float], name: str, group: DeviceGroup, backward: bool
+    table: Mapping[tuple[str, str], float],
+    members: Sequence[str],
+    group: DeviceGroup,
+    backward: bool,
+    factor: float = 1.0,
 ) -> float | None:
-    op = f"{name}/grad" if backward else name
-    for device in (group.name, group.type):
-        if (op, device) in table:
-            return table[(op, device)]
-    return None
+    """The measured time on ``group`` of the op made of ONNX nodes ``members`` (one, or
+    a coarsened group's, whose times add up), or of its backward op if ``backward``;
+    None unless the table has a time for each member.
+
+    A node's time is looked up by the group's name, else its type.  A backward op
+    without a time of its own takes its forward op's measured time times ``factor``
+    (:data:`BACKWARD_FLOP_FACTOR`): the forward measurement scaled as the roofline
+    would scale it, rather than the roofline itself.
+    """
+    total = 0.0
+    for name in members:
+        candidates = [(f"{name}/grad", 1.0), (name, factor)] if backward else [(name, 1.0)]
+        found = next(
+            (table[(op, device)] * scale for op, scale in candidates
+             for device in (group.name, group.type) if (op, device) in table),
+            None,
+        )  # fmt: skip
+        if found is None:
+            return None
+        total += found
+    return total
 
 
 def _link_cost(cluster: Cluster, a: DeviceGroup, b: DeviceGroup) -> LinkCost:
@@ -407,7 +427,9 @@ def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:
     """Read measured per-op times (``--costs``).
 
     CSV with a header ``op,device,seconds`` (``device``: a group name or a catalog
-    type; ``op``: an ONNX node name, or ``NAME/grad`` for its backward op), or JSON
+    type; ``op``: an ONNX node name, or ``NAME/grad`` for its backward op), after at
+    most one comment line starting with ``#`` (``placer profile`` records there how it
+    measured: :mod:`placer.measurement`), or JSON
     ``{"OP": {"DEVICE": seconds, ...}, ...}``.  The file is read by
     :func:`placer.inputs.read_text` (a regular UTF-8 file), JSON by
     :func:`placer.inputs.load_json`.  Each op and device pair is given once: a second
@@ -482,25 +504,28 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:
         other than three fields (an extra one would be dropped unread), an op and
         device given on two rows (naming both lines), or CSV that does not parse.
     """
+    skipped = 0  # a first line of comment: how the times were measured
+    if text.startswith("#"):
+        skipped, text = 1, text.partition("\n")[2]
     # newline="" keeps a line break inside a quoted field; strict mode turns an
     # unterminated quote into an error instead of swallowing the rest of the file
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows = []
     first_line: dict[tuple[str, str], int] = {}
-    start = 1  # the line the row being read starts on
+    start = 1 + skipped  # the line the row being read starts on
     try:
         header = next(reader, None)
         if header is None or sorted(header) != sorted(_CSV_COLUMNS):
             got = "nothing" if header is None else repr(",".join(header))
             raise InputError(
-                f"{path}:1: the CSV header must name op, device and seconds, once each, "
-                f"got {printable(got[:80])}"
+                f"{path}:{start}: the CSV header must name op, device and seconds, once "
+                f"each, got {printable(got[:80])}"
             )
         column = {name: header.index(name) for name in _CSV_COLUMNS}
-        start = reader.line_num + 1
+        start = reader.line_num + 1 + skipped
         for fields in reader:
             if not fields:  # a blank line
-                start = reader.line_num + 1
+                start = reader.line_num + 1 + skipped
                 continue
             if len(fields) != len(_CSV_COLUMNS):
                 count = f"{len(fields)} field" + ("" if len(fields) == 1 else "s")
@@ -516,7 +541,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, str, str, str]]:
                 )
             first_line[(op, device)] = start
             rows.append((op, device, seconds, f"line {start}"))
-            start = reader.line_num + 1
+            start = reader.line_num + 1 + skipped
     except csv.Error as err:
         hint = " (a quote opened here is never closed)" if "end of data" in str(err) else ""
         raise InputError(f"{path}:{start}: not valid CSV: {err}{hint}") from err

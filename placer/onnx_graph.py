@@ -203,6 +203,9 @@ class OpGraph:
     tensor_count : int
         Tensors made by the model's nodes that a node or graph output reads: those
         whose shapes the costs need, ``unknown_shapes`` among them.
+    input_shapes : tuple of (str, tuple of int)
+        Each graph input that is not a weight, in graph order, with its shape once
+        ``--batch-size`` and ``--input-shape`` are applied.
     """
 
     name: str
@@ -216,6 +219,7 @@ class OpGraph:
     replicated: tuple[int, ...] = ()
     shape_constants: tuple[tuple[str, tuple[int, ...]], ...] = ()
     tensor_count: int = 0
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def total_flops(self) -> float:
@@ -330,6 +334,89 @@ def read_model(path: Path) -> ModelProto:
 
 
 # -- constant folding ------------------------------------------------------------------
+
+
+def read_model_with_weights(path: Path) -> ModelProto:
+    """The model read safely (:func:`read_model`), with its external weights, which
+    ONNX's loader only takes from beside the model: to run it, not to cost it.
+
+    Raises
+    ------
+    ModelLoadError
+        As :func:`read_model`, or an external weight file is missing or unreadable.
+    """
+    from onnx.external_data_helper import load_external_data_for_model
+
+    model = read_model(path)
+    try:
+        load_external_data_for_model(model, str(path.parent))
+    except Exception as err:  # onnx raises many unrelated types here
+        raise ModelLoadError(
+            f"{path}: cannot load the model with its weights ({_first_line(err)})"
+        ) from err
+    return model
+
+
+def op_name(node: NodeProto, index: int, used: set[str]) -> str:
+    """placer's name for ``node``, at position ``index`` of its graph's nodes, and record
+    it in ``used`` (the names given to the earlier ops of the graph).
+
+    The node's name, else ``<OpType>_<index>``; a name already used gets ``_<index>``
+    appended.  Plans, measured costs (``--costs``) and ``placer profile`` key ops by it.
+
+    Examples
+    --------
+    >>> from onnx import helper
+    >>> used = set()
+    >>> [op_name(helper.make_node("Relu", ["x"], ["y"], name=n), i, used)
+    ...  for i, n in enumerate(["", "a", "a"])]
+    ['Relu_0', 'a', 'a_2']
+    """
+    name = node.name or f"{node.op_type}_{index}"
+    if name in used:
+        name = f"{name}_{index}"
+    used.add(name)
+    return name
+
+
+def folded_nodes(main: GraphProto, graph: OpGraph) -> frozenset[int]:
+    """Positions in ``main.node`` of the nodes :func:`load_onnx` folded into their
+    consumers (:func:`constant_nodes`), ``graph`` being what it made of ``main``: the
+    ``Shape`` and ``Size`` nodes whose values it found count as constant."""
+    shape_values = dict(graph.shape_constants)
+    static = {
+        node.input[0]: () for node in main.node
+        if node.output and node.output[0] in shape_values
+    }  # fmt: skip
+    return constant_nodes(main, static)
+
+
+def op_positions(main: GraphProto, graph: OpGraph, path: Path) -> dict[int, str]:
+    """placer's name (:func:`op_name`) of every node of ``main`` that is an op of
+    ``graph``, by position in ``main.node``; the folded nodes (:func:`folded_nodes`)
+    are left out.
+
+    Raises
+    ------
+    ModelLoadError
+        ``graph`` was not made from ``main`` (a node of either is not in the other).
+    """
+    folded = folded_nodes(main, graph)
+    ops = iter(graph.nodes)
+    op = next(ops, None)
+    used: set[str] = set()
+    names: dict[int, str] = {}
+    for index, node in enumerate(main.node):
+        if index in folded:
+            continue
+        name = op_name(node, index, used)
+        if op is None or op.name != name or op.op_type != node.op_type:
+            raise ModelLoadError(f"{path}: node {name!r} does not match placer's graph")
+        names[index] = name
+        op = next(ops, None)
+    if op is not None:
+        raise ModelLoadError(f"{path}: op {op.name!r} of placer's graph is not in the model")
+    return names
 
 
 def constant_nodes(
@@ -1408,10 +1495,7 @@ class _GraphBuilder:
         producer: dict[str, int] = {}
         used_names: set[str] = set()
         for position, (index, node, f) in enumerate(costed):
-            name = node.name or f"{node.op_type}_{index}"
-            if name in used_names:
-                name = f"{name}_{index}"
-            used_names.add(name)
+            name = op_name(node, index, used_names)
             nodes.append(
                 GraphNode(
                     name,
@@ -1453,9 +1537,12 @@ class _GraphBuilder:
                 edges.append(GraphEdge(src, position, tensor, info.nbytes if info else 0.0))
 
         input_bytes = 0.0
+        input_shapes = []
         for value in _real_inputs(graph):
             info = self.info(value.name)
             input_bytes += info.nbytes if info else 0.0
+            if info is not None:
+                input_shapes.append((value.name, tuple(int(d) for d in info.shape)))
         outputs = {value.name for value in graph.output}
         eligible = [computable_anywhere(node, outputs) for _, node, _ in costed]
         return OpGraph(
@@ -1469,4 +1556,5 @@ class _GraphBuilder:
             notes=tuple(dict.fromkeys(self.notes)),
             replicated=side_computations(nodes, edges, eligible),
             shape_constants=tuple(self.shape_constants.items()),
+            input_shapes=tuple(input_shapes),
         )

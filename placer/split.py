@@ -40,7 +40,13 @@ from placer.errors import InputError, ModelLoadError, PlanFormatError
 from placer.fileio import TEMP_PREFIX, check_output_directory, current_umask, write_output
 from placer.inputs import load_json, read_text
 from placer.interrupts import deferred_interrupt
-from placer.onnx_graph import OpGraph, constant_nodes, infer_shapes, load_onnx, read_model
+from placer.onnx_graph import (
+    folded_nodes,
+    infer_shapes,
+    load_onnx,
+    op_positions,
+    read_model_with_weights,
+)
 from placer.text import printable
 
 MANIFEST = "manifest.json"
@@ -169,20 +175,16 @@ def split_model(
                 "model with --mode inference"
             )
     graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
-    model = _load_with_weights(model_path)
+    model = read_model_with_weights(model_path)
     # the Shape/Size nodes placer folded (their input's shape is known) become constants
     shape_values = dict(graph.shape_constants)
-    static = {
-        node.input[0]: () for node in model.graph.node
-        if node.output and node.output[0] in shape_values
-    }  # fmt: skip
-    folded = constant_nodes(model.graph, static)
+    folded = folded_nodes(model.graph, graph)
     as_constant = {
         index: _constant_node(node, shape_values[node.output[0]])
         for index, node in enumerate(model.graph.node)
         if index in folded and node.output and node.output[0] in shape_values
     }
-    names = _placer_names(model.graph, graph, folded, model_path)
+    names = op_positions(model.graph, graph, model_path)
     # side computations run, like folded nodes, in every stage that reads them
     side_names = {graph.nodes[k].name for k in graph.replicated}
     side = {index for index, name in names.items() if name in side_names}
@@ -516,20 +518,6 @@ def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _load_with_weights(path: Path) -> ModelProto:
-    """The model read safely (:func:`placer.onnx_graph.read_model`), with its external
-    weights, which ONNX's loader only takes from beside the model."""
-    from onnx.external_data_helper import load_external_data_for_model
-
-    model = read_model(path)
-    try:
-        load_external_data_for_model(model, str(path.parent))
-    except Exception as err:  # onnx raises many unrelated types here
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(f"{path}: cannot load the model with its weights ({reason})") from err
-    return model
-
-
 def _subgraphs(node: NodeProto) -> Iterator[GraphProto]:
     for attr in node.attribute:
         if attr.type == AttributeProto.GRAPH:
@@ -566,35 +554,6 @@ def _constant_node(node: NodeProto, value: tuple[int, ...]) -> NodeProto:
         "Constant", [], [node.output[0]], name=node.name,
         value=numpy_helper.from_array(array, node.output[0]),
     )  # fmt: skip
-
-
-def _placer_names(
-    main: GraphProto, graph: OpGraph, folded: frozenset[int], path: Path
-) -> dict[int, str]:
-    """placer's name of every node of ``main`` that is an op of ``graph`` (by index).
-
-    The names follow :func:`placer.onnx_graph.load_onnx`: the node's name, else
-    ``<OpType>_<index>``, with ``_<index>`` appended to a repeated name.  The nodes it
-    folded (``folded``, the constant nodes) are left out.
-    """
-    ops = iter(graph.nodes)
-    op = next(ops, None)
-    used: set[str] = set()
-    names: dict[int, str] = {}
-    for index, node in enumerate(main.node):
-        if index in folded:
-            continue
-        name = node.name or f"{node.op_type}_{index}"
-        if name in used:
-            name = f"{name}_{index}"
-        if op is None or op.name != name or op.op_type != node.op_type:
-            raise ModelLoadError(f"{path}: node {name!r} does not match placer's graph")
-        names[index] = name
-        used.add(name)
-        op = next(ops, None)
-    if op is not None:
-        raise ModelLoadError(f"{path}: op {op.name!r} of placer's graph is not in the model")
-    return names
 
 
 def _stage_of_nodes(

@@ -13,6 +13,7 @@ import pytest
 
 from placer.cluster import parse_cluster
 from placer.costmodel import (
+    BACKWARD_FLOP_FACTOR,
     CostOptions,
     DType,
     Mode,
@@ -22,8 +23,8 @@ from placer.costmodel import (
     read_measured_costs,
 )
 from placer.errors import InputError, ModelLoadError
-from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
 from placer.fusion import Fusion
+from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
 from placer.opcost import OpClass
 from tests.conftest import one_line_error
 
@@ -128,6 +129,30 @@ def test_measured_costs_override(tmp_path) -> None:
     assert read_measured_costs(as_json) == {("mm", "fast"): 0.001}
 
 
+def test_a_backward_op_without_a_time_takes_its_forward_time_scaled(tmp_path) -> None:
+    csv = tmp_path / "costs.csv"
+    csv.write_text("op,device,seconds\nmm,fast,0.001\nrelu,host,0.002\nrelu/grad,fast,5e-4\n")
+    options = CostOptions(mode=Mode.TRAINING, measured=read_measured_costs(csv))
+    problem = build_problem(graph(), CLUSTER, options)
+    estimated = build_problem(graph(), CLUSTER, CostOptions(mode=Mode.TRAINING))
+    _, _, mm_grad, relu_grad = problem.ops
+    assert mm_grad.latency[0] == pytest.approx(0.001 * BACKWARD_FLOP_FACTOR["weighted"])
+    assert mm_grad.latency[1] == estimated.ops[2].latency[1]  # nothing measured on host
+    assert relu_grad.latency == (5e-4, pytest.approx(0.002 * BACKWARD_FLOP_FACTOR["other"]))
+
+
+def test_a_coarsened_op_takes_the_sum_of_its_members_times() -> None:
+    from placer.coarsen import coarsen
+
+    merged = coarsen(graph())
+    assert [node.members for node in merged.nodes] == [("mm", "relu")]
+    measured = {("mm", "fast"): 0.001, ("relu", "fast"): 0.0005, ("mm", "host"): 0.01}
+    problem = build_problem(merged, CLUSTER, CostOptions(measured=measured))
+    estimated = build_problem(merged, CLUSTER, CostOptions())
+    # on host, relu has no time: the merged op is estimated as a whole
+    assert problem.ops[0].latency == (pytest.approx(0.0015), estimated.ops[0].latency[1])
+
+
 @pytest.mark.parametrize(
     ("name", "text", "fragment"),
     [
@@ -158,10 +183,18 @@ def test_measured_costs_override(tmp_path) -> None:
          "got nothing"),
         ("c.csv", "op,device,seconds\nmm,fast,\u0661\n", r"line 2: seconds .* got '\u0661'"),
         ("c.csv", "op,device,seconds\nmm,fast,1_0\n", r"line 2: seconds .* got '1_0'"),
+        # after a comment line (placer profile's header), lines are still the file's
+        ("c.csv", "# measured\nop,device,seconds\nmm,fast,1\nmm,fast,2\n",
+         r"c.csv:4: op 'mm' on device 'fast' given twice \(first at line 3\)$"),
+        ("c.csv", "# measured\nop,device\n", "c.csv:2: the CSV header"),
+        ("c.csv", "# measured\r\nop,device,seconds\r\nmm,fast\r\n", "c.csv:3: expected op"),
+        # only the first line may be a comment
+        ("c.csv", "# one\n# two\nop,device,seconds\n", "c.csv:2: the CSV header"),
     ],
     ids=["header", "negative", "open-quote", "short-row", "json", "suffix", "long-row",
          "one-field", "repeated-row", "repeated-multiline-row", "repeated-json-op",
-         "extra-column", "repeated-column", "empty", "arabic-indic-digit", "underscore"],
+         "extra-column", "repeated-column", "empty", "arabic-indic-digit", "underscore",
+         "after-comment", "header-after-comment", "crlf-after-comment", "two-comments"],
 )  # fmt: skip
 def test_bad_measured_costs(tmp_path, name, text, fragment) -> None:
     path = tmp_path / name

@@ -46,6 +46,8 @@ CASES = [
      "file"),
     ("compare", BERT_L12, ["--time-limit", "5"], None),
     ("report", BERT_L12, ["{plan}", "--markdown", "{out}.md"], "file"),
+    ("profile", BERT, ["--input-shape", "input_ids=2,64", "--input-shape", "attention_mask=2,64",
+                       "-o", "{out}.csv"], "file"),
 ]  # fmt: skip
 
 
@@ -72,6 +74,8 @@ def _complete(path: Path, kind: str) -> bool:
         manifest = json.loads((path / "manifest.json").read_text())
         return all((path / stage["file"]).is_file() for stage in manifest["stages"])
     text = path.read_text()
+    if path.suffix == ".csv":
+        return text.startswith("# placer-profile: ") and text.endswith("\n")
     if path.suffix == ".json":
         json.loads(text)
         return True
@@ -104,11 +108,14 @@ def test_ctrl_c_at_random_moments(name, source, args, kind, plans, tmp_path) -> 
 
     def start(work: Path) -> subprocess.Popen:
         filled = [a.format(out=work / "out", plan=plans[source]) for a in args]
+        # profile's scratch directory (onnxruntime's profile) goes where it is looked for
+        env = {**os.environ, "TMPDIR": str(work)} if name == "profile" else None
         return subprocess.Popen(
             [sys.executable, "-m", "placer", name.split("-")[0], str(source), *filled],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd=ROOT,
+            env=env,
             # as at a terminal: Python turns SIGINT into KeyboardInterrupt
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
@@ -143,7 +150,8 @@ def test_ctrl_c_at_random_moments(name, source, args, kind, plans, tmp_path) -> 
                 handle.write(json.dumps(record) + "\n")
         stderr = err.decode(errors="replace")
         where = f"{name} {source.name}, Ctrl-C at {delay:.2f} s"
-        leftovers = [p.name for p in work.iterdir() if p.name.startswith(".placer-")]
+        leftovers = [p.name for p in work.iterdir() if p.name.startswith((".placer-",
+                                                                          "placer-profile-"))]
         assert leftovers == [], f"{where}: temporary files left: {leftovers}"
         if process.returncode == 0:  # it finished before the signal: a whole output
             assert kind is None or _complete(out.with_name(_named(out, args)), kind), where

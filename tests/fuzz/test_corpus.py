@@ -143,6 +143,7 @@ EXPECTED: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     )},
     **{("costs", name): {"*": VALID} for name in (
         "valid.csv", "valid.json", "bom.csv", "crlf.csv", "bom_crlf.csv", "json_bom.json",
+        "comment.csv",
     )},
     **{("costs", name): {"*": REFUSED} for name in (
         "not_utf8.csv", "nul.csv", "nan.csv", "inf.csv", "overflow.csv", "negative.csv",
@@ -150,7 +151,9 @@ EXPECTED: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "json_infinity.json", "json_overflow.json", "json_digits_5000.json",
         "json_null_seconds.json", "json_bool_seconds.json", "json_nested.json", "json_list.json",
         "json_deep.json", "json_not_utf8.json", "json_empty.json", "json_null.json",
-        "wrong_extension.txt", "empty.csv", "json_duplicate_key.json",
+        "wrong_extension.txt", "empty.csv", "json_duplicate_key.json", "two_comments.csv",
+        "header_not_json.csv", "header_other_model.csv", "header_ansi_model.csv",
+        "header_batch_bool.csv",
     )},
     **{("onnx", name): {"*": VALID} for name in ("valid_chain.onnx", "markup_names.onnx",
                                                   "ansi_names.onnx", "bidi_names.onnx")},

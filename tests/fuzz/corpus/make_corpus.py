@@ -514,6 +514,13 @@ def plans() -> dict[str, bytes]:
 CSV = "op,device,seconds\nn0,a100-80gb,0.001\nn1,cpu,0.002\n"
 
 
+def _header(**fields) -> str:
+    """A placer-profile header line, for a model that is not the chain (its fingerprint)."""
+    document = {"model": "m.onnx", "fingerprint": "sha256:" + "0" * 64, "shapes": {},
+                "batch_size": 1} | fields  # fmt: skip
+    return "# placer-profile: " + json.dumps(document) + "\n"
+
+
 def costs() -> dict[str, bytes]:
     valid_json = json.dumps({"n0": {"a100-80gb": 0.001}, "n1": {"cpu": 0.002}})
 
@@ -562,6 +569,13 @@ def costs() -> dict[str, bytes]:
         "markup_device.csv": row("0.001", device="[/]"),
         "grad_op_inference.csv": row("0.001", op="n0/grad"),
         "many_rows.csv": ("op,device,seconds\n" + "n0,cpu,0.001\n" * 5000).encode(),
+        # one first line of comment, where placer profile says how it measured
+        "comment.csv": ("# measured by hand\n" + CSV).encode(),
+        "two_comments.csv": ("# one\n# two\n" + CSV).encode(),
+        "header_not_json.csv": ("# placer-profile: {\n" + CSV).encode(),
+        "header_other_model.csv": (_header(model="other.onnx") + CSV).encode(),
+        "header_ansi_model.csv": (_header(model="\x1b]0;pwned\x07") + CSV).encode(),
+        "header_batch_bool.csv": (_header(batch_size=True) + CSV).encode(),
         "json_nan.json": json_value("NaN"),
         "json_infinity.json": json_value("Infinity"),
         "json_overflow.json": json_value("1e400"),
