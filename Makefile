@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench bench-transformers lint clean browser
+.PHONY: demo test bench bench-transformers fidelity lint clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +36,14 @@ test: $(VENV)/.dev-installed browser
 
 MILP_LIMIT ?= 60
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed fidelity
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_milp.py --time-limit $(MILP_LIMIT)
+
+# placer's predictions against onnxruntime on this machine's CPU (calibrated first)
+fidelity: $(VENV)/.installed
+	$(BIN)/python bench/fidelity.py
 
 # PyPI's Linux torch wheels pull in the CUDA libraries (gigabytes); the CPU build carries
 # the local version "+cpu" and is found on PyTorch's CPU index (TORCH_INDEX=...) or in a

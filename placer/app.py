@@ -102,6 +102,41 @@ FLAGS = {
 }  # fmt: skip
 
 
+def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None = None):
+    """``(cluster, CostOptions, notes)`` to cost ``graph`` with: the cluster less the
+    groups kept out, and the measured times checked against the model and cluster."""
+    from placer.costmodel import CostOptions, DType, Mode, Optimizer, read_measured_costs
+    from placer.fusion import Fusion
+
+    cluster = load_cluster(options.cluster).excluding(options.exclude)
+    measured = read_measured_costs(options.costs) if options.costs else {}
+    costs_notes: tuple[str, ...] = ()
+    if options.costs:
+        fingerprint = fingerprint or model_fingerprint(path)
+        costs_notes = _check_measurement(path, options, graph, measured, fingerprint)
+    if measured:
+        known = {n for node in graph.nodes for n in node.members}
+        known |= {f"{n}/grad" for n in known}
+        devices = {g.name for g in cluster.groups} | {g.type for g in cluster.groups}
+        for op, device in measured:
+            if op not in known:
+                raise InputError(f"{options.costs}: op {op!r} is not a node of {path}")
+            if device not in devices:
+                raise InputError(
+                    f"{options.costs}: device {device!r} is neither a group nor a type of "
+                    f"the cluster ({', '.join(sorted(devices))})"
+                )
+    cost_options = CostOptions(
+        mode=Mode(options.mode),
+        dtype=DType(options.dtype),
+        optimizer=Optimizer(options.optimizer),
+        batch_size=batch_size(options),
+        measured=measured,
+        fusion=Fusion(options.fusion),
+    )
+    return cluster, cost_options, costs_notes
+
+
 def _reject_model_options(path: Path, options: ModelOptions) -> None:
     defaults = ModelOptions()
     for name, flag in FLAGS.items():
@@ -207,44 +242,12 @@ def _model_problem(
     cuts: bool = True,
     loaded=None,
 ) -> Problem:
-    from placer.costmodel import (
-        CostOptions,
-        DType,
-        Mode,
-        Optimizer,
-        build_problem,
-        read_measured_costs,
-    )
-    from placer.fusion import Fusion
+    from placer.costmodel import build_problem
 
     # ``loaded``: the model's graph as read, uncoarsened, when the caller has it already
     graph = load_graph(path, options) if loaded is None else _coarsened(loaded, path, options)
-    cluster = load_cluster(options.cluster).excluding(options.exclude)
-    measured = read_measured_costs(options.costs) if options.costs else {}
-    costs_notes: tuple[str, ...] = ()
-    if options.costs:
-        fingerprint = fingerprint or model_fingerprint(path)
-        costs_notes = _check_measurement(path, options, graph, measured, fingerprint)
-    if measured:
-        known = {n for node in graph.nodes for n in node.members}
-        known |= {f"{n}/grad" for n in known}
-        devices = {g.name for g in cluster.groups} | {g.type for g in cluster.groups}
-        for op, device in measured:
-            if op not in known:
-                raise InputError(f"{options.costs}: op {op!r} is not a node of {path}")
-            if device not in devices:
-                raise InputError(
-                    f"{options.costs}: device {device!r} is neither a group nor a type of "
-                    f"the cluster ({', '.join(sorted(devices))})"
-                )
-    cost_options = CostOptions(
-        mode=Mode(options.mode),
-        dtype=DType(options.dtype),
-        optimizer=Optimizer(options.optimizer),
-        batch_size=batch_size(options),
-        measured=measured,
-        fusion=Fusion(options.fusion),
-    )
+    cluster, cost_options, costs_notes = _costing(path, graph, options, fingerprint)
+    measured = cost_options.measured
     problem = build_problem(graph, cluster, cost_options)
     costing = Costing(
         mode=options.mode,
@@ -667,10 +670,20 @@ def profile(
     return profile_model(path, graph, model_fingerprint(path), batch, how, progress)
 
 
-def inspect(path: str | Path, options: ModelOptions):
-    """Figures of an ONNX model (``placer inspect``)."""
+def inspect(path: str | Path, options: ModelOptions, *, detail: bool = False):
+    """Figures of an ONNX model (``placer inspect``); with ``detail``, each op's
+    predicted time on every device group of ``options.cluster`` and why
+    (``--costs-detail``)."""
     from placer.inspect import inspect_model
 
     if Path(path).suffix.lower() != ".onnx":
         raise InputError(f"{path}: placer inspect reads .onnx models")
-    return inspect_model(load_graph(path, options))
+    graph = load_graph(path, options)
+    if not detail:
+        return inspect_model(graph)
+    from placer.costmodel import forward_times
+
+    cluster, cost_options, _ = _costing(Path(path), graph, options)
+    times = forward_times(graph, cluster, cost_options)
+    groups = tuple(g.name for g in cluster.pipeline_groups)
+    return inspect_model(graph, times=times, groups=groups)

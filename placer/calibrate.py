@@ -6,9 +6,15 @@ repeats.  FLOPs and bytes of every benchmark node come from :func:`placer.opcost
 the formulas placer costs models with, so a rate measured here is exactly the rate that
 reproduces the measured time under placer's own counting.  The figures:
 
-* ``peak_flops``: the best GEMM rate (a MatMul with a constant weight, which runtimes
-  pre-pack), so the ``gemm`` efficiency is close to 1 and every other class's
-  efficiency is its measured rate over that peak;
+* ``peak_flops``: the best rate of a dense kernel (a MatMul with a constant weight,
+  which runtimes pre-pack, or a convolution in onnxruntime's blocked layout), so the
+  ``gemm`` and ``conv`` efficiencies are close to 1 and every other class's efficiency
+  is its measured rate over that peak;
+* ``conv`` and ``grouped_conv`` twice: as a chain of convolutions and activations at the
+  runtime's default optimisation level (onnxruntime converts them to its blocked NCHWc
+  layout, 1.5 to 5 times faster here), and one by one with the optimisations off
+  (``efficiency.unfused``, used by ``--fusion none``); a depthwise convolution of stride
+  2 besides stride 1;
 * ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
   bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
   memory's; the cache's size is the largest traffic still streaming at more than the
@@ -46,6 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from placer.cluster import UNFUSED
 from placer.errors import InputError
 from placer.opcost import OpClass, TensorInfo, cost_of
 
@@ -60,6 +67,11 @@ _MAX_REPEATS = 200
 _SWEEP_BYTES = (48 * 2**10, 192 * 2**10, 768 * 2**10, 3 * 2**20, 12 * 2**20, 96 * 2**20)
 #: Nodes in the overhead chain.
 _CHAIN = 64
+#: Convolutions in a chain measured at the runtime's default optimisation level.
+_CONV_CHAIN = 4
+#: Classes measured both ways: the runtime's optimisations change their kernels
+#: (onnxruntime's blocked NCHWc convolutions), so a file gives both figures.
+_SPLIT = {OpClass.CONV.value: True, OpClass.GROUPED_CONV.value: True}
 #: ``--dtype``: ONNX element type, numpy type, bytes per element.
 _DTYPES = {"fp32": (1, np.float32, 4), "fp16": (10, np.float16, 2)}
 
@@ -126,8 +138,10 @@ def calibrate(
     for index, bench in enumerate(benches):
         if progress is not None:
             progress(bench.name, index, len(benches))
-        seconds = runner.time(bench.model, bench.feeds)
-        results.append(Measurement(bench.name, bench.op_class, bench.flops, bench.bytes, seconds))
+        seconds = runner.time(bench.model, bench.feeds, bench.optimised) / bench.nodes
+        kind = f"{UNFUSED}{bench.op_class}" if _SPLIT.get(bench.op_class) and not bench.optimised \
+            else bench.op_class
+        results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds))
     if progress is not None:
         progress("done", len(benches), len(benches))
     return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results)
@@ -164,13 +178,16 @@ class _Runner:
         self.thread_clock = on_cpu and threads == 1
         self.timer = "thread CPU time" if self.thread_clock else "wall time"
 
-    def time(self, model, feeds: dict[str, np.ndarray]) -> float:
+    def time(self, model, feeds: dict[str, np.ndarray], optimised: bool = False) -> float:
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
-        # the graph as built: calibration measures op classes, not the optimiser
-        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # the graph as built, unless the benchmark measures what the optimiser makes of it
+        level = self.ort.GraphOptimizationLevel
+        options.graph_optimization_level = (
+            level.ORT_ENABLE_ALL if optimised else level.ORT_DISABLE_ALL
+        )
         options.log_severity_level = 3
         try:
             session = self.ort.InferenceSession(
@@ -206,6 +223,8 @@ class _Bench:
     feeds: dict[str, np.ndarray]
     flops: float
     bytes: float
+    optimised: bool = False  # run at the runtime's default optimisation level
+    nodes: int = 1  # nodes of the op the time is shared by
 
 
 def _benchmarks(dtype: str) -> list[_Bench]:
@@ -227,6 +246,11 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.conv((1, 64, 56, 56), 64, 3, 1),
         b.conv((1, 256, 56, 56), 64, 1, 1),
         b.conv((1, 144, 56, 56), 144, 3, 144),
+        b.conv((1, 144, 56, 56), 144, 3, 144, stride=2),
+        b.conv_chain((1, 64, 56, 56), 3, 1),
+        b.conv_chain((1, 256, 28, 28), 1, 1),
+        b.conv_chain((1, 144, 56, 56), 3, 144),
+        b.conv_chain((1, 144, 56, 56), 3, 144, stride=2),
         b.single("Mul", elementwise, [vector, vector], vector),
         b.single("Relu", elementwise, [vector], vector),
         b.single("Erf", transcendental, [vector], vector),
@@ -305,22 +329,58 @@ class _Builder:
                           {"x": self.random((m, k))}, "MatMul",
                           [self.info((m, k)), self.info((k, n))], [self.info((m, n))])  # fmt: skip
 
-    def conv(self, shape, out_channels: int, kernel: int, group: int) -> _Bench:
+    def conv(self, shape, out_channels: int, kernel: int, group: int, stride: int = 1) -> _Bench:
+        """One convolution, with the runtime's optimisations off."""
         from onnx import helper
 
         n, c, h, w = shape
         weight_shape = (out_channels, c // group, kernel, kernel)
         pad = kernel // 2
-        attrs = {"kernel_shape": [kernel, kernel], "pads": [pad] * 4, "group": group}
+        attrs = {"kernel_shape": [kernel, kernel], "pads": [pad] * 4, "group": group,
+                 "strides": [stride, stride]}  # fmt: skip
         nodes = [helper.make_node("Conv", ["x", "w"], ["y"], **attrs)]
-        out = (n, out_channels, h, w)
+        out = (n, out_channels, -(-h // stride), -(-w // stride))
         weight = self.constant(self.random(weight_shape), "w")
         model = self.model(nodes, [("x", shape)], [("y", out)], [weight])
         kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
         label = f"Conv {kernel}x{kernel}" + (" depthwise" if group > 1 else "")
+        label += f" stride {stride}" if stride > 1 else ""
         return self.bench(label, kind.value, model, {"x": self.random(shape)}, "Conv",
                           [self.info(shape), self.info(weight_shape)], [self.info(out)],
                           attrs)  # fmt: skip
+
+    def conv_chain(self, shape, kernel: int, group: int, stride: int = 1,
+                   length: int = _CONV_CHAIN) -> _Bench:  # fmt: skip
+        """``length`` convolutions each followed by a ``Relu``, at the runtime's default
+        optimisation level: onnxruntime runs them in its blocked (NCHWc) layout with the
+        activation fused, converting the layout once at each end of the chain.  The
+        first convolution has ``stride``; the time is shared by the ``length`` nodes."""
+        from onnx import helper
+
+        n, c, h, w = shape
+        weight_shape = (c, c // group, kernel, kernel)
+        pad = kernel // 2
+        nodes, initializers, flops, moved = [], [], 0.0, 0.0
+        current, size = "x", (h, w)
+        for i in range(length):
+            step = stride if i == 0 else 1
+            attrs = {"kernel_shape": [kernel, kernel], "pads": [pad] * 4, "group": group,
+                     "strides": [step, step]}  # fmt: skip
+            out = (n, c, -(-size[0] // step), -(-size[1] // step))
+            nodes.append(helper.make_node("Conv", [current, f"w{i}"], [f"c{i}"], **attrs))
+            nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+            initializers.append(self.constant(self.random(weight_shape), f"w{i}"))
+            cost = cost_of("Conv", [self.info((n, c, *size)), self.info(weight_shape)],
+                           [self.info(out)], attrs)  # fmt: skip
+            flops += cost.flops
+            moved += cost.bytes_read + cost.bytes_written
+            current, size = f"r{i}", out[2:]
+        model = self.model(nodes, [("x", shape)], [(current, (n, c, *size))], initializers)
+        kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
+        label = f"{length} Conv {kernel}x{kernel}" + (" depthwise" if group > 1 else "")
+        label += f" stride {stride}" if stride > 1 else ""
+        return _Bench(label + ", optimised", kind.value, model, {"x": self.random(shape)},
+                      flops / length, moved / length, optimised=True, nodes=length)
 
     def layer_norm(self, shape) -> _Bench:
         from onnx import helper
@@ -389,13 +449,20 @@ def _derive(device, threads, count, dtype, timer, version, results) -> Calibrati
     by_class: dict[str, list[Measurement]] = {}
     for r in results:
         by_class.setdefault(r.op_class, []).append(r)
-    peak = max(rate(r, r.flops) for r in by_class[OpClass.GEMM.value])
+    # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
+    dense = by_class[OpClass.GEMM.value] + by_class.get(OpClass.CONV.value, [])
+    peak = max(rate(r, r.flops) for r in dense)
     efficiency: dict[str, float] = {}
-    for kind in (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
-                 OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION):  # fmt: skip
-        rates = [rate(r, r.flops) for r in by_class.get(kind.value, []) if r.flops > 0]
+    computing = (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
+                 OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION)  # fmt: skip
+    keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
+    for key in keys:
+        rates = [rate(r, r.flops) for r in by_class.get(key, []) if r.flops > 0]
         if rates:
-            efficiency[kind.value] = _fraction(statistics.median(rates) / peak)
+            efficiency[key] = _fraction(statistics.median(rates) / peak)
+    for key in _SPLIT:  # where the optimised kernels were not measured: the unfused ones
+        if key not in efficiency and UNFUSED + key in efficiency:
+            efficiency[key] = efficiency[UNFUSED + key]
     for kind in (OpClass.MOVEMENT, OpClass.TRANSPOSE):
         moves = [rate(r, r.bytes) / regime(r.bytes) for r in by_class.get(kind.value, [])]
         if moves:
@@ -455,10 +522,14 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
             "size": f"{c.cache_bytes / 2**10:.4g} KiB",
             "bandwidth": f"{c.cache_bandwidth / 1e9:.4g} GB/s",
         }
+    plain = {k: v for k, v in c.efficiency.items() if not k.startswith(UNFUSED)}
+    unfused = {k[len(UNFUSED):]: v for k, v in c.efficiency.items() if k.startswith(UNFUSED)}
     group["efficiency"] = {
-        "default": round(statistics.median(c.efficiency.values()), 4),
-        **{key: round(value, 4) for key, value in c.efficiency.items()},
+        "default": round(statistics.median(plain.values()), 4),
+        **{key: round(value, 4) for key, value in plain.items()},
     }
+    if unfused:
+        group["efficiency"]["unfused"] = {key: round(v, 4) for key, v in unfused.items()}
     group["overhead"] = f"{c.overhead * 1e6:.4g} us"
     document = {
         "name": name,

@@ -78,7 +78,11 @@ _GROUP_FIELDS = (
 )
 #: Keys of a per-class ``efficiency`` mapping: the op classes, ``default`` (every class
 #: not named), ``memory`` (streaming ops' share of bandwidth) and ``movement``.
-EFFICIENCY_KEYS = ("default", "memory", *(c.value for c in OpClass))
+_CLASS_KEYS = tuple(c.value for c in OpClass)
+EFFICIENCY_KEYS = ("default", "memory", *_CLASS_KEYS)
+#: How ``DeviceGroup.class_efficiency`` keys a class's figure with the runtime's
+#: optimisations off (``efficiency: {unfused: {conv: ...}}`` in a file).
+UNFUSED = "unfused."
 _CACHE_FIELDS = ("size", "bandwidth")
 _EXPLICIT_REQUIRED = ("peak_flops", "memory", "memory_bandwidth")
 _LINKS_FIELDS = ("default", "pairs")
@@ -192,8 +196,11 @@ class DeviceGroup:
     cache_bytes: float = 0.0
     cache_bandwidth: float = 0.0
 
-    def compute_rate(self, dtype: str, op_class: str) -> float:
-        """FLOP/s an op of ``op_class`` reaches at ``dtype``.
+    def compute_rate(self, dtype: str, op_class: str, *, unfused: bool = False) -> float:
+        """FLOP/s an op of ``op_class`` reaches at ``dtype``; ``unfused``: with the
+        runtime's graph optimisations off (its figure under ``efficiency.unfused``, where
+        the file gives one: onnxruntime's CPU convolutions run in a blocked layout only
+        with them on).
 
         Examples
         --------
@@ -201,7 +208,10 @@ class DeviceGroup:
         >>> [t4.group("t4").compute_rate("fp32", c) / 1e12 for c in ("gemm", "conv")]
         [8.1, 4.05]
         """
-        return self.peak(dtype) * self.class_efficiency.get(op_class, self.efficiency)
+        efficiency = self.class_efficiency.get(op_class, self.efficiency)
+        if unfused:
+            efficiency = self.class_efficiency.get(UNFUSED + op_class, efficiency)
+        return self.peak(dtype) * efficiency
 
     def stream_rate(self, nbytes: float, op_class: str) -> float:
         """Bytes/s an op of ``op_class`` moving ``nbytes`` in all reaches: the cache's
@@ -214,11 +224,20 @@ class DeviceGroup:
         return bandwidth * self.class_efficiency.get(key, self.efficiency)
 
     @property
-    def efficiency_spec(self) -> float | dict[str, float]:
+    def efficiency_spec(self) -> float | dict:
         """``efficiency`` as a cluster file gives it: a number, or per class."""
         if not self.class_efficiency:
             return self.efficiency
-        return {"default": self.efficiency, **self.class_efficiency}
+        spec: dict = {"default": self.efficiency}
+        unfused = {}
+        for key, value in self.class_efficiency.items():
+            if key.startswith(UNFUSED):
+                unfused[key[len(UNFUSED):]] = value
+            else:
+                spec[key] = value
+        if unfused:
+            spec["unfused"] = unfused
+        return spec
 
     def peak(self, dtype: str) -> float:
         """Peak FLOP/s for ``dtype``; a dtype without native support runs at the fp32 rate.
@@ -749,13 +768,24 @@ class _Spec:
         mapping gives some classes (``default`` for the others)."""
         if not isinstance(value, dict):
             return self.quantity(value, path, parse_fraction), {}
-        self.fields(value, path, EFFICIENCY_KEYS)
+        self.fields(value, path, (*EFFICIENCY_KEYS, "unfused"))
         if not value:
             raise self.error(path, "expected a fraction, or fractions per op class")
         figures = {
             key: self.quantity(figure, (*path, key), parse_fraction, "efficiency")
             for key, figure in value.items()
+            if key != "unfused"
         }
+        if "unfused" in value:
+            unfused_path = (*path, "unfused")
+            unfused = self.mapping(value["unfused"], unfused_path,
+                                   "fractions per op class (with the runtime's optimisations off)")
+            self.fields(unfused, unfused_path, _CLASS_KEYS)
+            figures.update(
+                (f"{UNFUSED}{key}",
+                 self.quantity(figure, (*unfused_path, key), parse_fraction, "efficiency"))
+                for key, figure in unfused.items()
+            )  # fmt: skip
         default = figures.pop("default", default)
         return default, {**classes, **figures}
 

@@ -498,11 +498,14 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table",
-              show_default=True, help="Output format.")  # fmt: skip
-def inspect(model: str, fmt: str, **kwargs) -> None:
+              show_default=True, help="Output format.")
+@click.option("--costs-detail", is_flag=True,
+              help="Also each op's predicted time on every device group of the cluster, "
+                   "what bounds it (compute, memory, overhead) and the rate used.")  # fmt: skip
+def inspect(model: str, fmt: str, costs_detail: bool, **kwargs) -> None:
     """Show MODEL's op types, parameters, FLOPs, memory and dearest ops."""
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        summary = app.inspect(model, _model(kwargs))
+        summary = app.inspect(model, _model(kwargs), detail=costs_detail)
     if fmt == "table":
         render_summary(summary, output_console())
     elif fmt == "json":

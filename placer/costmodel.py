@@ -354,6 +354,37 @@ def _check_sums(name: str, ops: list[Op], groups: tuple[DeviceGroup, ...]) -> No
         )
 
 
+class Regime(str, Enum):
+    """What decides an op's predicted time (``placer inspect --costs-detail``)."""
+
+    COMPUTE = "compute"  # its FLOPs at its class's rate
+    MEMORY = "memory"  # its bytes at the bandwidth of its regime (cache or memory)
+    OVERHEAD = "overhead"  # nothing to compute or move: the dispatch alone
+    MEASURED = "measured"  # a time from --costs
+    FREE = "free"  # nothing at all (a constant folded away)
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """An op's predicted time on one device and why: the regime that bounds it, the
+    rate it runs at there (FLOP/s or bytes/s), the figures it was charged, and whether
+    a fused kernel carries it (:mod:`placer.fusion`)."""
+
+    seconds: float
+    regime: Regime
+    op_class: str
+    rate: float
+    flops: float
+    bytes: float
+    overhead: float
+    fused: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {"seconds": self.seconds, "regime": self.regime.value, "class": self.op_class,
+                "rate": self.rate, "flops": self.flops, "bytes": self.bytes,
+                "overhead": self.overhead, "fused": self.fused}  # fmt: skip
+
+
 def _latency(
     node: GraphNode,
     group: DeviceGroup,
@@ -364,28 +395,71 @@ def _latency(
     backward: bool,
     fused: Fused | None = None,
 ) -> float:
-    """Roofline time of ``node`` (or its backward op) on one device of ``group``;
-    ``fused``: how the runtime's fused kernel charges the forward op
-    (:mod:`placer.fusion`)."""
+    """Roofline time of ``node`` (or its backward op) on one device of ``group``
+    (:func:`op_time`)."""
+    return op_time(node, group, options, scale, factor, backward=backward, fused=fused).seconds
+
+
+def op_time(
+    node: GraphNode,
+    group: DeviceGroup,
+    options: CostOptions,
+    scale: float,
+    factor: float = 1.0,
+    *,
+    backward: bool = False,
+    fused: Fused | None = None,
+) -> OpTime:
+    """The time of ``node`` (or its backward op) on one device of ``group``, and why.
+
+    ``scale`` rescales the model's bytes to ``options.dtype``; ``factor`` is the
+    backward op's multiple of the forward figures; ``fused``: how the runtime's fused
+    kernel charges the forward op (:mod:`placer.fusion`).
+    """
+    kind = node.op_class
+    if kind is OpClass.GEMM and node.weights_computed and options.fusion is Fusion.NONE:
+        kind = OpClass.MATMUL  # its weight is computed at every run: nothing pre-packed
+    flops = node.flops * factor
     measured = _measured(options.measured, node.members, group, backward, factor)
     if measured is not None:
-        return measured
-    flops = node.flops * factor
+        return OpTime(measured, Regime.MEASURED, kind.value, 0.0, flops, 0.0, 0.0, False)
     overhead = group.overhead
     if fused is not None and not backward:
         moved = (fused.bytes_read + fused.bytes_written) * scale
         overhead = overhead if fused.overhead else 0.0
     else:
         moved = (node.bytes_read + node.bytes_written) * scale * factor
-    kind = node.op_class
-    if kind is OpClass.GEMM and node.weights_computed and options.fusion is Fusion.NONE:
-        kind = OpClass.MATMUL  # its weight is computed at every run: nothing pre-packed
-    if flops == 0 and moved == 0 and kind is not OpClass.VIEW and fused is None:
-        return 0.0
-    compute = flops / group.compute_rate(options.dtype.value, kind.value)
+    inside = fused is not None and not backward
+    if flops == 0 and moved == 0 and kind is not OpClass.VIEW and not inside:
+        return OpTime(0.0, Regime.FREE, kind.value, 0.0, 0.0, 0.0, 0.0, False)
+    unfused = options.fusion is Fusion.NONE
+    compute_rate = group.compute_rate(options.dtype.value, kind.value, unfused=unfused)
     # the traffic of one op decides whether it streams from cache or from memory
-    memory = moved / group.stream_rate(moved, kind.value) if moved else 0.0
-    return max(compute, memory) + overhead
+    stream_rate = group.stream_rate(moved, kind.value)
+    compute = flops / compute_rate
+    memory = moved / stream_rate if moved else 0.0
+    if compute == memory == 0.0:
+        regime, rate = Regime.OVERHEAD, 0.0
+    elif compute >= memory:
+        regime, rate = Regime.COMPUTE, compute_rate
+    else:
+        regime, rate = Regime.MEMORY, stream_rate
+    seconds = max(compute, memory) + overhead
+    return OpTime(seconds, regime, kind.value, rate, flops, moved, overhead, inside)
+
+
+def forward_times(
+    graph: OpGraph, cluster: Cluster, options: CostOptions
+) -> list[tuple[GraphNode, tuple[OpTime, ...]]]:
+    """Every forward op of ``graph`` (side computations included) with its time on each
+    pipeline group of ``cluster``, as :func:`build_problem` costs it."""
+    groups = cluster.pipeline_groups
+    scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
+    fused = fuse(graph) if options.fusion is Fusion.RUNTIME else {}
+    return [
+        (node, tuple(op_time(node, g, options, scale, fused=fused.get(i)) for g in groups))
+        for i, node in enumerate(graph.nodes)
+    ]
 
 
 def _measured(

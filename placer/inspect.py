@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from placer.onnx_graph import OpGraph
+from placer.costmodel import OpTime
+from placer.onnx_graph import GraphNode, OpGraph
 
 #: How many of the dearest ops the summary lists.
 TOP_OPS = 10
@@ -27,6 +29,22 @@ class OpFigure:
             "op_type": self.op_type,
             "flops": self.flops,
             "params": self.param_count,
+        }
+
+
+@dataclass(frozen=True)
+class OpCosts:
+    """One op's predicted time on each device group, and why (``--costs-detail``)."""
+
+    name: str
+    op_type: str
+    times: tuple[OpTime, ...]
+
+    def to_dict(self, groups: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "op_type": self.op_type,
+            "devices": {g: t.to_dict() for g, t in zip(groups, self.times, strict=True)},
         }
 
 
@@ -64,6 +82,11 @@ class ModelSummary:
         Tensors whose shapes the costs need, ``unknown_shapes`` among them.
     notes : tuple of str
         Other caveats of the figures.
+    groups : tuple of str
+        The device groups ``costs`` gives times on (``--costs-detail``).
+    costs : tuple of OpCosts
+        Every op's predicted time on each of ``groups``, in graph order; empty unless
+        asked for.
     """
 
     name: str
@@ -81,6 +104,8 @@ class ModelSummary:
     unknown_shapes: tuple[str, ...]
     notes: tuple[str, ...]
     tensor_count: int = 0
+    groups: tuple[str, ...] = ()
+    costs: tuple[OpCosts, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON/YAML renderers."""
@@ -100,10 +125,15 @@ class ModelSummary:
             "unknown_shapes": list(self.unknown_shapes),
             "tensor_count": self.tensor_count,
             "notes": list(self.notes),
+            **({"costs": [row.to_dict(self.groups) for row in self.costs]} if self.costs else {}),
         }
 
 
-def inspect_model(graph: OpGraph) -> ModelSummary:
+def inspect_model(
+    graph: OpGraph,
+    times: Sequence[tuple[GraphNode, tuple[OpTime, ...]]] = (),
+    groups: tuple[str, ...] = (),
+) -> ModelSummary:
     """Summarise ``graph``: op histogram, parameters, FLOPs, memory, dearest ops.
 
     Examples
@@ -137,4 +167,6 @@ def inspect_model(graph: OpGraph) -> ModelSummary:
         unknown_shapes=graph.unknown_shapes,
         notes=graph.notes,
         tensor_count=graph.tensor_count,
+        groups=groups,
+        costs=tuple(OpCosts(node.name, node.op_type, row) for node, row in times),
     )

@@ -231,7 +231,7 @@ class OpClass(str, Enum):
     GEMM = "gemm"  # MatMul, Gemm, Einsum with a constant weight (pre-packed by runtimes)
     MATMUL = "matmul"  # a product of two activations (attention scores and context)
     CONV = "conv"  # dense convolution
-    GROUPED_CONV = "grouped_conv"  # depthwise and grouped convolution
+    GROUPED_CONV = "grouped_conv"  # depthwise: at most NARROW_GROUP channels per group
     ELEMENTWISE = "elementwise"  # arithmetic, comparisons, activations without exp/erf
     TRANSCENDENTAL = "transcendental"  # exp, erf, tanh, sigmoid, GELU and kin
     REDUCTION = "reduction"  # reductions, Softmax, normalisations, pooling
@@ -246,6 +246,9 @@ class OpClass(str, Enum):
 VIEW_OPS: frozenset[str] = frozenset(
     {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 )
+#: Input channels per group up to which a grouped convolution is costed as depthwise
+#: (:attr:`OpClass.GROUPED_CONV`): a few multiply-adds per output, memory-bound kernels.
+NARROW_GROUP = 8
 #: Op types that read only the rows (elements) their indices select.
 GATHER_OPS: frozenset[str] = frozenset({"Gather", "GatherElements", "GatherND"})
 _GEMM_OPS = frozenset(
@@ -697,6 +700,9 @@ def op_cost(ctx: OpContext) -> OpCost:
     bytes_read = sum(info.nbytes for info in ctx.inputs if info is not None)
     bytes_written = sum(info.nbytes for info in ctx.outputs if info is not None)
     kind = op_class(ctx.op_type, ctx.attrs)
+    weight = ctx.input(1) if kind is OpClass.GROUPED_CONV else None
+    if weight is not None and len(weight.shape) > 1 and weight.shape[1] > NARROW_GROUP:
+        kind = OpClass.CONV  # wide groups (ShuffleNet's) run like a dense convolution
     if ctx.op_type == "Shape" or ctx.op_type == "Size":
         bytes_read = 0  # only the shape metadata is read
     elif kind is OpClass.VIEW:

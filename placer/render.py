@@ -305,6 +305,33 @@ def render_summary(summary, console: Console) -> None:
         console.print(Text(f"shapes estimated for {count}: {estimated}", style="yellow"))
     for note in summary.notes:
         console.print(Text(f"note: {printable(note)}", style="yellow"))
+    if summary.costs:
+        _render_costs(summary, console)
+
+
+def _render_costs(summary, console: Console) -> None:
+    """Each op's predicted time per device group, what bounds it and the rate used."""
+    _title(console, "predicted time per op (ms), what bounds it, and the rate used")
+    table = Table(box=box.SIMPLE_HEAD)
+    _column(table, "node")
+    _column(table, "op type")
+    _column(table, "class")
+    for group in summary.groups:
+        _column(table, markup_safe(group), "right")
+    for row in summary.costs:
+        cells = []
+        for t in row.times:
+            if t.regime.value == "compute":
+                why = f"compute, {t.rate / 1e9:.3g} GFLOP/s"
+            elif t.regime.value == "memory":
+                why = f"memory, {t.rate / 1e9:.3g} GB/s"
+            else:
+                why = t.regime.value
+            fused = ", fused" if t.fused else ""
+            cells.append(f"{t.seconds * 1e3:.4g} ({why}{fused})")
+        kind = row.times[0].op_class if row.times else ""
+        table.add_row(markup_safe(row.name), markup_safe(row.op_type), kind, *cells)
+    console.print(table)
 
 
 def render_comparison(comparison, console: Console) -> None:

@@ -16,7 +16,8 @@ GPT2 = Path(__file__).resolve().parents[1] / "sample_models" / "gpt2_small.onnx"
 def synthetic() -> list[Measurement]:
     """Measurements of a made-up device: a run costs 4 us beyond its ops, an op 0.5 us
     more, GEMMs reach 100 GFLOP/s, streaming 100 GB/s in traffic up to 1 MiB and 20 GB/s
-    beyond, depthwise Conv 5 GFLOP/s, data movement half the streaming bandwidth."""
+    beyond, depthwise Conv 5 GFLOP/s (1 GFLOP/s with the runtime's optimisations off),
+    data movement half the streaming bandwidth."""
     run, op = 4e-6, 0.5e-6
 
     def timed(name, kind, flops, moved, seconds):
@@ -33,6 +34,7 @@ def synthetic() -> list[Measurement]:
         timed("MatMul a", "gemm", 2e9, 1e6, 2e9 / 100e9),
         timed("MatMul b", "gemm", 4e9, 1e6, 4e9 / 80e9),
         timed("Conv dw", "grouped_conv", 1e8, 1e6, 1e8 / 5e9),
+        timed("Conv dw alone", "unfused.grouped_conv", 1e8, 1e6, 1e8 / 1e9),
         timed("Transpose", "movement", 0, 6e6, 6e6 / 10e9),  # memory regime: half of 20
         timed("Concat", "movement", 0, 6e5, 6e5 / 50e9),  # cache regime: half of 100
     ]
@@ -53,6 +55,11 @@ def test_figures_are_derived_from_the_measurements() -> None:
     group = cluster.group("made-up")
     assert group.count == 2
     assert group.compute_rate("fp32", "grouped_conv") == pytest.approx(5e9, rel=1e-3)
+    # with the runtime's optimisations off, its measured rate; a class not measured
+    # that way keeps its one figure
+    unfused = group.compute_rate("fp32", "grouped_conv", unfused=True)
+    assert unfused == pytest.approx(1e9, rel=1e-3)
+    assert group.compute_rate("fp32", "gemm", unfused=True) == group.compute_rate("fp32", "gemm")
     assert group.stream_rate(10e6, "movement") == pytest.approx(10e9, rel=1e-3)
     assert cluster.link("made-up", "made-up").bandwidth == pytest.approx(10e9, rel=1e-3)
 

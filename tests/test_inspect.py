@@ -21,3 +21,24 @@ def test_resnet50_summary():
     assert flops == sorted(flops, reverse=True)
     assert all(op["op_type"] == "Conv" for op in data["dearest_ops"])
     assert data["unknown_ops"] == [] and data["unknown_shapes"] == []
+
+
+def test_costs_detail_gives_the_times_placer_places_with(run_placer, tmp_path) -> None:
+    from pathlib import Path
+
+    from placer.app import ModelOptions, load_problem
+
+    gpt2 = Path(__file__).resolve().parents[1] / "sample_models" / "gpt2_small.onnx"
+    shape = ("--input-shape", "input_ids=2,16")
+    result = run_placer("inspect", gpt2, *shape, "--costs-detail", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row["devices"] for row in json.loads(result.stdout)["costs"]}
+    problem = load_problem(gpt2, ModelOptions(input_shapes={"input_ids": (2, 16)}))
+    groups = [kind.name for kind in problem.kinds]
+    for op in problem.ops:  # the very times the solvers see
+        assert [rows[op.name][g]["seconds"] for g in groups] == list(op.latency), op.name
+    regimes = {d["regime"] for devices in rows.values() for d in devices.values()}
+    assert {"compute", "memory", "overhead"} <= regimes
+    assert any(d["fused"] for devices in rows.values() for d in devices.values())
+    table = run_placer("inspect", gpt2, *shape, "--costs-detail")
+    assert "GFLOP/s" in table.stdout and "GB/s" in table.stdout

@@ -208,3 +208,13 @@ def test_a_view_op_moves_no_bytes_and_a_gather_reads_only_its_rows() -> None:
     assert gather.bytes_written == rows.nbytes
     assert gather.bytes_read == rows.nbytes + ids.nbytes
     assert gather.bytes_read < table.nbytes / 20
+
+
+def test_a_grouped_convolution_is_depthwise_only_when_its_groups_are_narrow() -> None:
+    # MobileNet: one channel per group; ShuffleNet: 60 channels per group of 3
+    depthwise = cost_of("Conv", [t(1, 96, 56, 56), t(96, 1, 3, 3)], [t(1, 96, 56, 56)],
+                        {"group": 96, "kernel_shape": [3, 3]})  # fmt: skip
+    shuffle = cost_of("Conv", [t(1, 180, 28, 28), t(180, 60, 1, 1)], [t(1, 180, 28, 28)],
+                      {"group": 3, "kernel_shape": [1, 1]})  # fmt: skip
+    assert depthwise.op_class is OpClass.GROUPED_CONV
+    assert shuffle.op_class is OpClass.CONV
