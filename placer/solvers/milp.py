@@ -656,7 +656,9 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     outcome = run(model, options, warm)
     stats["solve_seconds"] = outcome.seconds
     sol_status = model.prob.sol_status
-    if sol_status == pulp.LpSolutionInfeasible and not outcome.abandoned:
+    # CBC proves some models infeasible in presolve and says so in the status alone
+    proven = sol_status == pulp.LpSolutionInfeasible or model.prob.status == pulp.LpStatusInfeasible
+    if proven and not outcome.abandoned:
         if options.contiguous:
             raise explain_infeasible(problem, blocks)
         raise _explain_packing(problem, blocks)

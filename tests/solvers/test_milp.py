@@ -417,3 +417,23 @@ def test_cbc_is_held_to_the_deadline() -> None:
     assert result.objective <= start.objective + 1e-9
     with pytest.raises(NoPlacementFound):
         solve_milp(problem, SolverOptions(mip_solver="cbc", time_limit=2))
+
+
+@pytest.mark.parametrize("backend", ["highs", "cbc"])
+def test_a_model_proven_infeasible_in_presolve_is_infeasible(backend) -> None:
+    """Op 2 (2 bytes) fills one device; ops 1 and 4 (1 byte each) would then share the
+    other, before and after op 2: a cycle, so no contiguous placement exists.  CBC proves
+    it in presolve and reports it in its status only (found by hypothesis)."""
+    from placer.model import DeviceClass, DeviceKind, Op, Problem
+
+    ops = tuple(
+        Op(key=i, name=str(i), latency=(0.0,), supported=(True,), size_bytes=float(size),
+           transfer_cost=0.0, color=i)
+        for i, size in enumerate([0, 1, 2, 0, 1, 0, 0, 0])
+    )  # fmt: skip
+    problem = Problem(
+        name="cycle", ops=ops, edges=((0, 2), (1, 2), (2, 4)), time_unit="",
+        kinds=(DeviceKind("accel", DeviceClass.ACCELERATOR, 2, 2.0, True),),
+    )  # fmt: skip
+    with pytest.raises(InfeasiblePlacement):
+        solve_milp(problem, SolverOptions(mip_solver=backend))
