@@ -131,7 +131,10 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
 
     Notes
     -----
-    Memory per op: inference keeps the op's weights and its output activation; training
+    Memory per op: inference keeps the op's weights, and every device in use keeps the
+    activations live at once at their peak over a pass
+    (:attr:`~placer.onnx_graph.OpGraph.peak_activation_bytes`, ``Problem.reserved_bytes``:
+    each kind's room for ops is its memory less that); training
     keeps weights, gradients and optimiser state (:func:`bytes_per_param`) plus the
     op's output activations for every microbatch in flight.  Under 1F1B the first of
     ``S`` stages keeps ``S`` microbatches [2]_; placer charges every stage that worst
@@ -141,12 +144,17 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     groups = cluster.pipeline_groups  # a group kept out of the pipeline is no kind
     scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
     training = options.mode is Mode.TRAINING
+    # inference: activations are freed as the pass goes, so a device keeps at most the
+    # peak of those live at once, whatever it holds; training stashes them all
+    reserved = 0.0 if training else graph.peak_activation_bytes * scale
     side = set(graph.replicated)
     placed = [i for i in range(len(graph.nodes)) if i not in side]
     index = {node: op for op, node in enumerate(placed)}
     kinds = usable_kinds(
         [
-            DeviceKind(g.name, g.device_class, g.count, g.memory_bytes, pays_communication=True)
+            # what is left for the ops (below 0 when not even the activations fit)
+            DeviceKind(g.name, g.device_class, g.count, g.memory_bytes - reserved,
+                       pays_communication=True)
             for g in groups
         ],
         len(placed),  # colour classes: a backward op shares its forward op's
@@ -161,7 +169,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
             size = node.param_count * param_bytes + node.output_bytes * scale * stages
             # constant tensors that are not learned (BatchNorm statistics) stay as they are
             return size + max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
-        return node.param_bytes * scale + node.output_bytes * scale
+        return node.param_bytes * scale  # its activations are in ``reserved``
 
     # transfers run between placed ops only: a side computation is made where it is read
     placed_edges = [e for e in graph.edges if e.src in index and e.dst in index]
@@ -254,6 +262,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         replicas=replicas,
         shapes_estimated=len(graph.unknown_shapes),
         tensor_count=graph.tensor_count,
+        reserved_bytes=reserved,
     )
 
 

@@ -143,7 +143,9 @@ def evaluate(
             break
 
     for d, device in enumerate(devices):
-        cap = kinds[device.kind].memory_bytes
+        if members[d]:
+            memory[d] += problem.reserved_bytes  # working memory of a device in use
+        cap = problem.capacity(device.kind)
         if memory[d] > cap:
             violations.append(
                 f"{device.name} holds {format_bytes(memory[d])}, over its "

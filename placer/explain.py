@@ -92,7 +92,7 @@ def cpu_stages(result: PlacementResult) -> tuple[CpuStage, ...]:
                 moved[op] = target
             score = evaluate(problem, Placement(tuple(moved)))
             held = next(s for s in score.stages if s.device == target)
-            cap = kinds[devices[target].kind].memory_bytes
+            cap = problem.capacity(devices[target].kind)
             options.append((held.memory_bytes > cap, score.max_load, target, held.memory_bytes))
         if not options:
             continue
@@ -108,7 +108,7 @@ def cpu_stages(result: PlacementResult) -> tuple[CpuStage, ...]:
                 max_load=evaluation.max_load,
                 moved_max_load=moved_max_load,
                 memory_bytes=memory,
-                memory_cap_bytes=kinds[devices[target].kind].memory_bytes,
+                memory_cap_bytes=problem.capacity(devices[target].kind),
             )
         )
     return tuple(found)

@@ -68,6 +68,8 @@ class ModelSummary:
         Forward FLOPs of one pass at the chosen batch size.
     activation_bytes : float
         Sum of every op's output bytes.
+    peak_activation_bytes : float
+        The most activation bytes live at once over a pass (what inference keeps).
     input_bytes : float
         Size of the graph inputs.
     dtype_bytes : int
@@ -104,6 +106,7 @@ class ModelSummary:
     unknown_shapes: tuple[str, ...]
     notes: tuple[str, ...]
     tensor_count: int = 0
+    peak_activation_bytes: float = 0.0
     groups: tuple[str, ...] = ()
     costs: tuple[OpCosts, ...] = ()
 
@@ -118,6 +121,7 @@ class ModelSummary:
             "param_bytes": self.param_bytes,
             "flops": self.flops,
             "activation_bytes": self.activation_bytes,
+            "peak_activation_bytes": self.peak_activation_bytes,
             "input_bytes": self.input_bytes,
             "dtype_bytes": self.dtype_bytes,
             "dearest_ops": [op.to_dict() for op in self.dearest],
@@ -167,6 +171,7 @@ def inspect_model(
         unknown_shapes=graph.unknown_shapes,
         notes=graph.notes,
         tensor_count=graph.tensor_count,
+        peak_activation_bytes=graph.peak_activation_bytes,
         groups=groups,
         costs=tuple(OpCosts(node.name, node.op_type, row) for node, row in times),
     )

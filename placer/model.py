@@ -202,6 +202,10 @@ class Problem:
     ``shapes_estimated`` counts the tensors of an ONNX model whose shapes neither shape
     inference could tell, so that its costs are estimates, out of ``tensor_count``, the
     tensors whose shapes the costs need (both 0 for a workload).
+    ``reserved_bytes`` is the working memory every device holding a stage keeps besides
+    its ops' sizes (inference: the activations live at once, at their peak over a pass);
+    each kind's ``memory_bytes`` is what is left for the ops, so solvers compare sizes
+    with ``memory_bytes`` alone, and the evaluator reports a stage's memory with it.
     """
 
     name: str
@@ -217,6 +221,13 @@ class Problem:
     replicas: tuple[Replica, ...] = ()
     shapes_estimated: int = 0
     tensor_count: int = 0
+    reserved_bytes: float = 0.0
+
+    def capacity(self, kind: int) -> float:
+        """What a device of ``kind`` has in all: the room its ops may fill
+        (``DeviceKind.memory_bytes``) and the working memory it keeps
+        (``reserved_bytes``)."""
+        return self.kinds[kind].memory_bytes + self.reserved_bytes
 
     def transfer(self, op: int, sender_kind: int, receiver_kind: int) -> float:
         """Time to move op ``op``'s output between devices of the two kinds."""

@@ -184,7 +184,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
     for position, stage in enumerate(evaluation.stages):
         device = problem.devices[stage.device]
         kind = problem.kinds[device.kind]
-        cap = "∞" if math.isinf(kind.memory_bytes) else format_bytes(kind.memory_bytes)
+        whole = problem.capacity(device.kind)
+        cap = "∞" if math.isinf(whole) else format_bytes(whole)
         is_bottleneck = bottleneck is not None and stage.device == bottleneck.device
         table.add_row(
             markup_safe(device.name) + (" *" if is_bottleneck else ""),
@@ -274,7 +275,9 @@ def render_summary(summary, console: Console) -> None:
     head.add_row("nodes / edges", f"{summary.nodes} / {summary.edges}")
     head.add_row("parameters", f"{_count(summary.params)} ({format_bytes(summary.param_bytes)})")
     head.add_row("forward FLOPs", _count(summary.flops))
-    head.add_row("activation memory", format_bytes(summary.activation_bytes))
+    head.add_row("activations (all / live at once)",
+                 f"{format_bytes(summary.activation_bytes)} / "
+                 f"{format_bytes(summary.peak_activation_bytes)}")  # fmt: skip
     head.add_row("input size", format_bytes(summary.input_bytes))
     console.print(head)
     _title(console, "op types")

@@ -91,7 +91,7 @@ def stage_figures(result: PlacementResult) -> list[StageFigures]:
                 compute=stage.compute,
                 communication=stage.communication,
                 memory_bytes=stage.memory_bytes,
-                memory_cap_bytes=problem.kinds[k].memory_bytes,
+                memory_cap_bytes=problem.capacity(k),
                 ops=stage.ops,
             )
         )

@@ -98,7 +98,7 @@ class PlacementResult:
                     "communication": stage.communication,
                     "load": stage.load,
                     "memory_bytes": stage.memory_bytes,
-                    "memory_cap_bytes": _finite(kind.memory_bytes),
+                    "memory_cap_bytes": _finite(problem.capacity(device.kind)),
                 }
             )
             if self.stage_layers is not None:

@@ -76,7 +76,11 @@ def test_roofline_latency_and_link_costs() -> None:
     assert problem.transfer(0, 0, 0) == pytest.approx(2e-6 + 4e6 / 100e9)
     assert problem.transfer(0, 0, 1) == pytest.approx(10e-6 + 4e6 / 10e9)
     assert problem.samples_per_step == 1 and problem.time_unit == "s"
-    assert mm.size_bytes == 4e6 + 4e6  # weights and output activation
+    assert mm.size_bytes == 4e6  # its weights; activations are the devices' working memory
+    # the input (2 MB), the product's output and the relu's output live at once
+    assert problem.reserved_bytes == 2e6 + 4e6 + 4e6
+    assert problem.kinds[0].memory_bytes == 16 * 2**30 - problem.reserved_bytes
+    assert problem.capacity(0) == 16 * 2**30
 
 
 def test_fp16_uses_its_peak_and_halves_bytes() -> None:
@@ -215,7 +219,8 @@ def test_device_counts_are_capped_at_the_colour_classes(mode) -> None:
     assert [kind.count for kind in problem.kinds] == [classes, classes]
     # training memory charges one microbatch per usable device, not per device listed
     mm = problem.ops[0]
-    expected = 4e6 * 2 * classes if mode is Mode.TRAINING else 4e6 + 4e6
+    # (inference: its weights alone; activations are each device's working memory)
+    expected = 4e6 * 2 * classes if mode is Mode.TRAINING else 4e6
     assert mm.size_bytes == pytest.approx(expected + (16e6 if mode is Mode.TRAINING else 0))
 
 
@@ -312,8 +317,8 @@ def _huge(flops: float, size: float, sent: float) -> OpGraph:
     [
         (math.inf, 1.0, 1.0, "huge: the ops' time on fast is past the float range (op n0"),
         (1.0, 2.0**52, 1.0, "huge: the ops need 12 PiB of memory in all, more than placer handles"),
-        (1.0, 2.0**53 / 3, 1.0, "huge: the ops need 8.000000000000002 PiB of memory in all, more "
-         "than placer handles (8 PiB,"),  # not "need 8 PiB, more than ... (8 PiB"
+        (1.0, 2.0**53 / 3 + 1, 1.0, "huge: the ops need 8.000000000000002 PiB of memory in all, "
+         "more than placer handles (8 PiB,"),  # not "need 8 PiB, more than ... (8 PiB"
         (1.0, math.inf, 1.0, "huge: the ops' memory is past the float range"),
         (1.0, 1.0, 1e308, "huge: the ops' bytes sent is past the float range (op n0 alone: inf)"),
     ],
@@ -422,3 +427,34 @@ def test_a_number_for_efficiency_costs_every_class_alike() -> None:
                      op_class=OpClass.GROUPED_CONV)  # fmt: skip
     other = build_problem(OpGraph("g", (conv,), (), 0.0, 4, ()), CLUSTER, CostOptions())
     assert other.ops[0].latency == problem.ops[0].latency
+
+
+def test_inference_keeps_the_peak_of_live_activations_not_their_sum(run_placer) -> None:
+    """ResNet-50 at batch 256 holds 36 GiB of outputs in all, but a runtime frees them as
+    it goes: about 2.4 GiB are live at once, and with 98 MiB of weights one 16 GiB T4
+    holds it (which it does in practice); summing every output refused it."""
+    import onnx
+
+    from placer.app import ModelOptions, load_graph, load_problem
+    from placer.evaluate import evaluate
+    from placer.model import Placement
+
+    light = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+    resnet = light / "light_resnet50.onnx"
+    options = ModelOptions(cluster=parse_cluster("devices: [{type: t4}]", "t4.yaml"),
+                           input_shapes={"gpu_0/data_0": (256, 3, 224, 224)})  # fmt: skip
+    graph = load_graph(resnet, options)
+    assert graph.activation_bytes > 30 * 2**30
+    assert graph.peak_activation_bytes < 4 * 2**30
+    problem = load_problem(resnet, options)
+    assert problem.reserved_bytes == graph.peak_activation_bytes
+    evaluation = evaluate(problem, Placement((0,) * len(problem.ops)))
+    assert evaluation.valid
+    (stage,) = evaluation.stages
+    weights = sum(op.size_bytes for op in problem.ops)
+    assert stage.memory_bytes == pytest.approx(weights + problem.reserved_bytes)
+    assert weights == pytest.approx(graph.total_param_bytes)
+    # training stashes every activation for the backward pass: no reservation then
+    trained = load_problem(resnet, ModelOptions(cluster=options.cluster, mode="training",
+                                                input_shapes=options.input_shapes))  # fmt: skip
+    assert trained.reserved_bytes == 0.0

@@ -54,13 +54,28 @@ def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
                     else f"is not supported on {kind.name}"
                 )
             else:
-                need, cap = format_bytes_apart(blocks.size[b], kind.memory_bytes)
-                reasons.append(f"needs {need}, more than {kind.name}'s {cap}")
+                reasons.append(_too_large(problem, k, blocks.size[b]))
         absent = [kind.name for kind in problem.kinds if kind.count == 0]
         tail = f" and there is no {' or '.join(absent)}" if absent else ""
         raise InfeasiblePlacement(
             f"{_describe_block(problem, blocks, b)} {' and '.join(reasons)}{tail}"
         )
+
+
+def _too_large(problem: Problem, k: int, size: float) -> str:
+    """Why a unit of ``size`` bytes fits no device of kind ``k``."""
+    kind = problem.kinds[k]
+    reserved = problem.reserved_bytes
+    if reserved and kind.memory_bytes < 0:
+        whole, live = format_bytes_apart(problem.capacity(k), reserved)
+        return (f"does not fit {kind.name}, whose {whole} cannot hold the {live} of "
+                "activations live at once")  # fmt: skip
+    need, cap = format_bytes_apart(size, kind.memory_bytes)
+    if reserved:
+        live = format_bytes(reserved)
+        return (f"needs {need}, more than the {cap} {kind.name} has beside {live} of "
+                "live activations")  # fmt: skip
+    return f"needs {need}, more than {kind.name}'s {cap}"
 
 
 def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacement:
@@ -71,8 +86,11 @@ def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacem
         need = float(blocks.size.sum())
         if need > room:
             need_text, room_text = format_bytes_apart(need, room)
+            beside = ""
+            if problem.reserved_bytes:
+                beside = f" beside {format_bytes(problem.reserved_bytes)} each of live activations"
             return InfeasiblePlacement(
-                f"the ops need {need_text} but all devices together hold {room_text}"
+                f"the ops need {need_text} but all devices together hold {room_text}{beside}"
             )
     biggest = int(blocks.size.argmax())
     return InfeasiblePlacement(
