@@ -13,7 +13,11 @@ On this machine's CPU, one onnxruntime thread:
 3. the whole model is run with onnxruntime's optimisations off and at its default level,
    the two sessions interleaved run by run and timed by thread CPU time, and compared
    with placer's single-device prediction under ``--fusion none`` and ``--fusion
-   runtime`` respectively.
+   runtime`` respectively;
+4. BERT-base and GPT-2 (``--stage-models``) are placed in 2 and 3 stages on copies of
+   the calibrated CPU with the times of step 2 (``--costs``), split with ``placer
+   split``, and each stage's predicted compute is compared with the sum of its ops'
+   times in a profile of its submodel run alone.
 
 Models: the three sample models at batch 8 (BERT-base and GPT-2 at 128 tokens), and
 ResNet-50 and Inception v1 from the ``onnx`` package's light models (batch 1, as they
@@ -60,6 +64,19 @@ MODELS = {
 
 
 @dataclass
+class StageRow:
+    """One stage of a plan placed with ``placer profile`` costs: its predicted compute
+    and the sum of its ops' times when the stage's submodel runs alone."""
+
+    model: str
+    stages: int
+    device: str
+    ops: int
+    predicted: float
+    measured: float
+
+
+@dataclass
 class Row:
     """One model's figures (seconds; errors as fractions)."""
 
@@ -84,13 +101,23 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--stage-models", nargs="*", choices=list(MODELS),
+                        default=["bert_base", "gpt2_small"],
+                        help="models whose 2- and 3-stage plans are checked stage by stage")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         cluster = args.cluster or _calibrated(Path(scratch))
         rows = [_measure(name, cluster, args.repeat) for name in args.models]
+        stage_rows = [
+            row
+            for name in args.stage_models
+            for row in _stages(name, cluster, args.repeat, Path(scratch))
+        ]
     _print(rows)
+    _print_stages(stage_rows)
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    document = {"models": [asdict(r) for r in rows], "stages": [asdict(r) for r in stage_rows]}
+    args.results.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {args.results}", file=sys.stderr)
     return 0
 
@@ -169,6 +196,88 @@ def _measure(name: str, cluster: Path, repeat: int) -> Row:
         else:
             row.predicted_fused = value
     return row
+
+
+def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageRow]:
+    """2- and 3-stage plans of ``name`` on copies of the calibrated CPU, placed with the
+    times ``placer profile`` measured on the whole model: each stage's predicted compute
+    against the sum of its ops' times in a profile of its submodel alone."""
+    from placer import app
+    from placer.evaluate import evaluate
+    from placer.fusion import Fusion
+    from placer.profiling import ProfileOptions, profile_model
+    from placer.split import split_model
+
+    path, shapes = MODELS[name]
+    base = app.ModelOptions(cluster=str(cluster), input_shapes=shapes, fusion="none")
+    graph = app.load_graph(path, base)
+    batch = app.batch_size(base)
+    options = ProfileOptions(fusion=Fusion.NONE, repeat=repeat, warmup=2,
+                             device_name="local-cpu")  # fmt: skip
+    print(f"{name}: profiling for the stage plans...", file=sys.stderr)
+    costs = scratch / f"{name}-costs.csv"
+    costs.write_text(profile_model(path, graph, app.model_fingerprint(path), batch,
+                                   options).to_csv())  # fmt: skip
+    rows = []
+    for count in (2, 3):
+        pair = scratch / f"{name}-{count}.yaml"
+        pair.write_text(f"devices: [{{type: ./{cluster.name}, count: {count}}}]\n")
+        if cluster.parent != scratch:
+            (scratch / cluster.name).write_text(cluster.read_text())
+        model_options = app.ModelOptions(cluster=str(pair), input_shapes=shapes,
+                                         costs=str(costs), fusion="none")  # fmt: skip
+        problem = app.load_problem(path, model_options)
+        result = app.place(problem, "dp")
+        plan = scratch / f"{name}-{count}.json"
+        from placer.render import dump_json
+
+        plan.write_text(dump_json(result.to_dict()))
+        split = scratch / f"{name}-{count}-split"
+        manifest = split_model(path, plan, split, batch_size=batch, input_shapes=shapes)
+        evaluation = evaluate(problem, result.placement)
+        values = dict(profile_feeds(path, graph))  # each stage's inputs, as it runs
+        for stage, figures in zip(manifest.stages, evaluation.stages, strict=True):
+            print(f"{name}: {count} stages: profiling {stage.file}...", file=sys.stderr)
+            sub = split / stage.file
+            given = {n: tuple(values[n].shape) for n in stage.inputs}
+            sub_graph = app.load_graph(sub, app.ModelOptions(input_shapes=given,
+                                                             batch_size=batch))  # fmt: skip
+            values.update(_run(sub, {n: values[n] for n in stage.inputs}, stage.outputs))
+            measured = profile_model(sub, sub_graph, app.model_fingerprint(sub), batch,
+                                     options)  # fmt: skip
+            ours = {problem.ops[i].name for i in figures.ops}
+            ours |= {r.key for r in problem.replicas if set(r.readers) & set(figures.ops)}
+            rows.append(StageRow(
+                model=name, stages=count, device=stage.device, ops=len(figures.ops),
+                predicted=figures.compute,
+                measured=sum(t for op, t in measured.seconds if op in ours),
+            ))  # fmt: skip
+    return rows
+
+
+def _run(path: Path, feeds, outputs) -> dict[str, np.ndarray]:
+    """The named outputs of one run of the model at ``path``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+    return dict(zip(outputs, session.run(list(outputs), feeds), strict=True))
+
+
+def _print_stages(rows: list[StageRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(title="stages placed with placer profile costs: predicted compute against "
+                        "the stage run alone (ms)")  # fmt: skip
+    for column in ("model", "stages", "device", "ops", "predicted", "measured", "error"):
+        table.add_column(column, justify="left" if column in ("model", "device") else "right")
+    for r in rows:
+        error = f"{r.predicted / r.measured - 1:+.1%}"
+        table.add_row(r.model, str(r.stages), r.device, str(r.ops), f"{r.predicted * 1e3:,.1f}",
+                      f"{r.measured * 1e3:,.1f}", error)  # fmt: skip
+    Console(width=max(Console().width, 150)).print(table)
 
 
 def profile_feeds(path: Path, graph) -> dict[str, np.ndarray]:
