@@ -14,7 +14,9 @@ reproduces the measured time under placer's own counting.  The figures:
   runtime's default optimisation level (onnxruntime converts them to its blocked NCHWc
   layout, 1.5 to 5 times faster here), and one by one with the optimisations off
   (``efficiency.unfused``, used by ``--fusion none``); a depthwise convolution of stride
-  2 besides stride 1;
+  2 besides stride 1; and convolutions of 576, 256, 27 and 16 multiply-adds per output,
+  to which ``rate = A · K / (K + K0)`` is fitted (``efficiency.half_at``: ``K0``; the
+  class's efficiency is then ``A`` over the peak);
 * ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
   bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
   memory's; the cache's size is the largest traffic still streaming at more than the
@@ -52,7 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from placer.cluster import UNFUSED
+from placer.cluster import HALF_AT, UNFUSED
 from placer.errors import InputError
 from placer.opcost import OpClass, TensorInfo, cost_of
 
@@ -85,6 +87,7 @@ class Measurement:
     flops: float
     bytes: float
     seconds: float
+    inner: float = 0.0  # multiply-adds per output (products and convolutions)
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,8 @@ def calibrate(
         seconds = runner.time(bench.model, bench.feeds, bench.optimised) / bench.nodes
         kind = f"{UNFUSED}{bench.op_class}" if _SPLIT.get(bench.op_class) and not bench.optimised \
             else bench.op_class
-        results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds))
+        results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds,
+                                   bench.inner))  # fmt: skip
     if progress is not None:
         progress("done", len(benches), len(benches))
     return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results)
@@ -225,6 +229,7 @@ class _Bench:
     bytes: float
     optimised: bool = False  # run at the runtime's default optimisation level
     nodes: int = 1  # nodes of the op the time is shared by
+    inner: float = 0.0  # multiply-adds per output element
 
 
 def _benchmarks(dtype: str) -> list[_Bench]:
@@ -247,6 +252,8 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.conv((1, 256, 56, 56), 64, 1, 1),
         b.conv((1, 144, 56, 56), 144, 3, 144),
         b.conv((1, 144, 56, 56), 144, 3, 144, stride=2),
+        b.conv((1, 16, 112, 112), 96, 1, 1),  # few input channels: 16 multiply-adds
+        b.conv((1, 3, 224, 224), 32, 3, 1, stride=2),  # a stem: 27 multiply-adds
         b.conv_chain((1, 64, 56, 56), 3, 1),
         b.conv_chain((1, 256, 28, 28), 1, 1),
         b.conv_chain((1, 144, 56, 56), 3, 144),
@@ -304,7 +311,7 @@ class _Builder:
     def bench(self, name, op_class, model, feeds, op_type, inputs, outputs, attrs=None):
         cost = cost_of(op_type, inputs, outputs, attrs)
         moved = cost.bytes_read + cost.bytes_written
-        return _Bench(name, op_class, model, feeds, cost.flops, moved)
+        return _Bench(name, op_class, model, feeds, cost.flops, moved, inner=cost.inner)
 
     def single(self, op_type: str, op_class: str, shapes, out, name: str | None = None,
                **attrs) -> _Bench:  # fmt: skip
@@ -343,7 +350,8 @@ class _Builder:
         weight = self.constant(self.random(weight_shape), "w")
         model = self.model(nodes, [("x", shape)], [("y", out)], [weight])
         kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
-        label = f"Conv {kernel}x{kernel}" + (" depthwise" if group > 1 else "")
+        label = f"Conv {kernel}x{kernel} {c} to {out_channels}"
+        label += " depthwise" if group > 1 else ""
         label += f" stride {stride}" if stride > 1 else ""
         return self.bench(label, kind.value, model, {"x": self.random(shape)}, "Conv",
                           [self.info(shape), self.info(weight_shape)], [self.info(out)],
@@ -374,13 +382,15 @@ class _Builder:
                            [self.info(out)], attrs)  # fmt: skip
             flops += cost.flops
             moved += cost.bytes_read + cost.bytes_written
+            inner = cost.inner
             current, size = f"r{i}", out[2:]
         model = self.model(nodes, [("x", shape)], [(current, (n, c, *size))], initializers)
         kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
-        label = f"{length} Conv {kernel}x{kernel}" + (" depthwise" if group > 1 else "")
+        label = f"{length} Conv {kernel}x{kernel} {c} to {c}" + (" depthwise" if group > 1 else "")
         label += f" stride {stride}" if stride > 1 else ""
         return _Bench(label + ", optimised", kind.value, model, {"x": self.random(shape)},
-                      flops / length, moved / length, optimised=True, nodes=length)
+                      flops / length, moved / length, optimised=True, nodes=length,
+                      inner=inner)  # fmt: skip
 
     def layer_norm(self, shape) -> _Bench:
         from onnx import helper
@@ -449,17 +459,28 @@ def _derive(device, threads, count, dtype, timer, version, results) -> Calibrati
     by_class: dict[str, list[Measurement]] = {}
     for r in results:
         by_class.setdefault(r.op_class, []).append(r)
+    # convolutions slow down as their reduction shortens: K0 from the plain kernels
+    conv = OpClass.CONV.value
+    half = _half_at([(r.inner, rate(r, r.flops)) for r in by_class.get(UNFUSED + conv, [])])
+
+    def asymptote(r: Measurement) -> float:
+        """The rate ``r``'s class reaches at long reductions, from ``r``'s own."""
+        scale = (r.inner + half) / r.inner if half and r.inner and conv in r.op_class else 1.0
+        return rate(r, r.flops) * scale
+
     # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
-    dense = by_class[OpClass.GEMM.value] + by_class.get(OpClass.CONV.value, [])
-    peak = max(rate(r, r.flops) for r in dense)
+    dense = by_class[OpClass.GEMM.value] + by_class.get(conv, [])
+    peak = max(asymptote(r) for r in dense)
     efficiency: dict[str, float] = {}
     computing = (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
                  OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION)  # fmt: skip
     keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
     for key in keys:
-        rates = [rate(r, r.flops) for r in by_class.get(key, []) if r.flops > 0]
+        rates = [asymptote(r) for r in by_class.get(key, []) if r.flops > 0]
         if rates:
             efficiency[key] = _fraction(statistics.median(rates) / peak)
+    if half:
+        efficiency[HALF_AT + conv] = half
     for key in _SPLIT:  # where the optimised kernels were not measured: the unfused ones
         if key not in efficiency and UNFUSED + key in efficiency:
             efficiency[key] = efficiency[UNFUSED + key]
@@ -484,6 +505,24 @@ def _derive(device, threads, count, dtype, timer, version, results) -> Calibrati
         efficiency=efficiency,
         measurements=tuple(results),
     )
+
+
+def _half_at(points: list[tuple[float, float]]) -> float:
+    """``K0`` of ``rate = A · K / (K + K0)`` fitted to ``(K, rate)`` points: least
+    squares of ``1 / rate = 1/A + (K0/A) / K``; 0 when the points do not show it."""
+    points = [(k, r) for k, r in points if k > 0 and r > 0]
+    if len({k for k, _ in points}) < 2:
+        return 0.0
+    xs = [1.0 / k for k, _ in points]
+    ys = [1.0 / r for _, r in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    intercept = my - slope * mx
+    if slope <= 0 or intercept <= 0:
+        return 0.0
+    return slope / intercept
 
 
 def _fraction(value: float) -> float:
@@ -522,14 +561,17 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
             "size": f"{c.cache_bytes / 2**10:.4g} KiB",
             "bandwidth": f"{c.cache_bandwidth / 1e9:.4g} GB/s",
         }
-    plain = {k: v for k, v in c.efficiency.items() if not k.startswith(UNFUSED)}
-    unfused = {k[len(UNFUSED):]: v for k, v in c.efficiency.items() if k.startswith(UNFUSED)}
+    nested = (UNFUSED, HALF_AT)
+    plain = {k: v for k, v in c.efficiency.items() if not k.startswith(nested)}
     group["efficiency"] = {
         "default": round(statistics.median(plain.values()), 4),
         **{key: round(value, 4) for key, value in plain.items()},
     }
-    if unfused:
-        group["efficiency"]["unfused"] = {key: round(v, 4) for key, v in unfused.items()}
+    for prefix in nested:
+        entries = {k[len(prefix):]: round(v, 4) for k, v in c.efficiency.items()
+                   if k.startswith(prefix)}  # fmt: skip
+        if entries:
+            group["efficiency"][prefix[:-1]] = entries
     group["overhead"] = f"{c.overhead * 1e6:.4g} us"
     document = {
         "name": name,

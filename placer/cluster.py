@@ -35,6 +35,7 @@ from placer.units import (
     parse_bytes,
     parse_flops,
     parse_fraction,
+    parse_positive,
     parse_time,
 )
 
@@ -83,6 +84,9 @@ EFFICIENCY_KEYS = ("default", "memory", *_CLASS_KEYS)
 #: How ``DeviceGroup.class_efficiency`` keys a class's figure with the runtime's
 #: optimisations off (``efficiency: {unfused: {conv: ...}}`` in a file).
 UNFUSED = "unfused."
+#: How ``DeviceGroup.class_efficiency`` keys a class's half-efficiency reduction length
+#: (``efficiency: {half_at: {conv: 24}}`` in a file).
+HALF_AT = "half_at."
 _CACHE_FIELDS = ("size", "bandwidth")
 _EXPLICIT_REQUIRED = ("peak_flops", "memory", "memory_bandwidth")
 _LINKS_FIELDS = ("default", "pairs")
@@ -111,6 +115,7 @@ RANGES: dict[str, Range] = {
     "bandwidth": Range(1e3, 1e16, "bytes/s"),
     "latency": TIME_RANGE,
     "size": Range(1, MAX_BYTES, show=format_bytes),
+    "half_at": Range(1e-3, 1e9),
 }
 
 
@@ -196,11 +201,17 @@ class DeviceGroup:
     cache_bytes: float = 0.0
     cache_bandwidth: float = 0.0
 
-    def compute_rate(self, dtype: str, op_class: str, *, unfused: bool = False) -> float:
+    def compute_rate(
+        self, dtype: str, op_class: str, *, unfused: bool = False, inner: float = 0.0
+    ) -> float:
         """FLOP/s an op of ``op_class`` reaches at ``dtype``; ``unfused``: with the
         runtime's graph optimisations off (its figure under ``efficiency.unfused``, where
         the file gives one: onnxruntime's CPU convolutions run in a blocked layout only
-        with them on).
+        with them on).  ``inner``: a product's multiply-adds per output element; where
+        the file gives the class a half-efficiency length ``K0`` (``efficiency.half_at``),
+        the class's efficiency is its figure times ``inner / (inner + K0)``: a
+        convolution of 3 input channels, or a 1x1 one of 16, keeps its vector units
+        far less busy than one of 256.
 
         Examples
         --------
@@ -211,6 +222,9 @@ class DeviceGroup:
         efficiency = self.class_efficiency.get(op_class, self.efficiency)
         if unfused:
             efficiency = self.class_efficiency.get(UNFUSED + op_class, efficiency)
+        half = self.class_efficiency.get(HALF_AT + op_class, 0.0)
+        if half > 0 and inner > 0:
+            efficiency *= inner / (inner + half)
         return self.peak(dtype) * efficiency
 
     def stream_rate(self, nbytes: float, op_class: str) -> float:
@@ -229,14 +243,14 @@ class DeviceGroup:
         if not self.class_efficiency:
             return self.efficiency
         spec: dict = {"default": self.efficiency}
-        unfused = {}
+        nested: dict[str, dict[str, float]] = {}
         for key, value in self.class_efficiency.items():
-            if key.startswith(UNFUSED):
-                unfused[key[len(UNFUSED):]] = value
-            else:
+            prefix = next((p for p in (UNFUSED, HALF_AT) if key.startswith(p)), None)
+            if prefix is None:
                 spec[key] = value
-        if unfused:
-            spec["unfused"] = unfused
+            else:
+                nested.setdefault(prefix[:-1], {})[key[len(prefix):]] = value
+        spec.update(nested)
         return spec
 
     def peak(self, dtype: str) -> float:
@@ -768,24 +782,30 @@ class _Spec:
         mapping gives some classes (``default`` for the others)."""
         if not isinstance(value, dict):
             return self.quantity(value, path, parse_fraction), {}
-        self.fields(value, path, (*EFFICIENCY_KEYS, "unfused"))
+        self.fields(value, path, (*EFFICIENCY_KEYS, "unfused", "half_at"))
         if not value:
             raise self.error(path, "expected a fraction, or fractions per op class")
         figures = {
             key: self.quantity(figure, (*path, key), parse_fraction, "efficiency")
             for key, figure in value.items()
-            if key != "unfused"
+            if key not in ("unfused", "half_at")
         }
-        if "unfused" in value:
-            unfused_path = (*path, "unfused")
-            unfused = self.mapping(value["unfused"], unfused_path,
-                                   "fractions per op class (with the runtime's optimisations off)")
-            self.fields(unfused, unfused_path, _CLASS_KEYS)
+        nested = {
+            "unfused": (UNFUSED, "fractions per op class (with the runtime's optimisations off)",
+                        parse_fraction, "efficiency"),
+            "half_at": (HALF_AT, "multiply-adds per output per op class", parse_positive,
+                        "half_at"),
+        }  # fmt: skip
+        for name, (prefix, what, parse, ranged) in nested.items():
+            if name not in value:
+                continue
+            inner_path = (*path, name)
+            entries = self.mapping(value[name], inner_path, what)
+            self.fields(entries, inner_path, _CLASS_KEYS)
             figures.update(
-                (f"{UNFUSED}{key}",
-                 self.quantity(figure, (*unfused_path, key), parse_fraction, "efficiency"))
-                for key, figure in unfused.items()
-            )  # fmt: skip
+                (prefix + key, self.quantity(figure, (*inner_path, key), parse, ranged))
+                for key, figure in entries.items()
+            )
         default = figures.pop("default", default)
         return default, {**classes, **figures}
 

@@ -160,6 +160,7 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         scopes=_scopes(group),
         op_class=anchor.op_class,
         weights_computed=anchor.weights_computed,
+        inner=anchor.inner,
     )
 
 

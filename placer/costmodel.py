@@ -442,7 +442,9 @@ def op_time(
     if flops == 0 and moved == 0 and kind is not OpClass.VIEW and not inside:
         return OpTime(0.0, Regime.FREE, kind.value, 0.0, 0.0, 0.0, 0.0, False)
     unfused = options.fusion is Fusion.NONE
-    compute_rate = group.compute_rate(options.dtype.value, kind.value, unfused=unfused)
+    compute_rate = group.compute_rate(
+        options.dtype.value, kind.value, unfused=unfused, inner=node.inner
+    )
     # the traffic of one op decides whether it streams from cache or from memory
     stream_rate = group.stream_rate(moved, kind.value)
     compute = flops / compute_rate

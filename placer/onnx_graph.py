@@ -137,6 +137,10 @@ class GraphNode:
         Whether a weight it reads is computed by nodes placer folds (``ConstantOfShape``,
         a ``Transpose`` of an initializer) rather than stored: a runtime that does not
         fold constants computes it at every run, and cannot pre-pack it.
+    inner : float
+        For a product or convolution, the multiply-adds per output element (the ``K``
+        of a GEMM): kernels run far from peak when it is small
+        (:meth:`placer.cluster.DeviceGroup.compute_rate`); 0 for other ops.
     """
 
     name: str
@@ -152,6 +156,7 @@ class GraphNode:
     scopes: tuple[str, ...] = ()
     op_class: OpClass | None = None
     weights_computed: bool = False
+    inner: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -1112,6 +1117,7 @@ class _Figures:
     has_formula: bool
     op_class: OpClass = OpClass.OTHER
     weights_computed: bool = False
+    inner: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -1440,6 +1446,7 @@ class _GraphBuilder:
             cost.has_formula,
             kind,
             computed,
+            cost.inner,
         )
 
     def _subgraph_figures(self, graph: GraphProto) -> _Figures:
@@ -1545,6 +1552,7 @@ class _GraphBuilder:
                     scopes=(node_scope(node),),
                     op_class=f.op_class,
                     weights_computed=f.weights_computed,
+                    inner=f.inner,
                 )
             )
             for output in node.output:

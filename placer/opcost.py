@@ -276,6 +276,9 @@ _REDUCTION_OPS = frozenset(
 )  # fmt: skip
 
 
+_PRODUCTS = frozenset({OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV})
+
+
 def op_class(op_type: str, attrs: Mapping[str, Any] | None = None) -> OpClass:
     """The class of an op type (``attrs``: a Conv's ``group``).  A product with a
     constant weight is :attr:`OpClass.GEMM` here; the graph loader, which knows the
@@ -323,6 +326,7 @@ class OpCost:
     bytes_written: float
     has_formula: bool = True
     op_class: OpClass = OpClass.OTHER
+    inner: float = 0.0  # multiply-adds per output element of a product or convolution
 
 
 # -- formulas, one per family ----------------------------------------------------------
@@ -721,7 +725,10 @@ def op_cost(ctx: OpContext) -> OpCost:
         return OpCost(0.0, bytes_read, bytes_written, has_formula=False, op_class=kind)
     except OverflowError:  # an integer count past float range: the caller refuses it
         flops = math.inf
-    return OpCost(flops, bytes_read, bytes_written, op_class=kind)
+    inner = 0.0
+    if kind in _PRODUCTS and ctx.out_numel > 0 and math.isfinite(flops):
+        inner = flops / (2.0 * ctx.out_numel)  # the reduction length, K of a GEMM
+    return OpCost(flops, bytes_read, bytes_written, op_class=kind, inner=inner)
 
 
 def cost_of(

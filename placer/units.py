@@ -381,6 +381,21 @@ def parse_time(value: object, *, allow_zero: bool = True, within: Range | None =
     return seconds if within is None else within.check(seconds, value)
 
 
+def parse_positive(value: object, *, within: Range | None = None) -> float:
+    """A positive number without a unit (a count of multiply-adds, say).
+
+    Examples
+    --------
+    >>> parse_positive("24"), parse_positive(1.5)
+    (24.0, 1.5)
+    """
+    expected = "a positive number (such as 24)"
+    number, unit = _split(value, expected)
+    if unit:
+        raise ValueError(f"expected {expected}, got {_shown(value)}")
+    return _checked(number, 1, value, False, expected, within)
+
+
 def parse_fraction(
     value: object, *, allow_zero: bool = False, within: Range | None = None
 ) -> float:

@@ -105,3 +105,26 @@ def test_calibrate_refuses_what_it_cannot_measure(run_placer, tmp_path) -> None:
     one_line_error(run_placer("calibrate", "--device", "tpu", "-o", out), "expected cpu")
     one_line_error(run_placer("calibrate", "--name", "a\tb", "-o", out), "--name")
     assert not out.exists()
+
+
+def test_the_half_efficiency_length_is_fitted_from_convolutions_of_several_lengths() -> None:
+    from placer.calibrate import _half_at
+
+    # rate = 100 GFLOP/s · K / (K + 20), measured at four lengths
+    points = [(k, 100e9 * k / (k + 20)) for k in (16, 27, 256, 576)]
+    assert _half_at(points) == pytest.approx(20)
+    assert _half_at([(576, 1e9)]) == 0.0  # one length shows nothing
+    flat = [(k, 50e9) for k in (16, 576)]
+    assert _half_at(flat) == 0.0  # no slowdown: none modelled
+
+
+def test_a_short_reduction_runs_slower_where_the_file_says_so() -> None:
+    group = parse_cluster(
+        "devices: [{name: cpu, class: cpu, peak_flops: 100GFLOPS, memory: 1GiB, "
+        "memory_bandwidth: 10GB/s, efficiency: {default: 1, half_at: {conv: 20}}}]",
+        "cpu.yaml",
+    ).group("cpu")
+    assert group.compute_rate("fp32", "conv", inner=20) == pytest.approx(50e9)
+    assert group.compute_rate("fp32", "conv", inner=580) == pytest.approx(100e9 * 580 / 600)
+    assert group.compute_rate("fp32", "gemm", inner=20) == pytest.approx(100e9)  # not given
+    assert group.efficiency_spec == {"default": 1.0, "half_at": {"conv": 20.0}}

@@ -218,3 +218,12 @@ def test_a_grouped_convolution_is_depthwise_only_when_its_groups_are_narrow() ->
                       {"group": 3, "kernel_shape": [1, 1]})  # fmt: skip
     assert depthwise.op_class is OpClass.GROUPED_CONV
     assert shuffle.op_class is OpClass.CONV
+
+
+def test_products_know_their_reduction_length() -> None:
+    conv = cost_of("Conv", [t(1, 3, 224, 224), t(32, 3, 3, 3)], [t(1, 32, 112, 112)],
+                   {"kernel_shape": [3, 3], "strides": [2, 2]})  # fmt: skip
+    assert conv.inner == 27  # 3 channels x 3 x 3 multiply-adds per output
+    product = cost_of("MatMul", [t(8, 128, 64), t(64, 128)], [t(8, 128, 128)])
+    assert product.inner == 64
+    assert cost_of("Relu", [t(4)], [t(4)]).inner == 0
