@@ -307,17 +307,19 @@ def proven_bound(
     """The best lower bound placer can prove on the optimum of the model solved.
 
     The solver's own proof when it has one (an optimal answer is its own bound; the
-    DP's bracket and the MILP's dual bound otherwise), the trivial bounds, and, when
+    DP's bracket and the MILP's dual bound otherwise), the trivial bounds, the
+    fractional volume bound (:func:`placer.bounds.volume_bound`), and, when
     these leave a gap over :data:`LP_BOUND_GAP`, the LP relaxation of the MILP -- unless
     the DP bracketed the contiguous optimum (its lower bound is never below that
     relaxation) or the MILP ran (its dual bound starts from it), or ``seconds`` (what is
     left of the time limit) is too short for it.
     """
-    from placer.bounds import lower_bound, trivial_bound
+    from placer.bounds import lower_bound, trivial_bound, volume_bound
 
     if solved is not None and solved.optimal:
         return solved.objective
-    candidates = [trivial_bound(problem, contract(problem))]
+    blocks = contract(problem)
+    candidates = [trivial_bound(problem, blocks), volume_bound(problem, blocks)]
     objective = math.inf
     if solved is not None:
         if solved.lower_bound is not None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placer.blocks import contract
-from placer.bounds import lower_bound, trivial_bound
+from placer.bounds import lower_bound, trivial_bound, volume_bound
 from placer.errors import InfeasiblePlacement
 from placer.solvers import SolverOptions
 from placer.solvers.dp import solve_dp
@@ -51,3 +51,29 @@ def test_trivial_bounds() -> None:
     # the slowest block costs 5 anywhere; 8 units of work over 3 devices is less
     assert trivial_bound(problem, contract(problem)) == 5.0
     assert lower_bound(problem) == pytest.approx(5.0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(max_forward=8))
+def test_the_volume_bound_never_exceeds_any_placement(problem) -> None:
+    """The fractional split bounds every placement, the non-contiguous optimum too."""
+    try:
+        free = solve_milp(problem, SolverOptions(contiguous=False)).objective
+    except InfeasiblePlacement:
+        return
+    blocks = contract(problem)
+    assert volume_bound(problem, blocks) <= free * (1 + 1e-6) + 1e-9, describe(problem)
+
+
+def test_the_volume_bound_knows_a_slow_device_is_worth_less() -> None:
+    """Two blocks of 1 s on a fast device, 10 s on a slow one; one of each device:
+    the average counts the slow one as a whole device (1 s), the fractional split
+    (the slow one takes 10/11 of a block while the fast one takes the rest) 20/11 s."""
+    doc = {"maxSizePerFPGA": 10, "maxFPGAs": 1, "maxCPUs": 1, "edges": [], "nodes": [
+        {"id": i, "supportedOnFpga": 1, "cpuLatency": 10.0, "fpgaLatency": 1.0,
+         "isBackwardNode": 0} for i in (1, 2)]}  # fmt: skip
+    problem = parse_workload(doc)
+    blocks = contract(problem)
+    assert trivial_bound(problem, blocks) == pytest.approx(1.0)
+    assert volume_bound(problem, blocks) == pytest.approx(20 / 11, rel=1e-6)
+    assert volume_bound(problem, blocks) <= solve_dp(problem).objective

@@ -686,17 +686,17 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     placement, evaluation = found
     objective = evaluation.max_load
 
-    from placer.bounds import trivial_bound
+    from placer.bounds import trivial_bound, volume_bound
 
     bound = None if outcome.bound is None else outcome.bound * scale
     if bound is None or not math.isfinite(bound):
         if sol_status == pulp.LpSolutionOptimal:
             bound = objective
         else:
-            notes.append(f"{backend.value} reported no bound: the trivial bound is shown")
-            bound = trivial_bound(problem, blocks)
+            notes.append(f"{backend.value} reported no bound: the volume bound is shown")
+            bound = max(trivial_bound(problem, blocks), volume_bound(problem, blocks))
     else:  # a search stopped early may not have lifted its bound past the trivial one
-        bound = max(bound, trivial_bound(problem, blocks))
+        bound = max(bound, trivial_bound(problem, blocks), volume_bound(problem, blocks))
     if options.lower_bound is not None:
         bound = max(bound, options.lower_bound)
     if sol_status == pulp.LpSolutionOptimal:
