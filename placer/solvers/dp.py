@@ -16,8 +16,12 @@ placements.  Differences from the reference code of [1]_, all exactness-preservi
   kinds a placement may use and brackets the optimum (:mod:`placer.solvers.dp_costs`).
 
 When the ideals outnumber ``max_ideals`` or the visited pairs ``max_pairs``, the exact
-DP gives up and the same DP runs over a linear (topological) order of the blocks, whose
-ideals are its prefixes; that placement is reported with ``optimal = False``.
+DP gives up and the same DP runs over linear (topological) orders of the blocks, whose
+ideals are their prefixes, and over the ideals of a *narrowed* block DAG (each block off
+the longest path tied to just before the first block of it that it leads to,
+:func:`narrowed_split`): a coarse search whose plan is then refined by nothing but is
+real; that placement is reported with ``optimal = False`` and the best bound placer
+proves (the bracket's, or :func:`placer.bounds.volume_bound`).
 
 References
 ----------
@@ -153,6 +157,11 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
                 break  # one order's plan is enough to answer with
             best.offer(best_split(problem, blocks, runs, order, options))
 
+    def narrowed() -> None:  # where the exact DP will not run: a better plan to answer with
+        if not options.out_of_time():
+            bound = best.value * (1 + _SLACK) + _SLACK
+            best.offer(narrowed_split(problem, blocks, runs, max_ideals, options, bound))
+
     if lattice is None:
         if options.out_of_time():
             why, hint = "the time limit ran out", "raise --time-limit"
@@ -162,6 +171,7 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             why = f"more than {max_ideals:,} ideals"
             hint = "the ideals' tables would not fit in memory"
         linear_orders()
+        narrowed()
         return _fallback(problem, best, started, stats, notes, why, hint)
     pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
     stats["ideals"] = lattice.bits.shape[0]
@@ -186,6 +196,7 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             # seconds, where the exact DP may need minutes: a plan to prune with, and the
             # answer (with a proven bound) if the exact DP runs out of pairs or time
             found_bracket = _bracket(problem, blocks, lattice, stages, best, options)
+            narrowed()
             estimate = estimate_pairs()
             close = options.accept_gap is not None
             close = close and relative_gap(best.value, found_bracket.lower) <= options.accept_gap
@@ -356,7 +367,10 @@ def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) 
             f"no placement found: {why} for the exact DP ({hint}), and no linear order of "
             "the graph fits the devices' memory"
         )
-    notes.append(f"{why}: fell back to the DP over a linear order (not proven optimal; {hint})")
+    notes.append(
+        f"{why}: fell back to the DP over linear orders and a narrowed graph (not proven "
+        f"optimal; {hint})"
+    )
     return _result(best, False, started, stats, notes)
 
 
@@ -443,8 +457,19 @@ def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
     """
     m = blocks.n_blocks
     depth = np.zeros(m, dtype=np.int64)
-    for u, v in blocks.edges[np.argsort(blocks.edges[:, 0], kind="stable")]:
-        depth[v] = max(depth[v], depth[u] + 1)
+    succ: list[list[int]] = [[] for _ in range(m)]
+    indegree = np.zeros(m, dtype=np.int64)
+    for u, v in blocks.edges:
+        succ[int(u)].append(int(v))
+        indegree[v] += 1
+    ready = [b for b in range(m) if indegree[b] == 0]  # Kahn: arcs may run either way
+    while ready:
+        u = ready.pop()
+        for v in succ[u]:
+            depth[v] = max(depth[v], depth[u] + 1)
+            indegree[v] -= 1
+            if indegree[v] == 0:
+                ready.append(v)
     widest = int(np.bincount(depth).max()) if m else 0
     return widest >= 63 or 2**widest > max_ideals
 
@@ -473,6 +498,73 @@ def best_split(problem, blocks, runs, order, options=None) -> Placement | None:
         placement = _run(problem, blocks, run, stages, math.inf, math.inf, options)[0]
         best.offer(None if placement is _OUT_OF_TIME else placement)
     return best.placement
+
+
+def narrowed_split(problem, blocks, runs, max_ideals: int, options,
+                   bound: float = math.inf) -> Placement | None:  # fmt: skip
+    """The best placement whose cuts are ideals of the *narrowed* block DAG
+    (:func:`_narrowed_edges`), by the ideal DP over them and the runs that charge at
+    least the truth, stages over ``bound`` pruned (a plan already found); None if
+    they are too many too, or nothing fits within ``bound``.
+
+    Every ideal of the narrowed DAG is one of the block DAG, so this is a real
+    placement; it searches far more cuts than a linear order (each layer's parallel
+    branches stay free) at a fraction of the full lattice's ideals.
+    """
+    narrowed = replace(blocks, edges=_narrowed_edges(blocks))
+    lattice = _ideal_lattice(narrowed, max_ideals, options)
+    if lattice is None:
+        return None
+    stages = _Stages(blocks, lattice)
+    best = _Best(problem)
+    for run in runs:
+        if run.role is Role.LOWER or options.out_of_time():
+            continue
+        placement = _run(problem, blocks, run, stages, bound, QUICK_PAIRS, options)[0]
+        best.offer(None if placement is _OUT_OF_TIME else placement)
+    return best.placement
+
+
+def _narrowed_edges(blocks: BlockGraph) -> np.ndarray:
+    """The block DAG's arcs plus one per block off its longest path (the *spine*, by
+    block count): from the spine block just before the first spine block it leads to.
+    A block that may float beside many spine blocks (T5's decoder self-attention beside
+    the whole encoder, a cross-attention's projection beside the decoder) then runs just
+    before it is needed.  The arcs added only lead from the spine, to blocks none of whose
+    descendants lies earlier on it, so the result stays acyclic."""
+    m = blocks.n_blocks
+    succ: list[list[int]] = [[] for _ in range(m)]
+    pred: list[list[int]] = [[] for _ in range(m)]
+    for u, v in blocks.edges:
+        succ[int(u)].append(int(v))
+        pred[int(v)].append(int(u))
+    depth = [0] * m
+    parent = [-1] * m
+    for v in range(m):  # blocks are numbered topologically
+        for u in pred[v]:
+            if depth[u] + 1 > depth[v]:
+                depth[v], parent[v] = depth[u] + 1, u
+    end = max(range(m), key=depth.__getitem__) if m else -1
+    spine: list[int] = []
+    while end != -1:
+        spine.append(end)
+        end = parent[end]
+    spine.reverse()
+    position = {b: i for i, b in enumerate(spine)}
+    first = [len(spine)] * m  # the first spine position among each block's descendants
+    for v in reversed(range(m)):
+        if v in position:
+            first[v] = position[v]
+        else:
+            first[v] = min((first[w] for w in succ[v]), default=len(spine))
+    added = [
+        (spine[first[b] - 1], b)
+        for b in range(m)
+        if b not in position and first[b] > 0
+    ]
+    if not added:
+        return blocks.edges
+    return np.concatenate([blocks.edges, np.array(added, dtype=np.int64).reshape(-1, 2)])
 
 
 def _prefix_work(blocks: BlockGraph, order) -> float:
