@@ -85,3 +85,49 @@ def test_a_near_chain_past_the_pair_budget_still_gets_a_linear_plan() -> None:
     assert not result.optimal and "more than 100 ideal pairs" in result.notes[0]
     assert evaluate(problem, result.placement).valid
     assert result.objective >= EXPECTED["optimal"][name] * (1 - 1e-5)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(max_forward=7))
+def test_the_narrowed_split_is_a_real_placement_no_better_than_the_optimum(problem) -> None:
+    """The narrowed DAG's arcs keep it acyclic, each of its ideals is one of the block
+    DAG, and its split is a valid contiguous placement the evaluator scores at no
+    less than the exact optimum."""
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    from placer.solvers.dp import _ideal_lattice, _narrowed_edges, narrowed_split
+    from placer.solvers.dp_costs import costings
+
+    blocks = contract(problem)
+    edges = _narrowed_edges(blocks)
+    m = blocks.n_blocks
+    pred = [set() for _ in range(m)]
+    for u, v in edges:
+        pred[int(v)].add(int(u))
+    order, done = [], set()
+    while len(order) < m:  # a topological order exists: no cycle
+        ready = [b for b in range(m) if b not in done and pred[b] <= done]
+        assert ready, describe(problem)
+        order += ready
+        done.update(ready)
+    assert {tuple(e) for e in blocks.edges} <= {tuple(e) for e in edges}
+    try:
+        optimum = solve_dp(problem).objective
+    except InfeasiblePlacement:
+        return
+    placement = narrowed_split(problem, blocks, costings(problem, blocks), 10**6,
+                               SolverOptions())  # fmt: skip
+    if placement is None:
+        return  # memory may bind where the narrowed cuts cannot avoid it
+    evaluation = evaluate(problem, placement)
+    assert evaluation.valid, evaluation.violations
+    assert evaluation.max_load >= optimum * (1 - 1e-9) - 1e-12, describe(problem)
+    narrowed = _ideal_lattice(replace(blocks, edges=edges), 10**6, SolverOptions())
+    full = _ideal_lattice(blocks, 10**6, SolverOptions())
+    rows = {row.tobytes() for row in full.bits}
+    assert all(row.tobytes() in rows for row in narrowed.bits)
+    assert len(narrowed.bits) <= len(full.bits) and math.isfinite(evaluation.max_load)
+    assert np.array_equal(narrowed.bits[0], full.bits[0])
