@@ -7,10 +7,10 @@ Conventions
 -----------
 - Peak FLOP/s are dense (no 2:4 structured sparsity).  Where a datasheet only prints the
   sparse figure (marked ``*`` on NVIDIA's Hopper and Ada datasheets), the dense one is
-  half of it.  ``fp16`` and ``bf16`` are tensor-core figures; ``fp32`` is the plain
-  (non-TF32) CUDA-core figure.  A dtype is absent where the hardware has no native
-  support for it (bf16 before Ampere); :meth:`placer.cluster.DeviceGroup.peak` then falls
-  back to fp32, which is how frameworks run it.
+  half of it.  ``tf32``, ``fp16`` and ``bf16`` are tensor-core figures; ``fp32`` is the
+  plain (non-TF32) CUDA-core figure.  A dtype is absent where the hardware has no native
+  support for it (bf16 and tf32 before Ampere); :meth:`placer.cluster.DeviceGroup.peak`
+  then falls back to fp32, which is how frameworks run it.
 - Memory capacity: the "GB" of DRAM capacity on GPU datasheets is binary (an A100 80GB
   has 80 GiB of HBM2e), so capacities are in GiB.  Bandwidths are decimal (GB/s = 1e9).
 - NVLink figures on datasheets are the sum over both directions; the catalog keeps the
@@ -112,13 +112,15 @@ GiB = 2.0**30
 TERA = 1e12
 GIGA = 1e9
 
+# [1]: FP32 19.5 TF; TF32 tensor core 156 TF; BF16 and FP16 tensor core 312 TF (624 sparse).
+A100_PEAKS = {"fp32": 19.5 * TERA, "tf32": 156 * TERA, "fp16": 312 * TERA, "bf16": 312 * TERA}
+
 _TYPES = (
     DeviceType(
         name="a100-40gb",
         description="NVIDIA A100 40GB SXM4",
         device_class=DeviceClass.ACCELERATOR,
-        # [1]: FP32 19.5 TF; TF32 156 TF; BF16 and FP16 tensor core 312 TF (624 sparse).
-        peak_flops={"fp32": 19.5 * TERA, "fp16": 312 * TERA, "bf16": 312 * TERA},
+        peak_flops=A100_PEAKS,  # [1]
         memory_bytes=40 * GiB,  # [1]: 40GB HBM2
         memory_bandwidth=1555 * GIGA,  # [1]: 1,555 GB/s
         efficiency=GPU_EFFICIENCY,
@@ -131,7 +133,7 @@ _TYPES = (
         name="a100-80gb",
         description="NVIDIA A100 80GB SXM4",
         device_class=DeviceClass.ACCELERATOR,
-        peak_flops={"fp32": 19.5 * TERA, "fp16": 312 * TERA, "bf16": 312 * TERA},  # [1]
+        peak_flops=A100_PEAKS,  # [1]
         memory_bytes=80 * GiB,  # [1]: 80GB HBM2e
         memory_bandwidth=2039 * GIGA,  # [1]: 2,039 GB/s (SXM)
         efficiency=GPU_EFFICIENCY,
@@ -144,8 +146,11 @@ _TYPES = (
         name="h100-sxm",
         description="NVIDIA H100 SXM5 80GB",
         device_class=DeviceClass.ACCELERATOR,
-        # [2]: FP32 67 TF; BF16 and FP16 tensor core 1,979 TF with sparsity -> 989.5 dense.
-        peak_flops={"fp32": 67 * TERA, "fp16": 989.5 * TERA, "bf16": 989.5 * TERA},
+        # [2]: FP32 67 TF; TF32 tensor core 989 TF, BF16 and FP16 tensor core 1,979 TF,
+        # both with sparsity -> 494.5 and 989.5 dense.
+        peak_flops={
+            "fp32": 67 * TERA, "tf32": 494.5 * TERA, "fp16": 989.5 * TERA, "bf16": 989.5 * TERA,
+        },
         memory_bytes=80 * GiB,  # [2]: 80GB HBM3
         memory_bandwidth=3350 * GIGA,  # [2]: 3.35 TB/s
         efficiency=GPU_EFFICIENCY,
@@ -158,7 +163,7 @@ _TYPES = (
         name="v100-32gb",
         description="NVIDIA Tesla V100 SXM2 32GB",
         device_class=DeviceClass.ACCELERATOR,
-        # [3]: single precision 15.7 TF; tensor performance (fp16) 125 TF; no bf16.
+        # [3]: single precision 15.7 TF; tensor performance (fp16) 125 TF; no bf16 or tf32.
         peak_flops={"fp32": 15.7 * TERA, "fp16": 125 * TERA},
         memory_bytes=32 * GiB,  # [3]: 32 GB HBM2
         memory_bandwidth=900 * GIGA,  # [3]: 900 GB/s
@@ -172,7 +177,7 @@ _TYPES = (
         name="t4",
         description="NVIDIA T4 16GB",
         device_class=DeviceClass.ACCELERATOR,
-        # [4]: single precision 8.1 TF; mixed precision (FP16/FP32) 65 TF; no bf16.
+        # [4]: single precision 8.1 TF; mixed precision (FP16/FP32) 65 TF; no bf16 or tf32.
         peak_flops={"fp32": 8.1 * TERA, "fp16": 65 * TERA},
         memory_bytes=16 * GiB,  # [4]: 16 GB GDDR6
         memory_bandwidth=320 * GIGA,  # [4]: 320+ GB/s
@@ -186,8 +191,11 @@ _TYPES = (
         name="l4",
         description="NVIDIA L4 24GB",
         device_class=DeviceClass.ACCELERATOR,
-        # [5]: FP32 30.3 TF; FP16 and BF16 tensor core 242 TF with sparsity -> 121 dense.
-        peak_flops={"fp32": 30.3 * TERA, "fp16": 121 * TERA, "bf16": 121 * TERA},
+        # [5]: FP32 30.3 TF; TF32 tensor core 120 TF, FP16 and BF16 tensor core 242 TF,
+        # both with sparsity -> 60 and 121 dense.
+        peak_flops={
+            "fp32": 30.3 * TERA, "tf32": 60 * TERA, "fp16": 121 * TERA, "bf16": 121 * TERA,
+        },
         memory_bytes=24 * GiB,  # [5]: 24GB GDDR6
         memory_bandwidth=300 * GIGA,  # [5]: 300 GB/s
         efficiency=GPU_EFFICIENCY,

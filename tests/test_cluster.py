@@ -120,7 +120,7 @@ def test_overrides_and_explicit_groups():
         """)
     )
     fast, asic = cluster.groups
-    assert fast.peak_flops == {"fp32": 19.5e12, "fp16": 280e12, "bf16": 312e12}
+    assert fast.peak_flops == {"fp32": 19.5e12, "tf32": 156e12, "fp16": 280e12, "bf16": 312e12}
     assert fast.memory_bytes == 80 * GiB  # kept from the catalog
     assert (fast.memory_bandwidth, fast.efficiency, fast.overhead) == (1.9e12, 0.6, 8e-6)
     assert asic.type == "custom" and asic.device_class is DeviceClass.ACCELERATOR

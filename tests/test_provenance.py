@@ -205,7 +205,10 @@ def test_the_cut_rule_reads_back_and_older_plans_have_none() -> None:
     [
         (lambda d: d.update(fingerprint="md5:00"), "provenance.fingerprint: expected 'sha256:'"),
         (lambda d: d.pop("dtype"), "provenance.dtype: missing"),
-        (lambda d: d.update(dtype="fp8"), "provenance.dtype: expected one of fp32, fp16, bf16"),
+        (
+            lambda d: d.update(dtype="fp8"),
+            "provenance.dtype: expected one of fp32, tf32, fp16, bf16",
+        ),
         (
             lambda d: d.update(batch_size=0),
             "provenance.batch_size: expected an integer from 1 to 2,147,483,647",
