@@ -146,8 +146,13 @@ def test_a_cluster_with_other_figures_differs() -> None:
     assert "groups t4, not t4, cpu" in cluster_difference(
         cluster, parse_cluster("devices: [{type: t4, count: 2}]")
     )
-    assert "efficiency 0.4, not 0.5" in cluster_difference(
+    # one number replaces the type's figures per op class
+    assert f"efficiency 0.4, not {cluster.group('t4').efficiency_spec}" in cluster_difference(
         cluster, parse_cluster("devices: [{type: t4, count: 2, efficiency: 0.4}, {type: cpu}]")
+    )
+    assert "efficiency 0.3, not 0.4" in cluster_difference(
+        parse_cluster("devices: [{type: t4, efficiency: 0.4}]"),
+        parse_cluster("devices: [{type: t4, efficiency: 0.3}]"),
     )
 
 
