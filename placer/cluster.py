@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from placer.catalog import CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
+from placer.catalog import ASSUMED, CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
 from placer.errors import ClusterSpecError, InputError
 from placer.inputs import read_text
 from placer.model import DeviceClass
@@ -215,9 +215,9 @@ class DeviceGroup:
 
         Examples
         --------
-        >>> t4 = parse_cluster("devices: [{type: t4, efficiency: {default: 0.5, gemm: 1}}]")
-        >>> [t4.group("t4").compute_rate("fp32", c) / 1e12 for c in ("gemm", "conv")]
-        [8.1, 4.05]
+        >>> t4 = parse_cluster("devices: [{type: t4, efficiency: {gemm: 1, other: 0.25}}]")
+        >>> [t4.group("t4").compute_rate("fp32", c) / 1e12 for c in ("gemm", "other")]
+        [8.1, 2.025]
         """
         efficiency = self.class_efficiency.get(op_class, self.efficiency)
         if unfused:
@@ -703,9 +703,9 @@ class _Spec:
             device_class = referenced.device_class
         else:
             device_class = catalog.device_class if catalog else DeviceClass.ACCELERATOR
-        is_cpu = device_class is DeviceClass.CPU
-        fallback = CATALOG["cpu"] if is_cpu else CATALOG["a100-80gb"]  # for the assumptions
-        base = referenced or catalog or fallback
+        # a group of explicit figures takes the assumed efficiency and overhead of its
+        # class, and no catalog type's per-class figures or cache
+        base = referenced or catalog or ASSUMED[device_class]
 
         peak_flops = self.peak_flops(entry, path, referenced or catalog)
         memory = (

@@ -19,6 +19,7 @@ from placer import __version__, app
 from placer.check import Limits, below, check_plan
 from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
+from placer.costmodel import DType
 from placer.errors import BelowThreshold, InputError
 from placer.fileio import check_outputs, streamed, write_outputs
 from placer.layers import CutRule, Granularity
@@ -154,7 +155,7 @@ def model_options(command):
                           "[default: the first dim of --input-shape, else 1]."),
         click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
                      help="Full shape of a graph input (repeatable)."),
-        click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32",
+        click.option("--dtype", type=click.Choice([d.value for d in DType]), default="fp32",
                      show_default=True, help="Arithmetic precision of the run."),
         click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
                      show_default=True, help="Optimiser state kept in training."),

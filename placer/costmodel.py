@@ -58,15 +58,18 @@ class Mode(str, Enum):
 
 
 class DType(str, Enum):
-    """Arithmetic precision of the run (``--dtype``)."""
+    """Arithmetic precision of the run (``--dtype``).  ``tf32`` keeps fp32 tensors and
+    multiplies them on TF32 tensor cores (Ampere and later): fp32's bytes at the
+    device's ``tf32`` peak, which a device without one runs at its fp32 rate."""
 
     FP32 = "fp32"
+    TF32 = "tf32"
     FP16 = "fp16"
     BF16 = "bf16"
 
     @property
     def nbytes(self) -> int:
-        return 4 if self is DType.FP32 else 2
+        return 4 if self in (DType.FP32, DType.TF32) else 2
 
 
 class Optimizer(str, Enum):
@@ -86,12 +89,13 @@ _WEIGHTED = frozenset({"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum", "Mat
 def bytes_per_param(dtype: DType, optimizer: Optimizer) -> float:
     """Training memory per parameter: weight + gradient + optimiser state.
 
-    fp32: 4 (weight) + 4 (gradient) + optimiser state (Adam: two fp32 moments, 8; SGD
-    with momentum: 4).  fp16/bf16 (mixed precision): 2 + 2 + an fp32 master copy (4) +
-    the same fp32 optimiser state, so Adam costs 16 bytes per parameter either way [3]_.
+    fp32 (and tf32, which stores fp32): 4 (weight) + 4 (gradient) + optimiser state
+    (Adam: two fp32 moments, 8; SGD with momentum: 4).  fp16/bf16 (mixed precision):
+    2 + 2 + an fp32 master copy (4) + the same fp32 optimiser state, so Adam costs 16
+    bytes per parameter either way [3]_.
     """
     state = 8.0 if optimizer is Optimizer.ADAM else 4.0
-    if dtype is DType.FP32:
+    if dtype.nbytes == 4:
         return 4.0 + 4.0 + state
     return 2.0 + 2.0 + 4.0 + state
 

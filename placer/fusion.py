@@ -15,10 +15,12 @@ The patterns are those onnxruntime's CPU provider fuses at its default level [1]
 
 * **epilogues**: a ``BatchNormalization``, an activation (``Relu``, ``Clip``,
   ``LeakyRelu``, ``Sigmoid``, ``HardSigmoid``, ``Tanh``, ``HardSwish``) or a residual
-  ``Add`` after a ``Conv`` (ConvBNFusion, ConvActivationFusion, the NCHWc Conv's sum
-  input); an activation after a ``Gemm``; a multiplication or division by a scalar
-  constant after a ``MatMul`` (MatMulScaleFusion).  A node is absorbed only when it is
-  the sole reader of what it absorbs;
+  ``Add`` (or a ``Sum`` of two, as Caffe2 exports it) after a ``Conv`` (ConvBNFusion,
+  ConvActivationFusion, the NCHWc Conv's sum input); an activation after a ``Gemm``; a
+  multiplication or division by a scalar constant after a ``MatMul``
+  (MatMulScaleFusion).  A node is absorbed only when it is the sole reader of what it
+  absorbs.  A constant counts wherever it is read, though placer charges a weight
+  shared by several nodes to the first alone;
 * **GELU**: ``x / √2 → Erf → + 1 → · x → · ½`` (in either order of the last two), with
   the bias ``Add`` before it when it has no other reader (GeluFusion, BiasGeluFusion);
 * **layer norms written out**: a ``ReduceMean`` of a tensor, the ops that normalise it
@@ -26,7 +28,8 @@ The patterns are those onnxruntime's CPU provider fuses at its default level [1]
   ``Mul``) and its scale and shift, all reading only each other and that tensor
   (LayerNormFusion, SimplifiedLayerNormFusion for RMSNorm);
 * **skip layer norm**: an ``Add`` of two activations whose only reader is a
-  ``LayerNormalization`` (SkipLayerNormFusion).
+  ``LayerNormalization``, with the bias ``Add`` before it when the skip ``Add`` is its
+  only reader (SkipLayerNormFusion).
 
 With ``--fusion none`` nodes are costed one by one, and a weight that nodes compute
 (placer folds them: ``ConstantOfShape``, a ``Transpose`` of an initializer) is computed
@@ -111,10 +114,15 @@ class _View:
         readers = self.readers[i]
         return next(iter(readers)) if len(readers) == 1 else None
 
+    def constant_bytes(self, i: int) -> float:
+        """Bytes node ``i`` reads besides the activations other nodes make: its weights,
+        whether it owns them or shares them with others (a scalar initializer that every
+        layer's GELU reads belongs to its first reader alone), and any graph input."""
+        return max(self.nodes[i].bytes_read - sum(self.tensor_in[i].values()), 0.0)
+
     def scalar_constant(self, i: int) -> bool:
         """Whether node ``i`` reads one activation and a scalar constant."""
-        node = self.nodes[i]
-        return len(self.producers[i]) == 1 and 0 < node.param_bytes <= _SCALAR_BYTES
+        return len(self.producers[i]) == 1 and 0 < self.constant_bytes(i) <= _SCALAR_BYTES
 
 
 def _kernel(view: _View, group: list[int]) -> Mapping[int, Fused]:
@@ -157,9 +165,7 @@ def _gelus(view: _View) -> list[list[int]]:
             continue
         if view.readers[d] != {e}:
             continue
-        bias = view.nodes[x]  # an Add of a bias vector, read by the GELU alone
-        alone = len(view.producers[x]) == 1
-        if bias.op_type == "Add" and bias.param_bytes > _SCALAR_BYTES and alone:
+        if _is_bias(view, x):  # an Add of a bias vector, read by the GELU alone
             chain.insert(0, x)
         groups.append(chain)
     return groups
@@ -208,17 +214,32 @@ def _closure(view: _View, x: int, start: int) -> set[int] | None:
 
 
 def _skip_norms(view: _View, taken: set[int]) -> dict[int, Fused]:
-    """An Add of two activations read only by a LayerNormalization."""
+    """An Add of two activations read only by a LayerNormalization, with the bias Add
+    before it when that Add has no other reader (SkipLayerNormFusion takes the bias)."""
     fused = {}
     for v, node in enumerate(view.nodes):
-        if node.op_type != "Add" or v in taken or node.param_bytes > 0:
+        if node.op_type != "Add" or v in taken or node.param_bytes > 0 or _is_bias(view, v):
             continue  # a bias Add is no skip connection
         norm = view.sole_reader(v)
         if norm is None or view.op(norm) != "LayerNormalization" or norm in taken:
             continue
-        taken.update((v, norm))
-        fused.update(_kernel(view, [v, norm]))
+        biases = [
+            u for u in sorted(view.producers[v])
+            if u not in taken and _is_bias(view, u) and view.readers[u] == {v}
+        ]  # fmt: skip
+        group = [*biases[:1], v, norm]
+        taken.update(group)
+        fused.update(_kernel(view, group))
     return fused
+
+
+def _is_bias(view: _View, i: int) -> bool:
+    """Whether node ``i`` is an Add of a constant vector to one activation."""
+    return (
+        view.op(i) == "Add"
+        and len(view.producers[i]) == 1
+        and view.constant_bytes(i) > _SCALAR_BYTES
+    )
 
 
 def _epilogues(view: _View, taken: set[int]) -> dict[int, Fused]:
@@ -258,6 +279,8 @@ def _absorbs(view: _View, anchor: int, v: int, u: int) -> bool:
     if anchor_op == "Conv" or view.nodes[anchor].op_class is OpClass.GROUPED_CONV:
         if op == "BatchNormalization" or op in _ACTIVATIONS:
             return len(view.producers[v]) == 1
+        if op == "Sum":  # Caffe2's residual: the NCHWc Conv takes it as its sum input
+            return len(view.producers[v]) == 2 and view.constant_bytes(v) == 0
         return op == "Add" and len(view.producers[v]) <= 2  # a bias, or the residual sum
     if anchor_op == "Gemm":
         return op in _ACTIVATIONS and len(view.producers[v]) == 1

@@ -149,7 +149,7 @@ class Provenance:
             )
         choices = {
             "mode": ("inference", "training"),
-            "dtype": ("fp32", "fp16", "bf16"),
+            "dtype": ("fp32", "tf32", "fp16", "bf16"),
             "optimizer": ("adam", "sgd"),
         }
         for field, allowed in choices.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from placer.catalog import CATALOG, PcieGen
+from placer.catalog import ASSUMED, CATALOG, PcieGen
 from placer.cluster import (
     Cluster,
     Link,
@@ -120,12 +120,17 @@ def test_overrides_and_explicit_groups():
         """)
     )
     fast, asic = cluster.groups
-    assert fast.peak_flops == {"fp32": 19.5e12, "fp16": 280e12, "bf16": 312e12}
+    assert fast.peak_flops == {"fp32": 19.5e12, "tf32": 156e12, "fp16": 280e12, "bf16": 312e12}
     assert fast.memory_bytes == 80 * GiB  # kept from the catalog
     assert (fast.memory_bandwidth, fast.efficiency, fast.overhead) == (1.9e12, 0.6, 8e-6)
+    assert fast.class_efficiency == {}  # one number stands for every class
+    assert fast.cache_bytes == CATALOG["a100-80gb"].cache_bytes  # kept from the catalog
     assert asic.type == "custom" and asic.device_class is DeviceClass.ACCELERATOR
     assert asic.peak("fp16") == asic.peak("fp32") == 100e12
-    assert asic.efficiency == CATALOG["a100-80gb"].efficiency
+    # explicit figures take the assumptions for their class, not some GPU's figures
+    assumed = ASSUMED[DeviceClass.ACCELERATOR]
+    assert (asic.efficiency, asic.overhead) == (assumed.efficiency, assumed.overhead)
+    assert (asic.class_efficiency, asic.cache_bytes) == ({}, 0.0)
     assert cluster.default_link == Link(50e9, 10e-6)  # latency from the built-in default
     assert cluster.link("fast", "asic") == cluster.default_link
     assert cluster.link("asic", "asic") == Link(50e9, 2e-6)  # bandwidth from the default
@@ -656,3 +661,21 @@ def test_a_calibration_for_another_runtime_is_refused() -> None:
     text = LOCAL.replace("runtime: onnxruntime", "runtime: tensorrt")
     with pytest.raises(ClusterSpecError, match=r"calibration\.runtime: unknown runtime"):
         parse_cluster(text, "local.yaml")
+
+
+def test_a_catalog_gpu_brings_its_per_class_figures_and_cache():
+    a100, t4 = parse_cluster(
+        "devices: [{type: a100-40gb}, {type: t4, efficiency: {conv: 0.5}, cache: "
+        "{size: 4MiB, bandwidth: 1TB/s}}]"
+    ).groups
+    catalog = CATALOG["a100-40gb"]
+    assert a100.class_efficiency == catalog.class_efficiency and a100.class_efficiency
+    assert (a100.cache_bytes, a100.cache_bandwidth) == (40 * 2**20, 7219e9)
+    assert a100.compute_rate("fp16", "gemm") == 312e12 * catalog.class_efficiency["gemm"]
+    assert a100.stream_rate(1e9, "elementwise") == 1555e9 * catalog.class_efficiency["memory"]
+    assert a100.stream_rate(1e6, "elementwise") == 7219e9 * catalog.class_efficiency["memory"]
+    # a mapping overrides the classes it names and keeps the type's others
+    assert t4.class_efficiency["conv"] == 0.5
+    assert t4.class_efficiency["gemm"] == CATALOG["t4"].class_efficiency["gemm"]
+    assert (t4.cache_bytes, t4.cache_bandwidth) == (4 * 2**20, 1e12)
+    assert CATALOG["t4"].cache_bytes == 0  # no published L2 bandwidth to model it with

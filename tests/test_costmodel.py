@@ -91,6 +91,21 @@ def test_fp16_uses_its_peak_and_halves_bytes() -> None:
     assert mm.output_bytes == 2e6
 
 
+def test_tf32_moves_fp32_bytes_at_its_own_peak_and_falls_back_without_one() -> None:
+    ampere = parse_cluster(
+        "devices: [{name: ampere, peak_flops: {fp32: 10TFLOPS, tf32: 80TFLOPS}, memory: 16GiB,"
+        " memory_bandwidth: 1TB/s, efficiency: 0.5, overhead: 10us},"
+        " {name: volta, peak_flops: {fp32: 10TFLOPS, fp16: 80TFLOPS}, memory: 16GiB,"
+        " memory_bandwidth: 1TB/s, efficiency: 0.5, overhead: 10us}]"
+    )
+    problem = build_problem(graph(), ampere, CostOptions(dtype=DType.TF32))
+    mm, relu = problem.ops
+    assert mm.latency[0] == pytest.approx(1e9 / 40e12 + 10e-6)  # the tensor cores
+    assert mm.latency[1] == pytest.approx(1e9 / 5e12 + 10e-6)  # none: fp32's rate
+    assert relu.latency[0] == pytest.approx(8e6 / 0.5e12 + 10e-6)  # fp32's 4 bytes
+    assert mm.output_bytes == 4e6
+
+
 def test_training_graph_mirrors_the_forward_one() -> None:
     options = CostOptions(mode=Mode.TRAINING, optimizer=Optimizer.ADAM)
     problem = build_problem(graph(), CLUSTER, options)
@@ -111,7 +126,8 @@ def test_training_graph_mirrors_the_forward_one() -> None:
 @pytest.mark.parametrize(
     ("dtype", "optimizer", "expected"),
     [(DType.FP32, Optimizer.ADAM, 16), (DType.FP16, Optimizer.ADAM, 16),
-     (DType.FP32, Optimizer.SGD, 12), (DType.BF16, Optimizer.SGD, 12)],
+     (DType.FP32, Optimizer.SGD, 12), (DType.BF16, Optimizer.SGD, 12),
+     (DType.TF32, Optimizer.ADAM, 16), (DType.TF32, Optimizer.SGD, 12)],
 )  # fmt: skip
 def test_bytes_per_param(dtype, optimizer, expected) -> None:
     assert bytes_per_param(dtype, optimizer) == expected

@@ -135,6 +135,67 @@ def test_a_layer_norm_written_out_is_one_kernel_and_a_skip_add_joins_one(tmp_pat
     assert [name for name in norm if fused[name][1]] == ["beta"]  # one output written
 
 
+def test_scalars_shared_by_every_layer_fuse_in_each(tmp_path) -> None:
+    # one initializer per constant, read by both layers' GELUs and scales: placer charges
+    # a shared weight to its first reader, yet onnxruntime fuses every layer
+    nodes, x = [], "x"
+    for k in range(2):
+        nodes += [
+            helper.make_node("MatMul", [x, "w"], [f"h{k}"], name=f"mm{k}"),
+            helper.make_node("Div", [f"h{k}", "scale"], [f"s{k}"], name=f"scale{k}"),
+            helper.make_node("Div", [f"s{k}", "sqrt2"], [f"d{k}"], name=f"div{k}"),
+            helper.make_node("Erf", [f"d{k}"], [f"e{k}"], name=f"erf{k}"),
+            helper.make_node("Add", [f"e{k}", "one"], [f"e1{k}"], name=f"plus1{k}"),
+            helper.make_node("Mul", [f"s{k}", f"e1{k}"], [f"m{k}"], name=f"times_x{k}"),
+            helper.make_node("Mul", [f"m{k}", "half"], [f"y{k}"], name=f"half{k}"),
+        ]
+        x = f"y{k}"
+    path = model(tmp_path, nodes, [("x", (16, 64))], [("y1", (16, 64))], {
+        "w": np.ones((64, 64)), "scale": [8.0], "sqrt2": [1.41421], "one": [1.0],
+        "half": [0.5],
+    })  # fmt: skip
+    graph = load_onnx(path)
+    fused = names_of(graph, fuse(graph))
+    for k in range(2):
+        assert fused[f"scale{k}"][2] is False, k  # into the product
+        assert {f"div{k}", f"erf{k}", f"plus1{k}", f"times_x{k}", f"half{k}"} <= set(fused)
+
+
+def test_a_bias_before_a_skip_layer_norm_joins_its_kernel(tmp_path) -> None:
+    n = 4 * 4 * 32  # bytes of the [4, 32] activation
+    path = model(tmp_path, [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("MatMul", ["r", "w"], ["h"], name="mm"),
+        helper.make_node("Add", ["h", "b"], ["hb"], name="bias"),
+        helper.make_node("Add", ["hb", "r"], ["s"], name="skip"),
+        helper.make_node("LayerNormalization", ["s", "g", "beta"], ["y"], name="ln", axis=-1),
+    ], [("x", (4, 32))], [("y", (4, 32))], {
+        "w": np.ones((32, 32)), "b": np.ones(32), "g": np.ones(32), "beta": np.zeros(32),
+    })  # fmt: skip
+    graph = load_onnx(path)
+    fused = names_of(graph, fuse(graph))
+    # SkipLayerNormalization reads the product, the bias and the residual, writes once
+    assert fused["bias"] == (n + 4 * 32, 0.0, True)
+    assert fused["skip"] == (n, 0.0, False)
+    assert fused["ln"][1:] == (n, False)
+    assert "mm" not in fused
+
+
+def test_a_sum_is_a_conv_residual_as_an_add_is(tmp_path) -> None:
+    c = 8
+    path = model(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+        helper.make_node("Relu", ["x"], ["r"], name="shortcut"),
+        helper.make_node("Sum", ["c", "r"], ["sum"], name="residual"),
+        helper.make_node("Relu", ["sum"], ["y"], name="relu"),
+    ], [("x", (1, c, 8, 8))], [("y", (1, c, 8, 8))], {"w": np.ones((c, c, 1, 1))})  # fmt: skip
+    graph = load_onnx(path)
+    fused = names_of(graph, fuse(graph))
+    act = 4 * c * 64
+    assert fused["residual"] == (act, 0.0, False)  # Caffe2 writes the residual as Sum
+    assert fused["relu"] == (0.0, act, False)
+
+
 def test_a_weight_the_graph_computes_is_not_prepacked_without_fusion(tmp_path) -> None:
     path = model(tmp_path, [
         helper.make_node("Transpose", ["wt"], ["w"], name="t", perm=[1, 0]),

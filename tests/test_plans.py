@@ -414,6 +414,19 @@ def test_the_library_treats_options_set_as_given(run_placer, tmp_path) -> None:
         app.load_plan(MOBILENET, plan, app.ModelOptions(dtype="bf16"))
 
 
+def test_a_tf32_plan_is_recorded_and_held_to_it(run_placer, tmp_path) -> None:
+    plan = tmp_path / "plan.json"
+    flags = ("--dtype", "tf32", "--solver", "greedy", "-o", plan)
+    assert run_placer("place", MOBILENET, *flags).exit_code == 0
+    assert json.loads(plan.read_text())["provenance"]["dtype"] == "tf32"
+    evaluated = run_placer("evaluate", MOBILENET, plan, "--format", "json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    one_line_error(
+        run_placer("evaluate", MOBILENET, plan, "--dtype", "fp32"),
+        "costed with --dtype tf32, and --dtype fp32 contradicts it",
+    )
+
+
 def test_a_coarsened_plan_is_scored_on_the_model_itself(run_placer, tmp_path) -> None:
     """--coarsen only helps the search: the plan's figures are the model's own, and an
     edited plan that separates merged nodes is still a plan of the model."""

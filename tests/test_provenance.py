@@ -146,8 +146,13 @@ def test_a_cluster_with_other_figures_differs() -> None:
     assert "groups t4, not t4, cpu" in cluster_difference(
         cluster, parse_cluster("devices: [{type: t4, count: 2}]")
     )
-    assert "efficiency 0.4, not 0.5" in cluster_difference(
+    # one number replaces the type's figures per op class
+    assert f"efficiency 0.4, not {cluster.group('t4').efficiency_spec}" in cluster_difference(
         cluster, parse_cluster("devices: [{type: t4, count: 2, efficiency: 0.4}, {type: cpu}]")
+    )
+    assert "efficiency 0.3, not 0.4" in cluster_difference(
+        parse_cluster("devices: [{type: t4, efficiency: 0.4}]"),
+        parse_cluster("devices: [{type: t4, efficiency: 0.3}]"),
     )
 
 
@@ -205,7 +210,10 @@ def test_the_cut_rule_reads_back_and_older_plans_have_none() -> None:
     [
         (lambda d: d.update(fingerprint="md5:00"), "provenance.fingerprint: expected 'sha256:'"),
         (lambda d: d.pop("dtype"), "provenance.dtype: missing"),
-        (lambda d: d.update(dtype="fp8"), "provenance.dtype: expected one of fp32, fp16, bf16"),
+        (
+            lambda d: d.update(dtype="fp8"),
+            "provenance.dtype: expected one of fp32, tf32, fp16, bf16",
+        ),
         (
             lambda d: d.update(batch_size=0),
             "provenance.batch_size: expected an integer from 1 to 2,147,483,647",
