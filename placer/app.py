@@ -117,14 +117,18 @@ def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None =
     if measured:
         known = {n for node in graph.nodes for n in node.members}
         known |= {f"{n}/grad" for n in known}
-        devices = {g.name for g in cluster.groups} | {g.type for g in cluster.groups}
+        from placer.cluster import CUSTOM_TYPE
+
+        groups = [g.name for g in cluster.groups]
+        devices = set(groups) | {g.type for g in cluster.groups} - {CUSTOM_TYPE}
         for op, device in measured:
             if op not in known:
                 raise InputError(f"{options.costs}: op {op!r} is not a node of {path}")
             if device not in devices:
                 raise InputError(
                     f"{options.costs}: device {device!r} is neither a group nor a type of "
-                    f"the cluster ({', '.join(sorted(devices))})"
+                    f"the cluster ({', '.join(sorted(devices))}); measure with placer "
+                    f"profile --device-name {groups[0]}, or name a group {device!r}"
                 )
     cost_options = CostOptions(
         mode=Mode(options.mode),
@@ -292,7 +296,7 @@ def _check_measurement(
             batch_size=batch_size(options), shapes=dict(graph.input_shapes),
         )  # fmt: skip
     ops = [name for node in graph.nodes for name in node.members]
-    return costs_notes(options.costs, measured, ops, measurement, options.dtype)
+    return costs_notes(options.costs, measured, ops, measurement, options.dtype, options.fusion)
 
 
 #: Gap above which placer also tries the LP relaxation for a better bound.

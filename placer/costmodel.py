@@ -433,6 +433,8 @@ def op_time(
     if kind is OpClass.GEMM and node.weights_computed and options.fusion is Fusion.NONE:
         kind = OpClass.MATMUL  # its weight is computed at every run: nothing pre-packed
     flops = node.flops * factor
+    if fused is not None and not backward and not fused.computes:
+        flops = 0.0  # folded away or removed by the runtime
     measured = _measured(options.measured, node.members, group, backward, factor)
     if measured is not None:
         return OpTime(measured, Regime.MEASURED, kind.value, 0.0, flops, 0.0, 0.0, False)
@@ -443,8 +445,9 @@ def op_time(
     else:
         moved = (node.bytes_read + node.bytes_written) * scale * factor
     inside = fused is not None and not backward
-    if flops == 0 and moved == 0 and kind is not OpClass.VIEW and not inside:
-        return OpTime(0.0, Regime.FREE, kind.value, 0.0, 0.0, 0.0, 0.0, False)
+    gone = inside and not fused.computes and moved == 0 and overhead == 0
+    if gone or (flops == 0 and moved == 0 and kind is not OpClass.VIEW and not inside):
+        return OpTime(0.0, Regime.FREE, kind.value, 0.0, 0.0, 0.0, 0.0, inside)
     unfused = options.fusion is Fusion.NONE
     compute_rate = group.compute_rate(
         options.dtype.value, kind.value, unfused=unfused, inner=node.inner

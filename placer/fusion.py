@@ -13,7 +13,9 @@ transfer between them is charged in full.
 
 The patterns are those onnxruntime's CPU provider fuses at its default level [1]_, [2]_:
 
-* **epilogues**: a ``BatchNormalization``, an activation (``Relu``, ``Clip``,
+* **removed**: ``Identity`` and ``Dropout`` (redundant node eliminations);
+* **epilogues**: a ``BatchNormalization`` (folded into the weights: it computes
+  nothing), an activation (``Relu``, ``Clip``,
   ``LeakyRelu``, ``Sigmoid``, ``HardSigmoid``, ``Tanh``, ``HardSwish``) or a residual
   ``Add`` (or a ``Sum`` of two, as Caffe2 exports it) after a ``Conv`` (ConvBNFusion,
   ConvActivationFusion, the NCHWc Conv's sum input); an activation after a ``Gemm``; a
@@ -61,12 +63,19 @@ class Fusion(str, Enum):
 
 @dataclass(frozen=True)
 class Fused:
-    """How one node is costed inside a fused kernel: the bytes it still moves, and
-    whether it pays the kernel's per-op overhead."""
+    """How one node is costed inside a fused kernel: the bytes it still moves, whether
+    it pays the kernel's per-op overhead, and whether its FLOPs still run (a
+    BatchNormalization folded into the Conv's weights, a Dropout removed, run none)."""
 
     bytes_read: float
     bytes_written: float
     overhead: bool
+    computes: bool = True
+
+
+#: Op types onnxruntime removes from an inference graph (its redundant node
+#: eliminations): they cost nothing at all.
+REMOVED = frozenset({"Identity", "Dropout"})
 
 
 _ACTIVATIONS = frozenset({"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh",
@@ -90,6 +99,9 @@ def fuse(graph: OpGraph) -> dict[int, Fused]:
             fused.update(_kernel(view, group))
     fused.update(_skip_norms(view, taken))
     fused.update(_epilogues(view, taken))
+    for i, node in enumerate(view.nodes):
+        if node.op_type in REMOVED and i not in fused:
+            fused[i] = Fused(0.0, 0.0, overhead=False, computes=False)
     return fused
 
 
@@ -265,9 +277,12 @@ def _epilogues(view: _View, taken: set[int]) -> dict[int, Fused]:
             # the kernel writes v's output instead of u's, and reads besides what it
             # computed only what v takes from elsewhere (a residual)
             before = fused.get(u, Fused(view.nodes[u].bytes_read, 0.0, True))
-            fused[u] = Fused(before.bytes_read, 0.0, before.overhead)
+            fused[u] = Fused(before.bytes_read, 0.0, before.overhead, before.computes)
             extra = max(node.bytes_read - view.tensor_in[v][u], 0.0)
-            fused[v] = Fused(extra, node.bytes_written, overhead=False)
+            # a BatchNormalization after a Conv is folded into the Conv's weights
+            folded = node.op_type == "BatchNormalization"
+            fused[v] = Fused(extra if not folded else 0.0, node.bytes_written,
+                             overhead=False, computes=not folded)  # fmt: skip
             break
     return fused
 

@@ -261,10 +261,12 @@ def costs_notes(
     ops: Collection[str],
     measurement: Measurement | None,
     dtype: str,
+    fusion: str | None = None,
 ) -> tuple[str, ...]:
     """What a run should be told of the costs file: the model's ``ops`` it gives no
-    time for on a device it names (the cost model estimates them), and a precision
-    other than the run's.  Each note starts with :data:`COSTS_NOTE`.
+    time for on a device it names (the cost model estimates them), and a precision or
+    fusion (``--fusion``) other than the run's.  Each note starts with
+    :data:`COSTS_NOTE`.
 
     Examples
     --------
@@ -291,5 +293,11 @@ def costs_notes(
         notes.append(
             f"{COSTS_NOTE}{path}: measured in {printable(measurement.dtype)}, this run costs "
             f"{dtype}; the measured times are used as they are"
+        )
+    recorded = measurement.fusion if measurement is not None else None
+    if fusion is not None and recorded and recorded != fusion:
+        notes.append(
+            f"{COSTS_NOTE}{path}: measured with --fusion {printable(recorded)}, this run "
+            f"costs --fusion {fusion}; the measured times are used as they are"
         )
     return tuple(notes)

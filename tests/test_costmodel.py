@@ -474,3 +474,19 @@ def test_inference_keeps_the_peak_of_live_activations_not_their_sum(run_placer) 
     trained = load_problem(resnet, ModelOptions(cluster=options.cluster, mode="training",
                                                 input_shapes=options.input_shapes))  # fmt: skip
     assert trained.reserved_bytes == 0.0
+
+
+def test_a_costs_device_the_cluster_lacks_is_refused_with_the_way_out(run_placer, tmp_path):
+    model = Path(__file__).resolve().parent.parent / "sample_models" / "gpt2_small.onnx"
+    costs = tmp_path / "costs.csv"
+    costs.write_text("op,device,seconds\ntransformer.wte/Gather,cpu,0.001\n")
+    cluster = tmp_path / "mine.yaml"
+    cluster.write_text("devices: [{name: local-cpu, class: cpu, peak_flops: 100GFLOPS, "
+                       "memory: 8GiB, memory_bandwidth: 20GB/s}]\n")  # fmt: skip
+    line = one_line_error(
+        run_placer("place", model, "--input-shape", "input_ids=1,16", "--cluster", cluster,
+                   "--costs", costs),
+        "device 'cpu' is neither a group nor a type of the cluster (local-cpu)",
+        "placer profile --device-name local-cpu",
+    )
+    assert "custom" not in line

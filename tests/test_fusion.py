@@ -90,6 +90,7 @@ def test_conv_takes_its_batchnorm_residual_and_activation(tmp_path) -> None:
     act = 4 * c * 64
     assert fused["conv"][1:] == (0.0, True)  # its output is the relu's
     assert fused["bn"][1:] == (0.0, False)
+    assert not fuse(graph)[[n.name for n in graph.nodes].index("bn")].computes  # folded
     assert fused["residual"] == (act, 0.0, False)  # it reads the residual input only
     assert fused["relu"] == (0.0, act, False)
 
@@ -234,3 +235,17 @@ def test_fusion_is_recorded_in_plans_and_held_to_them(run_placer, tmp_path) -> N
     result = run_placer("evaluate", bert, runtime, "--fusion", "none")
     assert result.exit_code == 2 and "--fusion runtime" in result.stderr
     assert run_placer("check", runtime).exit_code == 0
+
+
+def test_onnxruntime_removes_dropout_and_identity(tmp_path) -> None:
+    path = model(tmp_path, [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Dropout", ["r"], ["d"], name="dropout"),
+        helper.make_node("Identity", ["d"], ["y"], name="identity"),
+    ], [("x", (4, 8))], [("y", (4, 8))], {})  # fmt: skip
+    graph = load_onnx(path)
+    runtime = build_problem(graph, CLUSTER, CostOptions())
+    alone = build_problem(graph, CLUSTER, CostOptions(fusion=Fusion.NONE))
+    times = {op.name: op.latency[0] for op in runtime.ops}
+    assert times["dropout"] == times["identity"] == 0.0
+    assert {op.name: op.latency[0] for op in alone.ops}["dropout"] == pytest.approx(1e-6)

@@ -109,3 +109,15 @@ def test_notes_name_the_ops_left_out_and_another_precision() -> None:
         "--costs c.csv: no measured time for 1 of 2 ops on cpu (b); the cost model "
         "estimates them",
     )
+
+
+def test_a_note_says_the_times_were_measured_with_other_fusion() -> None:
+    measured = {("a", "cpu"): 1.0}
+    recorded = MEASURED.fusion
+    other = "runtime" if recorded == "none" else "none"
+    (note,) = costs_notes("c.csv", measured, ["a"], MEASURED, MEASURED.dtype, other)
+    assert note == (
+        f"--costs c.csv: measured with --fusion {recorded}, this run costs --fusion {other}; "
+        "the measured times are used as they are"
+    )
+    assert costs_notes("c.csv", measured, ["a"], MEASURED, MEASURED.dtype, recorded) == ()
