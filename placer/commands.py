@@ -770,7 +770,7 @@ def calibrate(
         calibration = measure(device, threads, count, dtype, progress)
     write_outputs([(output, cluster_yaml(calibration, name))])
     click.echo(
-        f"wrote {printable(output)}: {name}: GEMM {calibration.peak_flops / 1e9:.4g} GFLOP/s, "
+        f"wrote {printable(output)}: {name}: peak {calibration.peak_flops / 1e9:.4g} GFLOP/s, "
         f"memory {calibration.memory_bandwidth / 1e9:.4g} GB/s, overhead "
         f"{calibration.overhead * 1e6:.3g} us per op ({calibration.timer})",
         err=True,

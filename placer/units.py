@@ -389,7 +389,7 @@ def parse_positive(value: object, *, within: Range | None = None) -> float:
     >>> parse_positive("24"), parse_positive(1.5)
     (24.0, 1.5)
     """
-    expected = "a positive number (such as 24)"
+    expected = "a number such as 24"
     number, unit = _split(value, expected)
     if unit:
         raise ValueError(f"expected {expected}, got {_shown(value)}")
