@@ -676,10 +676,11 @@ def _progress_bar(what: str):
               help="Timed runs; each op's median is kept.")
 @click.option("--warmup", type=WARMUP, default=3, show_default=True,
               help="Runs before the timed ones.")
-@click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default="none",
+@click.option("--fusion", type=click.Choice([f.value for f in Fusion]), default="runtime",
               show_default=True,
-              help="none: onnxruntime's optimisations off, its nodes are the model's; "
-                   "runtime: its default fusions, each fused node's time given to one op.")
+              help="runtime: onnxruntime's default fusions, each fused node's time given "
+                   "to one op (what place costs by default); none: its optimisations off, "
+                   "its nodes the model's.")
 def profile(
     model: str, output: str, input_shape: tuple[str, ...], batch_size: int | None,
     device: str, device_name: str | None, threads: int, repeat: int, warmup: int,

@@ -117,7 +117,7 @@ class ProfileOptions:
     threads: int = 1
     repeat: int = 10
     warmup: int = 3
-    fusion: Fusion = Fusion.NONE
+    fusion: Fusion = Fusion.RUNTIME
     device_name: str | None = None
 
     @property

@@ -38,7 +38,7 @@ def _profile(tmp_path_factory, *extra: str) -> Path:
 @pytest.fixture(scope="module")
 def costs(tmp_path_factory) -> Path:
     """BERT-base at batch 1, 8 tokens, onnxruntime's optimisations off."""
-    return _profile(tmp_path_factory)
+    return _profile(tmp_path_factory, "--fusion", "none")
 
 
 def _rows(path: Path) -> list[tuple[str, str, float]]:
@@ -82,7 +82,7 @@ def test_the_header_records_how_and_round_trips(costs) -> None:
 def test_place_with_the_file_uses_the_measured_times(costs, run_placer) -> None:
     # on the CPU alone, the one stage computes every op: the sum of the file's times
     result = run_placer("place", BERT, *SHAPES, "--costs", costs, "--exclude", "a100-80gb",
-                        "--format", "json")  # fmt: skip
+                        "--fusion", "none", "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "warning" not in result.stderr
     plan = json.loads(result.stdout)
@@ -115,13 +115,25 @@ def test_ops_the_file_does_not_cover_are_named_in_a_warning(costs, run_placer, t
     lines = costs.read_text().splitlines(keepends=True)
     partial = tmp_path / "partial.csv"
     partial.write_text("".join(lines[:-5]))  # the last five ops (the pooler) missing
-    result = run_placer("place", BERT, *SHAPES, "--costs", partial)
+    result = run_placer("place", BERT, *SHAPES, "--costs", partial, "--fusion", "none")
     assert result.exit_code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     missing = [row.split(",")[0] for row in lines[-5:]]
     assert len(warnings) == 1, result.stderr
     assert f"no measured time for 5 of {len(lines) - 2} ops on cpu ({missing[0]}" in warnings[0]
     assert "the cost model estimates them" in warnings[0]
+
+
+def test_by_default_it_measures_the_fusion_place_costs(tmp_path_factory, run_placer) -> None:
+    fused = _profile(tmp_path_factory)
+    recorded = json.loads(fused.read_text().splitlines()[0][len(HEADER_PREFIX) :])
+    assert recorded["fusion"] == "runtime"
+    result = run_placer("place", BERT, *SHAPES, "--costs", fused)
+    assert result.exit_code == 0 and "--fusion" not in result.stderr, result.stderr
+    # costed otherwise than measured: said, and the times used as they are
+    result = run_placer("place", BERT, *SHAPES, "--costs", fused, "--fusion", "none")
+    assert result.exit_code == 0, result.stderr
+    assert "measured with --fusion runtime, this run costs --fusion none" in result.stderr
 
 
 def test_runtime_fusion_gives_a_fused_nodes_time_to_one_member(tmp_path_factory) -> None:
