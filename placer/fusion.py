@@ -14,8 +14,9 @@ transfer between them is charged in full.
 The patterns are those onnxruntime's CPU provider fuses at its default level [1]_, [2]_:
 
 * **removed**: ``Identity`` and ``Dropout`` (redundant node eliminations);
-* **epilogues**: a ``BatchNormalization`` (folded into the weights: it computes
-  nothing), an activation (``Relu``, ``Clip``,
+* **epilogues** (their arithmetic runs in the anchor's kernel, on values in registers:
+  charged no FLOPs of their own): a ``BatchNormalization`` (folded into the weights),
+  an activation (``Relu``, ``Clip``,
   ``LeakyRelu``, ``Sigmoid``, ``HardSigmoid``, ``Tanh``, ``HardSwish``) or a residual
   ``Add`` (or a ``Sum`` of two, as Caffe2 exports it) after a ``Conv`` (ConvBNFusion,
   ConvActivationFusion, the NCHWc Conv's sum input); an activation after a ``Gemm``; a
@@ -279,10 +280,12 @@ def _epilogues(view: _View, taken: set[int]) -> dict[int, Fused]:
             before = fused.get(u, Fused(view.nodes[u].bytes_read, 0.0, True))
             fused[u] = Fused(before.bytes_read, 0.0, before.overhead, before.computes)
             extra = max(node.bytes_read - view.tensor_in[v][u], 0.0)
-            # a BatchNormalization after a Conv is folded into the Conv's weights
+            # a BatchNormalization after a Conv is folded into the Conv's weights; the
+            # rest is a few vector instructions per output of the anchor's kernel, in
+            # registers: its FLOPs are the anchor's epilogue, not an op of their own
             folded = node.op_type == "BatchNormalization"
             fused[v] = Fused(extra if not folded else 0.0, node.bytes_written,
-                             overhead=False, computes=not folded)  # fmt: skip
+                             overhead=False, computes=False)  # fmt: skip
             break
     return fused
 
