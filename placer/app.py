@@ -322,7 +322,10 @@ def proven_bound(
 
     if solved is not None and solved.optimal:
         return solved.objective
-    blocks = contract(problem)
+    from placer.solvers.milp import colour_blocks
+
+    # contiguous placements keep the contracted blocks whole; any placement, colour classes
+    blocks = contract(problem) if contiguous else colour_blocks(problem)
     candidates = [trivial_bound(problem, blocks), volume_bound(problem, blocks)]
     objective = math.inf
     if solved is not None:

@@ -49,7 +49,9 @@ def volume_bound(problem: Problem, blocks: BlockGraph) -> float:
     among kinds at will (its latency on each kind pro rata), communication and memory
     left out, every device of a kind loaded alike.
 
-    Any placement is such a split, so this bounds every placement, contiguous or not.
+    Any placement that keeps each of ``blocks`` on one device is such a split, so this
+    bounds them all: with :func:`placer.blocks.contract`'s blocks, every contiguous
+    placement; with colour classes (``colour_blocks``), every placement.
     Unlike the average of :func:`trivial_bound`, it knows that a device does not count
     as much as another: four A100s and one host CPU are worth about 4.03 A100s for a
     transformer, not five.  It is the LP

@@ -56,13 +56,19 @@ def test_trivial_bounds() -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads(max_forward=8))
 def test_the_volume_bound_never_exceeds_any_placement(problem) -> None:
-    """The fractional split bounds every placement, the non-contiguous optimum too."""
+    """The fractional split of the contracted blocks bounds every contiguous placement,
+    and that of the colour classes every placement."""
+    from placer.solvers.milp import colour_blocks
+
     try:
+        contiguous = solve_dp(problem).objective
         free = solve_milp(problem, SolverOptions(contiguous=False)).objective
     except InfeasiblePlacement:
         return
-    blocks = contract(problem)
-    assert volume_bound(problem, blocks) <= free * (1 + 1e-6) + 1e-9, describe(problem)
+    bound = volume_bound(problem, contract(problem))
+    assert bound <= contiguous * (1 + 1e-6) + 1e-9, describe(problem)
+    bound = volume_bound(problem, colour_blocks(problem))
+    assert bound <= free * (1 + 1e-6) + 1e-9, describe(problem)
 
 
 def test_the_volume_bound_knows_a_slow_device_is_worth_less() -> None:
