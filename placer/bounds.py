@@ -81,14 +81,15 @@ def volume_bound(problem: Problem, blocks: BlockGraph) -> float:
     scale = float(cheapest.max()) or 1.0  # times near 1 for the solver's tolerances
     pairs = [(b, j) for j in range(len(kinds)) for b in range(m) if np.isfinite(latency[j, b])]
     n = len(pairs) + 1  # the pairs' shares, then T
-    starts, index, value = [0], [], []
-    for b, j in pairs:  # column by column: the block's row, then the kind's
-        index += [b, m + j]
-        value += [1.0, float(latency[j, b]) / scale]
-        starts.append(len(index))
-    index.append(m + np.arange(len(kinds)))
-    value.append(-np.array([problem.kinds[k].count for k in kinds], dtype=float))
-    starts.append(starts[-1] + len(kinds))
+    # column by column: a share is in its block's row and its kind's; T in every kind's
+    starts = np.arange(0, 2 * len(pairs) + 1, 2, dtype=np.int32)
+    starts = np.append(starts, starts[-1] + len(kinds)).astype(np.int32)
+    rows = np.array([r for b, j in pairs for r in (b, m + j)] + [m + j for j in range(len(kinds))],
+                    dtype=np.int32)  # fmt: skip
+    values = np.array(
+        [v for b, j in pairs for v in (1.0, float(latency[j, b]) / scale)]
+        + [-float(problem.kinds[k].count) for k in kinds]
+    )
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, m + len(kinds)
     lp.col_cost_ = np.r_[np.zeros(n - 1), 1.0]
@@ -97,10 +98,9 @@ def volume_bound(problem: Problem, blocks: BlockGraph) -> float:
     lp.row_lower_ = np.r_[np.ones(m), np.full(len(kinds), -highspy.kHighsInf)]
     lp.row_upper_ = np.r_[np.ones(m), np.zeros(len(kinds))]
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.concatenate([np.asarray(index[:-1], dtype=np.int32),
-                                          np.asarray(index[-1], dtype=np.int32)])  # fmt: skip
-    lp.a_matrix_.value_ = np.concatenate([np.asarray(value[:-1], dtype=float), value[-1]])
+    lp.a_matrix_.start_ = starts
+    lp.a_matrix_.index_ = rows
+    lp.a_matrix_.value_ = values
     from placer.solvers.milp import silence_highs_banner
 
     silence_highs_banner()
@@ -110,10 +110,10 @@ def volume_bound(problem: Problem, blocks: BlockGraph) -> float:
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return float(cheapest.max())
-    # the dual objective bounds the LP's optimum from below, rounding aside
-    info = highs.getInfo()
-    value_t = min(info.objective_function_value, highs.getSolution().col_value[-1])
-    return float(max(cheapest.max(), value_t * scale * (1 - 1e-9)))
+    # an optimum within HiGHS's feasibility and optimality tolerances (1e-7): a hair
+    # below it is a bound
+    value_t = min(highs.getInfo().objective_function_value, highs.getSolution().col_value[-1])
+    return float(max(cheapest.max(), value_t * scale * (1 - 1e-6)))
 
 
 def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float = 10.0) -> float:

@@ -19,9 +19,9 @@ When the ideals outnumber ``max_ideals`` or the visited pairs ``max_pairs``, the
 DP gives up and the same DP runs over linear (topological) orders of the blocks, whose
 ideals are their prefixes, and over the ideals of a *narrowed* block DAG (each block off
 the longest path tied to just before the first block of it that it leads to,
-:func:`narrowed_split`): a coarse search whose plan is then refined by nothing but is
-real; that placement is reported with ``optimal = False`` and the best bound placer
-proves (the bracket's, or :func:`placer.bounds.volume_bound`).
+:func:`narrowed_split`), a coarser search than the exact DP's; the best of these
+placements is reported with ``optimal = False`` and the best bound placer proves (the
+bracket's, or :func:`placer.bounds.volume_bound`).
 
 References
 ----------
