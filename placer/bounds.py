@@ -31,17 +31,24 @@ def trivial_bound(problem: Problem, blocks: BlockGraph) -> float:
 
     Runs in O(kinds · blocks).
     """
-    kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    kinds, latency = _feasible_latency(problem, blocks)
     if not kinds or not blocks.n_blocks:
         return 0.0
-    latency = np.array([
-        np.where(blocks.size <= problem.kinds[k].memory_bytes, blocks.latency[k], np.inf)
-        for k in kinds
-    ])  # fmt: skip
     cheapest = latency.min(axis=0)
     if not np.isfinite(cheapest).all():
         return math.inf  # some block fits nowhere: no placement at all
     return float(max(cheapest.max(), cheapest.sum() / problem.total_devices))
+
+
+def _feasible_latency(problem: Problem, blocks: BlockGraph) -> tuple[list[int], np.ndarray]:
+    """The kinds that have devices, and ``(those kinds, blocks)`` latencies with
+    ``inf`` where a block is unsupported or over the kind's memory."""
+    kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    latency = np.array([
+        np.where(blocks.size <= problem.kinds[k].memory_bytes, blocks.latency[k], np.inf)
+        for k in kinds
+    ]).reshape(len(kinds), blocks.n_blocks)  # fmt: skip
+    return kinds, latency
 
 
 def volume_bound(problem: Problem, blocks: BlockGraph) -> float:
@@ -67,14 +74,10 @@ def volume_bound(problem: Problem, blocks: BlockGraph) -> float:
         import highspy
     except ImportError:
         return 0.0
-    kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    kinds, latency = _feasible_latency(problem, blocks)
     m = blocks.n_blocks
     if not kinds or not m:
         return 0.0
-    latency = np.array([
-        np.where(blocks.size <= problem.kinds[k].memory_bytes, blocks.latency[k], np.inf)
-        for k in kinds
-    ])  # fmt: skip
     cheapest = latency.min(axis=0)
     if not np.isfinite(cheapest).all():
         return math.inf

@@ -146,7 +146,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     colour classes), so memory estimates err on the safe side.
     """
     groups = cluster.pipeline_groups  # a group kept out of the pipeline is no kind
-    scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
+    scale, fused = _forward_charges(graph, options)
     training = options.mode is Mode.TRAINING
     # inference: activations are freed as the pass goes, so a device keeps at most the
     # peak of those live at once, whatever it holds; training stashes them all
@@ -186,7 +186,6 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
             out_bytes[edge.src] += edge.bytes * scale
         in_bytes[edge.dst] += edge.bytes * scale
 
-    fused = fuse(graph) if options.fusion is Fusion.RUNTIME else {}
     ops: list[Op] = []
     for i in placed:
         node = graph.nodes[i]
@@ -466,14 +465,21 @@ def op_time(
     return OpTime(seconds, regime, kind.value, rate, flops, moved, overhead, inside)
 
 
+def _forward_charges(graph: OpGraph, options: CostOptions) -> tuple[float, dict[int, Fused]]:
+    """``(scale, fused)``: the factor from the model's float type to ``options.dtype``
+    for bytes, and how the runtime's fused kernels charge the nodes (none without
+    ``--fusion runtime``)."""
+    scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
+    return scale, fuse(graph) if options.fusion is Fusion.RUNTIME else {}
+
+
 def forward_times(
     graph: OpGraph, cluster: Cluster, options: CostOptions
 ) -> list[tuple[GraphNode, tuple[OpTime, ...]]]:
     """Every forward op of ``graph`` (side computations included) with its time on each
     pipeline group of ``cluster``, as :func:`build_problem` costs it."""
     groups = cluster.pipeline_groups
-    scale = options.dtype.nbytes / max(graph.dtype_bytes, 1)
-    fused = fuse(graph) if options.fusion is Fusion.RUNTIME else {}
+    scale, fused = _forward_charges(graph, options)
     return [
         (node, tuple(op_time(node, g, options, scale, fused=fused.get(i)) for g in groups))
         for i, node in enumerate(graph.nodes)
