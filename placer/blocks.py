@@ -160,7 +160,7 @@ def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
 
     roots = sorted({find(i) for i in range(n)})
     arcs = {(find(u), find(v)) for u, v in pipeline if find(u) != find(v)}
-    order = _topological(roots, arcs)
+    order = topological_order(roots, arcs)
     index = {r: b for b, r in enumerate(order)}
     block_of_op = np.array([index[find(i)] for i in range(n)], dtype=np.int64)
     members: list[list[int]] = [[] for _ in order]
@@ -362,7 +362,7 @@ def _absorb_one_round(problem: Problem, pipeline, find, union) -> bool:
     return changed
 
 
-def _topological(roots: list[int], arcs: set[tuple[int, int]]) -> list[int]:
+def topological_order(roots: list[int], arcs: set[tuple[int, int]]) -> list[int]:
     """Kahn's algorithm, taking the smallest ready root first (deterministic)."""
     import heapq
 

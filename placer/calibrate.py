@@ -57,6 +57,7 @@ import numpy as np
 from placer.cluster import HALF_AT, UNFUSED
 from placer.errors import InputError
 from placer.opcost import OpClass, TensorInfo, cost_of
+from placer.text import first_line
 
 #: The runtime calibration files are measured with (``calibration.runtime``).
 RUNTIME = "onnxruntime"
@@ -198,10 +199,9 @@ class _Runner:
                 model.SerializeToString(), options, providers=self.providers
             )
         except Exception as err:  # onnxruntime raises its own exception types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(
                 f"onnxruntime cannot run on this device (no GPU, or its driver is missing?): "
-                f"{first}"
+                f"{first_line(err)}"
             ) from err
         clock = time.thread_time if self.thread_clock else time.perf_counter
         for _ in range(2):

@@ -48,6 +48,7 @@ from placer.opcost import (
     op_cost,
 )
 from placer.opcost import op_class as classify
+from placer.text import first_line
 
 _FLOAT_TYPES = frozenset(
     {
@@ -392,7 +393,7 @@ def read_model_with_weights(path: Path) -> ModelProto:
         load_external_data_for_model(model, str(path.parent))
     except Exception as err:  # onnx raises many unrelated types here
         raise ModelLoadError(
-            f"{path}: cannot load the model with its weights ({_first_line(err)})"
+            f"{path}: cannot load the model with its weights ({first_line(err)})"
         ) from err
     return model
 
@@ -900,7 +901,7 @@ def symbolic_shapes(
                         break  # stopped at a node it cannot infer: keep what it found
                 engine._update_output_from_vi()
             except Exception as err:  # its partial shapes are still good
-                found.doc_string = _first_line(err)
+                found.doc_string = first_line(err)
             graph = engine.out_mp_.graph if hasattr(engine, "out_mp_") else GraphProto()
             for value in (*graph.value_info, *graph.output):
                 if value.name in wanted and _shape_of(value.type) is not None:
@@ -1012,11 +1013,6 @@ def _constants_as_tensors(graph: GraphProto) -> None:
         tensor = onnx.helper.make_tensor(name, elem_type, dims, values)
         del node.attribute[:]
         node.attribute.add().CopyFrom(onnx.helper.make_attribute("value", tensor))
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 @contextlib.contextmanager

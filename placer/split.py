@@ -47,7 +47,7 @@ from placer.onnx_graph import (
     op_positions,
     read_model_with_weights,
 )
-from placer.text import printable
+from placer.text import first_line, printable
 
 MANIFEST = "manifest.json"
 #: The manifest's ``generator``: with each file's size and SHA-256, how a later split
@@ -243,10 +243,9 @@ def split_model(
         try:
             onnx.checker.check_model(sub, full_check=True)
         except Exception as err:  # the checker raises several unrelated types
-            line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelLoadError(
                 f"{model_path}: the submodel of stage {s + 1} ({stage['device']}) fails the "
-                f"ONNX checker: {line}"
+                f"ONNX checker: {first_line(err)}"
             ) from err
         file = f"stage_{s + 1}_{re.sub(r'[^A-Za-z0-9]+', '_', stage['device'])}.onnx"
         data = sub.SerializeToString()

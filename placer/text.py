@@ -49,3 +49,16 @@ def markup_safe(text: str) -> str:
     from rich.markup import escape
 
     return escape(printable(text))
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none), for
+    one-line errors that quote another library.
+
+    Examples
+    --------
+    >>> first_line(ValueError("bad shape\\nat node 3")), first_line(KeyError())
+    ('bad shape', 'KeyError')
+    """
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

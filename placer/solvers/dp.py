@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from placer.blocks import BlockGraph, contract
+from placer.blocks import BlockGraph, contract, topological_order
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluate import evaluate
 from placer.interrupts import deferred_interrupt
@@ -456,20 +456,16 @@ def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
     graph far too wide for them (a 100,000-wide graph would fill gigabytes first).
     """
     m = blocks.n_blocks
+    edges = blocks.edges
+    # the arcs by the position of their tail in a topological order: the numbering
+    # itself, unless some arcs run against it (a narrowed DAG's)
+    position = np.arange(m)
+    if len(edges) and np.any(edges[:, 0] >= edges[:, 1]):
+        arcs = {(int(u), int(v)) for u, v in edges}
+        position[topological_order(list(range(m)), arcs)] = np.arange(m)
     depth = np.zeros(m, dtype=np.int64)
-    succ: list[list[int]] = [[] for _ in range(m)]
-    indegree = np.zeros(m, dtype=np.int64)
-    for u, v in blocks.edges:
-        succ[int(u)].append(int(v))
-        indegree[v] += 1
-    ready = [b for b in range(m) if indegree[b] == 0]  # Kahn: arcs may run either way
-    while ready:
-        u = ready.pop()
-        for v in succ[u]:
-            depth[v] = max(depth[v], depth[u] + 1)
-            indegree[v] -= 1
-            if indegree[v] == 0:
-                ready.append(v)
+    for u, v in edges[np.argsort(position[edges[:, 0]], kind="stable")]:
+        depth[v] = max(depth[v], depth[u] + 1)
     widest = int(np.bincount(depth).max()) if m else 0
     return widest >= 63 or 2**widest > max_ideals
 
