@@ -30,6 +30,7 @@ from placer.provenance import (
 )
 from placer.result import PlacementResult, from_plan, from_solve
 from placer.safe_yaml import shown
+from placer.simulate import Schedule, simulate
 from placer.solvers import SolveResult, SolverOptions, get_solver
 from placer.solvers.feasibility import check_feasible
 
@@ -417,6 +418,27 @@ def evaluate_plan(
     if not bound:
         return result
     return replace(result, lower_bound=proven_bound(problem, None, contiguous=False))
+
+
+def with_simulation(
+    result: PlacementResult, microbatches: int, schedule: Schedule | None = None
+) -> PlacementResult:
+    """``result`` with a simulated run of ``microbatches`` microbatches of its plan
+    (:func:`placer.simulate.simulate`); a plan that is not contiguous forms no pipeline,
+    and gets a note instead.
+
+    Raises
+    ------
+    InputError
+        ``schedule`` does not fit the plan's mode (check it before solving with
+        :func:`placer.simulate.check_schedule`).
+    """
+    if not result.evaluation.contiguous:
+        note = "not simulated: the plan is not contiguous, so its stages form no pipeline"
+        return replace(result, notes=(*result.notes, note))
+    simulation = simulate(result.problem, result.placement, result.evaluation,
+                          microbatches, schedule)  # fmt: skip
+    return replace(result, simulation=simulation)
 
 
 def load_plan(

@@ -38,6 +38,13 @@ from placer.render import (
     to_yaml,
 )
 from placer.result import PlacementResult
+from placer.simulate import (
+    MAX_MICROBATCHES,
+    Schedule,
+    check_schedule,
+    default_schedule,
+    is_training,
+)
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
 from placer.text import markup_safe, printable
@@ -105,6 +112,7 @@ LIMIT = BoundedFloat(Range(0, 1e30))
 BATCH_SIZE = BoundedInt(1, MAX_DIM)
 THREADS = BoundedInt(1, 256)
 MAX_IDEALS = BoundedInt(1, 10**9)
+MICROBATCHES = BoundedInt(1, MAX_MICROBATCHES)
 MAX_PAIRS = BoundedInt(1, 10**15)
 
 
@@ -169,6 +177,39 @@ def model_options(command):
                           "alone (none: the runtime's optimisations off)."),
     ]  # fmt: skip
     return _decorated(command, decorators)
+
+
+def simulation_options(command):
+    """Options that ask for a simulated run of the plan (place and evaluate)."""
+    decorators = [
+        click.option("--microbatches", type=MICROBATCHES, default=None, metavar="N",
+                     help="Simulate N microbatches through the plan: makespan, bubbles, "
+                          "steady-state throughput (docs/model.md)."),
+        click.option("--schedule", type=click.Choice([s.value for s in Schedule]),
+                     default=None,
+                     help="Schedule of the simulated run [inference: stream; training: "
+                          "1f1b]."),
+    ]  # fmt: skip
+    return _decorated(command, decorators)
+
+
+def _schedule(problem, kwargs: dict) -> Schedule | None:
+    """The schedule asked for, checked against the plan's mode before any solving."""
+    schedule = Schedule(kwargs["schedule"]) if kwargs.get("schedule") else None
+    if kwargs.get("microbatches") is None:
+        if schedule is not None:
+            raise InputError("--schedule sets the simulated run's schedule: give "
+                             "--microbatches N too")  # fmt: skip
+        return None
+    training = is_training(problem)
+    check_schedule(schedule or default_schedule(training), training)
+    return schedule
+
+
+def _simulated(result: PlacementResult, kwargs: dict, schedule: Schedule | None):
+    if kwargs.get("microbatches") is None:
+        return result
+    return app.with_simulation(result, kwargs["microbatches"], schedule)
 
 
 def cut_options(command):
@@ -444,6 +485,7 @@ def _progress():
 @model_options
 @cut_options
 @solver_options
+@simulation_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")
@@ -460,10 +502,12 @@ def place(
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         # --coarsen: the figures printed are the model's own, not the merged graph's
         problem, full = app.load_searched_and_model(model, _model(kwargs))
+    schedule = _schedule(problem, kwargs)
     with _progress() as progress:
         result = app.place(problem, solver, _solver(kwargs, progress))
     if full is not None:
         result = app.on_the_model(result, full)
+    result = _simulated(result, kwargs, schedule)
     _emit(result, fmt, output)
     if fail_below is not None and result.throughput < fail_below:
         raise BelowThreshold(below(result.throughput, fail_below, result.problem.time_unit))
@@ -475,6 +519,7 @@ def place(
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
 @cut_options
+@simulation_options
 @click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")
@@ -489,8 +534,9 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
     given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem, placement = app.load_plan(model, plan, _model(kwargs), given)
+    schedule = _schedule(problem, kwargs)
     with _status("evaluating..."):
-        result = app.evaluate_plan(problem, placement)
+        result = _simulated(app.evaluate_plan(problem, placement), kwargs, schedule)
     _emit(result, fmt, output)
     _warn(problem)
 
@@ -562,10 +608,13 @@ def compare(
               callback=_output_path,
               help="Write Markdown for a PR comment.")
 @click.option("--microbatches", type=BoundedInt(min=1, max=64), default=None,
-              help="Microbatches in the timeline [one per stage, 4 to 12].")  # fmt: skip
+              help="Simulate N microbatches: the timeline, and figures in both reports "
+                   "[timeline only: one per stage, 4 to 12].")
+@click.option("--schedule", type=click.Choice([s.value for s in Schedule]), default=None,
+              help="Schedule of the simulated run [inference: stream; training: 1f1b].")
 def report(
     model: str, plan: str, html_path: str | None, markdown_path: str | None,
-    microbatches: int | None, **kwargs,
+    microbatches: int | None, schedule: str | None, **kwargs,
 ) -> None:  # fmt: skip
     """Report PLAN for MODEL as HTML (stage loads, memory, timeline, ops) or Markdown.
 
@@ -581,11 +630,14 @@ def report(
     given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem, placement = app.load_plan(model, plan, _model(kwargs), given)
+    chosen = _schedule(problem, {"microbatches": microbatches or 1, "schedule": schedule})
     with _status("evaluating..."):
         result = app.evaluate_plan(problem, placement, bound=False)
+        if microbatches is not None:
+            result = app.with_simulation(result, microbatches, chosen)
     outputs = []
     if html_path is not None:
-        outputs.append((html_path, to_html(result, microbatches)))
+        outputs.append((html_path, to_html(result, microbatches, chosen)))
     if markdown_path is not None:
         outputs.append((markdown_path, to_markdown(result)))
     write_outputs(outputs)  # both or neither

@@ -49,6 +49,10 @@ class DeviceKind:
     pays_communication : bool
         Whether transfers across this device's boundary count towards its load.
         In [1]_ the CPU does not pay for communication; accelerators do.
+    host : str
+        The machine the devices are in ("" : the one machine of the cluster).  Only the
+        pipeline simulator reads it: transfers between hosts share each host's link to
+        the others (:mod:`placer.simulate`).
     """
 
     name: str
@@ -56,6 +60,7 @@ class DeviceKind:
     count: int
     memory_bytes: float = math.inf
     pays_communication: bool = True
+    host: str = ""
 
 
 def usable_kinds(kinds: Sequence[DeviceKind], n_classes: int) -> tuple[DeviceKind, ...]:

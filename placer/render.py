@@ -220,6 +220,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
     )
     if searched := _searched(result):
         console.print(searched)
+    for line in _simulation_lines(result, scale, unit, per):
+        console.print(line)
     raw_unit = _time_scale(problem.time_unit)[1]
     for line in _cpu_lines(result, scale, f" {printable(raw_unit)}" if raw_unit else ""):
         console.print(Text(line))
@@ -228,6 +230,29 @@ def render_table(result: PlacementResult, console: Console) -> None:
     if not evaluation.valid:
         for violation in evaluation.violations:
             console.print(Text(f"invalid: {printable(violation)}", style="bold red"))
+
+
+def _simulation_lines(result: PlacementResult, scale: float, unit: str, per: str) -> list[str]:
+    """What the simulated run of ``--microbatches N`` adds (``unit`` with its space)."""
+    sim = result.simulation
+    if sim is None:
+        return []
+    lines = [
+        f"simulated {sim.microbatches} microbatches ({sim.schedule.value}): makespan "
+        f"{_num(sim.makespan * scale)}{unit}, {_num(sim.throughput)} {per}, "
+        f"bubbles {100 * sim.bubble_fraction:.1f}% of stage time; steady state "
+        f"{_num(sim.steady_throughput)} {per}"
+    ]
+    slower = 1 + 1e-9
+    if sim.period > result.max_load * slower:
+        busiest = max(sim.links, key=lambda link: link.per_microbatch, default=None)
+        if busiest is not None and busiest.per_microbatch > result.max_load * slower:
+            why = (f"link {markup_safe(busiest.name)} is busy "
+                   f"{_num(busiest.per_microbatch * scale)}{unit} per microbatch")  # fmt: skip
+        else:
+            why = f"{sim.schedule.value} leaves stages idle even with the pipeline full"
+        lines.append(f"the steady state is slower than the max-load's: {why}")
+    return lines
 
 
 def _cpu_lines(result: PlacementResult, scale: float, unit: str) -> list[str]:

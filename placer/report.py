@@ -6,10 +6,9 @@ compute and communication against the bottleneck, each device's memory against i
 cap, a pipeline timeline of a few microbatches, and which op runs where.  Every name
 that comes from a model or a cluster file is escaped.
 
-The timeline is an illustration of the schedule, not a simulation of the hardware: a
-stage takes its load per microbatch (split evenly between forward and backward
-communication in training), training runs the 1F1B schedule of PipeDream-Flush [1]_
-and inference fills and drains the pipeline as GPipe does [2]_.
+The timeline is the pipeline simulator's run of the plan (:mod:`placer.simulate`): each
+stage's receives, compute and sends for every microbatch, under the 1F1B schedule of
+PipeDream-Flush [1]_ or GPipe's [2]_ in training, streaming in inference.
 
 References
 ----------
@@ -24,29 +23,11 @@ import html
 import math
 import re
 from dataclasses import dataclass
-from enum import Enum
 
 from placer.result import PlacementResult
+from placer.simulate import Activity, Pass, Schedule, Simulation, Work, simulate
 from placer.text import printable
 from placer.units import format_bytes
-
-
-class Pass(str, Enum):
-    """What a slot of the timeline computes."""
-
-    FORWARD = "forward"
-    BACKWARD = "backward"
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Stage ``stage`` runs ``pass_`` of microbatch ``microbatch`` from ``start`` to ``end``."""
-
-    stage: int
-    microbatch: int
-    pass_: Pass
-    start: float
-    end: float
 
 
 @dataclass(frozen=True)
@@ -101,67 +82,6 @@ def stage_figures(result: PlacementResult) -> list[StageFigures]:
 def is_training(result: PlacementResult) -> bool:
     """Whether the problem has backward ops (then the pipeline runs 1F1B)."""
     return any(op.backward for op in result.problem.ops)
-
-
-def timeline(stages: list[StageFigures], microbatches: int, training: bool) -> list[Slot]:
-    """The schedule of ``microbatches`` through the stages.
-
-    Inference (GPipe fill and drain): stage ``s`` runs the forward of microbatch ``m``
-    once stage ``s - 1`` has finished it and stage ``s`` has finished ``m - 1``.
-    Training (1F1B): stage ``s`` of ``S`` first runs ``min(S - s - 1, M)`` forwards,
-    then alternates one forward and one backward, then drains its backwards; a
-    backward needs the backward of the next stage (and the last stage's, its own
-    forward).
-
-    Notes
-    -----
-    O(S · M) slots; each stage's order is fixed, so one pass per slot resolves it.
-    """
-    count = len(stages)
-    orders: list[list[tuple[Pass, int]]] = []
-    for s in range(count):
-        if not training:
-            orders.append([(Pass.FORWARD, m) for m in range(microbatches)])
-            continue
-        warmup = min(count - s - 1, microbatches)
-        order = [(Pass.FORWARD, m) for m in range(warmup)]
-        forward, backward = warmup, 0
-        while backward < microbatches:
-            if forward < microbatches:
-                order.append((Pass.FORWARD, forward))
-                forward += 1
-            order.append((Pass.BACKWARD, backward))
-            backward += 1
-        orders.append(order)
-
-    done: dict[tuple[int, Pass, int], float] = {}
-    free = [0.0] * count
-    position = [0] * count
-    slots: list[Slot] = []
-    remaining = sum(len(order) for order in orders)
-    while remaining:
-        progressed = False
-        for s in range(count):
-            while position[s] < len(orders[s]):
-                pass_, m = orders[s][position[s]]
-                if pass_ is Pass.FORWARD:
-                    needs = [(s - 1, Pass.FORWARD, m)] if s else []
-                elif s == count - 1:
-                    needs = [(s, Pass.FORWARD, m)]
-                else:
-                    needs = [(s + 1, Pass.BACKWARD, m)]
-                if any(need not in done for need in needs):
-                    break
-                start = max([free[s], *(done[need] for need in needs)])
-                length = stages[s].forward if pass_ is Pass.FORWARD else stages[s].backward
-                done[(s, pass_, m)] = free[s] = start + length
-                slots.append(Slot(s, m, pass_, start, start + length))
-                position[s] += 1
-                remaining -= 1
-                progressed = True
-        if not progressed:
-            raise RuntimeError("pipeline schedule deadlocked")
-    return slots
 
 
 def default_microbatches(stages: int) -> int:
@@ -285,9 +205,10 @@ def _memory_bars(stages: list[StageFigures]) -> str:
     return "".join(parts)
 
 
-def _timeline_svg(stages: list[StageFigures], slots: list[Slot], scale: float, unit: str) -> str:
+def _timeline_svg(stages: list[StageFigures], activities: tuple[Activity, ...], scale: float,
+                  unit: str) -> str:  # fmt: skip
     label_w, plot_w, row_h = 150, 760, 26
-    end = max((slot.end for slot in slots), default=0.0) or 1.0
+    end = max((a.end for a in activities), default=0.0) or 1.0
     height = row_h * len(stages) + 34
     parts = [
         f'<svg role="img" aria-label="pipeline timeline" width="{label_w + plot_w + 20}" '
@@ -295,21 +216,31 @@ def _timeline_svg(stages: list[StageFigures], slots: list[Slot], scale: float, u
     ]
     for s, stage in enumerate(stages):
         parts.append(f'<text x="0" y="{10 + s * row_h + 14}">{_e(stage.device)}</text>')
-    for slot in slots:
-        x = label_w + plot_w * slot.start / end
-        w = max(plot_w * (slot.end - slot.start) / end, 0.5)
-        y = 10 + slot.stage * row_h
-        color = _COMPUTE if slot.pass_ is Pass.FORWARD else _BACKWARD
-        letter = "F" if slot.pass_ is Pass.FORWARD else "B"
+    for a in activities:
+        if a.end <= a.start:
+            continue
+        x = label_w + plot_w * a.start / end
+        w = max(plot_w * (a.end - a.start) / end, 0.5)
+        y = 10 + a.stage * row_h
+        if a.work is Work.COMPUTE:
+            color = _COMPUTE if a.pass_ is Pass.FORWARD else _BACKWARD
+        else:
+            color = _COMM
+        # a transfer its receiver does not pay for holds only the link: a thin bar
+        top, tall = (y + 14, 4) if not a.holds_stage else (y, 18)
+        what = f"{a.pass_.value} {a.work.value}"
+        if a.source is not None:
+            what += f" from {stages[a.source].device}"
         parts.append(
-            f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="18" fill="{color}" '
-            f'stroke="#fff"><title>{slot.pass_.value} of microbatch {slot.microbatch + 1}: '
-            f"{_num(slot.start * scale)}–{_num(slot.end * scale)} {_e(unit)}</title></rect>"
+            f'<rect x="{x:.2f}" y="{top}" width="{w:.2f}" height="{tall}" fill="{color}" '
+            f'stroke="#fff"><title>{_e(what)} of microbatch {a.microbatch + 1}: '
+            f"{_num(a.start * scale)}–{_num(a.end * scale)} {_e(unit)}</title></rect>"
         )
-        if w > 22:
+        if a.work is Work.COMPUTE and w > 22:
+            letter = "F" if a.pass_ is Pass.FORWARD else "B"
             parts.append(
                 f'<text x="{x + w / 2:.2f}" y="{y + 13}" text-anchor="middle" '
-                f'style="fill:#fff">{letter}{slot.microbatch + 1}</text>'
+                f'style="fill:#fff">{letter}{a.microbatch + 1}</text>'
             )
     y = height - 8
     parts.append(f'<text x="{label_w}" y="{y}">0</text>')
@@ -320,14 +251,30 @@ def _timeline_svg(stages: list[StageFigures], slots: list[Slot], scale: float, u
     return "".join(parts)
 
 
-def to_html(result: PlacementResult, microbatches: int | None = None) -> str:
-    """The plan as one self-contained HTML page (inline CSS and SVG, no script)."""
+def _simulation(result: PlacementResult, microbatches: int | None,
+                schedule: Schedule | None) -> Simulation | None:  # fmt: skip
+    """The run the timeline shows: the result's own when it has one of that length."""
+    sim = result.simulation
+    count = microbatches or (sim.microbatches if sim else None)
+    count = count or default_microbatches(len(result.evaluation.stages))
+    if sim is not None and sim.microbatches == count and schedule in (None, sim.schedule):
+        return sim
+    if not result.evaluation.contiguous:
+        return None
+    return simulate(result.problem, result.placement, result.evaluation, count, schedule)
+
+
+def to_html(
+    result: PlacementResult, microbatches: int | None = None, schedule: Schedule | None = None
+) -> str:
+    """The plan as one self-contained HTML page (inline CSS and SVG, no script); its
+    timeline is a simulated run of ``microbatches`` microbatches under ``schedule``
+    (defaults: the result's simulation, else one microbatch per stage, 4 to 12)."""
     problem, evaluation = result.problem, result.evaluation
     scale, unit = _scale(problem.time_unit)
     stages = stage_figures(result)
     training = is_training(result)
-    microbatches = microbatches or default_microbatches(len(stages))
-    slots = timeline(stages, microbatches, training)
+    sim = _simulation(result, microbatches, schedule)
     per = f"samples/{problem.time_unit}" if problem.time_unit else "samples per time unit"
     bottleneck = evaluation.bottleneck
     bottleneck_name = problem.devices[bottleneck.device].name if bottleneck else "—"
@@ -345,7 +292,7 @@ def to_html(result: PlacementResult, microbatches: int | None = None) -> str:
         f" (bottleneck {_e(bottleneck_name)})</dd>",
         f"<dt>predicted throughput</dt><dd>{_num(result.throughput)} {_e(per)}</dd>",
         f"<dt>stages</dt><dd>{len(stages)} of {problem.total_devices} devices</dd>",
-        f"<dt>mode</dt><dd>{'training (1F1B)' if training else 'inference'}</dd>",
+        f"<dt>mode</dt><dd>{'training' if training else 'inference'}</dd>",
         f"<dt>valid</dt><dd>{'yes' if evaluation.valid else '<span class=bad>no</span>'}</dd></dl>",
     ]
     out += [f'<p class="bad">invalid: {_e(v)}</p>' for v in evaluation.violations]
@@ -378,14 +325,25 @@ def to_html(result: PlacementResult, microbatches: int | None = None) -> str:
     out.append("<h2>Memory per device</h2>")
     out.append('<p class="legend">filled: memory the plan needs; dashed: the device\'s cap.</p>')
     out.append(_memory_bars(stages))
-    schedule = "1F1B (PipeDream-Flush)" if training else "GPipe-style fill and drain"
-    out.append(f"<h2>Pipeline timeline: {microbatches} microbatches, {schedule}</h2>")
-    out.append(
-        f'<p class="legend"><span style="background:{_COMPUTE}"></span>forward'
-        + (f'<span style="background:{_BACKWARD}"></span>backward' if training else "")
-        + "; each slot lasts its stage's time per microbatch.</p>"
-    )
-    out.append(_timeline_svg(stages, slots, scale, unit))
+    if sim is None:
+        out.append("<h2>Pipeline timeline</h2>")
+        out.append('<p class="note">not simulated: the plan is not contiguous, so its '
+                   "stages form no pipeline.</p>")  # fmt: skip
+    else:
+        names = {Schedule.STREAM: "streaming", Schedule.GPIPE: "GPipe",
+                 Schedule.ONE_F_ONE_B: "1F1B (PipeDream-Flush)"}  # fmt: skip
+        out.append(f"<h2>Pipeline timeline: {sim.microbatches} microbatches, "
+                   f"{names[sim.schedule]}</h2>")  # fmt: skip
+        out.append(
+            f'<p class="legend"><span style="background:{_COMPUTE}"></span>forward'
+            + (f'<span style="background:{_BACKWARD}"></span>backward' if training else "")
+            + f'<span style="background:{_COMM}"></span>receive and send (thin: a transfer '
+            "only its link spends time on), as the pipeline simulator runs them: makespan "
+            f"{_num(sim.makespan * scale)}{_e(unit_label)}, {_num(sim.throughput)} "
+            f"{_e(per)} over the run, bubbles {100 * sim.bubble_fraction:.1f}% of stage "
+            f"time; {_num(sim.steady_throughput)} {_e(per)} in steady state.</p>"
+        )
+        out.append(_timeline_svg(stages, sim.activities, scale, unit))
 
     out.append("<h2>Ops by stage</h2>")
     for i, stage in enumerate(stages, start=1):
@@ -458,6 +416,16 @@ def to_markdown(result: PlacementResult, width: int = 40) -> str:
         f"{_md(per)}**, {len(stages)} stages"
         + ("" if evaluation.valid else ", **invalid**: " + _md("; ".join(evaluation.violations))),
         "",
+    ]
+    if (sim := result.simulation) is not None:
+        lines += [
+            f"simulated {sim.microbatches} microbatches ({sim.schedule.value}): makespan "
+            f"{_num(sim.makespan * scale)}{_md(unit_label)}, {_num(sim.throughput)} "
+            f"{_md(per)}, bubbles {100 * sim.bubble_fraction:.1f}% of stage time; steady "
+            f"state {_num(sim.steady_throughput)} {_md(per)}",
+            "",
+        ]
+    lines += [
         f"| # | device | ops | compute{unit_label} | comm{unit_label} | load{unit_label} "
         "| memory | cap |",
         "|---|---|--:|--:|--:|--:|--:|--:|",

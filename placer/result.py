@@ -11,6 +11,7 @@ from placer import __version__
 from placer.evaluate import Evaluation, evaluate
 from placer.layers import layer_map, layer_ranges
 from placer.model import Placement, Problem
+from placer.simulate import Simulation
 from placer.solvers.base import SolveResult
 
 
@@ -33,6 +34,7 @@ class PlacementResult:
     stats: dict[str, float] | None = None
     notes: tuple[str, ...] = ()
     contiguous_bound: bool = False
+    simulation: Simulation | None = None
 
     @property
     def max_load(self) -> float:
@@ -127,6 +129,7 @@ class PlacementResult:
             "notes": list(self.notes),
             "stages": stages,
             "provenance": problem.provenance.to_dict() if problem.provenance else None,
+            **({"simulation": self.simulation.to_dict()} if self.simulation else {}),
         }
 
 

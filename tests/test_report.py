@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from placer.report import Pass, StageFigures, timeline, to_html, to_markdown
+from placer.evaluate import evaluate
+from placer.model import DeviceClass, DeviceKind, Op, Placement, Problem
+from placer.report import to_html, to_markdown
 from placer.result import from_plan
+from placer.simulate import Pass, Work, simulate
 from placer.solvers import SOLVERS, SolverOptions
 from placer.workload import read_workload
 from tests.conftest import REFERENCE
@@ -117,12 +120,32 @@ def test_report_needs_an_output(run_placer, evil_workload, plan) -> None:
     assert "--html FILE or --markdown FILE" in result.stderr
 
 
-def _stage(forward: float, backward: float = 0.0) -> StageFigures:
-    return StageFigures("d", "t", 0, forward, backward, forward + backward, 0.0, 0.0, 1.0, ())
+def _pipeline(latencies: list[tuple[float, float]]) -> tuple[Problem, Placement]:
+    """A chain of one forward op per stage (and its backward op, when given), no
+    communication."""
+    count = len(latencies)
+    kinds = (DeviceKind("d", DeviceClass.ACCELERATOR, count),)
+    ops = [Op(i, f"f{i}", (f,), (True,), 0.0, 0.0, i) for i, (f, _) in enumerate(latencies)]
+    edges = [(i, i + 1) for i in range(count - 1)]
+    training = any(b for _, b in latencies)
+    if training:
+        ops += [Op(count + i, f"b{i}", (b,), (True,), 0.0, 0.0, i, backward=True)
+                for i, (_, b) in enumerate(latencies)]  # fmt: skip
+        edges += [(count + i + 1, count + i) for i in range(count - 1)]
+        edges.append((count - 1, 2 * count - 1))
+    devices = tuple(range(count)) * (2 if training else 1)
+    return Problem("chain", tuple(ops), tuple(edges), kinds), Placement(devices)
+
+
+def _slots(latencies, microbatches):
+    problem, placement = _pipeline(latencies)
+    evaluation = evaluate(problem, placement)
+    sim = simulate(problem, placement, evaluation, microbatches)
+    return [a for a in sim.activities if a.work is Work.COMPUTE]
 
 
 def test_inference_timeline_fills_and_drains() -> None:
-    slots = timeline([_stage(1.0), _stage(2.0), _stage(1.0)], 4, training=False)
+    slots = _slots([(1.0, 0), (2.0, 0), (1.0, 0)], 4)
     assert len(slots) == 12 and all(s.pass_ is Pass.FORWARD for s in slots)
     end = {(s.stage, s.microbatch): s.end for s in slots}
     # the slowest stage sets the pace: one microbatch every 2 time units
@@ -133,8 +156,7 @@ def test_inference_timeline_fills_and_drains() -> None:
 
 
 def test_training_timeline_is_one_forward_one_backward() -> None:
-    stages = [_stage(1.0, 2.0) for _ in range(4)]
-    slots = timeline(stages, 8, training=True)
+    slots = _slots([(1.0, 2.0)] * 4, 8)
     assert len(slots) == 4 * 8 * 2
     done = {(s.stage, s.pass_, s.microbatch): s for s in slots}
     for s in slots:
