@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from placer.provenance import (
     workload_fingerprint,
 )
 from placer.result import PlacementResult, from_plan, from_solve
+from placer.runner import RunOptions, RunReport
 from placer.safe_yaml import shown
 from placer.simulate import Schedule, simulate
 from placer.solvers import SolveResult, SolverOptions, get_solver
@@ -492,6 +493,40 @@ def _set_fields(options: ModelOptions) -> set[str]:
     """The fields of ``options`` that differ from the defaults."""
     defaults = ModelOptions()
     return {name for name in FLAGS if getattr(options, name) != getattr(defaults, name)}
+
+
+def run(
+    model: str | Path,
+    plan: str | Path,
+    options: ModelOptions,
+    given: Collection[str],
+    how: RunOptions,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunReport:
+    """Run ``plan`` for ``model`` as a pipeline of stage processes on this machine and
+    measure it against placer's prediction (``placer run``, :mod:`placer.runner`).
+
+    Raises
+    ------
+    PlanFormatError
+        The plan is for training, not a pipeline, or not for this model.
+    InputError
+        Inputs that do not fit; a stage on a device this machine lacks.
+    StageFailed
+        A stage failed, died or hung.
+    """
+    from placer.runner import check_runnable, run_plan
+    from placer.split import build_split
+
+    problem, placement = load_plan(model, plan, options, given)
+    result = evaluate_plan(problem, placement, bound=False)
+    check_runnable(result, str(plan))
+    shapes = split_options(model, plan, options, given)
+    split = build_split(model, plan, batch_size=batch_size(shapes),
+                        input_shapes=shapes.input_shapes)  # fmt: skip
+    costing = problem.provenance.costing if problem.provenance else None
+    cluster = costing.cluster if costing is not None else load_cluster(options.cluster)
+    return run_plan(result, split, Path(model), cluster, how, progress)
 
 
 def split_options(

@@ -20,7 +20,7 @@ from placer.check import Limits, below, check_plan
 from placer.compare import compare as compare_solvers
 from placer.compare import default_solvers
 from placer.costmodel import DType
-from placer.errors import BelowThreshold, InputError
+from placer.errors import BelowThreshold, InputError, StageFailed
 from placer.fileio import check_outputs, streamed, write_outputs
 from placer.layers import CutRule, Granularity
 from placer.measurement import COSTS_NOTE
@@ -38,6 +38,7 @@ from placer.render import (
     to_yaml,
 )
 from placer.result import PlacementResult
+from placer.runner import CHECK_TOLERANCE
 from placer.simulate import (
     MAX_MICROBATCHES,
     Schedule,
@@ -47,7 +48,7 @@ from placer.simulate import (
 )
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
 from placer.solvers.base import MipBackend
-from placer.text import markup_safe, printable
+from placer.text import first_line, markup_safe, printable
 from placer.units import Range, parse_integer, parse_number
 
 _FORMATS = click.Choice([f.value for f in OutputFormat])
@@ -679,6 +680,95 @@ def split(
     stages = f"{count} stage{'' if count == 1 else 's'}"
     click.echo(f"wrote {stages} and manifest.json to {printable(out_dir)}", err=True)
     _warn_shapes(manifest.shapes_estimated, manifest.tensor_count)
+
+
+#: ``placer run``'s microbatches (README, "Ranges of numbers").
+RUN_MICROBATCHES = BoundedInt(1, 100_000)
+RUN_WARMUP = BoundedInt(0, 10_000)
+RUN_TIMEOUT = BoundedFloat(Range(1.0, 86_400.0))
+
+
+@cli.command(name="run")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("plan", type=click.Path(dir_okay=False))
+@model_options
+@click.option("--microbatches", type=RUN_MICROBATCHES, default=32, show_default=True,
+              help="Microbatches measured (each of the plan's batch size).")
+@click.option("--warmup", type=RUN_WARMUP, default=4, show_default=True,
+              help="Microbatches run first and not measured.")
+@click.option("--inputs", type=click.Path(dir_okay=False), default=None, metavar="FILE.npz",
+              help="The model's inputs (one array per input name) [random ones].")
+@click.option("--check", is_flag=True,
+              help="Compare the pipeline's outputs with the whole model's, run in one "
+                   "session (to 1e-5).")
+@click.option("--timeout", type=RUN_TIMEOUT, default=120.0, show_default=True,
+              help="Seconds without progress after which a stage counts as hung.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
+              help="Write to FILE atomically.")  # fmt: skip
+def run_command(
+    model: str, plan: str, microbatches: int, warmup: int, inputs: str | None, check: bool,
+    timeout: float, fmt: str, output: str | None, **kwargs,
+) -> None:  # fmt: skip
+    """Run PLAN (an inference plan) for MODEL as a pipeline of one process per stage on
+    this machine, and print what it measures against what placer predicted.
+
+    CPU stages are pinned to the cores of their cluster group (cores: in the cluster
+    file); accelerator stages run through onnxruntime's CUDA provider.
+    """
+    from placer.render import render_run
+    from placer.runner import RunOptions
+
+    if not model.lower().endswith(".onnx"):
+        raise InputError(f"{model}: placer run runs .onnx models")
+    check_outputs({"--output": output}, {"MODEL": model, "PLAN": plan, "--inputs": inputs})
+    given = _given(click.get_current_context())
+    arrays = _npz(inputs) if inputs is not None else None
+    how = RunOptions(microbatches=microbatches, warmup=warmup, inputs=arrays, check=check,
+                     timeout=timeout)  # fmt: skip
+    with _progress_bar("running") as progress:
+        report = app.run(model, plan, _model(kwargs), given, how, progress)
+    if fmt == "json":
+        text = dump_json(report.to_dict())
+    else:
+        console = output_console(io.StringIO(), record=True) if output else output_console()
+        render_run(report, console)
+        text = console.export_text() if output else None
+    if output is not None:
+        write_outputs([(output, text)])
+        click.echo(f"wrote {printable(output)}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)
+    if check and report.check_error is not None and report.check_error > CHECK_TOLERANCE:
+        raise StageFailed(
+            f"--check: the pipeline's outputs differ from the whole model's by "
+            f"{report.check_error:.3g} (scaled), more than {CHECK_TOLERANCE:g}"
+        )
+
+
+def _npz(path: str) -> dict:
+    """The arrays of an ``.npz`` file, read without pickles.
+
+    Raises
+    ------
+    InputError
+        Unreadable, not an ``.npz`` archive, or holding object arrays.
+    """
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise InputError(f"{printable(path)}: not an .npz archive of arrays")
+            return {name: archive[name] for name in archive.files}
+    except OSError as err:
+        raise InputError(f"{printable(path)}: cannot read it ({err.strerror or err})") from err
+    except (ValueError, zipfile.BadZipFile, EOFError) as err:
+        reason = first_line(err)
+        raise InputError(f"{printable(path)}: not an .npz archive of arrays ({reason})") from err
 
 
 #: Runs of ``placer profile`` (README, "Ranges of numbers").

@@ -58,6 +58,12 @@ class NoPlacementFound(PlacerError):
     exit_status = ExitStatus.NO_SOLUTION
 
 
+class StageFailed(PlacerError):
+    """A stage process of ``placer run`` failed, died or hung (placer's side: exit 1)."""
+
+    exit_status = ExitStatus.ERROR
+
+
 class BelowThreshold(PlacerError):
     """A plan misses a limit set for CI (``place --fail-below``, ``placer check``)."""
 

@@ -403,3 +403,48 @@ def render_comparison(comparison, console: Console) -> None:
     for row in comparison.rows:
         if row.error is not None:
             console.print(Text(f"{printable(row.solver)}: {printable(row.error)}", style="yellow"))
+
+
+def render_run(report, console: Console) -> None:
+    """Print ``placer run``'s measurements against the prediction (a
+    :class:`placer.runner.RunReport`): a row per stage, the bottleneck marked, then the
+    pipeline's throughput and bottleneck, predicted and measured."""
+    title = (f"placer run: {printable(report.model)} — {report.microbatches} microbatches "
+             f"of {report.samples_per_step} after {report.warmup} warm-up")  # fmt: skip
+    _title(console, title)
+    table = Table()
+    _column(table, "stage", "right")
+    _column(table, "device")
+    for label in ("predicted", "measured", "error", "compute", "transfer", "cpu"):
+        _column(table, label, "right")
+    predicted, measured = report.predicted_bottleneck, report.measured_bottleneck
+    for s, stage in enumerate(report.stages, start=1):
+        marks = "p" if stage.device == predicted else ""
+        marks += "m" if stage.device == measured else ""
+        table.add_row(
+            str(s),
+            markup_safe(stage.device) + (f" *{marks}" if marks else ""),
+            f"{stage.predicted * 1e3:.4g}",
+            f"{stage.measured * 1e3:.4g}",
+            f"{100 * stage.error:+.1f}%",
+            f"{stage.compute * 1e3:.4g}",
+            f"{stage.transfer * 1e3:.4g}",
+            f"{stage.cpu * 1e3:.4g}",
+            style="bold" if stage.device == measured else None,
+        )
+    console.print(table)
+    console.print("times in ms per microbatch (medians); *p: predicted bottleneck, *m: "
+                  "measured; error: (predicted - measured) / measured; cpu: the stage's CPU "
+                  "time computing")  # fmt: skip
+    console.print(
+        f"throughput: predicted {_num(report.predicted_throughput)} samples/s (pipeline "
+        f"simulator, steady state), measured {_num(report.measured_throughput)} samples/s "
+        f"(error {100 * report.throughput_error:+.1f}%)"
+    )
+    same = "the same" if predicted == measured else "different"
+    clear = "" if report.bottleneck_clear else " (predicted loads within 5% of each other)"
+    console.print(f"bottleneck: predicted {markup_safe(predicted)}, measured "
+                  f"{markup_safe(measured)}: {same}{clear}")  # fmt: skip
+    if report.check_error is not None:
+        console.print(f"--check: outputs within {report.check_error:.3g} (scaled) of the whole "
+                      "model's")  # fmt: skip

@@ -164,6 +164,37 @@ def split_model(
     # refuse before minutes of work
     _existing(_target(out_dir), printable(str(out_dir)))
     check_output_directory(out_dir, {"the model": model_path, "the plan": plan_path})
+    built = build_split(model_path, plan_path, batch_size=batch_size, input_shapes=input_shapes)
+    _write(out_dir, built.manifest, list(built.contents))
+    return built.manifest
+
+
+@dataclass(frozen=True)
+class Split:
+    """A split made in memory: the manifest, each stage's serialised submodel in
+    pipeline order, and the shapes of the graph inputs it was made at."""
+
+    manifest: SplitManifest
+    contents: tuple[bytes, ...]
+    input_shapes: Mapping[str, tuple[int, ...]]
+
+
+def build_split(
+    model_path: str | Path,
+    plan_path: str | Path,
+    *,
+    batch_size: int = 1,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> Split:
+    """The submodels of :func:`split_model`, made in memory and written nowhere
+    (``placer run`` writes them to a directory of its own).
+
+    Raises
+    ------
+    PlanFormatError, ModelLoadError
+        As :func:`split_model`.
+    """
+    model_path, plan_path = Path(model_path), Path(plan_path)
     document = read_plan_document(plan_path)
     stages = document["stages"]
     for s, stage in enumerate(stages):
@@ -273,8 +304,7 @@ def split_model(
         model_path.name, tuple(files), tuple(graph_inputs), tuple(graph_outputs),
         len(graph.unknown_shapes), graph.tensor_count,
     )  # fmt: skip
-    _write(out_dir, manifest, contents)
-    return manifest
+    return Split(manifest, tuple(contents), dict(graph.input_shapes))
 
 
 def _write(out_dir: Path, manifest: SplitManifest, contents: list[bytes]) -> None:
