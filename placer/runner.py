@@ -300,8 +300,8 @@ def run_plan(
     placing = _providers(result, cluster)
     feeds = make_feeds(split, model, options.inputs)
     unit = seconds_per_unit(problem.time_unit)
-    simulated = simulate(problem, result.placement, evaluation, max(2, options.microbatches),
-                         Schedule.STREAM)  # fmt: skip
+    # the steady state does not depend on how many microbatches are simulated
+    simulated = simulate(problem, result.placement, evaluation, 16, Schedule.STREAM)
     total = options.warmup + options.microbatches
     produced = {name: s for s, stage in enumerate(split.manifest.stages) for name in stage.outputs}
     graph_outputs = set(split.manifest.graph_outputs)
@@ -437,6 +437,7 @@ def _coordinate(processes, statuses, split: Split, options: RunOptions, total: i
                 while finished[s] is None and conn.poll():  # what it said before exiting
                     _handle(conn.recv(), s, split, ready, finished, ticks, outputs)
                 if finished[s] is None:
+                    processes[s].join(1.0)  # its sentinel is ready: it has ended
                     code = processes[s].exitcode
                     how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
                     raise StageFailed(f"{_name(split, s)} died ({how}); stopped every stage")
