@@ -24,7 +24,11 @@ reproduces the measured time under placer's own counting.  The figures:
 * ``movement``: Transpose (of whole rows), Concat and Gather, their bandwidth as a
   fraction of the regime's (cache or memory) for their traffic; ``transpose``: the same
   for a Transpose that moves the last axis (element by element);
-* ``overhead``: a chain of single-element ``Add`` nodes, its time per node beyond one.
+* ``overhead``: a chain of single-element ``Add`` nodes, its time per node beyond one;
+* on a CPU, ``cores``: the first ``count × threads`` cores this process may run on,
+  ``threads`` for each device; and with ``count`` of 2 or more, ``shared_bandwidth``:
+  the sweep's largest ``Add`` run by ``count`` processes at once, each pinned to its
+  device's cores (:mod:`placer.contention`), the sum of their bytes over their times.
 
 Times are medians of the repeats; where one thread runs the benchmark (the default),
 its thread CPU time, which other processes on a shared machine barely disturb.  Each
@@ -55,6 +59,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from placer.cluster import HALF_AT, UNFUSED
+from placer.contention import StreamJob, available_cores, stream_together
+from placer.cores import format_core_list
 from placer.errors import InputError
 from placer.opcost import OpClass, TensorInfo, cost_of
 from placer.text import first_line
@@ -109,6 +115,8 @@ class Calibration:
     memory_bytes: float
     efficiency: dict[str, float]
     measurements: tuple[Measurement, ...] = field(default_factory=tuple)
+    cores: tuple[int, ...] = ()  # count equal slices, one per device
+    shared_bandwidth: float = 0.0  # 0: not measured (one device, or not a CPU)
 
 
 def calibrate(
@@ -119,14 +127,15 @@ def calibrate(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Calibration:
     """Measure the local ``device`` (``cpu`` or ``cuda[:N]``) with ``threads`` threads,
-    at ``dtype`` (``fp32``; ``fp16`` on CUDA only).  ``progress(step, done, total)`` is
-    called before each benchmark.
+    at ``dtype`` (``fp32``; ``fp16`` on CUDA only), for a group of ``count`` such
+    devices.  ``progress(step, done, total)`` is called before each benchmark.
 
     Raises
     ------
     InputError
         ``device`` names no device onnxruntime can run here (no CUDA provider in this
-        build, or no GPU), or ``dtype`` is not measured on it.
+        build, or no GPU), or ``dtype`` is not measured on it, or this process may run
+        on fewer than ``count × threads`` CPU cores.
     """
     import onnxruntime as ort
 
@@ -136,20 +145,61 @@ def calibrate(
             f"--dtype {dtype}: calibrate measures fp32 on cpu (onnxruntime's CPU provider "
             "has no fp16 kernels for most ops) and fp32 or fp16 on cuda"
         )
-    runner = _Runner(ort, providers, threads, device)
+    cores = _cores(count, threads) if device == "cpu" else ()
+    runner = Runner(ort, providers, threads, device)
     benches = _benchmarks(dtype)
+    together = count > 1 and bool(cores)  # a step more: the devices streaming at once
+    steps = len(benches) + together
     results: list[Measurement] = []
     for index, bench in enumerate(benches):
         if progress is not None:
-            progress(bench.name, index, len(benches))
+            progress(bench.name, index, steps)
         seconds = runner.time(bench.model, bench.feeds, bench.optimised) / bench.nodes
         kind = f"{UNFUSED}{bench.op_class}" if _SPLIT.get(bench.op_class) and not bench.optimised \
             else bench.op_class
         results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds,
                                    bench.inner))  # fmt: skip
+    if together:
+        largest = next(b for b in benches if b.name == f"Add {_SWEEP_BYTES[-1]} B")
+        if progress is not None:
+            progress(f"{largest.name} on {count} devices at once", len(benches), steps)
+        results += _shared(largest, threads, count, cores)
     if progress is not None:
-        progress("done", len(benches), len(benches))
-    return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results)
+        progress("done", steps, steps)
+    return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results,
+                   cores)  # fmt: skip
+
+
+def _cores(count: int, threads: int) -> tuple[int, ...]:
+    """The cores ``count`` devices of ``threads`` threads each are pinned to: the first
+    of those this process may run on."""
+    available = available_cores()
+    needed = count * threads
+    if len(available) < needed:
+        raise InputError(
+            f"--count {count} --threads {threads}: {count} devices of {threads} thread(s) "
+            f"need {needed} cores, and this process may run on {len(available)} "
+            f"({format_core_list(available)})"
+        )
+    return tuple(available[:needed])
+
+
+def _shared(bench: _Bench, threads: int, count: int, cores: tuple[int, ...]) -> list[Measurement]:
+    """``bench`` timed in ``count`` processes at once, one per device, each on its own
+    slice of ``cores``: a measurement of each, of class ``shared``."""
+    job = StreamJob(
+        model=bench.model.SerializeToString(),
+        inputs=tuple((name, tuple(array.shape)) for name, array in bench.feeds.items()),
+        dtype=str(next(iter(bench.feeds.values())).dtype),
+        threads=threads,
+    )
+    slices = [cores[i * threads : (i + 1) * threads] for i in range(count)]
+    medians = stream_together(job, slices)
+    return [
+        Measurement(f"{bench.name}, device {i} of {count} at once", "shared", bench.flops,
+                    bench.bytes, seconds)
+        for i, seconds in enumerate(medians)
+    ]  # fmt: skip
 
 
 def _providers(device: str, ort) -> list[str]:
@@ -166,7 +216,7 @@ def _providers(device: str, ort) -> list[str]:
     raise InputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
 
 
-class _Runner:
+class Runner:
     """Sessions on one device; :meth:`time` is the median seconds of one run."""
 
     def __init__(self, ort, providers: list[str], threads: int, device: str) -> None:
@@ -184,28 +234,38 @@ class _Runner:
         self.timer = "thread CPU time" if self.thread_clock else "wall time"
 
     def time(self, model, feeds: dict[str, np.ndarray], optimised: bool = False) -> float:
+        """Median seconds of a run of ``model`` on ``feeds``, after two to warm up."""
+        session = self.session(model, optimised)
+        for _ in range(2):
+            session.run(None, feeds)
+        return statistics.median(self.samples(session, feeds))
+
+    def session(self, model, optimised: bool = False):
+        """An onnxruntime session of ``model`` (an ONNX model, or its serialised bytes)
+        on this runner's device and threads: the graph as built, unless ``optimised``
+        (the runtime's default optimisation level)."""
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
-        # the graph as built, unless the benchmark measures what the optimiser makes of it
         level = self.ort.GraphOptimizationLevel
         options.graph_optimization_level = (
             level.ORT_ENABLE_ALL if optimised else level.ORT_DISABLE_ALL
         )
         options.log_severity_level = 3
+        serialised = model if isinstance(model, bytes) else model.SerializeToString()
         try:
-            session = self.ort.InferenceSession(
-                model.SerializeToString(), options, providers=self.providers
-            )
+            return self.ort.InferenceSession(serialised, options, providers=self.providers)
         except Exception as err:  # onnxruntime raises its own exception types
             raise InputError(
                 f"onnxruntime cannot run on this device (no GPU, or its driver is missing?): "
                 f"{first_line(err)}"
             ) from err
+
+    def samples(self, session, feeds: dict[str, np.ndarray]) -> list[float]:
+        """Seconds of each timed run: at least :data:`_MIN_REPEATS` and
+        :data:`_MIN_SECONDS` in all, at most :data:`_MAX_REPEATS`."""
         clock = time.thread_time if self.thread_clock else time.perf_counter
-        for _ in range(2):
-            session.run(None, feeds)
         samples: list[float] = []
         spent = 0.0
         while len(samples) < _MAX_REPEATS and (
@@ -216,7 +276,7 @@ class _Runner:
             elapsed = clock() - start
             samples.append(elapsed)
             spent += elapsed
-        return statistics.median(samples)
+        return samples
 
 
 @dataclass(frozen=True)
@@ -435,7 +495,7 @@ class _Builder:
 # -- from measurements to figures ----------------------------------------------------------
 
 
-def _derive(device, threads, count, dtype, timer, version, results) -> Calibration:
+def _derive(device, threads, count, dtype, timer, version, results, cores=()) -> Calibration:
     single, chain = (r.seconds for r in results if r.op_class == "overhead")
     overhead = max(chain - single, 0.0) / (_CHAIN - 1)
     # what an op takes beyond its overhead: its run less that of one tiny op
@@ -489,6 +549,8 @@ def _derive(device, threads, count, dtype, timer, version, results) -> Calibrati
         if moves:
             efficiency[kind.value] = _fraction(statistics.median(moves))
     efficiency["memory"] = 1.0  # the bandwidths are the elementwise sweep's own
+    # the socket: what the devices streaming at once move in all
+    shared_bandwidth = sum((rate(r, r.bytes) for r in by_class.get("shared", [])), 0.0)
     return Calibration(
         device=device,
         threads=threads,
@@ -504,6 +566,8 @@ def _derive(device, threads, count, dtype, timer, version, results) -> Calibrati
         memory_bytes=_memory_bytes() / max(count, 1),
         efficiency=efficiency,
         measurements=tuple(results),
+        cores=tuple(cores),
+        shared_bandwidth=shared_bandwidth,
     )
 
 
@@ -573,6 +637,14 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
         if entries:
             group["efficiency"][prefix[:-1]] = entries
     group["overhead"] = f"{c.overhead * 1e6:.4g} us"
+    if c.shared_bandwidth:
+        group["shared_bandwidth"] = f"{c.shared_bandwidth / 1e9:.4g} GB/s"
+    if c.cores:
+        group["cores"] = format_core_list(c.cores)
+    # what one device streams while all of them do (DeviceGroup.dram_bandwidth)
+    streams = c.memory_bandwidth
+    if c.shared_bandwidth:
+        streams = min(streams, c.shared_bandwidth / c.count)
     document = {
         "name": name,
         "devices": [group],
@@ -582,7 +654,7 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
             "pairs": [
                 {
                     "between": [name, name],
-                    "bandwidth": f"{c.memory_bandwidth / 2e9:.4g} GB/s",
+                    "bandwidth": f"{streams / 2e9:.4g} GB/s",
                     "latency": "10 us",
                 }
             ]

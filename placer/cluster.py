@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from placer.catalog import ASSUMED, CATALOG, DTYPES, DeviceType, PcieGen, device_type_names
+from placer.cores import MAX_CORE, deal_cores, parse_core_list
 from placer.errors import ClusterSpecError, InputError
 from placer.inputs import read_text
 from placer.model import DeviceClass
@@ -76,6 +77,8 @@ _GROUP_FIELDS = (
     "overhead",
     "pipeline",
     "cache",
+    "cores",
+    "shared_bandwidth",
 )
 #: Keys of a per-class ``efficiency`` mapping: the op classes, ``default`` (every class
 #: not named), ``memory`` (streaming ops' share of bandwidth) and ``movement``.
@@ -110,6 +113,7 @@ RANGES: dict[str, Range] = {
     "peak_flops": Range(1e3, 1e21, "FLOP/s"),
     "memory": Range(1, MAX_BYTES, show=format_bytes),
     "memory_bandwidth": Range(1e3, 1e16, "bytes/s"),
+    "shared_bandwidth": Range(1e3, 1e16, "bytes/s"),
     "efficiency": Range(1e-3, 1),
     "overhead": TIME_RANGE,
     "bandwidth": Range(1e3, 1e16, "bytes/s"),
@@ -185,6 +189,12 @@ class DeviceGroup:
     cache_bytes, cache_bandwidth : float
         An op whose traffic fits in ``cache_bytes`` streams at ``cache_bandwidth``
         instead of ``memory_bandwidth`` (0: no cache level is modelled).
+    cores : tuple of int
+        CPU cores the group's devices are pinned to, ``count`` equal slices in order
+        (:meth:`device_cores`); empty: not pinned.  No cost depends on them.
+    shared_bandwidth : float
+        Memory bandwidth all the group's devices share (one CPU socket), bytes/s; 0:
+        none beyond each device's own (:attr:`dram_bandwidth`).
     """
 
     name: str
@@ -200,6 +210,47 @@ class DeviceGroup:
     class_efficiency: Mapping[str, float] = field(default_factory=dict)
     cache_bytes: float = 0.0
     cache_bandwidth: float = 0.0
+    cores: tuple[int, ...] = ()
+    shared_bandwidth: float = 0.0
+
+    def device_cores(self, index: int) -> tuple[int, ...]:
+        """The cores device ``index`` (``name:index``) is pinned to: slice ``index``
+        of ``count`` equal slices of :attr:`cores`, in order; empty when the group
+        names none.
+
+        Raises
+        ------
+        IndexError
+            ``index`` is not one of the group's devices (0 to ``count - 1``).
+
+        Examples
+        --------
+        >>> cpu = parse_cluster("devices: [{type: cpu, count: 2, cores: '0-3'}]").group("cpu")
+        >>> cpu.device_cores(0), cpu.device_cores(1)
+        ((0, 1), (2, 3))
+        >>> parse_cluster("devices: [{type: cpu}]").group("cpu").device_cores(0)
+        ()
+        """
+        return deal_cores(self.cores, self.count, index)
+
+    @property
+    def dram_bandwidth(self) -> float:
+        """Bytes/s one device streams from memory (not cache) while every device of
+        the group does: ``memory_bandwidth``, or its share of ``shared_bandwidth`` if
+        that is less.  The cost model assumes all of them run at once, as a pipeline's
+        stages do in steady state, so a device's costs do not depend on the others'.
+
+        Examples
+        --------
+        >>> socket = parse_cluster(
+        ...     "devices: [{type: cpu, count: 4, memory_bandwidth: 20GB/s, "
+        ...     "shared_bandwidth: 60GB/s}]").group("cpu")
+        >>> socket.dram_bandwidth / 1e9
+        15.0
+        """
+        if not self.shared_bandwidth:
+            return self.memory_bandwidth
+        return min(self.memory_bandwidth, self.shared_bandwidth / self.count)
 
     def compute_rate(
         self, dtype: str, op_class: str, *, unfused: bool = False, inner: float = 0.0
@@ -229,11 +280,11 @@ class DeviceGroup:
 
     def stream_rate(self, nbytes: float, op_class: str) -> float:
         """Bytes/s an op of ``op_class`` moving ``nbytes`` in all reaches: the cache's
-        bandwidth when they fit in it, else memory's, times the fraction of it the
-        class reaches (``movement`` or ``transpose`` for data movement, ``memory``
-        otherwise)."""
+        bandwidth when they fit in it, else memory's (:attr:`dram_bandwidth`, which
+        devices sharing a socket share), times the fraction of it the class reaches
+        (``movement`` or ``transpose`` for data movement, ``memory`` otherwise)."""
         fits = self.cache_bytes > 0 and nbytes <= self.cache_bytes
-        bandwidth = self.cache_bandwidth if fits else self.memory_bandwidth
+        bandwidth = self.cache_bandwidth if fits else self.dram_bandwidth
         key = op_class if op_class in ("movement", "transpose") else "memory"
         return bandwidth * self.class_efficiency.get(key, self.efficiency)
 
@@ -282,6 +333,8 @@ class DeviceGroup:
                 if self.cache_bytes
                 else {}
             ),
+            **({"cores": list(self.cores)} if self.cores else {}),
+            **({"shared_bandwidth": self.shared_bandwidth} if self.shared_bandwidth else {}),
         }
 
 
@@ -734,6 +787,12 @@ class _Spec:
             if "overhead" in entry
             else base.overhead
         )
+        shared_bandwidth = (
+            self.quantity(entry["shared_bandwidth"], (*path, "shared_bandwidth"), parse_bandwidth)
+            if "shared_bandwidth" in entry
+            else getattr(base, "shared_bandwidth", 0.0)
+        )
+        cores = self.cores(entry, path, device_class, count, referenced)
         pipeline = entry.get("pipeline", True)
         if not isinstance(pipeline, bool):
             raise self.error(
@@ -755,8 +814,65 @@ class _Spec:
             class_efficiency=class_efficiency,
             cache_bytes=cache_bytes,
             cache_bandwidth=cache_bandwidth,
+            cores=cores,
+            shared_bandwidth=shared_bandwidth,
         )
         return _GroupSpec(group, catalog)
+
+    def cores(
+        self,
+        entry: dict[str, Any],
+        path: FieldPath,
+        device_class: DeviceClass,
+        count: int,
+        referenced: DeviceGroup | None,
+    ) -> tuple[int, ...]:
+        """The cores a CPU group's devices are pinned to: a list of core numbers or a
+        string of ranges, ``count × k`` distinct cores.  A group naming a device file
+        keeps the file's cores only for as many devices as the file describes: they
+        were laid out for that count."""
+        if "cores" not in entry:
+            keep = referenced is not None and referenced.count == count
+            return referenced.cores if keep and device_class is DeviceClass.CPU else ()
+        value, field_path = entry["cores"], (*path, "cores")
+        if device_class is not DeviceClass.CPU:
+            raise self.error(
+                field_path,
+                f"only a CPU group's devices are pinned to cores (this group's class is "
+                f"{device_class.value})",
+            )
+        if isinstance(value, str):
+            try:
+                cores = parse_core_list(value)
+            except ValueError as err:
+                raise self.error(field_path, str(err)) from err
+        elif isinstance(value, list) and value:
+            for index, core in enumerate(value):
+                whole = isinstance(core, int) and not isinstance(core, bool)
+                if not whole or not 0 <= core <= MAX_CORE:
+                    raise self.error(
+                        (*field_path, index),
+                        f"expected a core number from 0 to {MAX_CORE}, got {shown(core)}",
+                    )
+            cores = tuple(value)
+        else:
+            raise self.error(
+                field_path,
+                "expected a list of core numbers ([0, 1]) or a string of ranges "
+                f"('0-3,8-11'), got {shown(value)}",
+            )
+        seen: set[int] = set()
+        for core in cores:
+            if core in seen:
+                raise self.error(field_path, f"core {core} is listed twice")
+            seen.add(core)
+        if len(cores) % count:
+            raise self.error(
+                field_path,
+                f"{len(cores)} cores cannot be dealt evenly to the group's {count} devices "
+                f"(expected a multiple of {count}: the same number for each device)",
+            )
+        return cores
 
     def referenced(self, value: str, path: FieldPath) -> DeviceGroup:
         """The one device group of the cluster file ``value`` names (relative to this

@@ -886,7 +886,8 @@ def check(plan: str, max_load: float | None, min_throughput: float | None) -> No
 @click.option("--threads", type=THREADS, default=1, show_default=True,
               help="onnxruntime intra-op threads (one: timed by thread CPU time).")
 @click.option("--count", type=BoundedInt(1, 4096), default=1, show_default=True,
-              help="Devices like it in the cluster written (such as cores given to stages).")
+              help="Devices like it in the cluster written (on a CPU: pinned to cores, "
+                   "their shared memory bandwidth measured).")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16"]), default="fp32",
               show_default=True, help="Precision to measure (fp16: cuda only).")
 @click.option("--name", default=None, metavar="NAME",
@@ -912,9 +913,14 @@ def calibrate(
     with _steps("calibrating") as progress:
         calibration = measure(device, threads, count, dtype, progress)
     write_outputs([(output, cluster_yaml(calibration, name))])
+    shared = (
+        f" ({calibration.shared_bandwidth / 1e9:.4g} GB/s shared by {count})"
+        if calibration.shared_bandwidth
+        else ""
+    )
     click.echo(
         f"wrote {printable(output)}: {name}: peak {calibration.peak_flops / 1e9:.4g} GFLOP/s, "
-        f"memory {calibration.memory_bandwidth / 1e9:.4g} GB/s, overhead "
+        f"memory {calibration.memory_bandwidth / 1e9:.4g} GB/s{shared}, overhead "
         f"{calibration.overhead * 1e6:.3g} us per op ({calibration.timer})",
         err=True,
     )

@@ -264,6 +264,10 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
         )
         if group.cache_bytes:
             entry["cache"] = {"size": group.cache_bytes, "bandwidth": group.cache_bandwidth}
+        if group.shared_bandwidth:
+            entry["shared_bandwidth"] = group.shared_bandwidth
+        if group.cores:
+            entry["cores"] = list(group.cores)
         if not group.pipeline:
             entry["pipeline"] = False
         devices.append(entry)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from placer.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, _derive, cluster_yaml
 from placer.cluster import load_cluster, parse_cluster
+from placer.contention import available_cores
 from tests.conftest import one_line_error
+
+#: Devices the real calibration writes: two (pinned, their shared bandwidth measured)
+#: where this process may run on two cores.
+COUNT = 2 if len(available_cores()) >= 2 else 1
 
 GPT2 = Path(__file__).resolve().parents[1] / "sample_models" / "gpt2_small.onnx"
 
@@ -64,14 +76,35 @@ def test_figures_are_derived_from_the_measurements() -> None:
     assert cluster.link("made-up", "made-up").bandwidth == pytest.approx(10e9, rel=1e-3)
 
 
+def test_the_devices_streaming_at_once_give_the_shared_bandwidth() -> None:
+    # two devices each moving the largest sweep's bytes in 1.5x its time alone
+    largest = _SWEEP_BYTES[-1]
+    run = 4e-6 + 0.5e-6  # the one-element run's time, taken out as for every benchmark
+    together = [Measurement(f"Add {largest}, device {i} of 2 at once", "shared",
+                            largest / 12, largest, run + 1.5 * largest / 20e9)
+                for i in range(2)]  # fmt: skip
+    c = _derive("cpu", 1, 2, "fp32", "thread CPU time", "1.0", synthetic() + together,
+                cores=(4, 5))  # fmt: skip
+    assert c.shared_bandwidth == pytest.approx(2 * 20e9 / 1.5)
+    group = parse_cluster(cluster_yaml(c, "made-up"), "made-up.yaml").group("made-up")
+    assert group.cores == (4, 5) and group.device_cores(1) == (5,)
+    assert group.shared_bandwidth == pytest.approx(26.67e9)
+    assert group.dram_bandwidth == pytest.approx(20e9 / 1.5, rel=1e-3)
+    # alone: nothing shared, nothing pinned
+    alone = _derive("cpu", 1, 1, "fp32", "thread CPU time", "1.0", synthetic())
+    group = parse_cluster(cluster_yaml(alone, "made-up"), "made-up.yaml").group("made-up")
+    assert (group.cores, group.shared_bandwidth) == ((), 0.0)
+
+
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    """One real calibration of this machine's CPU (a few seconds)."""
+    """One real calibration of this machine's CPU (a few seconds), of :data:`COUNT`
+    devices."""
     from placer.cli import main
 
     path = tmp_path_factory.mktemp("calibrate") / "local-cpu.yaml"
     with pytest.raises(SystemExit) as done:
-        main(["calibrate", "-o", str(path)])
+        main(["calibrate", "--count", str(COUNT), "-o", str(path)])
     assert done.value.code in (0, None)
     return path
 
@@ -92,6 +125,34 @@ def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_pla
     result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster", pair)
     assert result.exit_code == 0, result.stderr
     assert "local-cpu:1" in result.stdout
+
+
+def test_calibrate_pins_the_devices_and_measures_their_shared_bandwidth(calibrated) -> None:
+    group = load_cluster(calibrated).group("local-cpu")
+    first = tuple(available_cores()[:COUNT])
+    assert group.count == COUNT and group.cores == first
+    assert [group.device_cores(i) for i in range(COUNT)] == [(core,) for core in first]
+    if COUNT == 1:
+        assert group.shared_bandwidth == 0  # one device shares nothing
+        return
+    # two devices at once move about as much as one alone (one core saturates the
+    # socket) to twice as much (each streams as fast as alone); noise either way
+    assert 0.5 < group.shared_bandwidth / group.memory_bandwidth < 3
+    measured = yaml.safe_load(calibrated.read_text())["calibration"]["measured"]
+    shared = [entry for entry in measured if entry["class"] == "shared"]
+    assert [entry["name"] for entry in shared] == [
+        f"Add {_SWEEP_BYTES[-1]} B, device {i} of 2 at once" for i in range(2)
+    ]
+
+
+def test_calibrate_refuses_more_devices_than_cores(run_placer, tmp_path) -> None:
+    out = tmp_path / "x.yaml"
+    cores = len(available_cores())
+    one_line_error(run_placer("calibrate", "--count", cores + 1, "-o", out),
+                   f"--count {cores + 1} --threads 1", f"need {cores + 1} cores")  # fmt: skip
+    one_line_error(run_placer("calibrate", "--count", cores, "--threads", 2, "-o", out),
+                   f"need {2 * cores} cores", f"may run on {cores}")  # fmt: skip
+    assert not out.exists()
 
 
 def test_calibrate_refuses_what_it_cannot_measure(run_placer, tmp_path) -> None:
@@ -128,3 +189,66 @@ def test_a_short_reduction_runs_slower_where_the_file_says_so() -> None:
     assert group.compute_rate("fp32", "conv", inner=580) == pytest.approx(100e9 * 580 / 600)
     assert group.compute_rate("fp32", "gemm", inner=20) == pytest.approx(100e9)  # not given
     assert group.efficiency_spec == {"default": 1.0, "half_at": {"conv": 20.0}}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: read from /proc)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, IndexError):
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie left for init to reap does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(COUNT < 2 or not Path("/proc/self/stat").exists(),
+                    reason="needs two cores and Linux's /proc")  # fmt: skip
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.3])
+def test_ctrl_c_while_the_devices_stream_leaves_no_process_and_no_file(tmp_path, after) -> None:
+    """Ctrl-C at a terminal (SIGINT to the whole process group) ``after`` seconds into
+    the parallel step: exit 130 within a second, one line, no output, and none of the
+    processes it started still running."""
+    out = tmp_path / "local-cpu.yaml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "placer", "calibrate", "--count", "2", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    began = time.monotonic()
+    started: set[int] = set()
+    # the step has begun once both streaming processes exist (beside the resource tracker)
+    while len(started) < 3 and process.poll() is None and time.monotonic() - began < 120:
+        started |= set(_children(process.pid))
+        time.sleep(0.005)
+    assert process.poll() is None, "calibrate ended before its parallel step"
+    time.sleep(after)
+    started |= set(_children(process.pid))
+    sent = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("Ctrl-C did not end calibrate within 30 s")
+    took = time.monotonic() - sent
+    stderr = err.decode(errors="replace")
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["placer: interrupted"], stderr
+    assert took < 1.0
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    deadline = time.monotonic() + 2
+    while any(_running(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [pid for pid in started if _running(pid)] == []

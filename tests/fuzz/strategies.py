@@ -565,6 +565,25 @@ def _maybe(draw, chance: int = 3) -> bool:
     return draw(st.integers(0, chance)) == 0
 
 
+#: A CPU group's ``cores``: lists and range strings, valid or not for the group's count.
+core_lists = st.one_of(
+    st.lists(st.integers(0, 7), min_size=1, max_size=8, unique=True),
+    st.lists(st.one_of(st.integers(-2, 70_000), st.booleans(), st.floats(), st.text(max_size=2)),
+             max_size=4),
+    st.sampled_from(["0-3", "0-1,4-5", "7", "3-0", "0-2-4", "x", "", " 1 - 2 ,5", "1,1",
+                     "0-99999999999", "-1", "٠-١"]),
+    st.integers(-2, 8),
+)  # fmt: skip
+
+
+def _socket(draw, group: dict[str, Any]) -> None:
+    """Sometimes a socket's figures: shared bandwidth and cores (on any class)."""
+    if _maybe(draw):
+        group["shared_bandwidth"] = draw(figure("bandwidth"))
+    if _maybe(draw):
+        group["cores"] = draw(core_lists)
+
+
 @st.composite
 def device_groups(draw, index: int) -> dict:
     """One device group: a catalog type with overrides, or explicit figures."""
@@ -584,6 +603,7 @@ def device_groups(draw, index: int) -> dict:
                 flops,
                 st.fixed_dictionaries({"fp32": flops}, optional={"fp16": flops, "int4": flops}),
             ))  # fmt: skip
+        _socket(draw, group)
         return group
     group = {
         "name": draw(st.one_of(st.just(f"g{index}"), names)),
@@ -598,6 +618,7 @@ def device_groups(draw, index: int) -> dict:
         group["overhead"] = draw(figure("time"))
     if draw(st.booleans()):
         group["count"] = draw(figure("count"))
+    _socket(draw, group)
     return group
 
 
