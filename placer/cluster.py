@@ -79,6 +79,7 @@ _GROUP_FIELDS = (
     "cache",
     "cores",
     "shared_bandwidth",
+    "host",
 )
 #: Keys of a per-class ``efficiency`` mapping: the op classes, ``default`` (every class
 #: not named), ``memory`` (streaming ops' share of bandwidth) and ``movement``.
@@ -195,6 +196,10 @@ class DeviceGroup:
     shared_bandwidth : float
         Memory bandwidth all the group's devices share (one CPU socket), bytes/s; 0:
         none beyond each device's own (:attr:`dram_bandwidth`).
+    host : str
+        The machine the group's devices are in ("": the cluster's one machine).  No
+        cost depends on it; the pipeline simulator shares each host's link to the
+        others among the transfers that cross it (:mod:`placer.simulate`).
     """
 
     name: str
@@ -212,6 +217,7 @@ class DeviceGroup:
     cache_bandwidth: float = 0.0
     cores: tuple[int, ...] = ()
     shared_bandwidth: float = 0.0
+    host: str = ""
 
     def device_cores(self, index: int) -> tuple[int, ...]:
         """The cores device ``index`` (``name:index``) is pinned to: slice ``index``
@@ -335,6 +341,7 @@ class DeviceGroup:
             ),
             **({"cores": list(self.cores)} if self.cores else {}),
             **({"shared_bandwidth": self.shared_bandwidth} if self.shared_bandwidth else {}),
+            **({"host": self.host} if self.host else {}),
         }
 
 
@@ -793,6 +800,7 @@ class _Spec:
             else getattr(base, "shared_bandwidth", 0.0)
         )
         cores = self.cores(entry, path, device_class, count, referenced)
+        host = self.text(entry["host"], (*path, "host")) if "host" in entry else ""
         pipeline = entry.get("pipeline", True)
         if not isinstance(pipeline, bool):
             raise self.error(
@@ -816,6 +824,7 @@ class _Spec:
             cache_bandwidth=cache_bandwidth,
             cores=cores,
             shared_bandwidth=shared_bandwidth,
+            host=host,
         )
         return _GroupSpec(group, catalog)
 

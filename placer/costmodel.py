@@ -158,7 +158,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         [
             # what is left for the ops (below 0 when not even the activations fit)
             DeviceKind(g.name, g.device_class, g.count, g.memory_bytes - reserved,
-                       pays_communication=True)
+                       pays_communication=True, host=g.host)
             for g in groups
         ],
         len(placed),  # colour classes: a backward op shares its forward op's

@@ -268,6 +268,8 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
             entry["shared_bandwidth"] = group.shared_bandwidth
         if group.cores:
             entry["cores"] = list(group.cores)
+        if group.host:
+            entry["host"] = group.host
         if not group.pipeline:
             entry["pipeline"] = False
         devices.append(entry)

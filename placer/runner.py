@@ -219,7 +219,7 @@ def _providers(result: PlacementResult, cluster) -> list[tuple[tuple, tuple[int,
         cores: tuple[int, ...] = ()
         if cluster is not None:
             with contextlib.suppress(KeyError):
-                cores = tuple(getattr(cluster.group(kind.name), "device_cores", lambda i: ())(index))
+                cores = tuple(cluster.group(kind.name).device_cores(index))
         chosen.append((("CPUExecutionProvider",), cores, max(1, len(cores))))
     return chosen
 
@@ -434,8 +434,14 @@ def _coordinate(processes, statuses, split: Split, options: RunOptions, total: i
             if item in by_sentinel:
                 s = by_sentinel[item]
                 conn = statuses[s]
-                while finished[s] is None and conn.poll():  # what it said before exiting
-                    _handle(conn.recv(), s, split, ready, finished, ticks, outputs)
+                while finished[s] is None:  # what it said before it ended
+                    try:
+                        if not conn.poll():
+                            break
+                        message = conn.recv()
+                    except (EOFError, OSError):
+                        break
+                    _handle(message, s, split, ready, finished, ticks, outputs)
                 if finished[s] is None:
                     processes[s].join(1.0)  # its sentinel is ready: it has ended
                     code = processes[s].exitcode

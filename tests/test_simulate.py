@@ -267,3 +267,30 @@ def test_a_plan_that_is_no_pipeline_gets_a_note(run_placer, tmp_path) -> None:
     out = json.loads(result.stdout)
     assert not out["contiguous"] and "simulation" not in out
     assert any("not simulated" in note for note in out["notes"])
+
+
+def test_cluster_hosts_reach_the_simulator(tmp_path, run_placer) -> None:
+    """Two machines of one GPU each behind a slow network: with ``host:`` both transfers
+    out of machine a share its uplink; the plan records the hosts."""
+    from placer.cluster import parse_cluster
+
+    text = """\
+devices:
+  - {name: a, type: a100-80gb, count: 2, host: m1}
+  - {name: b, type: a100-80gb, count: 2, host: m2}
+"""
+    cluster = parse_cluster(text, "c.yaml")
+    assert [g.host for g in cluster.groups] == ["m1", "m2"]
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = run_placer("place", MOBILENET, "--cluster", path, "--microbatches", "4",
+                        "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    hosts = [g.get("host") for g in document["provenance"]["cluster"]["devices"]]
+    assert hosts == ["m1", "m2"]
+    assert schema_errors(document, load_schema("plan")) == []
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("devices: [{type: t4, host: 3}]\n")
+    refused = run_placer("place", MOBILENET, "--cluster", bad)
+    assert refused.exit_code == 2 and "devices[0].host" in one_line_error(refused)
