@@ -760,9 +760,11 @@ def _npz(path: str) -> dict:
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise InputError(f"{printable(path)}: not an .npz archive of arrays")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a lone .npy array
+            raise InputError(f"{printable(path)}: not an .npz archive of arrays (one per "
+                             "input name)")  # fmt: skip
+        with archive:
             return {name: archive[name] for name in archive.files}
     except OSError as err:
         raise InputError(f"{printable(path)}: cannot read it ({err.strerror or err})") from err

@@ -484,7 +484,7 @@ def _stop(processes, statuses) -> None:
     for conn in statuses:
         with contextlib.suppress(OSError, ValueError):
             conn.send("stop")
-    deadline = time.monotonic() + 0.5
+    deadline = time.monotonic() + 0.25  # a stage mid-microbatch reads "stop" too late
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
     for process in processes:

@@ -221,6 +221,6 @@ def test_killed_stage_and_ctrl_c_from_outside(run_placer, cluster, tmp_path) -> 
     sent = time.monotonic()
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
-    assert time.monotonic() - sent < 1.5
+    assert time.monotonic() - sent < 1.0  # README: within a second
     time.sleep(0.3)
     assert _alive(stages) == []
