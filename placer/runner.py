@@ -1,5 +1,5 @@
 """``placer run``: run a plan as a real pipeline of stage processes, and set what it
-measures beside what placer predicted.
+measures beside what placer predicted, as PipeDream checks its planner [1]_.
 
 The model is split as ``placer split`` splits it (:func:`placer.split.build_split`),
 into a temporary directory; one process per stage (:mod:`placer.stage_worker`) runs its
@@ -20,8 +20,7 @@ included.
 References
 ----------
 .. [1] Narayanan et al. (2019). PipeDream: Generalized Pipeline Parallelism for DNN
-   Training. SOSP.  (Its planner's predictions are checked the same way: run the
-   partitioned model and compare stage times.)
+   Training. SOSP.
 """
 
 from __future__ import annotations
