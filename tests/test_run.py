@@ -61,10 +61,9 @@ def _plan(run_placer, model: str, cluster: Path, tmp_path: Path, *extra: str) ->
     return plan
 
 
-def _children() -> set[int]:
-    """Stage processes of this process still running (multiprocessing's resource
-    tracker, which lives as long as its parent, is not one)."""
-    me = os.getpid()
+def _stages_of(parent: int) -> set[int]:
+    """Stage processes of ``parent`` still running (multiprocessing's resource tracker,
+    which lives as long as its parent, is not one)."""
     found = set()
     for entry in Path("/proc").glob("[0-9]*"):
         try:
@@ -72,9 +71,13 @@ def _children() -> set[int]:
             command = (entry / "cmdline").read_bytes()
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == me and fields[0] != "Z" and b"spawn_main" in command:
+        if int(fields[1]) == parent and fields[0] != "Z" and b"spawn_main" in command:
             found.add(int(entry.name))
     return found
+
+
+def _children() -> set[int]:
+    return _stages_of(os.getpid())
 
 
 @pytest.mark.slow
@@ -169,18 +172,10 @@ def _stage_pids(pid: int, count: int, within: float = 60.0) -> list[int]:
     """The stage processes of ``placer run`` ``pid`` once ``count`` of them compute."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        found = []
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                command = (entry / "cmdline").read_bytes()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid and b"multiprocessing" in command and b"spawn_main" in command:
-                found.append(int(entry.name))
+        found = _stages_of(pid)
         if len(found) >= count:
             time.sleep(3.0)  # let them load their sessions and start
-            return found
+            return sorted(found)
         time.sleep(0.1)
     raise AssertionError("the stage processes did not start")
 
