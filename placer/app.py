@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from placer.blocks import contract
+from placer.blocks import colour_blocks, contract
 from placer.errors import InputError, PlanFormatError
 from placer.evaluate import evaluate
 from placer.layers import CutRule, Granularity, restrict_cuts, split_group
@@ -274,7 +274,10 @@ def _model_problem(
     if kept_out:
         notes.append(f"kept out of the pipeline: {', '.join(kept_out)}")
     problem = replace(
-        problem, notes=(*notes, *problem.notes, *costs_notes), provenance=provenance
+        problem,
+        notes=(*notes, *problem.notes, *costs_notes),
+        caveats=(*problem.caveats, *costs_notes),
+        provenance=provenance,
     )
     return restrict_cuts(problem, options.cut, str(path)) if cuts else problem
 
@@ -320,12 +323,11 @@ def proven_bound(
     relaxation) or the MILP ran (its dual bound starts from it), or ``seconds`` (what is
     left of the time limit) is too short for it.
     """
-    from placer.bounds import lower_bound, trivial_bound, volume_bound
+    from placer.bounds import trivial_bound, volume_bound
+    from placer.solvers.relaxation import lower_bound
 
     if solved is not None and solved.optimal:
         return solved.objective
-    from placer.solvers.milp import colour_blocks
-
     # contiguous placements keep the contracted blocks whole; any placement, colour classes
     blocks = contract(problem) if contiguous else colour_blocks(problem)
     candidates = [trivial_bound(problem, blocks), volume_bound(problem, blocks)]
@@ -336,9 +338,7 @@ def proven_bound(
         objective = solved.objective
     # the DP's bracket bounds a model at least as tight as the LP relaxation, and the
     # MILP's dual bound starts from that relaxation
-    relaxed_already = solved is not None and (
-        solved.solver == "milp" or (solved.solver == "dp" and solved.lower_bound is not None)
-    )
+    relaxed_already = solved is not None and solved.bound_at_least_relaxation
     best = max(candidates)
     budget = LP_BOUND_SECONDS if seconds is None else min(LP_BOUND_SECONDS, seconds / 2)
     worth_it = objective > 0 and (objective - best) / objective > LP_BOUND_GAP

@@ -167,18 +167,39 @@ def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
     for i in range(n):
         members[block_of_op[i]].append(i)
 
+    edges = np.array(
+        sorted({(index[a], index[b]) for a, b in arcs}), dtype=np.int64
+    ).reshape(-1, 2)
+    return _assemble(problem, block_of_op, members, edges)
+
+
+def colour_blocks(problem: Problem) -> BlockGraph:
+    """Blocks for non-contiguous placements: one per colour class, nothing fused.
+
+    ``edges`` is empty (no order is imposed); hyperedges and weights are as in
+    :func:`contract`.
+    """
+    colours = sorted({op.color for op in problem.ops})
+    index = {c: b for b, c in enumerate(colours)}
+    block_of_op = np.array([index[op.color] for op in problem.ops], dtype=np.int64)
+    members: list[list[int]] = [[] for _ in colours]
+    for i, b in enumerate(block_of_op):
+        members[b].append(i)
+    return _assemble(problem, block_of_op, members, np.zeros((0, 2), dtype=np.int64))
+
+
+def _assemble(problem: Problem, block_of_op: np.ndarray, members, edges) -> BlockGraph:
+    """The :class:`BlockGraph` of ``problem``'s ops grouped by ``block_of_op``: each
+    block's summed latency (infinite on a kind that cannot run one of its ops) and
+    size, its hyperedges and its side computations' covers."""
     n_kinds = len(problem.kinds)
-    latency = np.zeros((n_kinds, len(order)))
-    size = np.zeros(len(order))
+    latency = np.zeros((n_kinds, len(members)))
+    size = np.zeros(len(members))
     for i, op in enumerate(problem.ops):
         b = block_of_op[i]
         size[b] += op.size_bytes
         for k in range(n_kinds):
             latency[k, b] += op.latency[k] if op.supported[k] else math.inf
-
-    edges = np.array(
-        sorted({(index[a], index[b]) for a, b in arcs}), dtype=np.int64
-    ).reshape(-1, 2)
     hyperedges, weights, exact = _hyperedges(problem, block_of_op, optimistic=False)
     covers, cover_latency, cover_size = side_covers(problem, block_of_op)
     return BlockGraph(

@@ -23,7 +23,6 @@ from placer.costmodel import DType
 from placer.errors import BelowThreshold, InputError, StageFailed
 from placer.fileio import check_outputs, streamed, write_outputs
 from placer.layers import CutRule, Granularity
-from placer.measurement import COSTS_NOTE
 from placer.onnx_checks import MAX_DIM
 from placer.profiling import Device, Fusion, ProfileOptions
 from placer.render import (
@@ -276,9 +275,8 @@ def _warn(problem) -> None:
 
     Called once a command has succeeded: a failure is one line on stderr, nothing more.
     """
-    for note in problem.notes:
-        if note.startswith(("no FLOP formula", COSTS_NOTE)):
-            _warning(printable(note))
+    for caveat in problem.caveats:
+        _warning(printable(caveat))
     _warn_shapes(problem.shapes_estimated, problem.tensor_count)
 
 

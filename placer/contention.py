@@ -5,7 +5,7 @@ writes share (``shared_bandwidth`` in ``docs/cluster.md``): the same large ``Add
 its sweep's last, run by ``N`` processes at once, one per device, each pinned to its
 device's cores (``os.sched_setaffinity``) with the device's intra-op threads, as the
 stages of a pipeline would run.  Each process times its own repeats with the timer
-the rest of calibration uses (:class:`placer.calibrate.Runner`), then keeps streaming,
+the rest of calibration uses (:class:`placer.sessions.Runner`), then keeps streaming,
 untimed, until every process has its repeats, so that no repeat is timed on a quieter
 socket than the others'.
 
@@ -193,7 +193,7 @@ def _load(job: StreamJob):
     import numpy as np
     import onnxruntime as ort
 
-    from placer.calibrate import Runner
+    from placer.sessions import Runner
 
     runner = Runner(ort, ["CPUExecutionProvider"], job.threads, "cpu")
     session = runner.session(job.model)

@@ -245,10 +245,10 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     links = tuple(
         tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
     )
-    notes = list(graph.notes)
+    caveats = []
     if graph.unknown_ops:
         unknown = sorted(set(graph.unknown_ops))
-        notes.append(
+        caveats.append(
             f"no FLOP formula for op type{'s' if len(unknown) > 1 else ''} "
             + ", ".join(unknown) + ": costed by bytes moved only"
         )
@@ -259,7 +259,8 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         kinds=kinds,
         time_unit="s",
         samples_per_step=options.batch_size,
-        notes=tuple(notes),
+        notes=(*graph.notes, *caveats),
+        caveats=tuple(caveats),
         cluster=cluster.name,
         links=links,
         replicas=replicas,

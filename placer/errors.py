@@ -52,6 +52,16 @@ class InfeasiblePlacement(PlacerError):
     exit_status = ExitStatus.INFEASIBLE
 
 
+class OverTotalMemory(InfeasiblePlacement):
+    """The ops need more memory than all devices together hold."""
+
+
+class SearchGaveUp(InfeasiblePlacement):
+    """A solver gave up before it found a placement or proved there is none (the exact
+    DP over too many ideals, whose linear orders fit no memory cap); another may find
+    one."""
+
+
 class NoPlacementFound(PlacerError):
     """The solver stopped (time limit, interrupt) before finding any placement."""
 

@@ -211,6 +211,9 @@ class Problem:
     its ops' sizes (inference: the activations live at once, at their peak over a pass);
     each kind's ``memory_bytes`` is what is left for the ops, so solvers compare sizes
     with ``memory_bytes`` alone, and the evaluator reports a stage's memory with it.
+    ``caveats`` are the notes a command also warns of on stderr (ops costed without a
+    FLOP formula, a ``--costs`` file that does not cover the model); each is in
+    ``notes`` too.
     """
 
     name: str
@@ -227,6 +230,7 @@ class Problem:
     shapes_estimated: int = 0
     tensor_count: int = 0
     reserved_bytes: float = 0.0
+    caveats: tuple[str, ...] = ()
 
     def capacity(self, kind: int) -> float:
         """What a device of ``kind`` has in all: the room its ops may fill

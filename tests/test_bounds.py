@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from placer.blocks import contract
-from placer.bounds import lower_bound, trivial_bound, volume_bound
+from placer.blocks import colour_blocks, contract
+from placer.bounds import trivial_bound, volume_bound
 from placer.errors import InfeasiblePlacement
 from placer.solvers import SolverOptions
 from placer.solvers.dp import solve_dp
 from placer.solvers.milp import solve_milp
+from placer.solvers.relaxation import lower_bound
 from placer.workload import parse_workload, read_workload
 from tests.conftest import EXPECTED, REFERENCE
 from tests.strategies import describe, workloads
@@ -58,8 +59,6 @@ def test_trivial_bounds() -> None:
 def test_the_volume_bound_never_exceeds_any_placement(problem) -> None:
     """The fractional split of the contracted blocks bounds every contiguous placement,
     and that of the colour classes every placement."""
-    from placer.solvers.milp import colour_blocks
-
     try:
         contiguous = solve_dp(problem).objective
         free = solve_milp(problem, SolverOptions(contiguous=False)).objective

@@ -19,9 +19,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from placer.errors import InfeasiblePlacement, NoPlacementFound
+from placer.errors import NoPlacementFound, SearchGaveUp
 from placer.model import Problem
-from placer.solvers.base import SolveResult, SolverOptions, relative_gap
+from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
 from placer.solvers.dp import solve_dp
 from placer.solvers.milp import solve_milp
 
@@ -68,10 +68,9 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     except NoPlacementFound:  # too many device kinds for the DP's tables
         milp = solve_milp(problem, _milp_options(options, time_limit))
         return _choose(milp, "milp: the DP's tables cannot hold this many device kinds", started)
-    except InfeasiblePlacement as err:
-        if "for the exact DP" not in str(err):
-            raise  # the DP proved it: no placement at all
+    except SearchGaveUp:
         # the DP gave up and its linear order fits no memory cap; a placement may exist
+        # (any other InfeasiblePlacement is the DP's proof that none does)
         milp = solve_milp(problem, _milp_options(options, time_limit))
         why = "milp: the DP gave up and no linear order fits the memory caps"
         return _choose(milp, why, started)
@@ -88,8 +87,7 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     if not options.contiguous:
         why = "milp: non-contiguous placements are the MILP's alone (warm-started from the DP)"
     else:
-        # the DP's first note says why it is not exact: the limit it met
-        limit = dp.notes[0].split(":")[0] if dp.notes else "the DP is not exact"
+        limit = dp.gave_up or "the DP is not exact"
         why = f"milp: the DP gave up ({limit}); MILP warm-started from its plan"
     milp_options = replace(_milp_options(options, time_limit), warm_start=dp.placement)
     if milp_options.out_of_time():
@@ -157,7 +155,9 @@ def _dp_plan(dp: SolveResult, options: SolverOptions, bound: float | None) -> So
     if options.contiguous and bound is None:
         return dp
     optimal = dp.optimal and options.contiguous
-    return replace(dp, optimal=optimal, lower_bound=bound, gap=relative_gap(dp.objective, bound))
+    source = BoundSource.MILP_DUAL if bound is not None else dp.bound_source
+    gap = relative_gap(dp.objective, bound)
+    return replace(dp, optimal=optimal, lower_bound=bound, gap=gap, bound_source=source)
 
 
 def _choose(result: SolveResult, why: str, started: float) -> SolveResult:

@@ -6,8 +6,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from placer.model import Placement
+import numpy as np
+
+from placer.model import Placement, Problem
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from placer.blocks import BlockGraph
 
 
 class MipBackend(str, Enum):
@@ -61,6 +69,19 @@ class SolverOptions:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 
+class BoundSource(str, Enum):
+    """Where a :class:`SolveResult`'s ``lower_bound`` comes from."""
+
+    #: the exact DP's optimum, its own bound
+    DP_EXACT = "dp exact"
+    #: the DP's bracket over the ideals (:mod:`placer.solvers.dp_bracket`)
+    DP_BRACKET = "dp bracket"
+    #: the DP's runs under the fastest links (:mod:`placer.solvers.dp_costs`)
+    DP_LINKS = "dp links"
+    #: the MILP's dual bound, which starts from its LP relaxation
+    MILP_DUAL = "milp dual"
+
+
 @dataclass(frozen=True)
 class SolveResult:
     """A solver's answer.
@@ -85,6 +106,20 @@ class SolveResult:
     #: Whether the DP split the graph by its bracket (:mod:`placer.solvers.dp_bracket`)
     #: because the exact DP's pairs were too many: ``lower_bound`` is the bracket's.
     bracketed: bool = False
+    #: Where ``lower_bound`` comes from (the MILP's even when it proved none).
+    bound_source: BoundSource | None = None
+    #: The limit the exact DP met before it finished, in words ("more than 500,000
+    #: ideals"); None when it did not give up.
+    gave_up: str | None = None
+
+    @property
+    def bound_at_least_relaxation(self) -> bool:
+        """Whether the solver's bound is already at least the LP relaxation's, so that
+        solving the relaxation again cannot improve it: the MILP's dual bound starts
+        from it, and the DP's brackets bound a tighter model."""
+        if self.bound_source is BoundSource.MILP_DUAL:
+            return True
+        return self.bound_source is not None and self.lower_bound is not None
 
 
 def relative_gap(objective: float, bound: float | None) -> float | None:
@@ -93,3 +128,18 @@ def relative_gap(objective: float, bound: float | None) -> float | None:
     if bound is None:
         return None
     return (objective - bound) / objective if objective > 0 else 0.0
+
+
+def placement_of_stages(
+    problem: Problem, blocks: BlockGraph, stages: Iterable[tuple[int, np.ndarray]]
+) -> Placement:
+    """The placement of ``stages``, ``(kind, blocks)`` in pipeline order: each stage on
+    the next unused device of its kind, devices numbered kind by kind as in
+    :attr:`placer.model.Problem.devices`."""
+    first_device = np.cumsum([0] + [kind.count for kind in problem.kinds])
+    used = [0] * len(problem.kinds)
+    device_of_block = np.empty(blocks.n_blocks, dtype=np.int64)
+    for k, members in stages:
+        device_of_block[members] = first_device[k] + used[k]
+        used[k] += 1
+    return Placement(tuple(device_of_block[blocks.block_of_op].tolist()))

@@ -33,20 +33,21 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from placer.blocks import BlockGraph, contract, topological_order
-from placer.errors import InfeasiblePlacement, NoPlacementFound
+from placer.errors import InfeasiblePlacement, NoPlacementFound, SearchGaveUp
 from placer.evaluate import evaluate
 from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
-from placer.solvers.base import SolveResult, SolverOptions, relative_gap
+from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
 from placer.solvers.dp_chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp_costs import Costing, Role, costings, lower_bound_of
 from placer.solvers.feasibility import check_feasible, explain_infeasible
+from placer.solvers.lattice import Lattice, backtrack, make_lattice
 
 #: (ideal, sub-ideal) pairs per kernel call: about 0.1 s, so that Ctrl-C, the pair
 #: budget and the deadline are checked often.
@@ -74,15 +75,6 @@ _PRUNE_ABOVE = 4
 #: Above this many ideals, the pairs a run would visit are estimated before it runs.
 _ESTIMATE_ABOVE = 20_000
 _SAMPLE = 256  # ideals sampled for that estimate
-
-
-@dataclass(frozen=True)
-class _Lattice:
-    bits: np.ndarray
-    sub_start: np.ndarray
-    sub_items: np.ndarray
-    added: np.ndarray
-    creator: np.ndarray
 
 
 def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
@@ -290,10 +282,8 @@ def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) 
         f"{c} of {kind.count} {kind.name}" for kind, c in zip(problem.kinds, counts, strict=True)
         if c < kind.count
     )  # fmt: skip
-    note = (
-        f"the DP's tables hold {MAX_STATES:,} device-count states: it placed on fewer "
-        f"devices ({used}); not proven optimal"
-    )
+    limit = f"the DP's tables hold {MAX_STATES:,} device-count states"
+    note = f"{limit}: it placed on fewer devices ({used}); not proven optimal"
     stats = {key: value for key, value in solved.stats.items() if key != "contiguous_lower_bound"}
     return replace(
         solved,
@@ -304,6 +294,7 @@ def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) 
         gap=None,
         stats=stats,
         notes=(note, *solved.notes),
+        gave_up=limit,
     )
 
 
@@ -329,7 +320,7 @@ def _conclude(problem, blocks, runs, found, best, started, stats, notes, floor=0
         "links differ in speed: the best contiguous placement has a max-load between "
         f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
     )
-    return _result(best, False, started, stats, notes, lower)
+    return _result(best, False, started, stats, notes, lower, bound_source=BoundSource.DP_LINKS)
 
 
 def _is_chain(blocks: BlockGraph) -> bool:
@@ -363,7 +354,7 @@ class _Best:
 def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
     """The linear-order answer when the exact DP gave up (or no placement if none)."""
     if best.placement is None:
-        raise InfeasiblePlacement(
+        raise SearchGaveUp(
             f"no placement found: {why} for the exact DP ({hint}), and no linear order of "
             "the graph fits the devices' memory"
         )
@@ -371,7 +362,7 @@ def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) 
         f"{why}: fell back to the DP over linear orders and a narrowed graph (not proven "
         f"optimal; {hint})"
     )
-    return _result(best, False, started, stats, notes)
+    return _result(best, False, started, stats, notes, gave_up=why)
 
 
 def _bracket(problem, blocks, lattice, stages, best: _Best, options):
@@ -399,13 +390,17 @@ def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, no
         f"{why}: split by a bracket over the {lattice.bits.shape[0]:,} ideals instead "
         f"(not proven optimal: within {relative_gap(best.value, lower):.2%} of the optimum)"
     )
-    return replace(_result(best, False, started, stats, notes, lower), bracketed=True)
+    return _result(best, False, started, stats, notes, lower, bracketed=True, gave_up=why,
+                   bound_source=BoundSource.DP_BRACKET)  # fmt: skip
 
 
-def _result(best: _Best, optimal, started, stats, notes, lower=None) -> SolveResult:
+def _result(best: _Best, optimal, started, stats, notes, lower=None, **typed) -> SolveResult:
+    """The DP's answer; ``typed``: the :class:`SolveResult` fields that say how it ended
+    (``bound_source``, ``gave_up``, ``bracketed``)."""
     objective = best.value
     if optimal:
         lower = objective
+        typed.setdefault("bound_source", BoundSource.DP_EXACT)
     return SolveResult(
         solver="dp",
         placement=best.placement,
@@ -416,10 +411,11 @@ def _result(best: _Best, optimal, started, stats, notes, lower=None) -> SolveRes
         notes=tuple(notes),
         lower_bound=lower,
         gap=relative_gap(objective, lower),
+        **typed,
     )
 
 
-def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) -> _Lattice | None:
+def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) -> Lattice | None:
     """The ideals of the block DAG, or None when there are more than ``max_ideals`` (or
     more than fit in :data:`MAX_LATTICE_BYTES`) or the deadline passes first."""
     m = blocks.n_blocks
@@ -445,7 +441,7 @@ def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) 
         return None
     n, e = int(state[0]), int(state[1])
     bits, _, added, creator, _, child, parent = arrays
-    return _make_lattice(bits[:n], child[:e], parent[:e], added[:n], creator[:n])
+    return make_lattice(bits[:n], child[:e], parent[:e], added[:n], creator[:n])
 
 
 def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
@@ -576,7 +572,7 @@ def _prefix_work(blocks: BlockGraph, order) -> float:
     return m * m / 2 * (1 + spans / max(m, 1))
 
 
-def _chain_lattice(order, m: int) -> _Lattice:
+def _chain_lattice(order, m: int) -> Lattice:
     """The lattice of prefixes of ``order`` (the ideals of the chain it forms)."""
     words = (m + 64) // 64  # a bit for the phantom block of the covers, never set
     bits = np.zeros((m + 1, words), np.uint64)
@@ -587,7 +583,7 @@ def _chain_lattice(order, m: int) -> _Lattice:
     parent = np.arange(0, m, dtype=np.int64)
     added = np.array([-1, *order], dtype=np.int64)
     creator = np.arange(-1, m, dtype=np.int64)
-    return _make_lattice(bits, child, parent, added, creator)
+    return make_lattice(bits, child, parent, added, creator)
 
 
 def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Placement | None:
@@ -600,20 +596,11 @@ def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Place
     return best_split(problem, blocks, costings(problem, blocks), order)
 
 
-def _make_lattice(bits, child, parent, added, creator) -> _Lattice:
-    n = bits.shape[0]
-    order = np.argsort(child, kind="stable")
-    sub_items = parent[order]
-    sub_start = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(child, minlength=n), out=sub_start[1:])
-    return _Lattice(bits, sub_start, sub_items, added, creator)
-
-
 class _Stages:
     """What every run on one lattice shares: prefix sums of latency, unsupported ops and
     memory over its ideals, and the hyperedges each ideal cuts (per hyperedge set)."""
 
-    def __init__(self, blocks: BlockGraph, lattice: _Lattice) -> None:
+    def __init__(self, blocks: BlockGraph, lattice: Lattice) -> None:
         self.lattice = lattice
         finite = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
         unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
@@ -714,31 +701,8 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, optio
     value = dp[final, full]
     if not math.isfinite(value):
         return None, math.inf, pairs
-    placement = _backtrack(problem, blocks, lattice, back_ideal, back_kind, states.strides, final)
+    placement = backtrack(problem, blocks, lattice, back_ideal, back_kind, states.strides, final)
     return placement, value, pairs
-
-
-def _backtrack(problem, blocks, lattice, back_ideal, back_kind, strides, s) -> Placement:
-    i = back_ideal.shape[1] - 1
-    stages: list[tuple[int, np.ndarray]] = []
-    while i != 0:
-        j, k = int(back_ideal[s, i]), int(back_kind[s, i])
-        if j != i:
-            diff = lattice.bits[i] & ~lattice.bits[j]
-            members = np.flatnonzero(
-                np.unpackbits(diff.view(np.uint8), bitorder="little")[: blocks.n_blocks]
-            )
-            stages.append((k, members))
-        s -= int(strides[k])
-        i = j
-    stages.reverse()  # pipeline order
-    first_device = np.cumsum([0] + [kind.count for kind in problem.kinds])
-    used = [0] * len(problem.kinds)
-    device_of_block = np.empty(blocks.n_blocks, dtype=np.int64)
-    for k, members in stages:
-        device_of_block[members] = first_device[k] + used[k]
-        used[k] += 1
-    return Placement(tuple(int(device_of_block[b]) for b in blocks.block_of_op))
 
 
 def _topological_orders(blocks: BlockGraph) -> list[list[int]]:

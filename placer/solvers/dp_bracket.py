@@ -48,6 +48,7 @@ from placer.solvers import _bracket_kernels as kernels
 from placer.solvers import _ideal_kernels
 from placer.solvers.dp_chain import States, least_limit
 from placer.solvers.dp_costs import Costing, Role, _link_times, _mask_weights, _with_covers
+from placer.solvers.lattice import backtrack
 
 #: Ideals per call of the charge kernels (a fraction of a second).
 _CHUNK = 4096
@@ -84,9 +85,7 @@ def bracket(problem: Problem, blocks: BlockGraph, stages, options) -> Bracket:
     )
     placement = None
     if final >= 0 and math.isfinite(limit):
-        from placer.solvers.dp import _backtrack  # dp runs the bracket: imported late
-
-        placement = _backtrack(problem, blocks, lattice, back_j, back_k, states.strides, final)
+        placement = backtrack(problem, blocks, lattice, back_j, back_k, states.strides, final)
     return Bracket(lower if math.isfinite(lower) else 0.0, placement if n else None)
 
 

@@ -41,6 +41,7 @@ from placer.errors import NoPlacementFound
 from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _chain_kernels as kernels
+from placer.solvers.base import placement_of_stages
 from placer.solvers.dp_costs import Costing
 
 #: Most device-count states a DP table may have (the default cluster has 10); each
@@ -248,7 +249,7 @@ def _ceiling(costs: _OrderCosts) -> float:
 def _backtrack(problem, blocks, costs: _OrderCosts, states: States, back_i, back_k, s):
     """The placement of the split that reached ``(s, m)``, and its max-load."""
     j = len(costs.order)
-    stages: list[tuple[int, int, int]] = []
+    stages: list[tuple[int, np.ndarray]] = []
     value = 0.0
     masked = costs.cut.shape[1] > 1
     while j > 0:
@@ -259,14 +260,7 @@ def _backtrack(problem, blocks, costs: _OrderCosts, states: States, back_i, back
             r = int(states.left_mask[s]) if masked else 0
             load = costs.lat[k, j] - costs.lat[k, i] + costs.cut[k, u, i] + costs.cut[k, r, j]
             value = max(value, float(load))
-            stages.append((k, i, j))
+            stages.append((k, np.asarray(costs.order[i:j])))
         s, j = prev, i
     stages.reverse()  # pipeline order
-    first_device = np.cumsum([0] + [kind.count for kind in problem.kinds])
-    used = [0] * len(problem.kinds)
-    device_of_block = np.empty(blocks.n_blocks, dtype=np.int64)
-    for k, i, j in stages:
-        device_of_block[costs.order[i:j]] = first_device[k] + used[k]
-        used[k] += 1
-    placement = Placement(tuple(device_of_block[blocks.block_of_op].tolist()))
-    return placement, value, costs.exact
+    return placement_of_stages(problem, blocks, stages), value, costs.exact

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from placer.blocks import BlockGraph
-from placer.errors import InfeasiblePlacement
+from placer.errors import InfeasiblePlacement, OverTotalMemory
 from placer.model import Problem
 from placer.units import format_bytes, format_bytes_apart
 
@@ -89,7 +89,7 @@ def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacem
             beside = ""
             if problem.reserved_bytes:
                 beside = f" beside {format_bytes(problem.reserved_bytes)} each of live activations"
-            return InfeasiblePlacement(
+            return OverTotalMemory(
                 f"the ops need {need_text} but all devices together hold {room_text}{beside}"
             )
     biggest = int(blocks.size.argmax())

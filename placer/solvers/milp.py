@@ -37,11 +37,8 @@ References
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
-import os
 import re
-import sys
 import tempfile
 import threading
 import time
@@ -52,13 +49,21 @@ from pathlib import Path
 import numpy as np
 import pulp
 
-from placer.blocks import BlockGraph, _hyperedges, contract, side_covers
-from placer.errors import InfeasiblePlacement, NoPlacementFound
+from placer.blocks import BlockGraph, colour_blocks, contract
+from placer.bounds import trivial_bound, volume_bound
+from placer.errors import InfeasiblePlacement, NoPlacementFound, OverTotalMemory
 from placer.evaluate import evaluate
 from placer.interrupts import LEFT_RUNNING, terminate_children
 from placer.model import Placement, Problem
-from placer.solvers.base import MipBackend, SolveResult, SolverOptions, relative_gap
+from placer.solvers.base import (
+    BoundSource,
+    MipBackend,
+    SolveResult,
+    SolverOptions,
+    relative_gap,
+)
 from placer.solvers.feasibility import check_feasible, explain_infeasible
+from placer.solvers.highs import silence_highs_banner
 from placer.units import format_bytes
 
 #: Relative gap HiGHS and CBC stop at unless ``mip_gap`` says otherwise (HiGHS's own
@@ -115,42 +120,6 @@ class MilpModel:
         exprs.append(expression)
         self.prob += var >= expression, constraint
         return var
-
-
-def colour_blocks(problem: Problem) -> BlockGraph:
-    """Blocks for non-contiguous placements: one per colour class, nothing fused.
-
-    ``edges`` is empty (no order is imposed); hyperedges and weights are as in
-    :func:`placer.blocks.contract`.
-    """
-    colours = sorted({op.color for op in problem.ops})
-    index = {c: b for b, c in enumerate(colours)}
-    block_of_op = np.array([index[op.color] for op in problem.ops], dtype=np.int64)
-    members: list[list[int]] = [[] for _ in colours]
-    for i, b in enumerate(block_of_op):
-        members[b].append(i)
-    latency = np.zeros((len(problem.kinds), len(colours)))
-    size = np.zeros(len(colours))
-    for i, op in enumerate(problem.ops):
-        b = block_of_op[i]
-        size[b] += op.size_bytes
-        for k in range(len(problem.kinds)):
-            latency[k, b] += op.latency[k] if op.supported[k] else math.inf
-    hyperedges, weights, exact = _hyperedges(problem, block_of_op, optimistic=False)
-    covers, cover_latency, cover_size = side_covers(problem, block_of_op)
-    return BlockGraph(
-        block_of_op=block_of_op,
-        ops_of_block=tuple(tuple(m) for m in members),
-        edges=np.zeros((0, 2), dtype=np.int64),
-        latency=latency,
-        size=size,
-        hyperedges=hyperedges,
-        weights=weights,
-        exact_communication=exact,
-        covers=covers,
-        cover_latency=cover_latency,
-        cover_size=cover_size,
-    )
 
 
 class OutOfTime(Exception):
@@ -686,7 +655,6 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     placement, evaluation = found
     objective = evaluation.max_load
 
-    from placer.bounds import trivial_bound, volume_bound
 
     bound = None if outcome.bound is None else outcome.bound * scale
     if bound is None or not math.isfinite(bound):
@@ -723,6 +691,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         notes=tuple(notes),
         lower_bound=bound,
         gap=gap,
+        bound_source=BoundSource.MILP_DUAL,
     )
 
 
@@ -742,7 +711,7 @@ def _rescaled(progress, scale: float):
 def _explain_packing(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacement:
     """The error when colour classes, each fitting somewhere, cannot all be packed."""
     error = explain_infeasible(problem, blocks)
-    if "all devices together" in str(error):
+    if isinstance(error, OverTotalMemory):
         return error
     biggest = int(blocks.size.argmax())
     return InfeasiblePlacement(
@@ -869,26 +838,6 @@ class _HiGHS(pulp.HiGHS):
 
 def _finite(value: float) -> float | None:
     return value if value is not None and math.isfinite(value) and abs(value) < 1e300 else None
-
-
-@functools.cache
-def silence_highs_banner() -> None:
-    """Let highspy print its once-per-process banner to /dev/null, not to our stdout.
-
-    The banner goes to the C-level stdout when the first ``Highs`` is built, which would
-    corrupt JSON written to stdout; later instances print nothing.
-    """
-    import highspy
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _time_limit(options: SolverOptions) -> float | None:
