@@ -1,15 +1,81 @@
 """placer: optimal pipeline placement of DNN operator graphs on heterogeneous devices.
 
-The library is the product; :mod:`placer.cli` is a thin layer over it.
+The library is the product; :mod:`placer.cli` is a thin layer over it.  The names below
+are its public API (``docs/api.md`` shows them at work); each is imported on first use,
+so that ``import placer`` stays instant (numba, PuLP and onnx load in seconds).
+
+>>> import placer
+>>> sorted(placer.__all__)[:4]
+['Comparison', 'ModelOptions', 'Placement', 'PlacementResult']
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
 
-def __getattr__(name: str) -> str:
-    # the version is looked up on first use, so that importing placer stays instant
-    if name != "__version__":
+#: Public name -> the module that defines it.
+_PUBLIC = {
+    # load a model or workload into a costed problem
+    "ModelOptions": "placer.app",
+    "load_problem": "placer.app",
+    "load_cluster": "placer.app",
+    "Problem": "placer.model",
+    # place it, evaluate a plan, compare with the baselines
+    "SolverOptions": "placer.solvers.base",
+    "place": "placer.app",
+    "evaluate_plan": "placer.app",
+    "evaluate": "placer.evaluate",
+    "Placement": "placer.model",
+    "PlacementResult": "placer.result",
+    "compare": "placer.compare",
+    "Comparison": "placer.compare",
+    # report, simulate and split a plan
+    "to_html": "placer.report",
+    "to_markdown": "placer.report",
+    "with_simulation": "placer.app",
+    "split_model": "placer.split",
+    # what a user can cause
+    "PlacerError": "placer.errors",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+if TYPE_CHECKING:
+    from placer.app import (
+        ModelOptions,
+        evaluate_plan,
+        load_cluster,
+        load_problem,
+        place,
+        with_simulation,
+    )
+    from placer.compare import Comparison, compare
+    from placer.errors import PlacerError
+    from placer.evaluate import evaluate
+    from placer.model import Placement, Problem
+    from placer.report import to_html, to_markdown
+    from placer.result import PlacementResult
+    from placer.solvers.base import SolverOptions
+    from placer.split import split_model
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        return _version()
+    if name not in _PUBLIC:
         raise AttributeError(f"module 'placer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def _version() -> str:
+    # looked up on first use, so that importing placer stays instant
     from importlib.metadata import PackageNotFoundError, version
 
     try:
