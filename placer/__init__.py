@@ -39,7 +39,11 @@ _PUBLIC = {
     "PlacerError": "placer.errors",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [
+    "Comparison", "ModelOptions", "Placement", "PlacementResult", "PlacerError", "Problem",
+    "SolverOptions", "__version__", "compare", "evaluate", "evaluate_plan", "load_cluster",
+    "load_problem", "place", "split_model", "to_html", "to_markdown", "with_simulation",
+]  # fmt: skip
 
 if TYPE_CHECKING:
     from placer.app import (

@@ -15,3 +15,11 @@ def test_the_library_page_runs(monkeypatch):
     )
     assert tried > 10
     assert failures == 0
+
+
+def test_every_public_name_resolves():
+    import placer
+
+    assert sorted(placer.__all__) == sorted(["__version__", *placer._PUBLIC])
+    for name in placer.__all__:
+        assert getattr(placer, name) is not None
