@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from placer.graphs import UnionFind, strongly_connected_components, topological_order
 from placer.model import Problem
 
 
@@ -129,20 +130,8 @@ def contract(problem: Problem, *, absorb_free_leaves: bool = True) -> BlockGraph
 
 def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
     n = len(problem.ops)
-    parent = list(range(n))
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    def union(a: int, b: int) -> bool:
-        ra, rb = find(a), find(b)
-        if ra == rb:
-            return False
-        parent[max(ra, rb)] = min(ra, rb)
-        return True
+    sets = UnionFind()
+    find, union = sets.find, sets.union
 
     first_of_color: dict[int, int] = {}
     merged = False
@@ -161,6 +150,8 @@ def _contract(problem: Problem, absorb_free_leaves: bool) -> BlockGraph:
     roots = sorted({find(i) for i in range(n)})
     arcs = {(find(u), find(v)) for u, v in pipeline if find(u) != find(v)}
     order = topological_order(roots, arcs)
+    if order is None:  # an internal invariant, not a user error
+        raise RuntimeError("block graph still has a cycle after fusing components")
     index = {r: b for b, r in enumerate(order)}
     block_of_op = np.array([index[find(i)] for i in range(n)], dtype=np.int64)
     members: list[list[int]] = [[] for _ in order]
@@ -293,52 +284,16 @@ def _transfer_weights(problem: Problem, optimistic: bool) -> tuple[np.ndarray, b
 
 
 def _fuse_cycles(n, pipeline, find, union) -> None:
-    """Union all blocks of each strongly connected component (iterative Tarjan)."""
+    """Union all blocks of each strongly connected component."""
     out: dict[int, set[int]] = {}
     for u, v in pipeline:
         a, b = find(u), find(v)
         if a != b:
             out.setdefault(a, set()).add(b)
-    nodes = sorted({find(i) for i in range(n)})
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
-    stack: list[int] = []
-    counter = 0
-    for start in nodes:
-        if start in index:
-            continue
-        work = [(start, iter(sorted(out.get(start, ()))))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            v, it = work[-1]
-            advanced = False
-            for w in it:
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(sorted(out.get(w, ())))))
-                    advanced = True
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    union(w, v)
-                    if w == v:
-                        break
+    nodes = {find(i) for i in range(n)}
+    for component in strongly_connected_components(nodes, lambda v: out.get(v, ())):
+        for w in component:
+            union(w, component[-1])
 
 
 def _absorb_one_round(problem: Problem, pipeline, find, union) -> bool:
@@ -381,27 +336,3 @@ def _absorb_one_round(problem: Problem, pipeline, find, union) -> bool:
         changed |= union(r, m)
         free[find(r)] = False  # its neighbourhood changed; look again next round
     return changed
-
-
-def topological_order(roots: list[int], arcs: set[tuple[int, int]]) -> list[int]:
-    """Kahn's algorithm, taking the smallest ready root first (deterministic)."""
-    import heapq
-
-    indegree = dict.fromkeys(roots, 0)
-    out: dict[int, list[int]] = {r: [] for r in roots}
-    for a, b in arcs:
-        out[a].append(b)
-        indegree[b] += 1
-    ready = [r for r in roots if indegree[r] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        r = heapq.heappop(ready)
-        order.append(r)
-        for s in out[r]:
-            indegree[s] -= 1
-            if indegree[s] == 0:
-                heapq.heappush(ready, s)
-    if len(order) != len(roots):
-        raise RuntimeError("block graph still has a cycle after fusing components")
-    return order

@@ -8,11 +8,11 @@ keeping every figure that is a sum exact. See ``docs/costs.md``.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import replace
 
+from placer.graphs import UnionFind, topological_order
 from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
 
 
@@ -73,13 +73,8 @@ def coarsen(
         preds[edge.dst].add(edge.src)
         succs[edge.src].add(edge.dst)
 
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    sets = UnionFind()
+    find = sets.find
 
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
     label: list[str | None] = list(labels) if labels is not None else [None] * n
@@ -99,7 +94,7 @@ def coarsen(
                 if None not in (label[group], label[target]) and label[group] != label[target]:
                     continue
                 label[target] = label[target] or label[group]
-                parent[group] = target
+                sets.union(group, target, root=target)
                 members[target].extend(members.pop(group))
                 break
 
@@ -110,24 +105,10 @@ def coarsen(
         if a != b:
             edges_between.setdefault((a, b, edge.tensor), edge.bytes)
 
-    # Topological order of the groups (Kahn), ties broken by first member.
-    indegree = dict.fromkeys(groups, 0)
-    out: dict[int, set[int]] = {g: set() for g in groups}
-    for a, b, _ in edges_between:
-        if b not in out[a]:
-            out[a].add(b)
-            indegree[b] += 1
-    ready = [(min(members[g]), g) for g in groups if indegree[g] == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        _, g = heapq.heappop(ready)
-        order.append(g)
-        for h in out[g]:
-            indegree[h] -= 1
-            if indegree[h] == 0:
-                heapq.heappush(ready, (min(members[h]), h))
-    if len(order) != len(groups):  # an internal invariant, not a user error
+    # topological order of the groups, ties broken by first member
+    arcs = [(a, b) for a, b, _ in edges_between]
+    order = topological_order(groups, arcs, key=lambda g: min(members[g]))
+    if order is None:  # an internal invariant, not a user error
         raise RuntimeError("coarsening produced a cycle")
     position = {g: k for k, g in enumerate(order)}
 

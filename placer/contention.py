@@ -89,9 +89,9 @@ def stream_together(job: StreamJob, device_cores: Sequence[Sequence[int]]) -> li
         for _, child in pipes:
             child.close()
         deadline = time.monotonic() + DEADLINE
-        _gather(ends, processes, "ready", deadline, wait)
+        _gather(ends, processes, deadline, wait)  # each is ready
         _tell(ends, "go")  # one that cannot hear it has died: gathering says so
-        medians = _gather(ends, processes, "median", deadline, wait)
+        medians = _gather(ends, processes, deadline, wait)
         _tell(ends, "stop")
         for process in processes:
             process.join(max(deadline - time.monotonic(), 0.1))
@@ -112,8 +112,8 @@ def _tell(ends, message: str) -> None:
             end.send(message)
 
 
-def _gather(ends, processes, what: str, deadline: float, wait) -> list[object]:
-    """The ``what`` message of every process, in order; an error of any stops it all."""
+def _gather(ends, processes, deadline: float, wait) -> list[object]:
+    """The next message of every process, in order; an error of any stops it all."""
     got: dict[int, object] = {}
     while len(got) < len(ends):
         left = deadline - time.monotonic()

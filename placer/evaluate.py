@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from placer.graphs import topological_order
 from placer.model import Placement, Problem
 from placer.units import format_bytes
 
@@ -175,19 +176,4 @@ def _stage_order(problem: Problem, assignment: tuple[int, ...], n_dev: int) -> l
         for u, v in problem.pipeline_edges
         if assignment[u] != assignment[v]
     }
-    indegree = [0] * n_dev
-    out: list[list[int]] = [[] for _ in range(n_dev)]
-    for a, b in arcs:
-        out[a].append(b)
-        indegree[b] += 1
-    ready = [d for d in range(n_dev) if indegree[d] == 0]
-    order: list[int] = []
-    while ready:
-        ready.sort(reverse=True)  # lowest device index first among ready stages
-        d = ready.pop()
-        order.append(d)
-        for e in out[d]:
-            indegree[e] -= 1
-            if indegree[e] == 0:
-                ready.append(e)
-    return order if len(order) == n_dev else None
+    return topological_order(range(n_dev), arcs)  # the lowest device first when ready

@@ -29,6 +29,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from placer.errors import InputError
+from placer.graphs import UnionFind
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -429,15 +430,8 @@ def restrict_cuts(problem: Problem, rule: CutRule, model: str) -> Problem:
     if not rule.active:
         return problem
     label = rule.labeller((s for op in problem.ops for s in op.scopes), model)
-    parent: dict[int, int] = {}
-
-    def find(color: int) -> int:
-        root = color
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while parent.get(color, color) != root:
-            parent[color], color = root, parent[color]
-        return root
+    sets = UnionFind()
+    find = sets.find
 
     first: dict[str, int] = {}
     groups = 0
@@ -449,9 +443,7 @@ def restrict_cuts(problem: Problem, rule: CutRule, model: str) -> Problem:
             if group not in first:
                 first[group] = op.color
                 groups += 1
-            a, b = find(op.color), find(first[group])
-            if a != b:
-                parent[max(a, b)] = min(a, b)
+            sets.union(op.color, first[group])
     ops = tuple(
         op if find(op.color) == op.color else replace(op, color=find(op.color))
         for op in problem.ops

@@ -654,12 +654,6 @@ CONTROL_INPUTS: Mapping[str, frozenset[int]] = {
 #: running mean and variance): counted in ``param_bytes``, not in ``param_count``.
 STATE_INPUTS: Mapping[str, frozenset[int]] = {"BatchNormalization": frozenset({3, 4})}
 
-#: Op types that pass a tensor through unchanged (or merely relabel its shape).
-TRIVIAL_OPS: frozenset[str] = frozenset(
-    op for op, formula in FLOP_FORMULAS.items() if formula is no_flops
-)
-
-
 def has_formula(op_type: str) -> bool:
     """Whether ``op_type`` has a FLOP formula.
 

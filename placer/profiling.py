@@ -199,7 +199,7 @@ def profile_model(
     main = read_checked_model(path)
     positions = op_positions(main.graph, graph, path)
     folded = folded_nodes(main.graph, graph)
-    names = _names(main.graph, positions, folded)
+    names = _names(main.graph, positions)
     source = _source(path, main, names)
     shapes = dict(graph.input_shapes)
     feeds = _feeds(main.graph, shapes, path)
@@ -300,7 +300,7 @@ def _session_options(ort: Any, options: ProfileOptions, scratch: Path) -> Any:
 # -- names -------------------------------------------------------------------------
 
 
-def _names(main: GraphProto, positions: Mapping[int, str], folded: frozenset[int]) -> list[str]:
+def _names(main: GraphProto, positions: Mapping[int, str]) -> list[str]:
     """The name each node of ``main`` runs under: placer's for an op, its own for a
     folded node unless that is empty or taken (then a new one)."""
     taken = set(positions.values())

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from placer.errors import InfeasiblePlacement, WorkloadFormatError
+from placer.graphs import acyclic_part
 from placer.inputs import load_json, read_text
 from placer.model import DeviceClass, DeviceKind, Op, Problem, usable_kinds
 from placer.units import MAX_BYTES, Range, format_bytes, format_bytes_apart
 
-ACCELERATOR_KIND = 0
-CPU_KIND = 1
 _COST_TOLERANCE = 1e-6  # as [1]_'s reader: outgoing costs of one node must agree to this
 
 #: Largest integer every JSON reader holds exactly (2**53 - 1, JavaScript's
@@ -216,24 +215,11 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
 
 def _check_acyclic(ops: list[Op], edges: list[tuple[int, int]], source: str) -> None:
     """Raise naming one cycle if the edges have any (Kahn's algorithm, then a walk)."""
-    indegree = [0] * len(ops)
-    out: list[list[int]] = [[] for _ in ops]
-    for u, v in edges:
-        out[u].append(v)
-        indegree[v] += 1
-    ready = [i for i, d in enumerate(indegree) if d == 0]
-    seen = 0
-    while ready:
-        u = ready.pop()
-        seen += 1
-        for v in out[u]:
-            indegree[v] -= 1
-            if indegree[v] == 0:
-                ready.append(v)
-    if seen == len(ops):
+    ordered = set(acyclic_part(range(len(ops)), edges))
+    if len(ordered) == len(ops):
         return
     # Every node left has an in-edge from another node left: walk back until one repeats.
-    left = {i for i, d in enumerate(indegree) if d > 0}
+    left = {i for i in range(len(ops)) if i not in ordered}
     pred = {v: u for u, v in edges if u in left and v in left}
     walk, node = [], next(iter(left))
     while node not in walk:

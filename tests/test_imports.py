@@ -10,6 +10,7 @@ import ast
 from pathlib import Path
 
 import placer
+from placer.graphs import strongly_connected_components
 
 ROOT = Path(placer.__file__).parent
 
@@ -60,47 +61,13 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of ``graph`` with more than one module
-    (Tarjan's algorithm, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, successors = work[-1]
-            for succ in successors:
-                if succ not in index:
-                    index[succ] = low[succ] = len(index)
-                    stack.append(succ)
-                    on_stack.add(succ)
-                    work.append((succ, iter(sorted(graph[succ]))))
-                    break
-                if succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == node:
-                            break
-                    if len(component) > 1:
-                        found.append(sorted(component))
-    return found
+    """The strongly connected components of ``graph`` with more than one module."""
+    names = sorted(graph)
+    number = {name: i for i, name in enumerate(names)}
+    components = strongly_connected_components(
+        range(len(names)), lambda v: [number[w] for w in graph[names[v]]]
+    )
+    return sorted(sorted(names[v] for v in c) for c in components if len(c) > 1)
 
 
 def test_no_import_cycles():

@@ -33,7 +33,7 @@ def _grow1(a, n):
 
 
 @njit(cache=True)
-def _insert(table, hashes, key, idx):
+def _insert(table, key, idx):
     mask = table.shape[0] - 1
     slot = np.int64(key & np.uint64(mask))
     while table[slot] != _EMPTY:
@@ -130,7 +130,7 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):
                 if 2 * n > table.shape[0]:
                     table = np.full(table.shape[0] * 2, _EMPTY, np.int64)
                     for j in range(n):
-                        _insert(table, hashes, hashes[j], j)
+                        _insert(table, hashes[j], j)
                 else:
                     table[slot] = found
             if e == sub_child.shape[0]:

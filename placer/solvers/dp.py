@@ -37,9 +37,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from placer.blocks import BlockGraph, contract, topological_order
+from placer.blocks import BlockGraph, contract
 from placer.errors import InfeasiblePlacement, NoPlacementFound, SearchGaveUp
 from placer.evaluate import evaluate
+from placer.graphs import depth_first_order, topological_order
 from placer.interrupts import deferred_interrupt
 from placer.model import Placement, Problem
 from placer.solvers import _ideal_kernels as kernels
@@ -164,7 +165,7 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             hint = "the ideals' tables would not fit in memory"
         linear_orders()
         narrowed()
-        return _fallback(problem, best, started, stats, notes, why, hint)
+        return _fallback(best, started, stats, notes, why, hint)
     pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
     stats["ideals"] = lattice.bits.shape[0]
     stages = _Stages(blocks, lattice)
@@ -187,7 +188,7 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         if (pruned and estimate > QUICK_PAIRS) or late:
             # seconds, where the exact DP may need minutes: a plan to prune with, and the
             # answer (with a proven bound) if the exact DP runs out of pairs or time
-            found_bracket = _bracket(problem, blocks, lattice, stages, best, options)
+            found_bracket = _bracket(problem, blocks, stages, best, options)
             narrowed()
             estimate = estimate_pairs()
             close = options.accept_gap is not None
@@ -219,7 +220,7 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
             if placement is _OUT_OF_TIME:
                 why = "the time limit ran out"
                 if found_bracket is None:
-                    return _fallback(problem, best, started, stats, notes, why,
+                    return _fallback(best, started, stats, notes, why,
                                      "raise --time-limit")  # fmt: skip
             else:
                 why = too_wide
@@ -351,7 +352,7 @@ class _Best:
             self.placement, self.value = placement, evaluation.max_load
 
 
-def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
+def _fallback(best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
     """The linear-order answer when the exact DP gave up (or no placement if none)."""
     if best.placement is None:
         raise SearchGaveUp(
@@ -365,7 +366,7 @@ def _fallback(problem, best: _Best, started, stats, notes, why: str, hint: str) 
     return _result(best, False, started, stats, notes, gave_up=why)
 
 
-def _bracket(problem, blocks, lattice, stages, best: _Best, options):
+def _bracket(problem, blocks, stages, best: _Best, options):
     """The bracket of :mod:`placer.solvers.dp_bracket`, its plan offered to ``best``."""
     from placer.solvers.dp_bracket import bracket
 
@@ -379,11 +380,11 @@ def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, no
     """The answer when the exact DP's pairs (or time) ran out: the best plan seen, with
     the bracket's lower bound (:mod:`placer.solvers.dp_bracket`)."""
     if found is None:
-        found = _bracket(problem, blocks, lattice, stages, best, options)
+        found = _bracket(problem, blocks, stages, best, options)
     if best.placement is None or found.lower <= 0:
         timed_out = options.out_of_time()
         hint = "raise --time-limit" if timed_out else "the graph is too wide"
-        return _fallback(problem, best, started, stats, notes, why, hint)
+        return _fallback(best, started, stats, notes, why, hint)
     lower = min(found.lower, best.value)
     stats["contiguous_lower_bound"] = lower
     notes.append(
@@ -707,21 +708,6 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, optio
 
 def _topological_orders(blocks: BlockGraph) -> list[list[int]]:
     """Two linear extensions of the block DAG: by block index, and depth first."""
-    m = blocks.n_blocks
-    out: list[list[int]] = [[] for _ in range(m)]
-    indegree = [0] * m
-    for u, v in blocks.edges:
-        out[u].append(int(v))
-        indegree[v] += 1
-    by_index = list(range(m))  # blocks are numbered topologically already
-    depth_first: list[int] = []
-    left = indegree[:]
-    ready = [b for b in range(m) if left[b] == 0][::-1]
-    while ready:
-        b = ready.pop()
-        depth_first.append(b)
-        for c in sorted(out[b], reverse=True):
-            left[c] -= 1
-            if left[c] == 0:
-                ready.append(c)
+    by_index = list(range(blocks.n_blocks))  # blocks are numbered topologically already
+    depth_first = depth_first_order(blocks.n_blocks, blocks.edges)
     return [by_index, depth_first] if depth_first != by_index else [by_index]

@@ -96,11 +96,6 @@ class Costing:
             return np.zeros(len(self.hyperedges))
         return self.sizes
 
-    @property
-    def kinds_used(self) -> int:
-        """Bitmask of the kinds the run may use."""
-        return sum(1 << k for k, c in enumerate(self.counts) if c > 0)
-
 
 def costings(problem: Problem, blocks: BlockGraph) -> list[Costing]:
     """The DP runs that together solve (or bracket) ``problem``.
