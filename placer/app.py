@@ -33,6 +33,7 @@ from placer.runner import RunOptions, RunReport
 from placer.safe_yaml import shown
 from placer.simulate import Schedule, simulate
 from placer.solvers import SolveResult, SolverOptions, get_solver
+from placer.solvers.base import relative_gap
 from placer.solvers.feasibility import check_feasible
 
 if TYPE_CHECKING:
@@ -341,7 +342,7 @@ def proven_bound(
     relaxed_already = solved is not None and solved.bound_at_least_relaxation
     best = max(candidates)
     budget = LP_BOUND_SECONDS if seconds is None else min(LP_BOUND_SECONDS, seconds / 2)
-    worth_it = objective > 0 and (objective - best) / objective > LP_BOUND_GAP
+    worth_it = objective > 0 and relative_gap(objective, best) > LP_BOUND_GAP
     if not relaxed_already and worth_it and budget >= LP_BOUND_SECONDS / 4:
         best = max(best, lower_bound(problem, contiguous=contiguous, time_limit=budget))
     return best

@@ -89,6 +89,21 @@ class BlockGraph:
     def n_blocks(self) -> int:
         return len(self.ops_of_block)
 
+    def fits(self, problem: Problem, b: int, k: int, beside: float = 0.0) -> bool:
+        """Whether a device of kind ``k`` can hold block ``b`` (every op supported, its
+        size within the kind's memory) besides ``beside`` bytes already there."""
+        memory = problem.kinds[k].memory_bytes
+        return bool(math.isfinite(self.latency[k, b]) and beside + self.size[b] <= memory)
+
+    def fit_latency(self, problem: Problem, kinds: list[int]) -> np.ndarray:
+        """``(len(kinds), blocks)``: each block's latency on each of ``kinds``, ``inf``
+        where it does not fit (:meth:`fits`)."""
+        rows = [
+            np.where(self.size <= problem.kinds[k].memory_bytes, self.latency[k], np.inf)
+            for k in kinds
+        ]
+        return np.array(rows).reshape(len(kinds), self.n_blocks)
+
 
 def side_covers(
     problem: Problem, block_of_op: np.ndarray

@@ -40,11 +40,7 @@ def _feasible_latency(problem: Problem, blocks: BlockGraph) -> tuple[list[int], 
     """The kinds that have devices, and ``(those kinds, blocks)`` latencies with
     ``inf`` where a block is unsupported or over the kind's memory."""
     kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
-    latency = np.array([
-        np.where(blocks.size <= problem.kinds[k].memory_bytes, blocks.latency[k], np.inf)
-        for k in kinds
-    ]).reshape(len(kinds), blocks.n_blocks)  # fmt: skip
-    return kinds, latency
+    return kinds, blocks.fit_latency(problem, kinds)
 
 
 def volume_bound(problem: Problem, blocks: BlockGraph) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from placer.errors import BelowThreshold, PlanFormatError
+from placer.model import throughput
 from placer.plans import load_plan_document, plan_provenance
 from placer.safe_yaml import shown
 from placer.schema import load_schema, schema_errors
@@ -128,13 +129,13 @@ def inconsistencies(document: dict[str, Any]) -> list[str]:
                 f"stages[{s}] ({stage['device']}) holds {held}, over its memory_cap_bytes "
                 f"of {cap_text}"
             )
-    throughput = document["throughput"]
-    expected = document["samples_per_step"] / max_load if max_load > 0 else math.inf
+    written = document["throughput"]
+    expected = throughput(document["samples_per_step"], max_load)
     expected = expected if math.isfinite(expected) else None  # written as null
-    if (throughput is None) != (expected is None) or (
-        expected is not None and not math.isclose(throughput, expected, rel_tol=_CONSISTENT)
+    if (written is None) != (expected is None) or (
+        expected is not None and not math.isclose(written, expected, rel_tol=_CONSISTENT)
     ):
-        shown = "null (unbounded)" if throughput is None else f"{throughput:.6g}"
+        shown = "null (unbounded)" if written is None else f"{written:.6g}"
         wanted = "null (unbounded)" if expected is None else f"{expected:.6g}"
         found.append(
             f"field 'throughput' is {shown} but samples_per_step / max_load is {wanted}"

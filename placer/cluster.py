@@ -25,7 +25,7 @@ from placer.catalog import ASSUMED, CATALOG, DTYPES, DeviceType, PcieGen, device
 from placer.cores import MAX_CORE, deal_cores, parse_core_list
 from placer.errors import ClusterSpecError, InputError
 from placer.inputs import read_text
-from placer.model import DeviceClass
+from placer.model import DeviceClass, LinkCost
 from placer.opcost import OpClass
 from placer.safe_yaml import FieldPath, format_path, load_yaml, one_line, shown
 from placer.units import (
@@ -151,9 +151,11 @@ class Link:
         """
         if nbytes < 0:
             raise ValueError(f"a transfer cannot move a negative number of bytes: {nbytes}")
-        if nbytes == 0:
-            return 0.0
-        return self.latency + nbytes / self.bandwidth
+        return self.cost().time(nbytes)
+
+    def cost(self) -> LinkCost:
+        """The link as the placement problem charges it (:class:`placer.model.LinkCost`)."""
+        return LinkCost(latency=self.latency, seconds_per_byte=1.0 / self.bandwidth)
 
 
 @dataclass(frozen=True)

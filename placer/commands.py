@@ -46,7 +46,7 @@ from placer.simulate import (
     is_training,
 )
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
-from placer.solvers.base import MipBackend
+from placer.solvers.base import MipBackend, relative_gap
 from placer.text import first_line, markup_safe, printable
 from placer.units import Range, parse_integer, parse_number
 
@@ -473,7 +473,7 @@ def _progress():
             if bound is not None:
                 parts.append(f"bound {bound:.6g}")
             if incumbent and bound is not None:
-                parts.append(f"gap {100 * max(0.0, incumbent - bound) / incumbent:.2f}%")
+                parts.append(f"gap {100 * max(0.0, relative_gap(incumbent, bound)):.2f}%")
             status.update(", ".join(parts))
 
         yield update

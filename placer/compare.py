@@ -16,7 +16,7 @@ from typing import Any
 from placer.blocks import contract
 from placer.errors import InputError, PlacerError
 from placer.evaluate import evaluate
-from placer.model import Problem
+from placer.model import Problem, throughput
 from placer.solvers import BASELINES, SOLVERS, SolverOptions, get_solver
 from placer.solvers.feasibility import check_feasible
 
@@ -140,7 +140,7 @@ def compare(
             ComparisonRow(
                 solver=name,
                 max_load=max_load,
-                throughput=problem.samples_per_step / max_load if max_load > 0 else None,
+                throughput=throughput(problem.samples_per_step, max_load) if max_load > 0 else None,
                 optimal=solved.optimal,
                 seconds=solved.seconds,
                 speedup_vs_single=None,

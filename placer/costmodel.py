@@ -518,8 +518,7 @@ def _measured(
 
 
 def _link_cost(cluster: Cluster, a: DeviceGroup, b: DeviceGroup) -> LinkCost:
-    link = cluster.link(a.name, b.name)
-    return LinkCost(latency=link.latency, seconds_per_byte=1.0 / link.bandwidth)
+    return cluster.link(a.name, b.name).cost()
 
 
 def read_measured_costs(path: str | Path) -> dict[tuple[str, str], float]:

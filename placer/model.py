@@ -20,6 +20,8 @@ from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from placer.provenance import Provenance
 
@@ -82,6 +84,16 @@ def usable_kinds(kinds: Sequence[DeviceKind], n_classes: int) -> tuple[DeviceKin
     return tuple(replace(kind, count=min(kind.count, n_classes)) for kind in kinds)
 
 
+def throughput(samples_per_step: int, max_load: float) -> float:
+    """Samples per time unit of a pipeline whose slowest stage takes ``max_load`` per step
+    of ``samples_per_step`` samples (infinite for a zero max-load).
+
+    >>> throughput(8, 0.002), throughput(8, 0.0)
+    (4000.0, inf)
+    """
+    return samples_per_step / max_load if max_load > 0 else math.inf
+
+
 @dataclass(frozen=True)
 class LinkCost:
     """Time to move ``n`` bytes over a link: ``latency + n * seconds_per_byte``."""
@@ -90,7 +102,12 @@ class LinkCost:
     seconds_per_byte: float
 
     def time(self, nbytes: float) -> float:
+        """Seconds to move ``nbytes`` (0 for nothing to move)."""
         return self.latency + nbytes * self.seconds_per_byte if nbytes else 0.0
+
+    def times(self, nbytes: np.ndarray) -> np.ndarray:
+        """:meth:`time` of each entry of ``nbytes``, at once."""
+        return np.where(nbytes > 0, self.latency + nbytes * self.seconds_per_byte, 0.0)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from typing import Any
 from placer import __version__
 from placer.evaluate import Evaluation, evaluate
 from placer.layers import layer_map, layer_ranges
-from placer.model import Placement, Problem
+from placer.model import Placement, Problem, throughput
 from placer.simulate import Simulation
-from placer.solvers.base import SolveResult
+from placer.solvers.base import SolveResult, relative_gap
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,12 @@ class PlacementResult:
     @property
     def throughput(self) -> float:
         """Samples per time unit: samples per step over the max-load."""
-        if self.max_load <= 0:
-            return math.inf
-        return self.problem.samples_per_step / self.max_load
+        return throughput(self.problem.samples_per_step, self.max_load)
 
     @property
     def gap(self) -> float:
         """Relative distance to the lower bound, ``(max_load - bound) / max_load``."""
-        if self.max_load <= 0:
-            return 0.0
-        return max(0.0, (self.max_load - self.lower_bound) / self.max_load)
+        return max(0.0, relative_gap(self.max_load, self.lower_bound))
 
     @cached_property
     def stage_layers(self) -> tuple[tuple[tuple[str, ...], str], ...] | None:

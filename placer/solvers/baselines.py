@@ -130,7 +130,6 @@ def solve_greedy(problem: Problem, options: SolverOptions | None = None) -> Solv
     blocks = contract(problem)
     targets = _preference(problem, accelerators_only=True)
     devices = _preference(problem, accelerators_only=False)
-    kinds = problem.kinds
     whole = [float(np.sum(np.where(np.isfinite(row), row, 0.0))) for row in blocks.latency]
     speed = sum(
         1 / whole[problem.devices[d].kind] for d in targets if whole[problem.devices[d].kind] > 0
@@ -144,7 +143,7 @@ def solve_greedy(problem: Problem, options: SolverOptions | None = None) -> Solv
             device = devices[position]
             k = problem.devices[device].kind
             latency = float(blocks.latency[k, b])
-            fits = math.isfinite(latency) and memory + blocks.size[b] <= kinds[k].memory_bytes
+            fits = blocks.fits(problem, b, k, beside=memory)
             unlimited = position >= len(targets) - 1
             closer = abs(load + latency - target) <= abs(load - target)
             if fits and (not used or unlimited or closer):

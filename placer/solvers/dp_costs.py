@@ -191,10 +191,7 @@ def _link_times(problem: Problem) -> np.ndarray:
         if not kind.pays_communication:
             continue
         for j in range(len(kinds)):
-            link = problem.links[k][j]
-            times[k, j] = np.where(
-                out_bytes > 0, link.latency + out_bytes * link.seconds_per_byte, 0.0
-            )
+            times[k, j] = problem.links[k][j].times(out_bytes)
     return times
 
 

@@ -36,11 +36,7 @@ def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
         names = ", ".join(f"{kind.name}: 0" for kind in problem.kinds)
         raise InfeasiblePlacement(f"no devices to place on ({names})")
     for b in range(blocks.n_blocks):
-        if any(
-            math.isfinite(blocks.latency[k, b])
-            and blocks.size[b] <= problem.kinds[k].memory_bytes
-            for k in available
-        ):
+        if any(blocks.fits(problem, b, k) for k in available):
             continue
         reasons = []
         for k in available:

@@ -171,7 +171,7 @@ def build_model(
         (b, k)
         for b in range(n_blocks)
         for k in kinds
-        if math.isfinite(blocks.latency[k, b]) and blocks.size[b] <= problem.kinds[k].memory_bytes
+        if blocks.fits(problem, b, k)
     }
     time_scale = _power_of_two_above(_largest_time(blocks), _LARGEST_TIME)
     size_scale = _power_of_two_above(float(blocks.size.max(initial=0.0)), _LARGEST_SIZE)
