@@ -33,6 +33,7 @@ import onnx
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto
 
 from placer.errors import ModelLoadError
+from placer.onnx_nodes import placer_name
 
 __all__ = [
     "MAX_ELEMENTS",
@@ -328,11 +329,10 @@ class _Checker:
                     where, f"node {index} ({op_type}, in graph order): the name is not "
                     f"UTF-8 ({_shown(name)})"
                 )  # fmt: skip
-            label = name or f"{op_type}_{index}"
             if folded is not None and index not in folded:
-                if label in used:
-                    label = f"{label}_{index}"
-                used.add(label)
+                label = placer_name(name, op_type, index, used)
+            else:
+                label = name or f"{op_type}_{index}"  # not an op: never in a plan
             self.node(node, label, made, outer, where)
 
         for value in graph.output:

@@ -36,6 +36,7 @@ from placer.errors import ModelLoadError
 from placer.inputs import read_bytes
 from placer.layers import node_scope
 from placer.onnx_checks import MAX_FIGURE, check_elements, check_model
+from placer.onnx_nodes import node_inputs, placer_name, subgraphs
 from placer.opcost import (
     CONTROL_INPUTS,
     STATE_INPUTS,
@@ -413,11 +414,7 @@ def op_name(node: NodeProto, index: int, used: set[str]) -> str:
     ...  for i, n in enumerate(["", "a", "a"])]
     ['Relu_0', 'a', 'a_2']
     """
-    name = node.name or f"{node.op_type}_{index}"
-    if name in used:
-        name = f"{name}_{index}"
-    used.add(name)
-    return name
+    return placer_name(node.name, node.op_type, index, used)
 
 
 def folded_nodes(main: GraphProto, graph: OpGraph) -> frozenset[int]:
@@ -545,7 +542,7 @@ def computable_anywhere(node: NodeProto, outputs: Collection[str]) -> bool:
     return (
         _is_default_domain(node)
         and node.op_type not in _RANDOM_OPS
-        and next(_subgraphs(node), None) is None
+        and next(subgraphs(node), None) is None
         and not any(name in outputs for name in node.output)
     )
 
@@ -834,7 +831,7 @@ def _tensor_shapes(graph: GraphProto) -> tuple[set[str], set[str]]:
             read.update(node.input)
             if node.op_type == "Constant" and _is_default_domain(node):
                 known.update(outputs)  # the builder reads their shapes off the attribute
-            for _, sub in _subgraphs(node):
+            for _, sub in subgraphs(node):
                 walk(sub)
 
     walk(graph)
@@ -999,7 +996,7 @@ def _constants_as_tensors(graph: GraphProto) -> None:
         "value_strings": (TensorProto.STRING, "strings", True),
     }
     for node in graph.node:
-        for _, sub in _subgraphs(node):
+        for _, sub in subgraphs(node):
             _constants_as_tensors(sub)
         if node.op_type != "Constant" or not _is_default_domain(node) or len(node.attribute) != 1:
             continue
@@ -1139,36 +1136,6 @@ class _Owned:
     sources: set[str] = field(default_factory=set)  # counted in param_count
 
 
-def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
-    for attr in node.attribute:
-        if attr.type == AttributeProto.GRAPH:
-            yield attr.name, attr.g
-        elif attr.type == AttributeProto.GRAPHS:
-            for graph in attr.graphs:
-                yield attr.name, graph
-
-
-def _outer_names(graph: GraphProto) -> set[str]:
-    """Names a subgraph reads from enclosing scopes."""
-    defined = {v.name for v in graph.input} | {i.name for i in graph.initializer}
-    used: set[str] = set()
-    for node in graph.node:
-        used.update(name for name in node.input if name)
-        for _, sub in _subgraphs(node):
-            used |= _outer_names(sub)
-        defined.update(node.output)
-    return used - defined
-
-
-def _node_inputs(node: NodeProto) -> list[str]:
-    """Explicit inputs, then the outer-scope names its subgraphs read."""
-    names = list(node.input)
-    extra: set[str] = set()
-    for _, sub in _subgraphs(node):
-        extra |= _outer_names(sub)
-    return names + sorted(extra - set(names))
-
-
 def _attrs(node: NodeProto) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for attr in node.attribute:
@@ -1238,7 +1205,7 @@ class _GraphBuilder:
             self.read.update(node.input)
             if node.op_type == "Constant" and _is_default_domain(node):
                 self._record_constant(node)
-            for _, sub in _subgraphs(node):
+            for _, sub in subgraphs(node):
                 self._record_graph(sub)
 
     def _read_ints(self, name: str, tensor: TensorProto) -> None:
@@ -1368,7 +1335,7 @@ class _GraphBuilder:
         costed: list[tuple[int, NodeProto, _Figures]] = []
         for index, node in enumerate(graph.node):
             if index not in weights.folded:
-                label = node.name or f"{node.op_type}_{index}"
+                label = placer_name(node.name, node.op_type, index, set())
                 costed.append((index, node, self._cost_node(node, label, weights, owned)))
         made = {name for i in weights.folded for name in graph.node[i].output if name}
         return costed, made
@@ -1402,7 +1369,7 @@ class _GraphBuilder:
         control = CONTROL_INPUTS.get(node.op_type, frozenset())
         state = STATE_INPUTS.get(node.op_type, frozenset())
         computed = False
-        for position, name in enumerate(_node_inputs(node)):
+        for position, name in enumerate(node_inputs(node)):
             if name not in weights.tensors or position in control:
                 continue
             computed |= name in weights.computed
@@ -1469,7 +1436,7 @@ class _GraphBuilder:
         param_bytes: float,
     ) -> _Figures:
         """If: the dearer branch; Loop: body × trip count; Scan: body × sequence length."""
-        bodies = [self._subgraph_figures(sub) for _, sub in _subgraphs(node)]
+        bodies = [self._subgraph_figures(sub) for _, sub in subgraphs(node)]
         params = param_count + sum(f.param_count for f in bodies)
         stored = param_bytes + math.fsum(f.param_bytes for f in bodies)
         has_formula = all(f.has_formula for f in bodies)
@@ -1560,7 +1527,7 @@ class _GraphBuilder:
         edges: list[GraphEdge] = []
         seen: set[tuple[int, int, str]] = set()
         for position, (_, node, _) in enumerate(costed):
-            for tensor in _node_inputs(node):
+            for tensor in node_inputs(node):
                 if not tensor or tensor in defined:
                     continue
                 src = producer.get(tensor)

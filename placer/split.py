@@ -25,14 +25,14 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper, numpy_helper
+from onnx import GraphProto, ModelProto, NodeProto, helper, numpy_helper
 
 from placer import __version__
 from placer.check import read_plan_document
@@ -47,6 +47,7 @@ from placer.onnx_graph import (
     op_positions,
     read_model_with_weights,
 )
+from placer.onnx_nodes import node_reads
 from placer.text import first_line, printable
 
 MANIFEST = "manifest.json"
@@ -231,7 +232,7 @@ def build_split(
     graph_outputs = [v.name for v in main.output]
     readers: dict[str, set[int]] = {}
     for index, node in enumerate(main.node):
-        for name in _reads(as_constant.get(index, node)):
+        for name in node_reads(as_constant.get(index, node)):
             readers.setdefault(name, set()).update(stage_of[index])
     # every stage that reads a folded tensor makes it itself: it never crosses a cut
     made_by_folded = {name for i in folded | side for name in main.node[i].output}
@@ -244,7 +245,7 @@ def build_split(
         nodes = [as_constant.get(i, main.node[i]) for i in members]
         produced = [name for node in nodes for name in node.output if name]
         produced_set = set(produced)
-        reads = list(dict.fromkeys(name for node in nodes for name in _reads(node)))
+        reads = list(dict.fromkeys(name for node in nodes for name in node_reads(node)))
         inputs = [n for n in reads if n not in produced_set and n not in initializers]
         inputs = [n for n in inputs if n not in sparse]
         outputs = [
@@ -547,35 +548,6 @@ def run_split(directory: str | Path, feeds: Mapping[str, Any]) -> dict[str, Any]
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _subgraphs(node: NodeProto) -> Iterator[GraphProto]:
-    for attr in node.attribute:
-        if attr.type == AttributeProto.GRAPH:
-            yield attr.g
-        elif attr.type == AttributeProto.GRAPHS:
-            yield from attr.graphs
-
-
-def _outer(graph: GraphProto) -> set[str]:
-    """Names a subgraph reads from enclosing scopes."""
-    defined = {v.name for v in graph.input} | {i.name for i in graph.initializer}
-    used: set[str] = set()
-    for node in graph.node:
-        used.update(name for name in node.input if name)
-        for sub in _subgraphs(node):
-            used |= _outer(sub)
-        defined.update(node.output)
-    return used - defined
-
-
-def _reads(node: NodeProto) -> list[str]:
-    """Every tensor a node reads: its inputs, then what its subgraphs read from outside."""
-    names = [name for name in node.input if name]
-    extra: set[str] = set()
-    for sub in _subgraphs(node):
-        extra |= _outer(sub)
-    return names + sorted(extra - set(names))
-
-
 def _constant_node(node: NodeProto, value: tuple[int, ...]) -> NodeProto:
     """A ``Constant`` making what the folded ``Shape``/``Size`` ``node`` makes."""
     array = np.array(value if node.op_type == "Shape" else value[0], dtype=np.int64)
@@ -614,7 +586,7 @@ def _stage_of_nodes(
         )
     consumers: dict[str, list[int]] = {}
     for index, node in enumerate(main.node):
-        for name in _reads(node):
+        for name in node_reads(node):
             consumers.setdefault(name, []).append(index)
     # Readers come later in the graph, so a folded node's readers, folded ones included,
     # have their stages by the time it is reached.  A folded node makes no graph output.
@@ -635,7 +607,7 @@ def _check_order(main: GraphProto, stage_of: list[set[int]], plan: Path) -> None
             if name and stage_of[index]:
                 made_in[name] = min(stage_of[index])
     for index, node in enumerate(main.node):
-        for name in _reads(node):
+        for name in node_reads(node):
             if name in made_in and stage_of[index] and made_in[name] > min(stage_of[index]):
                 raise PlanFormatError(
                     f"{plan}: stage {min(stage_of[index]) + 1} reads tensor {name!r}, which "
