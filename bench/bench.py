@@ -24,8 +24,8 @@ RUNS = 3
 
 _CHILD = r"""
 import json, os, resource, sys, time
-from placer.workload import parse_workload, read_workload
-from placer.solvers.dp import solve_dp
+from placer.frontends.workload import parse_workload, read_workload
+from placer.solvers.dp.search import solve_dp
 tiny = {"maxSizePerFPGA": 1, "maxFPGAs": 1, "maxCPUs": 1, "edges": [], "nodes": [
     {"id": 0, "supportedOnFpga": 1, "cpuLatency": 1, "fpgaLatency": 1, "isBackwardNode": 0}]}
 solve_dp(parse_workload(tiny))  # loads the compiled kernels
@@ -47,8 +47,8 @@ print(json.dumps({"ops": len(problem.ops), "times": times, "peak": peak,
 
 _MODEL_CHILD = r"""
 import json, sys, time
-from placer import app
-from placer.costmodel import CostOptions, Mode, build_problem
+from placer import api as app
+from placer.costs.roofline import CostOptions, Mode, build_problem
 from placer.solvers import SolverOptions
 options = app.ModelOptions(mode=sys.argv[2], input_shapes=json.loads(sys.argv[3]))
 rows = []

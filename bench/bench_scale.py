@@ -45,11 +45,11 @@ def wide(n: int) -> dict:
 
 _CHILD = r"""
 import json, sys, time
-from placer import app
+from placer import api as app
 from placer.solvers import SolverOptions
 started = time.perf_counter()
 problem = app.load_problem(sys.argv[1])
-from placer.blocks import contract
+from placer.solvers.blocks import contract
 contract(problem)  # part of building the problem: --time-limit starts after it
 loaded = time.perf_counter()
 limit = float(sys.argv[2]) if sys.argv[2] != "none" else None

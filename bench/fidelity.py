@@ -123,7 +123,7 @@ def main() -> int:
 
 
 def _calibrated(scratch: Path) -> Path:
-    from placer.calibrate import calibrate, cluster_yaml
+    from placer.costs.calibrate import calibrate, cluster_yaml
 
     started = time.perf_counter()
     path = scratch / "local-cpu.yaml"
@@ -133,12 +133,12 @@ def _calibrated(scratch: Path) -> Path:
 
 
 def _measure(name: str, cluster: Path, repeat: int) -> Row:
-    from placer import app
-    from placer.evaluate import evaluate
-    from placer.fusion import Fusion
-    from placer.model import Placement
-    from placer.opcost import OpClass
-    from placer.profiling import ProfileOptions, profile_model
+    from placer import api as app
+    from placer.costs.profiling import ProfileOptions, profile_model
+    from placer.evaluator import evaluate
+    from placer.frontends.fusion import Fusion
+    from placer.frontends.opcost import OpClass
+    from placer.problem import Placement
 
     path, shapes = MODELS[name]
     print(f"{name}: profiling...", file=sys.stderr)
@@ -202,11 +202,11 @@ def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageR
     """2- and 3-stage plans of ``name`` on copies of the calibrated CPU, placed with the
     times ``placer profile`` measured on the whole model: each stage's predicted compute
     against the sum of its ops' times in a profile of its submodel alone."""
-    from placer import app
-    from placer.evaluate import evaluate
-    from placer.fusion import Fusion
-    from placer.profiling import ProfileOptions, profile_model
-    from placer.split import split_model
+    from placer import api as app
+    from placer.costs.profiling import ProfileOptions, profile_model
+    from placer.evaluator import evaluate
+    from placer.frontends.fusion import Fusion
+    from placer.outputs.split import split_model
 
     path, shapes = MODELS[name]
     base = app.ModelOptions(cluster=str(cluster), input_shapes=shapes, fusion="none")
@@ -229,7 +229,7 @@ def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageR
         problem = app.load_problem(path, model_options)
         result = app.place(problem, "dp")
         plan = scratch / f"{name}-{count}.json"
-        from placer.render import dump_json
+        from placer.outputs.tables import dump_json
 
         plan.write_text(dump_json(result.to_dict()))
         split = scratch / f"{name}-{count}-split"
@@ -282,8 +282,8 @@ def _print_stages(rows: list[StageRow]) -> None:
 
 def profile_feeds(path: Path, graph) -> dict[str, np.ndarray]:
     """The inputs ``placer profile`` feeds the model at the graph's shapes."""
-    from placer.onnx_graph import read_checked_model
-    from placer.profiling import _feeds
+    from placer.costs.profiling import _feeds
+    from placer.frontends.onnx_graph import read_checked_model
 
     return _feeds(read_checked_model(path).graph, dict(graph.input_shapes), path)
 

@@ -17,24 +17,24 @@ from typing import TYPE_CHECKING
 #: Public name -> the module that defines it.
 _PUBLIC = {
     # load a model or workload into a costed problem
-    "ModelOptions": "placer.app",
-    "load_problem": "placer.app",
-    "load_cluster": "placer.app",
-    "Problem": "placer.model",
+    "ModelOptions": "placer.api",
+    "load_problem": "placer.api",
+    "load_cluster": "placer.api",
+    "Problem": "placer.problem",
     # place it, evaluate a plan, compare with the baselines
     "SolverOptions": "placer.solvers.base",
-    "place": "placer.app",
-    "evaluate_plan": "placer.app",
-    "evaluate": "placer.evaluate",
-    "Placement": "placer.model",
-    "PlacementResult": "placer.result",
-    "compare": "placer.compare",
-    "Comparison": "placer.compare",
+    "place": "placer.api",
+    "evaluate_plan": "placer.api",
+    "evaluate": "placer.evaluator",
+    "Placement": "placer.problem",
+    "PlacementResult": "placer.outputs.result",
+    "compare": "placer.comparison",
+    "Comparison": "placer.comparison",
     # report, simulate and split a plan
-    "to_html": "placer.report",
-    "to_markdown": "placer.report",
-    "with_simulation": "placer.app",
-    "split_model": "placer.split",
+    "to_html": "placer.outputs.report",
+    "to_markdown": "placer.outputs.report",
+    "with_simulation": "placer.api",
+    "split_model": "placer.outputs.split",
     # what a user can cause
     "PlacerError": "placer.errors",
 }
@@ -46,7 +46,7 @@ __all__ = [
 ]  # fmt: skip
 
 if TYPE_CHECKING:
-    from placer.app import (
+    from placer.api import (
         ModelOptions,
         evaluate_plan,
         load_cluster,
@@ -54,14 +54,14 @@ if TYPE_CHECKING:
         place,
         with_simulation,
     )
-    from placer.compare import Comparison, compare
+    from placer.comparison import Comparison, compare
     from placer.errors import PlacerError
-    from placer.evaluate import evaluate
-    from placer.model import Placement, Problem
-    from placer.report import to_html, to_markdown
-    from placer.result import PlacementResult
+    from placer.evaluator import evaluate
+    from placer.outputs.report import to_html, to_markdown
+    from placer.outputs.result import PlacementResult
+    from placer.outputs.split import split_model
+    from placer.problem import Placement, Problem
     from placer.solvers.base import SolverOptions
-    from placer.split import split_model
 
 
 def __getattr__(name: str):

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from placer.errors import PlanFormatError
-from placer.onnx_checks import MAX_DIM
+from placer.frontends.onnx_checks import MAX_DIM
 
 if TYPE_CHECKING:
     from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
-    from placer.cluster import Cluster
-    from placer.model import Problem
+    from placer.costs.cluster import Cluster
+    from placer.problem import Problem
 
 __all__ = [
     "Costing",
@@ -61,8 +61,8 @@ class Costing:
     ``cluster`` is the cluster itself, so that a plan can be re-costed without its file
     (its groups kept out of the pipeline, by ``--exclude`` or the file, included).
     ``granularity`` and ``cut_at`` are the cut rule the plan was made under
-    (:class:`placer.layers.CutRule`); plans written before them read as ``op`` and None.
-    ``fusion`` is what the cost model fused (:mod:`placer.fusion`); plans written before
+    (:class:`placer.frontends.layers.CutRule`); plans written before them read as ``op`` and None.
+    ``fusion`` is what the cost model fused (:mod:`placer.frontends.fusion`); plans written before
     it read as ``none``.
     """
 
@@ -124,7 +124,7 @@ class Provenance:
             A field is missing or of the wrong form, or the cluster is not a valid
             cluster description; the message names the field.
         """
-        from placer.safe_yaml import shown
+        from placer.util.safe_yaml import shown
 
         def fail(field: str, message: str) -> PlanFormatError:
             return PlanFormatError(f"{source}: provenance.{field}: {message}")
@@ -239,12 +239,12 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
 
     Examples
     --------
-    >>> from placer.cluster import default_cluster, parse_cluster
+    >>> from placer.costs.cluster import default_cluster, parse_cluster
     >>> cluster = default_cluster()
     >>> read_cluster_document(cluster_document(cluster), "<plan>") == cluster
     True
     """
-    from placer.cluster import CUSTOM_TYPE
+    from placer.costs.cluster import CUSTOM_TYPE
 
     devices = []
     for group in cluster.groups:
@@ -298,7 +298,7 @@ def read_cluster_document(document: Any, source: str) -> Cluster:
     PlanFormatError
         The description breaks a rule of the cluster format (the message names the field).
     """
-    from placer.cluster import parse_cluster
+    from placer.costs.cluster import parse_cluster
     from placer.errors import ClusterSpecError
 
     try:
@@ -319,7 +319,7 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
 
     Examples
     --------
-    >>> from placer.cluster import parse_cluster
+    >>> from placer.costs.cluster import parse_cluster
     >>> a = parse_cluster("devices: [{type: t4, count: 2}]")
     >>> cluster_difference(a, parse_cluster("devices: [{type: t4, count: 4}]"))
     "group 't4' has count 4, not 2"
@@ -470,7 +470,7 @@ def _small_values(tensor: TensorProto) -> Iterator[object]:
 
 
 def workload_fingerprint(problem: Problem) -> str:
-    """The fingerprint of a workload read by :func:`placer.workload.read_workload`: its
+    """The fingerprint of a workload read by :func:`placer.frontends.workload.read_workload`: its
     nodes (ids, names, latencies, support, sizes, colour classes, direction), its edges
     and their costs, and its device kinds."""
     digest = _Digest("workload-1")

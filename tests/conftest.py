@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+#: The repository (tests live in subfolders mirroring ``placer/``'s).
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 REFERENCE = DATA / "dnn-partitioning"
 EXPECTED = json.loads((REFERENCE / "expected.json").read_text())

@@ -7,9 +7,9 @@ import math
 from hypothesis import strategies as st
 
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
-from placer.model import DeviceClass, Placement, Problem
-from placer.workload import parse_workload
+from placer.evaluator import evaluate
+from placer.frontends.workload import parse_workload
+from placer.problem import DeviceClass, Placement, Problem
 
 
 @st.composite

@@ -7,12 +7,12 @@ import json
 import pytest
 from rich.console import Console
 
-from placer.compare import compare, default_solvers
+from placer.comparison import compare, default_solvers
 from placer.errors import InputError
-from placer.model import DeviceClass, DeviceKind, Op, Problem
-from placer.render import render_comparison
+from placer.frontends.workload import read_workload
+from placer.outputs.tables import render_comparison
+from placer.problem import DeviceClass, DeviceKind, Op, Problem
 from placer.solvers import BASELINES, SOLVERS
-from placer.workload import read_workload
 from tests.conftest import EXPECTED, REFERENCE, one_line_error
 
 WORKLOAD = "layer-graphs/bert24_inference"

@@ -7,7 +7,7 @@ least the kernels onnxruntime does, and ``--fusion none`` for PyTorch run eagerl
 DeepLearningExamples' ResNet-50 scripts run it (Conv, BatchNorm, ReLU and the residual
 add each a kernel of their own). A prediction within 25% of the published figure
 passes. The catalog's figures were not fitted to these cases, except where
-``placer/catalog.py`` says so: the per-operator overhead is pinned by BERT at batch 1.
+``placer/costs/catalog.py`` says so: the per-operator overhead is pinned by BERT at batch 1.
 
 Three published figures are missed by more than 25%, and their tests are expected to
 fail (strictly, so that a cost model that comes to meet them is noticed): training
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from placer.app import ModelOptions, load_problem, place
-from placer.cluster import parse_cluster
+from placer.api import ModelOptions, load_problem, place
+from placer.costs.cluster import parse_cluster
 
 BERT = Path(__file__).parent.parent / "sample_models" / "bert_base.onnx"
 #: ResNet-50 as the onnx package ships it (Caffe2's export; weights generated at run

@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from placer.evaluate import evaluate
-from placer.plans import read_plan
-from placer.solvers.dp import solve_dp
-from placer.workload import read_workload
+from placer.evaluator import evaluate
+from placer.frontends.plans import read_plan
+from placer.frontends.workload import read_workload
+from placer.solvers.dp.search import solve_dp
 from tests.conftest import EXPECTED, REFERENCE
 
 OPTIMA = sorted(EXPECTED["optimal"].items())

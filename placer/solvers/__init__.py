@@ -1,18 +1,18 @@
-"""Solvers, by name.  Each maps a :class:`~placer.model.Problem` to a SolveResult."""
+"""Solvers, by name.  Each maps a :class:`~placer.problem.Problem` to a SolveResult."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from placer.errors import InputError
-from placer.model import Problem
+from placer.problem import Problem
 from placer.solvers.base import SolveResult, SolverOptions
 
 Solver = Callable[[Problem, SolverOptions], SolveResult]
 
 
 def _dp(problem: Problem, options: SolverOptions) -> SolveResult:
-    from placer.solvers.dp import solve_dp
+    from placer.solvers.dp.search import solve_dp
 
     return solve_dp(problem, options)
 

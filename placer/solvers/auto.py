@@ -5,7 +5,7 @@ ideals; a wide graph (many parallel branches) has exponentially many, and the DP
 falls back to a linear order without a certificate.  The MILP ([1]_, Section 5) has no
 such wall: seeded with that linear-order placement it can only improve on it, and its
 bound says how far from optimal the answer may be.  With links of different speeds the
-DP brackets the optimum (:mod:`placer.solvers.dp_costs`); its plan and certified gap
+DP brackets the optimum (:mod:`placer.solvers.dp.costing`); its plan and certified gap
 are the answer, since the MILP seldom narrows a bracket of a large graph in minutes.
 
 References
@@ -20,9 +20,9 @@ import time
 from dataclasses import replace
 
 from placer.errors import NoPlacementFound, SearchGaveUp
-from placer.model import Problem
+from placer.problem import Problem
 from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
-from placer.solvers.dp import solve_dp
+from placer.solvers.dp.search import solve_dp
 from placer.solvers.milp import solve_milp
 
 #: Seconds the MILP gets when the options set no time limit.
@@ -53,7 +53,7 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
 
     Notes
     -----
-    The DP's time is that of :func:`~placer.solvers.dp.solve_dp` (its ideal and pair
+    The DP's time is that of :func:`~placer.solvers.dp.search.solve_dp` (its ideal and pair
     limits cap it); the MILP's is at most the time limit plus model building.
     """
     options = options or SolverOptions()

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from placer.model import Placement, Problem
+from placer.problem import Placement, Problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from placer.blocks import BlockGraph
+    from placer.solvers.blocks import BlockGraph
 
 
 class MipBackend(str, Enum):
@@ -74,9 +74,9 @@ class BoundSource(str, Enum):
 
     #: the exact DP's optimum, its own bound
     DP_EXACT = "dp exact"
-    #: the DP's bracket over the ideals (:mod:`placer.solvers.dp_bracket`)
+    #: the DP's bracket over the ideals (:mod:`placer.solvers.dp.bracket`)
     DP_BRACKET = "dp bracket"
-    #: the DP's runs under the fastest links (:mod:`placer.solvers.dp_costs`)
+    #: the DP's runs under the fastest links (:mod:`placer.solvers.dp.costing`)
     DP_LINKS = "dp links"
     #: the MILP's dual bound, which starts from its LP relaxation
     MILP_DUAL = "milp dual"
@@ -103,7 +103,7 @@ class SolveResult:
     #: ``(objective - lower_bound) / objective``; None when the solver has none.
     lower_bound: float | None = None
     gap: float | None = None
-    #: Whether the DP split the graph by its bracket (:mod:`placer.solvers.dp_bracket`)
+    #: Whether the DP split the graph by its bracket (:mod:`placer.solvers.dp.bracket`)
     #: because the exact DP's pairs were too many: ``lower_bound`` is the bracket's.
     bracketed: bool = False
     #: Where ``lower_bound`` comes from (the MILP's even when it proved none).
@@ -135,7 +135,7 @@ def placement_of_stages(
 ) -> Placement:
     """The placement of ``stages``, ``(kind, blocks)`` in pipeline order: each stage on
     the next unused device of its kind, devices numbered kind by kind as in
-    :attr:`placer.model.Problem.devices`."""
+    :attr:`placer.problem.Problem.devices`."""
     first_device = np.cumsum([0] + [kind.count for kind in problem.kinds])
     used = [0] * len(problem.kinds)
     device_of_block = np.empty(blocks.n_blocks, dtype=np.int64)

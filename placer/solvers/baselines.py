@@ -1,6 +1,6 @@
 """Baseline placements: how pipelines are commonly split by hand or by simpler tools.
 
-Each baseline walks the blocks of the problem (:mod:`placer.blocks`: colour classes
+Each baseline walks the blocks of the problem (:mod:`placer.solvers.blocks`: colour classes
 kept whole) in one topological order and cuts that order into consecutive stages, so
 every placement it returns is valid and contiguous, and the exact DP of [1]_ is never
 worse.  They answer "how much does the optimum gain over what people do?":
@@ -49,13 +49,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from placer.blocks import BlockGraph, contract
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
-from placer.model import DeviceClass, Placement, Problem
+from placer.evaluator import evaluate
+from placer.problem import DeviceClass, Placement, Problem
 from placer.solvers.base import SolveResult, SolverOptions
-from placer.solvers.dp import solve_chain
-from placer.units import format_bytes_apart
+from placer.solvers.blocks import BlockGraph, contract
+from placer.solvers.dp.search import solve_chain
+from placer.util.units import format_bytes_apart
 
 
 def solve_pipedream(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
@@ -63,7 +63,7 @@ def solve_pipedream(problem: Problem, options: SolverOptions | None = None) -> S
 
     Notes
     -----
-    The DP of :func:`placer.solvers.dp.solve_chain` over the m + 1 prefixes of the
+    The DP of :func:`placer.solvers.dp.search.solve_chain` over the m + 1 prefixes of the
     order: O(m² · S) time for m blocks and S device-count states.
     """
     started = time.perf_counter()

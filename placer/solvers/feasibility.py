@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from placer.blocks import BlockGraph
 from placer.errors import InfeasiblePlacement, OverTotalMemory
-from placer.model import Problem
-from placer.units import format_bytes, format_bytes_apart
+from placer.problem import Problem
+from placer.solvers.blocks import BlockGraph
+from placer.util.units import format_bytes, format_bytes_apart
 
 
 def _describe_block(problem: Problem, blocks: BlockGraph, b: int) -> str:

@@ -1,6 +1,6 @@
 """Mixed-integer linear program for device placement, solved through PuLP ([1]_, Section 5).
 
-The problem is first contracted into blocks (:mod:`placer.blocks`); the MILP assigns
+The problem is first contracted into blocks (:mod:`placer.solvers.blocks`); the MILP assigns
 blocks, not ops.  Two models:
 
 * **contiguous** (the default, the DP's model): ``T`` pipeline positions, one per
@@ -49,12 +49,9 @@ from pathlib import Path
 import numpy as np
 import pulp
 
-from placer.blocks import BlockGraph, colour_blocks, contract
-from placer.bounds import trivial_bound, volume_bound
 from placer.errors import InfeasiblePlacement, NoPlacementFound, OverTotalMemory
-from placer.evaluate import evaluate
-from placer.interrupts import LEFT_RUNNING, terminate_children
-from placer.model import Placement, Problem
+from placer.evaluator import evaluate
+from placer.problem import Placement, Problem
 from placer.solvers.base import (
     BoundSource,
     MipBackend,
@@ -62,9 +59,12 @@ from placer.solvers.base import (
     SolverOptions,
     relative_gap,
 )
+from placer.solvers.blocks import BlockGraph, colour_blocks, contract
+from placer.solvers.bounds import trivial_bound, volume_bound
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.solvers.highs import silence_highs_banner
-from placer.units import format_bytes
+from placer.util.interrupts import LEFT_RUNNING, terminate_children
+from placer.util.units import format_bytes
 
 #: Relative gap HiGHS and CBC stop at unless ``mip_gap`` says otherwise (HiGHS's own
 #: default, 1e-4, would let optima differ from the DP's in the fifth digit).
@@ -563,12 +563,12 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     The contiguous model has O(B · T · K) binaries and O((B · K + arcs + pins) · T)
     rows for B blocks, T devices, K kinds and the hyperedges' total size ``pins``.
     HiGHS reports its dual bound; for CBC the bound is read from its log ("Lower
-    bound"), and when the log has none the trivial bound of :mod:`placer.bounds` is
+    bound"), and when the log has none the trivial bound of :mod:`placer.solvers.bounds` is
     reported instead.
 
     Examples
     --------
-    >>> from placer.workload import parse_workload
+    >>> from placer.frontends.workload import parse_workload
     >>> doc = {"maxSizePerFPGA": 10, "maxFPGAs": 2, "maxCPUs": 0, "edges": [
     ...        {"sourceId": 1, "destId": 2, "cost": 0.5}], "nodes": [
     ...        {"id": i, "supportedOnFpga": 1, "cpuLatency": 9.0, "fpgaLatency": 2.0,

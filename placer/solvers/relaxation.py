@@ -12,9 +12,9 @@ import math
 
 import pulp
 
-from placer.blocks import colour_blocks, contract
-from placer.bounds import trivial_bound
-from placer.model import Problem
+from placer.problem import Problem
+from placer.solvers.blocks import colour_blocks, contract
+from placer.solvers.bounds import trivial_bound
 from placer.solvers.milp import build_model, solve_relaxation
 
 #: Beyond about this many MILP variables the LP relaxation is not attempted: building
@@ -47,7 +47,7 @@ def lower_bound(problem: Problem, *, contiguous: bool = True, time_limit: float 
 
     Examples
     --------
-    >>> from placer.workload import parse_workload
+    >>> from placer.frontends.workload import parse_workload
     >>> doc = {"maxSizePerFPGA": 10, "maxFPGAs": 2, "maxCPUs": 0, "edges": [],
     ...        "nodes": [{"id": i, "supportedOnFpga": 1, "cpuLatency": 9.0,
     ...                   "fpgaLatency": float(i), "isBackwardNode": 0} for i in (1, 2, 3)]}

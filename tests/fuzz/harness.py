@@ -292,7 +292,7 @@ def _figures_broken(command: str, document) -> list[str]:
     if negative:
         broken.append(f"a negative figure in the output: {negative[0]} = {negative[1]!r}")
     if command in ("place", "evaluate"):
-        from placer.schema import load_schema, schema_errors
+        from placer.outputs.schema import load_schema, schema_errors
 
         errors = schema_errors(document, load_schema("plan"))
         if errors:

@@ -165,8 +165,8 @@ def plan_for(model: str, solver: str = "dp") -> str:
     the library as ``placer place MODEL --format json`` would."""
     import tempfile
 
-    from placer import app
-    from placer.render import to_json
+    from placer import api as app
+    from placer.outputs.tables import to_json
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / model

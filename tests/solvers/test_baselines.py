@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
-from placer.model import DeviceClass, DeviceKind, Op, Problem
+from placer.evaluator import evaluate
+from placer.frontends.workload import read_workload
+from placer.problem import DeviceClass, DeviceKind, Op, Problem
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
-from placer.workload import read_workload
 from tests.conftest import EXPECTED, REFERENCE
 from tests.strategies import describe, workloads
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from placer.blocks import contract
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
+from placer.evaluator import evaluate
+from placer.frontends.workload import read_workload
 from placer.solvers import SolverOptions
-from placer.solvers.dp import _is_chain, solve_dp
-from placer.workload import read_workload
+from placer.solvers.blocks import contract
+from placer.solvers.dp.search import _is_chain, solve_dp
 from tests.conftest import EXPECTED, REFERENCE
 from tests.strategies import brute_force, describe, workloads
 
@@ -98,8 +98,8 @@ def test_the_narrowed_split_is_a_real_placement_no_better_than_the_optimum(probl
 
     import numpy as np
 
-    from placer.solvers.dp import _ideal_lattice, _narrowed_edges, narrowed_split
-    from placer.solvers.dp_costs import costings
+    from placer.solvers.dp.costing import costings
+    from placer.solvers.dp.search import _ideal_lattice, _narrowed_edges, narrowed_split
 
     blocks = contract(problem)
     edges = _narrowed_edges(blocks)

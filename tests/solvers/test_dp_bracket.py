@@ -1,4 +1,4 @@
-"""The bracket of placer.solvers.dp_bracket against brute force: its lower bound never
+"""The bracket of placer.solvers.dp.bracket against brute force: its lower bound never
 exceeds the contiguous optimum, and its plan is a real placement no better than it."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from placer.blocks import contract
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
+from placer.evaluator import evaluate
 from placer.solvers import SolverOptions
-from placer.solvers.dp import _ideal_lattice, _Stages, solve_dp
-from placer.solvers.dp_bracket import bracket
+from placer.solvers.blocks import contract
+from placer.solvers.dp.bracket import bracket
+from placer.solvers.dp.search import _ideal_lattice, _Stages, solve_dp
 from tests.solvers.test_dp_links import cluster_problems
 from tests.solvers.test_replicas import with_replicas
 from tests.strategies import brute_force, describe, workloads
@@ -74,7 +74,7 @@ def test_dp_past_its_pair_limit_answers_with_the_bracket(problem) -> None:
 def _wide_problem():
     """Four parallel two-op branches between a source and a sink, on three devices of
     two kinds: 3**4 + 2 ideals, more than four per block, so the DP brackets first."""
-    from placer.model import DeviceClass, DeviceKind, Op, Problem
+    from placer.problem import DeviceClass, DeviceKind, Op, Problem
 
     branches = 4
     sink = 2 * branches + 1
@@ -96,8 +96,7 @@ def _wide_problem():
 
 
 def test_a_close_bracket_answers_without_the_exact_run(monkeypatch) -> None:
-    from placer.solvers import dp as dp_module
-
+    from placer.solvers.dp import search as dp_module
     problem = _wide_problem()
     best = brute_force(problem)
     exact = solve_dp(problem)

@@ -1,4 +1,4 @@
-"""The sweep over a linear order (placer.solvers.dp_chain) against brute force, the ideal
+"""The sweep over a linear order (placer.solvers.dp.chain) against brute force, the ideal
 DP over the same order, and the evaluator."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from placer.blocks import contract
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
-from placer.model import DeviceClass, DeviceKind, Op, Problem
+from placer.evaluator import evaluate
+from placer.frontends.workload import parse_workload
+from placer.problem import DeviceClass, DeviceKind, Op, Problem
 from placer.solvers import SolverOptions
-from placer.solvers.dp import _chain_lattice, _is_chain, _run, _Stages, solve_dp
-from placer.solvers.dp_chain import solve_order
-from placer.solvers.dp_costs import Role, costings
-from placer.workload import parse_workload
+from placer.solvers.blocks import contract
+from placer.solvers.dp.chain import solve_order
+from placer.solvers.dp.costing import Role, costings
+from placer.solvers.dp.search import _chain_lattice, _is_chain, _run, _Stages, solve_dp
 from tests.strategies import brute_force, workloads
 
 

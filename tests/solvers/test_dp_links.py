@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from placer.errors import InfeasiblePlacement
-from placer.evaluate import evaluate
-from placer.model import DeviceClass, DeviceKind, LinkCost, Op, Problem
-from placer.solvers.dp import solve_dp
+from placer.evaluator import evaluate
+from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
+from placer.solvers.dp.search import solve_dp
 from tests.strategies import brute_force
 
 
@@ -77,7 +77,7 @@ def test_bracket_contains_the_optimum(problem) -> None:
 @settings(max_examples=100, deadline=None)
 @given(cluster_problems(chain=True))
 def test_the_bracket_of_a_chain_contains_the_optimum(problem) -> None:
-    """A path is solved by the sweep of placer.solvers.dp_chain, brackets included."""
+    """A path is solved by the sweep of placer.solvers.dp.chain, brackets included."""
     check_bracket(problem)
 
 

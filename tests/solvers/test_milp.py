@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placer.errors import InfeasiblePlacement, NoPlacementFound
-from placer.evaluate import evaluate
-from placer.model import Placement
+from placer.evaluator import evaluate
+from placer.frontends.workload import parse_workload, read_workload
+from placer.problem import Placement
 from placer.solvers import SOLVERS, SolverOptions, get_solver
 from placer.solvers.auto import solve_auto
-from placer.solvers.dp import solve_dp
+from placer.solvers.dp.search import solve_dp
 from placer.solvers.milp import solve_milp
-from placer.workload import parse_workload, read_workload
 from tests.conftest import EXPECTED, REFERENCE
 from tests.solvers.test_dp_links import cluster_problems
 from tests.strategies import brute_force, describe, workloads
@@ -349,9 +349,9 @@ def test_auto_claims_nothing_for_a_dp_plan_standing_in_for_a_non_contiguous_one(
 
 def _giant_problem():
     """Ops of 1e15 s and 4 TB each: past the matrix values HiGHS takes (1e15)."""
-    from placer.cluster import parse_cluster
-    from placer.costmodel import CostOptions, build_problem
-    from placer.onnx_graph import GraphEdge, GraphNode, OpGraph
+    from placer.costs.cluster import parse_cluster
+    from placer.costs.roofline import CostOptions, build_problem
+    from placer.frontends.onnx_graph import GraphEdge, GraphNode, OpGraph
 
     cluster = parse_cluster(
         "devices:\n"
@@ -388,7 +388,7 @@ def test_a_solve_left_running_past_the_deadline_keeps_its_incumbent(monkeypatch)
     """HiGHS checks its time limit only now and then: when it overruns placer's deadline,
     placer stops waiting and answers with the last placement HiGHS reported."""
     import placer.solvers.milp as milp
-    from placer.interrupts import LEFT_RUNNING
+    from placer.util.interrupts import LEFT_RUNNING
 
     monkeypatch.setattr(milp, "_GRACE", 0.0)  # no patience at all
     monkeypatch.setattr(milp, "_time_limit", lambda options: 600.0)  # HiGHS won't stop itself
@@ -424,7 +424,7 @@ def test_a_model_proven_infeasible_in_presolve_is_infeasible(backend) -> None:
     """Op 2 (2 bytes) fills one device; ops 1 and 4 (1 byte each) would then share the
     other, before and after op 2: a cycle, so no contiguous placement exists.  CBC proves
     it in presolve and reports it in its status only (found by hypothesis)."""
-    from placer.model import DeviceClass, DeviceKind, Op, Problem
+    from placer.problem import DeviceClass, DeviceKind, Op, Problem
 
     ops = tuple(
         Op(key=i, name=str(i), latency=(0.0,), supported=(True,), size_bytes=float(size),

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from placer.blocks import contract
 from placer.errors import InfeasiblePlacement, NoPlacementFound
-from placer.evaluate import evaluate
-from placer.model import Placement, Problem, Replica
+from placer.evaluator import evaluate
+from placer.problem import Placement, Problem, Replica
 from placer.solvers import SolverOptions
-from placer.solvers.dp import solve_dp
+from placer.solvers.blocks import contract
+from placer.solvers.dp.search import solve_dp
 from placer.solvers.milp import solve_milp
 from tests.solvers.test_dp_links import cluster_problems
 from tests.strategies import brute_force, describe, workloads
@@ -68,7 +68,7 @@ def test_free_leaf_is_not_absorbed_where_a_side_computation_fills_memory() -> No
     bind: the side computation its neighbour needs counts too.  Here op 1 (1 byte) and
     the side computation of op 0 (1 byte) each fill a device of 1 byte: merged, no
     device holds them, though two devices do apart."""
-    from placer.model import DeviceClass, DeviceKind, Op
+    from placer.problem import DeviceClass, DeviceKind, Op
 
     ops = tuple(
         Op(key=i, name=str(i), latency=(0.0,), supported=(True,), size_bytes=float(i),
@@ -137,7 +137,7 @@ def test_non_contiguous_milp_with_side_computations(problem) -> None:
 
 def _mask_problem(n_layers: int, mask_seconds: float, mask_bytes: float) -> Problem:
     """Layers in a chain on two identical devices, each layer reading one mask."""
-    from placer.model import DeviceClass, DeviceKind, Op
+    from placer.problem import DeviceClass, DeviceKind, Op
 
     ops = tuple(
         Op(i, f"layer{i}", (1.0,), (True,), 1.0, 0.0, i) for i in range(n_layers)
@@ -173,7 +173,7 @@ def test_side_computation_memory_counts_on_each_stage() -> None:
 def test_covers_do_not_block_free_leaf_absorption_wrongly() -> None:
     """A free leaf that reads a side computation its neighbour does not need stays its
     own block: moving it would make the neighbour's device recompute it."""
-    from placer.model import DeviceClass, DeviceKind, Op
+    from placer.problem import DeviceClass, DeviceKind, Op
 
     ops = (
         Op(0, "a", (1.0,), (True,), 0.0, 0.0, 0),

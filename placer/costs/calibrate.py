@@ -1,0 +1,616 @@
+"""``placer calibrate``: measure the local device in onnxruntime, per op class.
+
+Each op class of :class:`placer.frontends.opcost.OpClass` gets a microbenchmark: small ONNX
+models, built here, run by onnxruntime on the local device with warm-up runs and
+repeats.  FLOPs and bytes of every benchmark node come from :func:`placer.frontends.opcost.cost_of`,
+the formulas placer costs models with, so a rate measured here is exactly the rate that
+reproduces the measured time under placer's own counting.  The figures:
+
+* ``peak_flops``: the best rate of a dense kernel (a MatMul with a constant weight,
+  which runtimes pre-pack, or a convolution in onnxruntime's blocked layout), so the
+  ``gemm`` and ``conv`` efficiencies are close to 1 and every other class's efficiency
+  is its measured rate over that peak;
+* ``conv`` and ``grouped_conv`` twice: as a chain of convolutions and activations at the
+  runtime's default optimisation level (onnxruntime converts them to its blocked NCHWc
+  layout, 1.5 to 5 times faster here), and one by one with the optimisations off
+  (``efficiency.unfused``, used by ``--fusion none``); a depthwise convolution of stride
+  2 besides stride 1; and convolutions of 576, 256, 27 and 16 multiply-adds per output,
+  to which ``rate = A · K / (K + K0)`` is fitted (``efficiency.half_at``: ``K0``; the
+  class's efficiency is then ``A`` over the peak);
+* ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
+  bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
+  memory's; the cache's size is the largest traffic still streaming at more than the
+  geometric mean of the two;
+* ``movement``: Transpose (of whole rows), Concat and Gather, their bandwidth as a
+  fraction of the regime's (cache or memory) for their traffic; ``transpose``: the same
+  for a Transpose that moves the last axis (element by element);
+* ``overhead``: a chain of single-element ``Add`` nodes, its time per node beyond one;
+* on a CPU, ``cores``: the first ``count × threads`` cores this process may run on,
+  ``threads`` for each device; and with ``count`` of 2 or more, ``shared_bandwidth``:
+  the sweep's largest ``Add`` run by ``count`` processes at once, each pinned to its
+  device's cores (:mod:`placer.costs.contention`), the sum of their bytes over their times.
+
+Times are medians of the repeats; where one thread runs the benchmark (the default),
+its thread CPU time, which other processes on a shared machine barely disturb.  Each
+benchmark's time has that of a one-op run of a single element taken out (the run's own
+cost and one op's overhead) before its rate is computed: the cost model adds the
+overhead back.  The design follows the profiling-based cost models of
+FlexFlow [1]_ and Alpa [2]_, which measure operators on the target device instead of
+trusting datasheet peaks.
+
+References
+----------
+.. [1] Jia, Zaharia, Aiken (2019). Beyond Data and Model Parallelism for Deep Neural
+   Networks. MLSys.
+.. [2] Zheng et al. (2022). Alpa: Automating Inter- and Intra-Operator Parallelism for
+   Distributed Deep Learning. OSDI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from placer.costs.cluster import HALF_AT, UNFUSED
+from placer.costs.contention import StreamJob, available_cores, stream_together
+from placer.costs.cores import format_core_list
+from placer.costs.sessions import Runner
+from placer.errors import InputError
+from placer.frontends.opcost import OpClass, TensorInfo, cost_of
+
+#: The runtime calibration files are measured with (``calibration.runtime``).
+RUNTIME = "onnxruntime"
+_OPSET = 17
+#: Total traffic (bytes read and written) of the elementwise sweep.
+_SWEEP_BYTES = (48 * 2**10, 192 * 2**10, 768 * 2**10, 3 * 2**20, 12 * 2**20, 96 * 2**20)
+#: Nodes in the overhead chain.
+_CHAIN = 64
+#: Convolutions in a chain measured at the runtime's default optimisation level.
+_CONV_CHAIN = 4
+#: Classes measured both ways: the runtime's optimisations change their kernels
+#: (onnxruntime's blocked NCHWc convolutions), so a file gives both figures.
+_SPLIT = {OpClass.CONV.value: True, OpClass.GROUPED_CONV.value: True}
+#: ``--dtype``: ONNX element type, numpy type, bytes per element.
+_DTYPES = {"fp32": (1, np.float32, 4), "fp16": (10, np.float16, 2)}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark: what it runs, its counted FLOPs and bytes, its median seconds."""
+
+    name: str
+    op_class: str
+    flops: float
+    bytes: float
+    seconds: float
+    inner: float = 0.0  # multiply-adds per output (products and convolutions)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What ``placer calibrate`` measured, and the device figures it derives."""
+
+    device: str
+    threads: int
+    count: int
+    dtype: str
+    timer: str
+    runtime_version: str
+    peak_flops: float
+    memory_bandwidth: float
+    cache_bytes: float
+    cache_bandwidth: float
+    overhead: float
+    memory_bytes: float
+    efficiency: dict[str, float]
+    measurements: tuple[Measurement, ...] = field(default_factory=tuple)
+    cores: tuple[int, ...] = ()  # count equal slices, one per device
+    shared_bandwidth: float = 0.0  # 0: not measured (one device, or not a CPU)
+
+
+def calibrate(
+    device: str = "cpu",
+    threads: int = 1,
+    count: int = 1,
+    dtype: str = "fp32",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Calibration:
+    """Measure the local ``device`` (``cpu`` or ``cuda[:N]``) with ``threads`` threads,
+    at ``dtype`` (``fp32``; ``fp16`` on CUDA only), for a group of ``count`` such
+    devices.  ``progress(step, done, total)`` is called before each benchmark.
+
+    Raises
+    ------
+    InputError
+        ``device`` names no device onnxruntime can run here (no CUDA provider in this
+        build, or no GPU), or ``dtype`` is not measured on it, or this process may run
+        on fewer than ``count × threads`` CPU cores.
+    """
+    import onnxruntime as ort
+
+    providers = _providers(device, ort)
+    if dtype not in _DTYPES or (dtype != "fp32" and device == "cpu"):
+        raise InputError(
+            f"--dtype {dtype}: calibrate measures fp32 on cpu (onnxruntime's CPU provider "
+            "has no fp16 kernels for most ops) and fp32 or fp16 on cuda"
+        )
+    cores = _cores(count, threads) if device == "cpu" else ()
+    runner = Runner(ort, providers, threads, device)
+    benches = _benchmarks(dtype)
+    together = count > 1 and bool(cores)  # a step more: the devices streaming at once
+    steps = len(benches) + together
+    results: list[Measurement] = []
+    for index, bench in enumerate(benches):
+        if progress is not None:
+            progress(bench.name, index, steps)
+        seconds = runner.time(bench.model, bench.feeds, bench.optimised) / bench.nodes
+        kind = f"{UNFUSED}{bench.op_class}" if _SPLIT.get(bench.op_class) and not bench.optimised \
+            else bench.op_class
+        results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds,
+                                   bench.inner))  # fmt: skip
+    if together:
+        largest = next(b for b in benches if b.name == f"Add {_SWEEP_BYTES[-1]} B")
+        if progress is not None:
+            progress(f"{largest.name} on {count} devices at once", len(benches), steps)
+        results += _shared(largest, threads, count, cores)
+    if progress is not None:
+        progress("done", steps, steps)
+    return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results,
+                   cores)  # fmt: skip
+
+
+def _cores(count: int, threads: int) -> tuple[int, ...]:
+    """The cores ``count`` devices of ``threads`` threads each are pinned to: the first
+    of those this process may run on."""
+    available = available_cores()
+    needed = count * threads
+    if len(available) < needed:
+        raise InputError(
+            f"--count {count} --threads {threads}: {count} devices of {threads} thread(s) "
+            f"need {needed} cores, and this process may run on {len(available)} "
+            f"({format_core_list(available)})"
+        )
+    return tuple(available[:needed])
+
+
+def _shared(bench: _Bench, threads: int, count: int, cores: tuple[int, ...]) -> list[Measurement]:
+    """``bench`` timed in ``count`` processes at once, one per device, each on its own
+    slice of ``cores``: a measurement of each, of class ``shared``."""
+    job = StreamJob(
+        model=bench.model.SerializeToString(),
+        inputs=tuple((name, tuple(array.shape)) for name, array in bench.feeds.items()),
+        dtype=str(next(iter(bench.feeds.values())).dtype),
+        threads=threads,
+    )
+    slices = [cores[i * threads : (i + 1) * threads] for i in range(count)]
+    medians = stream_together(job, slices)
+    return [
+        Measurement(f"{bench.name}, device {i} of {count} at once", "shared", bench.flops,
+                    bench.bytes, seconds)
+        for i, seconds in enumerate(medians)
+    ]  # fmt: skip
+
+
+def _providers(device: str, ort) -> list[str]:
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda" or device.startswith("cuda:"):
+        if "CUDAExecutionProvider" not in available:
+            raise InputError(
+                f"--device {device}: this onnxruntime build has no CUDA execution provider "
+                "(install onnxruntime-gpu)"
+            )
+        return ["CUDAExecutionProvider"]
+    raise InputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class _Bench:
+    name: str
+    op_class: str  # an OpClass value, or "sweep" / "overhead"
+    model: object
+    feeds: dict[str, np.ndarray]
+    flops: float
+    bytes: float
+    optimised: bool = False  # run at the runtime's default optimisation level
+    nodes: int = 1  # nodes of the op the time is shared by
+    inner: float = 0.0  # multiply-adds per output element
+
+
+def _benchmarks(dtype: str) -> list[_Bench]:
+    """Every benchmark at ``dtype``, cheapest first."""
+    b = _Builder(dtype)
+    benches = [b.chain(1), b.chain(_CHAIN)]
+    for total in _SWEEP_BYTES:
+        n = max(1, int(total // (3 * b.itemsize)))  # two inputs and one output
+        benches.append(b.single("Add", "sweep", [(n,), (n,)], (n,), name=f"Add {total} B"))
+    elementwise, transcendental = OpClass.ELEMENTWISE.value, OpClass.TRANSCENDENTAL.value
+    reduction, movement = OpClass.REDUCTION.value, OpClass.MOVEMENT.value
+    vector = (65536,)
+    benches += [
+        b.matmul(1024, 768, 768),
+        b.matmul(1024, 768, 3072),
+        b.matmul(512, 1024, 1024),
+        b.single("MatMul", OpClass.MATMUL.value, [(8, 12, 128, 64), (8, 12, 64, 128)],
+                 (8, 12, 128, 128), name="MatMul of two activations"),
+        b.conv((1, 64, 56, 56), 64, 3, 1),
+        b.conv((1, 256, 56, 56), 64, 1, 1),
+        b.conv((1, 144, 56, 56), 144, 3, 144),
+        b.conv((1, 144, 56, 56), 144, 3, 144, stride=2),
+        b.conv((1, 16, 112, 112), 96, 1, 1),  # few input channels: 16 multiply-adds
+        b.conv((1, 3, 224, 224), 32, 3, 1, stride=2),  # a stem: 27 multiply-adds
+        b.conv_chain((1, 64, 56, 56), 3, 1),
+        b.conv_chain((1, 256, 28, 28), 1, 1),
+        b.conv_chain((1, 144, 56, 56), 3, 144),
+        b.conv_chain((1, 144, 56, 56), 3, 144, stride=2),
+        b.single("Mul", elementwise, [vector, vector], vector),
+        b.single("Relu", elementwise, [vector], vector),
+        b.single("Erf", transcendental, [vector], vector),
+        b.single("Exp", transcendental, [vector], vector),
+        b.single("Tanh", transcendental, [vector], vector),
+        b.single("Softmax", reduction, [(1536, 128)], (1536, 128), axis=-1),
+        b.single("ReduceMean", reduction, [(1024, 768)], (1024, 1), axes=[-1]),
+        b.layer_norm((1024, 768)),
+        b.single("Transpose", movement, [(8, 128, 12, 64)], (8, 12, 128, 64), perm=[0, 2, 1, 3]),
+        b.single("Transpose", OpClass.TRANSPOSE.value, [(8, 128, 12, 64)], (8, 12, 64, 128),
+                 perm=[0, 2, 3, 1], name="Transpose of the last axis"),
+        b.single("Concat", movement, [(8, 128, 384), (8, 128, 384)], (8, 128, 768), axis=-1),
+        b.gather(30522, 768, (8, 128)),
+    ]
+    return benches
+
+
+class _Builder:
+    """Benchmark models at one dtype, each with placer's count of its FLOPs and bytes."""
+
+    def __init__(self, dtype: str) -> None:
+        self.elem_type, self.numpy_type, self.itemsize = _DTYPES[dtype]
+        self.rng = np.random.default_rng(20261129)
+
+    def model(self, nodes, inputs, outputs, initializers=()):
+        from onnx import helper
+
+        def value(name, shape, elem_type=self.elem_type):
+            return helper.make_tensor_value_info(name, elem_type, list(shape))
+
+        graph = helper.make_graph(
+            nodes,
+            "bench",
+            [value(*entry) for entry in inputs],
+            [value(n, s) for n, s in outputs],
+            initializer=list(initializers),
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+
+    def random(self, shape) -> np.ndarray:
+        return self.rng.standard_normal(shape).astype(self.numpy_type)
+
+    def info(self, shape) -> TensorInfo:
+        return TensorInfo(tuple(shape), self.itemsize)
+
+    def constant(self, array: np.ndarray, name: str):
+        from onnx import numpy_helper
+
+        return numpy_helper.from_array(array.astype(self.numpy_type), name)
+
+    def bench(self, name, op_class, model, feeds, op_type, inputs, outputs, attrs=None):
+        cost = cost_of(op_type, inputs, outputs, attrs)
+        moved = cost.bytes_read + cost.bytes_written
+        return _Bench(name, op_class, model, feeds, cost.flops, moved, inner=cost.inner)
+
+    def single(self, op_type: str, op_class: str, shapes, out, name: str | None = None,
+               **attrs) -> _Bench:  # fmt: skip
+        from onnx import helper
+
+        names = [f"x{i}" for i in range(len(shapes))]
+        nodes = [helper.make_node(op_type, names, ["y"], **attrs)]
+        model = self.model(nodes, list(zip(names, shapes, strict=True)), [("y", out)])
+        feeds = {n: self.random(shape) for n, shape in zip(names, shapes, strict=True)}
+        infos = [self.info(shape) for shape in shapes]
+        return self.bench(name or op_type, op_class, model, feeds, op_type, infos,
+                          [self.info(out)], attrs)  # fmt: skip
+
+    def matmul(self, m: int, k: int, n: int) -> _Bench:
+        """A product with a constant weight, as in a linear layer."""
+        from onnx import helper
+
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+        weight = self.constant(self.random((k, n)), "w")
+        model = self.model(nodes, [("x", (m, k))], [("y", (m, n))], [weight])
+        return self.bench(f"MatMul {m}x{k}x{n}", OpClass.GEMM.value, model,
+                          {"x": self.random((m, k))}, "MatMul",
+                          [self.info((m, k)), self.info((k, n))], [self.info((m, n))])  # fmt: skip
+
+    def conv(self, shape, out_channels: int, kernel: int, group: int, stride: int = 1) -> _Bench:
+        """One convolution, with the runtime's optimisations off."""
+        from onnx import helper
+
+        n, c, h, w = shape
+        weight_shape = (out_channels, c // group, kernel, kernel)
+        pad = kernel // 2
+        attrs = {"kernel_shape": [kernel, kernel], "pads": [pad] * 4, "group": group,
+                 "strides": [stride, stride]}  # fmt: skip
+        nodes = [helper.make_node("Conv", ["x", "w"], ["y"], **attrs)]
+        out = (n, out_channels, -(-h // stride), -(-w // stride))
+        weight = self.constant(self.random(weight_shape), "w")
+        model = self.model(nodes, [("x", shape)], [("y", out)], [weight])
+        kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
+        label = f"Conv {kernel}x{kernel} {c} to {out_channels}"
+        label += " depthwise" if group > 1 else ""
+        label += f" stride {stride}" if stride > 1 else ""
+        return self.bench(label, kind.value, model, {"x": self.random(shape)}, "Conv",
+                          [self.info(shape), self.info(weight_shape)], [self.info(out)],
+                          attrs)  # fmt: skip
+
+    def conv_chain(self, shape, kernel: int, group: int, stride: int = 1,
+                   length: int = _CONV_CHAIN) -> _Bench:  # fmt: skip
+        """``length`` convolutions each followed by a ``Relu``, at the runtime's default
+        optimisation level: onnxruntime runs them in its blocked (NCHWc) layout with the
+        activation fused, converting the layout once at each end of the chain.  The
+        first convolution has ``stride``; the time is shared by the ``length`` nodes."""
+        from onnx import helper
+
+        n, c, h, w = shape
+        weight_shape = (c, c // group, kernel, kernel)
+        pad = kernel // 2
+        nodes, initializers, flops, moved = [], [], 0.0, 0.0
+        current, size = "x", (h, w)
+        for i in range(length):
+            step = stride if i == 0 else 1
+            attrs = {"kernel_shape": [kernel, kernel], "pads": [pad] * 4, "group": group,
+                     "strides": [step, step]}  # fmt: skip
+            out = (n, c, -(-size[0] // step), -(-size[1] // step))
+            nodes.append(helper.make_node("Conv", [current, f"w{i}"], [f"c{i}"], **attrs))
+            nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+            initializers.append(self.constant(self.random(weight_shape), f"w{i}"))
+            cost = cost_of("Conv", [self.info((n, c, *size)), self.info(weight_shape)],
+                           [self.info(out)], attrs)  # fmt: skip
+            flops += cost.flops
+            moved += cost.bytes_read + cost.bytes_written
+            inner = cost.inner
+            current, size = f"r{i}", out[2:]
+        model = self.model(nodes, [("x", shape)], [(current, (n, c, *size))], initializers)
+        kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
+        label = f"{length} Conv {kernel}x{kernel} {c} to {c}" + (" depthwise" if group > 1 else "")
+        label += f" stride {stride}" if stride > 1 else ""
+        return _Bench(label + ", optimised", kind.value, model, {"x": self.random(shape)},
+                      flops / length, moved / length, optimised=True, nodes=length,
+                      inner=inner)  # fmt: skip
+
+    def layer_norm(self, shape) -> _Bench:
+        from onnx import helper
+
+        width = shape[-1]
+        nodes = [helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1)]
+        initializers = [self.constant(np.ones(width), "g"), self.constant(np.zeros(width), "b")]
+        model = self.model(nodes, [("x", shape)], [("y", shape)], initializers)
+        infos = [self.info(shape), self.info((width,)), self.info((width,))]
+        return self.bench("LayerNormalization", OpClass.REDUCTION.value, model,
+                          {"x": self.random(shape)}, "LayerNormalization", infos,
+                          [self.info(shape)], {"axis": -1})  # fmt: skip
+
+    def gather(self, rows: int, width: int, indices: tuple[int, ...]) -> _Bench:
+        """Rows of an embedding table."""
+        from onnx import TensorProto, helper
+
+        nodes = [helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)]
+        out = (*indices, width)
+        table = self.constant(self.random((rows, width)), "table")
+        model = self.model(nodes, [("ids", indices, TensorProto.INT64)], [("y", out)], [table])
+        ids = self.rng.integers(0, rows, size=indices, dtype=np.int64)
+        return self.bench("Gather", OpClass.MOVEMENT.value, model, {"ids": ids}, "Gather",
+                          [self.info((rows, width)), TensorInfo(indices, 8)],
+                          [self.info(out)], {"axis": 0})  # fmt: skip
+
+    def chain(self, length: int) -> _Bench:
+        """``length`` single-element ``Add`` nodes in a row: one of them times what a
+        run costs beyond its ops (the binding, the feeds), and the longer chain adds the
+        per-op overhead once per node."""
+        from onnx import helper
+
+        names = ["x", *(f"t{i}" for i in range(length - 1)), "y"]
+        nodes = [
+            helper.make_node("Add", [names[i], "one"], [names[i + 1]]) for i in range(length)
+        ]
+        model = self.model(nodes, [("x", (1,))], [("y", (1,))], [self.constant(np.ones(1), "one")])
+        return _Bench(f"{length} one-element Add", "overhead", model, {"x": self.random((1,))},
+                      0.0, 0.0)  # fmt: skip
+
+
+# -- from measurements to figures ----------------------------------------------------------
+
+
+def _derive(device, threads, count, dtype, timer, version, results, cores=()) -> Calibration:
+    single, chain = (r.seconds for r in results if r.op_class == "overhead")
+    overhead = max(chain - single, 0.0) / (_CHAIN - 1)
+    # what an op takes beyond its overhead: its run less that of one tiny op
+    net = {id(r): max(r.seconds - single, r.seconds * 0.05) for r in results}
+
+    def rate(r: Measurement, what: float) -> float:
+        return what / net[id(r)]
+
+    sweep = [r for r in results if r.op_class == "sweep"]
+    bandwidths = [rate(r, r.bytes) for r in sweep]
+    cache_bandwidth, memory_bandwidth = max(bandwidths), bandwidths[-1]
+    middle = math.sqrt(cache_bandwidth * memory_bandwidth)
+    fits = [r.bytes for r, bw in zip(sweep, bandwidths, strict=True) if bw >= middle]
+    cache_bytes = max(fits) if fits else 0.0
+    if cache_bandwidth <= memory_bandwidth * 1.2:
+        cache_bytes = 0.0  # no cache level worth modelling
+
+    def regime(nbytes: float) -> float:
+        return cache_bandwidth if cache_bytes and nbytes <= cache_bytes else memory_bandwidth
+
+    by_class: dict[str, list[Measurement]] = {}
+    for r in results:
+        by_class.setdefault(r.op_class, []).append(r)
+    # convolutions slow down as their reduction shortens: K0 from the plain kernels
+    conv = OpClass.CONV.value
+    half = _half_at([(r.inner, rate(r, r.flops)) for r in by_class.get(UNFUSED + conv, [])])
+
+    def asymptote(r: Measurement) -> float:
+        """The rate ``r``'s class reaches at long reductions, from ``r``'s own."""
+        scale = (r.inner + half) / r.inner if half and r.inner and conv in r.op_class else 1.0
+        return rate(r, r.flops) * scale
+
+    # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
+    dense = by_class[OpClass.GEMM.value] + by_class.get(conv, [])
+    peak = max(asymptote(r) for r in dense)
+    efficiency: dict[str, float] = {}
+    computing = (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
+                 OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION)  # fmt: skip
+    keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
+    for key in keys:
+        rates = [asymptote(r) for r in by_class.get(key, []) if r.flops > 0]
+        if rates:
+            efficiency[key] = _fraction(statistics.median(rates) / peak)
+    if half:
+        efficiency[HALF_AT + conv] = half
+    for key in _SPLIT:  # where the optimised kernels were not measured: the unfused ones
+        if key not in efficiency and UNFUSED + key in efficiency:
+            efficiency[key] = efficiency[UNFUSED + key]
+    for kind in (OpClass.MOVEMENT, OpClass.TRANSPOSE):
+        moves = [rate(r, r.bytes) / regime(r.bytes) for r in by_class.get(kind.value, [])]
+        if moves:
+            efficiency[kind.value] = _fraction(statistics.median(moves))
+    efficiency["memory"] = 1.0  # the bandwidths are the elementwise sweep's own
+    # the socket: what the devices streaming at once move in all
+    shared_bandwidth = sum((rate(r, r.bytes) for r in by_class.get("shared", [])), 0.0)
+    return Calibration(
+        device=device,
+        threads=threads,
+        count=count,
+        dtype=dtype,
+        timer=timer,
+        runtime_version=version,
+        peak_flops=peak,
+        memory_bandwidth=memory_bandwidth,
+        cache_bytes=float(cache_bytes),
+        cache_bandwidth=cache_bandwidth,
+        overhead=overhead,
+        memory_bytes=_memory_bytes() / max(count, 1),
+        efficiency=efficiency,
+        measurements=tuple(results),
+        cores=tuple(cores),
+        shared_bandwidth=shared_bandwidth,
+    )
+
+
+def _half_at(points: list[tuple[float, float]]) -> float:
+    """``K0`` of ``rate = A · K / (K + K0)`` fitted to ``(K, rate)`` points: least
+    squares of ``1 / rate = 1/A + (K0/A) / K``; 0 when the points do not show it."""
+    points = [(k, r) for k, r in points if k > 0 and r > 0]
+    if len({k for k, _ in points}) < 2:
+        return 0.0
+    xs = [1.0 / k for k, _ in points]
+    ys = [1.0 / r for _, r in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+    intercept = my - slope * mx
+    if slope <= 0 or intercept <= 0:
+        return 0.0
+    return slope / intercept
+
+
+def _fraction(value: float) -> float:
+    """A measured efficiency held to the cluster format's range [0.001, 1]."""
+    return float(min(1.0, max(1e-3, value)))
+
+
+def _memory_bytes() -> float:
+    """This machine's physical memory."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30
+
+
+def cluster_yaml(calibration: Calibration, name: str) -> str:
+    """A cluster file of ``calibration.count`` devices: ``placer place --cluster`` reads
+    it as it is, and other cluster files name it as a group's ``type``
+    (``type: ./local-cpu.yaml``).  Checked by the cluster parser before it is returned.
+    """
+    import yaml
+
+    from placer.costs.cluster import parse_cluster
+
+    c = calibration
+    group: dict[str, object] = {
+        "name": name,
+        "class": "cpu" if c.device == "cpu" else "accelerator",
+        "count": c.count,
+        "peak_flops": {c.dtype: f"{c.peak_flops / 1e9:.4g} GFLOP/s"},
+        "memory": f"{c.memory_bytes / 2**30:.4g} GiB",
+        "memory_bandwidth": f"{c.memory_bandwidth / 1e9:.4g} GB/s",
+    }
+    if c.cache_bytes:
+        group["cache"] = {
+            "size": f"{c.cache_bytes / 2**10:.4g} KiB",
+            "bandwidth": f"{c.cache_bandwidth / 1e9:.4g} GB/s",
+        }
+    nested = (UNFUSED, HALF_AT)
+    plain = {k: v for k, v in c.efficiency.items() if not k.startswith(nested)}
+    group["efficiency"] = {
+        "default": round(statistics.median(plain.values()), 4),
+        **{key: round(value, 4) for key, value in plain.items()},
+    }
+    for prefix in nested:
+        entries = {k[len(prefix):]: round(v, 4) for k, v in c.efficiency.items()
+                   if k.startswith(prefix)}  # fmt: skip
+        if entries:
+            group["efficiency"][prefix[:-1]] = entries
+    group["overhead"] = f"{c.overhead * 1e6:.4g} us"
+    if c.shared_bandwidth:
+        group["shared_bandwidth"] = f"{c.shared_bandwidth / 1e9:.4g} GB/s"
+    if c.cores:
+        group["cores"] = format_core_list(c.cores)
+    # what one device streams while all of them do (DeviceGroup.dram_bandwidth)
+    streams = c.memory_bandwidth
+    if c.shared_bandwidth:
+        streams = min(streams, c.shared_bandwidth / c.count)
+    document = {
+        "name": name,
+        "devices": [group],
+        # stages on one machine hand activations over through memory: a copy reads and
+        # writes every byte, so it moves half the streaming bandwidth
+        "links": {
+            "pairs": [
+                {
+                    "between": [name, name],
+                    "bandwidth": f"{streams / 2e9:.4g} GB/s",
+                    "latency": "10 us",
+                }
+            ]
+        },
+        "calibration": {
+            "runtime": RUNTIME,
+            "version": c.runtime_version,
+            "device": c.device,
+            "dtype": c.dtype,
+            "threads": c.threads,
+            "timer": c.timer,
+            "machine": platform.machine() or "unknown",
+            "measured": [
+                {"name": r.name, "class": r.op_class, "seconds": float(f"{r.seconds:.6g}")}
+                for r in c.measurements
+            ],
+        },
+    }
+    header = (
+        f"# placer calibrate: {c.device}, {c.threads} thread(s), {c.dtype}, medians of "
+        f"{c.timer} in onnxruntime {c.runtime_version}.\n"
+        "# A cluster file: use it with --cluster, or name it as a group's type\n"
+        f"# (type: ./{name}.yaml) in another cluster file.  See docs/cluster.md.\n"
+    )
+    text = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=False)
+    parse_cluster(text, f"<calibration of {c.device}>")  # what it writes, placer reads
+    return text

@@ -1,0 +1,1566 @@
+"""Read an ONNX model into an operator graph with per-operator costs, never its weights.
+
+The model is loaded with ``load_external_data=False``: parameter counts come from the
+shapes of initializers and of the tensors that ``Constant`` / ``ConstantOfShape`` nodes
+generate, so a model whose external weight files are absent loads just as well. Nodes
+that compute on constants only (:func:`constant_nodes`: the weight generators, and an
+``Unsqueeze`` or ``Transpose`` of a weight, say) are not operators of their own: runtimes
+fold them once when the session starts, so their outputs count as weights of the
+operator that consumes them. Symbolic dimensions of the graph inputs are fixed from
+``batch_size`` and ``input_shapes`` before shape inference runs: ONNX's, then, for the
+tensors it leaves unknown, onnxruntime's symbolic shape inference.
+
+The cost formulas live in :mod:`placer.frontends.opcost` and are written out in ``docs/costs.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
+
+from placer.errors import ModelLoadError
+from placer.frontends.layers import node_scope
+from placer.frontends.onnx_checks import MAX_FIGURE, check_elements, check_model
+from placer.frontends.onnx_nodes import node_inputs, placer_name, subgraphs
+from placer.frontends.opcost import (
+    CONTROL_INPUTS,
+    STATE_INPUTS,
+    AttrKind,
+    OpClass,
+    OpContext,
+    TensorInfo,
+    attribute,
+    element_bytes,
+    op_cost,
+)
+from placer.frontends.opcost import op_class as classify
+from placer.util.inputs import read_bytes
+from placer.util.text import first_line
+
+_FLOAT_TYPES = frozenset(
+    {
+        TensorProto.FLOAT,
+        TensorProto.FLOAT16,
+        TensorProto.BFLOAT16,
+        TensorProto.DOUBLE,
+        TensorProto.FLOAT8E4M3FN,
+        TensorProto.FLOAT8E4M3FNUZ,
+        TensorProto.FLOAT8E5M2,
+        TensorProto.FLOAT8E5M2FNUZ,
+    }
+)
+_INT_TYPES = frozenset(
+    {
+        TensorProto.INT64,
+        TensorProto.INT32,
+        TensorProto.INT16,
+        TensorProto.INT8,
+        TensorProto.UINT64,
+        TensorProto.UINT32,
+        TensorProto.UINT16,
+        TensorProto.UINT8,
+    }
+)
+_CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
+_DEFAULT_DOMAINS = frozenset({"", "ai.onnx"})
+#: Nodes that make a constant tensor out of (almost) nothing: their output is a weight.
+_GENERATORS = frozenset({"Constant", "ConstantOfShape"})
+#: Ops whose output may differ from one run to the next: never constant. Dropout is
+#: random in training mode, which an input or (before opset 7) an attribute turns on.
+_RANDOM_OPS = frozenset(
+    {
+        "RandomNormal",
+        "RandomUniform",
+        "RandomNormalLike",
+        "RandomUniformLike",
+        "Multinomial",
+        "Bernoulli",
+        "Dropout",
+    }
+)
+#: Ops that read only their input's shape: what they derive holds none of its parameters.
+_METADATA_OPS = frozenset({"Shape", "Size"})
+#: Largest integer tensor read for its values (shapes of ConstantOfShape, trip counts).
+_MAX_READ_ELEMENTS = 64
+#: Largest model file read: protobuf cannot parse a message over 2 GiB (larger models
+#: keep their weights in external files, which placer does not read).
+MAX_MODEL_BYTES = 2 * 2**30
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One operator of the model with its cost figures.
+
+    Parameters
+    ----------
+    name : str
+        The ONNX node name, or ``<OpType>_<index>`` for an unnamed node (index in
+        ``graph.node`` order).
+    op_type : str
+        The ONNX op type.
+    flops : float
+        Forward FLOPs at the chosen input shapes (a multiply-add is 2 FLOPs).
+    bytes_read, bytes_written : float
+        Memory traffic: all inputs (weights included) and all outputs; for ``If``,
+        ``Loop`` and ``Scan``, the traffic of the subgraph nodes that run.
+    param_count : int
+        Learned parameters this op owns (BatchNorm running statistics excluded), counted
+        at the initializers and generated tensors its weights derive from.
+    param_bytes : float
+        Bytes of all constant tensors this op owns (running statistics included), as it
+        reads them: a weight folded from a computation on constants counts its own size.
+    output_bytes : float
+        Size of the op's outputs (the activations it produces).
+    has_formula : bool
+        Whether a FLOP formula covers the op (and every op of its subgraphs).
+    members : tuple of str
+        Names of the ONNX nodes this node stands for; ``(name,)`` unless coarsened.
+    scopes : tuple of str
+        Module scope of each member (:func:`placer.frontends.layers.node_scope`; "" where it has
+        none), in the order of ``members``; ``()`` when not known.
+    op_class : OpClass, optional
+        What limits the op (:class:`placer.frontends.opcost.OpClass`); by default that of
+        ``op_type`` (:func:`placer.frontends.opcost.op_class`).
+    weights_computed : bool
+        Whether a weight it reads is computed by nodes placer folds (``ConstantOfShape``,
+        a ``Transpose`` of an initializer) rather than stored: a runtime that does not
+        fold constants computes it at every run, and cannot pre-pack it.
+    inner : float
+        For a product or convolution, the multiply-adds per output element (the ``K``
+        of a GEMM): kernels run far from peak when it is small
+        (:meth:`placer.costs.cluster.DeviceGroup.compute_rate`); 0 for other ops.
+    """
+
+    name: str
+    op_type: str
+    flops: float
+    bytes_read: float
+    bytes_written: float
+    param_count: int
+    param_bytes: float
+    output_bytes: float
+    has_formula: bool
+    members: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    op_class: OpClass | None = None
+    weights_computed: bool = False
+    inner: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            object.__setattr__(self, "members", (self.name,))
+        if self.op_class is None:
+            object.__setattr__(self, "op_class", classify(self.op_type))
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """Tensor ``tensor`` flowing from node ``src`` to node ``dst`` (indices into
+    ``OpGraph.nodes``); ``bytes`` is its size."""
+
+    src: int
+    dst: int
+    tensor: str
+    bytes: float
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """A model as a costed operator DAG, nodes in topological order.
+
+    Parameters
+    ----------
+    name : str
+        The model's graph name (the file stem when the graph has none).
+    nodes : tuple of GraphNode
+        Operators in topological order.
+    edges : tuple of GraphEdge
+        One per (producer, consumer, tensor); graph inputs and weights are no edges.
+    input_bytes : float
+        Size of the graph inputs (the data fed to the first stage).
+    dtype_bytes : int
+        Bytes per element of the model's main floating-point type.
+    unknown_ops : tuple of str
+        Op types without a FLOP formula (costed by their bytes only).
+    unknown_shapes : tuple of str
+        Tensors whose shapes neither ONNX's nor onnxruntime's shape inference could
+        tell; each was given the shape of the largest input of the op producing it.
+    notes : tuple of str
+        Caveats of the estimate (an unknown loop trip count, failed shape inference).
+    replicated : tuple of int
+        Indices of the side computations (:func:`side_computations`): nodes that every
+        stage reading them recomputes, so they are never placed nor sent.
+    shape_constants : tuple of (str, tuple of int)
+        The output and value of each ``Shape``/``Size`` node folded because its input's
+        shape is known (``placer split`` writes them as constants).
+    tensor_count : int
+        Tensors made by the model's nodes that a node or graph output reads: those
+        whose shapes the costs need, ``unknown_shapes`` among them.
+    input_shapes : tuple of (str, tuple of int)
+        Each graph input that is not a weight, in graph order, with its shape once
+        ``--batch-size`` and ``--input-shape`` are applied.
+    """
+
+    name: str
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+    input_bytes: float
+    dtype_bytes: int
+    unknown_ops: tuple[str, ...]
+    unknown_shapes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    replicated: tuple[int, ...] = ()
+    shape_constants: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    tensor_count: int = 0
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    @property
+    def total_flops(self) -> float:
+        """Forward FLOPs of the whole model."""
+        return math.fsum(node.flops for node in self.nodes)
+
+    @property
+    def total_params(self) -> int:
+        """Learned parameters of the whole model."""
+        return sum(node.param_count for node in self.nodes)
+
+    @property
+    def total_param_bytes(self) -> float:
+        """Bytes of all constant tensors (weights and stored statistics)."""
+        return math.fsum(node.param_bytes for node in self.nodes)
+
+    @property
+    def activation_bytes(self) -> float:
+        """Bytes of all activations: the sum of every op's outputs."""
+        return math.fsum(node.output_bytes for node in self.nodes)
+
+    @property
+    def peak_activation_bytes(self) -> float:
+        """The most activation bytes live at once when the nodes run in their order,
+        each output freed once its last reader has run (the graph's outputs and inputs
+        kept throughout): the working memory of an inference pass, as a runtime that
+        frees activations as it goes (onnxruntime's arena) needs it.
+
+        Every stage of a contiguous placement runs its nodes in this order, and a tensor
+        live at some point of a stage's run is live at that point of the whole run, so
+        no stage needs more than this.
+
+        Examples
+        --------
+        >>> nodes = tuple(GraphNode(n, "Relu", 0, 0, 0, 0, 0, b, True)
+        ...               for n, b in [("a", 4.0), ("b", 8.0), ("c", 2.0)])
+        >>> edges = (GraphEdge(0, 1, "x", 4.0), GraphEdge(1, 2, "y", 8.0))
+        >>> OpGraph("g", nodes, edges, 1.0, 4, ()).peak_activation_bytes  # input, x, y
+        13.0
+        """
+        last_reader = list(range(len(self.nodes)))  # a node nobody reads: kept
+        read = [False] * len(self.nodes)
+        for edge in self.edges:
+            last_reader[edge.src] = max(last_reader[edge.src], edge.dst)
+            read[edge.src] = True
+        freed_at: list[list[int]] = [[] for _ in self.nodes]
+        for i, last in enumerate(last_reader):
+            if read[i]:
+                freed_at[last].append(i)
+        live = peak = self.input_bytes
+        for i, node in enumerate(self.nodes):
+            live += node.output_bytes
+            peak = max(peak, live)
+            live -= math.fsum(self.nodes[j].output_bytes for j in freed_at[i])
+        return peak
+
+
+def load_onnx(
+    path: str | PathLike[str],
+    *,
+    batch_size: int | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> OpGraph:
+    """Load an ONNX model as a costed operator graph, without reading its weights.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.onnx`` file. External weight files may be present or absent.
+    batch_size : int, optional
+        Value of the first dimension of every graph input whose first dimension is
+        symbolic (and of every other dimension sharing its symbol); by default the
+        first dim of the ``input_shapes`` if they agree on one, else 1.
+    input_shapes : mapping of str to sequence of int, optional
+        Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they
+        resolve the symbols they cover in other inputs, and must give each symbol one
+        size, the batch size for the symbol of an input they leave out.
+
+    Returns
+    -------
+    OpGraph
+        One node per ONNX node, with FLOPs, bytes and parameter counts; the nodes that
+        compute on constants only (:func:`constant_nodes`) are folded into their
+        consumers.
+
+    Raises
+    ------
+    ModelLoadError
+        One line naming the file, tensor or operator at fault: a missing, unreadable or
+        non-regular file, a graph without nodes (or with constant ones only), a model
+        failing :func:`placer.frontends.onnx_checks.check_model` (names that are not UTF-8, a
+        tensor produced twice, an attribute of the wrong type, a malformed Einsum
+        equation, ...), an input name unknown to the model, graph-input dimensions that
+        neither ``batch_size`` nor ``input_shapes`` resolve, a symbolic dimension that
+        ``input_shapes`` give two sizes (two inputs, or an input and the batch size
+        another input's first dimension takes), a tensor of more than
+        :data:`~placer.frontends.onnx_checks.MAX_ELEMENTS` elements, or an operator costed at more
+        than :data:`~placer.frontends.onnx_checks.MAX_FIGURE` FLOPs or bytes.
+
+    Notes
+    -----
+    Time and memory are linear in the size of the graph proto (weights excluded) plus
+    the cost of shape inference: ONNX's, then, where it leaves a tensor that some node
+    reads unknown, onnxruntime's symbolic one (:func:`symbolic_shapes`). The tensors
+    both leave unknown are listed in ``unknown_shapes``, out of ``tensor_count``.
+    """
+    path = Path(path)
+    input_shapes = dict(input_shapes or {})
+    if batch_size is None:
+        leading = {int(shape[0]) for shape in input_shapes.values() if shape and shape[0] >= 1}
+        batch_size = leading.pop() if len(leading) == 1 else 1
+    if batch_size < 1:
+        raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
+    model = read_checked_model(path)
+    model, changed = _fix_input_dims(model, path, batch_size, input_shapes)
+    model, notes = _infer_shapes(model, changed)
+    needed, _ = _tensor_shapes(model.graph)
+    return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))
+
+
+def read_checked_model(path: Path) -> ModelProto:
+    """:func:`read_model`, then :func:`placer.frontends.onnx_checks.check_model`: a model safe to
+    infer shapes on, fingerprint and cost (one-line ModelLoadError otherwise)."""
+    model = read_model(path)
+    # Before shape inference, which loops forever on some malformed models.
+    check_model(model, path, constant_nodes(model.graph))
+    return model
+
+
+def read_model(path: Path) -> ModelProto:
+    """Parse ``path`` as an ONNX model without external data; one-line errors.
+
+    The file is read through :func:`placer.util.inputs.read_bytes`: a regular file of at most
+    :data:`MAX_MODEL_BYTES` (a FIFO or a device is refused at once), then parsed from
+    memory in the format its extension names (binary protobuf unless it is a text one).
+    """
+    data = read_bytes(path, what="an ONNX model", error=ModelLoadError, max_bytes=MAX_MODEL_BYTES)
+    fmt = onnx.serialization.registry.get_format_from_file_extension(path.suffix)
+    try:
+        model = onnx.load_model_from_string(data, format=fmt or "protobuf")
+    except Exception as err:  # protobuf and onnx raise many unrelated types here
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"{path}: not a readable ONNX model ({reason})") from err
+    if not model.graph.node:
+        raise ModelLoadError(f"{path}: not an ONNX model with operators (its graph has no nodes)")
+    return model
+
+
+# -- constant folding ------------------------------------------------------------------
+
+
+def read_model_with_weights(path: Path) -> ModelProto:
+    """The model read safely (:func:`read_model`), with its external weights, which
+    ONNX's loader only takes from beside the model: to run it, not to cost it.
+
+    Raises
+    ------
+    ModelLoadError
+        As :func:`read_model`, or an external weight file is missing or unreadable.
+    """
+    from onnx.external_data_helper import load_external_data_for_model
+
+    model = read_model(path)
+    try:
+        load_external_data_for_model(model, str(path.parent))
+    except Exception as err:  # onnx raises many unrelated types here
+        raise ModelLoadError(
+            f"{path}: cannot load the model with its weights ({first_line(err)})"
+        ) from err
+    return model
+
+
+def op_name(node: NodeProto, index: int, used: set[str]) -> str:
+    """placer's name for ``node``, at position ``index`` of its graph's nodes, and record
+    it in ``used`` (the names given to the earlier ops of the graph).
+
+    The node's name, else ``<OpType>_<index>``; a name already used gets ``_<index>``
+    appended.  Plans, measured costs (``--costs``) and ``placer profile`` key ops by it.
+
+    Examples
+    --------
+    >>> from onnx import helper
+    >>> used = set()
+    >>> [op_name(helper.make_node("Relu", ["x"], ["y"], name=n), i, used)
+    ...  for i, n in enumerate(["", "a", "a"])]
+    ['Relu_0', 'a', 'a_2']
+    """
+    return placer_name(node.name, node.op_type, index, used)
+
+
+def folded_nodes(main: GraphProto, graph: OpGraph) -> frozenset[int]:
+    """Positions in ``main.node`` of the nodes :func:`load_onnx` folded into their
+    consumers (:func:`constant_nodes`), ``graph`` being what it made of ``main``: the
+    ``Shape`` and ``Size`` nodes whose values it found count as constant."""
+    shape_values = dict(graph.shape_constants)
+    static = {
+        node.input[0]: () for node in main.node
+        if node.output and node.output[0] in shape_values
+    }  # fmt: skip
+    return constant_nodes(main, static)
+
+
+def op_positions(main: GraphProto, graph: OpGraph, path: Path) -> dict[int, str]:
+    """placer's name (:func:`op_name`) of every node of ``main`` that is an op of
+    ``graph``, by position in ``main.node``; the folded nodes (:func:`folded_nodes`)
+    are left out.
+
+    Raises
+    ------
+    ModelLoadError
+        ``graph`` was not made from ``main`` (a node of either is not in the other).
+    """
+    folded = folded_nodes(main, graph)
+    ops = iter(graph.nodes)
+    op = next(ops, None)
+    used: set[str] = set()
+    names: dict[int, str] = {}
+    for index, node in enumerate(main.node):
+        if index in folded:
+            continue
+        name = op_name(node, index, used)
+        if op is None or op.name != name or op.op_type != node.op_type:
+            raise ModelLoadError(f"{path}: node {name!r} does not match placer's graph")
+        names[index] = name
+        op = next(ops, None)
+    if op is not None:
+        raise ModelLoadError(f"{path}: op {op.name!r} of placer's graph is not in the model")
+    return names
+
+
+def constant_nodes(
+    graph: GraphProto, static: Mapping[str, Sequence[int]] | None = None
+) -> frozenset[int]:
+    """Positions in ``graph.node`` of the nodes that compute on constants only.
+
+    A node is *constant* when :func:`computable_anywhere` holds (default domain,
+    deterministic, no subgraph, no graph output) and it
+
+    - is a ``Shape`` or ``Size`` of a tensor whose shape ``static`` gives (its value is
+      known once the input dims are fixed: ONNX Runtime's constant folding folds it too),
+    - or reads at least one tensor, unless it is a ``Constant``, and only initializers,
+      sparse initializers and outputs of constant nodes.
+
+    Runtimes compute such nodes once, when the session starts (ONNX Runtime's constant
+    folding), so they cost nothing per sample: :func:`load_onnx` folds them into their
+    consumers and ``placer split`` copies them into every stage that reads them.
+
+    Parameters
+    ----------
+    graph : GraphProto
+        A graph whose nodes are in topological order, as ONNX requires. Names it reads
+        from enclosing scopes count as run-time values.
+
+    Returns
+    -------
+    frozenset of int
+        Indices into ``graph.node``.
+
+    Notes
+    -----
+    One pass over the nodes: time linear in the size of the graph proto.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnx import helper, numpy_helper
+    >>> w = numpy_helper.from_array(np.zeros((2, 3), np.float32), "w")
+    >>> nodes = [
+    ...     helper.make_node("Transpose", ["w"], ["wt"]),
+    ...     helper.make_node("MatMul", ["x", "wt"], ["y"]),
+    ... ]
+    >>> sorted(constant_nodes(helper.make_graph(nodes, "g", [], [], [w])))
+    [0]
+    """
+    constant = {init.name for init in graph.initializer}
+    constant |= {sparse.values.name for sparse in graph.sparse_initializer}
+    outputs = {value.name for value in graph.output}
+    static = static or {}
+    found: list[int] = []
+    for index, node in enumerate(graph.node):
+        reads = [name for name in node.input if name]
+        if not computable_anywhere(node, outputs):
+            continue
+        if (node.op_type in _METADATA_OPS and len(reads) == 1 and reads[0] in static) or (
+            (reads or node.op_type == "Constant") and all(name in constant for name in reads)
+        ):
+            found.append(index)
+            constant.update(name for name in node.output if name)
+    return frozenset(found)
+
+
+def _metadata_value(node: NodeProto, shape: Sequence[int]) -> tuple[int, ...]:
+    """What ``Shape`` (with its ``start``/``end``) or ``Size`` of a tensor of ``shape``
+    makes: a vector, or ``(size,)`` for the scalar ``Size``."""
+    if node.op_type == "Size":
+        return (math.prod(shape),)
+    rank = len(shape)
+    bounds = {"start": 0, "end": rank}
+    for attr in node.attribute:
+        if attr.name in bounds and attr.type == AttributeProto.INT:
+            bounds[attr.name] = attr.i
+    start, end = (min(max(v + rank if v < 0 else v, 0), rank) for v in bounds.values())
+    return tuple(int(d) for d in shape[start:end])
+
+
+def computable_anywhere(node: NodeProto, outputs: Collection[str]) -> bool:
+    """Whether ``node`` may be computed by the runtime once, or in several stages alike:
+    in the default ONNX domain (what a custom op does is unknown), deterministic (not
+    ``RandomNormal``, ``RandomUniform``, their ``*Like`` variants, ``Multinomial``,
+    ``Bernoulli`` or ``Dropout``, random when training), without subgraph (``If``,
+    ``Loop``, ``Scan``), and making none of the graph ``outputs`` (the model must keep
+    an op that makes each).  Folded constants and side computations are such nodes."""
+    return (
+        _is_default_domain(node)
+        and node.op_type not in _RANDOM_OPS
+        and next(subgraphs(node), None) is None
+        and not any(name in outputs for name in node.output)
+    )
+
+
+#: Learned parameters a side computation may read, with those of every side computation
+#: it depends on (T5's relative-position bias table has 256; an embedding table has
+#: millions and starts the model's main path).
+MAX_SIDE_PARAMS = 2**16
+#: FLOPs a side computation may take, with every side computation it depends on, as a
+#: fraction of the model's: recomputing it in every stage must stay negligible.
+MAX_SIDE_FLOPS_FRACTION = 1e-3
+
+
+def side_computations(
+    nodes: Sequence[GraphNode],
+    edges: Sequence[GraphEdge],
+    eligible: Sequence[bool],
+) -> tuple[int, ...]:
+    """The nodes that depend only on graph inputs and constants, not on activations.
+
+    A node is a *side computation* when it is ``eligible`` (:func:`computable_anywhere`:
+    default domain, deterministic, no subgraph, no graph output), every node it reads from
+    is a side computation itself, some node reads it, and together with the side
+    computations it depends on it reads at most :data:`MAX_SIDE_PARAMS` learned
+    parameters and takes at most :data:`MAX_SIDE_FLOPS_FRACTION` of the model's FLOPs.
+    Position ids, rotary cos/sin tables and the expansion of an attention mask are; an
+    embedding lookup (millions of parameters), the first convolution of a CNN (a
+    percent of its FLOPs) and everything after them are not.
+
+    Each stage that holds a reader recomputes the side computations it needs, the way
+    runtimes and ``placer split`` treat folded weights, so they are never placed nor
+    sent (:class:`placer.problem.Replica`).  Taking them out of the placed graph removes
+    the freedom to place each of them anywhere before its first reader, which
+    multiplies the ideals of the DAG: a mask is read by every layer of a transformer.
+
+    Parameters
+    ----------
+    nodes, edges : sequence
+        The graph, nodes in topological order.
+    eligible : sequence of bool
+        Per node, whether it may be recomputed at all.
+
+    Returns
+    -------
+    tuple of int
+        Indices into ``nodes``, ascending.
+
+    Notes
+    -----
+    Each candidate's set of side ancestors is built from its producers' sets, and only
+    while it stays within the limits: time O(E + S²) for S side computations.
+
+    Examples
+    --------
+    >>> def node(name, params=0, flops=1.0):
+    ...     return GraphNode(name, "Op", flops, 0, 0, params, 0, 0, True)
+    >>> nodes = [node("mask"), node("embed", 10**6), node("attn", 0, 1e6), node("lonely")]
+    >>> edges = [GraphEdge(0, 2, "m", 4.0), GraphEdge(1, 2, "h", 4.0)]
+    >>> side_computations(nodes, edges, [True] * 4)
+    (0,)
+    """
+    producers: list[set[int]] = [set() for _ in nodes]
+    read = [False] * len(nodes)
+    for edge in edges:
+        producers[edge.dst].add(edge.src)
+        read[edge.src] = True
+    max_flops = MAX_SIDE_FLOPS_FRACTION * math.fsum(node.flops for node in nodes)
+    cone: list[frozenset[int] | None] = [None] * len(nodes)  # side ancestors, itself too
+    for i in range(len(nodes)):
+        if not eligible[i] or any(cone[p] is None for p in producers[i]):
+            continue
+        ancestors = frozenset({i}).union(*(cone[p] for p in producers[i]))
+        params = sum(nodes[a].param_count for a in ancestors)
+        flops = math.fsum(nodes[a].flops for a in ancestors)
+        if params <= MAX_SIDE_PARAMS and flops <= max_flops:
+            cone[i] = ancestors
+    # one that nobody reads would be computed by no stage: it stays an op to place
+    return tuple(i for i in range(len(nodes)) if cone[i] is not None and read[i])
+
+
+# -- input shapes ----------------------------------------------------------------------
+
+
+def _real_inputs(graph: GraphProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs fed at run time (old models list their initializers as inputs)."""
+    weights = {init.name for init in graph.initializer}
+    return [
+        value
+        for value in graph.input
+        if value.name not in weights and value.type.HasField("tensor_type")
+    ]
+
+
+def _fix_input_dims(
+    model: ModelProto, path: Path, batch_size: int, given: dict[str, Sequence[int]]
+) -> tuple[ModelProto, bool]:
+    """A copy of ``model`` whose graph inputs have concrete dims, and whether any changed."""
+    inputs = _real_inputs(model.graph)
+    names = [value.name for value in inputs]
+    strangers = sorted(set(given) - set(names))
+    if strangers:
+        raise ModelLoadError(
+            f"{path}: --input-shape names no input of the model: {', '.join(strangers)} "
+            f"(its inputs: {', '.join(names) or 'none'})"
+        )
+    for name, dims in given.items():
+        if not dims or any(int(d) < 1 for d in dims):
+            raise ModelLoadError(
+                f"{path}: --input-shape {name}=... needs positive dims, got {list(dims)}"
+            )
+    # Symbols the user's shapes pin down, then the batch size for the leading symbol of
+    # the inputs they leave out: one size per symbol, used for every input.
+    symbols: dict[str, int] = {}
+    source: dict[str, str] = {}  # where each symbol got its size: "NAME axis I"
+    for value in inputs:
+        if value.name not in given:
+            continue
+        tensor_type = value.type.tensor_type
+        dims = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
+        wanted = [int(d) for d in given[value.name]]
+        if dims is not None and len(dims) != len(wanted):
+            raise ModelLoadError(
+                f"{path}: --input-shape {value.name} has {len(wanted)} dims, "
+                f"the input has {len(dims)}"
+            )
+        for axis, (dim, size) in enumerate(zip(dims or (), wanted, strict=False)):
+            if not dim.dim_param:
+                continue
+            where = f"{value.name} axis {axis}"
+            if symbols.setdefault(dim.dim_param, size) != size:
+                raise ModelLoadError(
+                    f"{path}: --input-shape gives dim {dim.dim_param!r} two sizes: "
+                    f"{symbols[dim.dim_param]} ({source[dim.dim_param]}) and {size} ({where})"
+                )
+            source.setdefault(dim.dim_param, where)
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        if value.name in given or not tensor_type.HasField("shape"):
+            continue
+        dims = list(tensor_type.shape.dim)
+        if dims and not dims[0].HasField("dim_value") and dims[0].dim_param:
+            symbol = dims[0].dim_param
+            if symbols.setdefault(symbol, batch_size) != batch_size:
+                raise ModelLoadError(
+                    f"{path}: dim {symbol!r} would take two sizes: {symbols[symbol]} from "
+                    f"--input-shape ({source[symbol]}) and the batch size {batch_size} "
+                    f"({value.name} axis 0); pass --batch-size {symbols[symbol]}, or "
+                    f"--input-shape {value.name}=..."
+                )
+
+    resolved: dict[str, list[int]] = {}
+    unresolved: list[str] = []
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        if value.name in given:
+            resolved[value.name] = [int(d) for d in given[value.name]]
+            continue
+        if not tensor_type.HasField("shape"):
+            unresolved.append(f"{value.name} (rank unknown)")
+            continue
+        sizes: list[int] = []
+        missing: list[str] = []
+        for axis, dim in enumerate(tensor_type.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                sizes.append(dim.dim_value)
+            elif dim.dim_param in symbols:
+                sizes.append(symbols[dim.dim_param])
+            elif axis == 0:
+                sizes.append(batch_size)
+            else:
+                missing.append(f"axis {axis} '{dim.dim_param or '?'}'")
+        if missing:
+            unresolved.append(f"{value.name} ({', '.join(missing)})")
+        resolved[value.name] = sizes
+    if unresolved:
+        first = unresolved[0].split(" (")[0]
+        raise ModelLoadError(
+            f"{path}: unknown input dims: {'; '.join(unresolved)}; pass "
+            f"--input-shape {first}=D0,D1,... (one per input) to fix them"
+        )
+    # Before the dims go into the proto (int64) and through shape inference (whose
+    # products would overflow).
+    for name, sizes in resolved.items():
+        if name in given:
+            hint = f" (--input-shape {name})"
+        else:
+            hint = f" (at --batch-size {batch_size})" if batch_size != 1 else ""
+        check_elements(path, f"graph input {name!r}", sizes, hint)
+
+    changed = any(
+        [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        != resolved[v.name]
+        for v in inputs
+    )
+    if not changed:
+        return model, False
+    fixed = ModelProto()
+    fixed.CopyFrom(model)
+    by_name = {value.name: value for value in fixed.graph.input}
+    for name, sizes in resolved.items():
+        shape = by_name[name].type.tensor_type.shape
+        shape.ClearField("dim")
+        for size in sizes:
+            shape.dim.add().dim_value = size
+    # Shapes recorded for other batch sizes would contradict the new ones.
+    del fixed.graph.value_info[:]
+    for output in fixed.graph.output:
+        if output.type.HasField("tensor_type"):
+            output.type.tensor_type.ClearField("shape")
+    return fixed, True
+
+
+#: Seconds ONNX shape inference may take before the model is refused: far more than any
+#: real model needs (GPT-2 with 48 layers: a few seconds), and a malformed op can make
+#: it loop forever.
+SHAPE_INFERENCE_SECONDS = 120.0
+#: Memory ONNX shape inference may take beyond the process's own: its data propagation
+#: computes small tensors' values, and a ``Range`` of 2**62 elements would fill the machine.
+SHAPE_INFERENCE_BYTES = 2 * 2**30
+#: Seconds onnxruntime's symbolic shape inference may take before its shapes are done
+#: without: it is Python over sympy, and reruns after merging dims (GPT-2 with 48 layers
+#: exported by torch's dynamo exporter, 6,246 nodes: about 2 s).
+SYMBOLIC_INFERENCE_SECONDS = 180.0
+
+
+def _infer_shapes(model: ModelProto, changed: bool) -> tuple[ModelProto, tuple[str, ...]]:
+    """Shapes from two passes: ONNX shape inference, then, for the tensors it leaves
+    unknown, onnxruntime's symbolic shape inference; and the notes they call for.
+
+    ONNX's shapes are kept wherever it finds them. The second pass runs only when a
+    tensor some node reads is still unknown, and its failure only leaves them unknown.
+    """
+    notes: list[str] = []
+    inferred = infer_shapes(model)
+    if inferred is None:
+        note = "ONNX shape inference failed; costs use the shapes the model records"
+        if changed:
+            note += " (recorded output shapes were dropped for the new input dims)"
+        notes.append(note)
+        inferred = model
+    needed, known = _tensor_shapes(inferred.graph)
+    missing = needed - known
+    if not missing:
+        return inferred, tuple(notes)
+    found, failure = symbolic_shapes(model, missing)
+    if failure:
+        notes.append(f"onnxruntime's symbolic shape inference failed: {failure}")
+    if not found:
+        return inferred, tuple(notes)
+    merged = ModelProto()
+    merged.CopyFrom(inferred)
+    merged.graph.value_info.extend(found)
+    notes.append(
+        f"onnxruntime's symbolic shape inference found {len(found):,} tensor "
+        f"shape{'s' if len(found) != 1 else ''} ONNX shape inference left unknown"
+    )
+    return merged, tuple(notes)
+
+
+def _tensor_shapes(graph: GraphProto) -> tuple[set[str], set[str]]:
+    """The node outputs some node or graph output reads, in ``graph`` and its subgraphs
+    (the tensors whose shapes the costs need), and those of them whose shapes are known.
+
+    Examples
+    --------
+    >>> from onnx import TensorProto, helper
+    >>> nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Relu", ["h"], ["y"])]
+    >>> x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    >>> y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    >>> needed, known = _tensor_shapes(helper.make_graph(nodes, "g", [x], [y]))
+    >>> sorted(needed), sorted(known)
+    (['h', 'y'], [])
+    """
+    made: set[str] = set()
+    read: set[str] = set()
+    known: set[str] = set()
+
+    def walk(scope: GraphProto) -> None:
+        read.update(value.name for value in scope.output)
+        for value in (*scope.input, *scope.value_info, *scope.output):
+            if _shape_of(value.type) is not None:
+                known.add(value.name)
+        for node in scope.node:
+            outputs = [name for name in node.output if name]
+            made.update(outputs)
+            read.update(node.input)
+            if node.op_type == "Constant" and _is_default_domain(node):
+                known.update(outputs)  # the builder reads their shapes off the attribute
+            for _, sub in subgraphs(node):
+                walk(sub)
+
+    walk(graph)
+    needed = made & read
+    return needed, needed & known
+
+
+def symbolic_shapes(
+    model: ModelProto, wanted: Iterable[str]
+) -> tuple[list[onnx.ValueInfoProto], str]:
+    """The concrete shapes onnxruntime's symbolic shape inference finds for ``wanted``
+    tensors of the main graph, and why it failed ("" if it did not).
+
+    ``SymbolicShapeInference`` [1]_ computes shapes with sympy where ONNX's inference
+    gives up: arithmetic on shapes (``Div``, ``Range``), ``com.microsoft`` ops, shapes
+    merged across broadcasts (``auto_merge``). It runs in a child process under
+    :data:`SYMBOLIC_INFERENCE_SECONDS` and :data:`SHAPE_INFERENCE_BYTES`, with its
+    standard output and error sent nowhere (it logs, and may raise), on a copy of
+    ``model`` whose large or external weights are graph inputs of their shape
+    (:func:`_weights_as_inputs`) and whose ``Constant`` nodes hold tensors
+    (:func:`_constants_as_tensors`), with ``SplitToSequence`` inferred as ONNX defines
+    it (:func:`_symbolic_engine`). Its loop is run here rather than through
+    ``infer_shapes``, which on an incomplete result throws the partial shapes away and
+    saves the model into the current directory. onnxruntime is imported in the child
+    only.
+
+    Parameters
+    ----------
+    model : ModelProto
+        The model with concrete graph-input dims.
+    wanted : iterable of str
+        Names of tensors of the main graph whose shapes are asked for.
+
+    Returns
+    -------
+    list of ValueInfoProto
+        One per wanted tensor it gave every dimension of.
+    str
+        The reason it failed or timed out, or "" (its partial result is still returned).
+
+    References
+    ----------
+    .. [1] onnxruntime, ``onnxruntime/tools/symbolic_shape_infer.py``.
+    """
+    from placer.util.isolate import IsolatedFailure, IsolatedTimeout, run_isolated
+
+    wanted = frozenset(wanted)
+    caller = os.getpid()
+
+    def infer() -> bytes:
+        light = model
+        if os.getpid() == caller:  # no fork: work on a copy, not the caller's model
+            light = ModelProto()
+            light.CopyFrom(model)
+        _weights_as_inputs(light.graph)
+        _constants_as_tensors(light.graph)
+        found = GraphProto()  # the shapes, and in doc_string why it stopped early
+        with _silenced():
+            engine = _symbolic_engine()
+            try:
+                engine._preprocess(light)
+                while engine.run_:  # infer_shapes's loop: it reruns after merging dims
+                    if not engine._infer_impl():
+                        break  # stopped at a node it cannot infer: keep what it found
+                engine._update_output_from_vi()
+            except Exception as err:  # its partial shapes are still good
+                found.doc_string = first_line(err)
+            graph = engine.out_mp_.graph if hasattr(engine, "out_mp_") else GraphProto()
+            for value in (*graph.value_info, *graph.output):
+                if value.name in wanted and _shape_of(value.type) is not None:
+                    found.value_info.add().CopyFrom(value)
+        return found.SerializeToString()
+
+    try:
+        data = run_isolated(infer, SYMBOLIC_INFERENCE_SECONDS, memory=SHAPE_INFERENCE_BYTES)
+    except IsolatedTimeout:
+        return [], f"it did not finish within {SYMBOLIC_INFERENCE_SECONDS:g} s"
+    except IsolatedFailure as err:  # not installed, out of memory, ...
+        return [], str(err)
+    found = GraphProto()
+    found.ParseFromString(data)
+    values = {value.name: value for value in found.value_info}  # one per tensor
+    return list(values.values()), found.doc_string
+
+
+def _symbolic_engine() -> Any:
+    """onnxruntime's ``SymbolicShapeInference`` (``auto_merge`` on, no rank guessing),
+    with ``SplitToSequence`` inferred as ONNX defines it.
+
+    onnxruntime 1.32 infers ``SplitToSequence`` as a ``Split`` with one output per
+    piece (it has one, the sequence) through a helper ONNX 1.19 removed; torch's dynamo
+    exporter splits each attention's QKV projection this way, so without this no shape
+    after the first attention is found. The sequence's elements get the input's shape
+    with the split axis sized by the pieces where they are all equal (unknown otherwise).
+    """
+    import numpy as np
+    from onnxruntime.tools import symbolic_shape_infer as ssi
+
+    class Engine(ssi.SymbolicShapeInference):
+        def __init__(self) -> None:
+            super().__init__(2**31 - 1, True, False, 0)
+            self.dispatcher_["SplitToSequence"] = self._split_to_sequence
+
+        def _split_to_sequence(self, node: NodeProto) -> None:
+            shape: list[Any] = self._get_sympy_shape(node, 0)
+            axis = ssi.handle_negative_axis(ssi.get_attribute(node, "axis", 0), len(shape))
+            split = self._try_get_value(node, 1) if len(node.input) > 1 else None
+            if split is None:  # pieces of one along the axis, which keepdims may drop
+                if ssi.get_attribute(node, "keepdims", 1):
+                    shape[axis] = 1
+                else:
+                    del shape[axis]
+            else:
+                pieces = [int(p) if ssi.is_literal(p) else None for p in np.ravel(split)]
+                whole = int(shape[axis]) if ssi.is_literal(shape[axis]) else None
+                equal = len(set(pieces)) == 1 and None not in pieces and pieces[0] > 0
+                if equal and np.ndim(split) == 0:  # a scalar: pieces of that size, the
+                    equal = whole is not None and whole % pieces[0] == 0  # last maybe less
+                shape[axis] = pieces[0] if equal else None
+            elem_type = self.known_vi_[node.input[0]].type.tensor_type.elem_type
+            self.known_vi_[node.output[0]].CopyFrom(
+                onnx.helper.make_tensor_sequence_value_info(
+                    node.output[0], elem_type, ssi.get_shape_from_sympy_shape(shape)
+                )
+            )
+
+    return Engine()
+
+
+def _weights_as_inputs(graph: GraphProto) -> None:
+    """Turn the initializers of ``graph`` placer never reads the values of (over
+    :data:`_MAX_READ_ELEMENTS` elements, or stored in external files) into graph inputs
+    of their type and shape: onnxruntime's symbolic inference reads the values of every
+    initializer an arithmetic op takes (a ``Mul`` by a norm's weight), from the external
+    file if need be, which placer never reads."""
+    declared = {value.name for value in graph.input}
+    large = [
+        index
+        for index, init in enumerate(graph.initializer)
+        if math.prod(init.dims) > _MAX_READ_ELEMENTS or init.data_location == TensorProto.EXTERNAL
+    ]
+    for index in reversed(large):
+        init = graph.initializer[index]
+        if init.name not in declared:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+            )
+        del graph.initializer[index]
+
+
+def _constants_as_tensors(graph: GraphProto) -> None:
+    """Rewrite each ``Constant`` of ``graph`` (and its subgraphs) that holds its value in
+    ``value_int(s)``, ``value_float(s)`` or ``value_string(s)`` to hold it in ``value``:
+    onnxruntime's symbolic inference reads ``value`` only (torch's exporters write
+    ``value_ints``), and raises on the others."""
+    kinds = {
+        "value_int": (TensorProto.INT64, "i", False),
+        "value_ints": (TensorProto.INT64, "ints", True),
+        "value_float": (TensorProto.FLOAT, "f", False),
+        "value_floats": (TensorProto.FLOAT, "floats", True),
+        "value_string": (TensorProto.STRING, "s", False),
+        "value_strings": (TensorProto.STRING, "strings", True),
+    }
+    for node in graph.node:
+        for _, sub in subgraphs(node):
+            _constants_as_tensors(sub)
+        if node.op_type != "Constant" or not _is_default_domain(node) or len(node.attribute) != 1:
+            continue
+        attr = node.attribute[0]
+        if attr.name not in kinds:
+            continue
+        elem_type, field_name, is_list = kinds[attr.name]
+        values = list(getattr(attr, field_name)) if is_list else [getattr(attr, field_name)]
+        dims = [len(values)] if is_list else []
+        name = node.output[0] if node.output else ""
+        tensor = onnx.helper.make_tensor(name, elem_type, dims, values)
+        del node.attribute[:]
+        node.attribute.add().CopyFrom(onnx.helper.make_attribute("value", tensor))
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Send whatever is written to standard output and error, by Python or by native
+    code, nowhere, and put both back after."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        os.dup2(sink, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, sink):
+            os.close(fd)
+
+
+def infer_shapes(model: ModelProto) -> ModelProto | None:
+    """``model`` with the shapes ONNX shape inference finds (with data propagation, then
+    without), or None when inference fails.
+
+    Inference runs in a child process (:func:`placer.util.isolate.run_isolated`) so that
+    Ctrl-C and :data:`SHAPE_INFERENCE_SECONDS` stop it whatever it does; only shapes
+    travel back (large weights are left out, then put back from ``model``).
+
+    Raises
+    ------
+    ModelLoadError
+        Shape inference did not finish within :data:`SHAPE_INFERENCE_SECONDS`.
+    """
+    from placer.util.isolate import IsolatedFailure, IsolatedTimeout, run_isolated
+
+    deadline = time.monotonic() + SHAPE_INFERENCE_SECONDS
+    for options in ({"data_prop": True}, {}):
+
+        def infer(options=options) -> bytes:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, **options)
+            _drop_weight_data(inferred.graph)
+            return inferred.SerializeToString()
+
+        try:
+            data = run_isolated(
+                infer, max(0.0, deadline - time.monotonic()), memory=SHAPE_INFERENCE_BYTES
+            )
+        except IsolatedTimeout as err:
+            raise ModelLoadError(
+                f"{model.graph.name or 'the model'}: ONNX shape inference did not finish "
+                f"within {SHAPE_INFERENCE_SECONDS:g} s (a malformed op?)"
+            ) from err
+        except IsolatedFailure:  # a lenient second try, then none
+            continue
+        inferred = ModelProto()
+        inferred.ParseFromString(data)
+        _restore_weight_data(inferred.graph, model.graph)
+        return inferred
+    return None
+
+
+def _drop_weight_data(graph: GraphProto) -> None:
+    """Clear the values of the initializers too large for placer ever to read."""
+    for tensor in graph.initializer:
+        if math.prod(tensor.dims) > _MAX_READ_ELEMENTS:
+            tensor.ClearField("raw_data")
+            for name in ("float_data", "int32_data", "int64_data", "double_data",
+                         "uint64_data", "string_data"):  # fmt: skip
+                tensor.ClearField(name)
+
+
+def _restore_weight_data(inferred: GraphProto, original: GraphProto) -> None:
+    """Put back the initializers :func:`_drop_weight_data` emptied (same order)."""
+    for mine, theirs in zip(inferred.initializer, original.initializer, strict=True):
+        if math.prod(theirs.dims) > _MAX_READ_ELEMENTS:
+            mine.CopyFrom(theirs)
+
+
+# -- building the graph ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """Cost figures of one node before it gets its name and place."""
+
+    flops: float
+    bytes_read: float
+    bytes_written: float
+    param_count: int
+    param_bytes: float
+    output_bytes: float
+    has_formula: bool
+    op_class: OpClass = OpClass.OTHER
+    weights_computed: bool = False
+    inner: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """The constant tensors of one graph scope.
+
+    ``tensors`` holds initializers and the outputs of folded nodes; ``sources`` maps each
+    to the learned tensors it holds (itself for an initializer or a generator's output,
+    the sources of its inputs for a derived tensor); ``folded`` indexes ``graph.node``.
+    """
+
+    tensors: Mapping[str, TensorInfo]
+    sources: Mapping[str, frozenset[str]]
+    folded: frozenset[int]
+    computed: frozenset[str] = frozenset()  # outputs of folded nodes: no initializers
+
+
+@dataclass
+class _Owned:
+    """What the ops costed so far in one graph scope already own."""
+
+    tensors: set[str] = field(default_factory=set)  # charged to param_bytes
+    sources: set[str] = field(default_factory=set)  # counted in param_count
+
+
+def _attrs(node: NodeProto) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for attr in node.attribute:
+        if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+            continue
+        # check_model has refused untyped and function-reference attributes; strings
+        # stay bytes, which the typed accessor decodes
+        values[attr.name] = onnx.helper.get_attribute_value(attr)
+    return values
+
+
+def _shape_of(type_proto: onnx.TypeProto) -> tuple[int, ...] | None:
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    dims = type_proto.tensor_type.shape.dim
+    if not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+        return None
+    return tuple(d.dim_value for d in dims)
+
+
+def _is_default_domain(node: NodeProto) -> bool:
+    return node.domain in _DEFAULT_DOMAINS
+
+
+class _GraphBuilder:
+    """Walks the (shape-inferred) model once and produces the :class:`OpGraph`."""
+
+    def __init__(self, model: ModelProto, path: Path, notes: tuple[str, ...]) -> None:
+        self.model = model
+        self.path = path
+        self.notes: list[str] = list(notes)
+        self.shapes: dict[str, tuple[int, ...] | None] = {}
+        self.types: dict[str, int] = {}
+        self.ints: dict[str, tuple[int, ...]] = {}
+        self.unknown_ops: set[str] = set()
+        self.unknown_shapes: list[str] = []
+        #: values of the Shape/Size nodes folded because their input's shape is known
+        self.shape_constants: dict[str, tuple[int, ...]] = {}
+        self.read: set[str] = set()  # tensors some node or graph output reads
+        self._record_graph(model.graph)
+        self.dtype_bytes = self._main_dtype_bytes()
+
+    # shape table ---------------------------------------------------------------
+
+    def _static_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Tensors whose shape inference found every dim (none estimated yet)."""
+        return {name: shape for name, shape in self.shapes.items() if shape is not None}
+
+    def _record(self, name: str, shape: tuple[int, ...] | None, elem_type: int) -> None:
+        if shape is not None:
+            check_elements(self.path, f"tensor {name!r}", shape)
+        if shape is not None or name not in self.shapes:
+            self.shapes[name] = shape
+        if elem_type:
+            self.types[name] = elem_type
+
+    def _record_graph(self, graph: GraphProto) -> None:
+        for value in (*graph.input, *graph.value_info, *graph.output):
+            self._record(value.name, _shape_of(value.type), value.type.tensor_type.elem_type)
+        for init in graph.initializer:
+            self._record(init.name, tuple(init.dims), init.data_type)
+            self._read_ints(init.name, init)
+        for sparse in graph.sparse_initializer:
+            self._record(sparse.values.name, tuple(sparse.dims), sparse.values.data_type)
+        self.read.update(value.name for value in graph.output)
+        for node in graph.node:
+            self.read.update(node.input)
+            if node.op_type == "Constant" and _is_default_domain(node):
+                self._record_constant(node)
+            for _, sub in subgraphs(node):
+                self._record_graph(sub)
+
+    def _read_ints(self, name: str, tensor: TensorProto) -> None:
+        """Keep the values of small integer tensors (shapes, trip counts)."""
+        if (
+            tensor.data_type in _INT_TYPES
+            and math.prod(tensor.dims) <= _MAX_READ_ELEMENTS
+            and tensor.data_location != TensorProto.EXTERNAL
+        ):
+            try:
+                values = numpy_helper.to_array(tensor)
+            except Exception:  # an unreadable small tensor stays unknown
+                return
+            self.ints[name] = tuple(int(v) for v in np.asarray(values).reshape(-1))
+
+    def _record_constant(self, node: NodeProto) -> None:
+        if not node.output:
+            return
+        name = node.output[0]
+        for attr in node.attribute:
+            if attr.name == "value":
+                self._record(name, tuple(attr.t.dims), attr.t.data_type)
+                self._read_ints(name, attr.t)
+            elif attr.name == "sparse_value":
+                self._record(
+                    name, tuple(attr.sparse_tensor.dims), attr.sparse_tensor.values.data_type
+                )
+            elif attr.name in ("value_float", "value_int", "value_string"):
+                kind = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64}
+                self._record(name, (), kind.get(attr.name, TensorProto.STRING))
+                if attr.name == "value_int":
+                    self.ints[name] = (attr.i,)
+            elif attr.name in ("value_floats", "value_ints", "value_strings"):
+                count = len(attr.floats) or len(attr.ints) or len(attr.strings)
+                kind = {"value_floats": TensorProto.FLOAT, "value_ints": TensorProto.INT64}
+                self._record(name, (count,), kind.get(attr.name, TensorProto.STRING))
+                if attr.name == "value_ints" and count <= _MAX_READ_ELEMENTS:
+                    self.ints[name] = tuple(attr.ints)
+
+    def _main_dtype_bytes(self) -> int:
+        """Element size of the floating-point type holding the most weight elements."""
+        counts: Counter[int] = Counter()
+        for init in self.model.graph.initializer:
+            if init.data_type in _FLOAT_TYPES:
+                counts[init.data_type] += math.prod(init.dims)
+        if not counts:
+            for value in _real_inputs(self.model.graph):
+                if value.type.tensor_type.elem_type in _FLOAT_TYPES:
+                    counts[value.type.tensor_type.elem_type] += 1
+        if not counts:
+            return 4
+        return max(1, int(element_bytes(counts.most_common(1)[0][0])))
+
+    def info(self, name: str) -> TensorInfo | None:
+        shape = self.shapes.get(name)
+        if shape is None:
+            return None
+        return TensorInfo(shape, element_bytes(self.types.get(name, 0), self.dtype_bytes))
+
+    def _estimate(self, name: str, inputs: Iterable[TensorInfo | None]) -> None:
+        """Give an output of unknown shape the shape of the op's largest input."""
+        known = [info for info in inputs if info is not None]
+        shape = max(known, key=lambda info: info.numel).shape if known else ()
+        self.shapes[name] = shape
+        self.unknown_shapes.append(name)
+
+    # weights -------------------------------------------------------------------
+
+    def _weights(self, graph: GraphProto) -> _Weights:
+        """Every constant tensor of ``graph`` and the learned tensors each derives from."""
+        tensors: dict[str, TensorInfo] = {}
+        for init in graph.initializer:
+            tensors[init.name] = TensorInfo(tuple(init.dims), element_bytes(init.data_type))
+        for sparse in graph.sparse_initializer:
+            info = TensorInfo(tuple(sparse.dims), element_bytes(sparse.values.data_type))
+            tensors[sparse.values.name] = info
+        sources = {name: frozenset({name}) for name in tensors}
+        static = self._static_shapes() if graph is self.model.graph else None
+        folded = constant_nodes(graph, static)
+        for index in sorted(folded):
+            node = graph.node[index]
+            if static and node.op_type in _METADATA_OPS and node.input[0] in static:
+                value = _metadata_value(node, static[node.input[0]])
+                self.shape_constants[node.output[0]] = value
+                self.ints.setdefault(node.output[0], value)
+        for index in sorted(folded):
+            node = graph.node[index]
+            if node.op_type == "ConstantOfShape" and node.output[0] and node.input[0] in self.ints:
+                elem_type = TensorProto.FLOAT
+                for attr in node.attribute:
+                    if attr.name == "value":
+                        elem_type = attr.t.data_type
+                self._record(node.output[0], self.ints[node.input[0]], elem_type)
+            inputs = tuple(self.info(name) if name else None for name in node.input)
+            # A generator's output is itself the learned tensor; a derived tensor holds the
+            # parameters of what it reads, except shapes and indices steering the op.
+            control = CONTROL_INPUTS.get(node.op_type, frozenset())
+            derived: frozenset[str] = frozenset()
+            if node.op_type not in _METADATA_OPS:
+                derived = derived.union(
+                    *(sources.get(name, ()) for p, name in enumerate(node.input)
+                      if name and p not in control)
+                )  # fmt: skip
+            for name in node.output:
+                if not name:
+                    continue
+                if self.shapes.get(name) is None and name in self.read:
+                    self._estimate(name, inputs)
+                info = self.info(name)
+                if info is None:  # nobody reads it: it is never made
+                    continue
+                tensors[name] = info
+                sources[name] = frozenset({name}) if node.op_type in _GENERATORS else derived
+        computed = frozenset(tensors) - {init.name for init in graph.initializer}
+        computed -= {sparse.values.name for sparse in graph.sparse_initializer}
+        return _Weights(tensors, sources, folded, computed)
+
+    # costing -------------------------------------------------------------------
+
+    def _cost_nodes(
+        self, graph: GraphProto
+    ) -> tuple[list[tuple[int, NodeProto, _Figures]], set[str]]:
+        """Figures of every non-folded node of ``graph`` (with its index in graph.node),
+        and the names of the tensors the folded nodes make."""
+        weights = self._weights(graph)
+        owned = _Owned()
+        costed: list[tuple[int, NodeProto, _Figures]] = []
+        for index, node in enumerate(graph.node):
+            if index not in weights.folded:
+                label = placer_name(node.name, node.op_type, index, set())
+                costed.append((index, node, self._cost_node(node, label, weights, owned)))
+        made = {name for i in weights.folded for name in graph.node[i].output if name}
+        return costed, made
+
+    def _cost_node(self, node: NodeProto, label: str, weights: _Weights, owned: _Owned) -> _Figures:
+        figures = self._figures(node, label, weights, owned)
+        values = {
+            "FLOPs": figures.flops,
+            "bytes read": figures.bytes_read,
+            "bytes written": figures.bytes_written,
+            "bytes of weights": figures.param_bytes,
+        }
+        for what, value in values.items():
+            if not value <= MAX_FIGURE:  # also NaN
+                raise ModelLoadError(
+                    f"{self.path}: node {label!r} ({node.op_type}) costs {value:.3g} "
+                    f"{what}, more than placer handles ({MAX_FIGURE:.0e}); are its "
+                    "dimensions, trip count or --batch-size absurd?"
+                )
+        return figures
+
+    def _figures(self, node: NodeProto, label: str, weights: _Weights, owned: _Owned) -> _Figures:
+        inputs = tuple(self.info(name) if name else None for name in node.input)
+        for name in node.output:
+            # An output nobody reads (Dropout's mask at inference) is not materialised.
+            if name and self.shapes.get(name) is None and name in self.read:
+                self._estimate(name, inputs)
+        outputs = tuple(self.info(name) if name else None for name in node.output)
+
+        param_count, param_bytes = 0, 0.0
+        control = CONTROL_INPUTS.get(node.op_type, frozenset())
+        state = STATE_INPUTS.get(node.op_type, frozenset())
+        computed = False
+        for position, name in enumerate(node_inputs(node)):
+            if name not in weights.tensors or position in control:
+                continue
+            computed |= name in weights.computed
+            # The device keeps the tensor the op reads (after folding, the runtime holds
+            # the derived tensor, not its source): its bytes, once per tensor.
+            if name not in owned.tensors:
+                owned.tensors.add(name)
+                param_bytes += weights.tensors[name].nbytes
+            # Learned parameters are the sources', once per source, so an Unsqueeze or
+            # Cast of a weight is not counted again.
+            if position not in state:
+                fresh = weights.sources[name] - owned.sources
+                owned.sources |= fresh
+                param_count += sum(weights.tensors[source].numel for source in fresh)
+
+        output_bytes = sum(info.nbytes for info in outputs if info is not None)
+        if node.op_type in _CONTROL_FLOW and _is_default_domain(node):
+            return self._cost_control_flow(
+                node, label, inputs, output_bytes, param_count, param_bytes
+            )
+        try:
+            cost = op_cost(OpContext(node.op_type, inputs, outputs, _attrs(node), label))
+        except ModelLoadError as err:  # an attribute of the wrong type
+            raise ModelLoadError(f"{self.path}: {err}") from err
+        if not cost.has_formula:
+            self.unknown_ops.add(node.op_type)
+        kind = cost.op_class
+        if kind is OpClass.GEMM and param_bytes == 0:
+            kind = OpClass.MATMUL  # two activations: nothing for the runtime to pre-pack
+        return _Figures(
+            cost.flops,
+            cost.bytes_read,
+            cost.bytes_written,
+            param_count,
+            param_bytes,
+            output_bytes,
+            cost.has_formula,
+            kind,
+            computed,
+            cost.inner,
+        )
+
+    def _subgraph_figures(self, graph: GraphProto) -> _Figures:
+        costed, _ = self._cost_nodes(graph)
+        # The subgraph's own weights were counted by its nodes that consume them.
+        figures = [f for _, _, f in costed]
+        return _Figures(
+            math.fsum(f.flops for f in figures),
+            math.fsum(f.bytes_read for f in figures),
+            math.fsum(f.bytes_written for f in figures),
+            sum(f.param_count for f in figures),
+            math.fsum(f.param_bytes for f in figures),
+            math.fsum(f.output_bytes for f in figures),
+            all(f.has_formula for f in figures),
+        )
+
+    def _cost_control_flow(
+        self,
+        node: NodeProto,
+        label: str,
+        inputs: tuple[TensorInfo | None, ...],
+        output_bytes: float,
+        param_count: int,
+        param_bytes: float,
+    ) -> _Figures:
+        """If: the dearer branch; Loop: body × trip count; Scan: body × sequence length."""
+        bodies = [self._subgraph_figures(sub) for _, sub in subgraphs(node)]
+        params = param_count + sum(f.param_count for f in bodies)
+        stored = param_bytes + math.fsum(f.param_bytes for f in bodies)
+        has_formula = all(f.has_formula for f in bodies)
+        if not bodies:
+            return _Figures(0.0, 0.0, output_bytes, params, stored, output_bytes, has_formula)
+        body = max(bodies, key=lambda f: (f.flops, f.bytes_read + f.bytes_written))
+        repeats = 1
+        if node.op_type == "Loop":
+            trip = self.ints.get(node.input[0]) if node.input and node.input[0] else None
+            if trip is not None and len(trip) == 1 and trip[0] >= 0:
+                repeats = trip[0]
+            else:
+                self.notes.append(f"Loop '{label}': trip count unknown, body counted once")
+        elif node.op_type == "Scan":
+            repeats = self._scan_length(node, label, inputs)
+        return _Figures(
+            body.flops * repeats,
+            body.bytes_read * repeats,
+            body.bytes_written * repeats,
+            params,
+            stored,
+            output_bytes,
+            has_formula,
+        )
+
+    def _scan_length(
+        self, node: NodeProto, label: str, inputs: tuple[TensorInfo | None, ...]
+    ) -> int:
+        attrs = _attrs(node)
+        where = f"{self.path}: node {label!r} (Scan)"
+        n_scan = attribute(attrs, "num_scan_inputs", AttrKind.INT, 0, where=where)
+        if not 1 <= n_scan <= len(inputs):
+            raise ModelLoadError(
+                f"{where}: attribute 'num_scan_inputs' must be between 1 and its "
+                f"{len(inputs)} inputs, got {n_scan}"
+            )
+        scanned = [info for info in inputs[len(inputs) - n_scan :] if info is not None]
+        if not scanned or not scanned[0].shape:
+            self.notes.append(f"Scan '{label}': sequence length unknown, body counted once")
+            return 1
+        axes = attribute(attrs, "scan_input_axes", AttrKind.INTS, (), where=where) or (0,)
+        rank = len(scanned[0].shape)
+        if not -rank <= axes[0] < rank:
+            raise ModelLoadError(
+                f"{where}: attribute 'scan_input_axes' names axis {axes[0]} of a "
+                f"{rank}-dimensional input"
+            )
+        return scanned[0].shape[axes[0] % rank]
+
+    # assembling ----------------------------------------------------------------
+
+    def build(self) -> OpGraph:
+        graph = self.model.graph
+        costed, folded = self._cost_nodes(graph)
+        if not costed:
+            raise ModelLoadError(
+                f"{self.path}: every node of the graph computes on constants only, so none "
+                "is left to place (its outputs are initializers or graph inputs)"
+            )
+        nodes: list[GraphNode] = []
+        producer: dict[str, int] = {}
+        used_names: set[str] = set()
+        for position, (index, node, f) in enumerate(costed):
+            name = op_name(node, index, used_names)
+            nodes.append(
+                GraphNode(
+                    name,
+                    node.op_type,
+                    f.flops,
+                    f.bytes_read,
+                    f.bytes_written,
+                    f.param_count,
+                    f.param_bytes,
+                    f.output_bytes,
+                    f.has_formula,
+                    scopes=(node_scope(node),),
+                    op_class=f.op_class,
+                    weights_computed=f.weights_computed,
+                    inner=f.inner,
+                )
+            )
+            for output in node.output:
+                if output:
+                    producer[output] = position
+
+        defined = {v.name for v in graph.input} | {i.name for i in graph.initializer} | folded
+        defined |= {s.values.name for s in graph.sparse_initializer}
+        edges: list[GraphEdge] = []
+        seen: set[tuple[int, int, str]] = set()
+        for position, (_, node, _) in enumerate(costed):
+            for tensor in node_inputs(node):
+                if not tensor or tensor in defined:
+                    continue
+                src = producer.get(tensor)
+                if src is None or src >= position:
+                    raise ModelLoadError(
+                        f"{self.path}: node '{nodes[position].name}' reads tensor '{tensor}' "
+                        "that no earlier node produces"
+                    )
+                if (src, position, tensor) in seen:
+                    continue
+                seen.add((src, position, tensor))
+                info = self.info(tensor)
+                edges.append(GraphEdge(src, position, tensor, info.nbytes if info else 0.0))
+
+        input_bytes = 0.0
+        input_shapes = []
+        for value in _real_inputs(graph):
+            info = self.info(value.name)
+            input_bytes += info.nbytes if info else 0.0
+            if info is not None:
+                input_shapes.append((value.name, tuple(int(d) for d in info.shape)))
+        outputs = {value.name for value in graph.output}
+        eligible = [computable_anywhere(node, outputs) for _, node, _ in costed]
+        return OpGraph(
+            name=graph.name or self.path.stem,
+            nodes=tuple(nodes),
+            edges=tuple(edges),
+            input_bytes=input_bytes,
+            dtype_bytes=self.dtype_bytes,
+            unknown_ops=tuple(sorted(self.unknown_ops)),
+            unknown_shapes=tuple(dict.fromkeys(self.unknown_shapes)),
+            notes=tuple(dict.fromkeys(self.notes)),
+            replicated=side_computations(nodes, edges, eligible),
+            shape_constants=tuple(self.shape_constants.items()),
+            input_shapes=tuple(input_shapes),
+        )

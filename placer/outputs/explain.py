@@ -1,0 +1,114 @@
+"""Why a plan uses a CPU: what the evaluator says the plan would cost without that stage.
+
+A host CPU is far slower than an accelerator, so a CPU stage surprises; it pays when the
+ops it holds would make a neighbouring accelerator stage the new bottleneck. For each
+CPU stage of a contiguous plan, :func:`cpu_stages` moves its ops onto the neighbouring
+accelerator stage that suffers least and scores the result with the one evaluator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from placer.evaluator import evaluate
+from placer.outputs.result import PlacementResult
+from placer.problem import DeviceClass, Placement
+
+__all__ = ["CpuStage", "cpu_stages"]
+
+
+@dataclass(frozen=True)
+class CpuStage:
+    """A CPU stage of a plan and what moving its ops onto an accelerator stage would do.
+
+    Parameters
+    ----------
+    device : str
+        The CPU device (``cpu:0``).
+    holds : str
+        What it holds: its layer range, else its number of ops.
+    load : float
+        Its load (time unit of the problem).
+    neighbour : str
+        The neighbouring accelerator stage's device the ops were moved onto.
+    max_load : float
+        The plan's max-load.
+    moved_max_load : float
+        The max-load with the CPU stage's ops on ``neighbour`` instead.
+    memory_bytes, memory_cap_bytes : float
+        What ``neighbour`` would then hold, and its capacity; the move is possible only
+        when the first is within the second.
+    """
+
+    device: str
+    holds: str
+    load: float
+    neighbour: str
+    max_load: float
+    moved_max_load: float
+    memory_bytes: float
+    memory_cap_bytes: float
+
+    @property
+    def fits(self) -> bool:
+        """Whether ``neighbour`` could hold the ops as well."""
+        return self.memory_bytes <= self.memory_cap_bytes
+
+
+def cpu_stages(result: PlacementResult) -> tuple[CpuStage, ...]:
+    """Each CPU stage of a contiguous plan with an accelerator stage beside it, and the
+    max-load if its ops moved onto that stage (the neighbour that gives the least
+    max-load among those that can hold them, else among all).
+
+    Merging two consecutive stages of a pipeline keeps it a pipeline (no path can leave
+    and re-enter the pair), so the moved plan is a valid contiguous plan but for memory.
+
+    Notes
+    -----
+    Two evaluations per CPU stage: O(ops + edges + devices²) each.
+    """
+    problem, evaluation = result.problem, result.evaluation
+    if not evaluation.contiguous:
+        return ()
+    devices, kinds = problem.devices, problem.kinds
+    texts = result.stage_layers
+
+    def device_class(position: int) -> DeviceClass:
+        return kinds[devices[evaluation.stages[position].device].kind].device_class
+
+    found = []
+    for position, stage in enumerate(evaluation.stages):
+        if device_class(position) is not DeviceClass.CPU:
+            continue
+        options = []
+        for other in (position - 1, position + 1):
+            if not 0 <= other < len(evaluation.stages):
+                continue
+            if device_class(other) is not DeviceClass.ACCELERATOR:
+                continue
+            target = evaluation.stages[other].device
+            moved = list(result.placement.device_of_op)
+            for op in stage.ops:
+                moved[op] = target
+            score = evaluate(problem, Placement(tuple(moved)))
+            held = next(s for s in score.stages if s.device == target)
+            cap = problem.capacity(devices[target].kind)
+            options.append((held.memory_bytes > cap, score.max_load, target, held.memory_bytes))
+        if not options:
+            continue
+        moved_max_load, target, memory = min(options)[1:]
+        layers = texts[position][1] if texts is not None else ""
+        count = len(stage.ops)
+        found.append(
+            CpuStage(
+                device=devices[stage.device].name,
+                holds=layers or f"{count} op{'' if count == 1 else 's'}",
+                load=stage.load,
+                neighbour=devices[target].name,
+                max_load=evaluation.max_load,
+                moved_max_load=moved_max_load,
+                memory_bytes=memory,
+                memory_cap_bytes=problem.capacity(devices[target].kind),
+            )
+        )
+    return tuple(found)

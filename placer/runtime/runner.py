@@ -1,0 +1,529 @@
+"""``placer run``: run a plan as a real pipeline of stage processes, and set what it
+measures beside what placer predicted, as PipeDream checks its planner [1]_.
+
+The model is split as ``placer split`` splits it (:func:`placer.outputs.split.build_split`),
+into a temporary directory; one process per stage (:mod:`placer.runtime.stage_worker`) runs its
+submodel in onnxruntime on its device: a CPU device pinned to the cores its cluster
+group gives it (``cores:``, docs/cluster.md) with one onnxruntime thread per core, an
+accelerator through onnxruntime's CUDA provider.  Microbatches stream through: a few
+to warm up, then the measured ones.  Per stage placer reports the median time per
+microbatch spent receiving, computing and sending (wall time, and the process's CPU
+time while it computes), against the stage's predicted load; for the whole pipeline the
+throughput (samples per second between the first and the last measured microbatch's
+completion) against the pipeline simulator's steady state (:mod:`placer.outputs.simulate`),
+and the bottleneck measured against the one predicted.
+
+A stage that fails, dies or stops progressing ends the run with a one-line error that
+names it; every stage is stopped before ``run_plan`` returns or raises, Ctrl-C
+included.
+
+References
+----------
+.. [1] Narayanan et al. (2019). PipeDream: Generalized Pipeline Parallelism for DNN
+   Training. SOSP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from placer.errors import InputError, PlanFormatError, StageFailed
+from placer.outputs.result import PlacementResult
+from placer.outputs.simulate import Schedule, simulate
+from placer.outputs.split import Split
+from placer.problem import DeviceClass
+from placer.runtime.stage_worker import Channel, StageSpec, stage_main
+
+#: Seconds ``placer run`` waits for any stage to make progress before it calls the
+#: furthest-behind stage hung (``--timeout``).
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: microbatches measured and warm-up ones, inputs, checks, patience."""
+
+    microbatches: int = 32
+    warmup: int = 4
+    inputs: Mapping[str, np.ndarray] | None = None  # --inputs FILE.npz, checked
+    check: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    # tests only: make a stage hang or die
+    slow_stage: int = -1
+    crash_stage: int = -1
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """One stage's prediction and medians of what it measured (seconds per microbatch)."""
+
+    device: str
+    predicted: float
+    receive: float
+    compute: float
+    send: float
+    cpu: float
+
+    @property
+    def measured(self) -> float:
+        return self.receive + self.compute + self.send
+
+    @property
+    def transfer(self) -> float:
+        return self.receive + self.send
+
+    @property
+    def error(self) -> float:
+        """Relative error of the prediction, ``(predicted - measured) / measured``."""
+        return (self.predicted - self.measured) / self.measured if self.measured > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What ``placer run`` measured beside what placer predicted."""
+
+    model: str
+    samples_per_step: int
+    microbatches: int
+    warmup: int
+    predicted_throughput: float  # the simulator's steady state, samples/s
+    max_load_throughput: float  # samples / max-load
+    predicted_bottleneck: str
+    measured_throughput: float
+    stages: tuple[StageRun, ...]
+    wall_seconds: float
+    check_error: float | None = None  # largest scaled difference from the whole model
+
+    @property
+    def measured_bottleneck(self) -> str:
+        return max(self.stages, key=lambda s: s.measured).device
+
+    @property
+    def throughput_error(self) -> float:
+        measured = self.measured_throughput
+        return (self.predicted_throughput - measured) / measured if measured > 0 else 0.0
+
+    @property
+    def bottleneck_clear(self) -> bool:
+        """Whether the predicted loads single out the bottleneck: its load is more than
+        5% above every other stage's."""
+        loads = sorted((s.predicted for s in self.stages), reverse=True)
+        return len(loads) < 2 or loads[0] > 1.05 * loads[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "samples_per_step": self.samples_per_step,
+            "microbatches": self.microbatches,
+            "warmup": self.warmup,
+            "predicted": {
+                "throughput": self.predicted_throughput,
+                "max_load_throughput": self.max_load_throughput,
+                "bottleneck": self.predicted_bottleneck,
+                "stages": [{"device": s.device, "seconds": s.predicted} for s in self.stages],
+            },
+            "measured": {
+                "throughput": self.measured_throughput,
+                "bottleneck": self.measured_bottleneck,
+                "stages": [
+                    {
+                        "device": s.device,
+                        "seconds": s.measured,
+                        "cpu_seconds": s.cpu,
+                        "compute_seconds": s.compute,
+                        "transfer_seconds": s.transfer,
+                        "error": s.error,
+                    }
+                    for s in self.stages
+                ],
+            },
+            "throughput_error": self.throughput_error,
+            "bottleneck_clear": self.bottleneck_clear,
+            "check": (
+                None if self.check_error is None
+                else {"max_scaled_difference": self.check_error}
+            ),
+            "wall_seconds": self.wall_seconds,
+        }
+
+
+#: ``--check``: outputs agree when ``|pipeline - whole| <= CHECK_TOLERANCE * max(1, |whole|)``.
+CHECK_TOLERANCE = 1e-5
+
+
+def seconds_per_unit(unit: str) -> float:
+    """Seconds in one of the problem's time units ("s" for ONNX models)."""
+    return {"s": 1.0, "ms": 1e-3, "us": 1e-6}.get(unit, 1.0)
+
+
+def check_runnable(result: PlacementResult, plan: str) -> None:
+    """Refuse a plan ``placer run`` cannot execute.
+
+    Raises
+    ------
+    PlanFormatError
+        A training plan (``run`` executes inference), or one that is not a pipeline.
+    """
+    if any(op.backward for op in result.problem.ops):
+        raise PlanFormatError(
+            f"{plan}: a training plan; placer run executes inference plans only (place the "
+            "model with --mode inference)"
+        )
+    if not result.evaluation.contiguous:
+        raise PlanFormatError(f"{plan}: the plan is not contiguous, so it is no pipeline to run")
+
+
+def _providers(result: PlacementResult, cluster) -> list[tuple[tuple, tuple[int, ...], int]]:
+    """Per stage in pipeline order: onnxruntime providers, cores to pin to, threads.
+
+    Raises
+    ------
+    InputError
+        A stage on an accelerator where onnxruntime has no CUDA provider.
+    """
+    import onnxruntime as ort
+
+    problem = result.problem
+    accelerators: dict[str, int] = {}  # device name -> CUDA device id, in file order
+    for device in problem.devices:
+        if problem.kinds[device.kind].device_class is DeviceClass.ACCELERATOR:
+            accelerators[device.name] = len(accelerators)
+    chosen = []
+    for stage in result.evaluation.stages:
+        device = problem.devices[stage.device]
+        kind = problem.kinds[device.kind]
+        index = int(device.name.rsplit(":", 1)[1])
+        if kind.device_class is DeviceClass.ACCELERATOR:
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise InputError(
+                    f"stage on {device.name} needs a GPU, and this onnxruntime has no "
+                    "CUDAExecutionProvider; run a plan for this machine's devices (placer "
+                    "calibrate --count N writes a cluster of them)"
+                )
+            cuda = ("CUDAExecutionProvider", {"device_id": accelerators[device.name]})
+            chosen.append(((cuda, "CPUExecutionProvider"), (), 1))
+            continue
+        cores: tuple[int, ...] = ()
+        if cluster is not None:
+            with contextlib.suppress(KeyError):
+                cores = tuple(cluster.group(kind.name).device_cores(index))
+        chosen.append((("CPUExecutionProvider",), cores, max(1, len(cores))))
+    return chosen
+
+
+def make_feeds(split: Split, model: Path, inputs: Mapping[str, np.ndarray] | None) -> dict:
+    """The graph inputs: ``inputs`` (checked against the model's inputs and the shapes
+    the plan was costed at), else random tensors of those shapes.
+
+    Raises
+    ------
+    InputError
+        ``inputs`` lacks an input, has one the model does not take, or one of another
+        shape or dtype.
+    """
+    from placer.costs.profiling import _feeds
+    from placer.frontends.onnx_graph import read_model_with_weights
+
+    main = read_model_with_weights(model).graph
+    made = _feeds(main, split.input_shapes, model)
+    if inputs is None:
+        return made
+    extra = sorted(set(inputs) - set(made))
+    if extra:
+        raise InputError(f"--inputs: the model has no input named {extra[0]!r}")
+    for name, value in made.items():
+        if name not in inputs:
+            raise InputError(f"--inputs: no array for the model's input {name!r}")
+        given = inputs[name]
+        if tuple(given.shape) != tuple(value.shape):
+            raise InputError(
+                f"--inputs: {name!r} has shape {tuple(given.shape)}, and the plan was made "
+                f"for {tuple(value.shape)}"
+            )
+        if given.dtype != value.dtype:
+            raise InputError(f"--inputs: {name!r} is {given.dtype}, the model takes {value.dtype}")
+    return {name: np.asarray(inputs[name]) for name in made}
+
+
+def run_plan(
+    result: PlacementResult,
+    split: Split,
+    model: Path,
+    cluster,
+    options: RunOptions,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunReport:
+    """Run ``split`` (the submodels of ``result``'s plan) as a pipeline of processes.
+
+    Parameters
+    ----------
+    result : PlacementResult
+        The plan evaluated for the model (its stages in pipeline order).
+    split : Split
+        The plan's submodels, in the same order.
+    model : Path
+        The model file (for its inputs and ``--check``).
+    cluster : Cluster or None
+        Where the plan's devices are (their ``cores``).
+    options : RunOptions
+    progress : callable, optional
+        Told ``(what, done, total)`` as microbatches complete.
+
+    Returns
+    -------
+    RunReport
+
+    Raises
+    ------
+    InputError
+        Inputs that do not fit, a device this machine lacks.
+    StageFailed
+        A stage failed, died or hung (the message names it).
+    """
+    problem, evaluation = result.problem, result.evaluation
+    stages = evaluation.stages
+    if len(stages) != len(split.manifest.stages):
+        raise PlanFormatError("the split and the plan disagree on the stages")  # internal
+    placing = _providers(result, cluster)
+    feeds = make_feeds(split, model, options.inputs)
+    unit = seconds_per_unit(problem.time_unit)
+    # the steady state does not depend on how many microbatches are simulated
+    simulated = simulate(problem, result.placement, evaluation, 16, Schedule.STREAM)
+    total = options.warmup + options.microbatches
+    produced = {name: s for s, stage in enumerate(split.manifest.stages) for name in stage.outputs}
+    graph_outputs = set(split.manifest.graph_outputs)
+    context = multiprocessing.get_context("spawn")
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    began = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="placer-run-", ignore_cleanup_errors=True) as files,
+        tempfile.TemporaryDirectory(prefix="placer-run-", dir=shm,
+                                    ignore_cleanup_errors=True) as slots,  # fmt: skip
+    ):
+        # channels: one per (producer, consumer) pair of stages, in pipeline order
+        channels: dict[tuple[int, int], tuple[Channel, Channel]] = {}
+        for b, stage in enumerate(split.manifest.stages):
+            by_source: dict[int, list[str]] = {}
+            for name in stage.inputs:
+                if name in produced:
+                    by_source.setdefault(produced[name], []).append(name)
+            for a, names in sorted(by_source.items()):
+                data_r, data_w = context.Pipe(duplex=False)
+                ack_r, ack_w = context.Pipe(duplex=False)
+                prefix = str(Path(slots, f"{a}-{b}"))
+                sender = Channel(a, b, tuple(names), prefix, data_w, ack_r)
+                receiver = Channel(a, b, tuple(names), prefix, data_r, ack_w)
+                channels[(a, b)] = (sender, receiver)
+        processes, statuses = [], []
+        try:
+            for s, (stage, (providers, cores, threads)) in enumerate(
+                zip(split.manifest.stages, placing, strict=True)
+            ):
+                path = Path(files, stage.file)
+                path.write_bytes(split.contents[s])
+                spec = StageSpec(
+                    index=s, device=stage.device, model_file=str(path), providers=providers,
+                    cores=cores, threads=threads,
+                    feeds={n: feeds[n] for n in stage.inputs if n in feeds},
+                    outputs=stage.outputs,
+                    graph_outputs=tuple(n for n in stage.outputs if n in graph_outputs),
+                    iterations=total, check=options.check,
+                    slow=3600.0 if s == options.slow_stage else 0.0,
+                    crash_at=1 if s == options.crash_stage else -1,
+                )  # fmt: skip
+                inbound = [rx for (a, b), (_, rx) in sorted(channels.items()) if b == s]
+                outbound = [tx for (a, b), (tx, _) in sorted(channels.items()) if a == s]
+                mine, theirs = context.Pipe()
+                process = context.Process(
+                    target=stage_main, args=(spec, inbound, outbound, theirs),
+                    name=f"placer stage {s + 1}", daemon=True,
+                )  # fmt: skip
+                process.start()
+                theirs.close()
+                processes.append(process)
+                statuses.append(mine)
+            records, outputs = _coordinate(processes, statuses, split, options, total, progress)
+        finally:
+            _stop(processes, statuses)
+    wall = time.perf_counter() - began
+
+    measured = slice(options.warmup, total)
+    runs = []
+    for s, stage in enumerate(stages):
+        rows = records[s][measured]
+        runs.append(
+            StageRun(
+                device=problem.devices[stage.device].name,
+                predicted=stage.load * unit,
+                receive=statistics.median(r[3] for r in rows),
+                compute=statistics.median(r[4] for r in rows),
+                send=statistics.median(r[6] for r in rows),
+                cpu=statistics.median(r[5] for r in rows),
+            )
+        )
+    done = [max(records[s][m][2] for s in range(len(stages))) for m in range(total)][measured]
+    span = done[-1] - done[0]
+    samples = problem.samples_per_step
+    throughput = samples * (len(done) - 1) / span if len(done) > 1 and span > 0 else 0.0
+    if len(done) == 1:  # one measured microbatch: its own time through the pipeline
+        first = min(records[s][options.warmup][1] for s in range(len(stages)))
+        throughput = samples / max(done[0] - first, 1e-12)
+    check_error = _compare(model, feeds, outputs) if options.check else None
+    bottleneck = evaluation.bottleneck
+    return RunReport(
+        model=model.name,
+        samples_per_step=samples,
+        microbatches=options.microbatches,
+        warmup=options.warmup,
+        predicted_throughput=simulated.steady_throughput / unit,
+        max_load_throughput=result.throughput / unit,
+        predicted_bottleneck=problem.devices[bottleneck.device].name if bottleneck else "",
+        measured_throughput=throughput,
+        stages=tuple(runs),
+        wall_seconds=wall,
+        check_error=check_error,
+    )
+
+
+def _name(split: Split, s: int) -> str:
+    return f"stage {s + 1} ({split.manifest.stages[s].device})"
+
+
+def _coordinate(processes, statuses, split: Split, options: RunOptions, total: int, progress):
+    """Start the stages together, follow them to the end, and collect their records.
+
+    Raises
+    ------
+    StageFailed
+        A stage reported an error, exited, or no stage progressed for ``options.timeout``.
+    """
+    count = len(processes)
+    ready = [False] * count
+    finished: list[list | None] = [None] * count
+    ticks = [-1] * count
+    outputs: dict[str, np.ndarray] = {}
+    started = False
+    last = time.monotonic()
+    by_conn = {conn: s for s, conn in enumerate(statuses)}
+    by_sentinel = {p.sentinel: s for s, p in enumerate(processes)}
+    while any(f is None for f in finished):
+        left = options.timeout - (time.monotonic() - last)
+        if left <= 0:
+            behind = min(range(count), key=lambda s: (ticks[s], s))
+            what = "starting" if not started else f"microbatch {ticks[behind] + 2} of {total}"
+            raise StageFailed(
+                f"{_name(split, behind)} made no progress for {options.timeout:g} s "
+                f"({what}); stopped every stage (--timeout sets the patience)"
+            )
+        waiting = [c for c, s in by_conn.items() if finished[s] is None]
+        waiting += [x for x, s in by_sentinel.items() if finished[s] is None]
+        for item in wait(waiting, timeout=min(left, 0.5)):
+            if item in by_sentinel:
+                s = by_sentinel[item]
+                conn = statuses[s]
+                while finished[s] is None:  # what it said before it ended
+                    try:
+                        if not conn.poll():
+                            break
+                        message = conn.recv()
+                    except (EOFError, OSError):
+                        break
+                    _handle(message, s, split, ready, finished, ticks, outputs)
+                if finished[s] is None:
+                    processes[s].join(1.0)  # its sentinel is ready: it has ended
+                    code = processes[s].exitcode
+                    how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
+                    raise StageFailed(f"{_name(split, s)} died ({how}); stopped every stage")
+                continue
+            s = by_conn[item]
+            try:
+                message = item.recv()
+            except (EOFError, OSError):
+                continue  # its sentinel tells how it ended
+            _handle(message, s, split, ready, finished, ticks, outputs)
+            last = time.monotonic()
+            if message[0] == "tick" and progress is not None:
+                progress("microbatches", min(ticks) + 1, total)
+        if not started and all(ready):
+            for conn in statuses:
+                conn.send("go")
+            started = True
+            last = time.monotonic()
+    return finished, outputs
+
+
+def _handle(message, s, split, ready, finished, ticks, outputs) -> None:
+    kind = message[0]
+    if kind == "ready":
+        ready[s] = True
+    elif kind == "tick":
+        ticks[s] = message[1]
+    elif kind == "outputs":
+        outputs.update(message[1])
+    elif kind == "done":
+        finished[s] = message[1]
+    elif kind == "error":
+        raise StageFailed(f"{_name(split, s)} failed: {message[1]}; stopped every stage")
+
+
+def _stop(processes, statuses) -> None:
+    """Release every stage and make sure none outlives the run (within about a second)."""
+    for conn in statuses:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send("stop")
+    deadline = time.monotonic() + 0.25  # a stage mid-microbatch reads "stop" too late
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + 0.5
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+    for conn in statuses:
+        conn.close()
+
+
+def _compare(model: Path, feeds: dict, outputs: dict[str, np.ndarray]) -> float:
+    """The largest ``|pipeline - whole| / max(1, |whole|)`` over the model's outputs,
+    the whole model run in one onnxruntime session on the same inputs.
+
+    Raises
+    ------
+    StageFailed
+        An output the pipeline did not return.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    whole = session.run(names, {i.name: feeds[i.name] for i in session.get_inputs()})
+    worst = 0.0
+    for name, expected in zip(names, whole, strict=True):
+        if name not in outputs:
+            raise StageFailed(f"--check: the pipeline returned no {name!r}")
+        got = np.asarray(outputs[name], dtype=np.float64)
+        expected = np.asarray(expected, dtype=np.float64)
+        if got.shape != expected.shape:
+            raise StageFailed(f"--check: {name!r} has shape {got.shape}, not {expected.shape}")
+        if got.size:
+            scaled = np.abs(got - expected) / np.maximum(1.0, np.abs(expected))
+            worst = max(worst, float(np.nanmax(scaled)))
+    return worst

@@ -1,0 +1,713 @@
+"""Exact dynamic program over the ideals of the pipeline DAG ([1]_, Section 4).
+
+A contiguous placement is a chain of ideals (down-sets) ``∅ = I_0 ⊆ I_1 ⊆ ... ⊆ I_s =
+V``: stage ``t`` holds ``I_t \\ I_{t-1}``.  The DP tabulates, for every ideal and every
+count of devices used per kind, the least max-load, so it is exact over all contiguous
+placements.  Differences from the reference code of [1]_, all exactness-preserving:
+
+* the problem is first contracted into blocks (:mod:`placer.solvers.blocks`);
+* a stage's latency, memory and support come from prefix sums over ideals in O(1), and
+  its communication from the hyperedges cut by the larger ideal (a handful, the width of
+  the graph) instead of an O(n) rescan of the stage;
+* the max-load of the best placement over a few topological orders is an upper bound,
+  and stages whose latency exceeds it on every kind are never generated;
+* any number of device kinds (state: how many devices of each kind are used);
+* per-link transfer costs: when links differ in speed the DP runs once per set of
+  kinds a placement may use and brackets the optimum (:mod:`placer.solvers.dp.costing`).
+
+When the ideals outnumber ``max_ideals`` or the visited pairs ``max_pairs``, the exact
+DP gives up and the same DP runs over linear (topological) orders of the blocks, whose
+ideals are their prefixes, and over the ideals of a *narrowed* block DAG (each block off
+the longest path tied to just before the first block of it that it leads to,
+:func:`narrowed_split`), a coarser search than the exact DP's; the best of these
+placements is reported with ``optimal = False`` and the best bound placer proves (the
+bracket's, or :func:`placer.solvers.bounds.volume_bound`).
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from placer.errors import InfeasiblePlacement, NoPlacementFound, SearchGaveUp
+from placer.evaluator import evaluate
+from placer.graphs import depth_first_order, topological_order
+from placer.problem import Placement, Problem
+from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
+from placer.solvers.blocks import BlockGraph, contract
+from placer.solvers.dp import _ideal_kernels as kernels
+from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
+from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
+from placer.solvers.dp.lattice import Lattice, backtrack, make_lattice
+from placer.solvers.feasibility import check_feasible, explain_infeasible
+from placer.util.interrupts import deferred_interrupt
+
+#: (ideal, sub-ideal) pairs per kernel call: about 0.1 s, so that Ctrl-C, the pair
+#: budget and the deadline are checked often.
+_CALL_PAIRS = 1_000_000
+#: Bitset words compared per call of the ideal enumeration (about 0.1 s).
+_CALL_WORDS = 50_000_000
+#: Ideals per call of the cut-list kernel.
+_CUT_CHUNK = 4096
+#: Most memory the ideals' bitsets may take; caps the ideals of a graph with many blocks.
+MAX_LATTICE_BYTES = 2**30
+#: Work (pairs of prefixes times the transfers each cuts) up to which a linear order
+#: whose transfers skip over blocks is split by the ideal DP over its prefixes, exactly
+#: (about a second); above, by the sweep of :mod:`placer.solvers.dp.chain`.
+EXACT_ORDER_WORK = 1e8
+#: Ideal pairs the exact DP visits in a few seconds: beyond, a bracket already within
+#: ``SolverOptions.accept_gap`` is the answer.
+QUICK_PAIRS = 20_000_000
+#: Ideal pairs the exact DP visits per second, about, on one core of a 2-core machine.
+PAIRS_PER_SECOND = 2_000_000
+#: Cap on DP table cells (ideals x device-count states): about 13 bytes each.
+MAX_TABLE_CELLS = 60_000_000
+_SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix sums
+#: Lattices with more ideals than this many per block are pruned by a linear order's plan.
+_PRUNE_ABOVE = 4
+#: Above this many ideals, the pairs a run would visit are estimated before it runs.
+_ESTIMATE_ABOVE = 20_000
+_SAMPLE = 256  # ideals sampled for that estimate
+
+
+def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
+    """Place ``problem`` optimally among contiguous placements.
+
+    Parameters
+    ----------
+    problem : Problem
+    options : SolverOptions, optional
+        ``max_ideals`` and ``max_pairs`` bound the exact DP.
+
+    Returns
+    -------
+    SolveResult
+        ``optimal`` is True when the exact DP finished and, with links of different
+        speeds, its best plan meets the lower bound of :mod:`placer.solvers.dp.costing`;
+        otherwise ``notes`` says why and ``stats["contiguous_lower_bound"]`` bounds
+        the contiguous optimum.
+
+    Raises
+    ------
+    InfeasiblePlacement
+        No contiguous placement satisfies memory, support and device counts.
+    NoPlacementFound
+        The device kinds have more count states than the DP's tables hold
+        (:data:`placer.solvers.dp.chain.MAX_STATES`), and the DP over fewer devices
+        (:func:`_fewer_devices`) finds no placement.
+
+    Notes
+    -----
+    Time O(R · (S · K · P + N · m · w)) and memory O(S · N + N · w) words, for R runs
+    (one without mixed links), N ideals, P (ideal, sub-ideal) pairs within the bound, S
+    device-count states, K kinds, m blocks and w = m / 64.
+    """
+    options = options or SolverOptions()
+    counts = _counts_within_states(problem)
+    if counts != [kind.count for kind in problem.kinds]:
+        return _fewer_devices(problem, counts, options)
+    started = time.perf_counter()
+    blocks = contract(problem)
+    check_feasible(problem, blocks)
+    runs = costings(problem, blocks)
+    stats: dict[str, float] = {"blocks": blocks.n_blocks}
+    if len(runs) > 1:
+        stats["dp_runs"] = len(runs)
+    notes: list[str] = []
+    best = _Best(problem)
+
+    if _is_chain(blocks):
+        # the ideals are the prefixes of the one topological order: no lattice to build
+        order = np.arange(blocks.n_blocks)
+        swept = [solve_order(problem, blocks, run, order) for run in runs]
+        if all(exact for _, _, exact in swept):
+            stats["ideals"] = blocks.n_blocks + 1
+            for placement, _, _ in swept:
+                best.offer(placement)
+            found = [(placement, value, math.inf) for placement, value, _ in swept]
+            return _conclude(problem, blocks, runs, found, best, started, stats, notes)
+
+    states = max(States.of(run.counts).n_states for run in runs)
+    masks = max(run.weights.shape[1] for run in runs)
+    per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
+    max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
+    lattice = _ideal_lattice(blocks, max_ideals, options)
+
+    # An upper bound to prune stages with (and the fallback answer): the best split of a
+    # linear order.  Not worth it where the lattice is little more than a chain.  With
+    # binding memory caps a linear order may find nothing although a placement exists.
+    def linear_orders() -> None:
+        for order in _topological_orders(blocks):
+            if best.placement is not None and options.out_of_time():
+                break  # one order's plan is enough to answer with
+            best.offer(best_split(problem, blocks, runs, order, options))
+
+    def narrowed() -> None:  # where the exact DP will not run: a better plan to answer with
+        if not options.out_of_time():
+            bound = best.value * (1 + _SLACK) + _SLACK
+            best.offer(narrowed_split(problem, blocks, runs, max_ideals, options, bound))
+
+    if lattice is None:
+        if options.out_of_time():
+            why, hint = "the time limit ran out", "raise --time-limit"
+        elif max_ideals == options.max_ideals:
+            why, hint = f"more than {max_ideals:,} ideals", "raise --max-ideals to try the exact DP"
+        else:
+            why = f"more than {max_ideals:,} ideals"
+            hint = "the ideals' tables would not fit in memory"
+        linear_orders()
+        narrowed()
+        return _fallback(best, started, stats, notes, why, hint)
+    pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
+    stats["ideals"] = lattice.bits.shape[0]
+    stages = _Stages(blocks, lattice)
+    found_bracket = None
+    if pruned:
+        linear_orders()
+    too_wide = f"more than {options.max_pairs:,} ideal pairs"
+    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or pruned or options.deadline is not None:
+        cap = capacity(problem, np.array([kind.count for kind in problem.kinds]))
+
+        def estimate_pairs() -> float:
+            bound = best.value * (1 + _SLACK) + _SLACK
+            # every run may visit about as many pairs as the first
+            return stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
+
+        estimate = estimate_pairs()
+        left = options.seconds_left()
+        # and where the exact runs may not finish in the time left: a bound to answer with
+        late = left is not None and estimate > PAIRS_PER_SECOND * left / 2
+        if (pruned and estimate > QUICK_PAIRS) or late:
+            # seconds, where the exact DP may need minutes: a plan to prune with, and the
+            # answer (with a proven bound) if the exact DP runs out of pairs or time
+            found_bracket = _bracket(problem, blocks, stages, best, options)
+            narrowed()
+            estimate = estimate_pairs()
+            close = options.accept_gap is not None
+            close = close and relative_gap(best.value, found_bracket.lower) <= options.accept_gap
+            if close and estimate > QUICK_PAIRS:
+                stats["pairs_estimate"] = estimate
+                why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
+                return _bracketed(problem, blocks, lattice, stages, best, started, stats,
+                                  notes, why, options, found_bracket)  # fmt: skip
+        if estimate > options.max_pairs:
+            stats["pairs_estimate"] = estimate
+            if not pruned:
+                linear_orders()
+            why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
+            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
+                              why, options, found_bracket)  # fmt: skip
+    found = []
+    pairs = 0
+    for run in runs:
+        bound = best.value * (1 + _SLACK) + _SLACK
+        placement, value, run_pairs = _run(
+            problem, blocks, run, stages, bound, options.max_pairs - pairs, options
+        )
+        pairs += run_pairs
+        if pairs > options.max_pairs or placement is _OUT_OF_TIME:
+            stats["pairs"] = pairs
+            if not pruned:
+                linear_orders()
+            if placement is _OUT_OF_TIME:
+                why = "the time limit ran out"
+                if found_bracket is None:
+                    return _fallback(best, started, stats, notes, why,
+                                     "raise --time-limit")  # fmt: skip
+            else:
+                why = too_wide
+            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
+                              why, options, found_bracket)  # fmt: skip
+        best.offer(placement)
+        found.append((placement, value, bound))
+    stats["pairs"] = pairs
+    floor = found_bracket.lower if found_bracket is not None else 0.0
+    return _conclude(problem, blocks, runs, found, best, started, stats, notes, floor)
+
+
+def _counts_within_states(problem: Problem) -> list[int]:
+    """Device counts whose states fit the DP's tables (:data:`MAX_STATES`): the
+    problem's own, or fewer -- the largest count lowered first, then the slowest kinds
+    (most unsupported ops, then most latency) left out."""
+    counts = [kind.count for kind in problem.kinds]
+    slowness = [
+        (sum(not op.supported[k] for op in problem.ops),
+         math.fsum(op.latency[k] for op in problem.ops if op.supported[k]))
+        for k in range(len(counts))
+    ]  # fmt: skip
+    while math.prod(c + 1 for c in counts) > MAX_STATES:
+        largest = max(range(len(counts)), key=lambda k: counts[k])
+        if counts[largest] > 1:
+            counts[largest] -= 1
+        else:
+            used = [k for k, c in enumerate(counts) if c > 0]
+            counts[max(used, key=lambda k: slowness[k])] = 0
+    return counts
+
+
+def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) -> SolveResult:
+    """The DP over ``counts`` devices of each kind: a real placement of ``problem``
+    (the others left unused), not proven optimal for it.
+
+    Raises
+    ------
+    NoPlacementFound
+        No placement on that many devices.
+    """
+    kinds = tuple(replace(kind, count=c) for kind, c in zip(problem.kinds, counts, strict=True))
+    try:
+        solved = solve_dp(replace(problem, kinds=kinds), options)
+    except InfeasiblePlacement as err:
+        raise NoPlacementFound(
+            f"the DP's tables hold {MAX_STATES:,} device-count states, and on the "
+            f"{sum(counts):,} devices they allow it finds no placement ({err}); use "
+            "--solver milp"
+        ) from err
+    # device i of kind k on the smaller problem is device i of kind k here
+    first_small = np.cumsum([0, *counts])
+    first_full = np.cumsum([0, *(kind.count for kind in problem.kinds)])
+    kind_of = np.repeat(np.arange(len(counts)), counts)
+    device_of_op = np.asarray(solved.placement.device_of_op)
+    kind_of_op = kind_of[device_of_op]
+    wide = first_full[kind_of_op] + device_of_op - first_small[kind_of_op]
+    placement = Placement(tuple(int(d) for d in wide))
+    used = ", ".join(
+        f"{c} of {kind.count} {kind.name}" for kind, c in zip(problem.kinds, counts, strict=True)
+        if c < kind.count
+    )  # fmt: skip
+    limit = f"the DP's tables hold {MAX_STATES:,} device-count states"
+    note = f"{limit}: it placed on fewer devices ({used}); not proven optimal"
+    stats = {key: value for key, value in solved.stats.items() if key != "contiguous_lower_bound"}
+    return replace(
+        solved,
+        placement=placement,
+        objective=evaluate(problem, placement).max_load,
+        optimal=False,
+        lower_bound=None,
+        gap=None,
+        stats=stats,
+        notes=(note, *solved.notes),
+        gave_up=limit,
+    )
+
+
+def _conclude(problem, blocks, runs, found, best, started, stats, notes, floor=0.0):
+    """The result once every run finished: ``found`` holds each run's (placement, value,
+    pruning bound), and ``best`` has been offered their placements; ``floor`` is another
+    proven lower bound (the bracket's)."""
+    lower = math.inf
+    for run, (_, value, bound) in zip(runs, found, strict=True):
+        proven = lower_bound_of(run.role, value, bound)
+        if proven is not None:
+            lower = min(lower, proven)
+    lower = max(lower, floor) if math.isfinite(lower) else lower
+    if best.placement is None:
+        raise explain_infeasible(problem, blocks)
+    if len(runs) == 1 and runs[0].role is Role.EXACT:
+        return _result(best, True, started, stats, notes)
+    stats["contiguous_lower_bound"] = lower
+    if best.value <= lower * (1 + 1e-9) + 1e-15:
+        return _result(best, True, started, stats, notes)
+    scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
+    notes.append(
+        "links differ in speed: the best contiguous placement has a max-load between "
+        f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
+    )
+    return _result(best, False, started, stats, notes, lower, bound_source=BoundSource.DP_LINKS)
+
+
+def _is_chain(blocks: BlockGraph) -> bool:
+    """Whether the blocks (numbered in a topological order) have no other order: each
+    block is an arc away from the next, so the ideals are the prefixes."""
+    m = blocks.n_blocks
+    if m <= 1:
+        return True
+    edges = blocks.edges
+    consecutive = edges[:, 1] - edges[:, 0] == 1
+    return int(np.count_nonzero(consecutive)) == m - 1
+
+
+class _Best:
+    """The best placement seen so far, by the evaluator's max-load."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.placement: Placement | None = None
+        self.value = math.inf
+
+    def offer(self, placement: Placement | None) -> None:
+        if placement is None:
+            return
+        evaluation = evaluate(self.problem, placement)
+        # the bracket's plan ignores memory caps: the evaluator has the last word
+        if evaluation.valid and evaluation.max_load < self.value:
+            self.placement, self.value = placement, evaluation.max_load
+
+
+def _fallback(best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
+    """The linear-order answer when the exact DP gave up (or no placement if none)."""
+    if best.placement is None:
+        raise SearchGaveUp(
+            f"no placement found: {why} for the exact DP ({hint}), and no linear order of "
+            "the graph fits the devices' memory"
+        )
+    notes.append(
+        f"{why}: fell back to the DP over linear orders and a narrowed graph (not proven "
+        f"optimal; {hint})"
+    )
+    return _result(best, False, started, stats, notes, gave_up=why)
+
+
+def _bracket(problem, blocks, stages, best: _Best, options):
+    """The bracket of :mod:`placer.solvers.dp.bracket`, its plan offered to ``best``."""
+    from placer.solvers.dp.bracket import bracket
+
+    found = bracket(problem, blocks, stages, options)
+    best.offer(found.placement)
+    return found
+
+
+def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, notes, why,
+               options, found=None) -> SolveResult:  # fmt: skip
+    """The answer when the exact DP's pairs (or time) ran out: the best plan seen, with
+    the bracket's lower bound (:mod:`placer.solvers.dp.bracket`)."""
+    if found is None:
+        found = _bracket(problem, blocks, stages, best, options)
+    if best.placement is None or found.lower <= 0:
+        timed_out = options.out_of_time()
+        hint = "raise --time-limit" if timed_out else "the graph is too wide"
+        return _fallback(best, started, stats, notes, why, hint)
+    lower = min(found.lower, best.value)
+    stats["contiguous_lower_bound"] = lower
+    notes.append(
+        f"{why}: split by a bracket over the {lattice.bits.shape[0]:,} ideals instead "
+        f"(not proven optimal: within {relative_gap(best.value, lower):.2%} of the optimum)"
+    )
+    return _result(best, False, started, stats, notes, lower, bracketed=True, gave_up=why,
+                   bound_source=BoundSource.DP_BRACKET)  # fmt: skip
+
+
+def _result(best: _Best, optimal, started, stats, notes, lower=None, **typed) -> SolveResult:
+    """The DP's answer; ``typed``: the :class:`SolveResult` fields that say how it ended
+    (``bound_source``, ``gave_up``, ``bracketed``)."""
+    objective = best.value
+    if optimal:
+        lower = objective
+        typed.setdefault("bound_source", BoundSource.DP_EXACT)
+    return SolveResult(
+        solver="dp",
+        placement=best.placement,
+        objective=objective,
+        optimal=optimal,
+        seconds=time.perf_counter() - started,
+        stats=stats,
+        notes=tuple(notes),
+        lower_bound=lower,
+        gap=relative_gap(objective, lower),
+        **typed,
+    )
+
+
+def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) -> Lattice | None:
+    """The ideals of the block DAG, or None when there are more than ``max_ideals`` (or
+    more than fit in :data:`MAX_LATTICE_BYTES`) or the deadline passes first."""
+    m = blocks.n_blocks
+    words = (m + 64) // 64  # a bit for the phantom block of the covers, never set
+    max_ideals = min(max_ideals, max(1, MAX_LATTICE_BYTES // (8 * words)))
+    if _has_wide_antichain(blocks, max_ideals):
+        return None
+    pred = np.zeros((m, words), np.uint64)
+    if len(blocks.edges):
+        u, v = blocks.edges[:, 0], blocks.edges[:, 1]
+        np.bitwise_or.at(pred, (v, u >> 6), np.uint64(1) << (u & 63).astype(np.uint64))
+    zobrist = np.random.default_rng(20201206).integers(
+        0, np.iinfo(np.uint64).max, size=m, dtype=np.uint64, endpoint=True
+    )
+    state = np.array([1, 0, 0, 0], dtype=np.int64)
+    arrays = kernels.new_ideal_arrays(words)
+    while state[3] == 0:
+        if options.out_of_time():
+            return None
+        with deferred_interrupt():
+            arrays = kernels.generate_ideals(pred, zobrist, max_ideals, state, arrays, _CALL_WORDS)
+    if state[3] == 2:
+        return None
+    n, e = int(state[0]), int(state[1])
+    bits, _, added, creator, _, child, parent = arrays
+    return make_lattice(bits[:n], child[:e], parent[:e], added[:n], creator[:n])
+
+
+def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
+    """Whether some blocks of equal depth (an antichain: no path joins two of them)
+    are so many that their subsets alone give more than ``max_ideals`` ideals.
+
+    A cheap certificate, O(blocks + arcs), that spares enumerating the ideals of a
+    graph far too wide for them (a 100,000-wide graph would fill gigabytes first).
+    """
+    m = blocks.n_blocks
+    edges = blocks.edges
+    # the arcs by the position of their tail in a topological order: the numbering
+    # itself, unless some arcs run against it (a narrowed DAG's)
+    position = np.arange(m)
+    if len(edges) and np.any(edges[:, 0] >= edges[:, 1]):
+        arcs = {(int(u), int(v)) for u, v in edges}
+        position[topological_order(list(range(m)), arcs)] = np.arange(m)
+    depth = np.zeros(m, dtype=np.int64)
+    for u, v in edges[np.argsort(position[edges[:, 0]], kind="stable")]:
+        depth[v] = max(depth[v], depth[u] + 1)
+    widest = int(np.bincount(depth).max()) if m else 0
+    return widest >= 63 or 2**widest > max_ideals
+
+
+def best_split(problem, blocks, runs, order, options=None) -> Placement | None:
+    """The best placement whose stages are consecutive runs of ``order``, by the runs
+    that charge at least the truth (scored by the evaluator); None if none fits.
+
+    When the sweep's charges are exact along ``order`` (no transfer skips a block), or
+    the ideal DP over the prefixes would cost more than :data:`EXACT_ORDER_WORK`, the
+    sweep of :mod:`placer.solvers.dp.chain` splits it (optimally in the first case,
+    under charges that may over-count transfers in the second); otherwise the ideal DP
+    over its prefixes does, optimally.  The ideal DP stops at ``options``' deadline.
+    """
+    options = options or SolverOptions()
+    best = _Best(problem)
+    upper = [run for run in runs if run.role is not Role.LOWER]
+    swept = [solve_order(problem, blocks, run, order) for run in upper]
+    for placement, _, _ in swept:
+        best.offer(placement)
+    if all(exact for _, _, exact in swept) or _prefix_work(blocks, order) > EXACT_ORDER_WORK:
+        return best.placement
+    lattice = _chain_lattice(order, blocks.n_blocks)
+    stages = _Stages(blocks, lattice)
+    for run in upper:
+        placement = _run(problem, blocks, run, stages, math.inf, math.inf, options)[0]
+        best.offer(None if placement is _OUT_OF_TIME else placement)
+    return best.placement
+
+
+def narrowed_split(problem, blocks, runs, max_ideals: int, options,
+                   bound: float = math.inf) -> Placement | None:  # fmt: skip
+    """The best placement whose cuts are ideals of the *narrowed* block DAG
+    (:func:`_narrowed_edges`), by the ideal DP over them and the runs that charge at
+    least the truth, stages over ``bound`` pruned (a plan already found); None if
+    they are too many too, or nothing fits within ``bound``.
+
+    Every ideal of the narrowed DAG is one of the block DAG, so this is a real
+    placement; it searches far more cuts than a linear order (each layer's parallel
+    branches stay free) at a fraction of the full lattice's ideals.
+    """
+    narrowed = replace(blocks, edges=_narrowed_edges(blocks))
+    lattice = _ideal_lattice(narrowed, max_ideals, options)
+    if lattice is None:
+        return None
+    stages = _Stages(blocks, lattice)
+    best = _Best(problem)
+    for run in runs:
+        if run.role is Role.LOWER or options.out_of_time():
+            continue
+        placement = _run(problem, blocks, run, stages, bound, QUICK_PAIRS, options)[0]
+        best.offer(None if placement is _OUT_OF_TIME else placement)
+    return best.placement
+
+
+def _narrowed_edges(blocks: BlockGraph) -> np.ndarray:
+    """The block DAG's arcs plus one per block off its longest path (the *spine*, by
+    block count): from the spine block just before the first spine block it leads to.
+    A block that may float beside many spine blocks (T5's decoder self-attention beside
+    the whole encoder, a cross-attention's projection beside the decoder) then runs just
+    before it is needed.  The arcs added only lead from the spine, to blocks none of whose
+    descendants lies earlier on it, so the result stays acyclic."""
+    m = blocks.n_blocks
+    succ: list[list[int]] = [[] for _ in range(m)]
+    pred: list[list[int]] = [[] for _ in range(m)]
+    for u, v in blocks.edges:
+        succ[int(u)].append(int(v))
+        pred[int(v)].append(int(u))
+    depth = [0] * m
+    parent = [-1] * m
+    for v in range(m):  # blocks are numbered topologically
+        for u in pred[v]:
+            if depth[u] + 1 > depth[v]:
+                depth[v], parent[v] = depth[u] + 1, u
+    end = max(range(m), key=depth.__getitem__) if m else -1
+    spine: list[int] = []
+    while end != -1:
+        spine.append(end)
+        end = parent[end]
+    spine.reverse()
+    position = {b: i for i, b in enumerate(spine)}
+    first = [len(spine)] * m  # the first spine position among each block's descendants
+    for v in reversed(range(m)):
+        if v in position:
+            first[v] = position[v]
+        else:
+            first[v] = min((first[w] for w in succ[v]), default=len(spine))
+    added = [
+        (spine[first[b] - 1], b)
+        for b in range(m)
+        if b not in position and first[b] > 0
+    ]
+    if not added:
+        return blocks.edges
+    return np.concatenate([blocks.edges, np.array(added, dtype=np.int64).reshape(-1, 2)])
+
+
+def _prefix_work(blocks: BlockGraph, order) -> float:
+    """Pairs of prefixes of ``order`` times the hyperedges a prefix cuts on average: the
+    work of the ideal DP over them."""
+    m = len(order)
+    position = np.empty(blocks.n_blocks, dtype=np.int64)
+    position[np.asarray(order, dtype=np.int64)] = np.arange(1, m + 1)
+    spans = sum(
+        int(position[list(h)].max() - position[list(h)].min()) for h in blocks.hyperedges
+    )
+    spans += sum(int(position[list(c)].max()) for c in blocks.covers)  # cut from the start
+    return m * m / 2 * (1 + spans / max(m, 1))
+
+
+def _chain_lattice(order, m: int) -> Lattice:
+    """The lattice of prefixes of ``order`` (the ideals of the chain it forms)."""
+    words = (m + 64) // 64  # a bit for the phantom block of the covers, never set
+    bits = np.zeros((m + 1, words), np.uint64)
+    for t, b in enumerate(order, start=1):
+        bits[t] = bits[t - 1]
+        bits[t, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    child = np.arange(1, m + 1, dtype=np.int64)
+    parent = np.arange(0, m, dtype=np.int64)
+    added = np.array([-1, *order], dtype=np.int64)
+    creator = np.arange(-1, m, dtype=np.int64)
+    return make_lattice(bits, child, parent, added, creator)
+
+
+def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Placement | None:
+    """The least max-load placement whose stages are consecutive runs of ``order``.
+
+    ``order`` is a linear extension of the block DAG; its prefixes are the only ideals
+    the DP sees (the partitioner of PipeDream, generalised to device kinds).  Returns
+    None when no split of the order fits the devices' memory and support.
+    """
+    return best_split(problem, blocks, costings(problem, blocks), order)
+
+
+class _Stages:
+    """What every run on one lattice shares: prefix sums of latency, unsupported ops and
+    memory over its ideals, and the hyperedges each ideal cuts (per hyperedge set)."""
+
+    def __init__(self, blocks: BlockGraph, lattice: Lattice) -> None:
+        self.lattice = lattice
+        finite = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
+        unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
+        with deferred_interrupt():  # linear in the ideals: milliseconds
+            self.lat = kernels.prefix_sums(lattice.added, lattice.creator, finite)
+            self.unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
+            size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])
+        self.size = size[0]
+        self._cuts: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def cuts(self, hyperedges: tuple[tuple[int, ...], ...]):
+        """``(h_start, h_members, cut_start, cut_items)`` for ``hyperedges``."""
+        if hyperedges not in self._cuts:
+            h_start = np.zeros(len(hyperedges) + 1, np.int64)
+            np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
+            h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
+            n = self.lattice.bits.shape[0]
+            starts, items = [np.zeros(1, np.int64)], []
+            for lo in range(0, n, _CUT_CHUNK):
+                with deferred_interrupt():
+                    start, chunk = kernels.cut_lists(
+                        self.lattice.bits, h_start, h_members, lo, min(n, lo + _CUT_CHUNK)
+                    )
+                starts.append(start[1:] + starts[-1][-1])
+                items.append(chunk)
+            cut_start = np.concatenate(starts)
+            cut_items = np.concatenate(items) if items else np.zeros(0, np.int64)
+            self._cuts[hyperedges] = (h_start, h_members, cut_start, cut_items)
+        return self._cuts[hyperedges]
+
+    def estimate_pairs(self, cap: np.ndarray, bound: float, budget: float) -> float:
+        """About how many (ideal, sub-ideal) pairs a run within ``bound`` visits.
+
+        Counts the pairs of a uniform sample of ideals (each count capped so that the
+        sample stays cheap) and scales up: an order of magnitude, enough to see that a
+        run would exceed ``budget`` before spending it.
+        """
+        n = self.lattice.bits.shape[0]
+        rng = np.random.default_rng(20201206)
+        sample = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, _SAMPLE), replace=False))
+        per_ideal = int(min(n, max(1.0, 16 * budget / n)))
+        with deferred_interrupt():  # a capped count per sampled ideal
+            counted = kernels.count_pairs(
+                sample, self.lattice.sub_start, self.lattice.sub_items, self.lat, self.unsup,
+                self.size, cap, bound, per_ideal,
+            )  # fmt: skip
+        return float(counted.mean()) * (n - 1) if len(sample) else 0.0
+
+
+#: What :func:`_run` returns for its placement when the deadline passed.
+_OUT_OF_TIME = Placement(())
+
+
+def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, options):
+    """Run the DP on a lattice; returns (placement or None, max-load, pairs).
+
+    The placement is None when nothing fits within ``bound``, and :data:`_OUT_OF_TIME`
+    when ``options``' deadline passed first.
+    """
+    lattice = stages.lattice
+    n = lattice.bits.shape[0]
+    h_start, h_members, cut_start, cut_items = stages.cuts(run.hyperedges)
+    weights = np.ascontiguousarray(run.weights)
+    with deferred_interrupt():  # linear in the cut lists
+        cut_total = kernels.cut_totals(cut_start, cut_items, weights)
+    states = States.of(run.counts)
+    n_states = states.n_states
+    cap = capacity(problem, run.counts)
+    pays = weights.reshape(len(run.counts), -1).any(axis=1)
+    dp = np.full((n_states, n), np.inf)
+    back_ideal = np.full((n_states, n), -1, dtype=np.int32)
+    back_kind = np.full((n_states, n), -1, dtype=np.int8)
+    stamp = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    pairs = 0
+    lo = 0
+    while lo < n:
+        if options.out_of_time():
+            return _OUT_OF_TIME, math.inf, pairs
+        with deferred_interrupt():
+            visited, lo = kernels.dp_range(
+                lo, n, lattice.bits, lattice.sub_start, lattice.sub_items,
+                stages.lat, stages.unsup, stages.size, cap, pays, states.strides,
+                states.counts, states.used_mask, states.left_mask,
+                run.at_most, h_start, h_members, weights, run.memory, cut_start, cut_items,
+                cut_total, bound,
+                dp, back_ideal, back_kind, stamp, stack, _CALL_PAIRS,
+            )  # fmt: skip
+        pairs += visited
+        if pairs > max_pairs:
+            return None, math.inf, pairs
+    full = n - 1  # the whole set is the last ideal generated
+    if run.at_most:
+        final = n_states - 1
+    else:
+        complete = (states.used_mask & run.required) == run.required
+        final = int(np.argmin(np.where(complete, dp[:, full], np.inf)))
+    value = dp[final, full]
+    if not math.isfinite(value):
+        return None, math.inf, pairs
+    placement = backtrack(problem, blocks, lattice, back_ideal, back_kind, states.strides, final)
+    return placement, value, pairs
+
+
+def _topological_orders(blocks: BlockGraph) -> list[list[int]]:
+    """Two linear extensions of the block DAG: by block index, and depth first."""
+    by_index = list(range(blocks.n_blocks))  # blocks are numbered topologically already
+    depth_first = depth_first_order(blocks.n_blocks, blocks.edges)
+    return [by_index, depth_first] if depth_first != by_index else [by_index]

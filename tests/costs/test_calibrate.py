@@ -1,0 +1,254 @@
+"""``placer calibrate``: microbenchmarks in onnxruntime, and the cluster file they give."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, _derive, cluster_yaml
+from placer.costs.cluster import load_cluster, parse_cluster
+from placer.costs.contention import available_cores
+from tests.conftest import ROOT, one_line_error
+
+#: Devices the real calibration writes: two (pinned, their shared bandwidth measured)
+#: where this process may run on two cores.
+COUNT = 2 if len(available_cores()) >= 2 else 1
+
+GPT2 = ROOT / "sample_models" / "gpt2_small.onnx"
+
+
+def synthetic() -> list[Measurement]:
+    """Measurements of a made-up device: a run costs 4 us beyond its ops, an op 0.5 us
+    more, GEMMs reach 100 GFLOP/s, streaming 100 GB/s in traffic up to 1 MiB and 20 GB/s
+    beyond, depthwise Conv 5 GFLOP/s (1 GFLOP/s with the runtime's optimisations off),
+    data movement half the streaming bandwidth."""
+    run, op = 4e-6, 0.5e-6
+
+    def timed(name, kind, flops, moved, seconds):
+        return Measurement(name, kind, flops, moved, run + op + seconds)
+
+    out = [
+        Measurement("1 one-element Add", "overhead", 0, 0, run + op),
+        Measurement("64 one-element Add", "overhead", 0, 0, run + _CHAIN * op),
+    ]
+    for total in _SWEEP_BYTES:
+        bandwidth = 100e9 if total <= 2**20 else 20e9
+        out.append(timed(f"Add {total}", "sweep", total / 12, total, total / bandwidth))
+    out += [
+        timed("MatMul a", "gemm", 2e9, 1e6, 2e9 / 100e9),
+        timed("MatMul b", "gemm", 4e9, 1e6, 4e9 / 80e9),
+        timed("Conv dw", "grouped_conv", 1e8, 1e6, 1e8 / 5e9),
+        timed("Conv dw alone", "unfused.grouped_conv", 1e8, 1e6, 1e8 / 1e9),
+        timed("Transpose", "movement", 0, 6e6, 6e6 / 10e9),  # memory regime: half of 20
+        timed("Concat", "movement", 0, 6e5, 6e5 / 50e9),  # cache regime: half of 100
+    ]
+    return out
+
+
+def test_figures_are_derived_from_the_measurements() -> None:
+    c = _derive("cpu", 1, 2, "fp32", "thread CPU time", "1.0", synthetic())
+    assert c.overhead == pytest.approx(0.5e-6)
+    assert c.peak_flops == pytest.approx(100e9)  # the best GEMM
+    assert c.efficiency["gemm"] == pytest.approx(0.9)  # median of 100 and 80
+    assert c.efficiency["grouped_conv"] == pytest.approx(0.05)
+    assert c.efficiency["movement"] == pytest.approx(0.5)
+    assert c.memory_bandwidth == pytest.approx(20e9)
+    assert c.cache_bandwidth == pytest.approx(100e9)
+    assert c.cache_bytes == 768 * 2**10  # the largest sweep size within 1 MiB
+    cluster = parse_cluster(cluster_yaml(c, "made-up"), "made-up.yaml")
+    group = cluster.group("made-up")
+    assert group.count == 2
+    assert group.compute_rate("fp32", "grouped_conv") == pytest.approx(5e9, rel=1e-3)
+    # with the runtime's optimisations off, its measured rate; a class not measured
+    # that way keeps its one figure
+    unfused = group.compute_rate("fp32", "grouped_conv", unfused=True)
+    assert unfused == pytest.approx(1e9, rel=1e-3)
+    assert group.compute_rate("fp32", "gemm", unfused=True) == group.compute_rate("fp32", "gemm")
+    assert group.stream_rate(10e6, "movement") == pytest.approx(10e9, rel=1e-3)
+    assert cluster.link("made-up", "made-up").bandwidth == pytest.approx(10e9, rel=1e-3)
+
+
+def test_the_devices_streaming_at_once_give_the_shared_bandwidth() -> None:
+    # two devices each moving the largest sweep's bytes in 1.5x its time alone
+    largest = _SWEEP_BYTES[-1]
+    run = 4e-6 + 0.5e-6  # the one-element run's time, taken out as for every benchmark
+    together = [Measurement(f"Add {largest}, device {i} of 2 at once", "shared",
+                            largest / 12, largest, run + 1.5 * largest / 20e9)
+                for i in range(2)]  # fmt: skip
+    c = _derive("cpu", 1, 2, "fp32", "thread CPU time", "1.0", synthetic() + together,
+                cores=(4, 5))  # fmt: skip
+    assert c.shared_bandwidth == pytest.approx(2 * 20e9 / 1.5)
+    group = parse_cluster(cluster_yaml(c, "made-up"), "made-up.yaml").group("made-up")
+    assert group.cores == (4, 5) and group.device_cores(1) == (5,)
+    assert group.shared_bandwidth == pytest.approx(26.67e9)
+    assert group.dram_bandwidth == pytest.approx(20e9 / 1.5, rel=1e-3)
+    # alone: nothing shared, nothing pinned
+    alone = _derive("cpu", 1, 1, "fp32", "thread CPU time", "1.0", synthetic())
+    group = parse_cluster(cluster_yaml(alone, "made-up"), "made-up.yaml").group("made-up")
+    assert (group.cores, group.shared_bandwidth) == ((), 0.0)
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """One real calibration of this machine's CPU (a few seconds), of :data:`COUNT`
+    devices."""
+    from placer.cli import main
+
+    path = tmp_path_factory.mktemp("calibrate") / "local-cpu.yaml"
+    with pytest.raises(SystemExit) as done:
+        main(["calibrate", "--count", str(COUNT), "-o", str(path)])
+    assert done.value.code in (0, None)
+    return path
+
+
+def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_placer) -> None:
+    group = load_cluster(calibrated).group("local-cpu")
+    assert 1e9 < group.peak("fp32") < 1e14  # a GEMM rate some CPU reaches
+    assert group.class_efficiency["gemm"] > 0.5
+    assert group.class_efficiency["grouped_conv"] < group.class_efficiency["gemm"]
+    assert group.cache_bandwidth == 0 or group.cache_bandwidth > group.memory_bandwidth
+    assert 0 < group.overhead < 1e-4
+    result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster",
+                        calibrated, "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    # two such devices, named by reference from another file beside it
+    pair = calibrated.parent / "pair.yaml"
+    pair.write_text("devices: [{type: ./local-cpu.yaml, count: 2}]\n")
+    result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster", pair)
+    assert result.exit_code == 0, result.stderr
+    assert "local-cpu:1" in result.stdout
+
+
+def test_calibrate_pins_the_devices_and_measures_their_shared_bandwidth(calibrated) -> None:
+    group = load_cluster(calibrated).group("local-cpu")
+    first = tuple(available_cores()[:COUNT])
+    assert group.count == COUNT and group.cores == first
+    assert [group.device_cores(i) for i in range(COUNT)] == [(core,) for core in first]
+    if COUNT == 1:
+        assert group.shared_bandwidth == 0  # one device shares nothing
+        return
+    # two devices at once move about as much as one alone (one core saturates the
+    # socket) to twice as much (each streams as fast as alone); noise either way
+    assert 0.5 < group.shared_bandwidth / group.memory_bandwidth < 3
+    measured = yaml.safe_load(calibrated.read_text())["calibration"]["measured"]
+    shared = [entry for entry in measured if entry["class"] == "shared"]
+    assert [entry["name"] for entry in shared] == [
+        f"Add {_SWEEP_BYTES[-1]} B, device {i} of 2 at once" for i in range(2)
+    ]
+
+
+def test_calibrate_refuses_more_devices_than_cores(run_placer, tmp_path) -> None:
+    out = tmp_path / "x.yaml"
+    cores = len(available_cores())
+    one_line_error(run_placer("calibrate", "--count", cores + 1, "-o", out),
+                   f"--count {cores + 1} --threads 1", f"need {cores + 1} cores")  # fmt: skip
+    one_line_error(run_placer("calibrate", "--count", cores, "--threads", 2, "-o", out),
+                   f"need {2 * cores} cores", f"may run on {cores}")  # fmt: skip
+    assert not out.exists()
+
+
+def test_calibrate_refuses_what_it_cannot_measure(run_placer, tmp_path) -> None:
+    import onnxruntime
+
+    out = tmp_path / "x.yaml"
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        one_line_error(run_placer("calibrate", "--device", "cuda", "-o", out),
+                       "no CUDA execution provider")  # fmt: skip
+    one_line_error(run_placer("calibrate", "--dtype", "fp16", "-o", out), "--dtype fp16")
+    one_line_error(run_placer("calibrate", "--device", "tpu", "-o", out), "expected cpu")
+    one_line_error(run_placer("calibrate", "--name", "a\tb", "-o", out), "--name")
+    assert not out.exists()
+
+
+def test_the_half_efficiency_length_is_fitted_from_convolutions_of_several_lengths() -> None:
+    from placer.costs.calibrate import _half_at
+
+    # rate = 100 GFLOP/s · K / (K + 20), measured at four lengths
+    points = [(k, 100e9 * k / (k + 20)) for k in (16, 27, 256, 576)]
+    assert _half_at(points) == pytest.approx(20)
+    assert _half_at([(576, 1e9)]) == 0.0  # one length shows nothing
+    flat = [(k, 50e9) for k in (16, 576)]
+    assert _half_at(flat) == 0.0  # no slowdown: none modelled
+
+
+def test_a_short_reduction_runs_slower_where_the_file_says_so() -> None:
+    group = parse_cluster(
+        "devices: [{name: cpu, class: cpu, peak_flops: 100GFLOPS, memory: 1GiB, "
+        "memory_bandwidth: 10GB/s, efficiency: {default: 1, half_at: {conv: 20}}}]",
+        "cpu.yaml",
+    ).group("cpu")
+    assert group.compute_rate("fp32", "conv", inner=20) == pytest.approx(50e9)
+    assert group.compute_rate("fp32", "conv", inner=580) == pytest.approx(100e9 * 580 / 600)
+    assert group.compute_rate("fp32", "gemm", inner=20) == pytest.approx(100e9)  # not given
+    assert group.efficiency_spec == {"default": 1.0, "half_at": {"conv": 20.0}}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: read from /proc)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, IndexError):
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie left for init to reap does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(COUNT < 2 or not Path("/proc/self/stat").exists(),
+                    reason="needs two cores and Linux's /proc")  # fmt: skip
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.3])
+def test_ctrl_c_while_the_devices_stream_leaves_no_process_and_no_file(tmp_path, after) -> None:
+    """Ctrl-C at a terminal (SIGINT to the whole process group) ``after`` seconds into
+    the parallel step: exit 130 within a second, one line, no output, and none of the
+    processes it started still running."""
+    out = tmp_path / "local-cpu.yaml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "placer", "calibrate", "--count", "2", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal's job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    began = time.monotonic()
+    started: set[int] = set()
+    # the step has begun once both streaming processes exist (beside the resource tracker)
+    while len(started) < 3 and process.poll() is None and time.monotonic() - began < 120:
+        started |= set(_children(process.pid))
+        time.sleep(0.005)
+    assert process.poll() is None, "calibrate ended before its parallel step"
+    time.sleep(after)
+    started |= set(_children(process.pid))
+    sent = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("Ctrl-C did not end calibrate within 30 s")
+    took = time.monotonic() - sent
+    stderr = err.decode(errors="replace")
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["placer: interrupted"], stderr
+    assert took < 1.0
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    deadline = time.monotonic() + 2
+    while any(_running(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [pid for pid in started if _running(pid)] == []
