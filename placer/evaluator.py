@@ -88,70 +88,14 @@ def evaluate(
 
     Runs in O(ops + edges + replica readers + devices²).
     """
-    devices = problem.devices
-    kinds = problem.kinds
     assignment = placement.device_of_op
-    violations: list[str] = []
     if len(assignment) != len(problem.ops):
         raise ValueError(f"placement has {len(assignment)} entries for {len(problem.ops)} ops")
-
-    n_dev = len(devices)
-    compute = [0.0] * n_dev
-    communication = [0.0] * n_dev
-    memory = [0.0] * n_dev
-    members: list[list[int]] = [[] for _ in range(n_dev)]
-    for i, (op, d) in enumerate(zip(problem.ops, assignment, strict=True)):
-        if not 0 <= d < n_dev:
-            raise ValueError(f"op {op.key!r} is placed on device {d}, which does not exist")
-        k = devices[d].kind
-        compute[d] += op.latency[k]
-        memory[d] += op.size_bytes
-        members[d].append(i)
-        if not op.supported[k]:
-            violations.append(f"op {op.key} ({op.name}) is not supported on {devices[d].name}")
-    for replica in problem.replicas:
-        # recomputed once on every device holding an op that needs it
-        for d in {assignment[i] for i in replica.readers}:
-            compute[d] += replica.latency[devices[d].kind]
-            memory[d] += replica.size_bytes
-
-    for u, succ in enumerate(problem.successors):
-        if not succ:
-            continue
-        home = assignment[u]
-        crossed = {assignment[v] for v in succ} - {home}
-        if not crossed:
-            continue
-        home_kind = devices[home].kind
-        charges = [
-            (d, problem.transfer(u, home_kind, devices[d].kind)) for d in sorted(crossed)
-        ]
-        if kinds[home_kind].pays_communication:
-            # the sender pays once, at the slowest link its output crosses
-            communication[home] += max(cost for _, cost in charges)
-        for d, cost in charges:
-            if kinds[devices[d].kind].pays_communication:
-                communication[d] += cost
-
-    color_device: dict[int, int] = {}
-    for i, op in enumerate(problem.ops):
-        first = color_device.setdefault(op.color, assignment[i])
-        if first != assignment[i]:
-            violations.append(
-                f"colour class {op.color} is split over {devices[first].name} and "
-                f"{devices[assignment[i]].name} (op {op.key})"
-            )
-            break
-
-    for d, device in enumerate(devices):
-        if members[d]:
-            memory[d] += problem.reserved_bytes  # working memory of a device in use
-        cap = problem.capacity(device.kind)
-        if memory[d] > cap:
-            violations.append(
-                f"{device.name} holds {format_bytes(memory[d])}, over its "
-                f"{format_bytes(cap)} ({memory[d]:.6g} > {cap:.6g} bytes)"
-            )
+    n_dev = len(problem.devices)
+    compute, memory, members, violations = _work(problem, assignment)
+    communication = _communication(problem, assignment)
+    violations += _split_colours(problem, assignment)
+    violations += _over_memory(problem, memory, members)
 
     order = _stage_order(problem, assignment, n_dev)
     contiguous = order is not None
@@ -167,6 +111,87 @@ def evaluate(
     )
     max_load = max((s.load for s in stages), default=0.0)
     return Evaluation(stages, max_load, contiguous, tuple(violations))
+
+
+def _work(problem: Problem, assignment: tuple[int, ...]):
+    """``(compute, memory, members, violations)`` per device: its ops' latencies and
+    sizes, plus each side computation one of its ops needs (once); the ops it holds; an
+    op on a kind that cannot run it is a violation."""
+    devices = problem.devices
+    n_dev = len(devices)
+    compute = [0.0] * n_dev
+    memory = [0.0] * n_dev
+    members: list[list[int]] = [[] for _ in range(n_dev)]
+    violations: list[str] = []
+    for i, (op, d) in enumerate(zip(problem.ops, assignment, strict=True)):
+        if not 0 <= d < n_dev:
+            raise ValueError(f"op {op.key!r} is placed on device {d}, which does not exist")
+        k = devices[d].kind
+        compute[d] += op.latency[k]
+        memory[d] += op.size_bytes
+        members[d].append(i)
+        if not op.supported[k]:
+            violations.append(f"op {op.key} ({op.name}) is not supported on {devices[d].name}")
+    for replica in problem.replicas:
+        # recomputed once on every device holding an op that needs it
+        for d in {assignment[i] for i in replica.readers}:
+            compute[d] += replica.latency[devices[d].kind]
+            memory[d] += replica.size_bytes
+    return compute, memory, members, violations
+
+
+def _communication(problem: Problem, assignment: tuple[int, ...]) -> list[float]:
+    """What each device pays for transfers: a receiver its link from the sender, the
+    sender once, at the slowest link its output crosses (kinds that pay only)."""
+    devices, kinds = problem.devices, problem.kinds
+    communication = [0.0] * len(devices)
+    for u, succ in enumerate(problem.successors):
+        if not succ:
+            continue
+        home = assignment[u]
+        crossed = {assignment[v] for v in succ} - {home}
+        if not crossed:
+            continue
+        home_kind = devices[home].kind
+        charges = [
+            (d, problem.transfer(u, home_kind, devices[d].kind)) for d in sorted(crossed)
+        ]
+        if kinds[home_kind].pays_communication:
+            communication[home] += max(cost for _, cost in charges)
+        for d, cost in charges:
+            if kinds[devices[d].kind].pays_communication:
+                communication[d] += cost
+    return communication
+
+
+def _split_colours(problem: Problem, assignment: tuple[int, ...]) -> list[str]:
+    """The first colour class the placement puts on two devices, as a violation."""
+    devices = problem.devices
+    color_device: dict[int, int] = {}
+    for i, op in enumerate(problem.ops):
+        first = color_device.setdefault(op.color, assignment[i])
+        if first != assignment[i]:
+            return [
+                f"colour class {op.color} is split over {devices[first].name} and "
+                f"{devices[assignment[i]].name} (op {op.key})"
+            ]
+    return []
+
+
+def _over_memory(problem: Problem, memory: list[float], members) -> list[str]:
+    """Add the working memory of each device in use to ``memory``; the devices then over
+    their capacity, as violations."""
+    violations = []
+    for d, device in enumerate(problem.devices):
+        if members[d]:
+            memory[d] += problem.reserved_bytes  # working memory of a device in use
+        cap = problem.capacity(device.kind)
+        if memory[d] > cap:
+            violations.append(
+                f"{device.name} holds {format_bytes(memory[d])}, over its "
+                f"{format_bytes(cap)} ({memory[d]:.6g} > {cap:.6g} bytes)"
+            )
+    return violations
 
 
 def _stage_order(problem: Problem, assignment: tuple[int, ...], n_dev: int) -> list[int] | None:

@@ -703,6 +703,33 @@ class _Spec:
     def group(self, entry: Any, path: FieldPath) -> _GroupSpec:
         entry = self.mapping(entry, path, "a device group (a mapping with 'type' or figures)")
         self.fields(entry, path, _GROUP_FIELDS)
+        catalog, referenced = self.group_type(entry, path)
+        name, count, device_class = self.group_identity(entry, path, catalog, referenced)
+        figures = self.group_figures(entry, path, device_class, catalog, referenced)
+        cores = self.cores(entry, path, device_class, count, referenced)
+        host = self.text(entry["host"], (*path, "host")) if "host" in entry else ""
+        pipeline = entry.get("pipeline", True)
+        if not isinstance(pipeline, bool):
+            raise self.error(
+                (*path, "pipeline"),
+                f"expected true or false (false keeps the group out of the pipeline), "
+                f"got {shown(pipeline)}",
+            )
+        group = DeviceGroup(
+            name=name,
+            type=catalog.name if catalog else CUSTOM_TYPE,  # a device file: its figures
+            device_class=device_class,
+            count=count,
+            pipeline=pipeline,
+            cores=cores,
+            host=host,
+            **figures,
+        )
+        return _GroupSpec(group, catalog)
+
+    def group_type(self, entry: dict[str, Any], path: FieldPath):
+        """``(catalog type, referenced device file's group)`` of a group (at most one;
+        neither for a group of explicit figures, which must then give them and a name)."""
         catalog: DeviceType | None = None
         referenced: DeviceGroup | None = None
         if "type" in entry and _is_file_reference(entry["type"]):
@@ -741,6 +768,10 @@ class _Spec:
             if "name" not in entry:
                 raise self.error(path, "missing field 'name' (a group without 'type' needs one)")
 
+        return catalog, referenced
+
+    def group_identity(self, entry, path: FieldPath, catalog, referenced):
+        """``(name, count, device class)`` of a group, its type's where not given."""
         if "name" in entry:
             name = self.text(entry["name"], (*path, "name"))
         else:
@@ -765,8 +796,12 @@ class _Spec:
             device_class = referenced.device_class
         else:
             device_class = catalog.device_class if catalog else DeviceClass.ACCELERATOR
-        # a group of explicit figures takes the assumed efficiency and overhead of its
-        # class, and no catalog type's per-class figures or cache
+        return name, count, device_class
+
+    def group_figures(self, entry, path: FieldPath, device_class, catalog, referenced):
+        """The :class:`DeviceGroup` figures of a group: those given, else its type's (a
+        group of explicit figures takes the assumed efficiency and overhead of its
+        class, and no catalog type's per-class figures or cache)."""
         base = referenced or catalog or ASSUMED[device_class]
 
         peak_flops = self.peak_flops(entry, path, referenced or catalog)
@@ -801,34 +836,17 @@ class _Spec:
             if "shared_bandwidth" in entry
             else getattr(base, "shared_bandwidth", 0.0)
         )
-        cores = self.cores(entry, path, device_class, count, referenced)
-        host = self.text(entry["host"], (*path, "host")) if "host" in entry else ""
-        pipeline = entry.get("pipeline", True)
-        if not isinstance(pipeline, bool):
-            raise self.error(
-                (*path, "pipeline"),
-                f"expected true or false (false keeps the group out of the pipeline), "
-                f"got {shown(pipeline)}",
-            )
-        group = DeviceGroup(
-            name=name,
-            type=catalog.name if catalog else CUSTOM_TYPE,  # a device file: its figures
-            device_class=device_class,
-            count=count,
-            peak_flops=peak_flops,
-            memory_bytes=memory,
-            memory_bandwidth=bandwidth,
-            efficiency=efficiency,
-            overhead=overhead,
-            pipeline=pipeline,
-            class_efficiency=class_efficiency,
-            cache_bytes=cache_bytes,
-            cache_bandwidth=cache_bandwidth,
-            cores=cores,
-            shared_bandwidth=shared_bandwidth,
-            host=host,
-        )
-        return _GroupSpec(group, catalog)
+        return {
+            "peak_flops": peak_flops,
+            "memory_bytes": memory,
+            "memory_bandwidth": bandwidth,
+            "efficiency": efficiency,
+            "overhead": overhead,
+            "class_efficiency": class_efficiency,
+            "cache_bytes": cache_bytes,
+            "cache_bandwidth": cache_bandwidth,
+            "shared_bandwidth": shared_bandwidth,
+        }
 
     def cores(
         self,

@@ -153,7 +153,6 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     reserved = 0.0 if training else graph.peak_activation_bytes * scale
     side = set(graph.replicated)
     placed = [i for i in range(len(graph.nodes)) if i not in side]
-    index = {node: op for op, node in enumerate(placed)}
     kinds = usable_kinds(
         [
             # what is left for the ops (below 0 when not even the activations fit)
@@ -166,92 +165,25 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     # the devices the pipeline can use, not the cluster's count: 10**12 T4s are not
     # 10**12 stages of stashed activations
     stages = sum(kind.count for kind in kinds)
-    param_bytes = bytes_per_param(options.dtype, options.optimizer) if training else None
-
-    def size_of(node: GraphNode) -> float:
-        if training:
-            size = node.param_count * param_bytes + node.output_bytes * scale * stages
-            # constant tensors that are not learned (BatchNorm statistics) stay as they are
-            return size + max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
-        return node.param_bytes * scale  # its activations are in ``reserved``
-
+    index = {node: op for op, node in enumerate(placed)}
+    ctx = _Context(graph, groups, options, scale, fused, index, stages)
     # transfers run between placed ops only: a side computation is made where it is read
     placed_edges = [e for e in graph.edges if e.src in index and e.dst in index]
-    out_bytes = [0.0] * len(graph.nodes)
-    in_bytes = [0.0] * len(graph.nodes)
-    seen: set[tuple[int, str]] = set()
-    for edge in placed_edges:
-        if (edge.src, edge.tensor) not in seen:
-            seen.add((edge.src, edge.tensor))
-            out_bytes[edge.src] += edge.bytes * scale
-        in_bytes[edge.dst] += edge.bytes * scale
-
-    ops: list[Op] = []
-    for i in placed:
-        node = graph.nodes[i]
-        latency = tuple(
-            _latency(node, g, options, scale, 1.0, backward=False, fused=fused.get(i))
-            for g in groups
-        )
-        ops.append(
-            Op(
-                key=node.name,
-                name=node.name,
-                latency=latency,
-                supported=(True,) * len(groups),
-                size_bytes=size_of(node),
-                transfer_cost=0.0,
-                color=index[i],
-                output_bytes=out_bytes[i],
-                members=node.members if node.members != (node.name,) else (),
-                scopes=node.scopes,
-            )
-        )
+    out_bytes, in_bytes = _crossing_bytes(graph, placed_edges, scale)
+    ops = [_forward_op(ctx, i, out_bytes[i]) for i in placed]
     edges = [(index[e.src], index[e.dst]) for e in placed_edges]
     if training:
-        n = len(placed)
-        for i in placed:
-            node = graph.nodes[i]
-            factor = (
-                BACKWARD_FLOP_FACTOR["weighted"]
-                if node.op_type in _WEIGHTED or node.param_count
-                else BACKWARD_FLOP_FACTOR["other"]
-            )
-            latency = tuple(
-                _latency(node, g, options, scale, factor, backward=True) for g in groups
-            )
-            ops.append(
-                Op(
-                    key=f"{node.name}/grad",
-                    name=f"{node.name}/grad",
-                    latency=latency,
-                    supported=(True,) * len(groups),
-                    size_bytes=0.0,
-                    transfer_cost=0.0,
-                    color=index[i],
-                    backward=True,
-                    output_bytes=in_bytes[i],  # gradients of its inputs flow back
-                    members=tuple(f"{m}/grad" for m in node.members)
-                    if node.members != (node.name,)
-                    else (),
-                    scopes=node.scopes,
-                )
-            )
+        ops += [_backward_op(ctx, i, in_bytes[i]) for i in placed]
         # the backward graph mirrors the forward one
+        n = len(placed)
         edges += [(n + index[e.dst], n + index[e.src]) for e in placed_edges]
-    replicas = _replicas(graph, groups, index, options, scale, size_of, fused)
+    replicas = _replicas(ctx)
 
     _check_sums(graph.name, ops, groups)
     links = tuple(
         tuple(_link_cost(cluster, a, b) for b in groups) for a in groups
     )
-    caveats = []
-    if graph.unknown_ops:
-        unknown = sorted(set(graph.unknown_ops))
-        caveats.append(
-            f"no FLOP formula for op type{'s' if len(unknown) > 1 else ''} "
-            + ", ".join(unknown) + ": costed by bytes moved only"
-        )
+    caveats = _caveats(graph)
     return Problem(
         name=graph.name,
         ops=tuple(ops),
@@ -260,7 +192,7 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
         time_unit="s",
         samples_per_step=options.batch_size,
         notes=(*graph.notes, *caveats),
-        caveats=tuple(caveats),
+        caveats=caveats,
         cluster=cluster.name,
         links=links,
         replicas=replicas,
@@ -270,15 +202,108 @@ def build_problem(graph: OpGraph, cluster: Cluster, options: CostOptions) -> Pro
     )
 
 
-def _replicas(
-    graph: OpGraph,
-    groups: tuple[DeviceGroup, ...],
-    index: dict[int, int],
-    options: CostOptions,
-    scale: float,
-    size_of,
-    fused: Mapping[int, Fused],
-) -> tuple[Replica, ...]:
+@dataclass(frozen=True)
+class _Context:
+    """What costing each node of a graph needs: the groups it is costed on (one kind
+    each), the options, the forward charges' scale and fused kernels
+    (:func:`_forward_charges`), the op index of each placed node, and the pipeline's
+    device count (stages of stashed activations in training)."""
+
+    graph: OpGraph
+    groups: tuple[DeviceGroup, ...]
+    options: CostOptions
+    scale: float
+    fused: Mapping[int, Fused]
+    index: dict[int, int]
+    stages: int
+
+    def size_of(self, node: GraphNode) -> float:
+        """Bytes ``node`` keeps on its device: its weights, and in training also their
+        gradients and optimiser state and its output for every microbatch in flight
+        (its activations in inference are in ``Problem.reserved_bytes``)."""
+        options, scale = self.options, self.scale
+        if options.mode is not Mode.TRAINING:
+            return node.param_bytes * scale
+        param_bytes = bytes_per_param(options.dtype, options.optimizer)
+        size = node.param_count * param_bytes + node.output_bytes * scale * self.stages
+        # constant tensors that are not learned (BatchNorm statistics) stay as they are
+        return size + max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
+
+
+def _crossing_bytes(graph: OpGraph, placed_edges, scale: float):
+    """``(out_bytes, in_bytes)`` per node: what its output sends (each tensor once) and
+    what its inputs receive."""
+    out_bytes = [0.0] * len(graph.nodes)
+    in_bytes = [0.0] * len(graph.nodes)
+    seen: set[tuple[int, str]] = set()
+    for edge in placed_edges:
+        if (edge.src, edge.tensor) not in seen:
+            seen.add((edge.src, edge.tensor))
+            out_bytes[edge.src] += edge.bytes * scale
+        in_bytes[edge.dst] += edge.bytes * scale
+    return out_bytes, in_bytes
+
+
+def _forward_op(ctx: _Context, i: int, output_bytes: float) -> Op:
+    """The :class:`Op` of node ``i``'s forward pass."""
+    node = ctx.graph.nodes[i]
+    latency = tuple(
+        _latency(node, g, ctx.options, ctx.scale, 1.0, backward=False, fused=ctx.fused.get(i))
+        for g in ctx.groups
+    )
+    return Op(
+        key=node.name,
+        name=node.name,
+        latency=latency,
+        supported=(True,) * len(ctx.groups),
+        size_bytes=ctx.size_of(node),
+        transfer_cost=0.0,
+        color=ctx.index[i],
+        output_bytes=output_bytes,
+        members=node.members if node.members != (node.name,) else (),
+        scopes=node.scopes,
+    )
+
+
+def _backward_op(ctx: _Context, i: int, input_bytes: float) -> Op:
+    """The :class:`Op` of node ``i``'s backward pass (``NAME/grad``), on its forward
+    op's device; it sends the gradients of the forward op's inputs."""
+    node = ctx.graph.nodes[i]
+    factor = (
+        BACKWARD_FLOP_FACTOR["weighted"]
+        if node.op_type in _WEIGHTED or node.param_count
+        else BACKWARD_FLOP_FACTOR["other"]
+    )
+    latency = tuple(
+        _latency(node, g, ctx.options, ctx.scale, factor, backward=True) for g in ctx.groups
+    )
+    return Op(
+        key=f"{node.name}/grad",
+        name=f"{node.name}/grad",
+        latency=latency,
+        supported=(True,) * len(ctx.groups),
+        size_bytes=0.0,
+        transfer_cost=0.0,
+        color=ctx.index[i],
+        backward=True,
+        output_bytes=input_bytes,  # gradients of its inputs flow back
+        members=tuple(f"{m}/grad" for m in node.members) if node.members != (node.name,) else (),
+        scopes=node.scopes,
+    )
+
+
+def _caveats(graph: OpGraph) -> tuple[str, ...]:
+    """What every command warns of: op types costed without a FLOP formula."""
+    if not graph.unknown_ops:
+        return ()
+    unknown = sorted(set(graph.unknown_ops))
+    return (
+        f"no FLOP formula for op type{'s' if len(unknown) > 1 else ''} "
+        + ", ".join(unknown) + ": costed by bytes moved only",
+    )
+
+
+def _replicas(ctx: _Context) -> tuple[Replica, ...]:
     """The side computations of ``graph`` as :class:`~placer.problem.Replica` charges.
 
     A side computation's readers are the placed forward ops that need it, directly or
@@ -286,6 +311,7 @@ def _replicas(
     training it is charged its backward time too when a learned parameter lies
     upstream (T5's bias table), since the gradient flows back through it.
     """
+    graph, options, scale, index = ctx.graph, ctx.options, ctx.scale, ctx.index
     side = graph.replicated
     if not side:
         return ()
@@ -310,8 +336,8 @@ def _replicas(
     for s in side:
         node = graph.nodes[s]
         latency = []
-        for g in groups:
-            seconds = _latency(node, g, options, scale, 1.0, backward=False, fused=fused.get(s))
+        for g in ctx.groups:
+            seconds = _latency(node, g, options, scale, 1.0, backward=False, fused=ctx.fused.get(s))
             if training and learned[s]:
                 kind = "weighted" if node.param_count else "other"
                 factor = BACKWARD_FLOP_FACTOR[kind]
@@ -322,7 +348,7 @@ def _replicas(
             Replica(
                 key=node.name,
                 latency=tuple(latency),
-                size_bytes=size_of(node),
+                size_bytes=ctx.size_of(node),
                 readers=tuple(readers),
                 members=node.members if node.members != (node.name,) else (),
             )
