@@ -44,6 +44,7 @@ from placer.problem import Placement, Problem
 from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
 from placer.solvers.blocks import BlockGraph, contract
 from placer.solvers.dp import _ideal_kernels as kernels
+from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
 from placer.solvers.dp.lattice import Lattice, backtrack, make_lattice
@@ -114,48 +115,69 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     counts = _counts_within_states(problem)
     if counts != [kind.count for kind in problem.kinds]:
         return _fewer_devices(problem, counts, options)
-    started = time.perf_counter()
-    blocks = contract(problem)
-    check_feasible(problem, blocks)
-    runs = costings(problem, blocks)
-    stats: dict[str, float] = {"blocks": blocks.n_blocks}
-    if len(runs) > 1:
-        stats["dp_runs"] = len(runs)
-    notes: list[str] = []
-    best = _Best(problem)
-
-    if _is_chain(blocks):
-        # the ideals are the prefixes of the one topological order: no lattice to build
-        order = np.arange(blocks.n_blocks)
-        swept = [solve_order(problem, blocks, run, order) for run in runs]
-        if all(exact for _, _, exact in swept):
-            stats["ideals"] = blocks.n_blocks + 1
-            for placement, _, _ in swept:
-                best.offer(placement)
-            found = [(placement, value, math.inf) for placement, value, _ in swept]
-            return _conclude(problem, blocks, runs, found, best, started, stats, notes)
-
-    states = max(States.of(run.counts).n_states for run in runs)
-    masks = max(run.weights.shape[1] for run in runs)
-    per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
-    max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
-    lattice = _ideal_lattice(blocks, max_ideals, options)
-
-    # An upper bound to prune stages with (and the fallback answer): the best split of a
-    # linear order.  Not worth it where the lattice is little more than a chain.  With
-    # binding memory caps a linear order may find nothing although a placement exists.
-    def linear_orders() -> None:
-        for order in _topological_orders(blocks):
-            if best.placement is not None and options.out_of_time():
-                break  # one order's plan is enough to answer with
-            best.offer(best_split(problem, blocks, runs, order, options))
-
-    def narrowed() -> None:  # where the exact DP will not run: a better plan to answer with
-        if not options.out_of_time():
-            bound = best.value * (1 + _SLACK) + _SLACK
-            best.offer(narrowed_split(problem, blocks, runs, max_ideals, options, bound))
-
+    search = _Search(problem, options)
+    if _is_chain(search.blocks):
+        swept = search.chain()
+        if swept is not None:
+            return swept
+    lattice = _ideal_lattice(search.blocks, search.max_ideals, options)
     if lattice is None:
+        return search.without_lattice()
+    return search.over(lattice)
+
+
+class _Search:
+    """One run of :func:`solve_dp`: the problem contracted, its DP runs, the best plan
+    seen, the figures and notes of the answer, and the steps that lead to it."""
+
+    def __init__(self, problem: Problem, options: SolverOptions) -> None:
+        self.started = time.perf_counter()
+        self.problem, self.options = problem, options
+        self.blocks = contract(problem)
+        check_feasible(problem, self.blocks)
+        self.runs = costings(problem, self.blocks)
+        self.stats: dict[str, float] = {"blocks": self.blocks.n_blocks}
+        if len(self.runs) > 1:
+            self.stats["dp_runs"] = len(self.runs)
+        self.notes: list[str] = []
+        self.best = _Best(problem)
+        states = max(States.of(run.counts).n_states for run in self.runs)
+        masks = max(run.weights.shape[1] for run in self.runs)
+        per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
+        self.max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
+
+    def chain(self) -> SolveResult | None:
+        """The answer on a chain, whose ideals are the prefixes of its one topological
+        order (no lattice to build), if every run's sweep is exact."""
+        problem, blocks = self.problem, self.blocks
+        order = np.arange(blocks.n_blocks)
+        swept = [solve_order(problem, blocks, run, order) for run in self.runs]
+        if not all(exact for _, _, exact in swept):
+            return None
+        self.stats["ideals"] = blocks.n_blocks + 1
+        for placement, _, _ in swept:
+            self.best.offer(placement)
+        return self.conclude([(placement, value, math.inf) for placement, value, _ in swept])
+
+    def linear_orders(self) -> None:
+        """Offer the best split of each linear order: an upper bound to prune stages with
+        (and the fallback answer).  With binding memory caps a linear order may find
+        nothing although a placement exists."""
+        for order in _topological_orders(self.blocks):
+            if self.best.placement is not None and self.options.out_of_time():
+                break  # one order's plan is enough to answer with
+            self.best.offer(best_split(self.problem, self.blocks, self.runs, order, self.options))
+
+    def narrowed(self) -> None:
+        """Where the exact DP will not run: offer the narrowed graph's plan."""
+        if not self.options.out_of_time():
+            bound = self.best.value * (1 + _SLACK) + _SLACK
+            self.best.offer(narrowed_split(self.problem, self.blocks, self.runs,
+                                           self.max_ideals, self.options, bound))  # fmt: skip
+
+    def without_lattice(self) -> SolveResult:
+        """The answer when the ideals are too many to enumerate (or time ran out)."""
+        options, max_ideals = self.options, self.max_ideals
         if options.out_of_time():
             why, hint = "the time limit ran out", "raise --time-limit"
         elif max_ideals == options.max_ideals:
@@ -163,74 +185,179 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
         else:
             why = f"more than {max_ideals:,} ideals"
             hint = "the ideals' tables would not fit in memory"
-        linear_orders()
-        narrowed()
-        return _fallback(best, started, stats, notes, why, hint)
-    pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
-    stats["ideals"] = lattice.bits.shape[0]
-    stages = _Stages(blocks, lattice)
-    found_bracket = None
-    if pruned:
-        linear_orders()
-    too_wide = f"more than {options.max_pairs:,} ideal pairs"
-    if lattice.bits.shape[0] > _ESTIMATE_ABOVE or pruned or options.deadline is not None:
-        cap = capacity(problem, np.array([kind.count for kind in problem.kinds]))
+        self.linear_orders()
+        self.narrowed()
+        return self.fallback(why, hint)
 
-        def estimate_pairs() -> float:
-            bound = best.value * (1 + _SLACK) + _SLACK
-            # every run may visit about as many pairs as the first
-            return stages.estimate_pairs(cap, bound, options.max_pairs) * len(runs)
+    def over(self, lattice: Lattice) -> SolveResult:
+        """The answer over the ideals of ``lattice``: the exact runs where their pairs
+        fit the limits and the time, else the bracket's."""
+        blocks, options = self.blocks, self.options
+        pruned = lattice.bits.shape[0] > _PRUNE_ABOVE * (blocks.n_blocks + 1)
+        self.stats["ideals"] = lattice.bits.shape[0]
+        stages = _Stages(blocks, lattice)
+        if pruned:
+            self.linear_orders()
+        found_bracket = None
+        if lattice.bits.shape[0] > _ESTIMATE_ABOVE or pruned or options.deadline is not None:
+            found_bracket, answer = self.screen(stages, pruned)
+            if answer is not None:
+                return answer
+        return self.exact(stages, pruned, found_bracket)
 
-        estimate = estimate_pairs()
+    def estimate_pairs(self, stages: _Stages) -> float:
+        """About how many pairs the exact runs would visit within the best plan's bound
+        (every run may visit about as many as the first)."""
+        cap = capacity(self.problem, np.array([kind.count for kind in self.problem.kinds]))
+        bound = self.best.value * (1 + _SLACK) + _SLACK
+        return stages.estimate_pairs(cap, bound, self.options.max_pairs) * len(self.runs)
+
+    def screen(self, stages: _Stages, pruned: bool):
+        """``(bracket or None, answer or None)``: before the exact runs on a wide lattice,
+        the bracket where they may take minutes or more time than is left, and the
+        bracket's answer where it is close enough or their pairs are too many."""
+        options = self.options
+        found_bracket = None
+        estimate = self.estimate_pairs(stages)
         left = options.seconds_left()
         # and where the exact runs may not finish in the time left: a bound to answer with
         late = left is not None and estimate > PAIRS_PER_SECOND * left / 2
         if (pruned and estimate > QUICK_PAIRS) or late:
             # seconds, where the exact DP may need minutes: a plan to prune with, and the
             # answer (with a proven bound) if the exact DP runs out of pairs or time
-            found_bracket = _bracket(problem, blocks, stages, best, options)
-            narrowed()
-            estimate = estimate_pairs()
-            close = options.accept_gap is not None
-            close = close and relative_gap(best.value, found_bracket.lower) <= options.accept_gap
+            found_bracket = self.bracket(stages)
+            self.narrowed()
+            estimate = self.estimate_pairs(stages)
+            gap = relative_gap(self.best.value, found_bracket.lower)
+            close = options.accept_gap is not None and gap <= options.accept_gap
             if close and estimate > QUICK_PAIRS:
-                stats["pairs_estimate"] = estimate
+                self.stats["pairs_estimate"] = estimate
                 why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
-                return _bracketed(problem, blocks, lattice, stages, best, started, stats,
-                                  notes, why, options, found_bracket)  # fmt: skip
+                return found_bracket, self.bracketed(stages, why, found_bracket)
         if estimate > options.max_pairs:
-            stats["pairs_estimate"] = estimate
+            self.stats["pairs_estimate"] = estimate
             if not pruned:
-                linear_orders()
-            why = f"about {estimate:.2g} ideal pairs (estimated), {too_wide}"
-            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
-                              why, options, found_bracket)  # fmt: skip
-    found = []
-    pairs = 0
-    for run in runs:
-        bound = best.value * (1 + _SLACK) + _SLACK
-        placement, value, run_pairs = _run(
-            problem, blocks, run, stages, bound, options.max_pairs - pairs, options
+                self.linear_orders()
+            why = f"about {estimate:.2g} ideal pairs (estimated), {self.too_wide}"
+            return found_bracket, self.bracketed(stages, why, found_bracket)
+        return found_bracket, None
+
+    @property
+    def too_wide(self) -> str:
+        return f"more than {self.options.max_pairs:,} ideal pairs"
+
+    def exact(self, stages: _Stages, pruned: bool, found_bracket) -> SolveResult:
+        """Every run of the exact DP, each pruned by the best plan so far; the bracket's
+        answer if their pairs or the time run out."""
+        options, best = self.options, self.best
+        found = []
+        pairs = 0
+        for run in self.runs:
+            bound = best.value * (1 + _SLACK) + _SLACK
+            placement, value, run_pairs = _run(
+                self.problem, self.blocks, run, stages, bound, options.max_pairs - pairs, options
+            )
+            pairs += run_pairs
+            if pairs > options.max_pairs or placement is _OUT_OF_TIME:
+                self.stats["pairs"] = pairs
+                if not pruned:
+                    self.linear_orders()
+                if placement is _OUT_OF_TIME:
+                    why = "the time limit ran out"
+                    if found_bracket is None:
+                        return self.fallback(why, "raise --time-limit")
+                else:
+                    why = self.too_wide
+                return self.bracketed(stages, why, found_bracket)
+            best.offer(placement)
+            found.append((placement, value, bound))
+        self.stats["pairs"] = pairs
+        floor = found_bracket.lower if found_bracket is not None else 0.0
+        return self.conclude(found, floor)
+
+    def conclude(self, found, floor: float = 0.0) -> SolveResult:
+        """The result once every run finished: ``found`` holds each run's (placement,
+        value, pruning bound), and ``best`` has been offered their placements; ``floor``
+        is another proven lower bound (the bracket's)."""
+        problem, runs, best = self.problem, self.runs, self.best
+        lower = math.inf
+        for run, (_, value, bound) in zip(runs, found, strict=True):
+            proven = lower_bound_of(run.role, value, bound)
+            if proven is not None:
+                lower = min(lower, proven)
+        lower = max(lower, floor) if math.isfinite(lower) else lower
+        if best.placement is None:
+            raise explain_infeasible(problem, self.blocks)
+        if len(runs) == 1 and runs[0].role is Role.EXACT:
+            return self.result(True)
+        self.stats["contiguous_lower_bound"] = lower
+        if best.value <= lower * (1 + 1e-9) + 1e-15:
+            return self.result(True)
+        scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
+        self.notes.append(
+            "links differ in speed: the best contiguous placement has a max-load between "
+            f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
         )
-        pairs += run_pairs
-        if pairs > options.max_pairs or placement is _OUT_OF_TIME:
-            stats["pairs"] = pairs
-            if not pruned:
-                linear_orders()
-            if placement is _OUT_OF_TIME:
-                why = "the time limit ran out"
-                if found_bracket is None:
-                    return _fallback(best, started, stats, notes, why,
-                                     "raise --time-limit")  # fmt: skip
-            else:
-                why = too_wide
-            return _bracketed(problem, blocks, lattice, stages, best, started, stats, notes,
-                              why, options, found_bracket)  # fmt: skip
-        best.offer(placement)
-        found.append((placement, value, bound))
-    stats["pairs"] = pairs
-    floor = found_bracket.lower if found_bracket is not None else 0.0
-    return _conclude(problem, blocks, runs, found, best, started, stats, notes, floor)
+        return self.result(False, lower, bound_source=BoundSource.DP_LINKS)
+
+    def fallback(self, why: str, hint: str) -> SolveResult:
+        """The linear-order answer when the exact DP gave up (or no placement if none)."""
+        if self.best.placement is None:
+            raise SearchGaveUp(
+                f"no placement found: {why} for the exact DP ({hint}), and no linear order "
+                "of the graph fits the devices' memory"
+            )
+        self.notes.append(
+            f"{why}: fell back to the DP over linear orders and a narrowed graph (not proven "
+            f"optimal; {hint})"
+        )
+        return self.result(False, gave_up=why)
+
+    def bracket(self, stages: _Stages) -> Bracket:
+        """The bracket of :mod:`placer.solvers.dp.bracket`, its plan offered."""
+        found = bracket(self.problem, self.blocks, stages, self.options)
+        self.best.offer(found.placement)
+        return found
+
+    def bracketed(self, stages: _Stages, why: str, found: Bracket | None) -> SolveResult:
+        """The answer when the exact DP's pairs (or time) ran out: the best plan seen,
+        with the bracket's lower bound."""
+        if found is None:
+            found = self.bracket(stages)
+        best = self.best
+        if best.placement is None or found.lower <= 0:
+            timed_out = self.options.out_of_time()
+            hint = "raise --time-limit" if timed_out else "the graph is too wide"
+            return self.fallback(why, hint)
+        lower = min(found.lower, best.value)
+        self.stats["contiguous_lower_bound"] = lower
+        self.notes.append(
+            f"{why}: split by a bracket over the {stages.lattice.bits.shape[0]:,} ideals "
+            f"instead (not proven optimal: within {relative_gap(best.value, lower):.2%} of "
+            "the optimum)"
+        )
+        return self.result(False, lower, bracketed=True, gave_up=why,
+                           bound_source=BoundSource.DP_BRACKET)  # fmt: skip
+
+    def result(self, optimal: bool, lower: float | None = None, **typed) -> SolveResult:
+        """The DP's answer; ``typed``: the :class:`SolveResult` fields that say how it
+        ended (``bound_source``, ``gave_up``, ``bracketed``)."""
+        objective = self.best.value
+        if optimal:
+            lower = objective
+            typed.setdefault("bound_source", BoundSource.DP_EXACT)
+        return SolveResult(
+            solver="dp",
+            placement=self.best.placement,
+            objective=objective,
+            optimal=optimal,
+            seconds=time.perf_counter() - self.started,
+            stats=self.stats,
+            notes=tuple(self.notes),
+            lower_bound=lower,
+            gap=relative_gap(objective, lower),
+            **typed,
+        )
 
 
 def _counts_within_states(problem: Problem) -> list[int]:
@@ -299,31 +426,6 @@ def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) 
     )
 
 
-def _conclude(problem, blocks, runs, found, best, started, stats, notes, floor=0.0):
-    """The result once every run finished: ``found`` holds each run's (placement, value,
-    pruning bound), and ``best`` has been offered their placements; ``floor`` is another
-    proven lower bound (the bracket's)."""
-    lower = math.inf
-    for run, (_, value, bound) in zip(runs, found, strict=True):
-        proven = lower_bound_of(run.role, value, bound)
-        if proven is not None:
-            lower = min(lower, proven)
-    lower = max(lower, floor) if math.isfinite(lower) else lower
-    if best.placement is None:
-        raise explain_infeasible(problem, blocks)
-    if len(runs) == 1 and runs[0].role is Role.EXACT:
-        return _result(best, True, started, stats, notes)
-    stats["contiguous_lower_bound"] = lower
-    if best.value <= lower * (1 + 1e-9) + 1e-15:
-        return _result(best, True, started, stats, notes)
-    scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
-    notes.append(
-        "links differ in speed: the best contiguous placement has a max-load between "
-        f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
-    )
-    return _result(best, False, started, stats, notes, lower, bound_source=BoundSource.DP_LINKS)
-
-
 def _is_chain(blocks: BlockGraph) -> bool:
     """Whether the blocks (numbered in a topological order) have no other order: each
     block is an arc away from the next, so the ideals are the prefixes."""
@@ -350,70 +452,6 @@ class _Best:
         # the bracket's plan ignores memory caps: the evaluator has the last word
         if evaluation.valid and evaluation.max_load < self.value:
             self.placement, self.value = placement, evaluation.max_load
-
-
-def _fallback(best: _Best, started, stats, notes, why: str, hint: str) -> SolveResult:
-    """The linear-order answer when the exact DP gave up (or no placement if none)."""
-    if best.placement is None:
-        raise SearchGaveUp(
-            f"no placement found: {why} for the exact DP ({hint}), and no linear order of "
-            "the graph fits the devices' memory"
-        )
-    notes.append(
-        f"{why}: fell back to the DP over linear orders and a narrowed graph (not proven "
-        f"optimal; {hint})"
-    )
-    return _result(best, False, started, stats, notes, gave_up=why)
-
-
-def _bracket(problem, blocks, stages, best: _Best, options):
-    """The bracket of :mod:`placer.solvers.dp.bracket`, its plan offered to ``best``."""
-    from placer.solvers.dp.bracket import bracket
-
-    found = bracket(problem, blocks, stages, options)
-    best.offer(found.placement)
-    return found
-
-
-def _bracketed(problem, blocks, lattice, stages, best: _Best, started, stats, notes, why,
-               options, found=None) -> SolveResult:  # fmt: skip
-    """The answer when the exact DP's pairs (or time) ran out: the best plan seen, with
-    the bracket's lower bound (:mod:`placer.solvers.dp.bracket`)."""
-    if found is None:
-        found = _bracket(problem, blocks, stages, best, options)
-    if best.placement is None or found.lower <= 0:
-        timed_out = options.out_of_time()
-        hint = "raise --time-limit" if timed_out else "the graph is too wide"
-        return _fallback(best, started, stats, notes, why, hint)
-    lower = min(found.lower, best.value)
-    stats["contiguous_lower_bound"] = lower
-    notes.append(
-        f"{why}: split by a bracket over the {lattice.bits.shape[0]:,} ideals instead "
-        f"(not proven optimal: within {relative_gap(best.value, lower):.2%} of the optimum)"
-    )
-    return _result(best, False, started, stats, notes, lower, bracketed=True, gave_up=why,
-                   bound_source=BoundSource.DP_BRACKET)  # fmt: skip
-
-
-def _result(best: _Best, optimal, started, stats, notes, lower=None, **typed) -> SolveResult:
-    """The DP's answer; ``typed``: the :class:`SolveResult` fields that say how it ended
-    (``bound_source``, ``gave_up``, ``bracketed``)."""
-    objective = best.value
-    if optimal:
-        lower = objective
-        typed.setdefault("bound_source", BoundSource.DP_EXACT)
-    return SolveResult(
-        solver="dp",
-        placement=best.placement,
-        objective=objective,
-        optimal=optimal,
-        seconds=time.perf_counter() - started,
-        stats=stats,
-        notes=tuple(notes),
-        lower_bound=lower,
-        gap=relative_gap(objective, lower),
-        **typed,
-    )
 
 
 def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) -> Lattice | None:
