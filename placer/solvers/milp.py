@@ -50,7 +50,7 @@ import numpy as np
 import pulp
 
 from placer.errors import InfeasiblePlacement, NoPlacementFound, OverTotalMemory
-from placer.evaluator import evaluate
+from placer.evaluator import Evaluation, evaluate
 from placer.problem import Placement, Problem
 from placer.solvers.base import (
     BoundSource,
@@ -578,10 +578,56 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     """
     options = options or SolverOptions()
     started = time.perf_counter()
-    backend = MipBackend(options.mip_solver)
     blocks = contract(problem) if options.contiguous else colour_blocks(problem)
     check_feasible(problem, blocks)
+    if options.time_limit is not None and options.deadline is None:
+        options = replace(options, deadline=time.monotonic() + options.time_limit)
+    model = _build(problem, blocks, options, started)
+    if options.progress is not None and model.time_scale != 1.0:
+        options = replace(options, progress=_rescaled(options.progress, model.time_scale))
+    stats: dict[str, float] = {
+        "blocks": blocks.n_blocks,
+        "variables": model.prob.numVariables(),
+        "constraints": model.prob.numConstraints(),
+    }
     notes: list[str] = []
+    warm = options.warm_start is not None and _set_warm_start(problem, model, options.warm_start)
+    if options.warm_start is not None and not warm:
+        notes.append("the warm start was ignored: it is not a valid placement of this model")
+    backend = MipBackend(options.mip_solver)
+    if backend is MipBackend.HIGHS and not pulp.HiGHS().available():
+        notes.append("HiGHS (highspy) is not installed: solved with PuLP's CBC instead")
+        backend = MipBackend.CBC
+
+    run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
+    outcome = run(model, options, warm)
+    stats["solve_seconds"] = outcome.seconds
+    solved = _solution(problem, blocks, model, options, outcome, backend)
+    objective = solved.evaluation.max_load
+    bound = _bound(problem, blocks, options, solved, backend, notes)
+    gap = relative_gap(objective, bound)
+    status_optimal = solved.sol_status == pulp.LpSolutionOptimal
+    optimal = gap <= _PROVEN and (status_optimal or bound >= objective)
+    if not optimal:
+        stop = "stopped at the requested gap" if status_optimal else "time limit reached"
+        notes.append(f"{stop}: not proven optimal, gap {gap:.3%} (bound {bound:.6g})")
+    return SolveResult(
+        solver="milp",
+        placement=solved.placement,
+        objective=objective,
+        optimal=optimal,
+        seconds=time.perf_counter() - started,
+        stats=stats,
+        notes=tuple(notes),
+        lower_bound=bound,
+        gap=gap,
+        bound_source=BoundSource.MILP_DUAL,
+    )
+
+
+def _build(problem: Problem, blocks: BlockGraph, options: SolverOptions, started: float):
+    """The :class:`MilpModel`, with ``options.lower_bound`` as a row; refused (no
+    placement found) when it would be too large or its building outlasts the time."""
     terms = estimated_terms(problem, blocks, options.contiguous)
     if terms > MAX_MILP_TERMS:
         raise NoPlacementFound(
@@ -589,8 +635,6 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             f"on {problem.total_devices:,} devices), more than placer builds "
             f"({MAX_MILP_TERMS:.2g}, about 1 GiB); use --solver dp, or fewer devices"
         )
-    if options.time_limit is not None and options.deadline is None:
-        options = replace(options, deadline=time.monotonic() + options.time_limit)
     try:
         model = build_model(
             problem, blocks, contiguous=options.contiguous, deadline=options.deadline
@@ -600,30 +644,37 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
             f"MILP: the time limit ran out while building the model "
             f"({time.perf_counter() - started:.1f} s); raise --time-limit"
         ) from None
-    scale = model.time_scale
     if options.lower_bound is not None and math.isfinite(options.lower_bound):
         # a hair below, so that rounding never cuts off the optimum
         model.prob += (
-            model.max_load >= options.lower_bound / scale * (1 - 1e-9),
+            model.max_load >= options.lower_bound / model.time_scale * (1 - 1e-9),
             "max_load_is_at_least_the_proven_bound",
         )
-    if options.progress is not None and scale != 1.0:
-        options = replace(options, progress=_rescaled(options.progress, scale))
-    stats: dict[str, float] = {
-        "blocks": blocks.n_blocks,
-        "variables": model.prob.numVariables(),
-        "constraints": model.prob.numConstraints(),
-    }
-    warm = options.warm_start is not None and _set_warm_start(problem, model, options.warm_start)
-    if options.warm_start is not None and not warm:
-        notes.append("the warm start was ignored: it is not a valid placement of this model")
-    if backend is MipBackend.HIGHS and not pulp.HiGHS().available():
-        notes.append("HiGHS (highspy) is not installed: solved with PuLP's CBC instead")
-        backend = MipBackend.CBC
+    return model
 
-    run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
-    outcome = run(model, options, warm)
-    stats["solve_seconds"] = outcome.seconds
+
+@dataclass(frozen=True)
+class _Solved:
+    """What the backend left: the placement read back with its evaluation, the solution
+    status (integer feasible when it came from the last reported incumbent), and the
+    backend's bound in the model's scaled time (None if it gave none)."""
+
+    placement: Placement
+    evaluation: Evaluation
+    sol_status: int
+    bound: float | None
+
+
+def _solution(problem, blocks, model: MilpModel, options, outcome: _Outcome, backend) -> _Solved:
+    """The placement the backend found.
+
+    Raises
+    ------
+    InfeasiblePlacement
+        The backend proved that no placement exists.
+    NoPlacementFound
+        It stopped without one.
+    """
     sol_status = model.prob.sol_status
     # CBC proves some models infeasible in presolve and says so in the status alone
     proven = sol_status == pulp.LpSolutionInfeasible or model.prob.status == pulp.LpStatusInfeasible
@@ -653,12 +704,19 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         )
         raise NoPlacementFound(f"MILP ({backend.value}): {why}; raise --time-limit")
     placement, evaluation = found
-    objective = evaluation.max_load
+    raw = None if outcome.bound is None else outcome.bound * model.time_scale
+    return _Solved(placement, evaluation, sol_status, raw)
 
 
-    bound = None if outcome.bound is None else outcome.bound * scale
+def _bound(problem, blocks, options: SolverOptions, solved: _Solved, backend, notes) -> float:
+    """The lower bound the MILP proves: the backend's (never below the trivial and
+    volume bounds, or ``options.lower_bound``), the objective itself at "optimal" within
+    the gap asked for; a note says when the backend reported none."""
+    objective = solved.evaluation.max_load
+    status_optimal = solved.sol_status == pulp.LpSolutionOptimal
+    bound = solved.bound
     if bound is None or not math.isfinite(bound):
-        if sol_status == pulp.LpSolutionOptimal:
+        if status_optimal:
             bound = objective
         else:
             notes.append(f"{backend.value} reported no bound: the volume bound is shown")
@@ -667,32 +725,11 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         bound = max(bound, trivial_bound(problem, blocks), volume_bound(problem, blocks))
     if options.lower_bound is not None:
         bound = max(bound, options.lower_bound)
-    if sol_status == pulp.LpSolutionOptimal:
+    if status_optimal:
         # the backend stops at "optimal" only within its relative gap, whatever dual
         # bound it reports (HiGHS can leave that at a bound it was given as a row)
         bound = max(bound, objective * (1 - _gap(options)))
-    bound = min(bound, objective)
-    gap = relative_gap(objective, bound)
-    optimal = gap <= _PROVEN and (sol_status == pulp.LpSolutionOptimal or bound >= objective)
-    if not optimal:
-        stop = (
-            "stopped at the requested gap"
-            if sol_status == pulp.LpSolutionOptimal
-            else "time limit reached"
-        )
-        notes.append(f"{stop}: not proven optimal, gap {gap:.3%} (bound {bound:.6g})")
-    return SolveResult(
-        solver="milp",
-        placement=placement,
-        objective=objective,
-        optimal=optimal,
-        seconds=time.perf_counter() - started,
-        stats=stats,
-        notes=tuple(notes),
-        lower_bound=bound,
-        gap=gap,
-        bound_source=BoundSource.MILP_DUAL,
-    )
+    return min(bound, objective)
 
 
 def _rescaled(progress, scale: float):
