@@ -111,6 +111,35 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
         raise check.fail("nodes", "", "a non-empty list", nodes)
     edges = check.array(document, "edges", "")
 
+    ops, index_of_id = _nodes(check, nodes, source)
+    pairs = _edges(check, edges, ops, index_of_id, source)
+
+    total = sum(op.size_bytes for op in ops)
+    if total > MAX_BYTES:
+        total_shown, cap_shown = format_bytes_apart(total, MAX_BYTES)
+        raise WorkloadFormatError(
+            f"{source}: nodes: the sizes add up to {total_shown}, more than placer "
+            f"handles ({cap_shown}, up to which sums of bytes are exact)"
+        )
+    _check_acyclic(ops, pairs, source)
+    if max_fpgas == 0 and max_cpus == 0:
+        # said here, where the fields are known; the solvers only see kinds with no devices
+        raise InfeasiblePlacement(
+            f"{source}: no devices to place on: fields 'maxFPGAs' and 'maxCPUs' are both 0"
+        )
+    kinds = usable_kinds(
+        (
+            DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
+            DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
+        ),
+        len({op.color for op in ops}),
+    )
+    return Problem(name=name, ops=tuple(ops), edges=tuple(dict.fromkeys(pairs)), kinds=kinds)
+
+
+def _nodes(check: _Checker, nodes: list, source: str) -> tuple[list[Op], dict[int, int]]:
+    """The ops of the document's ``nodes`` (each in its colour class, a fresh one where
+    it names none), and the op index of each node id."""
     ops: list[Op] = []
     index_of_id: dict[int, int] = {}
     used_colors: set[int] = set()
@@ -154,7 +183,13 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
         if color is None:
             color, fresh = fresh, fresh + 1
         ops[i] = replace(ops[i], color=color)
+    return ops, index_of_id
 
+
+
+def _edges(check: _Checker, edges: list, ops: list[Op], index_of_id, source: str):
+    """The op pairs of the document's ``edges``; each op's transfer cost set (in
+    ``ops``) from the edges leaving it, which must agree."""
     pairs: list[tuple[int, int]] = []
     cost_of: dict[int, tuple[float, int]] = {}
     for j, edge in enumerate(edges):
@@ -189,28 +224,7 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
         pairs.append((u, v))
     for u, (cost, _) in cost_of.items():
         ops[u] = replace(ops[u], transfer_cost=cost)
-
-    total = sum(op.size_bytes for op in ops)
-    if total > MAX_BYTES:
-        total_shown, cap_shown = format_bytes_apart(total, MAX_BYTES)
-        raise WorkloadFormatError(
-            f"{source}: nodes: the sizes add up to {total_shown}, more than placer "
-            f"handles ({cap_shown}, up to which sums of bytes are exact)"
-        )
-    _check_acyclic(ops, pairs, source)
-    if max_fpgas == 0 and max_cpus == 0:
-        # said here, where the fields are known; the solvers only see kinds with no devices
-        raise InfeasiblePlacement(
-            f"{source}: no devices to place on: fields 'maxFPGAs' and 'maxCPUs' are both 0"
-        )
-    kinds = usable_kinds(
-        (
-            DeviceKind("accel", DeviceClass.ACCELERATOR, max_fpgas, max_size, True),
-            DeviceKind("cpu", DeviceClass.CPU, max_cpus, math.inf, False),
-        ),
-        len({op.color for op in ops}),
-    )
-    return Problem(name=name, ops=tuple(ops), edges=tuple(dict.fromkeys(pairs)), kinds=kinds)
+    return pairs
 
 
 def _check_acyclic(ops: list[Op], edges: list[tuple[int, int]], source: str) -> None:
