@@ -302,7 +302,6 @@ def run_plan(
     # the steady state does not depend on how many microbatches are simulated
     simulated = simulate(problem, result.placement, evaluation, 16, Schedule.STREAM)
     total = options.warmup + options.microbatches
-    produced = {name: s for s, stage in enumerate(split.manifest.stages) for name in stage.outputs}
     graph_outputs = set(split.manifest.graph_outputs)
     context = multiprocessing.get_context("spawn")
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -312,20 +311,7 @@ def run_plan(
         tempfile.TemporaryDirectory(prefix="placer-run-", dir=shm,
                                     ignore_cleanup_errors=True) as slots,  # fmt: skip
     ):
-        # channels: one per (producer, consumer) pair of stages, in pipeline order
-        channels: dict[tuple[int, int], tuple[Channel, Channel]] = {}
-        for b, stage in enumerate(split.manifest.stages):
-            by_source: dict[int, list[str]] = {}
-            for name in stage.inputs:
-                if name in produced:
-                    by_source.setdefault(produced[name], []).append(name)
-            for a, names in sorted(by_source.items()):
-                data_r, data_w = context.Pipe(duplex=False)
-                ack_r, ack_w = context.Pipe(duplex=False)
-                prefix = str(Path(slots, f"{a}-{b}"))
-                sender = Channel(a, b, tuple(names), prefix, data_w, ack_r)
-                receiver = Channel(a, b, tuple(names), prefix, data_r, ack_w)
-                channels[(a, b)] = (sender, receiver)
+        channels = _channels(split, context, slots)
         processes, statuses = [], []
         try:
             for s, (stage, (providers, cores, threads)) in enumerate(
@@ -359,7 +345,50 @@ def run_plan(
             _stop(processes, statuses)
     wall = time.perf_counter() - began
 
+    runs, throughput = _measured(problem, stages, records, options)
+    check_error = _compare(model, feeds, outputs) if options.check else None
+    bottleneck = evaluation.bottleneck
+    return RunReport(
+        model=model.name,
+        samples_per_step=problem.samples_per_step,
+        microbatches=options.microbatches,
+        warmup=options.warmup,
+        predicted_throughput=simulated.steady_throughput / unit,
+        max_load_throughput=result.throughput / unit,
+        predicted_bottleneck=problem.devices[bottleneck.device].name if bottleneck else "",
+        measured_throughput=throughput,
+        stages=tuple(runs),
+        wall_seconds=wall,
+        check_error=check_error,
+    )
+
+
+def _channels(split: Split, context, slots: str) -> dict[tuple[int, int], tuple[Channel, Channel]]:
+    """One channel per (producer, consumer) pair of stages, in pipeline order: its two
+    ends (sender, receiver), with their slots under ``slots``."""
+    produced = {name: s for s, stage in enumerate(split.manifest.stages) for name in stage.outputs}
+    channels: dict[tuple[int, int], tuple[Channel, Channel]] = {}
+    for b, stage in enumerate(split.manifest.stages):
+        by_source: dict[int, list[str]] = {}
+        for name in stage.inputs:
+            if name in produced:
+                by_source.setdefault(produced[name], []).append(name)
+        for a, names in sorted(by_source.items()):
+            data_r, data_w = context.Pipe(duplex=False)
+            ack_r, ack_w = context.Pipe(duplex=False)
+            prefix = str(Path(slots, f"{a}-{b}"))
+            sender = Channel(a, b, tuple(names), prefix, data_w, ack_r)
+            receiver = Channel(a, b, tuple(names), prefix, data_r, ack_w)
+            channels[(a, b)] = (sender, receiver)
+    return channels
+
+
+def _measured(problem, stages, records, options: RunOptions) -> tuple[list[StageRun], float]:
+    """Each stage's medians over the measured microbatches (after the warm-up), and the
+    samples per second between the completions of the first and last of them."""
+    total = options.warmup + options.microbatches
     measured = slice(options.warmup, total)
+    unit = seconds_per_unit(problem.time_unit)
     runs = []
     for s, stage in enumerate(stages):
         rows = records[s][measured]
@@ -380,21 +409,7 @@ def run_plan(
     if len(done) == 1:  # one measured microbatch: its own time through the pipeline
         first = min(records[s][options.warmup][1] for s in range(len(stages)))
         throughput = samples / max(done[0] - first, 1e-12)
-    check_error = _compare(model, feeds, outputs) if options.check else None
-    bottleneck = evaluation.bottleneck
-    return RunReport(
-        model=model.name,
-        samples_per_step=samples,
-        microbatches=options.microbatches,
-        warmup=options.warmup,
-        predicted_throughput=simulated.steady_throughput / unit,
-        max_load_throughput=result.throughput / unit,
-        predicted_bottleneck=problem.devices[bottleneck.device].name if bottleneck else "",
-        measured_throughput=throughput,
-        stages=tuple(runs),
-        wall_seconds=wall,
-        check_error=check_error,
-    )
+    return runs, throughput
 
 
 def _name(split: Split, s: int) -> str:
