@@ -302,7 +302,6 @@ def run_plan(
     # the steady state does not depend on how many microbatches are simulated
     simulated = simulate(problem, result.placement, evaluation, 16, Schedule.STREAM)
     total = options.warmup + options.microbatches
-    graph_outputs = set(split.manifest.graph_outputs)
     context = multiprocessing.get_context("spawn")
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     began = time.perf_counter()
@@ -314,32 +313,9 @@ def run_plan(
         channels = _channels(split, context, slots)
         processes, statuses = [], []
         try:
-            for s, (stage, (providers, cores, threads)) in enumerate(
-                zip(split.manifest.stages, placing, strict=True)
-            ):
-                path = Path(files, stage.file)
-                path.write_bytes(split.contents[s])
-                spec = StageSpec(
-                    index=s, device=stage.device, model_file=str(path), providers=providers,
-                    cores=cores, threads=threads,
-                    feeds={n: feeds[n] for n in stage.inputs if n in feeds},
-                    outputs=stage.outputs,
-                    graph_outputs=tuple(n for n in stage.outputs if n in graph_outputs),
-                    iterations=total, check=options.check,
-                    slow=3600.0 if s == options.slow_stage else 0.0,
-                    crash_at=1 if s == options.crash_stage else -1,
-                )  # fmt: skip
-                inbound = [rx for (a, b), (_, rx) in sorted(channels.items()) if b == s]
-                outbound = [tx for (a, b), (tx, _) in sorted(channels.items()) if a == s]
-                mine, theirs = context.Pipe()
-                process = context.Process(
-                    target=stage_main, args=(spec, inbound, outbound, theirs),
-                    name=f"placer stage {s + 1}", daemon=True,
-                )  # fmt: skip
-                process.start()
-                theirs.close()
-                processes.append(process)
-                statuses.append(mine)
+            specs = _specs(split, placing, feeds, files, options)
+            for spec in specs:
+                _start(spec, channels, context, processes, statuses)
             records, outputs = _coordinate(processes, statuses, split, options, total, progress)
         finally:
             _stop(processes, statuses)
@@ -361,6 +337,47 @@ def run_plan(
         wall_seconds=wall,
         check_error=check_error,
     )
+
+
+def _specs(split: Split, placing, feeds, files: str, options: RunOptions) -> list[StageSpec]:
+    """What each stage process runs: its submodel (written under ``files``), device,
+    cores and threads (``placing``), graph inputs and outputs."""
+    graph_outputs = set(split.manifest.graph_outputs)
+    total = options.warmup + options.microbatches
+    specs = []
+    for s, (stage, (providers, cores, threads)) in enumerate(
+        zip(split.manifest.stages, placing, strict=True)
+    ):
+        path = Path(files, stage.file)
+        path.write_bytes(split.contents[s])
+        specs.append(StageSpec(
+            index=s, device=stage.device, model_file=str(path), providers=providers,
+            cores=cores, threads=threads,
+            feeds={n: feeds[n] for n in stage.inputs if n in feeds},
+            outputs=stage.outputs,
+            graph_outputs=tuple(n for n in stage.outputs if n in graph_outputs),
+            iterations=total, check=options.check,
+            slow=3600.0 if s == options.slow_stage else 0.0,
+            crash_at=1 if s == options.crash_stage else -1,
+        ))  # fmt: skip
+    return specs
+
+
+def _start(spec: StageSpec, channels, context, processes: list, statuses: list) -> None:
+    """Start the process of stage ``spec`` with its channels; add it and the parent's
+    end of its status pipe to ``processes`` and ``statuses``."""
+    s = spec.index
+    inbound = [rx for (a, b), (_, rx) in sorted(channels.items()) if b == s]
+    outbound = [tx for (a, b), (tx, _) in sorted(channels.items()) if a == s]
+    mine, theirs = context.Pipe()
+    process = context.Process(
+        target=stage_main, args=(spec, inbound, outbound, theirs),
+        name=f"placer stage {s + 1}", daemon=True,
+    )  # fmt: skip
+    process.start()
+    theirs.close()
+    processes.append(process)
+    statuses.append(mine)
 
 
 def _channels(split: Split, context, slots: str) -> dict[tuple[int, int], tuple[Channel, Channel]]:
