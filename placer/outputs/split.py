@@ -198,6 +198,25 @@ def build_split(
     model_path, plan_path = Path(model_path), Path(plan_path)
     document = read_plan_document(plan_path)
     stages = document["stages"]
+    _refuse_backward(stages, plan_path)
+    graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
+    cut = _Cut.of(model_path, graph, stages, plan_path)
+    files: list[StageFile] = []
+    contents: list[bytes] = []  # written once every stage has passed the checker
+    for s, stage in enumerate(stages):
+        file, data = cut.submodel(s, stage["device"])
+        files.append(file)
+        contents.append(data)
+    files = cut.with_bytes_out(files)
+    manifest = SplitManifest(
+        model_path.name, tuple(files), tuple(cut.graph_inputs), tuple(cut.graph_outputs),
+        len(graph.unknown_shapes), graph.tensor_count,
+    )  # fmt: skip
+    return Split(manifest, tuple(contents), dict(graph.input_shapes))
+
+
+def _refuse_backward(stages, plan_path: Path) -> None:
+    """Refuse a training plan: only forward ops make submodels."""
     for s, stage in enumerate(stages):
         backward = [n for n in stage["nodes"] if isinstance(n, str) and n.endswith("/grad")]
         if backward:
@@ -206,43 +225,73 @@ def build_split(
                 "inference plans (forward ops) can be split into submodels; place the "
                 "model with --mode inference"
             )
-    graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
-    model = read_model_with_weights(model_path)
-    # the Shape/Size nodes placer folded (their input's shape is known) become constants
-    shape_values = dict(graph.shape_constants)
-    folded = folded_nodes(model.graph, graph)
-    as_constant = {
-        index: _constant_node(node, shape_values[node.output[0]])
-        for index, node in enumerate(model.graph.node)
-        if index in folded and node.output and node.output[0] in shape_values
-    }
-    names = op_positions(model.graph, graph, model_path)
-    # side computations run, like folded nodes, in every stage that reads them
-    side_names = {graph.nodes[k].name for k in graph.replicated}
-    side = {index for index, name in names.items() if name in side_names}
-    placed = {index: name for index, name in names.items() if index not in side}
-    stage_of = _stage_of_nodes(model.graph, placed, stages, plan_path, side_names)
-    _check_order(model.graph, stage_of, plan_path)
 
-    typed = _value_infos(model)
-    main = model.graph
-    initializers = {init.name: init for init in main.initializer}
-    sparse = {init.values.name: init for init in main.sparse_initializer}
-    graph_inputs = [v.name for v in main.input if v.name not in initializers]
-    graph_outputs = [v.name for v in main.output]
-    readers: dict[str, set[int]] = {}
-    for index, node in enumerate(main.node):
-        for name in node_reads(as_constant.get(index, node)):
-            readers.setdefault(name, set()).update(stage_of[index])
-    # every stage that reads a folded tensor makes it itself: it never crosses a cut
-    made_by_folded = {name for i in folded | side for name in main.node[i].output}
-    tensor_bytes = {edge.tensor: edge.bytes for edge in graph.edges}
 
-    files: list[StageFile] = []
-    contents: list[bytes] = []  # written once every stage has passed the checker
-    for s, stage in enumerate(stages):
-        members = [i for i, node in enumerate(main.node) if s in stage_of[i]]
-        nodes = [as_constant.get(i, main.node[i]) for i in members]
+@dataclass(frozen=True)
+class _Cut:
+    """A model cut by a plan: each node's stages (``stage_of``: a placed op's one, a
+    folded node's or side computation's every stage that reads it), folded ``Shape``
+    and ``Size`` nodes as constants, and what each tensor's readers and bytes are."""
+
+    model_path: Path
+    model: ModelProto
+    folded: frozenset[int]
+    side: frozenset[int]
+    as_constant: dict[int, NodeProto]
+    stage_of: list[set[int]]
+    readers: dict[str, set[int]]
+    tensor_bytes: dict[str, float]
+    typed: dict[str, onnx.ValueInfoProto]
+
+    @classmethod
+    def of(cls, model_path: Path, graph, stages, plan_path: Path) -> _Cut:
+        model = read_model_with_weights(model_path)
+        # the Shape/Size nodes placer folded (their input's shape is known) become constants
+        shape_values = dict(graph.shape_constants)
+        folded = folded_nodes(model.graph, graph)
+        as_constant = {
+            index: _constant_node(node, shape_values[node.output[0]])
+            for index, node in enumerate(model.graph.node)
+            if index in folded and node.output and node.output[0] in shape_values
+        }
+        names = op_positions(model.graph, graph, model_path)
+        # side computations run, like folded nodes, in every stage that reads them
+        side_names = {graph.nodes[k].name for k in graph.replicated}
+        side = {index for index, name in names.items() if name in side_names}
+        placed = {index: name for index, name in names.items() if index not in side}
+        stage_of = _stage_of_nodes(model.graph, placed, stages, plan_path, side_names)
+        _check_order(model.graph, stage_of, plan_path)
+        readers: dict[str, set[int]] = {}
+        for index, node in enumerate(model.graph.node):
+            for name in node_reads(as_constant.get(index, node)):
+                readers.setdefault(name, set()).update(stage_of[index])
+        tensor_bytes = {edge.tensor: edge.bytes for edge in graph.edges}
+        return cls(model_path, model, frozenset(folded), frozenset(side), as_constant,
+                   stage_of, readers, tensor_bytes, _value_infos(model))  # fmt: skip
+
+    @property
+    def initializers(self) -> dict[str, onnx.TensorProto]:
+        return {init.name: init for init in self.model.graph.initializer}
+
+    @property
+    def graph_inputs(self) -> list[str]:
+        initializers = self.initializers
+        return [v.name for v in self.model.graph.input if v.name not in initializers]
+
+    @property
+    def graph_outputs(self) -> list[str]:
+        return [v.name for v in self.model.graph.output]
+
+    def submodel(self, s: int, device: str) -> tuple[StageFile, bytes]:
+        """Stage ``s``'s submodel (checked by the ONNX checker) and its manifest entry."""
+        model, main, model_path = self.model, self.model.graph, self.model_path
+        initializers = self.initializers
+        sparse = {init.values.name: init for init in main.sparse_initializer}
+        graph_outputs = self.graph_outputs
+        # every stage that reads a folded tensor makes it itself: it never crosses a cut
+        made_by_folded = {name for i in self.folded | self.side for name in main.node[i].output}
+        members = [i for i, node in enumerate(main.node) if s in self.stage_of[i]]
+        nodes = [self.as_constant.get(i, main.node[i]) for i in members]
         produced = [name for node in nodes for name in node.output if name]
         produced_set = set(produced)
         reads = list(dict.fromkeys(name for node in nodes for name in node_reads(node)))
@@ -251,17 +300,17 @@ def build_split(
         outputs = [
             n for n in produced
             if n in graph_outputs
-            or (n not in made_by_folded and any(r > s for r in readers.get(n, ())))
+            or (n not in made_by_folded and any(r > s for r in self.readers.get(n, ())))
         ]  # fmt: skip
         used_inits = [initializers[n] for n in reads if n in initializers]
-        value_inputs = [_value_info(typed, n, model_path) for n in inputs]
+        value_inputs = [_value_info(self.typed, n, model_path) for n in inputs]
         if model.ir_version < 4:  # before IR 4, every initializer is also a graph input
-            value_inputs += [_value_info(typed, i.name, model_path) for i in used_inits]
+            value_inputs += [_value_info(self.typed, i.name, model_path) for i in used_inits]
         sub_graph = helper.make_graph(
             nodes,
             f"{main.name or model_path.stem}_stage{s + 1}",
             value_inputs,
-            [_value_info(typed, n, model_path) for n in outputs],
+            [_value_info(self.typed, n, model_path) for n in outputs],
             initializer=used_inits,
             sparse_initializer=[sparse[n] for n in reads if n in sparse],
         )
@@ -276,36 +325,37 @@ def build_split(
             onnx.checker.check_model(sub, full_check=True)
         except Exception as err:  # the checker raises several unrelated types
             raise ModelLoadError(
-                f"{model_path}: the submodel of stage {s + 1} ({stage['device']}) fails the "
+                f"{model_path}: the submodel of stage {s + 1} ({device}) fails the "
                 f"ONNX checker: {first_line(err)}"
             ) from err
-        file = f"stage_{s + 1}_{re.sub(r'[^A-Za-z0-9]+', '_', stage['device'])}.onnx"
+        file = f"stage_{s + 1}_{re.sub(r'[^A-Za-z0-9]+', '_', device)}.onnx"
         data = sub.SerializeToString()
-        contents.append(data)
-        bytes_in = float(sum(tensor_bytes.get(n, 0.0) for n in inputs if n not in graph_inputs))
-        files.append(
-            StageFile(s + 1, file, stage["device"], tuple(inputs), tuple(outputs), len(nodes),
-                      bytes_in, 0.0, len(data), hashlib.sha256(data).hexdigest())
-        )  # fmt: skip
+        graph_inputs = self.graph_inputs
+        bytes_in = float(
+            sum(self.tensor_bytes.get(n, 0.0) for n in inputs if n not in graph_inputs)
+        )
+        entry = StageFile(s + 1, file, device, tuple(inputs), tuple(outputs), len(nodes),
+                          bytes_in, 0.0, len(data), hashlib.sha256(data).hexdigest())  # fmt: skip
+        return entry, data
 
-    # the bytes crossing the cut after stage s: tensors made up to s and read after it
-    made_in = {}
-    for index, node in enumerate(main.node):
-        for name in node.output:
-            if name and index not in folded and index not in side and stage_of[index]:
-                made_in.setdefault(name, min(stage_of[index]))
-    for s in range(len(files)):
-        crossing = {
-            name for name, stage in made_in.items()
-            if stage <= s and any(r > s for r in readers.get(name, ()))
-        }  # fmt: skip
-        total = float(sum(tensor_bytes.get(name, 0.0) for name in crossing))
-        files[s] = replace(files[s], bytes_out=total if s < len(files) - 1 else 0.0)
-    manifest = SplitManifest(
-        model_path.name, tuple(files), tuple(graph_inputs), tuple(graph_outputs),
-        len(graph.unknown_shapes), graph.tensor_count,
-    )  # fmt: skip
-    return Split(manifest, tuple(contents), dict(graph.input_shapes))
+    def with_bytes_out(self, files: list[StageFile]) -> list[StageFile]:
+        """``files`` with the bytes crossing the cut after each stage: the tensors made
+        up to it and read after it (none after the last)."""
+        made_in = {}
+        for index, node in enumerate(self.model.graph.node):
+            for name in node.output:
+                placed = index not in self.folded and index not in self.side
+                if name and placed and self.stage_of[index]:
+                    made_in.setdefault(name, min(self.stage_of[index]))
+        out = []
+        for s, file in enumerate(files):
+            crossing = {
+                name for name, stage in made_in.items()
+                if stage <= s and any(r > s for r in self.readers.get(name, ()))
+            }  # fmt: skip
+            total = float(sum(self.tensor_bytes.get(name, 0.0) for name in crossing))
+            out.append(replace(file, bytes_out=total if s < len(files) - 1 else 0.0))
+        return out
 
 
 def _write(out_dir: Path, manifest: SplitManifest, contents: list[bytes]) -> None:
