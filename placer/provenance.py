@@ -147,51 +147,10 @@ class Provenance:
                 missing[0],
                 f"missing (a plan of an ONNX model records all of {', '.join(COSTING_KEYS)})",
             )
-        choices = {
-            "mode": ("inference", "training"),
-            "dtype": ("fp32", "tf32", "fp16", "bf16"),
-            "optimizer": ("adam", "sgd"),
-        }
-        for field, allowed in choices.items():
-            if document[field] not in allowed:
-                got = shown(document[field])
-                raise fail(field, f"expected one of {', '.join(allowed)}, got {got}")
-        batch = document["batch_size"]
-        if not _positive_int(batch):
-            expected = f"expected an integer from 1 to {MAX_DIM:,}"
-            raise fail("batch_size", f"{expected}, got {shown(batch)}")
-        shapes = document["input_shapes"]
-        if not isinstance(shapes, dict):
-            raise fail(
-                "input_shapes", f"expected an object of NAME: [D0, D1, ...], got {shown(shapes)}"
-            )
-        for name, shape in shapes.items():
-            if not isinstance(shape, list) or not shape or not all(map(_positive_int, shape)):
-                raise fail(
-                    f"input_shapes.{name}",
-                    f"expected a list of integers from 1 to {MAX_DIM:,}, got {shown(shape)}",
-                )
-        if not isinstance(document["coarsen"], bool):
-            raise fail("coarsen", f"expected true or false, got {shown(document['coarsen'])}")
-        costs = document["costs"]
-        if costs is not None and not is_fingerprint(costs):
-            raise fail(
-                "costs", f"expected null or 'sha256:' and 64 hex digits, got {shown(costs)}"
-            )
-        granularity = document.get("granularity", "op")
-        if granularity not in ("op", "layer"):
-            raise fail("granularity", f"expected one of op, layer, got {shown(granularity)}")
-        cut_at = document.get("cut_at")
-        if cut_at is not None:
-            if not isinstance(cut_at, str):
-                expected = "expected null or a regular expression"
-                raise fail("cut_at", f"{expected}, got {shown(cut_at)}")
-            if granularity != "op":
-                raise fail("cut_at", "expected null in a plan made with --granularity layer")
-            try:
-                re.compile(cut_at)
-            except re.error as err:
-                raise fail("cut_at", f"not a regular expression ({err})") from err
+        _check_choices(document, fail)
+        shapes = _input_shapes(document["input_shapes"], fail)
+        _check_costs(document, fail)
+        granularity, cut_at = _cut_rule(document, fail)
         fusion = document.get("fusion", "none")
         if fusion not in ("none", "runtime"):
             raise fail("fusion", f"expected one of none, runtime, got {shown(fusion)}")
@@ -200,16 +159,88 @@ class Provenance:
             mode=document["mode"],
             dtype=document["dtype"],
             optimizer=document["optimizer"],
-            batch_size=batch,
-            input_shapes={name: tuple(shape) for name, shape in shapes.items()},
+            batch_size=document["batch_size"],
+            input_shapes=shapes,
             coarsen=document["coarsen"],
-            costs=costs,
+            costs=document["costs"],
             cluster=cluster,
             granularity=granularity,
             cut_at=cut_at,
             fusion=fusion,
         )
         return Provenance(fingerprint, costing)
+
+
+def _check_choices(document: dict, fail) -> None:
+    """Check the recorded mode, dtype, optimizer and batch size (``fail(field,
+    message)`` makes the error)."""
+    from placer.util.safe_yaml import shown
+
+    choices = {
+        "mode": ("inference", "training"),
+        "dtype": ("fp32", "tf32", "fp16", "bf16"),
+        "optimizer": ("adam", "sgd"),
+    }
+    for field, allowed in choices.items():
+        if document[field] not in allowed:
+            got = shown(document[field])
+            raise fail(field, f"expected one of {', '.join(allowed)}, got {got}")
+    batch = document["batch_size"]
+    if not _positive_int(batch):
+        expected = f"expected an integer from 1 to {MAX_DIM:,}"
+        raise fail("batch_size", f"{expected}, got {shown(batch)}")
+
+
+def _check_costs(document: dict, fail) -> None:
+    """Check the recorded ``--coarsen`` and ``--costs`` table fingerprint."""
+    from placer.util.safe_yaml import shown
+
+    if not isinstance(document["coarsen"], bool):
+        raise fail("coarsen", f"expected true or false, got {shown(document['coarsen'])}")
+    costs = document["costs"]
+    if costs is not None and not is_fingerprint(costs):
+        raise fail(
+            "costs", f"expected null or 'sha256:' and 64 hex digits, got {shown(costs)}"
+        )
+
+
+def _input_shapes(shapes: Any, fail) -> dict[str, tuple[int, ...]]:
+    """The recorded ``--input-shape`` values, checked."""
+    from placer.util.safe_yaml import shown
+
+    if not isinstance(shapes, dict):
+        raise fail(
+            "input_shapes", f"expected an object of NAME: [D0, D1, ...], got {shown(shapes)}"
+        )
+    for name, shape in shapes.items():
+        if not isinstance(shape, list) or not shape or not all(map(_positive_int, shape)):
+            raise fail(
+                f"input_shapes.{name}",
+                f"expected a list of integers from 1 to {MAX_DIM:,}, got {shown(shape)}",
+            )
+    return {name: tuple(shape) for name, shape in shapes.items()}
+
+
+def _cut_rule(document: dict, fail) -> tuple[str, str | None]:
+    """The recorded ``--granularity`` and ``--cut-at`` (``op`` and null for plans
+    written before them), checked."""
+    from placer.util.safe_yaml import shown
+
+    granularity = document.get("granularity", "op")
+    if granularity not in ("op", "layer"):
+        raise fail("granularity", f"expected one of op, layer, got {shown(granularity)}")
+    cut_at = document.get("cut_at")
+    if cut_at is not None:
+        if not isinstance(cut_at, str):
+            expected = "expected null or a regular expression"
+            raise fail("cut_at", f"{expected}, got {shown(cut_at)}")
+        if granularity != "op":
+            raise fail("cut_at", "expected null in a plan made with --granularity layer")
+        try:
+            re.compile(cut_at)
+        except re.error as err:
+            raise fail("cut_at", f"not a regular expression ({err})") from err
+    return granularity, cut_at
 
 
 def is_fingerprint(value: Any) -> bool:
