@@ -642,6 +642,36 @@ def _fix_input_dims(
     """A copy of ``model`` whose graph inputs have concrete dims, and whether any changed."""
     inputs = _real_inputs(model.graph)
     names = [value.name for value in inputs]
+    _check_given(path, names, given)
+    symbols = _symbol_sizes(path, inputs, batch_size, given)
+    resolved = _resolved_dims(path, inputs, batch_size, given, symbols)
+    changed = any(
+        [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        != resolved[v.name]
+        for v in inputs
+    )
+    if not changed:
+        return model, False
+    fixed = ModelProto()
+    fixed.CopyFrom(model)
+    by_name = {value.name: value for value in fixed.graph.input}
+    for name, sizes in resolved.items():
+        shape = by_name[name].type.tensor_type.shape
+        shape.ClearField("dim")
+        for size in sizes:
+            shape.dim.add().dim_value = size
+    # Shapes recorded for other batch sizes would contradict the new ones.
+    del fixed.graph.value_info[:]
+    for output in fixed.graph.output:
+        if output.type.HasField("tensor_type"):
+            output.type.tensor_type.ClearField("shape")
+    return fixed, True
+
+
+
+
+def _check_given(path: Path, names: list[str], given: dict[str, Sequence[int]]) -> None:
+    """Refuse ``--input-shape`` values for no input, or with a dim below 1."""
     strangers = sorted(set(given) - set(names))
     if strangers:
         raise ModelLoadError(
@@ -653,8 +683,12 @@ def _fix_input_dims(
             raise ModelLoadError(
                 f"{path}: --input-shape {name}=... needs positive dims, got {list(dims)}"
             )
-    # Symbols the user's shapes pin down, then the batch size for the leading symbol of
-    # the inputs they leave out: one size per symbol, used for every input.
+
+
+def _symbol_sizes(path: Path, inputs, batch_size: int, given) -> dict[str, int]:
+    """The size of each symbolic dim: as the user's shapes pin it down, then the batch
+    size for the leading symbol of the inputs they leave out; one size per symbol, used
+    for every input (two sizes for one symbol are refused, naming both sources)."""
     symbols: dict[str, int] = {}
     source: dict[str, str] = {}  # where each symbol got its size: "NAME axis I"
     for value in inputs:
@@ -693,6 +727,12 @@ def _fix_input_dims(
                     f"--input-shape {value.name}=..."
                 )
 
+    return symbols
+
+
+def _resolved_dims(path: Path, inputs, batch_size: int, given, symbols) -> dict[str, list[int]]:
+    """Every graph input's concrete dims (refused when some stay unknown, or the
+    tensor would hold more elements than placer handles)."""
     resolved: dict[str, list[int]] = {}
     unresolved: list[str] = []
     for value in inputs:
@@ -732,27 +772,7 @@ def _fix_input_dims(
             hint = f" (at --batch-size {batch_size})" if batch_size != 1 else ""
         check_elements(path, f"graph input {name!r}", sizes, hint)
 
-    changed = any(
-        [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-        != resolved[v.name]
-        for v in inputs
-    )
-    if not changed:
-        return model, False
-    fixed = ModelProto()
-    fixed.CopyFrom(model)
-    by_name = {value.name: value for value in fixed.graph.input}
-    for name, sizes in resolved.items():
-        shape = by_name[name].type.tensor_type.shape
-        shape.ClearField("dim")
-        for size in sizes:
-            shape.dim.add().dim_value = size
-    # Shapes recorded for other batch sizes would contradict the new ones.
-    del fixed.graph.value_info[:]
-    for output in fixed.graph.output:
-        if output.type.HasField("tensor_type"):
-            output.type.tensor_type.ClearField("shape")
-    return fixed, True
+    return resolved
 
 
 #: Seconds ONNX shape inference may take before the model is refused: far more than any
