@@ -1,7 +1,7 @@
 """Record what placer prints, to check that a refactoring changes none of it.
 
 ``python bench/outputs.py record DIR`` runs ``place``, ``evaluate``, ``compare`` and
-``inspect`` (table and JSON) on every workload under ``tests/data/dnn-partitioning`` (the
+``inspect`` (table and JSON) and ``report`` (HTML and Markdown) on every workload under ``tests/data/dnn-partitioning`` (the
 expert plans included) and on every sample model (both modes, the built-in cluster and
 ``examples/2xa100_4xt4.yaml``), each in a fresh process, and writes one file per command
 with its exit status, stdout and stderr (the checkout's path written ``<root>``, so that
@@ -107,10 +107,16 @@ def record(out: Path) -> None:
                 runs["inspect-json"] = ["inspect", str(path), *options, "--format", "json"]
             runs["evaluate"] = ["evaluate", str(path), str(plan)]
             runs["evaluate-json"] = ["evaluate", str(path), str(plan), "--format", "json"]
+            html, markdown = Path(tmp) / f"{name}.html", Path(tmp) / f"{name}.md"
+            runs["report"] = ["report", str(path), str(plan), *options, "--microbatches", "6",
+                              "--html", str(html), "--markdown", str(markdown)]  # fmt: skip
             for command, args in runs.items():
                 text = _run(args)
                 if command == "place-json" and plan.exists():
                     text += "--- plan\n" + _mask(plan.read_text())
+                for written in (html, markdown) if command == "report" else ():
+                    if written.exists():
+                        text += f"--- {written.suffix}\n" + written.read_text()
                 text = text.replace(tmp, "<tmp>").replace(str(ROOT), "<root>")
                 (out / f"{name}.{command}.txt").write_text(text)
 

@@ -298,6 +298,26 @@ def to_html(
     out += [f'<p class="bad">invalid: {_e(v)}</p>' for v in evaluation.violations]
     out += [f'<p class="note">note: {_e(n)}</p>' for n in result.notes]
 
+    out += _stage_table(stages, bottleneck_name, scale, unit_label)
+    out.append("<h2>Load per stage</h2>")
+    out.append(
+        f'<p class="legend"><span style="background:{_COMPUTE}"></span>compute'
+        f'<span style="background:{_COMM}"></span>communication; the dashed line is the '
+        "bottleneck's load, which sets the throughput.</p>"
+    )
+    out.append(_load_bars(stages, result.max_load, scale, unit))
+    out.append("<h2>Memory per device</h2>")
+    out.append('<p class="legend">filled: memory the plan needs; dashed: the device\'s cap.</p>')
+    out.append(_memory_bars(stages))
+    out += _timeline_section(sim, stages, training, scale, unit, per)
+    out += _ops_section(problem, stages, scale, unit_label)
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def _stage_table(stages, bottleneck_name: str, scale: float, unit_label: str) -> list[str]:
+    """The HTML table of the stages, the bottleneck's row marked."""
+    out: list[str] = []
     out.append(
         "<h2>Stages</h2><table><thead><tr><th>#</th><th>device</th><th>type</th>"
         f"<th>ops</th><th>compute{_e(unit_label)}</th><th>comm{_e(unit_label)}</th>"
@@ -315,16 +335,14 @@ def to_html(
         )
     out.append("</tbody></table>")
 
-    out.append("<h2>Load per stage</h2>")
-    out.append(
-        f'<p class="legend"><span style="background:{_COMPUTE}"></span>compute'
-        f'<span style="background:{_COMM}"></span>communication; the dashed line is the '
-        "bottleneck's load, which sets the throughput.</p>"
-    )
-    out.append(_load_bars(stages, result.max_load, scale, unit))
-    out.append("<h2>Memory per device</h2>")
-    out.append('<p class="legend">filled: memory the plan needs; dashed: the device\'s cap.</p>')
-    out.append(_memory_bars(stages))
+    return out
+
+
+def _timeline_section(sim, stages, training: bool, scale: float, unit: str, per: str):
+    """The simulated run's heading, legend and SVG timeline (a note when the plan forms
+    no pipeline)."""
+    unit_label = f" {unit}" if unit else ""
+    out: list[str] = []
     if sim is None:
         out.append("<h2>Pipeline timeline</h2>")
         out.append('<p class="note">not simulated: the plan is not contiguous, so its '
@@ -345,6 +363,12 @@ def to_html(
         )
         out.append(_timeline_svg(stages, sim.activities, scale, unit))
 
+    return out
+
+
+def _ops_section(problem, stages, scale: float, unit_label: str) -> list[str]:
+    """Each stage's ops with their times, folded away on large plans."""
+    out: list[str] = []
     out.append("<h2>Ops by stage</h2>")
     for i, stage in enumerate(stages, start=1):
         out.append(
@@ -360,8 +384,7 @@ def to_html(
                 f'<td class="n">{_num(op.latency[stage.kind] * scale)}</td></tr>'
             )
         out.append("</tbody></table></details>")
-    out.append("</body></html>\n")
-    return "\n".join(out)
+    return out
 
 
 # -- Markdown --------------------------------------------------------------------------
