@@ -1,12 +1,13 @@
 """Record what placer prints, to check that a refactoring changes none of it.
 
 ``python bench/outputs.py record DIR`` runs ``place``, ``evaluate``, ``compare`` and
-``inspect`` (table and JSON) and ``report`` (HTML and Markdown) on every workload under ``tests/data/dnn-partitioning`` (the
-expert plans included) and on every sample model (both modes, the built-in cluster and
-``examples/2xa100_4xt4.yaml``), each in a fresh process, and writes one file per command
-with its exit status, stdout and stderr (the checkout's path written ``<root>``, so that
-two checkouts compare).  ``python bench/outputs.py diff OLD NEW`` lists
-the files that differ and exits 1 if any does.
+``inspect`` (table and JSON) and ``report`` (HTML and Markdown) on every workload under
+``tests/data/dnn-partitioning`` (the expert plans included) and on every sample model
+(both modes, the built-in cluster and ``examples/2xa100_4xt4.yaml``), each in a fresh
+process, and writes one file per command with its exit status, stdout and stderr (the
+checkout's path written ``<root>``, so that two checkouts compare).
+``python bench/outputs.py diff OLD NEW`` lists the files that differ and exits 1 if any
+does.
 
 Only what depends on the clock is masked: the ``solve_seconds`` of JSON plans, the
 ``seconds`` of ``compare --format json`` and the time column of ``compare``'s table
