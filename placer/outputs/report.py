@@ -462,11 +462,30 @@ def to_markdown(result: PlacementResult, width: int = 40) -> str:
             f"{_num(stage.communication * scale)} | {_num(stage.load * scale)} | "
             f"{_bytes(stage.memory_bytes)} | {_bytes(stage.memory_cap_bytes)} |"
         )
-    top = max(result.max_load, 1e-300)
+    lines += ["", "```text"]
+    lines += _text_charts(stages, result.max_load, width, scale, unit_label)
+    lines += ["```", ""]
+    for i, stage in enumerate(stages, start=1):
+        names = ", ".join(_md(problem.ops[j].key) for j in stage.ops)
+        lines.append(
+            f"<details><summary>stage {i}: {_md_html(stage.device)}, {len(stage.ops)} ops"
+            "</summary>"
+        )
+        lines += ["", names, "", "</details>"]
+    for note in result.notes:
+        lines.append(f"> note: {_md(note)}")
+    return "\n".join(lines) + "\n"
+
+
+def _text_charts(stages, max_load: float, width: int, scale: float, unit_label: str):
+    """Text bar charts of each stage's load (compute ``█``, communication ``▒``; the
+    bottleneck spans ``width``) and memory (``█`` used of the cap, ``·`` free)."""
+    lines: list[str] = []
+    top = max(max_load, 1e-300)
     label = max((len(s.device) for s in stages), default=6)
     # no way out of the fence, and no control characters inside it
     plain = {s.device: printable(s.device.replace("`", "'")) for s in stages}
-    lines += ["", "```text", f"load (█ compute, ▒ communication; {width} = the bottleneck)"]
+    lines += [f"load (█ compute, ▒ communication; {width} = the bottleneck)"]
     for stage in stages:
         compute = round(width * stage.compute / top)
         comm = max(0, min(width - compute, round(width * stage.load / top) - compute))
@@ -484,14 +503,4 @@ def to_markdown(result: PlacementResult, width: int = 40) -> str:
             bar = "(no cap)".ljust(width)
         used = f"{_bytes(stage.memory_bytes)} {_of(cap)}"
         lines.append(f"{plain[stage.device].ljust(label)} {bar} {used}")
-    lines += ["```", ""]
-    for i, stage in enumerate(stages, start=1):
-        names = ", ".join(_md(problem.ops[j].key) for j in stage.ops)
-        lines.append(
-            f"<details><summary>stage {i}: {_md_html(stage.device)}, {len(stage.ops)} ops"
-            "</summary>"
-        )
-        lines += ["", names, "", "</details>"]
-    for note in result.notes:
-        lines.append(f"> note: {_md(note)}")
-    return "\n".join(lines) + "\n"
+    return lines
