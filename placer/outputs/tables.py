@@ -167,6 +167,43 @@ def render_table(result: PlacementResult, console: Console) -> None:
     problem, evaluation = result.problem, result.evaluation
     scale, unit = _time_scale(problem.time_unit)
     _title(console, f"placer: {printable(problem.name)} — solver {printable(result.solver)}")
+    console.print(_stage_table(result, scale))
+    time_unit = markup_safe(problem.time_unit)
+    per = f"samples/{time_unit}" if time_unit else "samples per time unit"
+    status = "optimal" if result.optimal else "not proven optimal"
+    if problem.shapes_estimated:  # optimal for costs that rest on guessed shapes
+        status += " for estimated shapes" if result.optimal else "; shapes estimated"
+    unit = markup_safe(unit)
+    where = f"times in {unit}" if unit else "times in the input's unit"
+    console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
+    unit = f" {unit}" if unit else ""
+    console.print(
+        f"max-load {_num(result.max_load * scale)}{unit} ({status}); "
+        f"predicted throughput {_num(result.throughput)} {per}"
+    )
+    scope = "contiguous placement" if result.contiguous_bound else "placement"
+    console.print(
+        f"lower bound {_num(result.lower_bound * scale)}{unit}: no {scope} beats it; "
+        f"gap at most {100 * result.gap:.2f}%"
+    )
+    if searched := _searched(result):
+        console.print(searched)
+    for line in _simulation_lines(result, scale, unit, per):
+        console.print(line)
+    raw_unit = _time_scale(problem.time_unit)[1]
+    for line in _cpu_lines(result, scale, f" {printable(raw_unit)}" if raw_unit else ""):
+        console.print(Text(line))
+    for note in result.notes:
+        console.print(Text(f"note: {printable(note)}", style="yellow"))
+    if not evaluation.valid:
+        for violation in evaluation.violations:
+            console.print(Text(f"invalid: {printable(violation)}", style="bold red"))
+
+
+def _stage_table(result: PlacementResult, scale: float) -> Table:
+    """The plan's table: a row per device used in pipeline order, the bottleneck
+    marked, with its layers when the model names them."""
+    problem, evaluation = result.problem, result.evaluation
     table = Table()
     _column(table, "device")
     _column(table, "kind")
@@ -199,37 +236,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
             *([markup_safe(layers[position][1])] if layers is not None else []),
             style="bold red" if is_bottleneck else None,
         )
-    console.print(table)
-    time_unit = markup_safe(problem.time_unit)
-    per = f"samples/{time_unit}" if time_unit else "samples per time unit"
-    status = "optimal" if result.optimal else "not proven optimal"
-    if problem.shapes_estimated:  # optimal for costs that rest on guessed shapes
-        status += " for estimated shapes" if result.optimal else "; shapes estimated"
-    unit = markup_safe(unit)
-    where = f"times in {unit}" if unit else "times in the input's unit"
-    console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
-    unit = f" {unit}" if unit else ""
-    console.print(
-        f"max-load {_num(result.max_load * scale)}{unit} ({status}); "
-        f"predicted throughput {_num(result.throughput)} {per}"
-    )
-    scope = "contiguous placement" if result.contiguous_bound else "placement"
-    console.print(
-        f"lower bound {_num(result.lower_bound * scale)}{unit}: no {scope} beats it; "
-        f"gap at most {100 * result.gap:.2f}%"
-    )
-    if searched := _searched(result):
-        console.print(searched)
-    for line in _simulation_lines(result, scale, unit, per):
-        console.print(line)
-    raw_unit = _time_scale(problem.time_unit)[1]
-    for line in _cpu_lines(result, scale, f" {printable(raw_unit)}" if raw_unit else ""):
-        console.print(Text(line))
-    for note in result.notes:
-        console.print(Text(f"note: {printable(note)}", style="yellow"))
-    if not evaluation.valid:
-        for violation in evaluation.violations:
-            console.print(Text(f"invalid: {printable(violation)}", style="bold red"))
+    return table
 
 
 def _simulation_lines(result: PlacementResult, scale: float, unit: str, per: str) -> list[str]:
