@@ -436,6 +436,40 @@ class _Step:
     source: int | None = None
 
 
+def _transfer_key(t: Transfer, m: int) -> tuple:
+    """The key of transfer ``t`` of microbatch ``m`` among the simulated steps."""
+    return ("x", t.source, t.target, t.source_pass, t.pass_, m)
+
+
+def _sequences(stages, transfers, microbatches: int, schedule: Schedule) -> list[list[_Step]]:
+    """Each stage's steps in its schedule's order: per pass of a microbatch, the
+    transfers it pays to receive, its compute, then its send if anything leaves it."""
+    inbound: dict[tuple[int, Pass], list[Transfer]] = defaultdict(list)
+    outbound: dict[tuple[int, Pass], list[Transfer]] = defaultdict(list)
+    for transfer in transfers:
+        inbound[(transfer.target, transfer.pass_)].append(transfer)
+        outbound[(transfer.source, transfer.source_pass)].append(transfer)
+    sequences: list[list[_Step]] = []
+    for s, order in enumerate(orders(len(stages), microbatches, schedule)):
+        steps = []
+        for pass_, m in order:
+            p = 0 if pass_ is Pass.FORWARD else 1
+            arriving = inbound[(s, pass_)]
+            for t in arriving:
+                if t.paid:
+                    steps.append(_Step(_transfer_key(t, m), Work.RECEIVE, pass_, m, t.seconds,
+                                       (("s", t.source, t.source_pass, m),), t.resources,
+                                       t.source))  # fmt: skip
+            compute = ("c", s, pass_, m)
+            steps.append(_Step(compute, Work.COMPUTE, pass_, m, stages[s].compute[p],
+                               tuple(_transfer_key(t, m) for t in arriving)))  # fmt: skip
+            if outbound[(s, pass_)]:
+                steps.append(_Step(("s", s, pass_, m), Work.SEND, pass_, m, stages[s].send[p],
+                                   (compute,)))  # fmt: skip
+        sequences.append(steps)
+    return sequences
+
+
 def run(
     stages: tuple[StageWork, ...],
     transfers: tuple[Transfer, ...],
@@ -450,33 +484,10 @@ def run(
         No activity can start although some are left: the plan's transfers go against
         its schedule (an internal error: contiguous plans never do).
     """
-    inbound: dict[tuple[int, Pass], list[Transfer]] = defaultdict(list)
     outbound: dict[tuple[int, Pass], list[Transfer]] = defaultdict(list)
     for transfer in transfers:
-        inbound[(transfer.target, transfer.pass_)].append(transfer)
         outbound[(transfer.source, transfer.source_pass)].append(transfer)
-
-    def xfer_key(t: Transfer, m: int) -> tuple:
-        return ("x", t.source, t.target, t.source_pass, t.pass_, m)
-
-    sequences: list[list[_Step]] = []
-    for s, order in enumerate(orders(len(stages), microbatches, schedule)):
-        steps = []
-        for pass_, m in order:
-            p = 0 if pass_ is Pass.FORWARD else 1
-            arriving = inbound[(s, pass_)]
-            for t in arriving:
-                if t.paid:
-                    steps.append(_Step(xfer_key(t, m), Work.RECEIVE, pass_, m, t.seconds,
-                                       (("s", t.source, t.source_pass, m),), t.resources,
-                                       t.source))  # fmt: skip
-            compute = ("c", s, pass_, m)
-            steps.append(_Step(compute, Work.COMPUTE, pass_, m, stages[s].compute[p],
-                               tuple(xfer_key(t, m) for t in arriving)))  # fmt: skip
-            if outbound[(s, pass_)]:
-                steps.append(_Step(("s", s, pass_, m), Work.SEND, pass_, m, stages[s].send[p],
-                                   (compute,)))  # fmt: skip
-        sequences.append(steps)
+    sequences = _sequences(stages, transfers, microbatches, schedule)
 
     done: dict[tuple, float] = {}
     stage_free = [0.0] * len(stages)
@@ -524,7 +535,7 @@ def run(
         if step.work is Work.SEND:
             for t in outbound[(s, step.pass_)]:
                 if not t.paid:
-                    ready = _Step(xfer_key(t, step.microbatch), Work.RECEIVE, t.pass_,
+                    ready = _Step(_transfer_key(t, step.microbatch), Work.RECEIVE, t.pass_,
                                   step.microbatch, t.seconds, (step.key,), t.resources,
                                   t.source)  # fmt: skip
                     floating.append((t.target, ready))
