@@ -47,7 +47,7 @@ from placer.solvers.dp import _bracket_kernels as kernels
 from placer.solvers.dp import _ideal_kernels
 from placer.solvers.dp.chain import States, least_limit
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
-from placer.solvers.dp.lattice import backtrack
+from placer.solvers.dp.lattice import BackPointers, backtrack
 from placer.util.interrupts import deferred_interrupt
 
 #: Ideals per call of the charge kernels (a fraction of a second).
@@ -85,7 +85,8 @@ def bracket(problem: Problem, blocks: BlockGraph, stages, options) -> Bracket:
     )
     placement = None
     if final >= 0 and math.isfinite(limit):
-        placement = backtrack(problem, blocks, lattice, back_j, back_k, states.strides, final)
+        pointers = BackPointers(back_j, back_k, states.strides)
+        placement = backtrack(problem, blocks, lattice, pointers, final)
     return Bracket(lower if math.isfinite(lower) else 0.0, placement if n else None)
 
 

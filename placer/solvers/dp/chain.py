@@ -42,6 +42,7 @@ from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph
 from placer.solvers.dp import _chain_kernels as kernels
 from placer.solvers.dp.costing import Costing
+from placer.solvers.dp.lattice import BackPointers
 from placer.util.interrupts import deferred_interrupt
 
 #: Most device-count states a DP table may have (the default cluster has 10); each
@@ -215,7 +216,8 @@ def solve_order(
         return None, math.inf, costs.exact
     high = least_limit(lambda limit: final_state(limit) >= 0, high)
     final = final_state(high)
-    return _backtrack(problem, blocks, costs, states, back_i, back_k, final)
+    return _backtrack(problem, blocks, costs, states, BackPointers(back_i, back_k, states.strides),
+                      final)  # fmt: skip
 
 
 def least_limit(works, high: float, stop=None) -> float | None:
@@ -246,21 +248,16 @@ def _ceiling(costs: _OrderCosts) -> float:
     return (work + 2 * transfers) * (1 + 1e-9) + 1e-300
 
 
-def _backtrack(problem, blocks, costs: _OrderCosts, states: States, back_i, back_k, s):
-    """The placement of the split that reached ``(s, m)``, and its max-load."""
-    j = len(costs.order)
+def _backtrack(problem, blocks, costs: _OrderCosts, states: States, pointers: BackPointers, s):
+    """The placement of the split that reached ``(s, m)``, its max-load, and whether
+    that is exact."""
     stages: list[tuple[int, np.ndarray]] = []
     value = 0.0
     masked = costs.cut.shape[1] > 1
-    while j > 0:
-        i, k = int(back_i[s, j]), int(back_k[s, j])
-        prev = s - int(states.strides[k])
-        if i != j:
-            u = int(states.used_mask[prev]) if masked else 0
-            r = int(states.left_mask[s]) if masked else 0
-            load = costs.lat[k, j] - costs.lat[k, i] + costs.cut[k, u, i] + costs.cut[k, r, j]
-            value = max(value, float(load))
-            stages.append((k, np.asarray(costs.order[i:j])))
-        s, j = prev, i
-    stages.reverse()  # pipeline order
+    for k, i, j, prev, after in pointers.walk(s, len(costs.order)):
+        u = int(states.used_mask[prev]) if masked else 0
+        r = int(states.left_mask[after]) if masked else 0
+        load = costs.lat[k, j] - costs.lat[k, i] + costs.cut[k, u, i] + costs.cut[k, r, j]
+        value = max(value, float(load))
+        stages.append((k, np.asarray(costs.order[i:j])))
     return placement_of_stages(problem, blocks, stages), value, costs.exact

@@ -41,22 +41,41 @@ def make_lattice(bits, child, parent, added, creator) -> Lattice:
     return Lattice(bits, sub_start, sub_items, added, creator)
 
 
-def backtrack(problem: Problem, blocks: BlockGraph, lattice: Lattice, back_ideal, back_kind,
-              strides, s: int) -> Placement:  # fmt: skip
-    """The placement of the split that reached state ``s`` at the whole set: the DP's
-    back pointers ``back_ideal[s, i]`` (the sub-ideal where the stage ending at ``i``
-    starts; ``i`` itself for a device left unused) and ``back_kind[s, i]`` (its kind)."""
-    i = back_ideal.shape[1] - 1
-    stages: list[tuple[int, np.ndarray]] = []
-    while i != 0:
-        j, k = int(back_ideal[s, i]), int(back_kind[s, i])
-        if j != i:
-            diff = lattice.bits[i] & ~lattice.bits[j]
-            members = np.flatnonzero(
-                np.unpackbits(diff.view(np.uint8), bitorder="little")[: blocks.n_blocks]
-            )
-            stages.append((k, members))
-        s -= int(strides[k])
-        i = j
-    stages.reverse()  # pipeline order
+@dataclass(frozen=True)
+class BackPointers:
+    """A DP's back pointers: ``start[s, i]`` is where the stage ending at ``i`` in state
+    ``s`` starts (``i`` itself for a device left unused), ``kind[s, i]`` its kind, and
+    ``strides`` the state's step per device of each kind."""
+
+    start: np.ndarray
+    kind: np.ndarray
+    strides: np.ndarray
+
+    def walk(self, s: int, end: int) -> list[tuple[int, int, int, int, int]]:
+        """``(kind, start, end, state before, state after)`` of each stage of the split
+        that reached state ``s`` at ``end``, in pipeline order (unused devices left
+        out)."""
+        stages = []
+        j = end
+        while j != 0:
+            i, k = int(self.start[s, j]), int(self.kind[s, j])
+            prev = s - int(self.strides[k])
+            if i != j:
+                stages.append((k, i, j, prev, s))
+            s, j = prev, i
+        stages.reverse()  # pipeline order
+        return stages
+
+
+def backtrack(problem: Problem, blocks: BlockGraph, lattice: Lattice, pointers: BackPointers,
+              s: int) -> Placement:  # fmt: skip
+    """The placement of the split that reached state ``s`` at the whole set."""
+    end = pointers.start.shape[1] - 1
+    stages = []
+    for k, i, j, _, _ in pointers.walk(s, end):
+        diff = lattice.bits[j] & ~lattice.bits[i]
+        members = np.flatnonzero(
+            np.unpackbits(diff.view(np.uint8), bitorder="little")[: blocks.n_blocks]
+        )
+        stages.append((k, members))
     return placement_of_stages(problem, blocks, stages)

@@ -47,7 +47,7 @@ from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
-from placer.solvers.dp.lattice import Lattice, backtrack, make_lattice
+from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
 
@@ -740,7 +740,9 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, optio
     value = dp[final, full]
     if not math.isfinite(value):
         return None, math.inf, pairs
-    placement = backtrack(problem, blocks, lattice, back_ideal, back_kind, states.strides, final)
+    placement = backtrack(
+        problem, blocks, lattice, BackPointers(back_ideal, back_kind, states.strides), final
+    )
     return placement, value, pairs
 
 
