@@ -408,35 +408,7 @@ class _Checker:
             if attr.name in seen:
                 raise self.fail(at, f"{what} is given twice")
             seen.add(attr.name)
-            if attr.ref_attr_name:
-                raise self.fail(
-                    at,
-                    f"{what} refers to a function's attribute "
-                    f"({_shown(attr.ref_attr_name)}), which only a node inside a function may",
-                )
-            if attr.type == AttributeProto.UNDEFINED or attr.type not in _KIND:
-                raise self.fail(at, f"{what} has no valid type")
-            if attr.type == AttributeProto.STRING and not _utf8(attr.s):
-                raise self.fail(at, f"{what} is not UTF-8 text ({_shown(attr.s)})")
-            if attr.type == AttributeProto.STRINGS:
-                bad = next((s for s in attr.strings if not _utf8(s)), None)
-                if bad is not None:
-                    message = f"{what} holds a string that is not UTF-8 ({_shown(bad)})"
-                    raise self.fail(at, message)
-            expected = schema.attributes.get(attr.name) if schema is not None else None
-            if expected is not None and int(expected.type) != attr.type:
-                raise self.fail(
-                    at,
-                    f"{what} must be {attribute_kind(int(expected.type))}, got "
-                    f"{attribute_kind(attr.type)}",
-                )
-            if attr.type == AttributeProto.TENSOR:
-                check_elements(self.path, f"{at}{what}", attr.t.dims)
-            elif attr.type == AttributeProto.SPARSE_TENSOR:
-                check_elements(self.path, f"{at}{what}", attr.sparse_tensor.dims)
-            elif attr.type == AttributeProto.TENSORS:
-                for tensor in attr.tensors:
-                    check_elements(self.path, f"{at}{what}", tensor.dims)
+            self.attribute(attr, schema, at, what)
         if schema is not None:
             for name, spec in schema.attributes.items():
                 if spec.required and name not in seen:
@@ -457,6 +429,40 @@ class _Checker:
                 for position, graph in enumerate(attr.graphs):
                     inside = f"{at}attribute {_shown(attr.name)}[{position}]: "
                     self.graph(graph, scopes, inside)
+
+    def attribute(self, attr: AttributeProto, schema, at: str, what: str) -> None:
+        """Check one attribute of a node: no reference to a function's attribute, a
+        valid type (the schema's, if it has one), UTF-8 text, tensors of a size placer
+        handles."""
+        if attr.ref_attr_name:
+            raise self.fail(
+                at,
+                f"{what} refers to a function's attribute "
+                f"({_shown(attr.ref_attr_name)}), which only a node inside a function may",
+            )
+        if attr.type == AttributeProto.UNDEFINED or attr.type not in _KIND:
+            raise self.fail(at, f"{what} has no valid type")
+        if attr.type == AttributeProto.STRING and not _utf8(attr.s):
+            raise self.fail(at, f"{what} is not UTF-8 text ({_shown(attr.s)})")
+        if attr.type == AttributeProto.STRINGS:
+            bad = next((s for s in attr.strings if not _utf8(s)), None)
+            if bad is not None:
+                message = f"{what} holds a string that is not UTF-8 ({_shown(bad)})"
+                raise self.fail(at, message)
+        expected = schema.attributes.get(attr.name) if schema is not None else None
+        if expected is not None and int(expected.type) != attr.type:
+            raise self.fail(
+                at,
+                f"{what} must be {attribute_kind(int(expected.type))}, got "
+                f"{attribute_kind(attr.type)}",
+            )
+        if attr.type == AttributeProto.TENSOR:
+            check_elements(self.path, f"{at}{what}", attr.t.dims)
+        elif attr.type == AttributeProto.SPARSE_TENSOR:
+            check_elements(self.path, f"{at}{what}", attr.sparse_tensor.dims)
+        elif attr.type == AttributeProto.TENSORS:
+            for tensor in attr.tensors:
+                check_elements(self.path, f"{at}{what}", tensor.dims)
 
     def schema(self, node: NodeProto) -> onnx.defs.OpSchema | None:
         """The op's schema at the model's opset for its domain, if ONNX knows it."""
