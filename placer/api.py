@@ -163,10 +163,11 @@ def batch_size(options: ModelOptions) -> int:
     InputError
         ``--batch-size`` disagrees with a leading dim given by ``--input-shape``.
     """
+    from placer.frontends.onnx_graph import leading_dim
+
     leading = {name: shape[0] for name, shape in options.input_shapes.items() if shape}
     if options.batch_size is None:
-        values = set(leading.values())
-        return values.pop() if len(values) == 1 else 1
+        return leading_dim(options.input_shapes)
     for name, dim in leading.items():
         if dim != options.batch_size:
             dims = ",".join(map(str, options.input_shapes[name]))

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+# A shell that starts the suite in the background (``make test &``) leaves SIGINT
+# ignored, which Python then never turns into KeyboardInterrupt, and which the placer
+# processes the Ctrl-C tests start would inherit: restore Python's own handler, as an
+# interactive run has it (a handled signal is reset to the default in a child).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: The repository (tests live in subfolders mirroring ``placer/``'s).
 ROOT = Path(__file__).resolve().parent.parent

@@ -636,6 +636,16 @@ def _real_inputs(graph: GraphProto) -> list[onnx.ValueInfoProto]:
     ]
 
 
+def leading_dim(input_shapes: Mapping[str, Sequence[int]]) -> int:
+    """The batch size ``input_shapes`` imply: the leading dim they all share, else 1.
+
+    >>> leading_dim({"input_ids": (8, 128), "attention_mask": (8, 128)}), leading_dim({})
+    (8, 1)
+    """
+    values = {shape[0] for shape in input_shapes.values() if shape}
+    return values.pop() if len(values) == 1 else 1
+
+
 def _fix_input_dims(
     model: ModelProto, path: Path, batch_size: int, given: dict[str, Sequence[int]]
 ) -> tuple[ModelProto, bool]:

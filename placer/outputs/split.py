@@ -39,6 +39,7 @@ from placer.errors import InputError, ModelLoadError, PlanFormatError
 from placer.frontends.onnx_graph import (
     folded_nodes,
     infer_shapes,
+    leading_dim,
     load_onnx,
     op_positions,
     read_model_with_weights,
@@ -121,7 +122,7 @@ def split_model(
     plan_path: str | Path,
     out_dir: str | Path,
     *,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> SplitManifest:
     """Write one ONNX submodel per stage of the plan, and ``manifest.json``, to ``out_dir``.
@@ -184,7 +185,7 @@ def build_split(
     model_path: str | Path,
     plan_path: str | Path,
     *,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Split:
     """The submodels of :func:`split_model`, made in memory and written nowhere
@@ -199,6 +200,8 @@ def build_split(
     document = read_plan_document(plan_path)
     stages = document["stages"]
     _refuse_backward(stages, plan_path)
+    if batch_size is None:
+        batch_size = leading_dim(input_shapes or {})
     graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
     cut = _Cut.of(model_path, graph, stages, plan_path)
     files: list[StageFile] = []
