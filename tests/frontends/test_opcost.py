@@ -19,6 +19,7 @@ from placer.frontends.opcost import (
     op_class,
     op_cost,
 )
+from tests.conftest import ROOT
 
 
 def t(*shape: int, itemsize: float = 4) -> TensorInfo:
@@ -227,3 +228,32 @@ def test_products_know_their_reduction_length() -> None:
     product = cost_of("MatMul", [t(8, 128, 64), t(64, 128)], [t(8, 128, 128)])
     assert product.inner == 64
     assert cost_of("Relu", [t(4)], [t(4)]).inner == 0
+
+
+def _flop_section() -> str:
+    doc = (ROOT / "docs" / "costs.md").read_text(encoding="utf-8")
+    return doc.split("\n## FLOPs", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_flop_table_names_every_formula():
+    section = _flop_section()
+    assert [op for op in sorted(FLOP_FORMULAS) if f"`{op}`" not in section] == []
+
+
+@pytest.mark.parametrize("per", ["out", "in"])
+def test_the_flop_tables_per_element_counts_are_the_codes(per):
+    """Each op a ``k·out`` (``k·in``) row names with its count ``k`` costs ``k`` FLOPs
+    per output (input) element."""
+    row = next(
+        line for line in _flop_section().splitlines() if f"| k·{per} |" in line
+    )
+    ops = re.findall(r"((?:`\w+`(?:, |/)?)+) (\d+)", row.split("|")[1])
+    checked = 0
+    x, y = t(2, 3, 4), t(2, 3, 4)
+    for names, count in ops:
+        for op in re.findall(r"`(\w+)`", names):
+            inputs = (x, t(4), t(4)) if op in ("SkipLayerNormalization",) else (x,)
+            flops = op_cost(OpContext(op, inputs, (y,), {})).flops
+            assert flops == int(count) * 24, op
+            checked += 1
+    assert checked >= 4
