@@ -48,7 +48,8 @@ print(json.dumps({"ops": len(problem.ops), "times": times, "peak": peak,
 _MODEL_CHILD = r"""
 import json, sys, time
 from placer import api as app
-from placer.costs.roofline import CostOptions, Mode, build_problem
+from placer.choices import Mode
+from placer.costs.roofline import CostOptions, build_problem
 from placer.solvers import SolverOptions
 options = app.ModelOptions(mode=sys.argv[2], input_shapes=json.loads(sys.argv[3]))
 rows = []

@@ -134,9 +134,9 @@ def _calibrated(scratch: Path) -> Path:
 
 def _measure(name: str, cluster: Path, repeat: int) -> Row:
     from placer import api as app
+    from placer.choices import Fusion
     from placer.costs.profiling import ProfileOptions, profile_model
     from placer.evaluator import evaluate
-    from placer.frontends.fusion import Fusion
     from placer.frontends.opcost import OpClass
     from placer.problem import Placement
 
@@ -203,9 +203,9 @@ def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageR
     times ``placer profile`` measured on the whole model: each stage's predicted compute
     against the sum of its ops' times in a profile of its submodel alone."""
     from placer import api as app
+    from placer.choices import Fusion
     from placer.costs.profiling import ProfileOptions, profile_model
     from placer.evaluator import evaluate
-    from placer.frontends.fusion import Fusion
     from placer.outputs.split import split_model
 
     path, shapes = MODELS[name]

@@ -9,9 +9,11 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.errors import InputError, PlanFormatError
 from placer.evaluator import evaluate
 from placer.frontends.layers import CutRule, Granularity, restrict_cuts, split_group
@@ -53,16 +55,31 @@ class ModelOptions:
     """
 
     cluster: str | Cluster | None = None
-    mode: str = "inference"
-    dtype: str = "fp32"
-    optimizer: str = "adam"
+    mode: Mode = Mode.INFERENCE
+    dtype: DType = DType.FP32
+    optimizer: Optimizer = Optimizer.ADAM
     batch_size: int | None = None  # None: the first dim of --input-shape, else 1
     input_shapes: Mapping[str, Sequence[int]] = field(default_factory=dict)
     costs: str | None = None
     coarsen: bool = False
     cut: CutRule = field(default_factory=CutRule)
     exclude: tuple[str, ...] = ()
-    fusion: str = "runtime"
+    fusion: Fusion = Fusion.RUNTIME
+
+    def __post_init__(self) -> None:
+        # the choices as enums, whether given so or by their values ("training")
+        for name, choice in (("mode", Mode), ("dtype", DType), ("optimizer", Optimizer),
+                             ("fusion", Fusion)):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, choice):
+                continue
+            try:
+                object.__setattr__(self, name, choice(value))
+            except ValueError:
+                allowed = ", ".join(c.value for c in choice)
+                raise InputError(
+                    f"{FLAGS[name]}: expected one of {allowed}, got {shown(value)}"
+                ) from None
 
 
 def load_problem(path: str | Path, options: ModelOptions | None = None) -> Problem:
@@ -108,8 +125,8 @@ FLAGS = {
 def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None = None):
     """``(cluster, CostOptions, notes)`` to cost ``graph`` with: the cluster less the
     groups kept out, and the measured times checked against the model and cluster."""
-    from placer.costs.roofline import CostOptions, DType, Mode, Optimizer, read_measured_costs
-    from placer.frontends.fusion import Fusion
+    from placer.choices import DType, Fusion, Mode, Optimizer
+    from placer.costs.roofline import CostOptions, read_measured_costs
 
     cluster = load_cluster(options.cluster).excluding(options.exclude)
     measured = read_measured_costs(options.costs) if options.costs else {}
@@ -258,9 +275,9 @@ def _model_problem(
     measured = cost_options.measured
     problem = build_problem(graph, cluster, cost_options)
     costing = Costing(
-        mode=options.mode,
-        dtype=options.dtype,
-        optimizer=options.optimizer,
+        mode=options.mode.value,
+        dtype=options.dtype.value,
+        optimizer=options.optimizer.value,
         batch_size=cost_options.batch_size,
         input_shapes={name: tuple(shape) for name, shape in options.input_shapes.items()},
         coarsen=options.coarsen,
@@ -268,7 +285,7 @@ def _model_problem(
         cluster=cluster,
         granularity=options.cut.granularity.value,
         cut_at=options.cut.cut_at,
-        fusion=options.fusion,
+        fusion=options.fusion.value,
     )
     provenance = Provenance(fingerprint or model_fingerprint(path), costing)
     notes = [f"cluster: {cluster.name}"]
@@ -303,7 +320,8 @@ def _check_measurement(
             batch_size=batch_size(options), shapes=dict(graph.input_shapes),
         )  # fmt: skip
     ops = [name for node in graph.nodes for name in node.members]
-    return costs_notes(options.costs, measured, ops, measurement, options.dtype, options.fusion)
+    dtype, fusion = options.dtype.value, options.fusion.value
+    return costs_notes(options.costs, measured, ops, measurement, dtype, fusion)
 
 
 #: Gap above which placer also tries the LP relaxation for a better bound.
@@ -621,7 +639,9 @@ def _reuse(
              "batch_size": costing.batch_size, "fusion": costing.fusion}  # fmt: skip
     for name, value in plain.items():
         if name in fields and name in given and getattr(options, name) != value:
-            raise refuse(name, f"{FLAGS[name]} {value}", f"{FLAGS[name]} {getattr(options, name)}")
+            asked = getattr(options, name)
+            asked = asked.value if isinstance(asked, Enum) else asked
+            raise refuse(name, f"{FLAGS[name]} {value}", f"{FLAGS[name]} {asked}")
     if "coarsen" in fields and "coarsen" in given and options.coarsen != costing.coarsen:
         flag = {True: "--coarsen", False: "--no-coarsen"}
         raise refuse("coarsen", flag[costing.coarsen], flag[options.coarsen])

@@ -17,10 +17,10 @@ from rich.status import Status
 
 from placer import __version__
 from placer import api as app
+from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.comparison import compare as compare_solvers
 from placer.comparison import default_solvers
-from placer.costs.profiling import Device, Fusion, ProfileOptions
-from placer.costs.roofline import DType
+from placer.costs.profiling import Device, ProfileOptions
 from placer.errors import BelowThreshold, InputError, StageFailed
 from placer.frontends.layers import CutRule, Granularity
 from placer.frontends.onnx_checks import MAX_DIM
@@ -234,16 +234,16 @@ def cut_options(command):
 def _model(kwargs: dict) -> app.ModelOptions:
     return app.ModelOptions(
         cluster=kwargs.pop("cluster"),
-        mode=kwargs.pop("mode"),
-        dtype=kwargs.pop("dtype"),
-        optimizer=kwargs.pop("optimizer"),
+        mode=Mode(kwargs.pop("mode")),
+        dtype=DType(kwargs.pop("dtype")),
+        optimizer=Optimizer(kwargs.pop("optimizer")),
         batch_size=kwargs.pop("batch_size"),
         input_shapes=_input_shapes(kwargs.pop("input_shape")),
         costs=kwargs.pop("costs"),
         coarsen=kwargs.pop("coarsen"),
         cut=CutRule(Granularity(kwargs.pop("granularity", "op")), kwargs.pop("cut_at", None)),
         exclude=tuple(kwargs.pop("exclude", ())),
-        fusion=kwargs.pop("fusion", "runtime"),
+        fusion=Fusion(kwargs.pop("fusion", "runtime")),
     )
 
 

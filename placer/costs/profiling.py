@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 from onnx import AttributeProto, GraphProto, ModelProto, TensorProto, numpy_helper
 
+from placer.choices import Fusion
 from placer.costs.measured import Measurement
 from placer.errors import InputError, ModelLoadError
-from placer.frontends.fusion import Fusion
 from placer.frontends.onnx_graph import (
     OpGraph,
     folded_nodes,

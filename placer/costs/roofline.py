@@ -39,45 +39,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.costs.cluster import TIME_RANGE, Cluster, DeviceGroup
 from placer.errors import InputError, ModelLoadError
-from placer.frontends.fusion import Fused, Fusion, fuse
+from placer.frontends.fusion import Fused, fuse
 from placer.frontends.onnx_graph import GraphNode, OpGraph
 from placer.frontends.opcost import OpClass
 from placer.problem import DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.util.inputs import load_json, read_text
 from placer.util.text import printable
 from placer.util.units import MAX_BYTES, format_bytes, format_bytes_apart, parse_number
-
-
-class Mode(str, Enum):
-    """What the pipeline runs."""
-
-    INFERENCE = "inference"
-    TRAINING = "training"
-
-
-class DType(str, Enum):
-    """Arithmetic precision of the run (``--dtype``).  ``tf32`` keeps fp32 tensors and
-    multiplies them on TF32 tensor cores (Ampere and later): fp32's bytes at the
-    device's ``tf32`` peak, which a device without one runs at its fp32 rate."""
-
-    FP32 = "fp32"
-    TF32 = "tf32"
-    FP16 = "fp16"
-    BF16 = "bf16"
-
-    @property
-    def nbytes(self) -> int:
-        return 4 if self in (DType.FP32, DType.TF32) else 2
-
-
-class Optimizer(str, Enum):
-    """Optimiser whose state training keeps per parameter (``--optimizer``)."""
-
-    ADAM = "adam"
-    SGD = "sgd"
-
 
 #: Backward FLOPs as a multiple of forward FLOPs.  Ops with weights (MatMul, Gemm, Conv,
 #: ...) compute the gradient of their input and of their weights: 2x.  Other ops only

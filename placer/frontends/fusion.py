@@ -49,17 +49,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 
 from placer.frontends.onnx_graph import OpGraph
 from placer.frontends.opcost import OpClass
-
-
-class Fusion(str, Enum):
-    """Which graph the cost model predicts (``--fusion``)."""
-
-    NONE = "none"  # the nodes as written, one kernel each
-    RUNTIME = "runtime"  # the kernels onnxruntime's default optimisation level runs
 
 
 @dataclass(frozen=True)

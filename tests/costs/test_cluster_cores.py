@@ -6,11 +6,11 @@ import textwrap
 
 import pytest
 
+from placer.choices import Fusion
 from placer.costs.cluster import load_cluster, parse_cluster
 from placer.costs.cores import MAX_CORE
 from placer.costs.roofline import CostOptions, build_problem
 from placer.errors import ClusterSpecError
-from placer.frontends.fusion import Fusion
 from placer.frontends.onnx_graph import GraphEdge, GraphNode, OpGraph
 from placer.provenance import cluster_document, read_cluster_document
 

@@ -11,19 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.costs.cluster import parse_cluster
 from placer.costs.roofline import (
     BACKWARD_FLOP_FACTOR,
     CostOptions,
-    DType,
-    Mode,
-    Optimizer,
     build_problem,
     bytes_per_param,
     read_measured_costs,
 )
 from placer.errors import InputError, ModelLoadError
-from placer.frontends.fusion import Fusion
 from placer.frontends.onnx_graph import GraphEdge, GraphNode, OpGraph
 from placer.frontends.opcost import OpClass
 from tests.conftest import ROOT, one_line_error
