@@ -285,6 +285,37 @@ class _Checker:
         them (see :meth:`placer.frontends.onnx_graph._GraphBuilder.build`): the node's name, else
         ``<OpType>_<index>``, with ``_<index>`` after a name an earlier operator has.
         """
+        made = self.graph_values(graph, where)
+        used: set[str] = set()  # placer's names so far (main graph)
+        for index, node in enumerate(graph.node):
+            op_type, name = node.op_type, node.name
+            if not _readable(op_type):
+                raise self.fail(
+                    where, f"node {index} (in graph order): the op type is not UTF-8 "
+                    f"({_shown(op_type)})"
+                )  # fmt: skip
+            if not _readable(name):
+                raise self.fail(
+                    where, f"node {index} ({op_type}, in graph order): the name is not "
+                    f"UTF-8 ({_shown(name)})"
+                )  # fmt: skip
+            if folded is not None and index not in folded:
+                label = placer_name(name, op_type, index, used)
+            else:
+                label = name or f"{op_type}_{index}"  # not an op: never in a plan
+            self.node(node, label, made, outer, where)
+
+        for value in graph.output:
+            if value.name not in made and not any(value.name in scope for scope in outer):
+                raise self.fail(
+                    where,
+                    f"graph output {_shown(value.name)} is made by no node, graph input or "
+                    "initializer",
+                )
+
+    def graph_values(self, graph: GraphProto, where: str) -> dict[str, str | _Node]:
+        """Check ``graph``'s name, inputs, outputs, ``value_info`` and initializers;
+        what defines each of its inputs and initializers (tensor name -> maker)."""
         if not _readable(graph.name):
             raise self.fail(where, f"the graph's name is not UTF-8 ({_shown(graph.name)})")
         made: dict[str, str | _Node] = {}  # tensor -> what defines it
@@ -316,32 +347,7 @@ class _Checker:
             made.setdefault(name, _INITIALIZER)  # an initializer may also be an input
             check_elements(self.path, f"{where}initializer {_shown(name)}", tensor.dims)
 
-        used: set[str] = set()  # placer's names so far (main graph)
-        for index, node in enumerate(graph.node):
-            op_type, name = node.op_type, node.name
-            if not _readable(op_type):
-                raise self.fail(
-                    where, f"node {index} (in graph order): the op type is not UTF-8 "
-                    f"({_shown(op_type)})"
-                )  # fmt: skip
-            if not _readable(name):
-                raise self.fail(
-                    where, f"node {index} ({op_type}, in graph order): the name is not "
-                    f"UTF-8 ({_shown(name)})"
-                )  # fmt: skip
-            if folded is not None and index not in folded:
-                label = placer_name(name, op_type, index, used)
-            else:
-                label = name or f"{op_type}_{index}"  # not an op: never in a plan
-            self.node(node, label, made, outer, where)
-
-        for value in graph.output:
-            if value.name not in made and not any(value.name in scope for scope in outer):
-                raise self.fail(
-                    where,
-                    f"graph output {_shown(value.name)} is made by no node, graph input or "
-                    "initializer",
-                )
+        return made
 
     def node(
         self,
@@ -414,12 +420,7 @@ class _Checker:
                 if spec.required and name not in seen:
                     raise self.fail(at, f"the required attribute {name!r} is missing")
         if node.op_type == "Einsum" and node.domain in _DEFAULT_DOMAINS:
-            for attr in node.attribute:
-                if attr.name == "equation" and attr.type == AttributeProto.STRING:
-                    equation = attr.s.decode("utf-8")
-                    problem = einsum_problem(equation, len(node.input))
-                    if problem is not None:
-                        raise self.fail(at, f"equation {_shown(equation)}: {problem}")
+            self.einsum(node, at)
         # Bodies read the names defined so far here and in the enclosing scopes.
         scopes = [*outer, made]
         for attr in node.attribute:
@@ -429,6 +430,16 @@ class _Checker:
                 for position, graph in enumerate(attr.graphs):
                     inside = f"{at}attribute {_shown(attr.name)}[{position}]: "
                     self.graph(graph, scopes, inside)
+
+    def einsum(self, node: NodeProto, at: str) -> None:
+        """Refuse an ``Einsum`` equation its inputs cannot satisfy (shape inference would
+        crash or loop on it)."""
+        for attr in node.attribute:
+            if attr.name == "equation" and attr.type == AttributeProto.STRING:
+                equation = attr.s.decode("utf-8")
+                problem = einsum_problem(equation, len(node.input))
+                if problem is not None:
+                    raise self.fail(at, f"equation {_shown(equation)}: {problem}")
 
     def attribute(self, attr: AttributeProto, schema, at: str, what: str) -> None:
         """Check one attribute of a node: no reference to a function's attribute, a

@@ -63,32 +63,46 @@ def schema_errors(document: Any, schema: dict[str, Any], where: str = "$") -> li
     ):
         errors.append(f"{where}: {_short(document)} does not match {schema['pattern']}")
     if isinstance(document, dict):
-        errors += [
-            f"{where}: missing required key {key!r}"
-            for key in schema.get("required", ())
-            if key not in document
-        ]
-        properties = schema.get("properties", {})
-        for key, sub in properties.items():
-            if key in document:
-                errors += schema_errors(document[key], sub, f"{where}.{key}")
-        extra = schema.get("additionalProperties", True)
-        for key in document:
-            if key in properties or extra is True:
-                continue
-            if extra is False:
-                errors.append(f"{where}: unexpected key {_short(str(key))}")
-            else:
-                errors += schema_errors(document[key], extra, f"{where}.{key}")
+        errors += _object_errors(document, schema, where)
     if isinstance(document, list):
-        count = len(document)
-        if count < schema.get("minItems", 0):
-            errors.append(f"{where}: expected at least {schema['minItems']} items, got {count}")
-        if "maxItems" in schema and count > schema["maxItems"]:
-            errors.append(f"{where}: expected at most {schema['maxItems']} items, got {count}")
-        if "items" in schema:
-            for i, item in enumerate(document):
-                errors += schema_errors(item, schema["items"], f"{where}[{i}]")
+        errors += _array_errors(document, schema, where)
+    return errors
+
+
+def _object_errors(document: dict, schema: dict[str, Any], where: str) -> list[str]:
+    """The required keys ``document`` lacks, and the errors of its properties (and of
+    the keys the schema does not name, under ``additionalProperties``)."""
+    errors = [
+        f"{where}: missing required key {key!r}"
+        for key in schema.get("required", ())
+        if key not in document
+    ]
+    properties = schema.get("properties", {})
+    for key, sub in properties.items():
+        if key in document:
+            errors += schema_errors(document[key], sub, f"{where}.{key}")
+    extra = schema.get("additionalProperties", True)
+    for key in document:
+        if key in properties or extra is True:
+            continue
+        if extra is False:
+            errors.append(f"{where}: unexpected key {_short(str(key))}")
+        else:
+            errors += schema_errors(document[key], extra, f"{where}.{key}")
+    return errors
+
+
+def _array_errors(document: list, schema: dict[str, Any], where: str) -> list[str]:
+    """Too few or too many items, and the errors of each item."""
+    errors = []
+    count = len(document)
+    if count < schema.get("minItems", 0):
+        errors.append(f"{where}: expected at least {schema['minItems']} items, got {count}")
+    if "maxItems" in schema and count > schema["maxItems"]:
+        errors.append(f"{where}: expected at most {schema['maxItems']} items, got {count}")
+    if "items" in schema:
+        for i, item in enumerate(document):
+            errors += schema_errors(item, schema["items"], f"{where}[{i}]")
     return errors
 
 

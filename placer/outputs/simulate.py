@@ -436,6 +436,28 @@ class _Step:
     source: int | None = None
 
 
+def _earliest(sequences, position, done, stage_free, resource_free, floating):
+    """``(start, stage, floating index or -1)`` of the step that can start first: each
+    stage's next step whose inputs are done, or a floating transfer (ties: the lower
+    stage, then a stage's own step); None if none can start."""
+    best: tuple[float, int, int] | None = None
+    for s, steps in enumerate(sequences):
+        if position[s] == len(steps):
+            continue
+        step = steps[position[s]]
+        if any(need not in done for need in step.needs):
+            continue
+        start = max([stage_free[s], *(done[n] for n in step.needs),
+                     *(resource_free[r] for r in step.resources)])  # fmt: skip
+        if best is None or (start, s, -1) < best:
+            best = (start, s, -1)
+    for f, (target, step) in enumerate(floating):
+        start = max([done[step.needs[0]], *(resource_free[r] for r in step.resources)])
+        if best is None or (start, target, f) < best:
+            best = (start, target, f)
+    return best
+
+
 def _transfer_key(t: Transfer, m: int) -> tuple:
     """The key of transfer ``t`` of microbatch ``m`` among the simulated steps."""
     return ("x", t.source, t.target, t.source_pass, t.pass_, m)
@@ -497,21 +519,7 @@ def run(
     activities: list[Activity] = []
     remaining = sum(map(len, sequences))
     while remaining or floating:
-        best: tuple[float, int, int] | None = None  # (start, stage, floating index or -1)
-        for s, steps in enumerate(sequences):
-            if position[s] == len(steps):
-                continue
-            step = steps[position[s]]
-            if any(need not in done for need in step.needs):
-                continue
-            start = max([stage_free[s], *(done[n] for n in step.needs),
-                         *(resource_free[r] for r in step.resources)])  # fmt: skip
-            if best is None or (start, s, -1) < best:
-                best = (start, s, -1)
-        for f, (target, step) in enumerate(floating):
-            start = max([done[step.needs[0]], *(resource_free[r] for r in step.resources)])
-            if best is None or (start, target, f) < best:
-                best = (start, target, f)
+        best = _earliest(sequences, position, done, stage_free, resource_free, floating)
         if best is None:
             raise RuntimeError("pipeline simulation deadlocked: a transfer goes against "
                                "the schedule")  # fmt: skip

@@ -222,22 +222,10 @@ def build_model(
         )
 
     covered = _cover_charges(model, slots, slot_kinds, on, clock)
+    caps = {k: problem.kinds[k].memory_bytes / size_scale for k in kinds}
     for t in slots:
         clock.check()
-        for k in slot_kinds[t]:
-            here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
-            sides = [(blocks.cover_size[c], y) for c, y in covered.get((t, k), ())]
-            cap = problem.kinds[k].memory_bytes / size_scale
-            most = sum(blocks.size[b] for b, _ in here) + sum(size for size, _ in sides)
-            if math.isfinite(cap) and most > cap:
-                prob += (
-                    pulp.lpSum(
-                        [blocks.size[b] * x for b, x in here]
-                        + [size * y for size, y in sides if size > 0]
-                    )
-                    <= cap,
-                    f"memory_of_slot_{t}_kind_{k}",
-                )
+        _memory_rows(model, t, slot_kinds[t], on, covered, caps)
 
     if contiguous:
         _contiguity(problem, model, kinds, list(slots), n_blocks, on, clock)
@@ -260,6 +248,26 @@ def build_model(
         )  # fmt: skip
         prob += max_load >= model.load[t], f"max_load_covers_slot_{t}"
     return model
+
+
+def _memory_rows(model: MilpModel, t: int, kinds, on, covered, caps) -> None:
+    """Slot ``t``'s memory cap on each of its ``kinds``: its blocks and the side
+    computations it covers fit ``caps[k]`` (rows only where they could exceed it)."""
+    blocks, n_blocks = model.blocks, model.blocks.n_blocks
+    for k in kinds:
+        here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
+        sides = [(blocks.cover_size[c], y) for c, y in covered.get((t, k), ())]
+        cap = caps[k]
+        most = sum(blocks.size[b] for b, _ in here) + sum(size for size, _ in sides)
+        if math.isfinite(cap) and most > cap:
+            model.prob += (
+                pulp.lpSum(
+                    [blocks.size[b] * x for b, x in here]
+                    + [size * y for size, y in sides if size > 0]
+                )
+                <= cap,
+                f"memory_of_slot_{t}_kind_{k}",
+            )
 
 
 class _Clock:
@@ -418,23 +426,35 @@ def _link_charges(
                         )  # fmt: skip
                     charges[t].append((times[a, c] - base) * var)
             for a in slot_kinds[t]:
-                x_s = on(sender, t, a)
-                if x_s is None or not kinds[a].pays_communication:
-                    continue
-                var = None
-                for b in receivers:
-                    for c in range(n_kinds):
-                        if kind_of[b, c] is None or times[a, c] <= 0:
-                            continue
-                        x_b = on(b, t, c) if c in slot_kinds[t] else None
-                        away = kind_of[b, c] - (x_b if x_b is not None else 0)
-                        var = model.at_least(
-                            f"send_{g}_{t}_{a}", times[a, c] * (x_s + away - 1),
-                            f"slot_{t}_kind_{a}_sends_{g}_to_{b}_on_kind_{c}",
-                        )  # fmt: skip
-                if var is not None:
-                    charges[t].append(var)
+                if kinds[a].pays_communication and on(sender, t, a) is not None:
+                    var = _send_charge(model, (g, sender, receivers, times), t, a, on,
+                                       (slot_kinds, kind_of))  # fmt: skip
+                    if var is not None:
+                        charges[t].append(var)
     return charges
+
+
+def _send_charge(model: MilpModel, transfer, t: int, a: int, on, placed):
+    """The variable slot ``t`` on kind ``a`` pays to send transfer ``g`` (``transfer``:
+    ``(g, sender, receivers, times)``): the slowest link its output crosses,
+    ``send >= T[a][c] (x[s, t, a] + z[b, c] - x[b, t, c] - 1)`` for every receiver
+    ``b`` and kind ``c`` (``placed``: the slots' kinds and ``z``); None if it pays
+    nothing."""
+    g, sender, receivers, times = transfer
+    slot_kinds, kind_of = placed
+    x_s = on(sender, t, a)
+    var = None
+    for b in receivers:
+        for c in range(times.shape[1]):
+            if kind_of[b, c] is None or times[a, c] <= 0:
+                continue
+            x_b = on(b, t, c) if c in slot_kinds[t] else None
+            away = kind_of[b, c] - (x_b if x_b is not None else 0)
+            var = model.at_least(
+                f"send_{g}_{t}_{a}", times[a, c] * (x_s + away - 1),
+                f"slot_{t}_kind_{a}_sends_{g}_to_{b}_on_kind_{c}",
+            )  # fmt: skip
+    return var
 
 
 def _transfers(
@@ -798,7 +818,9 @@ class _HiGHS(pulp.HiGHS):
         #: what is left of a solve that overran the deadline and was abandoned.
         self.incumbent: np.ndarray | None = None
 
-    def callSolver(self, lp):
+    # Complexity allowed below: PuLP's HiGHS callSolver, overridden whole to add the deadline,
+    # the warm start and the incumbent; it keeps PuLP's structure to stay comparable.
+    def callSolver(self, lp):  # noqa: C901
         highs = lp.solverModel
         if not self.presolve:
             highs.setOptionValue("presolve", "off")

@@ -15,7 +15,9 @@ def _has(bits, row, b):
 
 
 @njit(cache=True)
-def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start,
+# Complexity allowed below: a numba nopython kernel, one loop nest over arrays; helpers it
+# called would cost the hot loop (numba inlines them poorly).
+def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start,  # noqa: C901
                  op_succ_blocks, op_weight, cover_of_block, lo, hi):  # fmt: skip
     """``out[k, m, x]``: the least, over the maximal blocks ``b`` of ideal ``x``, of the
     weights ``op_weight[k, m, u]`` of ``b``'s ops ``u`` with a successor outside ``x``

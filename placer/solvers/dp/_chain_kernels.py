@@ -31,7 +31,8 @@ def window_starts(size, unsup, cap):
 
 
 @njit(cache=True)
-def reachable(
+# Complexity allowed below: a numba nopython kernel, one loop nest over arrays.
+def reachable(  # noqa: C901
     limit, lat, cut, lo, strides, counts, used_mask, left_mask, at_most, reach, back_i, back_k
 ):
     """Which prefixes can be split into stages of load at most ``limit``.
