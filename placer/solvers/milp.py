@@ -228,7 +228,7 @@ def build_model(
         _memory_rows(model, t, slot_kinds[t], on, covered, caps)
 
     if contiguous:
-        _contiguity(problem, model, kinds, list(slots), n_blocks, on, clock)
+        _contiguity(problem, model, kinds, list(slots), on, clock)
     else:
         _order_identical_devices(problem, model, n_blocks, on)
 
@@ -479,8 +479,9 @@ def _transfers(
     return [(s, r, t) for (s, r), t in grouped.items()]
 
 
-def _contiguity(problem, model: MilpModel, kinds, slots, n_blocks, on, clock) -> None:
+def _contiguity(problem, model: MilpModel, kinds, slots, on, clock) -> None:
     """Kinds of positions, and the prefix ideals that make the stages a pipeline."""
+    n_blocks = model.blocks.n_blocks
     prob = model.prob
     for t in slots:
         clock.check()

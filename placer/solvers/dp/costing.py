@@ -148,14 +148,14 @@ def _transfer_costings(problem: Problem, blocks: BlockGraph) -> list[Costing]:
             weights = np.zeros((len(counts), 1, links.shape[-1]))
             for a, b in peers:  # all the same link: any pair gives each kind its charge
                 weights[a, 0], weights[b, 0] = links[a, b], links[b, a]
-            exact.append(_aggregate(Role.EXACT, problem, blocks, sub_counts, True, 0, weights))
+            hyperedges, charges = aggregate_transfers(problem, blocks.block_of_op, weights)
+            exact.append(Costing(Role.EXACT, sub_counts, True, 0, hyperedges, charges))
             continue
         required = sum(1 << k for k in f)
         for role in (Role.UPPER, Role.LOWER):
             weights = _mask_weights(links, f, role)
-            brackets.append(
-                _aggregate(role, problem, blocks, sub_counts, False, required, weights)
-            )
+            hyperedges, charges = aggregate_transfers(problem, blocks.block_of_op, weights)
+            brackets.append(Costing(role, sub_counts, False, required, hyperedges, charges))
     return exact + brackets
 
 
@@ -208,11 +208,6 @@ def _mask_weights(links: np.ndarray, kinds: set[int], role: Role) -> np.ndarray:
         for k in kinds:
             weights[k, m] = pick(links[k, members], axis=0)
     return weights
-
-
-def _aggregate(role, problem, blocks, counts, at_most, required, per_op) -> Costing:
-    hyperedges, weights = aggregate_transfers(problem, blocks.block_of_op, per_op)
-    return Costing(role, counts, at_most, required, hyperedges, weights)
 
 
 def lower_bound_of(role: Role, value: float, bound: float) -> float | None:

@@ -254,9 +254,8 @@ class _Search:
         pairs = 0
         for run in self.runs:
             bound = best.value * (1 + _SLACK) + _SLACK
-            placement, value, run_pairs = _run(
-                self.problem, self.blocks, run, stages, bound, options.max_pairs - pairs, options
-            )
+            left = replace(options, max_pairs=options.max_pairs - pairs)
+            placement, value, run_pairs = _run(self.problem, self.blocks, run, stages, bound, left)
             pairs += run_pairs
             if pairs > options.max_pairs or placement is _OUT_OF_TIME:
                 self.stats["pairs"] = pairs
@@ -526,7 +525,8 @@ def best_split(problem, blocks, runs, order, options=None) -> Placement | None:
     lattice = _chain_lattice(order, blocks.n_blocks)
     stages = _Stages(blocks, lattice)
     for run in upper:
-        placement = _run(problem, blocks, run, stages, math.inf, math.inf, options)[0]
+        unlimited = replace(options, max_pairs=math.inf)
+        placement = _run(problem, blocks, run, stages, math.inf, unlimited)[0]
         best.offer(None if placement is _OUT_OF_TIME else placement)
     return best.placement
 
@@ -551,7 +551,8 @@ def narrowed_split(problem, blocks, runs, max_ideals: int, options,
     for run in runs:
         if run.role is Role.LOWER or options.out_of_time():
             continue
-        placement = _run(problem, blocks, run, stages, bound, QUICK_PAIRS, options)[0]
+        quick = replace(options, max_pairs=QUICK_PAIRS)
+        placement = _run(problem, blocks, run, stages, bound, quick)[0]
         best.offer(None if placement is _OUT_OF_TIME else placement)
     return best.placement
 
@@ -693,8 +694,9 @@ class _Stages:
 _OUT_OF_TIME = Placement(())
 
 
-def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, options):
-    """Run the DP on a lattice; returns (placement or None, max-load, pairs).
+def _run(problem, blocks, run: Costing, stages: _Stages, bound, options):
+    """Run the DP on a lattice, visiting at most ``options.max_pairs`` pairs; returns
+    (placement or None, max-load, pairs).
 
     The placement is None when nothing fits within ``bound``, and :data:`_OUT_OF_TIME`
     when ``options``' deadline passed first.
@@ -729,7 +731,7 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, max_pairs, optio
                 dp, back_ideal, back_kind, stamp, stack, _CALL_PAIRS,
             )  # fmt: skip
         pairs += visited
-        if pairs > max_pairs:
+        if pairs > options.max_pairs:
             return None, math.inf, pairs
     full = n - 1  # the whole set is the last ideal generated
     if run.at_most:
