@@ -51,7 +51,9 @@ class ModelOptions:
     ``cluster`` is a cluster YAML file, a cluster already read (the one a plan records),
     or None for the built-in default cluster. ``cut`` says which groups of ops stay on
     one device (``--granularity``, ``--cut-at``); ``exclude`` names the device groups or
-    types kept out of the pipeline (``--exclude``).
+    types kept out of the pipeline (``--exclude``). ``mode``, ``dtype``, ``optimizer``
+    and ``fusion`` are :mod:`placer.choices` enums; their values ("training") are
+    accepted and converted, anything else is an :class:`InputError`.
     """
 
     cluster: str | Cluster | None = None
@@ -75,7 +77,7 @@ class ModelOptions:
                 continue
             try:
                 object.__setattr__(self, name, choice(value))
-            except ValueError:
+            except (ValueError, TypeError):
                 allowed = ", ".join(c.value for c in choice)
                 raise InputError(
                     f"{FLAGS[name]}: expected one of {allowed}, got {shown(value)}"
