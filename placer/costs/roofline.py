@@ -37,6 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 
 from placer.choices import DType, Fusion, Mode, Optimizer
@@ -188,6 +189,11 @@ class _Context:
     index: dict[int, int]
     stages: int
 
+    @cached_property
+    def param_bytes(self) -> float:
+        """Training memory per learned parameter (:func:`bytes_per_param`)."""
+        return bytes_per_param(self.options.dtype, self.options.optimizer)
+
     def size_of(self, node: GraphNode) -> float:
         """Bytes ``node`` keeps on its device: its weights, and in training also their
         gradients and optimiser state and its output for every microbatch in flight
@@ -195,8 +201,7 @@ class _Context:
         options, scale = self.options, self.scale
         if options.mode is not Mode.TRAINING:
             return node.param_bytes * scale
-        param_bytes = bytes_per_param(options.dtype, options.optimizer)
-        size = node.param_count * param_bytes + node.output_bytes * scale * self.stages
+        size = node.param_count * self.param_bytes + node.output_bytes * scale * self.stages
         # constant tensors that are not learned (BatchNorm statistics) stay as they are
         return size + max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
 

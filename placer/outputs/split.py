@@ -27,6 +27,7 @@ import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -272,27 +273,37 @@ class _Cut:
         return cls(model_path, model, frozenset(folded), frozenset(side), as_constant,
                    stage_of, readers, tensor_bytes, _value_infos(model))  # fmt: skip
 
-    @property
+    # what every stage's submodel reads, worked out once for all of them
+
+    @cached_property
     def initializers(self) -> dict[str, onnx.TensorProto]:
         return {init.name: init for init in self.model.graph.initializer}
 
-    @property
+    @cached_property
+    def sparse(self) -> dict[str, onnx.SparseTensorProto]:
+        return {init.values.name: init for init in self.model.graph.sparse_initializer}
+
+    @cached_property
     def graph_inputs(self) -> list[str]:
         initializers = self.initializers
         return [v.name for v in self.model.graph.input if v.name not in initializers]
 
-    @property
+    @cached_property
     def graph_outputs(self) -> list[str]:
         return [v.name for v in self.model.graph.output]
+
+    @cached_property
+    def made_by_folded(self) -> set[str]:
+        """What folded nodes and side computations make: every stage that reads it makes
+        it itself, so it never crosses a cut."""
+        main = self.model.graph
+        return {name for i in self.folded | self.side for name in main.node[i].output}
 
     def submodel(self, s: int, device: str) -> tuple[StageFile, bytes]:
         """Stage ``s``'s submodel (checked by the ONNX checker) and its manifest entry."""
         model, main, model_path = self.model, self.model.graph, self.model_path
-        initializers = self.initializers
-        sparse = {init.values.name: init for init in main.sparse_initializer}
-        graph_outputs = self.graph_outputs
-        # every stage that reads a folded tensor makes it itself: it never crosses a cut
-        made_by_folded = {name for i in self.folded | self.side for name in main.node[i].output}
+        initializers, sparse = self.initializers, self.sparse
+        graph_outputs, made_by_folded = self.graph_outputs, self.made_by_folded
         members = [i for i, node in enumerate(main.node) if s in self.stage_of[i]]
         nodes = [self.as_constant.get(i, main.node[i]) for i in members]
         produced = [name for node in nodes for name in node.output if name]
