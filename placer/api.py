@@ -127,7 +127,6 @@ FLAGS = {
 def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None = None):
     """``(cluster, CostOptions, notes)`` to cost ``graph`` with: the cluster less the
     groups kept out, and the measured times checked against the model and cluster."""
-    from placer.choices import DType, Fusion, Mode, Optimizer
     from placer.costs.roofline import CostOptions, read_measured_costs
 
     cluster = load_cluster(options.cluster).excluding(options.exclude)
@@ -153,12 +152,12 @@ def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None =
                     f"profile --device-name {groups[0]}, or name a group {device!r}"
                 )
     cost_options = CostOptions(
-        mode=Mode(options.mode),
-        dtype=DType(options.dtype),
-        optimizer=Optimizer(options.optimizer),
+        mode=options.mode,
+        dtype=options.dtype,
+        optimizer=options.optimizer,
         batch_size=batch_size(options),
         measured=measured,
-        fusion=Fusion(options.fusion),
+        fusion=options.fusion,
     )
     return cluster, cost_options, costs_notes
 
