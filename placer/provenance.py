@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.errors import PlanFormatError
 from placer.frontends.onnx_checks import MAX_DIM
 
@@ -151,9 +152,10 @@ class Provenance:
         shapes = _input_shapes(document["input_shapes"], fail)
         _check_costs(document, fail)
         granularity, cut_at = _cut_rule(document, fail)
-        fusion = document.get("fusion", "none")
-        if fusion not in ("none", "runtime"):
-            raise fail("fusion", f"expected one of none, runtime, got {shown(fusion)}")
+        fusion = document.get("fusion", Fusion.NONE.value)
+        allowed = [c.value for c in Fusion]
+        if fusion not in allowed:
+            raise fail("fusion", f"expected one of {', '.join(allowed)}, got {shown(fusion)}")
         cluster = read_cluster_document(document["cluster"], f"{source}: provenance.cluster")
         costing = Costing(
             mode=document["mode"],
@@ -176,12 +178,9 @@ def _check_choices(document: dict, fail) -> None:
     message)`` makes the error)."""
     from placer.util.safe_yaml import shown
 
-    choices = {
-        "mode": ("inference", "training"),
-        "dtype": ("fp32", "tf32", "fp16", "bf16"),
-        "optimizer": ("adam", "sgd"),
-    }
-    for field, allowed in choices.items():
+    choices = {"mode": Mode, "dtype": DType, "optimizer": Optimizer}
+    for field, choice in choices.items():
+        allowed = [c.value for c in choice]
         if document[field] not in allowed:
             got = shown(document[field])
             raise fail(field, f"expected one of {', '.join(allowed)}, got {got}")

@@ -157,7 +157,7 @@ def model_options(command):
     decorators = [
         click.option("--cluster", type=click.Path(dir_okay=False),
                      help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
-        click.option("--mode", type=click.Choice(["inference", "training"]), default="inference",
+        click.option("--mode", type=click.Choice([m.value for m in Mode]), default="inference",
                      show_default=True, help="Place the forward pass, or forward + backward."),
         click.option("--batch-size", type=BATCH_SIZE, default=None,
                      help="Samples per step; resolves a symbolic batch dim "
@@ -166,7 +166,7 @@ def model_options(command):
                      help="Full shape of a graph input (repeatable)."),
         click.option("--dtype", type=click.Choice([d.value for d in DType]), default="fp32",
                      show_default=True, help="Arithmetic precision of the run."),
-        click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+        click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]), default="adam",
                      show_default=True, help="Optimiser state kept in training."),
         click.option("--costs", type=click.Path(dir_okay=False),
                      help="Measured per-op times (CSV op,device,seconds or JSON)."),
