@@ -216,8 +216,8 @@ def solve_order(
         return None, math.inf, costs.exact
     high = least_limit(lambda limit: final_state(limit) >= 0, high)
     final = final_state(high)
-    return _backtrack(problem, blocks, costs, states, BackPointers(back_i, back_k, states.strides),
-                      final)  # fmt: skip
+    pointers = BackPointers(back_i, back_k, states.strides)
+    return _backtrack(problem, blocks, costs, states, pointers, final)
 
 
 def least_limit(works, high: float, stop=None) -> float | None:
