@@ -24,6 +24,35 @@ kind; what range a field accepts is the field's business (:class:`Range`, used b
 options). A range passed to a parser (``within``) is checked before the value becomes a float, so
 that a whole number is held to it exactly: ``9007199254740993`` bytes is over 8 PiB
 (2**53), though as a float it rounds to 2**53.
+
+The quantity parsers (:func:`parse_bytes`, :func:`parse_flops`, :func:`parse_bandwidth`,
+:func:`parse_time`, :func:`parse_fraction`) share two keywords: ``allow_zero``, whether
+``0`` is a valid answer, and ``within``, the field's :class:`Range`. Each raises
+:class:`ValueError` for a value that is not a number, is negative (or zero unless
+allowed), has a unit of another kind, or is out of ``within``.
+
+Examples
+--------
+>>> parse_number(" 1.5e-3 "), parse_integer("+128")
+(0.0015, 128)
+>>> parse_number("1_000")
+Traceback (most recent call last):
+...
+ValueError: expected a number in decimal digits, got '1_000'
+>>> parse_integer("٢")
+Traceback (most recent call last):
+...
+ValueError: expected an integer in decimal digits, got '٢'
+>>> parse_bytes("80GiB") == 80 * 2**30, parse_bytes("1.5TB")
+(True, 1500000000000.0)
+>>> parse_flops("19.5 TFLOP/s"), parse_flops("1e12")
+(19500000000000.0, 1000000000000.0)
+>>> parse_bandwidth("600GB/s"), parse_bandwidth("25Gbps")
+(600000000000.0, 3125000000.0)
+>>> parse_time("2ms"), parse_time("5µs") == parse_time("5us") == 5e-6
+(0.002, True)
+>>> parse_fraction("60%"), parse_fraction(0.5)
+(0.6, 0.5)
 """
 
 from __future__ import annotations
@@ -65,38 +94,24 @@ _MAX_DIGITS = 400
 _DECIMAL = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
             "E": 10**18}  # fmt: skip
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_BYTES_EXAMPLE = "a size such as 80GiB, 40GB, 512MiB or a number of bytes"
+_BANDWIDTH_EXAMPLE = "a bandwidth such as 600GB/s, 1.6TB/s, 25Gbps or a number of bytes/s"
 # FLOP/s are never binary, and "mflops" means mega in practice, so case does not matter.
 _FLOPS_PREFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15,
                  "e": 10**18}  # fmt: skip
 _FLOPS_SUFFIX = ("flop/s", "flops", "flop")
+_FLOPS_EXAMPLE = "a rate such as 312TFLOPS, 19.5 TFLOP/s or a number of FLOP/s"
 # Divisors, not factors: 5 / 1e6 is exactly the float 5e-06, 5 * 1e-6 is not.
 _TIME_DIVISOR = {"s": 1.0, "ms": 1e3, "us": 1e6, "µs": 1e6, "μs": 1e6, "ns": 1e9}
-
-_BYTES_EXAMPLE = "a size such as 80GiB, 40GB, 512MiB or a number of bytes"
-_FLOPS_EXAMPLE = "a rate such as 312TFLOPS, 19.5 TFLOP/s or a number of FLOP/s"
-_BANDWIDTH_EXAMPLE = "a bandwidth such as 600GB/s, 1.6TB/s, 25Gbps or a number of bytes/s"
 _TIME_EXAMPLE = "a time such as 5us, 5µs, 2ms, 100ns, 1s or a number of seconds"
 _FRACTION_EXAMPLE = "a fraction such as 0.6 or 60%"
 
 
 def parse_number(text: str) -> float:
-    """A finite number written in decimal (:data:`DECIMAL`), white space around it allowed.
-
-    Raises
-    ------
-    ValueError
-        Anything else: other digits than ASCII (``١٢``), underscores, ``0x10``,
-        ``nan``, ``infinity``, or a number past the float range (``1e400``).
-
-    Examples
-    --------
-    >>> parse_number(" 1.5e-3 ")
-    0.0015
-    >>> parse_number("1_000")
-    Traceback (most recent call last):
-    ...
-    ValueError: expected a number in decimal digits, got '1_000'
-    """
+    """A finite number written in decimal (:data:`DECIMAL`), white space around it allowed;
+    anything else raises :class:`ValueError`: other digits than ASCII (``١٢``),
+    underscores (``1_000``), ``0x10``, ``nan``, ``infinity``, or a number past the float
+    range (``1e400``)."""
     stripped = text.strip()
     if DECIMAL.fullmatch(stripped) is None:
         raise ValueError(f"expected a number in decimal digits, got {_shown(text)}")
@@ -109,21 +124,8 @@ def parse_number(text: str) -> float:
 def parse_integer(text: str) -> int:
     """A whole number written in decimal (:data:`INTEGER`), white space around it allowed.
 
-    Raises
-    ------
-    ValueError
-        Anything else: other digits than ASCII (``２``), underscores, a point or an
-        exponent, or over 4,300 digits.
-
-    Examples
-    --------
-    >>> parse_integer("+128")
-    128
-    >>> parse_integer("٢")
-    Traceback (most recent call last):
-    ...
-    ValueError: expected an integer in decimal digits, got '٢'
-    """
+    :class:`ValueError` for other digits than ASCII (``２``, ``٢``), underscores, a point
+    or an exponent, or over 4,300 digits (Python's limit)."""
     stripped = text.strip()
     if INTEGER.fullmatch(stripped) is None:
         raise ValueError(f"expected an integer in decimal digits, got {_shown(text)}")
@@ -214,35 +216,8 @@ def _ambiguous(unit: str) -> str:
 
 
 def parse_bytes(value: object, *, allow_zero: bool = False, within: Range | None = None) -> float:
-    """Parse an amount of memory into bytes.
-
-    Parameters
-    ----------
-    value : int, float or str
-        ``80GiB``, ``40GB``, ``512MiB``, ``1.5TB``, ``4096`` (bytes) or ``"4096 B"``.
-    allow_zero : bool
-        Whether ``0`` is a valid answer.
-    within : Range, optional
-        The range of the field, checked before the value becomes a float.
-
-    Returns
-    -------
-    float
-        Bytes.
-
-    Raises
-    ------
-    ValueError
-        Non-numeric, negative (or zero unless allowed), in bits, another kind of
-        unit, or out of ``within``.
-
-    Examples
-    --------
-    >>> parse_bytes("80GiB") == 80 * 2**30
-    True
-    >>> parse_bytes("1.5TB")
-    1500000000000.0
-    """
+    """Parse an amount of memory into bytes: ``80GiB``, ``40GB``, ``512MiB``, ``1.5TB``,
+    ``4096`` or ``"4096 B"``; a size in bits (``8Gb``) is refused."""
     number, unit = _split(value, _BYTES_EXAMPLE)
     scale = _byte_scale(unit)
     if scale is not None and unit.endswith(("b", "bit", "bits")):
@@ -253,35 +228,8 @@ def parse_bytes(value: object, *, allow_zero: bool = False, within: Range | None
 
 
 def parse_flops(value: object, *, allow_zero: bool = False, within: Range | None = None) -> float:
-    """Parse a compute rate into FLOP/s.
-
-    Parameters
-    ----------
-    value : int, float or str
-        ``312TFLOPS``, ``19.5 TFLOP/s``, ``1e12`` (FLOP/s) or ``"900 GFLOPS"``.
-    allow_zero : bool
-        Whether ``0`` is a valid answer.
-    within : Range, optional
-        The range of the field, checked before the value becomes a float.
-
-    Returns
-    -------
-    float
-        FLOP/s.
-
-    Raises
-    ------
-    ValueError
-        Non-numeric, negative (or zero unless allowed), another kind of unit, or out
-        of ``within``.
-
-    Examples
-    --------
-    >>> parse_flops("19.5 TFLOP/s")
-    19500000000000.0
-    >>> parse_flops("1e12")
-    1000000000000.0
-    """
+    """Parse a compute rate into FLOP/s: ``312TFLOPS``, ``19.5 TFLOP/s``, ``"900 GFLOPS"``
+    or a bare number (``1e12``)."""
     number, unit = _split(value, _FLOPS_EXAMPLE)
     lowered = unit.lower()
     scale = 1 if unit == "" else None
@@ -299,34 +247,9 @@ def parse_bandwidth(
 ) -> float:
     """Parse a transfer rate into bytes per second.
 
-    Parameters
-    ----------
-    value : int, float or str
-        ``600GB/s``, ``64 GB/s``, ``1.6TB/s``, ``32GBps``, ``25Gbps`` or ``25Gbit/s``
-        (bits: divided by 8), ``12GiB/s``, or a number of bytes/s.
-    allow_zero : bool
-        Whether ``0`` is a valid answer.
-    within : Range, optional
-        The range of the field, checked before the value becomes a float.
-
-    Returns
-    -------
-    float
-        Bytes per second.
-
-    Raises
-    ------
-    ValueError
-        Non-numeric, negative (or zero unless allowed), a size without ``/s``, another
-        kind of unit, or out of ``within``.
-
-    Examples
-    --------
-    >>> parse_bandwidth("600GB/s")
-    600000000000.0
-    >>> parse_bandwidth("25Gbps")
-    3125000000.0
-    """
+    Bytes (``600GB/s``, ``1.6TB/s``, ``32GBps``, ``12GiB/s``), bits, divided by 8
+    (``25Gbps``, ``25Gbit/s``), or a bare number of bytes/s; a size without ``/s`` is
+    refused with a hint."""
     number, unit = _split(value, _BANDWIDTH_EXAMPLE)
     if unit == "":
         return _checked(number, 1, value, allow_zero, _BANDWIDTH_EXAMPLE, within)
@@ -344,35 +267,8 @@ def parse_bandwidth(
 
 
 def parse_time(value: object, *, allow_zero: bool = True, within: Range | None = None) -> float:
-    """Parse a duration into seconds.
-
-    Parameters
-    ----------
-    value : int, float or str
-        ``5us``, ``5µs``, ``2ms``, ``100ns``, ``1s`` or a number of seconds.
-    allow_zero : bool
-        Whether ``0`` is a valid answer (it is by default: no latency, no overhead).
-    within : Range, optional
-        The range of the field, checked before the value becomes a float.
-
-    Returns
-    -------
-    float
-        Seconds.
-
-    Raises
-    ------
-    ValueError
-        Non-numeric, negative (or zero when not allowed), another kind of unit, or out
-        of ``within``.
-
-    Examples
-    --------
-    >>> parse_time("2ms")
-    0.002
-    >>> parse_time("5µs") == parse_time("5us") == 5e-6
-    True
-    """
+    """Parse a duration into seconds: ``5us`` (or ``5µs``), ``2ms``, ``100ns``, ``1s`` or a
+    bare number of seconds. Zero is allowed by default (no latency, no overhead)."""
     number, unit = _split(value, _TIME_EXAMPLE)
     divisor = 1.0 if unit == "" else _TIME_DIVISOR.get(unit)
     if divisor is None:
@@ -399,35 +295,8 @@ def parse_positive(value: object, *, within: Range | None = None) -> float:
 def parse_fraction(
     value: object, *, allow_zero: bool = False, within: Range | None = None
 ) -> float:
-    """Parse a fraction of one (an efficiency factor) given as ``0.6`` or ``60%``.
-
-    Parameters
-    ----------
-    value : int, float or str
-        A number in (0, 1] or a percentage in (0%, 100%].
-    allow_zero : bool
-        Whether ``0`` is a valid answer.
-    within : Range, optional
-        The range of the field, checked before the value becomes a float.
-
-    Returns
-    -------
-    float
-        The fraction, at most 1.
-
-    Raises
-    ------
-    ValueError
-        Non-numeric, negative (or zero unless allowed), above one (100%), or out of
-        ``within``.
-
-    Examples
-    --------
-    >>> parse_fraction("60%")
-    0.6
-    >>> parse_fraction(0.5)
-    0.5
-    """
+    """Parse a fraction of one (an efficiency factor): a number in (0, 1] or a
+    percentage in (0%, 100%] (``0.6``, ``60%``); over one is refused."""
     number, unit = _split(value, _FRACTION_EXAMPLE)
     if unit not in ("", "%"):
         raise ValueError(f"expected {_FRACTION_EXAMPLE}, got {value!r}")
