@@ -93,8 +93,10 @@ class Measurement:
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """What ``placer calibrate`` measured, and the device figures it derives."""
+class Setup:
+    """What a calibration ran on: the device, its threads, how many such devices the
+    cluster file describes and the cores they are pinned to, the data type, the timer
+    and the runtime's version."""
 
     device: str
     threads: int
@@ -102,6 +104,14 @@ class Calibration:
     dtype: str
     timer: str
     runtime_version: str
+    cores: tuple[int, ...] = ()  # count equal slices, one per device
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What ``placer calibrate`` measured, and the device figures it derives."""
+
+    setup: Setup
     peak_flops: float
     memory_bandwidth: float
     cache_bytes: float
@@ -110,7 +120,6 @@ class Calibration:
     memory_bytes: float
     efficiency: dict[str, float]
     measurements: tuple[Measurement, ...] = field(default_factory=tuple)
-    cores: tuple[int, ...] = ()  # count equal slices, one per device
     shared_bandwidth: float = 0.0  # 0: not measured (one device, or not a CPU)
 
 
@@ -161,8 +170,8 @@ def calibrate(
         results += _shared(largest, threads, count, cores)
     if progress is not None:
         progress("done", steps, steps)
-    return _derive(device, threads, count, dtype, runner.timer, ort.__version__, results,
-                   cores)  # fmt: skip
+    setup = Setup(device, threads, count, dtype, runner.timer, ort.__version__, cores)
+    return _derive(setup, results)
 
 
 def _cores(count: int, threads: int) -> tuple[int, ...]:
@@ -300,8 +309,9 @@ class _Builder:
 
         return numpy_helper.from_array(array.astype(self.numpy_type), name)
 
-    def bench(self, name, op_class, model, feeds, op_type, inputs, outputs, attrs=None):
-        cost = cost_of(op_type, inputs, outputs, attrs)
+    @staticmethod
+    def bench(name: str, op_class: str, model, feeds, cost) -> _Bench:
+        """A benchmark of one op whose FLOPs and bytes are placer's ``cost`` of it."""
         moved = cost.bytes_read + cost.bytes_written
         return _Bench(name, op_class, model, feeds, cost.flops, moved, inner=cost.inner)
 
@@ -314,8 +324,8 @@ class _Builder:
         model = self.model(nodes, list(zip(names, shapes, strict=True)), [("y", out)])
         feeds = {n: self.random(shape) for n, shape in zip(names, shapes, strict=True)}
         infos = [self.info(shape) for shape in shapes]
-        return self.bench(name or op_type, op_class, model, feeds, op_type, infos,
-                          [self.info(out)], attrs)  # fmt: skip
+        cost = cost_of(op_type, infos, [self.info(out)], attrs)
+        return self.bench(name or op_type, op_class, model, feeds, cost)
 
     def matmul(self, m: int, k: int, n: int) -> _Bench:
         """A product with a constant weight, as in a linear layer."""
@@ -324,9 +334,9 @@ class _Builder:
         nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
         weight = self.constant(self.random((k, n)), "w")
         model = self.model(nodes, [("x", (m, k))], [("y", (m, n))], [weight])
+        cost = cost_of("MatMul", [self.info((m, k)), self.info((k, n))], [self.info((m, n))])
         return self.bench(f"MatMul {m}x{k}x{n}", OpClass.GEMM.value, model,
-                          {"x": self.random((m, k))}, "MatMul",
-                          [self.info((m, k)), self.info((k, n))], [self.info((m, n))])  # fmt: skip
+                          {"x": self.random((m, k))}, cost)  # fmt: skip
 
     def conv(self, shape, out_channels: int, kernel: int, group: int, stride: int = 1) -> _Bench:
         """One convolution, with the runtime's optimisations off."""
@@ -345,9 +355,9 @@ class _Builder:
         label = f"Conv {kernel}x{kernel} {c} to {out_channels}"
         label += " depthwise" if group > 1 else ""
         label += f" stride {stride}" if stride > 1 else ""
-        return self.bench(label, kind.value, model, {"x": self.random(shape)}, "Conv",
-                          [self.info(shape), self.info(weight_shape)], [self.info(out)],
-                          attrs)  # fmt: skip
+        cost = cost_of("Conv", [self.info(shape), self.info(weight_shape)], [self.info(out)],
+                       attrs)  # fmt: skip
+        return self.bench(label, kind.value, model, {"x": self.random(shape)}, cost)
 
     def conv_chain(self, shape, kernel: int, group: int, stride: int = 1,
                    length: int = _CONV_CHAIN) -> _Bench:  # fmt: skip
@@ -392,9 +402,9 @@ class _Builder:
         initializers = [self.constant(np.ones(width), "g"), self.constant(np.zeros(width), "b")]
         model = self.model(nodes, [("x", shape)], [("y", shape)], initializers)
         infos = [self.info(shape), self.info((width,)), self.info((width,))]
+        cost = cost_of("LayerNormalization", infos, [self.info(shape)], {"axis": -1})
         return self.bench("LayerNormalization", OpClass.REDUCTION.value, model,
-                          {"x": self.random(shape)}, "LayerNormalization", infos,
-                          [self.info(shape)], {"axis": -1})  # fmt: skip
+                          {"x": self.random(shape)}, cost)  # fmt: skip
 
     def gather(self, rows: int, width: int, indices: tuple[int, ...]) -> _Bench:
         """Rows of an embedding table."""
@@ -405,9 +415,9 @@ class _Builder:
         table = self.constant(self.random((rows, width)), "table")
         model = self.model(nodes, [("ids", indices, TensorProto.INT64)], [("y", out)], [table])
         ids = self.rng.integers(0, rows, size=indices, dtype=np.int64)
-        return self.bench("Gather", OpClass.MOVEMENT.value, model, {"ids": ids}, "Gather",
-                          [self.info((rows, width)), TensorInfo(indices, 8)],
-                          [self.info(out)], {"axis": 0})  # fmt: skip
+        cost = cost_of("Gather", [self.info((rows, width)), TensorInfo(indices, 8)],
+                       [self.info(out)], {"axis": 0})  # fmt: skip
+        return self.bench("Gather", OpClass.MOVEMENT.value, model, {"ids": ids}, cost)
 
     def chain(self, length: int) -> _Bench:
         """``length`` single-element ``Add`` nodes in a row: one of them times what a
@@ -427,48 +437,97 @@ class _Builder:
 # -- from measurements to figures ----------------------------------------------------------
 
 
-def _derive(device, threads, count, dtype, timer, version, results, cores=()) -> Calibration:
-    single, chain = (r.seconds for r in results if r.op_class == "overhead")
-    overhead = max(chain - single, 0.0) / (_CHAIN - 1)
-    # what an op takes beyond its overhead: its run less that of one tiny op
-    net = {id(r): max(r.seconds - single, r.seconds * 0.05) for r in results}
+def _derive(setup: Setup, results: list[Measurement]) -> Calibration:
+    """The device figures ``results`` show: the per-op overhead, the memory levels, the
+    peak rate and each op class's share of it."""
+    timings = _Timings.of(results)
+    memory = _MemoryLevels.of(timings)
+    peak, efficiency = _efficiencies(timings, memory)
+    # the socket: what the devices streaming at once move in all
+    shared = sum((timings.rate(r, r.bytes) for r in timings.of_class("shared")), 0.0)
+    return Calibration(
+        setup, peak, memory.memory_bandwidth, float(memory.cache_bytes),
+        memory.cache_bandwidth, timings.overhead, _memory_bytes() / max(setup.count, 1),
+        efficiency, tuple(results), shared,
+    )  # fmt: skip
 
-    def rate(r: Measurement, what: float) -> float:
-        return what / net[id(r)]
 
-    sweep = [r for r in results if r.op_class == "sweep"]
-    bandwidths = [rate(r, r.bytes) for r in sweep]
-    cache_bandwidth, memory_bandwidth = max(bandwidths), bandwidths[-1]
-    middle = math.sqrt(cache_bandwidth * memory_bandwidth)
-    fits = [r.bytes for r, bw in zip(sweep, bandwidths, strict=True) if bw >= middle]
-    cache_bytes = max(fits) if fits else 0.0
-    if cache_bandwidth <= memory_bandwidth * 1.2:
-        cache_bytes = 0.0  # no cache level worth modelling
+@dataclass(frozen=True)
+class _Timings:
+    """The measurements by class, each op's time net of what a run costs beyond its ops
+    (the run of one tiny op), and the fixed per-op overhead."""
 
-    def regime(nbytes: float) -> float:
-        return cache_bandwidth if cache_bytes and nbytes <= cache_bytes else memory_bandwidth
+    by_class: dict[str, list[Measurement]]
+    single: float  # the run of one one-element op
+    overhead: float
 
-    by_class: dict[str, list[Measurement]] = {}
-    for r in results:
-        by_class.setdefault(r.op_class, []).append(r)
+    @classmethod
+    def of(cls, results: list[Measurement]) -> _Timings:
+        single, chain = (r.seconds for r in results if r.op_class == "overhead")
+        by_class: dict[str, list[Measurement]] = {}
+        for r in results:
+            by_class.setdefault(r.op_class, []).append(r)
+        return cls(by_class, single, max(chain - single, 0.0) / (_CHAIN - 1))
+
+    def of_class(self, key: str) -> list[Measurement]:
+        return self.by_class.get(key, [])
+
+    def rate(self, r: Measurement, what: float) -> float:
+        """``what`` (FLOPs or bytes) per second of ``r``'s time beyond the run's own."""
+        return what / max(r.seconds - self.single, r.seconds * 0.05)
+
+
+@dataclass(frozen=True)
+class _MemoryLevels:
+    """The bandwidths of the elementwise sweep: from cache (the best) and from memory
+    (the largest size's), and the largest size still served at cache speed (0 when the
+    two hardly differ)."""
+
+    cache_bytes: float
+    cache_bandwidth: float
+    memory_bandwidth: float
+
+    @classmethod
+    def of(cls, timings: _Timings) -> _MemoryLevels:
+        sweep = timings.of_class("sweep")
+        bandwidths = [timings.rate(r, r.bytes) for r in sweep]
+        cache_bandwidth, memory_bandwidth = max(bandwidths), bandwidths[-1]
+        middle = math.sqrt(cache_bandwidth * memory_bandwidth)
+        fits = [r.bytes for r, bw in zip(sweep, bandwidths, strict=True) if bw >= middle]
+        cache_bytes = max(fits) if fits else 0.0
+        if cache_bandwidth <= memory_bandwidth * 1.2:
+            cache_bytes = 0.0  # no cache level worth modelling
+        return cls(cache_bytes, cache_bandwidth, memory_bandwidth)
+
+    def regime(self, nbytes: float) -> float:
+        """The bandwidth an op moving ``nbytes`` streams at."""
+        if self.cache_bytes and nbytes <= self.cache_bytes:
+            return self.cache_bandwidth
+        return self.memory_bandwidth
+
+
+def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict[str, float]]:
+    """The peak rate (the best dense kernel's) and each class's median share of it; for
+    the data-movement classes, the share of their regime's bandwidth."""
     # convolutions slow down as their reduction shortens: K0 from the plain kernels
     conv = OpClass.CONV.value
-    half = _half_at([(r.inner, rate(r, r.flops)) for r in by_class.get(UNFUSED + conv, [])])
+    plain = timings.of_class(UNFUSED + conv)
+    half = _half_at([(r.inner, timings.rate(r, r.flops)) for r in plain])
 
     def asymptote(r: Measurement) -> float:
         """The rate ``r``'s class reaches at long reductions, from ``r``'s own."""
         scale = (r.inner + half) / r.inner if half and r.inner and conv in r.op_class else 1.0
-        return rate(r, r.flops) * scale
+        return timings.rate(r, r.flops) * scale
 
     # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
-    dense = by_class[OpClass.GEMM.value] + by_class.get(conv, [])
+    dense = timings.by_class[OpClass.GEMM.value] + timings.of_class(conv)
     peak = max(asymptote(r) for r in dense)
     efficiency: dict[str, float] = {}
     computing = (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
                  OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION)  # fmt: skip
     keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
     for key in keys:
-        rates = [asymptote(r) for r in by_class.get(key, []) if r.flops > 0]
+        rates = [asymptote(r) for r in timings.of_class(key) if r.flops > 0]
         if rates:
             efficiency[key] = _fraction(statistics.median(rates) / peak)
     if half:
@@ -477,30 +536,12 @@ def _derive(device, threads, count, dtype, timer, version, results, cores=()) ->
         if key not in efficiency and UNFUSED + key in efficiency:
             efficiency[key] = efficiency[UNFUSED + key]
     for kind in (OpClass.MOVEMENT, OpClass.TRANSPOSE):
-        moves = [rate(r, r.bytes) / regime(r.bytes) for r in by_class.get(kind.value, [])]
+        moves = [timings.rate(r, r.bytes) / memory.regime(r.bytes)
+                 for r in timings.of_class(kind.value)]  # fmt: skip
         if moves:
             efficiency[kind.value] = _fraction(statistics.median(moves))
     efficiency["memory"] = 1.0  # the bandwidths are the elementwise sweep's own
-    # the socket: what the devices streaming at once move in all
-    shared_bandwidth = sum((rate(r, r.bytes) for r in by_class.get("shared", [])), 0.0)
-    return Calibration(
-        device=device,
-        threads=threads,
-        count=count,
-        dtype=dtype,
-        timer=timer,
-        runtime_version=version,
-        peak_flops=peak,
-        memory_bandwidth=memory_bandwidth,
-        cache_bytes=float(cache_bytes),
-        cache_bandwidth=cache_bandwidth,
-        overhead=overhead,
-        memory_bytes=_memory_bytes() / max(count, 1),
-        efficiency=efficiency,
-        measurements=tuple(results),
-        cores=tuple(cores),
-        shared_bandwidth=shared_bandwidth,
-    )
+    return peak, efficiency
 
 
 def _half_at(points: list[tuple[float, float]]) -> float:
@@ -535,7 +576,7 @@ def _memory_bytes() -> float:
 
 
 def cluster_yaml(calibration: Calibration, name: str) -> str:
-    """A cluster file of ``calibration.count`` devices: ``placer place --cluster`` reads
+    """A cluster file of ``calibration``'s devices: ``placer place --cluster`` reads
     it as it is, and other cluster files name it as a group's ``type``
     (``type: ./local-cpu.yaml``).  Checked by the cluster parser before it is returned.
     """
@@ -543,61 +584,18 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
 
     from placer.costs.cluster import parse_cluster
 
-    c = calibration
-    group: dict[str, object] = {
-        "name": name,
-        "class": "cpu" if c.device == "cpu" else "accelerator",
-        "count": c.count,
-        "peak_flops": {c.dtype: f"{c.peak_flops / 1e9:.4g} GFLOP/s"},
-        "memory": f"{c.memory_bytes / 2**30:.4g} GiB",
-        "memory_bandwidth": f"{c.memory_bandwidth / 1e9:.4g} GB/s",
-    }
-    if c.cache_bytes:
-        group["cache"] = {
-            "size": f"{c.cache_bytes / 2**10:.4g} KiB",
-            "bandwidth": f"{c.cache_bandwidth / 1e9:.4g} GB/s",
-        }
-    nested = (UNFUSED, HALF_AT)
-    plain = {k: v for k, v in c.efficiency.items() if not k.startswith(nested)}
-    group["efficiency"] = {
-        "default": round(statistics.median(plain.values()), 4),
-        **{key: round(value, 4) for key, value in plain.items()},
-    }
-    for prefix in nested:
-        entries = {k[len(prefix):]: round(v, 4) for k, v in c.efficiency.items()
-                   if k.startswith(prefix)}  # fmt: skip
-        if entries:
-            group["efficiency"][prefix[:-1]] = entries
-    group["overhead"] = f"{c.overhead * 1e6:.4g} us"
-    if c.shared_bandwidth:
-        group["shared_bandwidth"] = f"{c.shared_bandwidth / 1e9:.4g} GB/s"
-    if c.cores:
-        group["cores"] = format_core_list(c.cores)
-    # what one device streams while all of them do (DeviceGroup.dram_bandwidth)
-    streams = c.memory_bandwidth
-    if c.shared_bandwidth:
-        streams = min(streams, c.shared_bandwidth / c.count)
+    c, setup = calibration, calibration.setup
     document = {
         "name": name,
-        "devices": [group],
-        # stages on one machine hand activations over through memory: a copy reads and
-        # writes every byte, so it moves half the streaming bandwidth
-        "links": {
-            "pairs": [
-                {
-                    "between": [name, name],
-                    "bandwidth": f"{streams / 2e9:.4g} GB/s",
-                    "latency": "10 us",
-                }
-            ]
-        },
+        "devices": [_group(c, name)],
+        "links": _links(c, name),
         "calibration": {
             "runtime": RUNTIME,
-            "version": c.runtime_version,
-            "device": c.device,
-            "dtype": c.dtype,
-            "threads": c.threads,
-            "timer": c.timer,
+            "version": setup.runtime_version,
+            "device": setup.device,
+            "dtype": setup.dtype,
+            "threads": setup.threads,
+            "timer": setup.timer,
             "machine": platform.machine() or "unknown",
             "measured": [
                 {"name": r.name, "class": r.op_class, "seconds": float(f"{r.seconds:.6g}")}
@@ -606,11 +604,66 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
         },
     }
     header = (
-        f"# placer calibrate: {c.device}, {c.threads} thread(s), {c.dtype}, medians of "
-        f"{c.timer} in onnxruntime {c.runtime_version}.\n"
+        f"# placer calibrate: {setup.device}, {setup.threads} thread(s), {setup.dtype}, "
+        f"medians of {setup.timer} in onnxruntime {setup.runtime_version}.\n"
         "# A cluster file: use it with --cluster, or name it as a group's type\n"
         f"# (type: ./{name}.yaml) in another cluster file.  See docs/cluster.md.\n"
     )
     text = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=False)
-    parse_cluster(text, f"<calibration of {c.device}>")  # what it writes, placer reads
+    parse_cluster(text, f"<calibration of {setup.device}>")  # what it writes, placer reads
     return text
+
+
+def _group(c: Calibration, name: str) -> dict[str, object]:
+    """The cluster file's one device group: ``count`` calibrated devices."""
+    setup = c.setup
+    group: dict[str, object] = {
+        "name": name,
+        "class": "cpu" if setup.device == "cpu" else "accelerator",
+        "count": setup.count,
+        "peak_flops": {setup.dtype: f"{c.peak_flops / 1e9:.4g} GFLOP/s"},
+        "memory": f"{c.memory_bytes / 2**30:.4g} GiB",
+        "memory_bandwidth": f"{c.memory_bandwidth / 1e9:.4g} GB/s",
+    }
+    if c.cache_bytes:
+        group["cache"] = {
+            "size": f"{c.cache_bytes / 2**10:.4g} KiB",
+            "bandwidth": f"{c.cache_bandwidth / 1e9:.4g} GB/s",
+        }
+    group["efficiency"] = _efficiency_entry(c.efficiency)
+    group["overhead"] = f"{c.overhead * 1e6:.4g} us"
+    if c.shared_bandwidth:
+        group["shared_bandwidth"] = f"{c.shared_bandwidth / 1e9:.4g} GB/s"
+    if setup.cores:
+        group["cores"] = format_core_list(setup.cores)
+    return group
+
+
+def _efficiency_entry(efficiency: dict[str, float]) -> dict[str, object]:
+    """The group's ``efficiency`` mapping: a default (the median class), one figure per
+    class, and the unfused rates and the convolutions' ``K0`` nested under their own
+    keys."""
+    nested = (UNFUSED, HALF_AT)
+    plain = {k: v for k, v in efficiency.items() if not k.startswith(nested)}
+    entry: dict[str, object] = {
+        "default": round(statistics.median(plain.values()), 4),
+        **{key: round(value, 4) for key, value in plain.items()},
+    }
+    for prefix in nested:
+        entries = {k[len(prefix):]: round(v, 4) for k, v in efficiency.items()
+                   if k.startswith(prefix)}  # fmt: skip
+        if entries:
+            entry[prefix[:-1]] = entries
+    return entry
+
+
+def _links(c: Calibration, name: str) -> dict[str, object]:
+    """The link between two of the devices: stages on one machine hand activations over
+    through memory, and a copy reads and writes every byte, so it moves half of what one
+    device streams while all of them do (:attr:`DeviceGroup.dram_bandwidth`)."""
+    streams = c.memory_bandwidth
+    if c.shared_bandwidth:
+        streams = min(streams, c.shared_bandwidth / c.setup.count)
+    pair = {"between": [name, name], "bandwidth": f"{streams / 2e9:.4g} GB/s",
+            "latency": "10 us"}  # fmt: skip
+    return {"pairs": [pair]}

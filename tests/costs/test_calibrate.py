@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, _derive, cluster_yaml
+from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, Setup, _derive, cluster_yaml
 from placer.costs.cluster import load_cluster, parse_cluster
 from placer.costs.contention import available_cores
 from tests.conftest import ROOT, one_line_error
@@ -54,7 +54,7 @@ def synthetic() -> list[Measurement]:
 
 
 def test_figures_are_derived_from_the_measurements() -> None:
-    c = _derive("cpu", 1, 2, "fp32", "thread CPU time", "1.0", synthetic())
+    c = _derive(Setup("cpu", 1, 2, "fp32", "thread CPU time", "1.0"), synthetic())
     assert c.overhead == pytest.approx(0.5e-6)
     assert c.peak_flops == pytest.approx(100e9)  # the best GEMM
     assert c.efficiency["gemm"] == pytest.approx(0.9)  # median of 100 and 80
@@ -83,15 +83,15 @@ def test_the_devices_streaming_at_once_give_the_shared_bandwidth() -> None:
     together = [Measurement(f"Add {largest}, device {i} of 2 at once", "shared",
                             largest / 12, largest, run + 1.5 * largest / 20e9)
                 for i in range(2)]  # fmt: skip
-    c = _derive("cpu", 1, 2, "fp32", "thread CPU time", "1.0", synthetic() + together,
-                cores=(4, 5))  # fmt: skip
+    c = _derive(Setup("cpu", 1, 2, "fp32", "thread CPU time", "1.0", cores=(4, 5)),
+                synthetic() + together)  # fmt: skip
     assert c.shared_bandwidth == pytest.approx(2 * 20e9 / 1.5)
     group = parse_cluster(cluster_yaml(c, "made-up"), "made-up.yaml").group("made-up")
     assert group.cores == (4, 5) and group.device_cores(1) == (5,)
     assert group.shared_bandwidth == pytest.approx(26.67e9)
     assert group.dram_bandwidth == pytest.approx(20e9 / 1.5, rel=1e-3)
     # alone: nothing shared, nothing pinned
-    alone = _derive("cpu", 1, 1, "fp32", "thread CPU time", "1.0", synthetic())
+    alone = _derive(Setup("cpu", 1, 1, "fp32", "thread CPU time", "1.0"), synthetic())
     group = parse_cluster(cluster_yaml(alone, "made-up"), "made-up.yaml").group("made-up")
     assert (group.cores, group.shared_bandwidth) == ((), 0.0)
 
