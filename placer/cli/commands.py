@@ -613,9 +613,8 @@ def compare(
 @click.option("--schedule", type=click.Choice([s.value for s in Schedule]), default=None,
               help="Schedule of the simulated run [inference: stream; training: 1f1b].")
 def report(
-    model: str, plan: str, html_path: str | None, markdown_path: str | None,
-    microbatches: int | None, schedule: str | None, **kwargs,
-) -> None:  # fmt: skip
+    model: str, plan: str, html_path: str | None, markdown_path: str | None, **kwargs
+) -> None:
     """Report PLAN for MODEL as HTML (stage loads, memory, timeline, ops) or Markdown.
 
     A plan placer made is costed with the options it records; options given must agree.
@@ -630,7 +629,8 @@ def report(
     given = _given(click.get_current_context())
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
         problem, placement = app.load_plan(model, plan, _model(kwargs), given)
-    chosen = _schedule(problem, {"microbatches": microbatches or 1, "schedule": schedule})
+    microbatches = kwargs["microbatches"]
+    chosen = _schedule(problem, {"microbatches": microbatches or 1, "schedule": kwargs["schedule"]})
     with _status("evaluating..."):
         result = app.evaluate_plan(problem, placement, bound=False)
         if microbatches is not None:
@@ -706,10 +706,7 @@ RUN_TIMEOUT = BoundedFloat(Range(1.0, 86_400.0))
               show_default=True, help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
               help="Write to FILE atomically.")  # fmt: skip
-def run_command(
-    model: str, plan: str, microbatches: int, warmup: int, inputs: str | None, check: bool,
-    timeout: float, fmt: str, output: str | None, **kwargs,
-) -> None:  # fmt: skip
+def run_command(model: str, plan: str, fmt: str, output: str | None, **kwargs) -> None:
     """Run PLAN (an inference plan) for MODEL as a pipeline of one process per stage on
     this machine, and print what it measures against what placer predicted.
 
@@ -721,11 +718,13 @@ def run_command(
 
     if not model.lower().endswith(".onnx"):
         raise InputError(f"{model}: placer run runs .onnx models")
+    # the run's own options; what is left in kwargs are the model options
+    inputs, check = kwargs.pop("inputs"), kwargs.pop("check")
     check_outputs({"--output": output}, {"MODEL": model, "PLAN": plan, "--inputs": inputs})
     given = _given(click.get_current_context())
-    arrays = _npz(inputs) if inputs is not None else None
-    how = RunOptions(microbatches=microbatches, warmup=warmup, inputs=arrays, check=check,
-                     timeout=timeout)  # fmt: skip
+    how = RunOptions(microbatches=kwargs.pop("microbatches"), warmup=kwargs.pop("warmup"),
+                     inputs=_npz(inputs) if inputs is not None else None, check=check,
+                     timeout=kwargs.pop("timeout"))  # fmt: skip
     with _progress_bar("running") as progress:
         report = app.run(model, plan, _model(kwargs), given, how, progress)
     if fmt == "json":
@@ -824,13 +823,10 @@ def _progress_bar(what: str):
               help="runtime: onnxruntime's default fusions, each fused node's time given "
                    "to one op (what place costs by default); none: its optimisations off, "
                    "its nodes the model's.")
-def profile(
-    model: str, output: str, input_shape: tuple[str, ...], batch_size: int | None,
-    device: str, device_name: str | None, threads: int, repeat: int, warmup: int,
-    fusion: str,
-) -> None:  # fmt: skip
+def profile(model: str, output: str, **kwargs) -> None:
     """Measure each op of MODEL (.onnx) in onnxruntime; write the times for --costs."""
     check_outputs({"--output": output}, {"MODEL": model})
+    device_name = kwargs["device_name"]
     if not output.lower().endswith(".csv") and not streamed(output):
         raise InputError(f"{printable(output)}: placer profile writes CSV; name the output .csv")
     if device_name is not None and (not device_name or device_name != device_name.strip()):
@@ -838,10 +834,12 @@ def profile(
             f"--device-name: expected a group name or device type, got {device_name!r}"
         )
     how = ProfileOptions(
-        device=Device.parse(device), threads=threads, repeat=repeat, warmup=warmup,
-        fusion=Fusion(fusion), device_name=device_name,
+        device=Device.parse(kwargs["device"]), threads=kwargs["threads"],
+        repeat=kwargs["repeat"], warmup=kwargs["warmup"], fusion=Fusion(kwargs["fusion"]),
+        device_name=device_name,
     )  # fmt: skip
-    options = app.ModelOptions(batch_size=batch_size, input_shapes=_input_shapes(input_shape))
+    options = app.ModelOptions(batch_size=kwargs["batch_size"],
+                               input_shapes=_input_shapes(kwargs["input_shape"]))  # fmt: skip
     began = time.monotonic()
     with _progress_bar(f"profiling {click.format_filename(model, shorten=True)}") as progress:
         measured = app.profile(model, options, how, progress)
@@ -851,7 +849,7 @@ def profile(
     click.echo(
         f"wrote {printable(output)}: {len(measured.seconds):,} of {measured.ops:,} ops, "
         f"{total * 1e3:.4g} ms in all of a {measured.run_seconds * 1e3:.4g} ms run (median "
-        f"of {repeat}), profiled in {took:.1f} s",
+        f"of {how.repeat}), profiled in {took:.1f} s",
         err=True,
     )
     for note in measured.notes:
@@ -922,7 +920,7 @@ def calibrate(
     click.echo(
         f"wrote {printable(output)}: {name}: peak {calibration.peak_flops / 1e9:.4g} GFLOP/s, "
         f"memory {calibration.memory_bandwidth / 1e9:.4g} GB/s{shared}, overhead "
-        f"{calibration.overhead * 1e6:.3g} us per op ({calibration.timer})",
+        f"{calibration.overhead * 1e6:.3g} us per op ({calibration.setup.timer})",
         err=True,
     )
 

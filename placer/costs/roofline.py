@@ -224,7 +224,7 @@ def _forward_op(ctx: _Context, i: int, output_bytes: float) -> Op:
     """The :class:`Op` of node ``i``'s forward pass."""
     node = ctx.graph.nodes[i]
     latency = tuple(
-        _latency(node, g, ctx.options, ctx.scale, 1.0, backward=False, fused=ctx.fused.get(i))
+        op_time(node, g, ctx.options, Pass(ctx.scale, fused=ctx.fused.get(i))).seconds
         for g in ctx.groups
     )
     return Op(
@@ -251,7 +251,8 @@ def _backward_op(ctx: _Context, i: int, input_bytes: float) -> Op:
         else BACKWARD_FLOP_FACTOR["other"]
     )
     latency = tuple(
-        _latency(node, g, ctx.options, ctx.scale, factor, backward=True) for g in ctx.groups
+        op_time(node, g, ctx.options, Pass.backward_of(ctx.scale, factor)).seconds
+        for g in ctx.groups
     )
     return Op(
         key=f"{node.name}/grad",
@@ -313,11 +314,11 @@ def _replicas(ctx: _Context) -> tuple[Replica, ...]:
         node = graph.nodes[s]
         latency = []
         for g in ctx.groups:
-            seconds = _latency(node, g, options, scale, 1.0, backward=False, fused=ctx.fused.get(s))
+            seconds = op_time(node, g, options, Pass(scale, fused=ctx.fused.get(s))).seconds
             if training and learned[s]:
                 kind = "weighted" if node.param_count else "other"
                 factor = BACKWARD_FLOP_FACTOR[kind]
-                seconds += _latency(node, g, options, scale, factor, backward=True)
+                seconds += op_time(node, g, options, Pass.backward_of(scale, factor)).seconds
             latency.append(seconds)
         readers = sorted(needs[s])
         replicas.append(
@@ -400,37 +401,26 @@ class OpTime:
                 "overhead": self.overhead, "fused": self.fused}  # fmt: skip
 
 
-def _latency(
-    node: GraphNode,
-    group: DeviceGroup,
-    options: CostOptions,
-    scale: float,
-    factor: float,
-    *,
-    backward: bool,
-    fused: Fused | None = None,
-) -> float:
-    """Roofline time of ``node`` (or its backward op) on one device of ``group``
-    (:func:`op_time`)."""
-    return op_time(node, group, options, scale, factor, backward=backward, fused=fused).seconds
+@dataclass(frozen=True)
+class Pass:
+    """Which pass of an op is costed, and how: ``scale`` rescales the model's bytes to
+    the costed data type; a backward pass costs ``factor`` times the forward figures;
+    ``fused`` says how the runtime's fused kernel charges a forward op
+    (:mod:`placer.frontends.fusion`)."""
+
+    scale: float
+    factor: float = 1.0
+    backward: bool = False
+    fused: Fused | None = None
+
+    @classmethod
+    def backward_of(cls, scale: float, factor: float) -> Pass:
+        return cls(scale, factor, backward=True)
 
 
-def op_time(
-    node: GraphNode,
-    group: DeviceGroup,
-    options: CostOptions,
-    scale: float,
-    factor: float = 1.0,
-    *,
-    backward: bool = False,
-    fused: Fused | None = None,
-) -> OpTime:
-    """The time of ``node`` (or its backward op) on one device of ``group``, and why.
-
-    ``scale`` rescales the model's bytes to ``options.dtype``; ``factor`` is the
-    backward op's multiple of the forward figures; ``fused``: how the runtime's fused
-    kernel charges the forward op (:mod:`placer.frontends.fusion`).
-    """
+def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: Pass) -> OpTime:
+    """The time of ``node``'s ``costed`` pass on one device of ``group``, and why."""
+    scale, factor, backward, fused = costed.scale, costed.factor, costed.backward, costed.fused
     kind = node.op_class
     if kind is OpClass.GEMM and node.weights_computed and options.fusion is Fusion.NONE:
         kind = OpClass.MATMUL  # its weight is computed at every run: nothing pre-packed
@@ -484,7 +474,7 @@ def forward_times(
     groups = cluster.pipeline_groups
     scale, fused = _forward_charges(graph, options)
     return [
-        (node, tuple(op_time(node, g, options, scale, fused=fused.get(i)) for g in groups))
+        (node, tuple(op_time(node, g, options, Pass(scale, fused=fused.get(i))) for g in groups))
         for i, node in enumerate(graph.nodes)
     ]
 

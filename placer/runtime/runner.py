@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -433,6 +433,53 @@ def _name(split: Split, s: int) -> str:
     return f"stage {s + 1} ({split.manifest.stages[s].device})"
 
 
+@dataclass
+class _Follow:
+    """What the coordinator knows of the stages: which are ready, how far each has got,
+    their records once done, and the pipeline's outputs."""
+
+    split: Split
+    ready: list[bool]
+    finished: list[list | None]
+    ticks: list[int]
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, split: Split, count: int) -> _Follow:
+        return cls(split, [False] * count, [None] * count, [-1] * count)
+
+    def handle(self, message, s: int) -> None:
+        """Take stage ``s``'s ``message``.
+
+        Raises
+        ------
+        StageFailed
+            The stage reported an error.
+        """
+        kind = message[0]
+        if kind == "ready":
+            self.ready[s] = True
+        elif kind == "tick":
+            self.ticks[s] = message[1]
+        elif kind == "outputs":
+            self.outputs.update(message[1])
+        elif kind == "done":
+            self.finished[s] = message[1]
+        elif kind == "error":
+            raise StageFailed(f"{_name(self.split, s)} failed: {message[1]}; stopped every stage")
+
+    def last_words(self, conn, s: int) -> None:
+        """Read what stage ``s`` said before it ended."""
+        while self.finished[s] is None:
+            try:
+                if not conn.poll():
+                    break
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            self.handle(message, s)
+
+
 def _coordinate(processes, statuses, split: Split, options: RunOptions, total: int, progress):
     """Start the stages together, follow them to the end, and collect their records.
 
@@ -441,11 +488,8 @@ def _coordinate(processes, statuses, split: Split, options: RunOptions, total: i
     StageFailed
         A stage reported an error, exited, or no stage progressed for ``options.timeout``.
     """
-    count = len(processes)
-    ready = [False] * count
-    finished: list[list | None] = [None] * count
-    ticks = [-1] * count
-    outputs: dict[str, np.ndarray] = {}
+    follow = _Follow.of(split, len(processes))
+    finished = follow.finished
     started = False
     last = time.monotonic()
     by_conn = {conn: s for s, conn in enumerate(statuses)}
@@ -453,61 +497,50 @@ def _coordinate(processes, statuses, split: Split, options: RunOptions, total: i
     while any(f is None for f in finished):
         left = options.timeout - (time.monotonic() - last)
         if left <= 0:
-            behind = min(range(count), key=lambda s: (ticks[s], s))
-            what = "starting" if not started else f"microbatch {ticks[behind] + 2} of {total}"
-            raise StageFailed(
-                f"{_name(split, behind)} made no progress for {options.timeout:g} s "
-                f"({what}); stopped every stage (--timeout sets the patience)"
-            )
+            _no_progress(follow, options, started, total)
         waiting = [c for c, s in by_conn.items() if finished[s] is None]
         waiting += [x for x, s in by_sentinel.items() if finished[s] is None]
         for item in wait(waiting, timeout=min(left, 0.5)):
             if item in by_sentinel:
                 s = by_sentinel[item]
-                conn = statuses[s]
-                while finished[s] is None:  # what it said before it ended
-                    try:
-                        if not conn.poll():
-                            break
-                        message = conn.recv()
-                    except (EOFError, OSError):
-                        break
-                    _handle(message, s, split, ready, finished, ticks, outputs)
+                follow.last_words(statuses[s], s)
                 if finished[s] is None:
-                    processes[s].join(1.0)  # its sentinel is ready: it has ended
-                    code = processes[s].exitcode
-                    how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
-                    raise StageFailed(f"{_name(split, s)} died ({how}); stopped every stage")
+                    _died(processes[s], split, s)
                 continue
             s = by_conn[item]
             try:
                 message = item.recv()
             except (EOFError, OSError):
                 continue  # its sentinel tells how it ended
-            _handle(message, s, split, ready, finished, ticks, outputs)
+            follow.handle(message, s)
             last = time.monotonic()
             if message[0] == "tick" and progress is not None:
-                progress("microbatches", min(ticks) + 1, total)
-        if not started and all(ready):
+                progress("microbatches", min(follow.ticks) + 1, total)
+        if not started and all(follow.ready):
             for conn in statuses:
                 conn.send("go")
             started = True
             last = time.monotonic()
-    return finished, outputs
+    return finished, follow.outputs
 
 
-def _handle(message, s, split, ready, finished, ticks, outputs) -> None:
-    kind = message[0]
-    if kind == "ready":
-        ready[s] = True
-    elif kind == "tick":
-        ticks[s] = message[1]
-    elif kind == "outputs":
-        outputs.update(message[1])
-    elif kind == "done":
-        finished[s] = message[1]
-    elif kind == "error":
-        raise StageFailed(f"{_name(split, s)} failed: {message[1]}; stopped every stage")
+def _no_progress(follow: _Follow, options: RunOptions, started: bool, total: int) -> None:
+    """Raise :class:`StageFailed` for the stage furthest behind."""
+    ticks = follow.ticks
+    behind = min(range(len(ticks)), key=lambda s: (ticks[s], s))
+    what = "starting" if not started else f"microbatch {ticks[behind] + 2} of {total}"
+    raise StageFailed(
+        f"{_name(follow.split, behind)} made no progress for {options.timeout:g} s "
+        f"({what}); stopped every stage (--timeout sets the patience)"
+    )
+
+
+def _died(process, split: Split, s: int) -> None:
+    """Raise :class:`StageFailed` for stage ``s``, whose process has ended."""
+    process.join(1.0)  # its sentinel is ready: it has ended
+    code = process.exitcode
+    how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
+    raise StageFailed(f"{_name(split, s)} died ({how}); stopped every stage")
 
 
 def _stop(processes, statuses) -> None:
