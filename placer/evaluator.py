@@ -17,6 +17,8 @@ from placer.graphs import topological_order
 from placer.problem import Placement, Problem
 from placer.util.units import format_bytes
 
+__all__ = ["DeviceLoad", "Evaluation", "evaluate"]
+
 
 @dataclass(frozen=True)
 class DeviceLoad:

@@ -145,53 +145,70 @@ def _input_shapes(values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _decorated(command, decorators):
-    """``command`` under ``decorators``, the first one outermost (as if stacked with @)."""
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty output path (``-o ""``), which names no file."""
+    if value == "":
+        raise click.BadParameter("the output path is empty")
+    return value
 
 
-def model_options(command):
-    """Options that say how to cost an ONNX model (shared by place, evaluate, inspect)."""
-    decorators = [
-        click.option("--cluster", type=click.Path(dir_okay=False),
-                     help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
-        click.option("--mode", type=click.Choice([m.value for m in Mode]), default="inference",
-                     show_default=True, help="Place the forward pass, or forward + backward."),
-        click.option("--batch-size", type=BATCH_SIZE, default=None,
-                     help="Samples per step; resolves a symbolic batch dim "
-                          "[default: the first dim of --input-shape, else 1]."),
-        click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
-                     help="Full shape of a graph input (repeatable)."),
-        click.option("--dtype", type=click.Choice([d.value for d in DType]), default="fp32",
-                     show_default=True, help="Arithmetic precision of the run."),
-        click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]), default="adam",
-                     show_default=True, help="Optimiser state kept in training."),
-        click.option("--costs", type=click.Path(dir_okay=False),
-                     help="Measured per-op times (CSV op,device,seconds or JSON)."),
-        click.option("--coarsen/--no-coarsen", default=False, show_default=True,
-                     help="Merge trivially cheap ops into a neighbour first."),
-        click.option("--fusion", type=click.Choice(["runtime", "none"]), default="runtime",
-                     show_default=True,
-                     help="Cost the kernels the runtime fuses (runtime), or every node "
-                          "alone (none: the runtime's optimisations off)."),
-    ]  # fmt: skip
-    return _decorated(command, decorators)
+def _options(*decorators):
+    """One decorator for a group of options: ``decorators`` applied to a command, the
+    first one outermost (as if stacked with @)."""
+
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
 
 
-def simulation_options(command):
-    """Options that ask for a simulated run of the plan (place and evaluate)."""
-    decorators = [
-        click.option("--microbatches", type=MICROBATCHES, default=None, metavar="N",
-                     help="Simulate N microbatches through the plan: makespan, bubbles, "
-                          "steady-state throughput (docs/model.md)."),
-        click.option("--schedule", type=click.Choice([s.value for s in Schedule]),
-                     default=None,
-                     help="Schedule of the simulated run [inference: stream; training: "
-                          "1f1b]."),
-    ]  # fmt: skip
-    return _decorated(command, decorators)
+#: Options that say how to cost an ONNX model (shared by place, evaluate, inspect).
+model_options = _options(
+    click.option("--cluster", type=click.Path(dir_okay=False),
+                 help="Cluster YAML (docs/cluster.md); default: built-in 4x A100 + CPU."),
+    click.option("--mode", type=click.Choice([m.value for m in Mode]), default="inference",
+                 show_default=True, help="Place the forward pass, or forward + backward."),
+    click.option("--batch-size", type=BATCH_SIZE, default=None,
+                 help="Samples per step; resolves a symbolic batch dim "
+                      "[default: the first dim of --input-shape, else 1]."),
+    click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D0,D1,...",
+                 help="Full shape of a graph input (repeatable)."),
+    click.option("--dtype", type=click.Choice([d.value for d in DType]), default="fp32",
+                 show_default=True, help="Arithmetic precision of the run."),
+    click.option("--optimizer", type=click.Choice([o.value for o in Optimizer]), default="adam",
+                 show_default=True, help="Optimiser state kept in training."),
+    click.option("--costs", type=click.Path(dir_okay=False),
+                 help="Measured per-op times (CSV op,device,seconds or JSON)."),
+    click.option("--coarsen/--no-coarsen", default=False, show_default=True,
+                 help="Merge trivially cheap ops into a neighbour first."),
+    click.option("--fusion", type=click.Choice(["runtime", "none"]), default="runtime",
+                 show_default=True,
+                 help="Cost the kernels the runtime fuses (runtime), or every node "
+                      "alone (none: the runtime's optimisations off)."),
+)  # fmt: skip
+
+
+#: Options that ask for a simulated run of the plan (place and evaluate).
+simulation_options = _options(
+    click.option("--microbatches", type=MICROBATCHES, default=None, metavar="N",
+                 help="Simulate N microbatches through the plan: makespan, bubbles, "
+                      "steady-state throughput (docs/model.md)."),
+    click.option("--schedule", type=click.Choice([s.value for s in Schedule]),
+                 default=None,
+                 help="Schedule of the simulated run [inference: stream; training: "
+                      "1f1b]."),
+)  # fmt: skip
+
+
+#: How a plan is written: its format and the file (shared by place and evaluate).
+plan_output_options = _options(
+    click.option("--format", "fmt", type=_FORMATS, default=None,
+                 help="Output format [table]."),
+    click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
+                 help="Write to FILE atomically."),
+)  # fmt: skip
 
 
 def _schedule(problem, kwargs: dict) -> Schedule | None:
@@ -213,22 +230,20 @@ def _simulated(result: PlacementResult, kwargs: dict, schedule: Schedule | None)
     return app.with_simulation(result, kwargs["microbatches"], schedule)
 
 
-def cut_options(command):
-    """Options that say where a pipeline may be cut and which devices it may use
-    (shared by the commands that make or read plans: place, compare, evaluate, report)."""
-    decorators = [
-        click.option("--granularity", type=click.Choice([g.value for g in Granularity]),
-                     default=Granularity.OP.value, show_default=True,
-                     help="Cut anywhere (op) or only between layers (layer: each layer of "
-                          "the model's module scopes stays on one device)."),
-        click.option("--cut-at", "cut_at", metavar="REGEX", default=None,
-                     help="Cut only between groups of ops: ops whose module scope matches "
-                          "REGEX with the same prefix stay on one device."),
-        click.option("--exclude", multiple=True, metavar="KIND",
-                     help="Keep a device group (or every group of a type) out of the "
-                          "pipeline (repeatable)."),
-    ]  # fmt: skip
-    return _decorated(command, decorators)
+#: Options that say where a pipeline may be cut and which devices it may use
+#: (shared by the commands that make or read plans: place, compare, evaluate, report).
+cut_options = _options(
+    click.option("--granularity", type=click.Choice([g.value for g in Granularity]),
+                 default=Granularity.OP.value, show_default=True,
+                 help="Cut anywhere (op) or only between layers (layer: each layer of "
+                      "the model's module scopes stays on one device)."),
+    click.option("--cut-at", "cut_at", metavar="REGEX", default=None,
+                 help="Cut only between groups of ops: ops whose module scope matches "
+                      "REGEX with the same prefix stay on one device."),
+    click.option("--exclude", multiple=True, metavar="KIND",
+                 help="Keep a device group (or every group of a type) out of the "
+                      "pipeline (repeatable)."),
+)  # fmt: skip
 
 
 def _model(kwargs: dict) -> app.ModelOptions:
@@ -295,13 +310,6 @@ def _warning(text: str) -> None:
     click.echo(click.style("placer: warning: ", fg="yellow") + text, err=True)
 
 
-def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Refuse an empty output path (``-o ""``), which names no file."""
-    if value == "":
-        raise click.BadParameter("the output path is empty")
-    return value
-
-
 def _output_format(fmt: str | None, output: str | None) -> OutputFormat:
     """The format to print or write in: ``--format``, else the output file's extension,
     else a table (on stdout, or a stream such as ``/dev/stdout`` or a pipe)."""
@@ -358,34 +366,32 @@ def cli() -> None:
     """Place the operators of a DNN on a pipeline of devices, optimally."""
 
 
-def solver_options(command):
-    """Options that choose and tune the solver (shared by place and compare)."""
-    decorators = [
-        click.option("--solver", default="auto", show_default=True,
-                     help=f"Solver: {', '.join(sorted(SOLVERS))}; auto picks the exact DP "
-                          "when it can, else the MILP."),
-        click.option("--max-ideals", type=MAX_IDEALS,
-                     default=SolverOptions.max_ideals, show_default=True,
-                     help="Above this many ideals the DP falls back to a linear order."),
-        click.option("--max-pairs", type=MAX_PAIRS,
-                     default=SolverOptions.max_pairs, show_default=True,
-                     help="Above this many (ideal, sub-ideal) pairs, about 10^7 a second, "
-                          "the DP falls back too."),
-        click.option("--contiguous/--no-contiguous", default=True, show_default=True,
-                     help="Require each device to hold a contiguous pipeline stage "
-                          "(--no-contiguous: MILP only)."),
-        click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
-                     default=MipBackend.HIGHS.value, show_default=True,
-                     help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
-        click.option("--time-limit", type=TIME_LIMIT, default=None,
-                     help="Seconds the whole solve may take: the DP, building and running "
-                          "the MILP, the bounds [auto: the MILP gets 60]."),
-        click.option("--mip-gap", type=MIP_GAP, default=None,
-                     help="Relative gap at which the MILP may stop."),
-        click.option("--threads", type=THREADS, default=None,
-                     help="Threads for the MILP backend."),
-    ]  # fmt: skip
-    return _decorated(command, decorators)
+#: Options that choose and tune the solver (shared by place and compare).
+solver_options = _options(
+    click.option("--solver", default="auto", show_default=True,
+                 help=f"Solver: {', '.join(sorted(SOLVERS))}; auto picks the exact DP "
+                      "when it can, else the MILP."),
+    click.option("--max-ideals", type=MAX_IDEALS,
+                 default=SolverOptions.max_ideals, show_default=True,
+                 help="Above this many ideals the DP falls back to a linear order."),
+    click.option("--max-pairs", type=MAX_PAIRS,
+                 default=SolverOptions.max_pairs, show_default=True,
+                 help="Above this many (ideal, sub-ideal) pairs, about 10^7 a second, "
+                      "the DP falls back too."),
+    click.option("--contiguous/--no-contiguous", default=True, show_default=True,
+                 help="Require each device to hold a contiguous pipeline stage "
+                      "(--no-contiguous: MILP only)."),
+    click.option("--mip-solver", type=click.Choice([b.value for b in MipBackend]),
+                 default=MipBackend.HIGHS.value, show_default=True,
+                 help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
+    click.option("--time-limit", type=TIME_LIMIT, default=None,
+                 help="Seconds the whole solve may take: the DP, building and running "
+                      "the MILP, the bounds [auto: the MILP gets 60]."),
+    click.option("--mip-gap", type=MIP_GAP, default=None,
+                 help="Relative gap at which the MILP may stop."),
+    click.option("--threads", type=THREADS, default=None,
+                 help="Threads for the MILP backend."),
+)  # fmt: skip
 
 
 def _solver(kwargs: dict, progress=None) -> SolverOptions:
@@ -486,9 +492,7 @@ def _progress():
 @cut_options
 @solver_options
 @simulation_options
-@click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
-              help="Write to FILE atomically.")
+@plan_output_options
 @click.option("--fail-below", type=LIMIT, default=None, metavar="THROUGHPUT",
               help="Exit with status 4 (after printing the plan) when the predicted "
                    "throughput is lower.")  # fmt: skip
@@ -514,26 +518,34 @@ def place(
     _warn(problem)
 
 
+def _plan_inputs(model: str, plan: str, kwargs: dict) -> dict[str, str | None]:
+    """The files a command on MODEL and PLAN reads, which no output may overwrite."""
+    return {"MODEL": model, "PLAN": plan, "--cluster": kwargs["cluster"],
+            "--costs": kwargs["costs"]}  # fmt: skip
+
+
+def _load_plan(model: str, plan: str, kwargs: dict):
+    """MODEL's problem and PLAN's placement on it, costed with the options PLAN records
+    (those given must agree)."""
+    given = _given(click.get_current_context())
+    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
+        return app.load_plan(model, plan, _model(kwargs), given)
+
+
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
 @cut_options
 @simulation_options
-@click.option("--format", "fmt", type=_FORMATS, default=None, help="Output format [table].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), callback=_output_path,
-              help="Write to FILE atomically.")
+@plan_output_options
 def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwargs) -> None:
     """Evaluate the split in PLAN (placer's output or an expert split) for MODEL.
 
     A plan placer made is costed with the options it records; options given must agree.
     """
-    inputs = {"MODEL": model, "PLAN": plan, "--cluster": kwargs["cluster"],
-              "--costs": kwargs["costs"]}  # fmt: skip
-    _check_output(fmt, output, inputs)
-    given = _given(click.get_current_context())
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem, placement = app.load_plan(model, plan, _model(kwargs), given)
+    _check_output(fmt, output, _plan_inputs(model, plan, kwargs))
+    problem, placement = _load_plan(model, plan, kwargs)
     schedule = _schedule(problem, kwargs)
     with _status("evaluating..."):
         result = _simulated(app.evaluate_plan(problem, placement), kwargs, schedule)
@@ -623,12 +635,9 @@ def report(
 
     if html_path is None and markdown_path is None:
         raise InputError("placer report needs --html FILE or --markdown FILE (or both)")
-    inputs = {"MODEL": model, "PLAN": plan, "--cluster": kwargs["cluster"],
-              "--costs": kwargs["costs"]}  # fmt: skip
-    check_outputs({"--html": html_path, "--markdown": markdown_path}, inputs)
-    given = _given(click.get_current_context())
-    with _status(f"loading {click.format_filename(model, shorten=True)}..."):
-        problem, placement = app.load_plan(model, plan, _model(kwargs), given)
+    check_outputs({"--html": html_path, "--markdown": markdown_path},
+                  _plan_inputs(model, plan, kwargs))  # fmt: skip
+    problem, placement = _load_plan(model, plan, kwargs)
     microbatches = kwargs["microbatches"]
     chosen = _schedule(problem, {"microbatches": microbatches or 1, "schedule": kwargs["schedule"]})
     with _status("evaluating..."):

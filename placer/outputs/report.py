@@ -133,20 +133,34 @@ def _of(cap: float) -> str:
     return f"of {_bytes(cap)}" if math.isfinite(cap) else "(no cap)"
 
 
+def _svg(label: str, width: int, height: int) -> str:
+    """The opening tag of a chart."""
+    return (
+        f'<svg role="img" aria-label="{label}" width="{width}" '
+        f'height="{height}" xmlns="http://www.w3.org/2000/svg">'
+    )
+
+
+def _row_label(stage: StageFigures, y: float) -> str:
+    """A chart row's device name, in the left column (:data:`_LABEL_W` wide)."""
+    return f'<text x="0" y="{y}">{_e(stage.device)}</text>'
+
+
+#: The charts' device column and row height.
+_LABEL_W, _ROW_H = 150, 26
+
+
 def _load_bars(stages: list[StageFigures], max_load: float, scale: float, unit: str) -> str:
-    label_w, bar_w, row_h = 150, 700, 26
+    label_w, bar_w, row_h = _LABEL_W, 700, _ROW_H
     height = row_h * len(stages) + 30
     top = max(max_load, 1e-300)
-    parts = [
-        f'<svg role="img" aria-label="load per stage" width="{label_w + bar_w + 150}" '
-        f'height="{height}" xmlns="http://www.w3.org/2000/svg">'
-    ]
+    parts = [_svg("load per stage", label_w + bar_w + 150, height)]
     for i, stage in enumerate(stages):
         y = 10 + i * row_h
         compute_w = bar_w * stage.compute / top
         comm_w = bar_w * stage.communication / top
         bottleneck = stage.load >= max_load and max_load > 0
-        parts.append(f'<text x="0" y="{y + 15}">{_e(stage.device)}</text>')
+        parts.append(_row_label(stage, y + 15))
         parts.append(
             f'<rect x="{label_w}" y="{y}" width="{compute_w:.2f}" height="18" '
             f'fill="{_COMPUTE}"><title>compute {_num(stage.compute * scale)} {_e(unit)}'
@@ -175,18 +189,15 @@ def _load_bars(stages: list[StageFigures], max_load: float, scale: float, unit: 
 
 
 def _memory_bars(stages: list[StageFigures]) -> str:
-    label_w, bar_w, row_h = 150, 700, 26
+    label_w, bar_w, row_h = _LABEL_W, 700, _ROW_H
     finite = [s.memory_cap_bytes for s in stages if math.isfinite(s.memory_cap_bytes)]
     top = max([*finite, *(s.memory_bytes for s in stages), 1.0])
-    parts = [
-        f'<svg role="img" aria-label="memory per device" width="{label_w + bar_w + 160}" '
-        f'height="{row_h * len(stages) + 10}" xmlns="http://www.w3.org/2000/svg">'
-    ]
+    parts = [_svg("memory per device", label_w + bar_w + 160, row_h * len(stages) + 10)]
     for i, stage in enumerate(stages):
         y = 8 + i * row_h
         used_w = bar_w * stage.memory_bytes / top
         over = stage.memory_bytes > stage.memory_cap_bytes
-        parts.append(f'<text x="0" y="{y + 14}">{_e(stage.device)}</text>')
+        parts.append(_row_label(stage, y + 14))
         if math.isfinite(stage.memory_cap_bytes):
             cap_w = bar_w * stage.memory_cap_bytes / top
             parts.append(
@@ -207,15 +218,12 @@ def _memory_bars(stages: list[StageFigures]) -> str:
 
 def _timeline_svg(stages: list[StageFigures], activities: tuple[Activity, ...], scale: float,
                   unit: str) -> str:  # fmt: skip
-    label_w, plot_w, row_h = 150, 760, 26
+    label_w, plot_w, row_h = _LABEL_W, 760, _ROW_H
     end = max((a.end for a in activities), default=0.0) or 1.0
     height = row_h * len(stages) + 34
-    parts = [
-        f'<svg role="img" aria-label="pipeline timeline" width="{label_w + plot_w + 20}" '
-        f'height="{height}" xmlns="http://www.w3.org/2000/svg">'
-    ]
+    parts = [_svg("pipeline timeline", label_w + plot_w + 20, height)]
     for s, stage in enumerate(stages):
-        parts.append(f'<text x="0" y="{10 + s * row_h + 14}">{_e(stage.device)}</text>')
+        parts.append(_row_label(stage, 10 + s * row_h + 14))
     for a in activities:
         if a.end <= a.start:
             continue

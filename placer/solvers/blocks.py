@@ -39,6 +39,15 @@ import numpy as np
 from placer.graphs import UnionFind, strongly_connected_components, topological_order
 from placer.problem import Problem
 
+__all__ = [
+    "BlockGraph",
+    "aggregate_transfers",
+    "colour_blocks",
+    "contract",
+    "optimistic",
+    "side_covers",
+]
+
 
 @dataclass(frozen=True)
 class BlockGraph:

@@ -16,6 +16,8 @@ from placer.problem import Placement, Problem
 from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph
 
+__all__ = ["BackPointers", "Lattice", "backtrack", "make_lattice"]
+
 
 @dataclass(frozen=True)
 class Lattice:
