@@ -1127,20 +1127,11 @@ def _restore_weight_data(inferred: GraphProto, original: GraphProto) -> None:
 # -- building the graph ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Figures:
-    """Cost figures of one node before it gets its name and place."""
-
-    flops: float
-    bytes_read: float
-    bytes_written: float
-    param_count: int
-    param_bytes: float
-    output_bytes: float
-    has_formula: bool
-    op_class: OpClass = OpClass.OTHER
-    weights_computed: bool = False
-    inner: float = 0.0
+def _unnamed(op_type: str, *figures, op_class: OpClass = OpClass.OTHER, **rest) -> GraphNode:
+    """A node's cost figures before it gets its name and place: a :class:`GraphNode`
+    named ``""`` (:meth:`_GraphBuilder.build` names it), of class ``op_class`` (by default
+    :attr:`OpClass.OTHER`, as control flow and subgraphs are, not ``op_type``'s)."""
+    return GraphNode("", op_type, *figures, op_class=op_class, **rest)
 
 
 @dataclass(frozen=True)
@@ -1357,12 +1348,12 @@ class _GraphBuilder:
 
     def _cost_nodes(
         self, graph: GraphProto
-    ) -> tuple[list[tuple[int, NodeProto, _Figures]], set[str]]:
+    ) -> tuple[list[tuple[int, NodeProto, GraphNode]], set[str]]:
         """Figures of every non-folded node of ``graph`` (with its index in graph.node),
         and the names of the tensors the folded nodes make."""
         weights = self._weights(graph)
         owned = _Owned()
-        costed: list[tuple[int, NodeProto, _Figures]] = []
+        costed: list[tuple[int, NodeProto, GraphNode]] = []
         for index, node in enumerate(graph.node):
             if index not in weights.folded:
                 label = placer_name(node.name, node.op_type, index, set())
@@ -1370,7 +1361,9 @@ class _GraphBuilder:
         made = {name for i in weights.folded for name in graph.node[i].output if name}
         return costed, made
 
-    def _cost_node(self, node: NodeProto, label: str, weights: _Weights, owned: _Owned) -> _Figures:
+    def _cost_node(
+        self, node: NodeProto, label: str, weights: _Weights, owned: _Owned
+    ) -> GraphNode:
         figures = self._figures(node, label, weights, owned)
         values = {
             "FLOPs": figures.flops,
@@ -1387,7 +1380,9 @@ class _GraphBuilder:
                 )
         return figures
 
-    def _figures(self, node: NodeProto, label: str, weights: _Weights, owned: _Owned) -> _Figures:
+    def _figures(
+        self, node: NodeProto, label: str, weights: _Weights, owned: _Owned
+    ) -> GraphNode:
         inputs = tuple(self.info(name) if name else None for name in node.input)
         for name in node.output:
             # An output nobody reads (Dropout's mask at inference) is not materialised.
@@ -1429,7 +1424,8 @@ class _GraphBuilder:
         kind = cost.op_class
         if kind is OpClass.GEMM and param_bytes == 0:
             kind = OpClass.MATMUL  # two activations: nothing for the runtime to pre-pack
-        return _Figures(
+        return _unnamed(
+            node.op_type,
             cost.flops,
             cost.bytes_read,
             cost.bytes_written,
@@ -1437,16 +1433,17 @@ class _GraphBuilder:
             param_bytes,
             output_bytes,
             cost.has_formula,
-            kind,
-            computed,
-            cost.inner,
+            op_class=kind,
+            weights_computed=computed,
+            inner=cost.inner,
         )
 
-    def _subgraph_figures(self, graph: GraphProto) -> _Figures:
+    def _subgraph_figures(self, graph: GraphProto) -> GraphNode:
         costed, _ = self._cost_nodes(graph)
         # The subgraph's own weights were counted by its nodes that consume them.
         figures = [f for _, _, f in costed]
-        return _Figures(
+        return _unnamed(
+            "",
             math.fsum(f.flops for f in figures),
             math.fsum(f.bytes_read for f in figures),
             math.fsum(f.bytes_written for f in figures),
@@ -1464,14 +1461,15 @@ class _GraphBuilder:
         output_bytes: float,
         param_count: int,
         param_bytes: float,
-    ) -> _Figures:
+    ) -> GraphNode:
         """If: the dearer branch; Loop: body × trip count; Scan: body × sequence length."""
         bodies = [self._subgraph_figures(sub) for _, sub in subgraphs(node)]
         params = param_count + sum(f.param_count for f in bodies)
         stored = param_bytes + math.fsum(f.param_bytes for f in bodies)
         has_formula = all(f.has_formula for f in bodies)
         if not bodies:
-            return _Figures(0.0, 0.0, output_bytes, params, stored, output_bytes, has_formula)
+            return _unnamed(node.op_type, 0.0, 0.0, output_bytes, params, stored, output_bytes,
+                            has_formula)  # fmt: skip
         body = max(bodies, key=lambda f: (f.flops, f.bytes_read + f.bytes_written))
         repeats = 1
         if node.op_type == "Loop":
@@ -1482,7 +1480,8 @@ class _GraphBuilder:
                 self.notes.append(f"Loop '{label}': trip count unknown, body counted once")
         elif node.op_type == "Scan":
             repeats = self._scan_length(node, label, inputs)
-        return _Figures(
+        return _unnamed(
+            node.op_type,
             body.flops * repeats,
             body.bytes_read * repeats,
             body.bytes_written * repeats,
@@ -1518,45 +1517,18 @@ class _GraphBuilder:
 
     # assembling ----------------------------------------------------------------
 
-    def build(self) -> OpGraph:
-        graph = self.model.graph
-        costed, folded = self._cost_nodes(graph)
-        if not costed:
-            raise ModelLoadError(
-                f"{self.path}: every node of the graph computes on constants only, so none "
-                "is left to place (its outputs are initializers or graph inputs)"
-            )
-        nodes: list[GraphNode] = []
-        producer: dict[str, int] = {}
-        used_names: set[str] = set()
-        for position, (index, node, f) in enumerate(costed):
-            name = op_name(node, index, used_names)
-            nodes.append(
-                GraphNode(
-                    name,
-                    node.op_type,
-                    f.flops,
-                    f.bytes_read,
-                    f.bytes_written,
-                    f.param_count,
-                    f.param_bytes,
-                    f.output_bytes,
-                    f.has_formula,
-                    scopes=(node_scope(node),),
-                    op_class=f.op_class,
-                    weights_computed=f.weights_computed,
-                    inner=f.inner,
-                )
-            )
-            for output in node.output:
-                if output:
-                    producer[output] = position
-
-        defined = {v.name for v in graph.input} | {i.name for i in graph.initializer} | folded
-        defined |= {s.values.name for s in graph.sparse_initializer}
+    def _edges(
+        self,
+        protos: list[NodeProto],
+        nodes: list[GraphNode],
+        producer: dict[str, int],
+        defined: set[str],
+    ) -> list[GraphEdge]:
+        """One edge per tensor a node reads from an earlier one (the tensors in
+        ``defined``, graph inputs and constants, are not edges)."""
         edges: list[GraphEdge] = []
         seen: set[tuple[int, int, str]] = set()
-        for position, (_, node, _) in enumerate(costed):
+        for position, node in enumerate(protos):
             for tensor in node_inputs(node):
                 if not tensor or tensor in defined:
                     continue
@@ -1571,7 +1543,29 @@ class _GraphBuilder:
                 seen.add((src, position, tensor))
                 info = self.info(tensor)
                 edges.append(GraphEdge(src, position, tensor, info.nbytes if info else 0.0))
+        return edges
 
+    def build(self) -> OpGraph:
+        graph = self.model.graph
+        costed, folded = self._cost_nodes(graph)
+        if not costed:
+            raise ModelLoadError(
+                f"{self.path}: every node of the graph computes on constants only, so none "
+                "is left to place (its outputs are initializers or graph inputs)"
+            )
+        nodes: list[GraphNode] = []
+        producer: dict[str, int] = {}
+        used_names: set[str] = set()
+        for position, (index, node, f) in enumerate(costed):
+            name = op_name(node, index, used_names)
+            nodes.append(replace(f, name=name, members=(name,), scopes=(node_scope(node),)))
+            for output in node.output:
+                if output:
+                    producer[output] = position
+
+        defined = {v.name for v in graph.input} | {i.name for i in graph.initializer} | folded
+        defined |= {s.values.name for s in graph.sparse_initializer}
+        edges = self._edges([node for _, node, _ in costed], nodes, producer, defined)
         input_bytes = 0.0
         input_shapes = []
         for value in _real_inputs(graph):

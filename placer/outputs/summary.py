@@ -155,23 +155,13 @@ def inspect_model(
                  graph.nodes[i].param_count)
         for i in ranked[:TOP_OPS]
     )  # fmt: skip
+    ranked_types = tuple(sorted(histogram.items(), key=lambda item: (-item[1], item[0])))
+    costs = tuple(OpCosts(node.name, node.op_type, row) for node, row in times)
+    # the graph's own totals and caveats, in the order of ModelSummary's fields
     return ModelSummary(
-        name=graph.name,
-        nodes=len(graph.nodes),
-        edges=len(graph.edges),
-        op_histogram=tuple(sorted(histogram.items(), key=lambda item: (-item[1], item[0]))),
-        params=graph.total_params,
-        param_bytes=graph.total_param_bytes,
-        flops=graph.total_flops,
-        activation_bytes=graph.activation_bytes,
-        input_bytes=graph.input_bytes,
-        dtype_bytes=graph.dtype_bytes,
-        dearest=dearest,
-        unknown_ops=graph.unknown_ops,
-        unknown_shapes=graph.unknown_shapes,
-        notes=graph.notes,
-        tensor_count=graph.tensor_count,
-        peak_activation_bytes=graph.peak_activation_bytes,
-        groups=groups,
-        costs=tuple(OpCosts(node.name, node.op_type, row) for node, row in times),
-    )
+        graph.name, len(graph.nodes), len(graph.edges), ranked_types,
+        graph.total_params, graph.total_param_bytes, graph.total_flops,
+        graph.activation_bytes, graph.input_bytes, graph.dtype_bytes, dearest,
+        graph.unknown_ops, graph.unknown_shapes, graph.notes, graph.tensor_count,
+        graph.peak_activation_bytes, groups, costs,
+    )  # fmt: skip
