@@ -54,24 +54,47 @@ def run_isolated(
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's code
-        status = 1
-        try:
-            os.close(read_end)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and kills us
-            if memory is not None:
-                _limit_memory(memory)
-            try:
-                payload = b"\x00" + call()
-            except BaseException as err:  # reported to the parent, whatever it is
-                lines = str(err).strip().splitlines()
-                payload = b"\x01" + (lines[0] if lines else type(err).__name__).encode()
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write_end, view) :]
-            status = 0
-        finally:
-            os._exit(status)
+        _child(call, memory, read_end, write_end)
     os.close(write_end)
+    data, status = _read_back(pid, read_end, seconds)
+    if not data or os.waitstatus_to_exitcode(status) != 0:
+        raise IsolatedFailure(f"the worker process ended with status {status}")
+    if data[:1] == b"\x01":
+        raise IsolatedFailure(data[1:].decode(errors="replace"))
+    return data[1:]
+
+
+def _child(call: Callable[[], bytes], memory: int | None, read_end: int, write_end: int):
+    """The forked child: run ``call`` and write its result (``\\x00`` and the bytes) or
+    its error (``\\x01`` and the first line) to ``write_end``; never returns."""
+    status = 1
+    try:
+        os.close(read_end)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and kills us
+        if memory is not None:
+            _limit_memory(memory)
+        try:
+            payload = b"\x00" + call()
+        except BaseException as err:  # reported to the parent, whatever it is
+            lines = str(err).strip().splitlines()
+            payload = b"\x01" + (lines[0] if lines else type(err).__name__).encode()
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_end, view) :]
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _read_back(pid: int, read_end: int, seconds: float) -> tuple[bytes, int]:
+    """What child ``pid`` writes to ``read_end`` until it closes it, and its wait status;
+    the child is killed if that takes over ``seconds`` or on Ctrl-C.
+
+    Raises
+    ------
+    IsolatedTimeout
+        ``seconds`` passed first.
+    """
     deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     finished = False
@@ -94,12 +117,7 @@ def run_isolated(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-    data = b"".join(chunks)
-    if not data or os.waitstatus_to_exitcode(status) != 0:
-        raise IsolatedFailure(f"the worker process ended with status {status}")
-    if data[:1] == b"\x01":
-        raise IsolatedFailure(data[1:].decode(errors="replace"))
-    return data[1:]
+    return b"".join(chunks), status
 
 
 def _limit_memory(extra: int) -> None:
