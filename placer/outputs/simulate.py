@@ -50,6 +50,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -167,11 +168,15 @@ class Simulation:
     schedule: Schedule
     microbatches: int
     samples_per_step: int
-    makespan: float
     period: float
     stages: tuple[StageTime, ...]
     links: tuple[LinkTime, ...]
     activities: tuple[Activity, ...]
+
+    @functools.cached_property
+    def makespan(self) -> float:
+        """When the last activity ends."""
+        return max((a.end for a in self.activities), default=0.0)
 
     @property
     def throughput(self) -> float:
@@ -393,8 +398,8 @@ def simulate(
     )
     period = max((spans[1] - spans[0]) / short, bound)
     return Simulation(
-        schedule, microbatches, problem.samples_per_step, makespan, period,
-        stage_times, links, tuple(activities),
+        schedule, microbatches, problem.samples_per_step, period, stage_times, links,
+        tuple(activities),
     )  # fmt: skip
 
 
