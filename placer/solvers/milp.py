@@ -166,95 +166,119 @@ def build_model(
     clock = _Clock(deadline)
     category = pulp.LpContinuous if relax else pulp.LpBinary
     kinds = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
-    n_blocks = blocks.n_blocks
     allowed = {
         (b, k)
-        for b in range(n_blocks)
+        for b in range(blocks.n_blocks)
         for k in kinds
         if blocks.fits(problem, b, k)
     }
-    time_scale = _power_of_two_above(_largest_time(blocks), _LARGEST_TIME)
-    size_scale = _power_of_two_above(float(blocks.size.max(initial=0.0)), _LARGEST_SIZE)
-    blocks = replace(
-        blocks,
-        latency=blocks.latency / time_scale,
-        weights=blocks.weights / time_scale,
-        size=blocks.size / size_scale,
-        cover_latency=blocks.cover_latency / time_scale,
-        cover_size=blocks.cover_size / size_scale,
-    )
+    blocks, time_scale, size_scale = _scaled(blocks)
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
     max_load = prob.add_variable("max_load", lowBound=0)
     prob += max_load, "max_load_of_the_bottleneck_device"
-
-    # one slot per device: (slot, kind of the slot or None when the kind is a variable)
+    model = MilpModel(prob, blocks, contiguous, max_load, assign={}, time_scale=time_scale)
     if contiguous:
-        slots = range(_slot_count(problem, blocks))
-        model = MilpModel(prob, blocks, True, max_load, assign={}, time_scale=time_scale)
-        for t in slots:
-            for k in kinds:
-                model.kind[t, k] = prob.add_variable(f"kind_{t}_{k}", 0, 1, cat=category)
-        for b, k in sorted(allowed):
-            clock.check()
-            for t in slots:
-                model.assign[b, t, k] = prob.add_variable(f"x_{b}_{t}_{k}", 0, 1, cat=category)
-        slot_kinds = {t: kinds for t in slots}
+        grid = _positions(problem, model, kinds, sorted(allowed), category, clock)
     else:
-        devices = problem.devices
-        slots = range(len(devices))
-        model = MilpModel(prob, blocks, False, max_load, assign={}, time_scale=time_scale)
-        for b, k in sorted(allowed):
-            for d in slots:
-                if devices[d].kind == k:
-                    model.assign[b, d] = prob.add_variable(f"x_{b}_{d}", 0, 1, cat=category)
-        slot_kinds = {d: [devices[d].kind] for d in slots}
-
-    def on(b: int, t: int, k: int):
-        """The variable putting block b on slot t as kind k (None if not allowed)."""
-        return model.assign.get((b, t, k) if contiguous else (b, t))
-
-    for b in range(n_blocks):
+        grid = _devices(problem, model, sorted(allowed), category, clock)
+    _one_slot_per_block(grid)
+    covered = _cover_charges(grid)
+    caps = {k: problem.kinds[k].memory_bytes / size_scale for k in kinds}
+    for t in grid.slots:
         clock.check()
-        prob += (
+        _memory_rows(grid, t, covered, caps)
+    if contiguous:
+        _contiguity(problem, grid, kinds)
+    else:
+        _order_identical_devices(problem, grid)
+    if blocks.exact_communication:
+        communication = _hyperedge_charges(grid)
+    else:
+        communication = _link_charges(problem, grid)
+    _load_rows(grid, covered, communication)
+    return model
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The slots blocks are placed on (one per device: pipeline positions, or the
+    devices themselves), the kinds each slot may take, and the variables that place
+    blocks there; every row of the model ranges over it."""
+
+    model: MilpModel
+    slots: range
+    slot_kinds: dict[int, list[int]]
+    clock: _Clock
+
+    def on(self, b: int, t: int, k: int) -> pulp.LpVariable | None:
+        """The variable putting block b on slot t as kind k (None if not allowed)."""
+        return self.model.assign.get((b, t, k) if self.model.contiguous else (b, t))
+
+
+def _positions(problem: Problem, model: MilpModel, kinds, allowed, category, clock) -> _Grid:
+    """The contiguous model's slots: pipeline positions, each of any of ``kinds``, with
+    the variables ``kind[t, k]`` and ``x[b, t, k]`` for the ``allowed`` (block, kind)
+    pairs."""
+    prob = model.prob
+    slots = range(_slot_count(problem, model.blocks))
+    for t in slots:
+        for k in kinds:
+            model.kind[t, k] = prob.add_variable(f"kind_{t}_{k}", 0, 1, cat=category)
+    for b, k in allowed:
+        clock.check()
+        for t in slots:
+            model.assign[b, t, k] = prob.add_variable(f"x_{b}_{t}_{k}", 0, 1, cat=category)
+    return _Grid(model, slots, {t: kinds for t in slots}, clock)
+
+
+def _devices(problem: Problem, model: MilpModel, allowed, category, clock) -> _Grid:
+    """The non-contiguous model's slots: the devices, each of its own kind, with the
+    variables ``x[b, d]`` for the ``allowed`` (block, kind) pairs."""
+    devices = problem.devices
+    slots = range(len(devices))
+    for b, k in allowed:
+        for d in slots:
+            if devices[d].kind == k:
+                model.assign[b, d] = model.prob.add_variable(f"x_{b}_{d}", 0, 1, cat=category)
+    return _Grid(model, slots, {d: [devices[d].kind] for d in slots}, clock)
+
+
+def _one_slot_per_block(grid: _Grid) -> None:
+    """Every block on exactly one slot, as one of the slot's kinds."""
+    on, slots, slot_kinds = grid.on, grid.slots, grid.slot_kinds
+    for b in range(grid.model.blocks.n_blocks):
+        grid.clock.check()
+        grid.model.prob += (
             pulp.lpSum(on(b, t, k) for t in slots for k in slot_kinds[t] if on(b, t, k) is not None)
             == 1,
             f"block_{b}_on_one_device",
         )
 
-    covered = _cover_charges(model, slots, slot_kinds, on, clock)
-    caps = {k: problem.kinds[k].memory_bytes / size_scale for k in kinds}
-    for t in slots:
-        clock.check()
-        _memory_rows(model, t, slot_kinds[t], on, covered, caps)
 
-    if contiguous:
-        _contiguity(problem, model, kinds, list(slots), on, clock)
-    else:
-        _order_identical_devices(problem, model, n_blocks, on)
-
-    if blocks.exact_communication:
-        communication = _hyperedge_charges(model, slots, slot_kinds, on, clock)
-    else:
-        communication = _link_charges(problem, model, slots, slot_kinds, on, clock)
-    for t in slots:
-        clock.check()
+def _load_rows(grid: _Grid, covered, communication) -> None:
+    """Each slot's load (its blocks, the side computations it covers, its transfers),
+    all held under the max-load the objective pushes down."""
+    model, on = grid.model, grid.on
+    blocks, n_blocks = model.blocks, model.blocks.n_blocks
+    for t in grid.slots:
+        grid.clock.check()
         model.load[t] = pulp.lpSum(
             [blocks.latency[k, b] * on(b, t, k)
-             for k in slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
+             for k in grid.slot_kinds[t] for b in range(n_blocks) if on(b, t, k) is not None]
             + [blocks.cover_latency[k, c] * y
-               for k in slot_kinds[t] for c, y in covered.get((t, k), ())
+               for k in grid.slot_kinds[t] for c, y in covered.get((t, k), ())
                if blocks.cover_latency[k, c] > 0]
             + communication[t]
         )  # fmt: skip
-        prob += max_load >= model.load[t], f"max_load_covers_slot_{t}"
-    return model
+        model.prob += model.max_load >= model.load[t], f"max_load_covers_slot_{t}"
 
 
-def _memory_rows(model: MilpModel, t: int, kinds, on, covered, caps) -> None:
-    """Slot ``t``'s memory cap on each of its ``kinds``: its blocks and the side
+def _memory_rows(grid: _Grid, t: int, covered, caps) -> None:
+    """Slot ``t``'s memory cap on each of its kinds: its blocks and the side
     computations it covers fit ``caps[k]`` (rows only where they could exceed it)."""
+    model, on = grid.model, grid.on
     blocks, n_blocks = model.blocks, model.blocks.n_blocks
-    for k in kinds:
+    for k in grid.slot_kinds[t]:
         here = [(b, on(b, t, k)) for b in range(n_blocks) if on(b, t, k) is not None]
         sides = [(blocks.cover_size[c], y) for c, y in covered.get((t, k), ())]
         cap = caps[k]
@@ -293,6 +317,22 @@ def _largest_time(blocks: BlockGraph) -> float:
     )
 
 
+def _scaled(blocks: BlockGraph) -> tuple[BlockGraph, float, float]:
+    """``blocks`` with times and sizes divided by the powers of two that bring them
+    within :data:`_LARGEST_TIME` and :data:`_LARGEST_SIZE`, and those two powers."""
+    time_scale = _power_of_two_above(_largest_time(blocks), _LARGEST_TIME)
+    size_scale = _power_of_two_above(float(blocks.size.max(initial=0.0)), _LARGEST_SIZE)
+    scaled = replace(
+        blocks,
+        latency=blocks.latency / time_scale,
+        weights=blocks.weights / time_scale,
+        size=blocks.size / size_scale,
+        cover_latency=blocks.cover_latency / time_scale,
+        cover_size=blocks.cover_size / size_scale,
+    )
+    return scaled, time_scale, size_scale
+
+
 def _power_of_two_above(value: float, limit: float) -> float:
     """The least power of two ``s`` with ``value / s <= limit`` (1 when already so).
 
@@ -306,16 +346,16 @@ def _power_of_two_above(value: float, limit: float) -> float:
     return 1.0
 
 
-def _cover_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[tuple, list]:
+def _cover_charges(grid: _Grid) -> dict[tuple, list]:
     """Side computations: ``y[c, t, k] >= x[b, t, k]`` for each block ``b`` of cover
     ``c``, so a slot computes (and pays for) a side computation when it holds one of its
     readers; ``(c, y)`` pairs per ``(slot, kind)``."""
-    blocks = model.blocks
+    model, on = grid.model, grid.on
     charges: dict[tuple, list] = {}
-    for c, members in enumerate(blocks.covers):
-        clock.check()
-        for t in slots:
-            for k in slot_kinds[t]:
+    for c, members in enumerate(model.blocks.covers):
+        grid.clock.check()
+        for t in grid.slots:
+            for k in grid.slot_kinds[t]:
                 xs = [(b, on(b, t, k)) for b in members if on(b, t, k) is not None]
                 if not xs:
                     continue
@@ -327,20 +367,21 @@ def _cover_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[tuple
     return charges
 
 
-def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[int, list]:
+def _hyperedge_charges(grid: _Grid) -> dict[int, list]:
     """Charges when a device's transfers cost the same whatever the other end.
 
     A slot pays ``w(h)`` when hyperedge ``h`` meets it without lying inside it, that is
     when ``x[b] != x[r]`` for a member ``b`` and the root ``r``:
     ``cut[h] >= x[b] - x[r]`` and ``cut[h] >= x[r] - x[b]``.
     """
+    model, on = grid.model, grid.on
     blocks = model.blocks
-    charges: dict[int, list] = {t: [] for t in slots}
+    charges: dict[int, list] = {t: [] for t in grid.slots}
     for h, members in enumerate(blocks.hyperedges):
-        clock.check()
+        grid.clock.check()
         root, rest = members[0], members[1:]
-        for t in slots:
-            for k in slot_kinds[t]:
+        for t in grid.slots:
+            for k in grid.slot_kinds[t]:
                 if blocks.weights[k, h] <= 0:
                     continue
                 xs = {b: on(b, t, k) for b in members}
@@ -361,9 +402,7 @@ def _hyperedge_charges(model: MilpModel, slots, slot_kinds, on, clock) -> dict[i
     return charges
 
 
-def _link_charges(
-    problem: Problem, model: MilpModel, slots, slot_kinds, on, clock
-) -> dict[int, list]:
+def _link_charges(problem: Problem, grid: _Grid) -> dict[int, list]:
     """Charges over the link actually crossed, when links differ in speed.
 
     Transfers are grouped by sender block ``s`` and receiver blocks ``R``;
@@ -374,83 +413,120 @@ def _link_charges(
     * a receiving slot ``(t, c)`` pays ``T[a][c]`` when a receiver is there, ``s`` is
       not and ``s`` runs on kind ``a``: ``recv >= x[b, t, c] - X[s, t]`` at the
       cheapest sender kind's price, plus ``extra[a] >= x[b, t, c] + z[s, a] - X[s, t]
-      - 1`` for the dearer ones;
+      - 1`` for the dearer ones (:func:`_receive_charges`);
     * the sending slot ``(t, a)`` pays the slowest link its output crosses:
       ``send >= T[a][c] (x[s, t, a] + z[b, c] - x[b, t, c] - 1)`` for every receiver
-      ``b`` and kind ``c``.
+      ``b`` and kind ``c`` (:func:`_send_charge`).
     """
-    blocks = model.blocks
     kinds = problem.kinds
-    charges: dict[int, list] = {t: [] for t in slots}
-
-    def total(items):
-        """The sum of the variables that exist, or None if none does."""
-        present = [v for v in items if v is not None]
-        return pulp.lpSum(present) if present else None
-
-    n_blocks, n_kinds = blocks.n_blocks, len(kinds)
-    here = {
-        (b, t): total(on(b, t, k) for k in slot_kinds[t]) for b in range(n_blocks) for t in slots
-    }
-    kind_of = {
-        (b, c): total(on(b, t, c) for t in slots if c in slot_kinds[t])
-        for b in range(n_blocks)
-        for c in range(n_kinds)
-    }
-    for g, (sender, receivers, times) in enumerate(_transfers(problem, blocks)):
-        clock.check()
-        times = times / model.time_scale
-        sender_kinds = [a for a in range(n_kinds) if kind_of[sender, a] is not None]
-        for t in slots:
-            away_from_t = here[sender, t] if here[sender, t] is not None else 0
-            for c in slot_kinds[t]:
-                xs = [(b, on(b, t, c)) for b in receivers if on(b, t, c) is not None]
-                if not xs or not kinds[c].pays_communication:
-                    continue
-                base = min(times[a, c] for a in sender_kinds)
-                if base > 0:
-                    for b, x in xs:
-                        var = model.at_least(
-                            f"recv_{g}_{t}_{c}", x - away_from_t,
-                            f"slot_{t}_kind_{c}_receives_{g}_via_{b}",
-                        )  # fmt: skip
-                    charges[t].append(base * var)
-                for a in sender_kinds:
-                    if times[a, c] <= base:
-                        continue
-                    for b, x in xs:
-                        var = model.at_least(
-                            f"recv_{g}_{t}_{c}_from_{a}",
-                            x + kind_of[sender, a] - away_from_t - 1,
-                            f"slot_{t}_kind_{c}_receives_{g}_from_kind_{a}_via_{b}",
-                        )  # fmt: skip
-                    charges[t].append((times[a, c] - base) * var)
-            for a in slot_kinds[t]:
-                if kinds[a].pays_communication and on(sender, t, a) is not None:
-                    var = _send_charge(model, (g, sender, receivers, times), t, a, on,
-                                       (slot_kinds, kind_of))  # fmt: skip
+    charges: dict[int, list] = {t: [] for t in grid.slots}
+    placed = _placed(grid, len(kinds))
+    for g, (sender, receivers, times) in enumerate(_transfers(problem, grid.model.blocks)):
+        grid.clock.check()
+        sender_kinds = [a for a in range(len(kinds)) if placed.kind_of[sender, a] is not None]
+        transfer = _Transfer(g, sender, receivers, times / grid.model.time_scale, sender_kinds)
+        for t in grid.slots:
+            for c in grid.slot_kinds[t]:
+                if kinds[c].pays_communication:
+                    charges[t].extend(_receive_charges(grid, transfer, t, c, placed))
+            for a in grid.slot_kinds[t]:
+                if kinds[a].pays_communication and grid.on(sender, t, a) is not None:
+                    var = _send_charge(grid, transfer, t, a, placed)
                     if var is not None:
                         charges[t].append(var)
     return charges
 
 
-def _send_charge(model: MilpModel, transfer, t: int, a: int, on, placed):
-    """The variable slot ``t`` on kind ``a`` pays to send transfer ``g`` (``transfer``:
-    ``(g, sender, receivers, times)``): the slowest link its output crosses,
-    ``send >= T[a][c] (x[s, t, a] + z[b, c] - x[b, t, c] - 1)`` for every receiver
-    ``b`` and kind ``c`` (``placed``: the slots' kinds and ``z``); None if it pays
-    nothing."""
-    g, sender, receivers, times = transfer
-    slot_kinds, kind_of = placed
-    x_s = on(sender, t, a)
-    var = None
-    for b in receivers:
-        for c in range(times.shape[1]):
-            if kind_of[b, c] is None or times[a, c] <= 0:
-                continue
-            x_b = on(b, t, c) if c in slot_kinds[t] else None
-            away = kind_of[b, c] - (x_b if x_b is not None else 0)
+@dataclass(frozen=True)
+class _Transfer:
+    """Transfer group ``index``: from block ``sender`` to blocks ``receivers``, with
+    ``times[a, c]`` its time over the link between kinds ``a`` and ``c`` (in the model's
+    time) and ``sender_kinds`` the kinds its sender may run on."""
+
+    index: int
+    sender: int
+    receivers: tuple[int, ...]
+    times: np.ndarray
+    sender_kinds: list[int]
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """Sums of the assignment: ``here[b, t]`` (block ``b`` is on slot ``t``, any kind)
+    and ``kind_of[b, c]`` (block ``b`` runs on kind ``c``, any slot); None where no
+    variable could make it so."""
+
+    here: dict[tuple[int, int], pulp.LpAffineExpression | None]
+    kind_of: dict[tuple[int, int], pulp.LpAffineExpression | None]
+
+
+def _placed(grid: _Grid, n_kinds: int) -> _Placed:
+    """The sums of the assignment over kinds and over slots."""
+    on, slots, slot_kinds = grid.on, grid.slots, grid.slot_kinds
+    n_blocks = grid.model.blocks.n_blocks
+    here = {
+        (b, t): _total(on(b, t, k) for k in slot_kinds[t]) for b in range(n_blocks) for t in slots
+    }
+    kind_of = {
+        (b, c): _total(on(b, t, c) for t in slots if c in slot_kinds[t])
+        for b in range(n_blocks)
+        for c in range(n_kinds)
+    }
+    return _Placed(here, kind_of)
+
+
+def _total(items) -> pulp.LpAffineExpression | None:
+    """The sum of the variables that exist, or None if none does."""
+    present = [v for v in items if v is not None]
+    return pulp.lpSum(present) if present else None
+
+
+def _receive_charges(grid: _Grid, transfer: _Transfer, t: int, c: int, placed: _Placed) -> list:
+    """What slot ``t`` on kind ``c`` pays to receive ``transfer``: its time from the
+    cheapest sender kind when a receiver is there and the sender is not, and the
+    difference for each dearer kind the sender runs on."""
+    on, model = grid.on, grid.model
+    xs = [(b, on(b, t, c)) for b in transfer.receivers if on(b, t, c) is not None]
+    if not xs:
+        return []
+    g, times, sender = transfer.index, transfer.times, transfer.sender
+    away_from_t = placed.here[sender, t] if placed.here[sender, t] is not None else 0
+    charges = []
+    base = min(times[a, c] for a in transfer.sender_kinds)
+    if base > 0:
+        for b, x in xs:
             var = model.at_least(
+                f"recv_{g}_{t}_{c}", x - away_from_t,
+                f"slot_{t}_kind_{c}_receives_{g}_via_{b}",
+            )  # fmt: skip
+        charges.append(base * var)
+    for a in transfer.sender_kinds:
+        if times[a, c] <= base:
+            continue
+        for b, x in xs:
+            var = model.at_least(
+                f"recv_{g}_{t}_{c}_from_{a}",
+                x + placed.kind_of[sender, a] - away_from_t - 1,
+                f"slot_{t}_kind_{c}_receives_{g}_from_kind_{a}_via_{b}",
+            )  # fmt: skip
+        charges.append((times[a, c] - base) * var)
+    return charges
+
+
+def _send_charge(grid: _Grid, transfer: _Transfer, t: int, a: int, placed: _Placed):
+    """The variable slot ``t`` on kind ``a`` pays to send ``transfer``: the slowest link
+    its output crosses, ``send >= T[a][c] (x[s, t, a] + z[b, c] - x[b, t, c] - 1)`` for
+    every receiver ``b`` and kind ``c``; None if it pays nothing."""
+    g, times = transfer.index, transfer.times
+    x_s = grid.on(transfer.sender, t, a)
+    var = None
+    for b in transfer.receivers:
+        for c in range(times.shape[1]):
+            if placed.kind_of[b, c] is None or times[a, c] <= 0:
+                continue
+            x_b = grid.on(b, t, c) if c in grid.slot_kinds[t] else None
+            away = placed.kind_of[b, c] - (x_b if x_b is not None else 0)
+            var = grid.model.at_least(
                 f"send_{g}_{t}_{a}", times[a, c] * (x_s + away - 1),
                 f"slot_{t}_kind_{a}_sends_{g}_to_{b}_on_kind_{c}",
             )  # fmt: skip
@@ -479,12 +555,21 @@ def _transfers(
     return [(s, r, t) for (s, r), t in grouped.items()]
 
 
-def _contiguity(problem, model: MilpModel, kinds, slots, on, clock) -> None:
+def _contiguity(problem: Problem, grid: _Grid, kinds: list[int]) -> None:
     """Kinds of positions, and the prefix ideals that make the stages a pipeline."""
+    _position_kinds(problem, grid, kinds)
+    if len(grid.model.blocks.edges):
+        _prefix_ideals(grid, kinds)
+
+
+def _position_kinds(problem: Problem, grid: _Grid, kinds: list[int]) -> None:
+    """A position takes one kind at most, and only if it holds a block of that kind;
+    positions are used in order, and no kind on more positions than it has devices."""
+    model, on = grid.model, grid.on
     n_blocks = model.blocks.n_blocks
     prob = model.prob
-    for t in slots:
-        clock.check()
+    for t in grid.slots:
+        grid.clock.check()
         prob += pulp.lpSum(model.kind[t, k] for k in kinds) <= 1, f"position_{t}_has_one_kind"
         for k in kinds:
             for b in range(n_blocks):
@@ -507,15 +592,19 @@ def _contiguity(problem, model: MilpModel, kinds, slots, on, clock) -> None:
             )
     for k in kinds:
         prob += (
-            pulp.lpSum(model.kind[t, k] for t in slots) <= problem.kinds[k].count,
+            pulp.lpSum(model.kind[t, k] for t in grid.slots) <= problem.kinds[k].count,
             f"at_most_{problem.kinds[k].count}_devices_of_{problem.kinds[k].name}",
         )
-    if not len(model.blocks.edges):
-        return
-    # y[b, t]: block b sits at position t or earlier (the t-th prefix ideal)
-    for b in range(n_blocks):
-        clock.check()
-        for t in slots[:-1]:
+
+
+def _prefix_ideals(grid: _Grid, kinds: list[int]) -> None:
+    """``y[b, t]``: block ``b`` sits at position ``t`` or earlier (the ``t``-th prefix),
+    held an ideal of the block DAG along every arc."""
+    model, on = grid.model, grid.on
+    prob = model.prob
+    for b in range(model.blocks.n_blocks):
+        grid.clock.check()
+        for t in grid.slots[:-1]:
             y = prob.add_variable(f"y_{b}_{t}", 0, 1)
             model.prefix[b, t] = y
             before = model.prefix[b, t - 1] if t > 0 else 0
@@ -524,14 +613,14 @@ def _contiguity(problem, model: MilpModel, kinds, slots, on, clock) -> None:
                 f"prefix_{t}_holds_block_{b}",
             )
     for u, v in model.blocks.edges:
-        for t in slots[:-1]:
+        for t in grid.slots[:-1]:
             prob += (
                 model.prefix[int(v), t] <= model.prefix[int(u), t],
                 f"prefix_{t}_is_an_ideal_along_{u}_to_{v}",
             )
 
 
-def _order_identical_devices(problem, model: MilpModel, n_blocks, on) -> None:
+def _order_identical_devices(problem: Problem, grid: _Grid) -> None:
     """Order devices of a kind by their smallest block (removes their permutations)."""
     devices = problem.devices
     for d in range(1, len(devices)):
@@ -539,14 +628,14 @@ def _order_identical_devices(problem, model: MilpModel, n_blocks, on) -> None:
             continue
         # seen[b] = how many of blocks 0..b-1 device d - 1 holds
         seen = 0
-        for b in range(n_blocks):
-            x = on(b, d, devices[d].kind)
+        for b in range(grid.model.blocks.n_blocks):
+            x = grid.on(b, d, devices[d].kind)
             if x is not None:
                 prob_name = (
                     f"device_{d}_holds_block_{b}_only_after_device_{d - 1}_holds_an_earlier_one"
                 )
-                model.prob += x <= seen, prob_name
-            x_prev = on(b, d - 1, devices[d].kind)
+                grid.model.prob += x <= seen, prob_name
+            x_prev = grid.on(b, d - 1, devices[d].kind)
             if x_prev is not None:
                 seen = seen + x_prev
 
