@@ -908,51 +908,15 @@ class _HiGHS(pulp.HiGHS):
         #: what is left of a solve that overran the deadline and was abandoned.
         self.incumbent: np.ndarray | None = None
 
-    # Complexity allowed below: PuLP's HiGHS callSolver, overridden whole to add the deadline,
-    # the warm start and the incumbent; it keeps PuLP's structure to stay comparable.
-    def callSolver(self, lp):  # noqa: C901
+    def callSolver(self, lp):
         highs = lp.solverModel
         if not self.presolve:
             highs.setOptionValue("presolve", "off")
         columns = len(lp.variables())
         if self.warm:
-            given = [(v.index, v.varValue) for v in lp.variables() if v.varValue is not None]
-            # the start is the incumbent until HiGHS reports a better one
-            self.incumbent = np.zeros(columns)
-            for index, value in given:
-                self.incumbent[index] = value
-            highs.setSolution(
-                len(given),
-                np.array([i for i, _ in given], dtype=np.int32),
-                np.array([x for _, x in given], dtype=np.float64),
-            )
+            self._start_from(highs, lp, columns)
         stop = threading.Event()
-        last = [-math.inf]
-
-        def on_interrupt_check(event):
-            if stop.is_set():
-                event.interrupt()
-            out = event.data_out
-            self.bound = _finite(out.mip_dual_bound)
-            if self.progress is not None and out.running_time - last[0] >= _PROGRESS_EVERY:
-                last[0] = out.running_time
-                self.progress(out.running_time, _finite(out.mip_primal_bound),
-                              _finite(out.mip_dual_bound))  # fmt: skip
-
-        def on_improving(event):
-            out = event.data_out
-            solution = np.array(out.mip_solution, dtype=np.float64)
-            if solution.shape == (columns,):  # a solution of the model as placer built it
-                self.incumbent = solution
-            self.bound = _finite(out.mip_dual_bound)
-            if self.progress is not None:
-                self.progress(out.running_time, _finite(out.mip_primal_bound),
-                              _finite(out.mip_dual_bound))  # fmt: skip
-
-        highs.cbMipInterrupt.subscribe(on_interrupt_check)
-        highs.cbMipImprovingSolution.subscribe(on_improving)
-        for lp_check in (highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
-            lp_check.subscribe(lambda event: event.interrupt() if stop.is_set() else None)
+        self._listen(highs, stop, columns)
         # highspy's own startSolve keeps its "running" lock on the class, shared by every
         # Highs: one solve left running would refuse all later ones in the process
         done = threading.Event()
@@ -965,6 +929,64 @@ class _HiGHS(pulp.HiGHS):
 
         worker = threading.Thread(target=run, name="placer-highs", daemon=True)
         worker.start()
+        self._wait(highs, worker, done, stop)
+        info = highs.getInfo()
+        self.bound = _finite(info.mip_dual_bound)
+
+    def _start_from(self, highs, lp, columns: int) -> None:
+        """Hand HiGHS the variables' values as its start; the start is the incumbent
+        until HiGHS reports a better one."""
+        given = [(v.index, v.varValue) for v in lp.variables() if v.varValue is not None]
+        self.incumbent = np.zeros(columns)
+        for index, value in given:
+            self.incumbent[index] = value
+        highs.setSolution(
+            len(given),
+            np.array([i for i, _ in given], dtype=np.int32),
+            np.array([x for _, x in given], dtype=np.float64),
+        )
+
+    def _listen(self, highs, stop: threading.Event, columns: int) -> None:
+        """Subscribe to HiGHS's callbacks: they interrupt it once ``stop`` is set, keep
+        its dual bound and its last solution, and report progress."""
+        last = [-math.inf]
+
+        def on_interrupt_check(event):
+            if stop.is_set():
+                event.interrupt()
+            out = event.data_out
+            self.bound = _finite(out.mip_dual_bound)
+            if self.progress is not None and out.running_time - last[0] >= _PROGRESS_EVERY:
+                last[0] = out.running_time
+                self._report(out)
+
+        def on_improving(event):
+            out = event.data_out
+            solution = np.array(out.mip_solution, dtype=np.float64)
+            if solution.shape == (columns,):  # a solution of the model as placer built it
+                self.incumbent = solution
+            self.bound = _finite(out.mip_dual_bound)
+            if self.progress is not None:
+                self._report(out)
+
+        highs.cbMipInterrupt.subscribe(on_interrupt_check)
+        highs.cbMipImprovingSolution.subscribe(on_improving)
+        for lp_check in (highs.cbSimplexInterrupt, highs.cbIpmInterrupt):
+            lp_check.subscribe(lambda event: event.interrupt() if stop.is_set() else None)
+
+    def _report(self, out) -> None:
+        """Pass HiGHS's running time, incumbent and bound to the progress callback."""
+        self.progress(out.running_time, _finite(out.mip_primal_bound), _finite(out.mip_dual_bound))
+
+    def _wait(self, highs, worker: threading.Thread, done: threading.Event, stop) -> None:
+        """Wait for the solve in ``worker`` to end: past the deadline ask HiGHS to stop,
+        and past the grace (or on Ctrl-C) leave it running.
+
+        Raises
+        ------
+        _Abandoned
+            HiGHS overran the deadline and its grace.
+        """
         try:
             while not done.wait(0.1):
                 now = time.monotonic()
@@ -977,8 +999,6 @@ class _HiGHS(pulp.HiGHS):
             stop.set()
             self._abandon(highs, worker)
             raise
-        info = highs.getInfo()
-        self.bound = _finite(info.mip_dual_bound)
 
     def _abandon(self, highs, worker: threading.Thread) -> None:
         self.abandoned = True
