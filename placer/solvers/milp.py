@@ -692,29 +692,58 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     check_feasible(problem, blocks)
     if options.time_limit is not None and options.deadline is None:
         options = replace(options, deadline=time.monotonic() + options.time_limit)
-    model = _build(problem, blocks, options, started)
-    if options.progress is not None and model.time_scale != 1.0:
-        options = replace(options, progress=_rescaled(options.progress, model.time_scale))
+    job = _Job(problem, blocks, options, started)
+    model = _build(job)
     stats: dict[str, float] = {
         "blocks": blocks.n_blocks,
         "variables": model.prob.numVariables(),
         "constraints": model.prob.numConstraints(),
     }
     notes: list[str] = []
-    warm = options.warm_start is not None and _set_warm_start(problem, model, options.warm_start)
+    warm = _warm_start(job, model, notes)
+    backend = _pick_backend(options.mip_solver, notes)
+    outcome = _run_backend(backend, model, _with_scaled_progress(options, model), warm)
+    stats["solve_seconds"] = outcome.seconds
+    solved = _solution(job, model, outcome, backend)
+    return _result(job, solved, backend, notes, stats)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one solve works on: the problem, its blocks, the options (with the deadline
+    the time limit sets) and when the solve started (``time.perf_counter()``)."""
+
+    problem: Problem
+    blocks: BlockGraph
+    options: SolverOptions
+    started: float
+
+
+def _warm_start(job: _Job, model: MilpModel, notes: list[str]) -> bool:
+    """Set the start ``job.options.warm_start`` gives, if any; whether one was set (a
+    note says when one was given but does not fit)."""
+    options = job.options
+    warm = options.warm_start is not None and _set_warm_start(
+        job.problem, model, options.warm_start
+    )
     if options.warm_start is not None and not warm:
         notes.append("the warm start was ignored: it is not a valid placement of this model")
-    backend = MipBackend(options.mip_solver)
-    if backend is MipBackend.HIGHS and not pulp.HiGHS().available():
-        notes.append("HiGHS (highspy) is not installed: solved with PuLP's CBC instead")
-        backend = MipBackend.CBC
+    return warm
 
-    run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
-    outcome = run(model, options, warm)
-    stats["solve_seconds"] = outcome.seconds
-    solved = _solution(problem, blocks, model, options, outcome, backend)
+
+def _with_scaled_progress(options: SolverOptions, model: MilpModel) -> SolverOptions:
+    """``options`` whose progress callback, if any, is fed the problem's times from
+    the model's (scaled) ones."""
+    if options.progress is not None and model.time_scale != 1.0:
+        return replace(options, progress=_rescaled(options.progress, model.time_scale))
+    return options
+
+
+def _result(job: _Job, solved: _Solved, backend: MipBackend, notes, stats) -> SolveResult:
+    """The result of the solve: the placement found, the bound proven and the gap
+    between them (a note says why it is not proven optimal)."""
     objective = solved.evaluation.max_load
-    bound = _bound(problem, blocks, options, solved, backend, notes)
+    bound = _bound(job, solved, backend, notes)
     gap = relative_gap(objective, bound)
     status_optimal = solved.sol_status == pulp.LpSolutionOptimal
     optimal = gap <= _PROVEN and (status_optimal or bound >= objective)
@@ -726,7 +755,7 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
         placement=solved.placement,
         objective=objective,
         optimal=optimal,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - job.started,
         stats=stats,
         notes=tuple(notes),
         lower_bound=bound,
@@ -735,9 +764,10 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     )
 
 
-def _build(problem: Problem, blocks: BlockGraph, options: SolverOptions, started: float):
+def _build(job: _Job) -> MilpModel:
     """The :class:`MilpModel`, with ``options.lower_bound`` as a row; refused (no
     placement found) when it would be too large or its building outlasts the time."""
+    problem, blocks, options = job.problem, job.blocks, job.options
     terms = estimated_terms(problem, blocks, options.contiguous)
     if terms > MAX_MILP_TERMS:
         raise NoPlacementFound(
@@ -752,7 +782,7 @@ def _build(problem: Problem, blocks: BlockGraph, options: SolverOptions, started
     except OutOfTime:
         raise NoPlacementFound(
             f"MILP: the time limit ran out while building the model "
-            f"({time.perf_counter() - started:.1f} s); raise --time-limit"
+            f"({time.perf_counter() - job.started:.1f} s); raise --time-limit"
         ) from None
     if options.lower_bound is not None and math.isfinite(options.lower_bound):
         # a hair below, so that rounding never cuts off the optimum
@@ -775,7 +805,7 @@ class _Solved:
     bound: float | None
 
 
-def _solution(problem, blocks, model: MilpModel, options, outcome: _Outcome, backend) -> _Solved:
+def _solution(job: _Job, model: MilpModel, outcome: _Outcome, backend: MipBackend) -> _Solved:
     """The placement the backend found.
 
     Raises
@@ -785,6 +815,7 @@ def _solution(problem, blocks, model: MilpModel, options, outcome: _Outcome, bac
     NoPlacementFound
         It stopped without one.
     """
+    problem, blocks, options = job.problem, job.blocks, job.options
     sol_status = model.prob.sol_status
     # CBC proves some models infeasible in presolve and says so in the status alone
     proven = sol_status == pulp.LpSolutionInfeasible or model.prob.status == pulp.LpStatusInfeasible
@@ -818,10 +849,11 @@ def _solution(problem, blocks, model: MilpModel, options, outcome: _Outcome, bac
     return _Solved(placement, evaluation, sol_status, raw)
 
 
-def _bound(problem, blocks, options: SolverOptions, solved: _Solved, backend, notes) -> float:
+def _bound(job: _Job, solved: _Solved, backend: MipBackend, notes: list[str]) -> float:
     """The lower bound the MILP proves: the backend's (never below the trivial and
     volume bounds, or ``options.lower_bound``), the objective itself at "optimal" within
     the gap asked for; a note says when the backend reported none."""
+    problem, blocks, options = job.problem, job.blocks, job.options
     objective = solved.evaluation.max_load
     status_optimal = solved.sol_status == pulp.LpSolutionOptimal
     bound = solved.bound
@@ -1015,6 +1047,22 @@ def _time_limit(options: SolverOptions) -> float | None:
     if left is None:
         return options.time_limit
     return max(0.01, left if options.time_limit is None else min(left, options.time_limit))
+
+
+def _pick_backend(requested: MipBackend, notes: list[str]) -> MipBackend:
+    """The backend asked for, or CBC when that is HiGHS and highspy is not installed (a
+    note says so)."""
+    backend = MipBackend(requested)
+    if backend is MipBackend.HIGHS and not pulp.HiGHS().available():
+        notes.append("HiGHS (highspy) is not installed: solved with PuLP's CBC instead")
+        backend = MipBackend.CBC
+    return backend
+
+
+def _run_backend(backend: MipBackend, model: MilpModel, options: SolverOptions, warm: bool):
+    """Solve ``model`` with ``backend`` (from its warm start if ``warm``)."""
+    run = _run_highs if backend is MipBackend.HIGHS else _run_cbc
+    return run(model, options, warm)
 
 
 def _run_highs(model: MilpModel, options: SolverOptions, warm: bool) -> _Outcome:
