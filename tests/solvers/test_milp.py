@@ -369,7 +369,7 @@ def _giant_problem():
 
 @pytest.mark.parametrize("contiguous", [True, False])
 def test_times_and_sizes_past_what_highs_takes_are_scaled(contiguous) -> None:
-    from placer.solvers.relaxation import lower_bound
+    from placer.solvers.milp.relaxation import lower_bound
 
     problem = _giant_problem()
     options = SolverOptions(contiguous=contiguous, time_limit=60)

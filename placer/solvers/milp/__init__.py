@@ -32,8 +32,8 @@ device's are pushed down to their floor.
 One module per job: the built model and its slot grid (``model``), the MILP's
 building (``build``) with its scaled units (``scaling``), ordering rows (``order``)
 and charges (``charges``); the warm start (``warm_start``), the backends HiGHS and CBC
-(``backends``), the placement read back (``readback``), and the solver that puts them
-together (``solve``).
+(``backends``), the placement read back (``readback``), the solver that puts them
+together (``solve``), and the LP relaxation's lower bound (``relaxation``).
 
 References
 ----------
@@ -46,15 +46,18 @@ from __future__ import annotations
 from placer.solvers.milp.backends import DEFAULT_GAP, solve_relaxation
 from placer.solvers.milp.build import MAX_MILP_TERMS, build_model, estimated_terms
 from placer.solvers.milp.model import MilpModel, OutOfTime
+from placer.solvers.milp.relaxation import MAX_LP_VARIABLES, lower_bound
 from placer.solvers.milp.solve import solve_milp
 
 __all__ = [
     "DEFAULT_GAP",
+    "MAX_LP_VARIABLES",
     "MAX_MILP_TERMS",
     "MilpModel",
     "OutOfTime",
     "build_model",
     "estimated_terms",
+    "lower_bound",
     "solve_milp",
     "solve_relaxation",
 ]
