@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from placer.errors import PlacerError  # noqa: E402  (after the path fix above)
 from placer.frontends.workload import read_workload  # noqa: E402
 from placer.solvers.base import MipBackend, SolverOptions  # noqa: E402
-from placer.solvers.milp import solve_milp  # noqa: E402
+from placer.solvers.milp.solve import solve_milp  # noqa: E402
 
 REFERENCE = ROOT / "tests" / "data" / "dnn-partitioning"
 

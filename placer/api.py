@@ -345,7 +345,7 @@ def proven_bound(
     left of the time limit) is too short for it.
     """
     from placer.solvers.bounds import trivial_bound, volume_bound
-    from placer.solvers.relaxation import lower_bound
+    from placer.solvers.milp.relaxation import lower_bound
 
     if solved is not None and solved.optimal:
         return solved.objective

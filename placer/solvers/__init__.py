@@ -18,7 +18,7 @@ def _dp(problem: Problem, options: SolverOptions) -> SolveResult:
 
 
 def _milp(problem: Problem, options: SolverOptions) -> SolveResult:
-    from placer.solvers.milp import solve_milp
+    from placer.solvers.milp.solve import solve_milp
 
     return solve_milp(problem, options)
 

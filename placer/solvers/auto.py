@@ -23,7 +23,7 @@ from placer.errors import NoPlacementFound, SearchGaveUp
 from placer.problem import Problem
 from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
 from placer.solvers.dp.search import solve_dp
-from placer.solvers.milp import solve_milp
+from placer.solvers.milp.solve import solve_milp
 
 #: Seconds the MILP gets when the options set no time limit.
 DEFAULT_MILP_SECONDS = 60.0

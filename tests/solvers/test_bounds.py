@@ -11,8 +11,8 @@ from placer.solvers import SolverOptions
 from placer.solvers.blocks import colour_blocks, contract
 from placer.solvers.bounds import trivial_bound, volume_bound
 from placer.solvers.dp.search import solve_dp
-from placer.solvers.milp import solve_milp
-from placer.solvers.relaxation import lower_bound
+from placer.solvers.milp.relaxation import lower_bound
+from placer.solvers.milp.solve import solve_milp
 from tests.conftest import EXPECTED, REFERENCE
 from tests.strategies import describe, workloads
 

@@ -20,7 +20,7 @@ from placer.problem import Placement
 from placer.solvers import SOLVERS, SolverOptions, get_solver
 from placer.solvers.auto import solve_auto
 from placer.solvers.dp.search import solve_dp
-from placer.solvers.milp import solve_milp
+from placer.solvers.milp.solve import solve_milp
 from tests.conftest import EXPECTED, REFERENCE
 from tests.solvers.test_dp_links import cluster_problems
 from tests.strategies import brute_force, describe, workloads
@@ -369,7 +369,7 @@ def _giant_problem():
 
 @pytest.mark.parametrize("contiguous", [True, False])
 def test_times_and_sizes_past_what_highs_takes_are_scaled(contiguous) -> None:
-    from placer.solvers.relaxation import lower_bound
+    from placer.solvers.milp.relaxation import lower_bound
 
     problem = _giant_problem()
     options = SolverOptions(contiguous=contiguous, time_limit=60)
@@ -387,11 +387,11 @@ def test_times_and_sizes_past_what_highs_takes_are_scaled(contiguous) -> None:
 def test_a_solve_left_running_past_the_deadline_keeps_its_incumbent(monkeypatch) -> None:
     """HiGHS checks its time limit only now and then: when it overruns placer's deadline,
     placer stops waiting and answers with the last placement HiGHS reported."""
-    import placer.solvers.milp as milp
+    import placer.solvers.milp.backends as backends
     from placer.util.interrupts import LEFT_RUNNING
 
-    monkeypatch.setattr(milp, "_GRACE", 0.0)  # no patience at all
-    monkeypatch.setattr(milp, "_time_limit", lambda options: 600.0)  # HiGHS won't stop itself
+    monkeypatch.setattr(backends, "_GRACE", 0.0)  # no patience at all
+    monkeypatch.setattr(backends, "_time_limit", lambda options: 600.0)  # HiGHS won't stop itself
     problem, start = hard()
     left = len(LEFT_RUNNING)
     began = time.monotonic()

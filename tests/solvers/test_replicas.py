@@ -20,7 +20,7 @@ from placer.problem import Placement, Problem, Replica
 from placer.solvers import SolverOptions
 from placer.solvers.blocks import contract
 from placer.solvers.dp.search import solve_dp
-from placer.solvers.milp import solve_milp
+from placer.solvers.milp.solve import solve_milp
 from tests.solvers.test_dp_links import cluster_problems
 from tests.strategies import brute_force, describe, workloads
 

@@ -15,7 +15,8 @@ import pulp
 from placer.problem import Problem
 from placer.solvers.blocks import colour_blocks, contract
 from placer.solvers.bounds import trivial_bound
-from placer.solvers.milp import build_model, solve_relaxation
+from placer.solvers.milp.backends import solve_relaxation
+from placer.solvers.milp.build import build_model
 
 #: Beyond about this many MILP variables the LP relaxation is not attempted: building
 #: the model alone takes seconds (PuLP), and HiGHS seldom solves the LP in time.
