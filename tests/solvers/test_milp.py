@@ -1,4 +1,5 @@
-"""The MILP against the DP and brute force, its statuses, bounds and the auto solver."""
+"""The MILP: its statuses, bounds, warm starts, deadlines and the auto solver (its optima
+against brute force are in test_battery.py, with every other exact solver)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import random
 import signal
 import time
-from dataclasses import replace
 
 import pulp
 import pytest
@@ -17,7 +17,7 @@ from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluator import evaluate
 from placer.frontends.workload import parse_workload, read_workload
 from placer.problem import Placement
-from placer.solvers import SOLVERS, SolverOptions, get_solver
+from placer.solvers import SolverOptions, get_solver
 from placer.solvers.auto import solve_auto
 from placer.solvers.dp.search import solve_dp
 from placer.solvers.milp.solve import solve_milp
@@ -28,21 +28,6 @@ from tests.strategies import brute_force, describe, workloads
 HIGHS = pytest.param("highs", marks=pytest.mark.skipif(
     not pulp.HiGHS().available(), reason="highspy is not installed"))  # fmt: skip
 BACKENDS = [HIGHS, "cbc"]
-
-
-def dp(problem, options):
-    return solve_dp(problem, options)
-
-
-def milp_highs(problem, options):
-    return solve_milp(problem, replace(options, mip_solver="highs"))
-
-
-def milp_cbc(problem, options):
-    return solve_milp(problem, replace(options, mip_solver="cbc"))
-
-
-SOLVER_FUNCS = [dp, milp_highs, milp_cbc]
 
 
 def optimum_or_none(problem, contiguous=True):
@@ -56,40 +41,6 @@ def check_claim(problem, result, contiguous=True) -> None:
     evaluation = evaluate(problem, result.placement, require_contiguous=contiguous)
     assert evaluation.valid, evaluation.violations
     assert evaluation.max_load == pytest.approx(result.objective, rel=1e-9, abs=1e-9)
-
-
-@pytest.mark.parametrize("solve", SOLVER_FUNCS, ids=lambda f: f.__name__)
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=workloads(max_forward=8))
-def test_contiguous_optimum_matches_brute_force(solve, problem) -> None:
-    expected = optimum_or_none(problem)
-    try:
-        result = solve(problem, SolverOptions())
-    except InfeasiblePlacement:
-        assert expected is None, describe(problem)
-        return
-    assert expected is not None, describe(problem)
-    check_claim(problem, result)
-    assert result.optimal
-    assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=workloads(max_forward=7))
-def test_non_contiguous_is_exact_and_no_worse(problem) -> None:
-    free = optimum_or_none(problem, contiguous=False)
-    try:
-        result = solve_milp(problem, SolverOptions(contiguous=False))
-    except InfeasiblePlacement:
-        assert free is None, describe(problem)
-        return
-    assert free is not None
-    check_claim(problem, result, contiguous=False)
-    assert result.optimal
-    assert result.objective == pytest.approx(free, rel=1e-6, abs=1e-6), describe(problem)
-    contiguous = optimum_or_none(problem)
-    if contiguous is not None:
-        assert result.objective <= contiguous + 1e-6
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -259,10 +210,6 @@ def test_auto_uses_the_dp_when_it_is_exact() -> None:
     assert result.objective == pytest.approx(EXPECTED["optimal"][name], rel=1e-5)
 
 
-def test_registry_names_the_new_solvers() -> None:
-    assert {"dp", "milp", "auto"} <= set(SOLVERS)
-
-
 def test_highs_banner_stays_off_stdout(capfd) -> None:
     problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
     solve_milp(problem, SolverOptions())
@@ -293,23 +240,6 @@ def test_auto_is_exact_when_the_dp_gives_up(problem) -> None:
     assert expected is not None, describe(problem)
     check_claim(problem, result)
     assert result.notes[0].startswith("auto chose")
-    assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
-
-
-@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "free"])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=cluster_problems())
-def test_links_of_different_speeds_are_charged_exactly(contiguous, problem) -> None:
-    """Each transfer over the link it crosses: the MILP's optimum is brute force's."""
-    expected = optimum_or_none(problem, contiguous=contiguous)
-    try:
-        result = solve_milp(problem, SolverOptions(contiguous=contiguous))
-    except InfeasiblePlacement:
-        assert expected is None, describe(problem)
-        return
-    assert expected is not None, describe(problem)
-    check_claim(problem, result, contiguous)
-    assert result.optimal
     assert result.objective == pytest.approx(expected, rel=1e-6, abs=1e-6), describe(problem)
 
 
