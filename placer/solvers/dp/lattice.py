@@ -9,6 +9,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,12 +18,13 @@ from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph
 
 
-@dataclass(frozen=True)
-class Lattice:
+class Lattice(NamedTuple):
     """The ideals (down-sets) of a block DAG: ``bits[i]`` is ideal ``i`` as a bitset
     (every ideal after its subsets, ``0`` the empty set, the last the whole set);
     ``sub_items[sub_start[i]:sub_start[i + 1]]`` are its Hasse predecessors (one block
-    fewer); ``added[i]`` is the block whose addition first made it, to ``creator[i]``."""
+    fewer); ``added[i]`` is the block whose addition first made it, to ``creator[i]``.
+
+    A named tuple of arrays, so that the DP's numba kernels take it as one argument."""
 
     bits: np.ndarray
     sub_start: np.ndarray
