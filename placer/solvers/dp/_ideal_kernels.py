@@ -1,16 +1,94 @@
 """Compiled kernels of the ideal DP (numba, cached on disk after the first run).
 
 Sets of blocks are bitsets: row ``i`` of a ``(n, words)`` ``uint64`` array.  The kernels
-are kept free of Python objects so that numba compiles them in nopython mode.
+are kept free of Python objects so that numba compiles them in nopython mode; arrays
+that travel together reach them as one named tuple (numba reads its fields as it reads
+separate arguments), built once by the callers in :mod:`placer.solvers.dp.search`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import numpy as np
 from numba import njit
 
+if TYPE_CHECKING:
+    from placer.solvers.dp.chain import States
+    from placer.solvers.dp.lattice import Lattice
+
 _ONE = np.uint64(1)
 _EMPTY = -1
+
+
+class IdealArrays(NamedTuple):
+    """The growing arrays of :func:`generate_ideals`: ``bits``, ``hashes`` (the xor of
+    the blocks' keys), ``added`` and ``creator`` per ideal, the open-addressing hash
+    ``table`` of ideal numbers (``-1`` empty), and the Hasse arcs ``sub_parent[a] ⊂
+    sub_child[a]``."""
+
+    bits: np.ndarray
+    hashes: np.ndarray
+    added: np.ndarray
+    creator: np.ndarray
+    table: np.ndarray
+    sub_child: np.ndarray
+    sub_parent: np.ndarray
+
+
+class StageSums(NamedTuple):
+    """What every run on one lattice reads: the :class:`~placer.solvers.dp.lattice.Lattice`
+    and, per ideal ``i``, its finite latency ``lat[k, i]`` and unsupported ops
+    ``unsup[k, i]`` on each kind ``k`` and its memory ``size[i]`` (prefix sums, so that a
+    stage ``i \\ j`` costs ``lat[k, i] - lat[k, j]``)."""
+
+    lattice: Lattice
+    lat: np.ndarray
+    unsup: np.ndarray
+    size: np.ndarray
+
+
+class Cuts(NamedTuple):
+    """Hyperedges and the ideals that cut them, as CSR arrays: hyperedge ``h`` holds the
+    blocks ``h_members[h_start[h]:h_start[h + 1]]``, and ideal ``i`` cuts (meets without
+    holding) the hyperedges ``cut_items[cut_start[i]:cut_start[i + 1]]``."""
+
+    h_start: np.ndarray
+    h_members: np.ndarray
+    cut_start: np.ndarray
+    cut_items: np.ndarray
+
+
+class RunArrays(NamedTuple):
+    """What one run of :func:`dp_range` charges and allows: its device-count
+    ``states`` (:class:`~placer.solvers.dp.chain.States`), each kind's memory ``cap`` and
+    whether it ``pays`` for transfers, ``at_most`` (unused devices allowed); the
+    hyperedges' :class:`Cuts`, their ``weights[k, m, h]``, side-computation ``memory[h]``
+    and the ``cut_total[k, m, i]`` of each ideal's cut; stages whose latency exceeds
+    ``bound`` on every kind are skipped."""
+
+    states: States
+    cap: np.ndarray
+    pays: np.ndarray
+    at_most: bool
+    cuts: Cuts
+    weights: np.ndarray
+    memory: np.ndarray
+    cut_total: np.ndarray
+    bound: float
+
+
+class DPTable(NamedTuple):
+    """What :func:`dp_range` fills, ``(states, ideals)`` each: the least max-load ``dp``
+    and its back pointers ``back_ideal``, ``back_kind``; and the scratch arrays of its
+    walk down the lattice, ``stamp`` (the last ideal that reached each ideal) and
+    ``stack``, one entry per ideal."""
+
+    dp: np.ndarray
+    back_ideal: np.ndarray
+    back_kind: np.ndarray
+    stamp: np.ndarray
+    stack: np.ndarray
 
 
 @njit(cache=True)
@@ -59,16 +137,15 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
         ``n`` ideals and ``e`` Hasse arcs found so far, the ``head`` ideal whose
         successors come next, and a status: 0 running, 1 complete, 2 over ``limit``.
         Updated in place; ``state = [1, 0, 0, 0]`` starts a new enumeration.
-    arrays : tuple
-        ``(bits, hashes, added, creator, table, sub_child, sub_parent)`` of the previous
-        slice, or of :func:`new_ideal_arrays` to start.
+    arrays : IdealArrays
+        Those of the previous slice, or :func:`new_ideal_arrays` to start.
     work : int
         Return once about this many bitset words have been compared (a slice of a
         fraction of a second, so that the caller can handle Ctrl-C in between).
 
     Returns
     -------
-    arrays : tuple
+    arrays : IdealArrays
         The arrays, grown as needed: ``bits[:n]`` are the ideals (row 0 the empty set,
         every ideal after all its subsets); ``sub_parent[j]`` is ``sub_child[j]`` minus
         one block (``[:e]``, the Hasse arcs); ``added[i]`` is the block whose addition
@@ -115,7 +192,7 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
             if found < 0:
                 if n >= limit:
                     state[0], state[1], state[2], state[3] = n, e, head, 2
-                    return (bits, hashes, added, creator, table, sub_child, sub_parent)
+                    return IdealArrays(bits, hashes, added, creator, table, sub_child, sub_parent)
                 if n == bits.shape[0]:
                     bits = _grow2(bits, 2 * n)
                     hashes = _grow1(hashes, 2 * n)
@@ -145,15 +222,15 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
     state[0], state[1], state[2] = n, e, head
     if head >= n:
         state[3] = 1
-    return (bits, hashes, added, creator, table, sub_child, sub_parent)
+    return IdealArrays(bits, hashes, added, creator, table, sub_child, sub_parent)
 
 
-def new_ideal_arrays(words: int):
+def new_ideal_arrays(words: int) -> IdealArrays:
     """The arrays :func:`generate_ideals` starts from: the empty ideal alone."""
     cap = 1024
     table = np.full(4096, _EMPTY, np.int64)
     table[0] = 0  # the empty ideal: hash 0, slot 0
-    return (
+    return IdealArrays(
         np.zeros((cap, words), np.uint64),
         np.zeros(cap, np.uint64),
         np.full(cap, -1, np.int64),
@@ -220,37 +297,7 @@ def cut_totals(start, items, weights):
 @njit(cache=True)
 # Complexity allowed below: the DP's hot loop, a numba nopython kernel over flat arrays; its
 # cut walk is written twice on purpose (a shared helper costs GNMT 8%).
-def dp_range(  # noqa: C901
-    lo,
-    hi,
-    bits,
-    sub_start,
-    sub_items,
-    lat,
-    unsup,
-    size,
-    cap,
-    pays,
-    strides,
-    counts,
-    used_mask,
-    left_mask,
-    at_most,
-    h_start,
-    h_members,
-    weights,
-    h_mem,
-    cut_start,
-    cut_items,
-    cut_total,
-    bound,
-    dp,
-    back_ideal,
-    back_kind,
-    stamp,
-    stack,
-    call_pairs,
-):
+def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901
     """Fill ``dp[:, lo:hi]`` of the ideal DP of [1]_ (Section 4, the recurrence for
     max-load over ideals, extended to any number of device kinds).
 
@@ -269,10 +316,38 @@ def dp_range(  # noqa: C901
     meets ``j``, the kinds with devices left (``left_mask`` of the state after it) if
     it leaves ``i``, or both.
 
+    Parameters
+    ----------
+    lo, hi : int
+        The ideals to fill (every ideal before ``lo`` filled already).
+    stages : StageSums
+        The lattice (``bits`` and Hasse arcs) and the prefix sums ``lat``, ``unsup``,
+        ``size`` over its ideals.
+    run : RunArrays
+        The run's states (``strides``, ``counts``, ``used_mask``, ``left_mask``), ``cap``,
+        ``pays``, ``at_most``, cut lists (``h_start``, ``h_members``, ``cut_start``,
+        ``cut_items``), ``weights``, ``memory`` (``h_mem`` above), ``cut_total`` and
+        ``bound``.
+    table : DPTable
+        ``dp``, ``back_ideal``, ``back_kind``, filled in place; ``stamp``, ``stack``.
+    call_pairs : int
+
     Returns the number of (ideal, sub-ideal) pairs visited, and the ideal to resume
     from: ``hi``, or an earlier one once ``call_pairs`` pairs have been visited (so that
     each call lasts a fraction of a second and the caller can handle Ctrl-C).
     """
+    # the fields as locals: the loops below read them as they read arguments
+    lattice = stages.lattice
+    bits, sub_start, sub_items = lattice.bits, lattice.sub_start, lattice.sub_items
+    lat, unsup, size = stages.lat, stages.unsup, stages.size
+    strides, counts = run.states.strides, run.states.counts
+    used_mask, left_mask = run.states.used_mask, run.states.left_mask
+    cap, pays, at_most, bound = run.cap, run.pays, run.at_most, run.bound
+    h_start, h_members = run.cuts.h_start, run.cuts.h_members
+    cut_start, cut_items = run.cuts.cut_start, run.cuts.cut_items
+    weights, h_mem, cut_total = run.weights, run.memory, run.cut_total
+    dp, back_ideal, back_kind = table.dp, table.back_ideal, table.back_kind
+    stamp, stack = table.stamp, table.stack
     n_states = dp.shape[0]
     n_kinds = lat.shape[0]
     n_masks = weights.shape[1]
@@ -441,9 +516,13 @@ def dp_range(  # noqa: C901
 
 
 @njit(cache=True)
-def count_pairs(sample, sub_start, sub_items, lat, unsup, size, cap, bound, limit):
+def count_pairs(sample, stages, cap, bound, limit):
     """The (ideal, sub-ideal) pairs :func:`dp_range` visits for each ideal of ``sample``
-    (at most ``limit`` each): the same walk down the lattice, without costing stages."""
+    (at most ``limit`` each) on :class:`StageSums` ``stages``, with memory ``cap`` per
+    kind and stages over ``bound`` skipped: the same walk down the lattice, without
+    costing stages."""
+    sub_start, sub_items = stages.lattice.sub_start, stages.lattice.sub_items
+    lat, unsup, size = stages.lat, stages.unsup, stages.size
     n = sub_start.shape[0] - 1
     n_kinds = lat.shape[0]
     stamp = np.full(n, -1, dtype=np.int64)

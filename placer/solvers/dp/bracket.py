@@ -71,7 +71,7 @@ def bracket(problem: Problem, blocks: BlockGraph, stages, options) -> Bracket:
     summed finite latency, and its cut lists).  Stops with ``lower = 0`` and no
     placement if ``options``' deadline passes.
     """
-    lattice, lat = stages.lattice, stages.lat
+    lattice, lat = stages.lattice, stages.sums.lat
     n = lattice.bits.shape[0]
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     states = States.of(counts)
@@ -201,9 +201,11 @@ def _cuts(blocks: BlockGraph, stages, counts: np.ndarray) -> np.ndarray:
         Costing(Role.UPPER, counts, True, 0, blocks.hyperedges, blocks.weights[:, None, :]),
         blocks,
     )
-    _, _, cut_start, cut_items = stages.cuts(run.hyperedges)
+    cuts = stages.cuts(run.hyperedges)
     with deferred_interrupt():  # linear in the cut lists
-        return _ideal_kernels.cut_totals(cut_start, cut_items, np.ascontiguousarray(run.weights))
+        return _ideal_kernels.cut_totals(
+            cuts.cut_start, cuts.cut_items, np.ascontiguousarray(run.weights)
+        )
 
 
 def _csr(lists) -> tuple[np.ndarray, np.ndarray]:
