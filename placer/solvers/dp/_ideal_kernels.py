@@ -313,6 +313,21 @@ def _members_in(bits, i, j, h_start, h_members, h):
 
 
 @njit(cache=True, inline="always")
+def _push_subs(sub_start, sub_items, stamp, stack, top, j):
+    """Push on ``stack`` (from ``top``) the Hasse predecessors of ideal ``j`` not yet
+    reached by the walk ``j`` belongs to, marking them with its mark ``stamp[j]``;
+    returns the new top."""
+    mark = stamp[j]
+    for sub in range(sub_start[j], sub_start[j + 1]):
+        t = sub_items[sub]
+        if stamp[t] != mark:
+            stamp[t] = mark
+            stack[top] = t
+            top += 1
+    return top
+
+
+@njit(cache=True, inline="always")
 def _leave_unused(dp, back_ideal, back_kind, strides, counts, i):
     """Leaving a device unused: with "at most" counts, ``dp[:, i]`` is monotone in each
     kind's count."""
@@ -403,21 +418,11 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901
             for s in range(n_states):
                 dp[s, 0] = 0.0 if (at_most or s == 0) else np.inf
             continue
-        top = 0
-        stack[top] = i
-        top += 1
         stamp[i] = i
+        top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
         while top > 0:
             top -= 1
             j = stack[top]
-            if j == i:
-                for sub in range(sub_start[j], sub_start[j + 1]):
-                    t = sub_items[sub]
-                    if stamp[t] != i:
-                        stamp[t] = i
-                        stack[top] = t
-                        top += 1
-                continue
             pairs += 1
             stage_size = size[i] - size[j]
             alive = False
@@ -512,12 +517,7 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901
                         dp[s, i] = cand
                         back_ideal[s, i] = j
                         back_kind[s, i] = k
-            for sub in range(sub_start[j], sub_start[j + 1]):
-                t = sub_items[sub]
-                if stamp[t] != i:
-                    stamp[t] = i
-                    stack[top] = t
-                    top += 1
+            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
         if at_most:
             _leave_unused(dp, back_ideal, back_kind, strides, counts, i)
     return pairs, hi
