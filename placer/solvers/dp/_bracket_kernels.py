@@ -63,15 +63,25 @@ class Probe(NamedTuple):
     back_k: np.ndarray
 
 
+# _ideal_kernels' own, copied: numba's disk cache does not notice a change to an njit
+# function of another module that a cached kernel calls
 @njit(cache=True)
 def _has(bits, row, b):
     return (bits[row, b >> 6] >> np.uint64(b & 63)) & np.uint64(1)
 
 
+@njit(cache=True, inline="always")
+def _all_in(bits, x, start, items, b, inside):
+    """Whether every block of ``items[start[b]:start[b + 1]]`` lies in ideal ``x``
+    (``inside``) or every one outside it (not ``inside``)."""
+    q = start[b]
+    while q < start[b + 1] and (_has(bits, x, items[q]) != 0) == inside:
+        q += 1
+    return q == start[b + 1]
+
+
 @njit(cache=True)
-# Complexity allowed below: a numba nopython kernel, one loop nest over arrays; helpers it
-# called would cost the hot loop (numba inlines them poorly).
-def exit_charges(bits, graph, weights, lo, hi):  # noqa: C901
+def exit_charges(bits, graph, weights, lo, hi):
     """``out[k, m, x]`` for the ideals ``x`` of ``lo..hi-1``: the least, over the maximal
     blocks ``b`` of ideal ``x``, of the weights ``op_weight[k, m, u]`` of ``b``'s ops
     ``u`` with a successor outside ``x`` plus ``cover_of_block[k, b]`` (0 for the empty
@@ -96,13 +106,8 @@ def exit_charges(bits, graph, weights, lo, hi):  # noqa: C901
         for b in range(n_blocks):
             if not _has(bits, x, b):
                 continue
-            maximal = True
-            for q in range(succ_start[b], succ_start[b + 1]):
-                if _has(bits, x, succ_items[q]):
-                    maximal = False
-                    break
-            if not maximal:
-                continue
+            if not _all_in(bits, x, succ_start, succ_items, b, False):
+                continue  # not maximal: a successor lies in x
             for k in range(n_kinds):
                 for m in range(n_masks):
                     charge[k, m] = cover_of_block[k, b]
@@ -139,13 +144,8 @@ def entry_charges(bits, graph, weights, lo, hi):
         for a in range(n_blocks):
             if _has(bits, x, a):
                 continue
-            ready = True
-            for q in range(pred_start[a], pred_start[a + 1]):
-                if not _has(bits, x, pred_items[q]):
-                    ready = False
-                    break
-            if not ready:
-                continue
+            if not _all_in(bits, x, pred_start, pred_items, a, True):
+                continue  # a predecessor lies outside x: a cannot start the next stage
             for k in range(n_kinds):
                 for m in range(n_masks):
                     if first or in_weight[k, m, a] < inn[k, m, r]:

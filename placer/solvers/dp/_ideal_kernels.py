@@ -558,10 +558,5 @@ def count_pairs(sample, stages, cap, bound, limit):
                         break
                 if not alive:
                     continue
-            for sub in range(sub_start[j], sub_start[j + 1]):
-                t = sub_items[sub]
-                if stamp[t] != i:
-                    stamp[t] = i
-                    stack[top] = t
-                    top += 1
+            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
     return counts
