@@ -2,7 +2,8 @@
 
 When the ideals of the block DAG are the prefixes of one order (the DAG is a path:
 a chain of layers), or when the exact DP gave up and a linear order of the blocks is
-split instead ([2]_'s partitioner, generalised to device kinds), a stage is a run
+split instead (PipeDream's partitioner, the ``pipedream`` baseline of
+:mod:`placer.solvers.baselines`, generalised to device kinds), a stage is a run
 ``(i, j]`` of consecutive positions.  The ideal DP would visit O(m²) pairs ``(i, j)``:
 4·10⁹ on a 100,000-block chain.  Instead, for a probe ``L`` of the max-load, a sweep
 decides which prefixes can be split into stages of load at most ``L``
@@ -25,8 +26,6 @@ References
 ----------
 .. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
    Operators. NeurIPS.
-.. [2] Narayanan et al. (2019). PipeDream: Generalized Pipeline Parallelism for DNN
-   Training. SOSP.
 """
 
 from __future__ import annotations
