@@ -47,11 +47,9 @@ from placer.solvers.dp import _bracket_kernels as kernels
 from placer.solvers.dp import _ideal_kernels
 from placer.solvers.dp.chain import States, least_limit
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
-from placer.solvers.dp.lattice import BackPointers, backtrack
+from placer.solvers.dp.lattice import BackPointers, backtrack, slices
 from placer.util.interrupts import deferred_interrupt
 
-#: Ideals per call of the charge kernels (a fraction of a second).
-_CHUNK = 4096
 #: (ideal, state, kind) cells per call of the feasibility kernel (about 0.1 s).
 _PROBE_CELLS = 2_000_000
 
@@ -164,8 +162,7 @@ def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
     n = bits.shape[0]
     out = np.zeros((*weight.shape[:2], n))
     inn = np.zeros((*weight.shape[:2], n))
-    for lo in range(0, n, _CHUNK):
-        hi = min(n, lo + _CHUNK)
+    for lo, hi in slices(n):
         with deferred_interrupt():
             out[:, :, lo:hi] = kernels.exit_charges(bits, graph, weights, lo, hi)
             inn[:, :, lo:hi] = kernels.entry_charges(bits, graph, weights, lo, hi)

@@ -17,6 +17,17 @@ from placer.problem import Placement, Problem
 from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph
 
+#: Ideals per call of the kernels that scan every block or hyperedge of each ideal (the
+#: cut lists, the bracket's charges): a fraction of a second, so that Ctrl-C is handled
+#: in between.
+IDEALS_PER_CALL = 4096
+
+
+def slices(n: int) -> list[tuple[int, int]]:
+    """``range(n)`` cut into ``(lo, hi)`` slices of :data:`IDEALS_PER_CALL` ideals, one
+    per call of such a kernel."""
+    return [(lo, min(n, lo + IDEALS_PER_CALL)) for lo in range(0, n, IDEALS_PER_CALL)]
+
 
 class Lattice(NamedTuple):
     """The ideals (down-sets) of a block DAG: ``bits[i]`` is ideal ``i`` as a bitset

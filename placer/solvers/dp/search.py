@@ -47,7 +47,7 @@ from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
-from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice
+from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
 
@@ -56,8 +56,6 @@ from placer.util.interrupts import deferred_interrupt
 _CALL_PAIRS = 1_000_000
 #: Bitset words compared per call of the ideal enumeration (about 0.1 s).
 _CALL_WORDS = 50_000_000
-#: Ideals per call of the cut-list kernel.
-_CUT_CHUNK = 4096
 #: Most memory the ideals' bitsets may take; caps the ideals of a graph with many blocks.
 MAX_LATTICE_BYTES = 2**30
 #: Work (pairs of prefixes times the transfers each cuts) up to which a linear order
@@ -660,11 +658,9 @@ class _Stages:
             h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
             n = self.lattice.bits.shape[0]
             starts, items = [np.zeros(1, np.int64)], []
-            for lo in range(0, n, _CUT_CHUNK):
+            for lo, hi in slices(n):
                 with deferred_interrupt():
-                    start, chunk = kernels.cut_lists(
-                        self.lattice.bits, h_start, h_members, lo, min(n, lo + _CUT_CHUNK)
-                    )
+                    start, chunk = kernels.cut_lists(self.lattice.bits, h_start, h_members, lo, hi)
                 starts.append(start[1:] + starts[-1][-1])
                 items.append(chunk)
             cut_start = np.concatenate(starts)
