@@ -494,6 +494,8 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901
                 if ck == np.inf:
                     continue
                 stride = strides[k]
+                # two loops over the states on purpose: one loop that tests for masks
+                # per state costs the unmasked runs 3-6% (GNMT, BERT-3)
                 if masked and need_comm and pays[k]:
                     for s in range(n_states):
                         if (s // stride) % (counts[k] + 1) == 0:
