@@ -5,28 +5,96 @@ Sets of blocks are bitsets, as in :mod:`placer.solvers.dp._ideal_kernels`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import numpy as np
 from numba import njit
 
+if TYPE_CHECKING:
+    from placer.solvers.dp.chain import States
 
+
+class BlockCSR(NamedTuple):
+    """The block graph as CSR arrays: block ``b``'s successors
+    ``succ_items[succ_start[b]:succ_start[b + 1]]``, its predecessors (``pred_*``) and
+    its ops (``op_*``), and the blocks other than its own that op ``u`` sends to
+    (``op_succ_blocks[op_succ_start[u]:op_succ_start[u + 1]]``)."""
+
+    succ_start: np.ndarray
+    succ_items: np.ndarray
+    pred_start: np.ndarray
+    pred_items: np.ndarray
+    op_start: np.ndarray
+    op_items: np.ndarray
+    op_succ_start: np.ndarray
+    op_succ_blocks: np.ndarray
+
+
+class FrontierWeights(NamedTuple):
+    """``(kinds, masks, ...)`` charges at an ideal's frontier: ``op_weight[k, m, u]`` for
+    op ``u``'s output, ``in_weight[k, m, a]`` for what block ``a`` receives from its
+    predecessors, and ``cover_of_block[k, b]`` for the side computations block ``b``
+    needs (no mask)."""
+
+    op_weight: np.ndarray
+    in_weight: np.ndarray
+    cover_of_block: np.ndarray
+
+
+class Separable(NamedTuple):
+    """Separable stage costs ``need[k, r, i] - key[k, u, j]`` (``(kinds, masks, ideals)``
+    each) and the device-count :class:`~placer.solvers.dp.chain.States` they are charged
+    over, whose masks pick ``u`` and ``r`` (all 0 when the costs have one mask)."""
+
+    key: np.ndarray
+    need: np.ndarray
+    states: States
+
+
+class Probe(NamedTuple):
+    """What :func:`feasible` fills: ``best[k, s, x]``, ``arg[k, s, x]`` (the largest
+    ``key`` over the reachable sub-ideals, and such a sub-ideal), and ``reach[s, x]``,
+    ``back_j[s, x]``, ``back_k[s, x]`` (whether and how ``x`` is reached)."""
+
+    best: np.ndarray
+    arg: np.ndarray
+    reach: np.ndarray
+    back_j: np.ndarray
+    back_k: np.ndarray
+
+
+# _ideal_kernels' own, copied: numba's disk cache does not notice a change to an njit
+# function of another module that a cached kernel calls
 @njit(cache=True)
 def _has(bits, row, b):
     return (bits[row, b >> 6] >> np.uint64(b & 63)) & np.uint64(1)
 
 
+@njit(cache=True, inline="always")
+def _all_in(bits, x, start, items, b, inside):
+    """Whether every block of ``items[start[b]:start[b + 1]]`` lies in ideal ``x``
+    (``inside``) or every one outside it (not ``inside``)."""
+    q = start[b]
+    while q < start[b + 1] and (_has(bits, x, items[q]) != 0) == inside:
+        q += 1
+    return q == start[b + 1]
+
+
 @njit(cache=True)
-# Complexity allowed below: a numba nopython kernel, one loop nest over arrays; helpers it
-# called would cost the hot loop (numba inlines them poorly).
-def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start,  # noqa: C901
-                 op_succ_blocks, op_weight, cover_of_block, lo, hi):  # fmt: skip
-    """``out[k, m, x]``: the least, over the maximal blocks ``b`` of ideal ``x``, of the
-    weights ``op_weight[k, m, u]`` of ``b``'s ops ``u`` with a successor outside ``x``
-    plus ``cover_of_block[k, b]`` (0 for the empty set); ``m`` indexes the masks of the
-    kinds the other end may be on.
+def exit_charges(bits, graph, weights, lo, hi):
+    """``out[k, m, x]`` for the ideals ``x`` of ``lo..hi-1``: the least, over the maximal
+    blocks ``b`` of ideal ``x``, of the weights ``op_weight[k, m, u]`` of ``b``'s ops
+    ``u`` with a successor outside ``x`` plus ``cover_of_block[k, b]`` (0 for the empty
+    set); ``m`` indexes the masks of the kinds the other end may be on.  ``graph``:
+    :class:`BlockCSR`; ``weights``: :class:`FrontierWeights`.
 
     A stage ``x \\ j`` holds some maximal block of ``x`` (the one above any of its
     blocks), which sends those outputs out of the stage and recomputes those covers.
     """
+    succ_start, succ_items = graph.succ_start, graph.succ_items
+    op_start, op_items = graph.op_start, graph.op_items
+    op_succ_start, op_succ_blocks = graph.op_succ_start, graph.op_succ_blocks
+    op_weight, cover_of_block = weights.op_weight, weights.cover_of_block
     n = hi - lo
     n_blocks = succ_start.shape[0] - 1
     n_kinds, n_masks = op_weight.shape[0], op_weight.shape[1]
@@ -38,13 +106,8 @@ def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start
         for b in range(n_blocks):
             if not _has(bits, x, b):
                 continue
-            maximal = True
-            for q in range(succ_start[b], succ_start[b + 1]):
-                if _has(bits, x, succ_items[q]):
-                    maximal = False
-                    break
-            if not maximal:
-                continue
+            if not _all_in(bits, x, succ_start, succ_items, b, False):
+                continue  # not maximal: a successor lies in x
             for k in range(n_kinds):
                 for m in range(n_masks):
                     charge[k, m] = cover_of_block[k, b]
@@ -65,9 +128,12 @@ def exit_charges(bits, succ_start, succ_items, op_start, op_items, op_succ_start
 
 
 @njit(cache=True)
-def entry_charges(bits, pred_start, pred_items, in_weight, lo, hi):
-    """``inn[k, m, x]``: the least ``in_weight[k, m, a]`` over the blocks ``a`` outside
-    ideal ``x`` whose predecessors all lie in ``x`` (0 when ``x`` holds every block)."""
+def entry_charges(bits, graph, weights, lo, hi):
+    """``inn[k, m, x]`` for the ideals ``x`` of ``lo..hi-1``: the least
+    ``in_weight[k, m, a]`` over the blocks ``a`` outside ideal ``x`` whose predecessors
+    all lie in ``x`` (0 when ``x`` holds every block).  ``graph``: :class:`BlockCSR`;
+    ``weights``: :class:`FrontierWeights`."""
+    pred_start, pred_items, in_weight = graph.pred_start, graph.pred_items, weights.in_weight
     n = hi - lo
     n_blocks = pred_start.shape[0] - 1
     n_kinds, n_masks = in_weight.shape[0], in_weight.shape[1]
@@ -78,13 +144,8 @@ def entry_charges(bits, pred_start, pred_items, in_weight, lo, hi):
         for a in range(n_blocks):
             if _has(bits, x, a):
                 continue
-            ready = True
-            for q in range(pred_start[a], pred_start[a + 1]):
-                if not _has(bits, x, pred_items[q]):
-                    ready = False
-                    break
-            if not ready:
-                continue
+            if not _all_in(bits, x, pred_start, pred_items, a, True):
+                continue  # a predecessor lies outside x: a cannot start the next stage
             for k in range(n_kinds):
                 for m in range(n_masks):
                     if first or in_weight[k, m, a] < inn[k, m, r]:
@@ -94,8 +155,7 @@ def entry_charges(bits, pred_start, pred_items, in_weight, lo, hi):
 
 
 @njit(cache=True)
-def feasible(limit, key, need, sub_start, sub_items, strides, counts, used_mask, left_mask,
-             best, arg, reach, back_j, back_k, lo, hi):  # fmt: skip
+def feasible(limit, costs, lattice, probe, lo, hi):
     """Whether the whole set splits into stages ``j ⊂ i`` with
     ``need[k, r, i] - key[k, u, j] <= limit`` on at most ``counts[k]`` devices of each
     kind, where ``u`` is the mask index of the kinds used before the stage
@@ -110,7 +170,18 @@ def feasible(limit, key, need, sub_start, sub_items, strides, counts, used_mask,
     Fills the ideals ``lo..hi-1`` (in slices, so that Ctrl-C is handled in between);
     returns the state that reaches the whole set (the last ideal), or -1 (also before
     the last slice).
+
+    ``costs`` (:class:`Separable`) holds ``key``, ``need`` and the states' ``strides``,
+    ``counts``, ``used_mask``, ``left_mask``; ``lattice`` the Hasse arcs
+    (:class:`~placer.solvers.dp.lattice.Lattice`); ``probe`` (:class:`Probe`) the
+    tables, filled in place.
     """
+    key, need, states = costs.key, costs.need, costs.states
+    strides, counts = states.strides, states.counts
+    used_mask, left_mask = states.used_mask, states.left_mask
+    sub_start, sub_items = lattice.sub_start, lattice.sub_items
+    best, arg, reach = probe.best, probe.arg, probe.reach
+    back_j, back_k = probe.back_j, probe.back_k
     n_kinds, n = key.shape[0], key.shape[2]
     n_states = reach.shape[0]
     for x in range(lo, hi):

@@ -6,8 +6,19 @@ positions ``i + 1 .. j``.  See :mod:`placer.solvers.dp.chain`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
+
+
+class Sweep(NamedTuple):
+    """What :func:`reachable` fills, ``(states, positions)`` each: whether ``(s, j)`` is
+    reached (``reach``), and how: the last stage's start ``back_i`` and kind ``back_k``."""
+
+    reach: np.ndarray
+    back_i: np.ndarray
+    back_k: np.ndarray
 
 
 @njit(cache=True)
@@ -32,10 +43,14 @@ def window_starts(size, unsup, cap):
 
 @njit(cache=True)
 # Complexity allowed below: a numba nopython kernel, one loop nest over arrays.
-def reachable(  # noqa: C901
-    limit, lat, cut, lo, strides, counts, used_mask, left_mask, at_most, reach, back_i, back_k
-):
+def reachable(limit, costs, states, at_most, sweep):  # noqa: C901
     """Which prefixes can be split into stages of load at most ``limit``.
+
+    ``costs`` holds the prefix sums ``lat``, the cuts ``cut`` and the window starts
+    ``lo`` (:class:`placer.solvers.dp.chain._OrderCosts`); ``states`` the states'
+    ``strides``, ``counts``, ``used_mask`` and ``left_mask``
+    (:class:`placer.solvers.dp.chain.States`); ``sweep`` (:class:`Sweep`) the tables
+    below, filled in place.
 
     Axes: ``reach[s, j]`` says whether the prefix of ``j`` positions can be split into
     stages on exactly (at most, if ``at_most``) the device counts of state ``s`` (mixed
@@ -50,6 +65,10 @@ def reachable(  # noqa: C901
     ``back_i[s, j]``, ``back_k[s, j]`` record how ``(s, j)`` was reached: the stage's
     start and kind, or ``back_i = j`` for a device of kind ``back_k`` left unused.
     """
+    lat, cut, lo = costs.lat, costs.cut, costs.lo
+    strides, counts = states.strides, states.counts
+    used_mask, left_mask = states.used_mask, states.left_mask
+    reach, back_i, back_k = sweep.reach, sweep.back_i, sweep.back_k
     n_states, n = reach.shape
     n_kinds = lat.shape[0]
     masked = cut.shape[1] > 1

@@ -1,16 +1,94 @@
 """Compiled kernels of the ideal DP (numba, cached on disk after the first run).
 
 Sets of blocks are bitsets: row ``i`` of a ``(n, words)`` ``uint64`` array.  The kernels
-are kept free of Python objects so that numba compiles them in nopython mode.
+are kept free of Python objects so that numba compiles them in nopython mode; arrays
+that travel together reach them as one named tuple (numba reads its fields as it reads
+separate arguments), built once by the callers in :mod:`placer.solvers.dp.search`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
 import numpy as np
 from numba import njit
 
+if TYPE_CHECKING:
+    from placer.solvers.dp.chain import States
+    from placer.solvers.dp.lattice import Lattice
+
 _ONE = np.uint64(1)
 _EMPTY = -1
+
+
+class IdealArrays(NamedTuple):
+    """The growing arrays of :func:`generate_ideals`: ``bits``, ``hashes`` (the xor of
+    the blocks' keys), ``added`` and ``creator`` per ideal, the open-addressing hash
+    ``table`` of ideal numbers (``-1`` empty), and the Hasse arcs ``sub_parent[a] ⊂
+    sub_child[a]``."""
+
+    bits: np.ndarray
+    hashes: np.ndarray
+    added: np.ndarray
+    creator: np.ndarray
+    table: np.ndarray
+    sub_child: np.ndarray
+    sub_parent: np.ndarray
+
+
+class StageSums(NamedTuple):
+    """What every run on one lattice reads: the :class:`~placer.solvers.dp.lattice.Lattice`
+    and, per ideal ``i``, its finite latency ``lat[k, i]`` and unsupported ops
+    ``unsup[k, i]`` on each kind ``k`` and its memory ``size[i]`` (prefix sums, so that a
+    stage ``i \\ j`` costs ``lat[k, i] - lat[k, j]``)."""
+
+    lattice: Lattice
+    lat: np.ndarray
+    unsup: np.ndarray
+    size: np.ndarray
+
+
+class Cuts(NamedTuple):
+    """Hyperedges and the ideals that cut them, as CSR arrays: hyperedge ``h`` holds the
+    blocks ``h_members[h_start[h]:h_start[h + 1]]``, and ideal ``i`` cuts (meets without
+    holding) the hyperedges ``cut_items[cut_start[i]:cut_start[i + 1]]``."""
+
+    h_start: np.ndarray
+    h_members: np.ndarray
+    cut_start: np.ndarray
+    cut_items: np.ndarray
+
+
+class RunArrays(NamedTuple):
+    """What one run of :func:`dp_range` charges and allows: its device-count
+    ``states`` (:class:`~placer.solvers.dp.chain.States`), each kind's memory ``cap`` and
+    whether it ``pays`` for transfers, ``at_most`` (unused devices allowed); the
+    hyperedges' :class:`Cuts`, their ``weights[k, m, h]``, side-computation ``memory[h]``
+    and the ``cut_total[k, m, i]`` of each ideal's cut; stages whose latency exceeds
+    ``bound`` on every kind are skipped."""
+
+    states: States
+    cap: np.ndarray
+    pays: np.ndarray
+    at_most: bool
+    cuts: Cuts
+    weights: np.ndarray
+    memory: np.ndarray
+    cut_total: np.ndarray
+    bound: float
+
+
+class DPTable(NamedTuple):
+    """What :func:`dp_range` fills, ``(states, ideals)`` each: the least max-load ``dp``
+    and its back pointers ``back_ideal``, ``back_kind``; and the scratch arrays of its
+    walk down the lattice, ``stamp`` (the last ideal that reached each ideal) and
+    ``stack``, one entry per ideal."""
+
+    dp: np.ndarray
+    back_ideal: np.ndarray
+    back_kind: np.ndarray
+    stamp: np.ndarray
+    stack: np.ndarray
 
 
 @njit(cache=True)
@@ -42,8 +120,7 @@ def _insert(table, key, idx):
 
 
 @njit(cache=True)
-# Complexity allowed below: a numba nopython kernel (breadth-first enumeration with an inline
-# hash table); a helper per step would cost the enumeration its speed.
+# Length and complexity allowed: the enumeration's hot loop, its hash table inline for speed.
 def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
     """Enumerate the ideals (down-sets) of a DAG breadth first, by size, in slices.
 
@@ -59,16 +136,15 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
         ``n`` ideals and ``e`` Hasse arcs found so far, the ``head`` ideal whose
         successors come next, and a status: 0 running, 1 complete, 2 over ``limit``.
         Updated in place; ``state = [1, 0, 0, 0]`` starts a new enumeration.
-    arrays : tuple
-        ``(bits, hashes, added, creator, table, sub_child, sub_parent)`` of the previous
-        slice, or of :func:`new_ideal_arrays` to start.
+    arrays : IdealArrays
+        Those of the previous slice, or :func:`new_ideal_arrays` to start.
     work : int
         Return once about this many bitset words have been compared (a slice of a
         fraction of a second, so that the caller can handle Ctrl-C in between).
 
     Returns
     -------
-    arrays : tuple
+    arrays : IdealArrays
         The arrays, grown as needed: ``bits[:n]`` are the ideals (row 0 the empty set,
         every ideal after all its subsets); ``sub_parent[j]`` is ``sub_child[j]`` minus
         one block (``[:e]``, the Hasse arcs); ``added[i]`` is the block whose addition
@@ -115,7 +191,7 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
             if found < 0:
                 if n >= limit:
                     state[0], state[1], state[2], state[3] = n, e, head, 2
-                    return (bits, hashes, added, creator, table, sub_child, sub_parent)
+                    return IdealArrays(bits, hashes, added, creator, table, sub_child, sub_parent)
                 if n == bits.shape[0]:
                     bits = _grow2(bits, 2 * n)
                     hashes = _grow1(hashes, 2 * n)
@@ -145,15 +221,15 @@ def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
     state[0], state[1], state[2] = n, e, head
     if head >= n:
         state[3] = 1
-    return (bits, hashes, added, creator, table, sub_child, sub_parent)
+    return IdealArrays(bits, hashes, added, creator, table, sub_child, sub_parent)
 
 
-def new_ideal_arrays(words: int):
+def new_ideal_arrays(words: int) -> IdealArrays:
     """The arrays :func:`generate_ideals` starts from: the empty ideal alone."""
     cap = 1024
     table = np.full(4096, _EMPTY, np.int64)
     table[0] = 0  # the empty ideal: hash 0, slot 0
-    return (
+    return IdealArrays(
         np.zeros((cap, words), np.uint64),
         np.zeros(cap, np.uint64),
         np.full(cap, -1, np.int64),
@@ -217,40 +293,58 @@ def cut_totals(start, items, weights):
     return total
 
 
+# dp_range's helpers take arrays and are inlined into numba's IR (inline="always"): as plain
+# calls per pair they cost it 5-15%, and taking the named tuples 3-6x (numba increfs every
+# array of a tuple passed in, per call, even inlined).
+
+
+@njit(cache=True, inline="always")
+def _members_in(bits, i, j, h_start, h_members, h):
+    """How many blocks of hyperedge ``h`` ideal ``i`` holds, and how many of those its
+    sub-ideal ``j`` holds."""
+    in_i = 0
+    in_j = 0
+    for p in range(h_start[h], h_start[h + 1]):
+        b = h_members[p]
+        if _has(bits, i, b):
+            in_i += 1
+            in_j += _has(bits, j, b)
+    return in_i, in_j
+
+
+@njit(cache=True, inline="always")
+def _push_subs(sub_start, sub_items, stamp, stack, top, j):
+    """Push on ``stack`` (from ``top``) the Hasse predecessors of ideal ``j`` not yet
+    reached by the walk ``j`` belongs to, marking them with its mark ``stamp[j]``;
+    returns the new top."""
+    mark = stamp[j]
+    for sub in range(sub_start[j], sub_start[j + 1]):
+        t = sub_items[sub]
+        if stamp[t] != mark:
+            stamp[t] = mark
+            stack[top] = t
+            top += 1
+    return top
+
+
+@njit(cache=True, inline="always")
+def _leave_unused(dp, back_ideal, back_kind, strides, counts, i):
+    """Leaving a device unused: with "at most" counts, ``dp[:, i]`` is monotone in each
+    kind's count."""
+    for s in range(dp.shape[0]):
+        for k in range(strides.shape[0]):
+            stride = strides[k]
+            if (s // stride) % (counts[k] + 1) == 0:
+                continue
+            if dp[s - stride, i] < dp[s, i]:
+                dp[s, i] = dp[s - stride, i]
+                back_ideal[s, i] = i
+                back_kind[s, i] = k
+
+
 @njit(cache=True)
-# Complexity allowed below: the DP's hot loop, a numba nopython kernel over flat arrays; its
-# cut walk is written twice on purpose (a shared helper costs GNMT 8%).
-def dp_range(  # noqa: C901
-    lo,
-    hi,
-    bits,
-    sub_start,
-    sub_items,
-    lat,
-    unsup,
-    size,
-    cap,
-    pays,
-    strides,
-    counts,
-    used_mask,
-    left_mask,
-    at_most,
-    h_start,
-    h_members,
-    weights,
-    h_mem,
-    cut_start,
-    cut_items,
-    cut_total,
-    bound,
-    dp,
-    back_ideal,
-    back_kind,
-    stamp,
-    stack,
-    call_pairs,
-):
+# Length and complexity allowed: the DP's hot loop; per-pair helpers cost it 5% to 6x (see above).
+def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901
     """Fill ``dp[:, lo:hi]`` of the ideal DP of [1]_ (Section 4, the recurrence for
     max-load over ideals, extended to any number of device kinds).
 
@@ -269,10 +363,38 @@ def dp_range(  # noqa: C901
     meets ``j``, the kinds with devices left (``left_mask`` of the state after it) if
     it leaves ``i``, or both.
 
+    Parameters
+    ----------
+    lo, hi : int
+        The ideals to fill (every ideal before ``lo`` filled already).
+    stages : StageSums
+        The lattice (``bits`` and Hasse arcs) and the prefix sums ``lat``, ``unsup``,
+        ``size`` over its ideals.
+    run : RunArrays
+        The run's states (``strides``, ``counts``, ``used_mask``, ``left_mask``), ``cap``,
+        ``pays``, ``at_most``, cut lists (``h_start``, ``h_members``, ``cut_start``,
+        ``cut_items``), ``weights``, ``memory`` (``h_mem`` above), ``cut_total`` and
+        ``bound``.
+    table : DPTable
+        ``dp``, ``back_ideal``, ``back_kind``, filled in place; ``stamp``, ``stack``.
+    call_pairs : int
+
     Returns the number of (ideal, sub-ideal) pairs visited, and the ideal to resume
     from: ``hi``, or an earlier one once ``call_pairs`` pairs have been visited (so that
     each call lasts a fraction of a second and the caller can handle Ctrl-C).
     """
+    # the fields as locals: the loops below read them as they read arguments
+    lattice = stages.lattice
+    bits, sub_start, sub_items = lattice.bits, lattice.sub_start, lattice.sub_items
+    lat, unsup, size = stages.lat, stages.unsup, stages.size
+    strides, counts = run.states.strides, run.states.counts
+    used_mask, left_mask = run.states.used_mask, run.states.left_mask
+    cap, pays, at_most, bound = run.cap, run.pays, run.at_most, run.bound
+    h_start, h_members = run.cuts.h_start, run.cuts.h_members
+    cut_start, cut_items = run.cuts.cut_start, run.cuts.cut_items
+    weights, h_mem, cut_total = run.weights, run.memory, run.cut_total
+    dp, back_ideal, back_kind = table.dp, table.back_ideal, table.back_kind
+    stamp, stack = table.stamp, table.stack
     n_states = dp.shape[0]
     n_kinds = lat.shape[0]
     n_masks = weights.shape[1]
@@ -296,21 +418,11 @@ def dp_range(  # noqa: C901
             for s in range(n_states):
                 dp[s, 0] = 0.0 if (at_most or s == 0) else np.inf
             continue
-        top = 0
-        stack[top] = i
-        top += 1
         stamp[i] = i
+        top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
         while top > 0:
             top -= 1
             j = stack[top]
-            if j == i:
-                for sub in range(sub_start[j], sub_start[j + 1]):
-                    t = sub_items[sub]
-                    if stamp[t] != i:
-                        stamp[t] = i
-                        stack[top] = t
-                        top += 1
-                continue
             pairs += 1
             stage_size = size[i] - size[j]
             alive = False
@@ -336,13 +448,7 @@ def dp_range(  # noqa: C901
                     comm[k] = cut_total[k, 0, j]
                 for q in range(cut_start[i], cut_start[i + 1]):
                     h = cut_items[q]
-                    in_i = 0
-                    in_j = 0
-                    for p in range(h_start[h], h_start[h + 1]):
-                        b = h_members[p]
-                        if _has(bits, i, b):
-                            in_i += 1
-                            in_j += _has(bits, j, b)
+                    in_i, in_j = _members_in(bits, i, j, h_start, h_members, h)
                     # a hyperedge cut by i is cut by the stage iff it meets the stage,
                     # and cut_total[j] counted it iff j cuts it (it meets j)
                     if in_j < in_i:
@@ -355,8 +461,6 @@ def dp_range(  # noqa: C901
                     if pays[k] and cost[k] < np.inf:
                         cost[k] += comm[k]
             elif need_comm:
-                # the same walk as above, spelled out again: a shared helper costs the
-                # hot loop 8% on GNMT (numba does not inline it as well)
                 for k in range(n_kinds):
                     for m in range(n_masks):
                         before[k, m] = cut_total[k, m, j]
@@ -364,13 +468,7 @@ def dp_range(  # noqa: C901
                         both[k, m] = 0.0
                 for q in range(cut_start[i], cut_start[i + 1]):
                     h = cut_items[q]
-                    in_i = 0
-                    in_j = 0
-                    for p in range(h_start[h], h_start[h + 1]):
-                        b = h_members[p]
-                        if _has(bits, i, b):
-                            in_i += 1
-                            in_j += _has(bits, j, b)
+                    in_i, in_j = _members_in(bits, i, j, h_start, h_members, h)
                     # h leaves i; cut_total[j] counted it (as lying before the stage)
                     # iff it meets j, and the stage pays it iff it meets the stage
                     if in_j > 0:
@@ -396,6 +494,8 @@ def dp_range(  # noqa: C901
                 if ck == np.inf:
                     continue
                 stride = strides[k]
+                # two loops over the states on purpose: one loop that tests for masks
+                # per state costs the unmasked runs 3-6% (GNMT, BERT-3)
                 if masked and need_comm and pays[k]:
                     for s in range(n_states):
                         if (s // stride) % (counts[k] + 1) == 0:
@@ -419,31 +519,20 @@ def dp_range(  # noqa: C901
                         dp[s, i] = cand
                         back_ideal[s, i] = j
                         back_kind[s, i] = k
-            for sub in range(sub_start[j], sub_start[j + 1]):
-                t = sub_items[sub]
-                if stamp[t] != i:
-                    stamp[t] = i
-                    stack[top] = t
-                    top += 1
-        if not at_most:
-            continue
-        # leaving a device unused: dp over "at most c" devices is monotone in c
-        for s in range(n_states):
-            for k in range(n_kinds):
-                stride = strides[k]
-                if (s // stride) % (counts[k] + 1) == 0:
-                    continue
-                if dp[s - stride, i] < dp[s, i]:
-                    dp[s, i] = dp[s - stride, i]
-                    back_ideal[s, i] = i
-                    back_kind[s, i] = k
+            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
+        if at_most:
+            _leave_unused(dp, back_ideal, back_kind, strides, counts, i)
     return pairs, hi
 
 
 @njit(cache=True)
-def count_pairs(sample, sub_start, sub_items, lat, unsup, size, cap, bound, limit):
+def count_pairs(sample, stages, cap, bound, limit):
     """The (ideal, sub-ideal) pairs :func:`dp_range` visits for each ideal of ``sample``
-    (at most ``limit`` each): the same walk down the lattice, without costing stages."""
+    (at most ``limit`` each) on :class:`StageSums` ``stages``, with memory ``cap`` per
+    kind and stages over ``bound`` skipped: the same walk down the lattice, without
+    costing stages."""
+    sub_start, sub_items = stages.lattice.sub_start, stages.lattice.sub_items
+    lat, unsup, size = stages.lat, stages.unsup, stages.size
     n = sub_start.shape[0] - 1
     n_kinds = lat.shape[0]
     stamp = np.full(n, -1, dtype=np.int64)
@@ -471,10 +560,5 @@ def count_pairs(sample, sub_start, sub_items, lat, unsup, size, cap, bound, limi
                         break
                 if not alive:
                     continue
-            for sub in range(sub_start[j], sub_start[j + 1]):
-                t = sub_items[sub]
-                if stamp[t] != i:
-                    stamp[t] = i
-                    stack[top] = t
-                    top += 1
+            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
     return counts

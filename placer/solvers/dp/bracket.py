@@ -47,11 +47,9 @@ from placer.solvers.dp import _bracket_kernels as kernels
 from placer.solvers.dp import _ideal_kernels
 from placer.solvers.dp.chain import States, least_limit
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
-from placer.solvers.dp.lattice import BackPointers, backtrack
+from placer.solvers.dp.lattice import BackPointers, backtrack, slices
 from placer.util.interrupts import deferred_interrupt
 
-#: Ideals per call of the charge kernels (a fraction of a second).
-_CHUNK = 4096
 #: (ideal, state, kind) cells per call of the feasibility kernel (about 0.1 s).
 _PROBE_CELLS = 2_000_000
 
@@ -71,7 +69,7 @@ def bracket(problem: Problem, blocks: BlockGraph, stages, options) -> Bracket:
     summed finite latency, and its cut lists).  Stops with ``lower = 0`` and no
     placement if ``options``' deadline passes.
     """
-    lattice, lat = stages.lattice, stages.lat
+    lattice, lat = stages.lattice, stages.sums.lat
     n = lattice.bits.shape[0]
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     states = States.of(counts)
@@ -98,16 +96,18 @@ def _least(key, need, lattice, states: States, options, masked: bool):
     n = key.shape[2]
     n_states = states.n_states
     n_kinds = key.shape[0]
-    zeros = np.zeros(n_states, dtype=states.used_mask.dtype)
-    used_mask = states.used_mask if masked else zeros
-    left_mask = states.left_mask if masked else zeros
-    best = np.empty((n_kinds, n_states, n))
-    arg = np.empty((n_kinds, n_states, n), dtype=np.int32)
-    reach = np.zeros((n_states, n), dtype=np.bool_)
-    back_j = np.empty((n_states, n), dtype=np.int32)
-    back_k = np.empty((n_states, n), dtype=np.int8)
-    key = np.ascontiguousarray(key)
-    need = np.ascontiguousarray(need)
+    if not masked:
+        zeros = np.zeros(n_states, dtype=states.used_mask.dtype)
+        states = states._replace(used_mask=zeros, left_mask=zeros)
+    costs = kernels.Separable(np.ascontiguousarray(key), np.ascontiguousarray(need), states)
+    tables = kernels.Probe(
+        np.empty((n_kinds, n_states, n)),
+        np.empty((n_kinds, n_states, n), dtype=np.int32),
+        np.zeros((n_states, n), dtype=np.bool_),
+        np.empty((n_states, n), dtype=np.int32),
+        np.empty((n_states, n), dtype=np.int8),
+    )
+    back_j, back_k = tables.back_j, tables.back_k
 
     # ideals per kernel call: about a tenth of a second, so that Ctrl-C stays prompt
     step = max(1, _PROBE_CELLS // max(1, n_states * n_kinds))
@@ -116,11 +116,7 @@ def _least(key, need, lattice, states: States, options, masked: bool):
         final = -1
         for lo in range(0, n, step):
             with deferred_interrupt():
-                final = kernels.feasible(
-                    limit, key, need, lattice.sub_start, lattice.sub_items, states.strides,
-                    states.counts, used_mask, left_mask, best, arg, reach, back_j, back_k,
-                    lo, min(n, lo + step),
-                )  # fmt: skip
+                final = kernels.feasible(limit, costs, lattice, tables, lo, min(n, lo + step))
         return final
 
     high = float(max(need.max(initial=0.0) - key.min(initial=0.0), 0.0)) * (1 + 1e-9) + 1e-300
@@ -160,24 +156,16 @@ def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
     for c, cover in enumerate(blocks.covers):
         for b in cover:
             cover_of_block[:, b] += blocks.cover_latency[:, c]
-    succ_start, succ_items = _csr(succ)
-    pred_start, pred_items = _csr(pred)
-    op_start, op_items = _csr([list(ops) for ops in blocks.ops_of_block])
-    op_succ_start, op_succ_blocks = _csr(op_succ)
+    ops = [list(ops) for ops in blocks.ops_of_block]
+    graph = kernels.BlockCSR(*_csr(succ), *_csr(pred), *_csr(ops), *_csr(op_succ))
+    weights = kernels.FrontierWeights(np.ascontiguousarray(weight), in_weight, cover_of_block)
     n = bits.shape[0]
     out = np.zeros((*weight.shape[:2], n))
     inn = np.zeros((*weight.shape[:2], n))
-    weight = np.ascontiguousarray(weight)
-    for lo in range(0, n, _CHUNK):
-        hi = min(n, lo + _CHUNK)
+    for lo, hi in slices(n):
         with deferred_interrupt():
-            out[:, :, lo:hi] = kernels.exit_charges(
-                bits, succ_start, succ_items, op_start, op_items, op_succ_start,
-                op_succ_blocks, weight, cover_of_block, lo, hi,
-            )  # fmt: skip
-            inn[:, :, lo:hi] = kernels.entry_charges(
-                bits, pred_start, pred_items, in_weight, lo, hi
-            )
+            out[:, :, lo:hi] = kernels.exit_charges(bits, graph, weights, lo, hi)
+            inn[:, :, lo:hi] = kernels.entry_charges(bits, graph, weights, lo, hi)
     return out, inn
 
 
@@ -201,9 +189,11 @@ def _cuts(blocks: BlockGraph, stages, counts: np.ndarray) -> np.ndarray:
         Costing(Role.UPPER, counts, True, 0, blocks.hyperedges, blocks.weights[:, None, :]),
         blocks,
     )
-    _, _, cut_start, cut_items = stages.cuts(run.hyperedges)
+    cuts = stages.cuts(run.hyperedges)
     with deferred_interrupt():  # linear in the cut lists
-        return _ideal_kernels.cut_totals(cut_start, cut_items, np.ascontiguousarray(run.weights))
+        return _ideal_kernels.cut_totals(
+            cuts.cut_start, cuts.cut_items, np.ascontiguousarray(run.weights)
+        )
 
 
 def _csr(lists) -> tuple[np.ndarray, np.ndarray]:

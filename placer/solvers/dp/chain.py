@@ -2,7 +2,8 @@
 
 When the ideals of the block DAG are the prefixes of one order (the DAG is a path:
 a chain of layers), or when the exact DP gave up and a linear order of the blocks is
-split instead ([2]_'s partitioner, generalised to device kinds), a stage is a run
+split instead (PipeDream's partitioner, the ``pipedream`` baseline of
+:mod:`placer.solvers.baselines`, generalised to device kinds), a stage is a run
 ``(i, j]`` of consecutive positions.  The ideal DP would visit O(m²) pairs ``(i, j)``:
 4·10⁹ on a 100,000-block chain.  Instead, for a probe ``L`` of the max-load, a sweep
 decides which prefixes can be split into stages of load at most ``L``
@@ -25,14 +26,12 @@ References
 ----------
 .. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
    Operators. NeurIPS.
-.. [2] Narayanan et al. (2019). PipeDream: Generalized Pipeline Parallelism for DNN
-   Training. SOSP.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,12 +51,12 @@ MAX_STATES = 4096
 MAX_CELLS = 100_000_000
 
 
-@dataclass(frozen=True)
-class States:
+class States(NamedTuple):
     """Device-count states of a run in mixed radix, and the kinds each has used or left.
 
     ``used_mask[s]``: bitmask of the kinds state ``s`` uses at least once;
-    ``left_mask[s]``: of the kinds with devices left.
+    ``left_mask[s]``: of the kinds with devices left.  A named tuple of arrays, which
+    the DP's numba kernels take as one argument.
     """
 
     counts: np.ndarray
@@ -96,10 +95,12 @@ class States:
         return cls(counts, strides, used, left)
 
 
-@dataclass(frozen=True)
-class _OrderCosts:
-    """Prefix sums along an order: latency and unsupported ops per kind, memory; the
-    transfer weights crossing each position per kind and mask; the window starts."""
+class _OrderCosts(NamedTuple):
+    """What a run charges along an order (:func:`order_costs`), as
+    :func:`~placer.solvers.dp._chain_kernels.reachable` reads it: ``lat[k, x]``, the
+    latency of the first ``x`` positions on kind ``k``; ``cut[k, m, x]``, the transfer
+    weights crossing position ``x`` per kind and mask; ``lo[k, j]``, the window starts;
+    and whether the charges are ``exact``."""
 
     order: np.ndarray
     lat: np.ndarray
@@ -196,16 +197,16 @@ def solve_order(
             f"{MAX_CELLS:,}: use --solver milp, or give identical devices one group with 'count'"
         )
     costs = order_costs(blocks, run, order, capacity(problem, run.counts))
-    reach = np.zeros((states.n_states, n), dtype=np.bool_)
-    back_i = np.full((states.n_states, n), -1, dtype=np.int32)
-    back_k = np.full((states.n_states, n), -1, dtype=np.int8)
+    sweep = kernels.Sweep(
+        np.zeros((states.n_states, n), dtype=np.bool_),
+        np.full((states.n_states, n), -1, dtype=np.int32),
+        np.full((states.n_states, n), -1, dtype=np.int8),
+    )
+    reach = sweep.reach
 
     def final_state(limit: float) -> int:
         with deferred_interrupt():
-            kernels.reachable(
-                limit, costs.lat, costs.cut, costs.lo, states.strides, states.counts,
-                states.used_mask, states.left_mask, run.at_most, reach, back_i, back_k,
-            )  # fmt: skip
+            kernels.reachable(limit, costs, states, run.at_most, sweep)
         if run.at_most:
             return states.n_states - 1 if reach[-1, -1] else -1
         complete = ((states.used_mask & run.required) == run.required) & reach[:, -1]
@@ -216,7 +217,7 @@ def solve_order(
         return None, math.inf, costs.exact
     high = least_limit(lambda limit: final_state(limit) >= 0, high)
     final = final_state(high)
-    pointers = BackPointers(back_i, back_k, states.strides)
+    pointers = BackPointers(sweep.back_i, sweep.back_k, states.strides)
     return _backtrack(problem, blocks, costs, states, pointers, final)
 
 

@@ -9,6 +9,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,15 +17,27 @@ from placer.problem import Placement, Problem
 from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph
 
-__all__ = ["BackPointers", "Lattice", "backtrack", "make_lattice"]
+__all__ = ["IDEALS_PER_CALL", "BackPointers", "Lattice", "backtrack", "make_lattice", "slices"]
+
+#: Ideals per call of the kernels that scan every block or hyperedge of each ideal (the
+#: cut lists, the bracket's charges): a fraction of a second, so that Ctrl-C is handled
+#: in between.
+IDEALS_PER_CALL = 4096
 
 
-@dataclass(frozen=True)
-class Lattice:
+def slices(n: int) -> list[tuple[int, int]]:
+    """``range(n)`` cut into ``(lo, hi)`` slices of :data:`IDEALS_PER_CALL` ideals, one
+    per call of such a kernel."""
+    return [(lo, min(n, lo + IDEALS_PER_CALL)) for lo in range(0, n, IDEALS_PER_CALL)]
+
+
+class Lattice(NamedTuple):
     """The ideals (down-sets) of a block DAG: ``bits[i]`` is ideal ``i`` as a bitset
     (every ideal after its subsets, ``0`` the empty set, the last the whole set);
     ``sub_items[sub_start[i]:sub_start[i + 1]]`` are its Hasse predecessors (one block
-    fewer); ``added[i]`` is the block whose addition first made it, to ``creator[i]``."""
+    fewer); ``added[i]`` is the block whose addition first made it, to ``creator[i]``.
+
+    A named tuple of arrays, so that the DP's numba kernels take it as one argument."""
 
     bits: np.ndarray
     sub_start: np.ndarray

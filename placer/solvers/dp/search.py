@@ -47,7 +47,7 @@ from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
-from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice
+from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
 
@@ -56,8 +56,6 @@ from placer.util.interrupts import deferred_interrupt
 _CALL_PAIRS = 1_000_000
 #: Bitset words compared per call of the ideal enumeration (about 0.1 s).
 _CALL_WORDS = 50_000_000
-#: Ideals per call of the cut-list kernel.
-_CUT_CHUNK = 4096
 #: Most memory the ideals' bitsets may take; caps the ideals of a graph with many blocks.
 MAX_LATTICE_BYTES = 2**30
 #: Work (pairs of prefixes times the transfers each cuts) up to which a linear order
@@ -478,8 +476,8 @@ def _ideal_lattice(blocks: BlockGraph, max_ideals: int, options: SolverOptions) 
     if state[3] == 2:
         return None
     n, e = int(state[0]), int(state[1])
-    bits, _, added, creator, _, child, parent = arrays
-    return make_lattice(bits[:n], child[:e], parent[:e], added[:n], creator[:n])
+    return make_lattice(arrays.bits[:n], arrays.sub_child[:e], arrays.sub_parent[:e],
+                        arrays.added[:n], arrays.creator[:n])  # fmt: skip
 
 
 def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
@@ -638,37 +636,36 @@ def solve_chain(problem: Problem, blocks: BlockGraph, order: list[int]) -> Place
 
 class _Stages:
     """What every run on one lattice shares: prefix sums of latency, unsupported ops and
-    memory over its ideals, and the hyperedges each ideal cuts (per hyperedge set)."""
+    memory over its ideals (:attr:`sums`, with the lattice, as the kernels take them),
+    and the hyperedges each ideal cuts (per hyperedge set)."""
 
     def __init__(self, blocks: BlockGraph, lattice: Lattice) -> None:
         self.lattice = lattice
         finite = np.where(np.isfinite(blocks.latency), blocks.latency, 0.0)
         unsupported = (~np.isfinite(blocks.latency)).astype(np.float64)
         with deferred_interrupt():  # linear in the ideals: milliseconds
-            self.lat = kernels.prefix_sums(lattice.added, lattice.creator, finite)
-            self.unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
+            lat = kernels.prefix_sums(lattice.added, lattice.creator, finite)
+            unsup = kernels.prefix_sums(lattice.added, lattice.creator, unsupported)
             size = kernels.prefix_sums(lattice.added, lattice.creator, blocks.size[None, :])
-        self.size = size[0]
-        self._cuts: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.sums = kernels.StageSums(lattice, lat, unsup, size[0])
+        self._cuts: dict[tuple, kernels.Cuts] = {}
 
-    def cuts(self, hyperedges: tuple[tuple[int, ...], ...]):
-        """``(h_start, h_members, cut_start, cut_items)`` for ``hyperedges``."""
+    def cuts(self, hyperedges: tuple[tuple[int, ...], ...]) -> kernels.Cuts:
+        """The cut lists of ``hyperedges``."""
         if hyperedges not in self._cuts:
             h_start = np.zeros(len(hyperedges) + 1, np.int64)
             np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
             h_members = np.array([b for h in hyperedges for b in h], dtype=np.int64)
             n = self.lattice.bits.shape[0]
             starts, items = [np.zeros(1, np.int64)], []
-            for lo in range(0, n, _CUT_CHUNK):
+            for lo, hi in slices(n):
                 with deferred_interrupt():
-                    start, chunk = kernels.cut_lists(
-                        self.lattice.bits, h_start, h_members, lo, min(n, lo + _CUT_CHUNK)
-                    )
+                    start, chunk = kernels.cut_lists(self.lattice.bits, h_start, h_members, lo, hi)
                 starts.append(start[1:] + starts[-1][-1])
                 items.append(chunk)
             cut_start = np.concatenate(starts)
             cut_items = np.concatenate(items) if items else np.zeros(0, np.int64)
-            self._cuts[hyperedges] = (h_start, h_members, cut_start, cut_items)
+            self._cuts[hyperedges] = kernels.Cuts(h_start, h_members, cut_start, cut_items)
         return self._cuts[hyperedges]
 
     def estimate_pairs(self, cap: np.ndarray, bound: float, budget: float) -> float:
@@ -683,10 +680,7 @@ class _Stages:
         sample = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, _SAMPLE), replace=False))
         per_ideal = int(min(n, max(1.0, 16 * budget / n)))
         with deferred_interrupt():  # a capped count per sampled ideal
-            counted = kernels.count_pairs(
-                sample, self.lattice.sub_start, self.lattice.sub_items, self.lat, self.unsup,
-                self.size, cap, bound, per_ideal,
-            )  # fmt: skip
+            counted = kernels.count_pairs(sample, self.sums, cap, bound, per_ideal)
         return float(counted.mean()) * (n - 1) if len(sample) else 0.0
 
 
@@ -703,33 +697,30 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, options):
     """
     lattice = stages.lattice
     n = lattice.bits.shape[0]
-    h_start, h_members, cut_start, cut_items = stages.cuts(run.hyperedges)
+    cuts = stages.cuts(run.hyperedges)
     weights = np.ascontiguousarray(run.weights)
     with deferred_interrupt():  # linear in the cut lists
-        cut_total = kernels.cut_totals(cut_start, cut_items, weights)
+        cut_total = kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)
     states = States.of(run.counts)
     n_states = states.n_states
-    cap = capacity(problem, run.counts)
     pays = weights.reshape(len(run.counts), -1).any(axis=1)
-    dp = np.full((n_states, n), np.inf)
-    back_ideal = np.full((n_states, n), -1, dtype=np.int32)
-    back_kind = np.full((n_states, n), -1, dtype=np.int8)
-    stamp = np.full(n, -1, dtype=np.int64)
-    stack = np.empty(n, dtype=np.int64)
+    arrays = kernels.RunArrays(states, capacity(problem, run.counts), pays, run.at_most, cuts,
+                               weights, run.memory, cut_total, bound)  # fmt: skip
+    table = kernels.DPTable(
+        np.full((n_states, n), np.inf),
+        np.full((n_states, n), -1, dtype=np.int32),
+        np.full((n_states, n), -1, dtype=np.int8),
+        np.full(n, -1, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+    )
+    dp = table.dp
     pairs = 0
     lo = 0
     while lo < n:
         if options.out_of_time():
             return _OUT_OF_TIME, math.inf, pairs
         with deferred_interrupt():
-            visited, lo = kernels.dp_range(
-                lo, n, lattice.bits, lattice.sub_start, lattice.sub_items,
-                stages.lat, stages.unsup, stages.size, cap, pays, states.strides,
-                states.counts, states.used_mask, states.left_mask,
-                run.at_most, h_start, h_members, weights, run.memory, cut_start, cut_items,
-                cut_total, bound,
-                dp, back_ideal, back_kind, stamp, stack, _CALL_PAIRS,
-            )  # fmt: skip
+            visited, lo = kernels.dp_range(lo, n, stages.sums, arrays, table, _CALL_PAIRS)
         pairs += visited
         if pairs > options.max_pairs:
             return None, math.inf, pairs
@@ -742,9 +733,8 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, options):
     value = dp[final, full]
     if not math.isfinite(value):
         return None, math.inf, pairs
-    placement = backtrack(
-        problem, blocks, lattice, BackPointers(back_ideal, back_kind, states.strides), final
-    )
+    pointers = BackPointers(table.back_ideal, table.back_kind, states.strides)
+    placement = backtrack(problem, blocks, lattice, pointers, final)
     return placement, value, pairs
 
 
