@@ -229,6 +229,8 @@ GIGA = 1e9
 # [1]: FP32 19.5 TF; TF32 tensor core 156 TF; BF16 and FP16 tensor core 312 TF (624 sparse).
 A100_PEAKS = {"fp32": 19.5 * TERA, "tf32": 156 * TERA, "fp16": 312 * TERA, "bf16": 312 * TERA}
 
+# A table of datasheet figures, one entry per device type, field for field, each figure
+# beside its source: the entries share their shape on purpose (duplicates lists them).
 _TYPES = (
     DeviceType(
         name="a100-40gb",

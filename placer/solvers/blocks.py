@@ -39,14 +39,8 @@ import numpy as np
 from placer.graphs import UnionFind, strongly_connected_components, topological_order
 from placer.problem import Problem
 
-__all__ = [
-    "BlockGraph",
-    "aggregate_transfers",
-    "colour_blocks",
-    "contract",
-    "optimistic",
-    "side_covers",
-]
+__all__ = ["BlockGraph", "aggregate_transfers", "colour_blocks", "contract", "optimistic",
+           "side_covers"]  # fmt: skip
 
 
 @dataclass(frozen=True)

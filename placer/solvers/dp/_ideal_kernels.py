@@ -121,7 +121,7 @@ def _insert(table, key, idx):
 
 @njit(cache=True)
 # Length and complexity allowed: the enumeration's hot loop, its hash table inline for speed.
-def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901
+def generate_ideals(pred, zobrist, limit, state, arrays, work):  # noqa: C901, PLR0915
     """Enumerate the ideals (down-sets) of a DAG breadth first, by size, in slices.
 
     Parameters
@@ -344,7 +344,7 @@ def _leave_unused(dp, back_ideal, back_kind, strides, counts, i):
 
 @njit(cache=True)
 # Length and complexity allowed: the DP's hot loop; per-pair helpers cost it 5% to 6x (see above).
-def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901
+def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
     """Fill ``dp[:, lo:hi]`` of the ideal DP of [1]_ (Section 4, the recurrence for
     max-load over ideals, extended to any number of device kinds).
 
