@@ -181,7 +181,7 @@ def batch_size(options: ModelOptions) -> int:
     InputError
         ``--batch-size`` disagrees with a leading dim given by ``--input-shape``.
     """
-    from placer.frontends.onnx_graph import leading_dim
+    from placer.frontends.shapes import leading_dim
 
     leading = {name: shape[0] for name, shape in options.input_shapes.items() if shape}
     if options.batch_size is None:

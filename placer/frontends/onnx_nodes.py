@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from onnx import AttributeProto, GraphProto, NodeProto
+from onnx import AttributeProto, GraphProto, NodeProto, TypeProto
 
 
 def subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
@@ -72,3 +72,24 @@ def placer_name(name: str, op_type: str, index: int, used: set[str]) -> str:
         label = f"{label}_{index}"
     used.add(label)
     return label
+
+
+#: The domains of the standard ONNX operators.
+_DEFAULT_DOMAINS = frozenset({"", "ai.onnx"})
+#: Largest integer tensor read for its values (shapes of ConstantOfShape, trip counts).
+MAX_READ_ELEMENTS = 64
+
+
+def is_default_domain(node: NodeProto) -> bool:
+    """Whether ``node`` is a standard ONNX operator (not a custom or vendor domain's)."""
+    return node.domain in _DEFAULT_DOMAINS
+
+
+def shape_of(type_proto: TypeProto) -> tuple[int, ...] | None:
+    """The fully known shape a value's type gives, else None."""
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    dims = type_proto.tensor_type.shape.dim
+    if not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+        return None
+    return tuple(d.dim_value for d in dims)

@@ -39,13 +39,12 @@ from placer import __version__
 from placer.errors import InputError, ModelLoadError, PlanFormatError
 from placer.frontends.onnx_graph import (
     folded_nodes,
-    infer_shapes,
-    leading_dim,
     load_onnx,
     op_positions,
     read_model_with_weights,
 )
 from placer.frontends.onnx_nodes import node_reads
+from placer.frontends.shapes import infer_shapes, leading_dim
 from placer.outputs.check import read_plan_document
 from placer.util.fileio import TEMP_PREFIX, check_output_directory, current_umask, write_output
 from placer.util.inputs import load_json, read_text

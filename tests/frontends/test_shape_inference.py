@@ -14,8 +14,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from placer.frontends import onnx_graph
-from placer.frontends.onnx_graph import load_onnx, symbolic_shapes
+from placer.frontends import shapes
+from placer.frontends.onnx_graph import load_onnx
+from placer.frontends.onnx_nodes import shape_of
+from placer.frontends.shapes import symbolic_shapes
 from tests.conftest import ROOT, one_line_error
 from tests.frontends.test_onnx_graph import value, weight
 
@@ -93,7 +95,7 @@ def flops_of(graph, op_type: str) -> float:
 @pytest.fixture
 def onnx_only(monkeypatch):
     """Turn the second pass off, to show what ONNX's inference alone would give."""
-    monkeypatch.setattr(onnx_graph, "symbolic_shapes", lambda model, wanted: ([], ""))
+    monkeypatch.setattr(shapes, "symbolic_shapes", lambda model, wanted: ([], ""))
 
 
 # -- the second pass -------------------------------------------------------------------
@@ -107,7 +109,7 @@ def test_symbolic_inference_knows_a_com_microsoft_op(tmp_path, monkeypatch):
     assert flops_of(graph, "MatMul") == 2 * (2 * 64) * 16  # 2·out·K
     assert any("onnxruntime's symbolic shape inference found 2" in n for n in graph.notes)
 
-    monkeypatch.setattr(onnx_graph, "symbolic_shapes", lambda model, wanted: ([], ""))
+    monkeypatch.setattr(shapes, "symbolic_shapes", lambda model, wanted: ([], ""))
     guessed = load_onnx(path, batch_size=2)
     assert guessed.unknown_shapes == ("h", "y")
     # the MatMul's output guessed as its largest input, the (16,64) weight
@@ -135,7 +137,7 @@ def test_symbolic_shapes_answers_only_for_the_tensors_asked(tmp_path):
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 3
     found, failure = symbolic_shapes(model, {"r"})
     assert failure == ""
-    assert [(v.name, onnx_graph._shape_of(v.type)) for v in found] == [("r", (3, 4, 4))]
+    assert [(v.name, shape_of(v.type)) for v in found] == [("r", (3, 4, 4))]
 
 
 def test_symbolic_inference_reads_constants_written_as_value_ints(tmp_path):
@@ -183,7 +185,7 @@ def test_symbolic_inference_splits_sequences(tmp_path, monkeypatch):
     from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
     plain = lambda: SymbolicShapeInference(2**31 - 1, True, False, 0)  # noqa: E731
-    monkeypatch.setattr(onnx_graph, "_symbolic_engine", plain)
+    monkeypatch.setattr(shapes, "_symbolic_engine", plain)
     assert "k" in load_onnx(path, batch_size=2).unknown_shapes
 
 
@@ -215,7 +217,7 @@ def test_onnx_shapes_are_kept_where_onnx_knows_them(tmp_path, monkeypatch):
         asked.append(set(wanted))
         return [value(name, [9, 9, 9]) for name in sorted(wanted)], ""
 
-    monkeypatch.setattr(onnx_graph, "symbolic_shapes", fake)
+    monkeypatch.setattr(shapes, "symbolic_shapes", fake)
     graph = load_onnx(arithmetic_model(tmp_path), batch_size=2)
     assert asked == [{"r", "y"}]  # not s, b, f, g, shape: ONNX knew those
     # x's shape is known, so the shape arithmetic on it is folded (a constant, not an op)
@@ -234,7 +236,7 @@ def test_the_second_pass_runs_only_when_shapes_are_missing(tmp_path, monkeypatch
     def refuse(model, wanted):
         raise AssertionError("symbolic_shapes ran")
 
-    monkeypatch.setattr(onnx_graph, "symbolic_shapes", refuse)
+    monkeypatch.setattr(shapes, "symbolic_shapes", refuse)
     nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
     path = save(tmp_path / "m.onnx", nodes, [value("x", ["n", 16])], [value("y", None)],
                 [weight("w", (16, 8))])  # fmt: skip
@@ -277,7 +279,7 @@ def test_a_second_pass_that_hangs_is_stopped(tmp_path, monkeypatch):
         time.sleep(60)
 
     monkeypatch.setattr(symbolic_shape_infer.SymbolicShapeInference, "_infer_impl", hang)
-    monkeypatch.setattr(onnx_graph, "SYMBOLIC_INFERENCE_SECONDS", 1.0)
+    monkeypatch.setattr(shapes, "SYMBOLIC_INFERENCE_SECONDS", 1.0)
     start = time.monotonic()
     graph = load_onnx(microsoft_model(tmp_path), batch_size=2)
     assert time.monotonic() - start < 30
