@@ -221,7 +221,8 @@ def _coarsened(graph, path: str | Path, options: ModelOptions):
 def load_cluster(path: str | Cluster | None) -> Cluster:
     """The cluster in ``path`` (or ``path`` itself, a cluster already read), or the
     built-in default one."""
-    from placer.costs.cluster import Cluster, default_cluster, load_cluster
+    from placer.costs.cluster import Cluster
+    from placer.costs.cluster_file import default_cluster, load_cluster
 
     if isinstance(path, Cluster):
         return path

@@ -269,7 +269,7 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
 
     Examples
     --------
-    >>> from placer.costs.cluster import default_cluster, parse_cluster
+    >>> from placer.costs.cluster_file import default_cluster, parse_cluster
     >>> cluster = default_cluster()
     >>> read_cluster_document(cluster_document(cluster), "<plan>") == cluster
     True
@@ -328,7 +328,7 @@ def read_cluster_document(document: Any, source: str) -> Cluster:
     PlanFormatError
         The description breaks a rule of the cluster format (the message names the field).
     """
-    from placer.costs.cluster import parse_cluster
+    from placer.costs.cluster_file import parse_cluster
     from placer.errors import ClusterSpecError
 
     try:
@@ -349,7 +349,7 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
 
     Examples
     --------
-    >>> from placer.costs.cluster import parse_cluster
+    >>> from placer.costs.cluster_file import parse_cluster
     >>> a = parse_cluster("devices: [{type: t4, count: 2}]")
     >>> cluster_difference(a, parse_cluster("devices: [{type: t4, count: 4}]"))
     "group 't4' has count 4, not 2"

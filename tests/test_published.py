@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from placer.api import ModelOptions, load_problem, place
-from placer.costs.cluster import parse_cluster
+from placer.costs.cluster_file import parse_cluster
 
 BERT = Path(__file__).parent.parent / "sample_models" / "bert_base.onnx"
 #: ResNet-50 as the onnx package ships it (Caffe2's export; weights generated at run

@@ -582,7 +582,7 @@ def cluster_yaml(calibration: Calibration, name: str) -> str:
     """
     import yaml
 
-    from placer.costs.cluster import parse_cluster
+    from placer.costs.cluster_file import parse_cluster
 
     c, setup = calibration, calibration.setup
     document = {

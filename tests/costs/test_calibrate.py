@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, Setup, _derive, cluster_yaml
-from placer.costs.cluster import load_cluster, parse_cluster
+from placer.costs.cluster_file import load_cluster, parse_cluster
 from placer.costs.contention import available_cores
 from tests.conftest import ROOT, one_line_error
 

@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 
 from placer.costs.catalog import ASSUMED, CATALOG, PcieGen
-from placer.costs.cluster import (
-    Cluster,
-    Link,
-    default_cluster,
-    load_cluster,
-    nvlink_link,
-    parse_cluster,
-    pcie_link,
-)
+from placer.costs.cluster import Cluster, Link, nvlink_link, pcie_link
+from placer.costs.cluster_file import default_cluster, load_cluster, parse_cluster
 from placer.errors import ClusterSpecError, ExitStatus
 from placer.problem import DeviceClass
 from tests.conftest import ROOT

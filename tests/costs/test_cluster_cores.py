@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from placer.choices import Fusion
-from placer.costs.cluster import load_cluster, parse_cluster
+from placer.costs.cluster_file import load_cluster, parse_cluster
 from placer.costs.cores import MAX_CORE
 from placer.costs.roofline import CostOptions, build_problem
 from placer.errors import ClusterSpecError

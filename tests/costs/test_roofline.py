@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from placer.choices import DType, Fusion, Mode, Optimizer
-from placer.costs.cluster import parse_cluster
+from placer.costs.cluster_file import parse_cluster
 from placer.costs.roofline import (
     BACKWARD_FLOP_FACTOR,
     CostOptions,

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from placer.choices import Fusion
-from placer.costs.cluster import parse_cluster
+from placer.costs.cluster_file import parse_cluster
 from placer.costs.roofline import CostOptions, build_problem
 from placer.frontends.fusion import fuse
 from placer.frontends.onnx_graph import load_onnx

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from placer.costs.cluster import default_cluster, parse_cluster
+from placer.costs.cluster_file import default_cluster, parse_cluster
 from placer.errors import ClusterSpecError, InputError
 from placer.evaluator import evaluate
 from placer.frontends.coarsen import coarsen

@@ -150,7 +150,7 @@ def test_a_plan_is_evaluated_as_it_was_made(run_placer, tmp_path, flags) -> None
 
 
 def test_a_plan_records_its_options_and_cluster(run_placer, tmp_path) -> None:
-    from placer.costs.cluster import load_cluster
+    from placer.costs.cluster_file import load_cluster
     from placer.provenance import read_cluster_document
 
     cluster = ROOT / "examples" / "2node_h100.yaml"

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from placer.costs.cluster import default_cluster, load_cluster, parse_cluster
+from placer.costs.cluster_file import default_cluster, load_cluster, parse_cluster
 from placer.errors import PlanFormatError
 from placer.frontends.workload import parse_workload
 from placer.provenance import (

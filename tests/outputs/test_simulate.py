@@ -271,7 +271,7 @@ def test_a_plan_that_is_no_pipeline_gets_a_note(run_placer, tmp_path) -> None:
 def test_cluster_hosts_reach_the_simulator(tmp_path, run_placer) -> None:
     """Two machines of one GPU each behind a slow network: with ``host:`` both transfers
     out of machine a share its uplink; the plan records the hosts."""
-    from placer.costs.cluster import parse_cluster
+    from placer.costs.cluster_file import parse_cluster
 
     text = """\
 devices:

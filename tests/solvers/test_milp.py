@@ -279,7 +279,7 @@ def test_auto_claims_nothing_for_a_dp_plan_standing_in_for_a_non_contiguous_one(
 
 def _giant_problem():
     """Ops of 1e15 s and 4 TB each: past the matrix values HiGHS takes (1e15)."""
-    from placer.costs.cluster import parse_cluster
+    from placer.costs.cluster_file import parse_cluster
     from placer.costs.roofline import CostOptions, build_problem
     from placer.frontends.onnx_graph import GraphEdge, GraphNode, OpGraph
 
