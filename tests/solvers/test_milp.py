@@ -191,14 +191,15 @@ def test_auto_certifies_a_wide_dag_the_dp_cannot() -> None:
     fallback = solve_dp(problem)
     assert not fallback.optimal
     assert "ideals" in fallback.notes[0]
-    result = solve_auto(problem, SolverOptions(time_limit=8))
+    # stop at a 4% gap, with time to reach it on a loaded machine (2.5 s unloaded)
+    result = solve_auto(problem, SolverOptions(time_limit=30, mip_gap=0.04))
     assert result.solver == "milp"
     assert result.notes[0].startswith("auto chose milp: the DP gave up")
     check_claim(problem, result)
     assert result.objective <= fallback.objective + 1e-9
     assert result.lower_bound is not None and result.lower_bound <= result.objective
     assert result.gap is not None and result.gap < 0.05
-    assert result.seconds < 8 + 20  # the time limit plus building the model and the DP
+    assert result.seconds < 30 + 20  # the time limit plus building the model and the DP
 
 
 def test_auto_uses_the_dp_when_it_is_exact() -> None:
