@@ -363,7 +363,12 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="placer")
 def cli() -> None:
-    """Place the operators of a DNN on a pipeline of devices, optimally."""
+    """Place the operators of a DNN on a pipeline of devices, optimally.
+
+    MODEL is an ONNX model (.onnx); place, evaluate, compare and report also read a
+    profiled workload (.json, the format of Tarnawski et al.'s code).  Run
+    "placer COMMAND --help" for a command's options.
+    """
 
 
 #: Options that choose and tune the solver (shared by place and compare).
@@ -486,7 +491,7 @@ def _progress():
         yield update
 
 
-@cli.command()
+@cli.command(short_help="Find the plan of MODEL with the least max-load.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
 @cut_options
@@ -532,7 +537,7 @@ def _load_plan(model: str, plan: str, kwargs: dict):
         return app.load_plan(model, plan, _model(kwargs), given)
 
 
-@cli.command()
+@cli.command(short_help="Cost PLAN (placer's or an expert split) on MODEL.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
@@ -553,7 +558,7 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
     _warn(problem)
 
 
-@cli.command()
+@cli.command(short_help="Show MODEL's ops, FLOPs, memory and dearest ops.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table",
@@ -574,7 +579,7 @@ def inspect(model: str, fmt: str, costs_detail: bool, **kwargs) -> None:
     _warn_shapes(len(summary.unknown_shapes), summary.tensor_count, "the output lists them")
 
 
-@cli.command()
+@cli.command(short_help="Line the optimal plan up against the baselines'.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @model_options
 @cut_options
@@ -608,7 +613,7 @@ def compare(
     _warn(problem)
 
 
-@cli.command()
+@cli.command(short_help="Write PLAN's report as HTML or Markdown.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
@@ -655,7 +660,7 @@ def report(
     _warn(problem)
 
 
-@cli.command()
+@cli.command(short_help="Cut an ONNX MODEL into one submodel per stage.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", "out_dir", type=click.Path(file_okay=False), required=True,
@@ -696,7 +701,7 @@ RUN_WARMUP = BoundedInt(0, 10_000)
 RUN_TIMEOUT = BoundedFloat(Range(1.0, 86_400.0))
 
 
-@cli.command(name="run")
+@cli.command(name="run", short_help="Run PLAN as a pipeline of processes; measure it.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("plan", type=click.Path(dir_okay=False))
 @model_options
@@ -807,7 +812,7 @@ def _progress_bar(what: str):
         yield update
 
 
-@cli.command()
+@cli.command(short_help="Time each op of MODEL in onnxruntime, for --costs.")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               callback=_output_path, help="The costs CSV to write (atomically).")
@@ -865,7 +870,7 @@ def profile(model: str, output: str, **kwargs) -> None:
         _warning(printable(note))
 
 
-@cli.command()
+@cli.command(short_help="Check a plan file against limits, for CI.")
 @click.argument("plan", type=click.Path(dir_okay=False))
 @click.option("--max-load", type=LIMIT, default=None,
               help="Fail (status 4) when the plan's max-load is above this.")
@@ -888,7 +893,7 @@ def check(plan: str, max_load: float | None, min_throughput: float | None) -> No
         )
 
 
-@cli.command()
+@cli.command(short_help="Measure this machine's device; write a cluster file.")
 @click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda[:N]",
               help="The local device to measure, in onnxruntime.")
 @click.option("--threads", type=THREADS, default=1, show_default=True,

@@ -56,6 +56,18 @@ def test_help_still_exits_0(run_placer, args) -> None:
     assert "Usage: placer" in result.stdout
 
 
+def test_the_command_list_says_each_command_whole(run_placer) -> None:
+    """Every command's summary fits the listing (click cuts a long one with "...")."""
+    from placer.cli.commands import cli
+
+    listing = run_placer("--help").stdout.split("Commands:")[1]
+    rows = [line.split(None, 1) for line in listing.strip().splitlines()]
+    assert sorted(name for name, _ in rows) == sorted(cli.commands)
+    for name, summary in rows:
+        assert not summary.endswith("..."), (name, summary)
+        assert summary.endswith("."), (name, summary)
+
+
 def test_version_still_exits_0(run_placer) -> None:
     result = run_placer("--version")
     assert result.exit_code == 0, result.stderr
