@@ -224,7 +224,7 @@ def _forward_op(ctx: _Context, i: int, output_bytes: float) -> Op:
     """The :class:`Op` of node ``i``'s forward pass."""
     node = ctx.graph.nodes[i]
     latency = tuple(
-        op_time(node, g, ctx.options, Pass(ctx.scale, fused=ctx.fused.get(i))).seconds
+        op_time(node, g, ctx.options, PassCost(ctx.scale, fused=ctx.fused.get(i))).seconds
         for g in ctx.groups
     )
     return Op(
@@ -251,7 +251,7 @@ def _backward_op(ctx: _Context, i: int, input_bytes: float) -> Op:
         else BACKWARD_FLOP_FACTOR["other"]
     )
     latency = tuple(
-        op_time(node, g, ctx.options, Pass.backward_of(ctx.scale, factor)).seconds
+        op_time(node, g, ctx.options, PassCost.backward_of(ctx.scale, factor)).seconds
         for g in ctx.groups
     )
     return Op(
@@ -314,11 +314,11 @@ def _replicas(ctx: _Context) -> tuple[Replica, ...]:
         node = graph.nodes[s]
         latency = []
         for g in ctx.groups:
-            seconds = op_time(node, g, options, Pass(scale, fused=ctx.fused.get(s))).seconds
+            seconds = op_time(node, g, options, PassCost(scale, fused=ctx.fused.get(s))).seconds
             if training and learned[s]:
                 kind = "weighted" if node.param_count else "other"
                 factor = BACKWARD_FLOP_FACTOR[kind]
-                seconds += op_time(node, g, options, Pass.backward_of(scale, factor)).seconds
+                seconds += op_time(node, g, options, PassCost.backward_of(scale, factor)).seconds
             latency.append(seconds)
         readers = sorted(needs[s])
         replicas.append(
@@ -402,7 +402,7 @@ class OpTime:
 
 
 @dataclass(frozen=True)
-class Pass:
+class PassCost:
     """Which pass of an op is costed, and how: ``scale`` rescales the model's bytes to
     the costed data type; a backward pass costs ``factor`` times the forward figures;
     ``fused`` says how the runtime's fused kernel charges a forward op
@@ -414,11 +414,11 @@ class Pass:
     fused: Fused | None = None
 
     @classmethod
-    def backward_of(cls, scale: float, factor: float) -> Pass:
+    def backward_of(cls, scale: float, factor: float) -> PassCost:
         return cls(scale, factor, backward=True)
 
 
-def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: Pass) -> OpTime:
+def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: PassCost) -> OpTime:
     """The time of ``node``'s ``costed`` pass on one device of ``group``, and why."""
     scale, factor, backward, fused = costed.scale, costed.factor, costed.backward, costed.fused
     kind = node.op_class
@@ -474,7 +474,8 @@ def forward_times(
     groups = cluster.pipeline_groups
     scale, fused = _forward_charges(graph, options)
     return [
-        (node, tuple(op_time(node, g, options, Pass(scale, fused=fused.get(i))) for g in groups))
+        (node, tuple(op_time(node, g, options, PassCost(scale, fused=fused.get(i)))
+                     for g in groups))
         for i, node in enumerate(graph.nodes)
     ]
 
