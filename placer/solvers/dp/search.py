@@ -48,6 +48,7 @@ from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
+from placer.solvers.dp.neighbours import neighbour_run, solve_neighbours
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
 
@@ -270,7 +271,36 @@ class _Search:
             found.append((placement, value, bound))
         self.stats["pairs"] = pairs
         floor = found_bracket.lower if found_bracket is not None else 0.0
+        floor = max(floor, self.neighbours(stages, found, pairs))
         return self.conclude(found, floor)
+
+    def neighbours(self, stages: _Stages, found, pairs: int) -> float:
+        """Where links differ and the runs leave a gap: the bound of the DP that knows
+        each stage's neighbours (:mod:`placer.solvers.dp.neighbours`), its plan offered;
+        0 where it does not run or runs out of pairs or time."""
+        problem, runs, best = self.problem, self.runs, self.best
+        if all(run.role is Role.EXACT for run in runs) or best.placement is None:
+            return 0.0
+        lower = min(
+            (proven for run, (_, value, bound) in zip(runs, found, strict=True)
+             if (proven := lower_bound_of(run.role, value, bound)) is not None),
+            default=math.inf,
+        )  # fmt: skip
+        if best.value <= lower * (1 + 1e-9) + 1e-15:
+            return 0.0  # already proven optimal
+        run = neighbour_run(problem, self.blocks)
+        if run is None:
+            return 0.0
+        bound = best.value * (1 + _SLACK) + _SLACK
+        left = replace(self.options, max_pairs=self.options.max_pairs - pairs)
+        placement, value, visited = solve_neighbours(problem, self.blocks, run, stages, bound,
+                                                     left)  # fmt: skip
+        self.stats["pairs"] = pairs + visited
+        if value is None:
+            return 0.0
+        self.stats["dp_runs"] = self.stats.get("dp_runs", len(runs)) + 1
+        best.offer(placement)
+        return min(value, bound)
 
     def conclude(self, found, floor: float = 0.0) -> SolveResult:
         """The result once every run finished: ``found`` holds each run's (placement,

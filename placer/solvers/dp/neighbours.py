@@ -1,0 +1,152 @@
+"""The ideal DP over links of different speeds, knowing each stage's neighbours' kinds.
+
+What a stage pays for a transfer depends on the kind of the device at the other end
+(the evaluator's rule: a receiver pays its link from the sender, the sender once, over
+the slowest link its output crosses).  The runs of :mod:`placer.solvers.dp.costing`
+know only which kinds the stages before a stage used and which have devices left, so
+they bracket the optimum: with a fast interconnect between GPUs and a slow one to the
+host CPU, the lower run charges the GPU stage next to a CPU stage the GPU link, and the
+bracket stays open by a few percent even where the best plan never uses the CPU.
+
+In a pipeline, what a stage receives comes from the stage before and what it sends goes
+to the stage after, unless a transfer passes over a whole stage.  Call a stage ``i \\ j``
+*clean* when no transfer meets ``j`` and leaves ``i``, and *receiving* when every
+transfer leaving ``j`` meets it.  If the stage before a stage is clean, everything the
+stage receives was sent by that stage; if the stage after it is receiving, everything it
+sends has a receiver there, and the sender pays at least that link.  This DP's state
+adds to the device counts the kind of the previous stage when it was clean, and the kind
+promised to the next stage, which must then be receiving and of that kind; where a
+neighbour is not, the stage is charged the fastest link to a kind used before (what it
+receives) or with devices left (what it sends).  Every contiguous placement has one
+path through these states whose charges are at most its true loads, and equal to them
+when all its stages are clean:
+
+* the DP's optimum is a **lower bound** on the contiguous optimum;
+* its plan, scored by the evaluator, meets that bound whenever its stages are clean,
+  as the best plans on layered models are: then it is **proven optimal**.  On a chain
+  every stage is clean, and the DP is exact.
+
+The search (:mod:`placer.solvers.dp.search`) runs it after the runs of
+:mod:`placer.solvers.dp.costing`, only where their bracket is still open.
+
+Time O(S · K · (K + 1)² · P) for P (ideal, sub-ideal) pairs, S device-count states and
+K kinds, against O(S · K · P) per run of :mod:`placer.solvers.dp.costing`, which runs up
+to two per subset of kinds.
+
+References
+----------
+.. [1] Tarnawski et al. (2020). Efficient Algorithms for Device Placement of DNN Graph
+   Operators. NeurIPS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from placer.problem import Placement, Problem
+from placer.solvers.base import placement_of_stages
+from placer.solvers.blocks import BlockGraph, aggregate_transfers
+from placer.solvers.dp import _ideal_kernels
+from placer.solvers.dp import _neighbour_kernels as kernels
+from placer.solvers.dp.chain import MAX_STATES, States, capacity
+from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
+from placer.util.interrupts import deferred_interrupt
+
+#: (ideal, sub-ideal) pairs per kernel call: a fraction of a second.
+_CALL_PAIRS = 200_000
+
+
+@dataclass(frozen=True)
+class NeighbourRun:
+    """The charges of the neighbour DP: ``costing`` holds the hyperedges (transfers
+    first, then the side computations' covers) with ``weights[k, m, h]`` for every
+    bitmask ``m`` of kinds, and ``n_transfers`` says where the covers start."""
+
+    costing: Costing
+    n_transfers: int
+
+    @property
+    def n_states(self) -> int:
+        """DP states: device-count states times the two neighbour digits."""
+        n_kinds = len(self.costing.counts)
+        return States.of(self.costing.counts).n_states * (n_kinds + 1) ** 2
+
+
+def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
+    """The neighbour DP's charges for ``problem`` (which has per-link costs), or None
+    when its tables would hold more than :data:`~placer.solvers.dp.chain.MAX_STATES`
+    states per ideal."""
+    counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
+    n_kinds = len(counts)
+    if math.prod(int(c) + 1 for c in counts) * (n_kinds + 1) ** 2 > MAX_STATES:
+        return None
+    available = {k for k, c in enumerate(counts) if c > 0}
+    weights = _mask_weights(_link_times(problem), available, Role.LOWER)
+    hyperedges, charges = aggregate_transfers(problem, blocks.block_of_op, weights)
+    costing = Costing(Role.LOWER, counts, True, 0, hyperedges, charges)
+    return NeighbourRun(_with_covers(costing, blocks), len(hyperedges))
+
+
+def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, stages,
+                     bound: float, options):  # fmt: skip
+    """Run the neighbour DP over the lattice of ``stages``
+    (:class:`placer.solvers.dp.search._Stages`), skipping stages whose latency exceeds
+    ``bound`` on every kind; returns ``(placement or None, value, pairs)``, with the
+    placement ``None`` and the value infinite when nothing fits within ``bound``, and
+    ``None`` for all three when ``options``' deadline or pair budget ran out first."""
+    costing = run.costing
+    lattice = stages.lattice
+    n = lattice.bits.shape[0]
+    cuts = stages.cuts(costing.hyperedges)
+    weights = np.ascontiguousarray(costing.weights)
+    with deferred_interrupt():  # linear in the cut lists
+        cut_total = _ideal_kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)
+    states = States.of(costing.counts)
+    arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
+                                  run.n_transfers, weights, costing.memory, cut_total,
+                                  bound)  # fmt: skip
+    n_states = run.n_states
+    table = kernels.NeighbourTable(
+        np.full((n_states, n), np.inf),
+        np.full((n_states, n), -1, dtype=np.int32),
+        np.full((n_states, n), -1, dtype=np.int8),
+        np.full((n_states, n), -1, dtype=np.int32),
+        np.full(n, -1, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+    )
+    pairs = 0
+    lo = 0
+    while lo < n:
+        if options.out_of_time() or pairs > options.max_pairs:
+            return None, None, pairs
+        with deferred_interrupt():
+            visited, lo = kernels.neighbour_range(lo, n, stages.sums, arrays, table, _CALL_PAIRS)
+        pairs += visited
+    if pairs > options.max_pairs:
+        return None, None, pairs
+    n_kinds = len(costing.counts)
+    ends = [s for s in range(n_states) if s % (n_kinds + 1) == n_kinds]  # nothing promised
+    final = ends[int(np.argmin(table.dp[ends, n - 1]))]
+    value = float(table.dp[final, n - 1])
+    if not math.isfinite(value):
+        return None, math.inf, pairs
+    return _backtrack(problem, blocks, lattice, table, final), value, pairs
+
+
+def _backtrack(problem: Problem, blocks: BlockGraph, lattice, table, s: int) -> Placement:
+    """The placement of the split that reached state ``s`` at the whole set."""
+    i = lattice.bits.shape[0] - 1
+    found = []
+    while i != 0:
+        j, k = int(table.back_ideal[s, i]), int(table.back_kind[s, i])
+        diff = lattice.bits[i] & ~lattice.bits[j]
+        members = np.flatnonzero(
+            np.unpackbits(diff.view(np.uint8), bitorder="little")[: blocks.n_blocks]
+        )
+        found.append((k, members))
+        s, i = int(table.back_state[s, i]), j
+    found.reverse()
+    return placement_of_stages(problem, blocks, found)

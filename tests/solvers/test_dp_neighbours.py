@@ -1,0 +1,98 @@
+"""The DP that knows each stage's neighbours' kinds (placer.solvers.dp.neighbours) against
+brute force: a lower bound on every contiguous placement, a real plan, and exact where
+no transfer can pass over a stage (chains)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+
+from placer.errors import InfeasiblePlacement
+from placer.evaluator import evaluate
+from placer.solvers import SolverOptions
+from placer.solvers.blocks import contract
+from placer.solvers.dp.neighbours import neighbour_run, solve_neighbours
+from placer.solvers.dp.search import _ideal_lattice, _Stages
+from tests.solvers.test_dp_links import cluster_problems
+from tests.strategies import brute_force, describe
+
+
+def _neighbours(problem):
+    """``(plan, value)`` of the neighbour DP over the problem's full lattice."""
+    blocks = contract(problem)
+    options = SolverOptions()
+    stages = _Stages(blocks, _ideal_lattice(blocks, 10**6, options))
+    run = neighbour_run(problem, blocks)
+    assert run is not None
+    placement, value, _ = solve_neighbours(problem, blocks, run, stages, math.inf, options)
+    return placement, value
+
+
+def _optimum(problem):
+    try:
+        return brute_force(problem, contiguous=True)
+    except InfeasiblePlacement:
+        return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(cluster_problems())
+def test_its_value_bounds_every_contiguous_placement(problem) -> None:
+    """Below the optimum, always; its plan a valid placement no better than the optimum,
+    and the optimum itself when it costs what the DP charged."""
+    expected = _optimum(problem)
+    placement, value = _neighbours(problem)
+    if expected is None:
+        assert placement is None and value == math.inf, describe(problem)
+        return
+    assert placement is not None, describe(problem)
+    assert value <= expected + 1e-9, describe(problem)
+    evaluation = evaluate(problem, placement)
+    assert evaluation.valid, evaluation.violations
+    assert evaluation.max_load >= expected - 1e-9
+    if evaluation.max_load <= value + 1e-9:
+        assert evaluation.max_load == pytest.approx(expected, abs=1e-9), describe(problem)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cluster_problems(chain=True))
+def test_it_is_exact_on_a_chain(problem) -> None:
+    """No transfer passes over a stage of a chain: every stage is charged its neighbours'
+    true links, so the value is the optimum and the plan costs it."""
+    expected = _optimum(problem)
+    placement, value = _neighbours(problem)
+    if expected is None:
+        assert placement is None, describe(problem)
+        return
+    assert value == pytest.approx(expected, abs=1e-9), describe(problem)
+    assert evaluate(problem, placement).max_load == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_transfer_over_a_stage_is_charged_no_more_than_it_costs() -> None:
+    """``p -> r`` passes over the CPU stage that holds ``q``: the best plan sends it GPU to
+    GPU, and the DP must not charge it the CPU's slow link (its bound would then exceed
+    the optimum)."""
+    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
+
+    fast, slow = LinkCost(0.0, 0.01), LinkCost(0.0, 10.0)
+    kinds = (
+        DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, math.inf),
+        DeviceKind("cpu", DeviceClass.CPU, 1, math.inf),
+    )
+    links = ((fast, slow), (slow, fast))
+
+    def op(i, name, gpu, cpu, out, color=None):
+        return Op(key=i, name=name, latency=(gpu, cpu), supported=(True, True),
+                  size_bytes=0.0, transfer_cost=0.0, color=i if color is None else color,
+                  output_bytes=out)  # fmt: skip
+
+    # p2 is kept with p (one colour), so that the stage of q comes after p's
+    ops = (op(0, "p", 5.0, 50.0, 10.0), op(1, "p2", 0.0, 0.0, 1.0, color=0),
+           op(2, "q", 50.0, 5.0, 0.0), op(3, "r", 5.0, 50.0, 0.0))  # fmt: skip
+    problem = Problem("skip", ops, ((1, 2), (2, 3), (0, 3)), kinds, links=links)
+    expected = _optimum(problem)
+    placement, value = _neighbours(problem)
+    assert value <= expected + 1e-9
+    assert evaluate(problem, placement).max_load == pytest.approx(expected)
