@@ -49,6 +49,7 @@ from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
 from placer.solvers.dp.neighbours import neighbour_run, solve_neighbours
+from placer.solvers.dp.refine import refined_plans
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
 
@@ -110,11 +111,17 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     (one without mixed links), N ideals, P (ideal, sub-ideal) pairs within the bound, S
     device-count states, K kinds, m blocks and w = m / 64.
     """
-    options = options or SolverOptions()
+    return _solve(problem, options or SolverOptions(), refine=True)
+
+
+def _solve(problem: Problem, options: SolverOptions, *, refine: bool) -> SolveResult:
+    """:func:`solve_dp`; ``refine``: whether a graph too wide for the exact DP also gets
+    the plans split by layers and refined around their cuts (the DP those run is this
+    one without)."""
     counts = _counts_within_states(problem)
     if counts != [kind.count for kind in problem.kinds]:
         return _fewer_devices(problem, counts, options)
-    search = _Search(problem, options)
+    search = _Search(problem, options, refine)
     if _is_chain(search.blocks):
         swept = search.chain()
         if swept is not None:
@@ -129,9 +136,9 @@ class _Search:
     """One run of :func:`solve_dp`: the problem contracted, its DP runs, the best plan
     seen, the figures and notes of the answer, and the steps that lead to it."""
 
-    def __init__(self, problem: Problem, options: SolverOptions) -> None:
+    def __init__(self, problem: Problem, options: SolverOptions, refine: bool = False) -> None:
         self.started = time.perf_counter()
-        self.problem, self.options = problem, options
+        self.problem, self.options, self.refine = problem, options, refine
         self.blocks = contract(problem)
         check_feasible(problem, self.blocks)
         self.runs = costings(problem, self.blocks)
@@ -174,6 +181,14 @@ class _Search:
             self.best.offer(narrowed_split(self.problem, self.blocks, self.runs,
                                            self.max_ideals, self.options, bound))  # fmt: skip
 
+    def refined(self) -> None:
+        """Where the exact DP will not run: offer the plans split by whole layers and
+        refined around their cuts (:mod:`placer.solvers.dp.refine`)."""
+        if not self.refine or self.options.out_of_time():
+            return
+        for plan in refined_plans(self.problem, self.options, _unrefined):
+            self.best.offer(plan)
+
     def without_lattice(self) -> SolveResult:
         """The answer when the ideals are too many to enumerate (or time ran out)."""
         options, max_ideals = self.options, self.max_ideals
@@ -186,6 +201,7 @@ class _Search:
             hint = "the ideals' tables would not fit in memory"
         self.linear_orders()
         self.narrowed()
+        self.refined()
         return self.fallback(why, hint)
 
     def over(self, lattice: Lattice) -> SolveResult:
@@ -385,6 +401,10 @@ class _Search:
             gap=relative_gap(objective, lower),
             **typed,
         )
+
+
+def _unrefined(problem: Problem, options: SolverOptions) -> SolveResult:
+    return _solve(problem, options, refine=False)
 
 
 def _counts_within_states(problem: Problem) -> list[int]:
