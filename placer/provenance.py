@@ -302,6 +302,8 @@ def cluster_document(cluster: Cluster) -> dict[str, Any]:
             entry["host"] = group.host
         if not group.pipeline:
             entry["pipeline"] = False
+        if group.layout != "nchw":
+            entry["layout"] = group.layout
         devices.append(entry)
     return {
         "name": cluster.name,

@@ -154,6 +154,12 @@ class DeviceGroup:
     shared_bandwidth : float
         Memory bandwidth all the group's devices share (one CPU socket), bytes/s; 0:
         none beyond each device's own (:attr:`dram_bandwidth`).
+    layout : str
+        The memory layout the runtime keeps convolution activations in: ``nchw`` (the
+        ONNX model's own, which onnxruntime's CUDA provider and PyTorch keep by
+        default) or ``nhwc`` (channels-last).  On an accelerator, a convolution on
+        tensor cores (fp16, bf16, tf32) over ``nchw`` tensors also pays their conversion
+        to NHWC and back (:func:`placer.costs.roofline.op_time`).
     host : str
         The machine the group's devices are in ("": the cluster's one machine).  No
         cost depends on it; the pipeline simulator shares each host's link to the
@@ -176,6 +182,7 @@ class DeviceGroup:
     cores: tuple[int, ...] = ()
     shared_bandwidth: float = 0.0
     host: str = ""
+    layout: str = "nchw"
 
     def device_cores(self, index: int) -> tuple[int, ...]:
         """The cores device ``index`` (``name:index``) is pinned to: slice ``index``
@@ -296,6 +303,7 @@ class DeviceGroup:
             "efficiency": self.efficiency_spec,
             "overhead": self.overhead,
             "pipeline": self.pipeline,
+            "layout": self.layout,
             **(
                 {"cache": {"size": self.cache_bytes, "bandwidth": self.cache_bandwidth}}
                 if self.cache_bytes

@@ -76,7 +76,10 @@ _GROUP_FIELDS = (
     "cores",
     "shared_bandwidth",
     "host",
+    "layout",
 )
+#: The convolution layouts a group may name (``layout``; docs/cluster.md).
+LAYOUTS = ("nchw", "nhwc")
 _CACHE_FIELDS = ("size", "bandwidth")
 _EXPLICIT_REQUIRED = ("peak_flops", "memory", "memory_bandwidth")
 _LINKS_FIELDS = ("default", "pairs")
@@ -307,6 +310,13 @@ class _Spec:
                 f"expected true or false (false keeps the group out of the pipeline), "
                 f"got {shown(pipeline)}",
             )
+        layout = entry.get("layout", referenced.layout if referenced else "nchw")
+        if layout not in LAYOUTS:
+            raise self.error(
+                (*path, "layout"),
+                f"expected one of {', '.join(LAYOUTS)} (how the runtime lays out "
+                f"convolution activations), got {shown(layout)}",
+            )
         group = DeviceGroup(
             name=name,
             type=catalog.name if catalog else CUSTOM_TYPE,  # a device file: its figures
@@ -315,6 +325,7 @@ class _Spec:
             pipeline=pipeline,
             cores=cores,
             host=host,
+            layout=layout,
             **figures,
         )
         return _GroupSpec(group, catalog)

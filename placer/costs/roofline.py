@@ -27,6 +27,9 @@ References
    activations.)
 .. [3] Rajbhandari et al. (2020). ZeRO: Memory Optimizations Toward Training Trillion
    Parameter Models. SC.  (16 bytes per parameter for mixed-precision Adam.)
+.. [4] NVIDIA (2018). Tensor Ops Made Easier in cuDNN. NVIDIA Technical Blog.  (NCHW
+   tensors are converted to NHWC around tensor-core convolutions, at a cost; channels-
+   last data avoids it.)
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from placer.errors import InputError, ModelLoadError
 from placer.frontends.fusion import Fused, fuse
 from placer.frontends.onnx_graph import GraphNode, OpGraph
 from placer.frontends.opcost import OpClass
-from placer.problem import DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
+from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.util.inputs import load_json, read_text
 from placer.util.text import printable
 from placer.util.units import MAX_BYTES, format_bytes, format_bytes_apart, parse_number
@@ -454,8 +457,30 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
         regime, rate = Regime.COMPUTE, compute_rate
     else:
         regime, rate = Regime.MEMORY, stream_rate
+    converted = _layout_conversion(node, group, options, kind) * scale * factor
     seconds = max(compute, memory) + overhead
-    return OpTime(seconds, regime, kind.value, rate, flops, moved, overhead, inside)
+    if converted:
+        seconds += converted / group.stream_rate(converted, OpClass.TRANSPOSE.value)
+    return OpTime(seconds, regime, kind.value, rate, flops, moved + converted, overhead, inside)
+
+
+def _layout_conversion(node: GraphNode, group: DeviceGroup, options: CostOptions,
+                       kind: OpClass) -> float:  # fmt: skip
+    """Bytes (in the model's type) that converting a convolution's activations from
+    NCHW to NHWC and back moves, where the group's runtime keeps NCHW tensors
+    (``layout: nchw``) and runs the convolution on tensor cores: the costed type's peak
+    exceeds fp32's.  cuDNN's tensor-core kernels take NHWC and convert NCHW tensors
+    around each call [4]_, reading and writing its input and its output once more
+    (each pass of a backward op converts its two tensors likewise).  0 otherwise."""
+    if (
+        kind is not OpClass.CONV
+        or group.layout != "nchw"
+        or group.device_class is not DeviceClass.ACCELERATOR
+        or group.peak(options.dtype.value) <= group.peak("fp32")
+    ):
+        return 0.0
+    activations = node.bytes_read - node.param_bytes + node.bytes_written
+    return 2.0 * max(activations, 0.0)
 
 
 def _forward_charges(graph: OpGraph, options: CostOptions) -> tuple[float, dict[int, Fused]]:

@@ -159,6 +159,16 @@ def test_transfer_time():
 
 
 ERRORS = {
+    "unknown layout": (
+        """\
+        devices:
+          - type: t4
+            layout: nhcw
+        """,
+        3,
+        "devices[0].layout",
+        "expected one of nchw, nhwc",
+    ),
     "yaml syntax": (
         """\
         devices:

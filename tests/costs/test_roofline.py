@@ -103,6 +103,30 @@ def test_tf32_moves_fp32_bytes_at_its_own_peak_and_falls_back_without_one() -> N
     assert mm.output_bytes == 4e6
 
 
+def test_tensor_core_convolutions_on_nchw_tensors_pay_their_conversion() -> None:
+    """A conv reading 4 MB of activations (and 1 MB of weights) and writing 4 MB: in
+    fp16 on NCHW tensors it also moves 2 x 8 MB (fp32 figures, halved) through the
+    group's transpose bandwidth; channels-last, fp32 (no tensor cores) and a CPU do not."""
+    conv = GraphNode("conv", "Conv", 1e6, 5e6, 4e6, 250_000, 1e6, 4e6, True)
+    one = OpGraph("c", (conv,), (), 1e6, 4, ())
+
+    def latency(dtype: DType, layout: str, kind: str = "") -> float:
+        cluster = parse_cluster(
+            f"devices: [{{name: g, {kind}peak_flops: {{fp32: 10TFLOPS, fp16: 80TFLOPS}},"
+            " memory: 16GiB, memory_bandwidth: 1TB/s, efficiency: 0.5, overhead: 0us,"
+            f" layout: {layout}}}]"
+        )
+        return build_problem(one, cluster, CostOptions(dtype=dtype)).ops[0].latency[0]
+
+    converted = 2 * (5e6 - 1e6 + 4e6) / 2  # fp16: half the model's fp32 bytes
+    assert latency(DType.FP16, "nchw") == pytest.approx(
+        latency(DType.FP16, "nhwc") + converted / 0.5e12
+    )
+    assert latency(DType.FP32, "nchw") == latency(DType.FP32, "nhwc")
+    cpu = "class: cpu, "
+    assert latency(DType.FP16, "nchw", cpu) == latency(DType.FP16, "nhwc", cpu)
+
+
 def test_training_graph_mirrors_the_forward_one() -> None:
     options = CostOptions(mode=Mode.TRAINING, optimizer=Optimizer.ADAM)
     problem = build_problem(graph(), CLUSTER, options)

@@ -582,6 +582,8 @@ def _socket(draw, group: dict[str, Any]) -> None:
         group["shared_bandwidth"] = draw(figure("bandwidth"))
     if _maybe(draw):
         group["cores"] = draw(core_lists)
+    if _maybe(draw):
+        group["layout"] = draw(st.sampled_from(["nchw", "nhwc"]))
 
 
 @st.composite
