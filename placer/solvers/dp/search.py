@@ -147,8 +147,16 @@ class _Search:
             self.stats["dp_runs"] = len(self.runs)
         self.notes: list[str] = []
         self.best = _Best(problem)
+        # where links differ, the DP that knows its stages' neighbours replaces the
+        # subsets' upper and lower runs over the ideals (not along linear orders)
+        self.neighbour = None
+        if any(run.role is not Role.EXACT for run in self.runs):
+            self.neighbour = neighbour_run(problem, self.blocks)
         states = max(States.of(run.counts).n_states for run in self.runs)
         masks = max(run.weights.shape[1] for run in self.runs)
+        if self.neighbour is not None:
+            states = max(states, self.neighbour.n_states)
+            masks = max(masks, self.neighbour.costing.weights.shape[1])
         per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
         self.max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
 
@@ -163,7 +171,9 @@ class _Search:
         self.stats["ideals"] = blocks.n_blocks + 1
         for placement, _, _ in swept:
             self.best.offer(placement)
-        return self.conclude([(placement, value, math.inf) for placement, value, _ in swept])
+        values = [value for _, value, _ in swept]
+        found = zip(self.runs, values, [math.inf] * len(values), strict=True)
+        return self.conclude(list(found))
 
     def linear_orders(self) -> None:
         """Offer the best split of each linear order: an upper bound to prune stages with
@@ -262,76 +272,73 @@ class _Search:
         return f"more than {self.options.max_pairs:,} ideal pairs"
 
     def exact(self, stages: _Stages, pruned: bool, found_bracket) -> SolveResult:
-        """Every run of the exact DP, each pruned by the best plan so far; the bracket's
-        answer if their pairs or the time run out."""
+        """Every run of the exact DP, each pruned by the best plan so far (where links
+        differ: the runs of the subsets whose links are alike, then the neighbour DP);
+        the bracket's answer if their pairs or the time run out."""
         options, best = self.options, self.best
         found = []
         pairs = 0
-        for run in self.runs:
+        runs = [run for run in self.runs
+                if self.neighbour is None or run.role is Role.EXACT]  # fmt: skip
+        for run in runs:
             bound = best.value * (1 + _SLACK) + _SLACK
             left = replace(options, max_pairs=options.max_pairs - pairs)
             placement, value, run_pairs = _run(self.problem, self.blocks, run, stages, bound, left)
             pairs += run_pairs
             if pairs > options.max_pairs or placement is _OUT_OF_TIME:
-                self.stats["pairs"] = pairs
-                if not pruned:
-                    self.linear_orders()
-                if placement is _OUT_OF_TIME:
-                    why = "the time limit ran out"
-                    if found_bracket is None:
-                        return self.fallback(why, "raise --time-limit")
-                else:
-                    why = self.too_wide
-                return self.bracketed(stages, why, found_bracket)
+                return self.gave_up(stages, pairs, pruned, found_bracket,
+                                    placement is _OUT_OF_TIME)  # fmt: skip
             best.offer(placement)
-            found.append((placement, value, bound))
+            found.append((run, value, bound))
+        neighbours = None
+        if self.neighbour is not None:
+            bound = best.value * (1 + _SLACK) + _SLACK
+            left = replace(options, max_pairs=options.max_pairs - pairs)
+            problem, blocks, run = self.problem, self.blocks, self.neighbour
+            placement, value, run_pairs = solve_neighbours(problem, blocks, run, stages, bound,
+                                                           left)  # fmt: skip
+            pairs += run_pairs
+            if value is None:
+                return self.gave_up(stages, pairs, pruned, found_bracket, options.out_of_time())
+            best.offer(placement)
+            neighbours = min(value, bound)
+            self.stats["dp_runs"] = len(runs) + 1
         self.stats["pairs"] = pairs
         floor = found_bracket.lower if found_bracket is not None else 0.0
-        floor = max(floor, self.neighbours(stages, found, pairs))
-        return self.conclude(found, floor)
+        return self.conclude(found, floor, neighbours)
 
-    def neighbours(self, stages: _Stages, found, pairs: int) -> float:
-        """Where links differ and the runs leave a gap: the bound of the DP that knows
-        each stage's neighbours (:mod:`placer.solvers.dp.neighbours`), its plan offered;
-        0 where it does not run or runs out of pairs or time."""
-        problem, runs, best = self.problem, self.runs, self.best
-        if all(run.role is Role.EXACT for run in runs) or best.placement is None:
-            return 0.0
-        lower = min(
-            (proven for run, (_, value, bound) in zip(runs, found, strict=True)
-             if (proven := lower_bound_of(run.role, value, bound)) is not None),
-            default=math.inf,
-        )  # fmt: skip
-        if best.value <= lower * (1 + 1e-9) + 1e-15:
-            return 0.0  # already proven optimal
-        run = neighbour_run(problem, self.blocks)
-        if run is None:
-            return 0.0
-        bound = best.value * (1 + _SLACK) + _SLACK
-        left = replace(self.options, max_pairs=self.options.max_pairs - pairs)
-        placement, value, visited = solve_neighbours(problem, self.blocks, run, stages, bound,
-                                                     left)  # fmt: skip
-        self.stats["pairs"] = pairs + visited
-        if value is None:
-            return 0.0
-        self.stats["dp_runs"] = self.stats.get("dp_runs", len(runs)) + 1
-        best.offer(placement)
-        return min(value, bound)
+    def gave_up(self, stages: _Stages, pairs: int, pruned: bool, found_bracket,
+                timed_out: bool) -> SolveResult:  # fmt: skip
+        """The answer when the exact runs ran out of pairs or time: the bracket's."""
+        self.stats["pairs"] = pairs
+        if not pruned:
+            self.linear_orders()
+        if timed_out:
+            why = "the time limit ran out"
+            if found_bracket is None:
+                return self.fallback(why, "raise --time-limit")
+        else:
+            why = self.too_wide
+        return self.bracketed(stages, why, found_bracket)
 
-    def conclude(self, found, floor: float = 0.0) -> SolveResult:
-        """The result once every run finished: ``found`` holds each run's (placement,
-        value, pruning bound), and ``best`` has been offered their placements; ``floor``
-        is another proven lower bound (the bracket's)."""
-        problem, runs, best = self.problem, self.runs, self.best
+    def conclude(self, found, floor: float = 0.0, neighbours: float | None = None) -> SolveResult:
+        """The result once every run finished: ``found`` holds each run's (run, value,
+        pruning bound), and ``best`` has been offered their placements; ``floor`` is
+        another proven lower bound (the bracket's), and ``neighbours`` the neighbour
+        DP's, which bounds every placement (the runs then cover only some)."""
+        problem, best = self.problem, self.best
         lower = math.inf
-        for run, (_, value, bound) in zip(runs, found, strict=True):
-            proven = lower_bound_of(run.role, value, bound)
-            if proven is not None:
-                lower = min(lower, proven)
+        if neighbours is not None:
+            lower = neighbours
+        else:
+            for run, value, bound in found:
+                proven = lower_bound_of(run.role, value, bound)
+                if proven is not None:
+                    lower = min(lower, proven)
         lower = max(lower, floor) if math.isfinite(lower) else lower
         if best.placement is None:
             raise explain_infeasible(problem, self.blocks)
-        if len(runs) == 1 and runs[0].role is Role.EXACT:
+        if neighbours is None and len(found) == 1 and found[0][0].role is Role.EXACT:
             return self.result(True)
         self.stats["contiguous_lower_bound"] = lower
         if best.value <= lower * (1 + 1e-9) + 1e-15:
