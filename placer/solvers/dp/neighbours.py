@@ -26,12 +26,13 @@ when all its stages are clean:
   as the best plans on layered models are: then it is **proven optimal**.  On a chain
   every stage is clean, and the DP is exact.
 
-The search (:mod:`placer.solvers.dp.search`) runs it after the runs of
-:mod:`placer.solvers.dp.costing`, only where their bracket is still open.
+Over the ideals, the search (:mod:`placer.solvers.dp.search`) runs it in place of the
+upper and lower runs of :mod:`placer.solvers.dp.costing`, after the exact runs of the
+subsets of kinds whose links are alike (whose plans prune it).
 
 Time O(S · K · (K + 1)² · P) for P (ideal, sub-ideal) pairs, S device-count states and
-K kinds, against O(S · K · P) per run of :mod:`placer.solvers.dp.costing`, which runs up
-to two per subset of kinds.
+K kinds, against O(S · K · P) for each of the up to two runs per subset of kinds it
+replaces.
 
 References
 ----------
