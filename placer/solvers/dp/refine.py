@@ -85,8 +85,8 @@ def refined_plans(
             level + 1 if keys[u] in cut and scopes[u][0] is not None else level
             for u, level in enumerate(levels)
         ]
-        if finer == levels:
-            break
+        if _keys(scopes, finer) == keys:
+            break  # the groups at the cuts are single ops already
         levels = finer
     return plans
 
