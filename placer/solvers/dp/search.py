@@ -154,9 +154,6 @@ class _Search:
             self.neighbour = neighbour_run(problem, self.blocks)
         states = max(States.of(run.counts).n_states for run in self.runs)
         masks = max(run.weights.shape[1] for run in self.runs)
-        if self.neighbour is not None:
-            states = max(states, self.neighbour.n_states)
-            masks = max(masks, self.neighbour.costing.weights.shape[1])
         per_ideal = states + 2 * len(problem.kinds) * masks  # table cells + cut totals
         self.max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // per_ideal))
 
@@ -232,10 +229,15 @@ class _Search:
 
     def estimate_pairs(self, stages: _Stages) -> float:
         """About how many pairs the exact runs would visit within the best plan's bound
-        (every run may visit about as many as the first)."""
+        (every run may visit about as many as the first), the neighbour DP counted as
+        ``K + 2`` runs for ``K`` kinds (what its pairs cost against a run's)."""
         cap = capacity(self.problem, np.array([kind.count for kind in self.problem.kinds]))
         bound = self.best.value * (1 + _SLACK) + _SLACK
-        return stages.estimate_pairs(cap, bound, self.options.max_pairs) * len(self.runs)
+        runs = len(self.runs)
+        if self.neighbour is not None:
+            exact = sum(run.role is Role.EXACT for run in self.runs)
+            runs = exact + len(self.problem.kinds) + 2
+        return stages.estimate_pairs(cap, bound, self.options.max_pairs) * runs
 
     def screen(self, stages: _Stages, pruned: bool):
         """``(bracket or None, answer or None)``: before the exact runs on a wide lattice,
@@ -278,8 +280,10 @@ class _Search:
         options, best = self.options, self.best
         found = []
         pairs = 0
-        runs = [run for run in self.runs
-                if self.neighbour is None or run.role is Role.EXACT]  # fmt: skip
+        neighbour, n = self.neighbour, stages.lattice.bits.shape[0]
+        if neighbour is not None and neighbour.n_states * n > MAX_TABLE_CELLS:
+            neighbour = None  # its tables would not fit: the subsets' upper and lower runs
+        runs = [run for run in self.runs if neighbour is None or run.role is Role.EXACT]
         for run in runs:
             bound = best.value * (1 + _SLACK) + _SLACK
             left = replace(options, max_pairs=options.max_pairs - pairs)
@@ -291,10 +295,10 @@ class _Search:
             best.offer(placement)
             found.append((run, value, bound))
         neighbours = None
-        if self.neighbour is not None:
+        if neighbour is not None:
             bound = best.value * (1 + _SLACK) + _SLACK
             left = replace(options, max_pairs=options.max_pairs - pairs)
-            problem, blocks, run = self.problem, self.blocks, self.neighbour
+            problem, blocks, run = self.problem, self.blocks, neighbour
             placement, value, run_pairs = solve_neighbours(problem, blocks, run, stages, bound,
                                                            left)  # fmt: skip
             pairs += run_pairs
