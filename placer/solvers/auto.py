@@ -77,12 +77,15 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     if options.contiguous and dp.optimal:
         return _choose(dp, "dp: the exact DP finished within its limits", started)
     if options.contiguous and dp.bracketed:
-        return _after_bracket(problem, dp, options, time_limit, started)
+        why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
+        return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.lower_bound is not None:
-        why = (
-            f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the "
-            "optimum (--solver milp searches further)"
-        )
+        why = f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the optimum"
+        if options.time_limit is not None:
+            # a time budget given: the MILP, exact over links, searches from the plan
+            return _after_bracket(problem, dp, options, time_limit, started, why)
+        if dp.gap is not None and dp.gap > target:
+            why += " (with --time-limit S the MILP searches on from this plan)"
         return _choose(dp, why, started)
     if not options.contiguous:
         why = "milp: non-contiguous placements are the MILP's alone (warm-started from the DP)"
@@ -109,14 +112,12 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
 BRACKET_GAP = 0.01
 
 
-def _after_bracket(
-    problem: Problem, dp: SolveResult, options: SolverOptions, time_limit: float, started: float
-) -> SolveResult:
-    """The DP split the graph by its bracket: keep its plan when its certified gap is
-    small, else let the MILP search from it for the time left, keeping the better plan
-    and the higher of the two proven bounds."""
+def _after_bracket(problem: Problem, dp: SolveResult, options: SolverOptions,
+                   time_limit: float, started: float, why: str) -> SolveResult:  # fmt: skip
+    """The DP bracketed the optimum (``why`` says how): keep its plan when its certified
+    gap is small, else let the MILP search from it for the time left, keeping the better
+    plan and the higher of the two proven bounds."""
     target = options.mip_gap if options.mip_gap is not None else BRACKET_GAP
-    why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
     milp_options = replace(
         _milp_options(options, time_limit), warm_start=dp.placement, lower_bound=dp.lower_bound
     )
@@ -131,10 +132,15 @@ def _after_bracket(
     lower = max(b for b in (dp.lower_bound, milp.lower_bound) if b is not None)
     better = milp.objective < dp.objective
     best = milp if better else dp
-    best = replace(best, lower_bound=lower, gap=relative_gap(best.objective, lower))
+    proven = best.objective <= lower * (1 + 1e-9) + 1e-15  # the MILP's bound closed the gap
+    best = replace(best, lower_bound=lower, gap=relative_gap(best.objective, lower),
+                   optimal=best.optimal or proven)  # fmt: skip
+    closed = " and proved it optimal" if proven else ""
     if better:
-        why = "milp: warm-started from the DP's bracketed plan, it found a better one"
+        why = f"milp: warm-started from the DP's plan, it found a better one{closed}"
         return _choose(best, why, started)
+    if proven:
+        return _choose(best, f"{why}; the MILP proved it optimal", started)
     return _choose(best, f"{why}; the MILP found nothing better in the time", started)
 
 

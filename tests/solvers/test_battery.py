@@ -36,6 +36,12 @@ def auto(problem, options):
     return solve_auto(problem, options)
 
 
+def auto_timed(problem, options):
+    """auto given a time budget: where the DP brackets the optimum over links of
+    different speeds, the MILP searches on from its plan and may prove it."""
+    return solve_auto(problem, replace(options, time_limit=20.0))
+
+
 def milp_highs(problem, options):
     if not _HIGHS:
         pytest.skip("highspy is not installed")
@@ -94,7 +100,7 @@ def test_links_of_different_speeds_are_charged_exactly(solve, problem) -> None:
     _agrees(solve, problem)
 
 
-@pytest.mark.parametrize("solve", CONTIGUOUS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("solve", [*CONTIGUOUS, auto_timed], ids=lambda f: f.__name__)
 @_SETTINGS
 @given(problem=cluster_problems())
 def test_every_claim_over_links_of_different_speeds_is_honest(solve, problem) -> None:
