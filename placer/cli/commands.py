@@ -46,7 +46,7 @@ from placer.outputs.tables import (
 )
 from placer.runtime.runner import CHECK_TOLERANCE
 from placer.solvers import BASELINES, SOLVERS, SolverOptions
-from placer.solvers.base import MipBackend, relative_gap
+from placer.solvers.base import MipBackend, command_deadline, relative_gap
 from placer.util.fileio import check_outputs, streamed, write_outputs
 from placer.util.text import first_line, markup_safe, printable
 from placer.util.units import Range, parse_integer, parse_number
@@ -390,8 +390,8 @@ solver_options = _options(
                  default=MipBackend.HIGHS.value, show_default=True,
                  help="MILP backend (HiGHS, or PuLP's bundled CBC)."),
     click.option("--time-limit", type=TIME_LIMIT, default=None,
-                 help="Seconds the whole solve may take: the DP, building and running "
-                      "the MILP, the bounds [auto: the MILP gets 60]."),
+                 help="Seconds the command may take, loading the model included: the DP, "
+                      "building and running the MILP, the bounds [auto: the MILP gets 60]."),
     click.option("--mip-gap", type=MIP_GAP, default=None,
                  help="Relative gap at which the MILP may stop."),
     click.option("--threads", type=THREADS, default=None,
@@ -399,16 +399,18 @@ solver_options = _options(
 )  # fmt: skip
 
 
-def _solver(kwargs: dict, progress=None) -> SolverOptions:
+def _solver(kwargs: dict, progress=None, started: float | None = None) -> SolverOptions:
+    time_limit = kwargs.pop("time_limit")
     return SolverOptions(
         max_ideals=kwargs.pop("max_ideals"),
         max_pairs=kwargs.pop("max_pairs"),
         contiguous=kwargs.pop("contiguous"),
         mip_solver=MipBackend(kwargs.pop("mip_solver")),
-        time_limit=kwargs.pop("time_limit"),
+        time_limit=time_limit,
         mip_gap=kwargs.pop("mip_gap"),
         threads=kwargs.pop("threads"),
         progress=progress,
+        deadline=None if started is None else command_deadline(started, time_limit),
     )
 
 
@@ -506,6 +508,7 @@ def place(
     **kwargs,
 ) -> None:  # fmt: skip
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
+    started = time.monotonic()  # --time-limit counts from here
     inputs = {"MODEL": model, "--cluster": kwargs["cluster"], "--costs": kwargs["costs"]}
     _check_output(fmt, output, inputs)  # before minutes of solving
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):
@@ -513,7 +516,7 @@ def place(
         problem, full = app.load_searched_and_model(model, _model(kwargs))
     schedule = _schedule(problem, kwargs)
     with _progress() as progress:
-        result = app.place(problem, solver, _solver(kwargs, progress))
+        result = app.place(problem, solver, _solver(kwargs, progress, started))
     if full is not None:
         result = app.on_the_model(result, full)
     result = _simulated(result, kwargs, schedule)

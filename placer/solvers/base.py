@@ -69,6 +69,26 @@ class SolverOptions:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 
+#: What a command keeps of its ``--time-limit`` for the work after the solve (the
+#: bounds' check, the evaluation, writing the plan): this share of it, at most
+#: :data:`MAX_RESERVE_SECONDS`.
+RESERVE_SHARE = 0.05
+MAX_RESERVE_SECONDS = 2.0
+
+
+def command_deadline(started: float, time_limit: float | None) -> float | None:
+    """The solve's deadline (``time.monotonic()``) for a command that started at
+    ``started`` with ``--time-limit``: the limit counts from the command's start, model
+    loading included, less a reserve for what follows the solve; None without a limit.
+
+    >>> command_deadline(100.0, 30.0), command_deadline(100.0, 60.0), command_deadline(0.0, None)
+    (128.5, 158.0, None)
+    """
+    if time_limit is None:
+        return None
+    return started + time_limit - min(MAX_RESERVE_SECONDS, RESERVE_SHARE * time_limit)
+
+
 class BoundSource(str, Enum):
     """Where a :class:`SolveResult`'s ``lower_bound`` comes from."""
 

@@ -410,3 +410,22 @@ def test_an_output_in_a_missing_directory_is_refused_before_work(run_placer, inp
     result = run_placer("place", inputs / "wl.json", "-o", inputs / "nowhere" / "plan.json")
     one_line_error(result, "plan.json: cannot write: no such directory")
     assert not (inputs / "nowhere").exists()
+
+
+def test_the_time_limit_counts_from_the_start_of_the_command(run_placer, monkeypatch) -> None:
+    """Loading the model is part of it: the solve's deadline is the command's start plus
+    the limit, less the reserve for what follows the solve (5%, at most 2 s)."""
+    from placer import api
+
+    seen = {}
+    solve = api.place
+
+    def place(problem, solver, options):
+        seen["deadline"], seen["called"] = options.deadline, time.monotonic()
+        return solve(problem, solver, options)
+
+    monkeypatch.setattr(api, "place", place)
+    before = time.monotonic()
+    result = run_placer("place", WORKLOAD, "--time-limit", "40")
+    assert result.exit_code == 0, result.stderr
+    assert before + 38.0 <= seen["deadline"] <= seen["called"] + 38.0
