@@ -221,17 +221,24 @@ def solve_order(
     return _backtrack(problem, blocks, costs, states, pointers, final)
 
 
-def least_limit(works, high: float, stop=None) -> float | None:
+def least_limit(works, high: float, stop=None, rtol: float = 0.0) -> float | None:
     """The least non-negative float ``limit <= high`` for which ``works(limit)`` holds,
     given that it holds at ``high`` and keeps holding above any limit where it does; None
-    if ``stop()`` says so first.
+    if ``stop()`` says so first.  With ``rtol > 0``, a limit that works and is within
+    ``rtol`` (relative) of one that does not: ``limit * (1 - rtol)`` then bounds the
+    least from below.
 
     Bisects over the bit patterns of non-negative floats, which sort as the floats do:
-    at most 64 calls, and the answer is exact to the last float.
+    at most 64 calls, and the answer is exact to the last float (about 32 with
+    ``rtol = 1e-6``).
     """
     # no limit below `low` works, `high` does, and they end one float apart
     low_bits, high_bits = -1, int(np.float64(high).view(np.int64))
     while high_bits - low_bits > 1:
+        if low_bits >= 0 and rtol > 0:
+            low = float(np.int64(low_bits).view(np.float64))
+            if float(np.int64(high_bits).view(np.float64)) * (1 - rtol) <= low:
+                break
         if stop is not None and stop():
             return None
         mid_bits = (low_bits + high_bits) // 2
