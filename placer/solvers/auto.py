@@ -5,8 +5,9 @@ ideals; a wide graph (many parallel branches) has exponentially many, and the DP
 falls back to a linear order without a certificate.  The MILP ([1]_, Section 5) has no
 such wall: seeded with that linear-order placement it can only improve on it, and its
 bound says how far from optimal the answer may be.  With links of different speeds the
-DP brackets the optimum (:mod:`placer.solvers.dp.costing`); its plan and certified gap
-are the answer, since the MILP seldom narrows a bracket of a large graph in minutes.
+DP may only bracket the optimum (:mod:`placer.solvers.dp.neighbours`); its plan and
+certified gap are the answer, and given a time limit the MILP, exact over links,
+searches on from them for the time left.
 
 References
 ----------
