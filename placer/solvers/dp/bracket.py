@@ -46,7 +46,6 @@ import numpy as np
 from placer.problem import Placement, Problem
 from placer.solvers.blocks import BlockGraph, _transfer_weights
 from placer.solvers.dp import _bracket_kernels as kernels
-from placer.solvers.dp import _ideal_kernels
 from placer.solvers.dp.chain import States, least_limit
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
 from placer.solvers.dp.lattice import BackPointers, backtrack, slices
@@ -194,11 +193,7 @@ def _cuts(blocks: BlockGraph, stages, counts: np.ndarray) -> np.ndarray:
         Costing(Role.UPPER, counts, True, 0, blocks.hyperedges, blocks.weights[:, None, :]),
         blocks,
     )
-    cuts = stages.cuts(run.hyperedges)
-    with deferred_interrupt():  # linear in the cut lists
-        return _ideal_kernels.cut_totals(
-            cuts.cut_start, cuts.cut_items, np.ascontiguousarray(run.weights)
-        )
+    return stages.charged(run.hyperedges, run.weights)[2]
 
 
 def _csr(lists) -> tuple[np.ndarray, np.ndarray]:

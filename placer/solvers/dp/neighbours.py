@@ -50,7 +50,6 @@ import numpy as np
 from placer.problem import Placement, Problem
 from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph, aggregate_transfers
-from placer.solvers.dp import _ideal_kernels
 from placer.solvers.dp import _neighbour_kernels as kernels
 from placer.solvers.dp.chain import MAX_STATES, States, capacity
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
@@ -101,10 +100,7 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     costing = run.costing
     lattice = stages.lattice
     n = lattice.bits.shape[0]
-    cuts = stages.cuts(costing.hyperedges)
-    weights = np.ascontiguousarray(costing.weights)
-    with deferred_interrupt():  # linear in the cut lists
-        cut_total = _ideal_kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)
+    cuts, weights, cut_total = stages.charged(costing.hyperedges, costing.weights)
     states = States.of(costing.counts)
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,

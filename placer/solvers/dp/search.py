@@ -734,6 +734,16 @@ class _Stages:
             self._cuts[hyperedges] = kernels.Cuts(h_start, h_members, cut_start, cut_items)
         return self._cuts[hyperedges]
 
+    def charged(self, hyperedges: tuple[tuple[int, ...], ...], weights: np.ndarray):
+        """``(cuts, weights, cut_total)``: the cut lists of ``hyperedges``, their
+        ``weights[k, m, h]`` (contiguous, as the kernels take them) and the summed weights
+        each ideal cuts, ``cut_total[k, m, i]``."""
+        cuts = self.cuts(hyperedges)
+        weights = np.ascontiguousarray(weights)
+        with deferred_interrupt():  # linear in the cut lists
+            cut_total = kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)
+        return cuts, weights, cut_total
+
     def estimate_pairs(self, cap: np.ndarray, bound: float, budget: float) -> float:
         """About how many (ideal, sub-ideal) pairs a run within ``bound`` visits.
 
@@ -763,10 +773,7 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, options):
     """
     lattice = stages.lattice
     n = lattice.bits.shape[0]
-    cuts = stages.cuts(run.hyperedges)
-    weights = np.ascontiguousarray(run.weights)
-    with deferred_interrupt():  # linear in the cut lists
-        cut_total = kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)
+    cuts, weights, cut_total = stages.charged(run.hyperedges, run.weights)
     states = States.of(run.counts)
     n_states = states.n_states
     pays = weights.reshape(len(run.counts), -1).any(axis=1)
