@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -430,27 +430,32 @@ def restrict_cuts(problem: Problem, rule: CutRule, model: str) -> Problem:
     if not rule.active:
         return problem
     label = rule.labeller((s for op in problem.ops for s in op.scopes), model)
-    sets = UnionFind()
-    find = sets.find
+    groups = [[label(scope) for scope in op.scopes] for op in problem.ops]
+    grouped, count = colour_groups(problem, groups)
+    what = "layer" if rule.cut_at is None else "group of scopes it matches"
+    note = f"{rule.option}: each {what} stays on one device ({count} in all)"
+    return replace(grouped, notes=(*problem.notes, note))
 
-    first: dict[str, int] = {}
-    groups = 0
-    for op in problem.ops:
-        for scope in op.scopes:
-            group = label(scope)
-            if group is None:
-                continue
-            if group not in first:
-                first[group] = op.color
-                groups += 1
-            sets.union(op.color, first[group])
+
+def colour_groups(
+    problem: Problem, groups: Sequence[Iterable[Hashable | None]]
+) -> tuple[Problem, int]:
+    """``problem`` with the ops that share a group in one colour class, and the number
+    of groups: ``groups[u]`` are op ``u``'s groups (None: none).  Ops with the same
+    colour share a device in every solver and in the evaluator, so no placement of the
+    result splits a group; an op of no group keeps its colour."""
+    sets = UnionFind()
+    first: dict[Hashable, int] = {}
+    for op, keys in zip(problem.ops, groups, strict=True):
+        for key in keys:
+            if key is not None:
+                sets.union(op.color, first.setdefault(key, op.color))
+    find = sets.find
     ops = tuple(
         op if find(op.color) == op.color else replace(op, color=find(op.color))
         for op in problem.ops
     )
-    what = "layer" if rule.cut_at is None else "group of scopes it matches"
-    note = f"{rule.option}: each {what} stays on one device ({groups} in all)"
-    return replace(problem, ops=ops, notes=(*problem.notes, note))
+    return replace(problem, ops=ops), len(first)
 
 
 def split_group(

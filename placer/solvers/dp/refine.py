@@ -33,8 +33,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from placer.errors import InfeasiblePlacement, NoPlacementFound, SearchGaveUp
-from placer.frontends.layers import layer_map
-from placer.graphs import UnionFind
+from placer.frontends.layers import colour_groups, layer_map
 from placer.problem import Placement, Problem
 from placer.solvers.base import SolveResult, SolverOptions
 
@@ -120,15 +119,7 @@ def _keys(scopes, levels: list[int]) -> list[object]:
 
 def _grouped(problem: Problem, scopes, levels: list[int]) -> Problem:
     """``problem`` with the ops of each group (:func:`_keys`) in one colour class."""
-    sets = UnionFind()
-    first: dict[object, int] = {}
-    for op, key in zip(problem.ops, _keys(scopes, levels), strict=True):
-        sets.union(op.color, first.setdefault(key, op.color))
-    ops = tuple(
-        op if sets.find(op.color) == op.color else replace(op, color=sets.find(op.color))
-        for op in problem.ops
-    )
-    return replace(problem, ops=ops)
+    return colour_groups(problem, [(key,) for key in _keys(scopes, levels)])[0]
 
 
 def _cut_groups(problem: Problem, keys: list[object], plan: Placement) -> set[object]:
