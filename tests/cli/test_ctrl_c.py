@@ -165,3 +165,30 @@ def test_ctrl_c_at_random_moments(name, source, args, kind, plans, tmp_path) -> 
 def _named(out: Path, args: list[str]) -> str:
     """The output's file name as the arguments give it (``out`` plus its suffix)."""
     return next(Path(a.format(out=out, plan="")).name for a in args if "{out}" in a)
+
+
+def test_ctrl_c_while_a_module_loads_ends_the_command_at_once(tmp_path) -> None:
+    """Outside an import the command line's handler raises KeyboardInterrupt; inside one
+    (a native module's initialisation calling back into Python, where unwinding crashed
+    1 in 200 early Ctrl-Cs) it ends the process with 130 and the one line."""
+    (tmp_path / "loads_slowly.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+    )
+    script = (
+        "import os, signal\n"
+        "from placer import cli\n"
+        "signal.signal(signal.SIGINT, cli._on_ctrl_c)\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    import time; time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('raised', flush=True)\n"
+        "import loads_slowly\n"
+        "print('not reached')\n"
+    )
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert time.monotonic() - began < 4, "the import's sleep ran"
+    assert (done.returncode, done.stdout, done.stderr) == (130, "raised\n", "placer: interrupted\n")
