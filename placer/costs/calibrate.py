@@ -14,9 +14,12 @@ reproduces the measured time under placer's own counting.  The figures:
   runtime's default optimisation level (onnxruntime converts them to its blocked NCHWc
   layout, 1.5 to 5 times faster here), and one by one with the optimisations off
   (``efficiency.unfused``, used by ``--fusion none``); a depthwise convolution of stride
-  2 besides stride 1; and convolutions of 576, 256, 27 and 16 multiply-adds per output,
-  to which ``rate = A · K / (K + K0)`` is fitted (``efficiency.half_at``: ``K0``; the
-  class's efficiency is then ``A`` over the peak);
+  2 besides stride 1 (``efficiency.strided``: its rate's share); and plain convolutions
+  of several GEMM shapes (576 to 16 multiply-adds per output ``K``, 16 to 256 output
+  channels ``M``, 49 to 12,544 output positions ``N``), to which
+  ``rate = A · K/(K + K0) · M/(M + M0) · N/(N + N0)`` is fitted (``efficiency.half_at``,
+  ``half_at_channels``, ``half_at_positions``; the class's efficiency is then ``A``
+  over the peak);
 * ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
   bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
   memory's; the cache's size is the largest traffic still streaming at more than the
@@ -57,12 +60,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from placer.costs.cluster import HALF_AT, UNFUSED
+from placer.costs.cluster import (
+    HALF_AT,
+    HALF_AT_CHANNELS,
+    HALF_AT_POSITIONS,
+    NESTED_EFFICIENCY,
+    STRIDED,
+    UNFUSED,
+    UNSHAPED,
+)
 from placer.costs.contention import StreamJob, available_cores, stream_together
 from placer.costs.cores import format_core_list
 from placer.costs.sessions import Runner
 from placer.errors import InputError
-from placer.frontends.opcost import OpClass, TensorInfo, cost_of
+from placer.frontends.opcost import OpClass, ProductShape, TensorInfo, cost_of
 
 #: The runtime calibration files are measured with (``calibration.runtime``).
 RUNTIME = "onnxruntime"
@@ -89,7 +100,7 @@ class Measurement:
     flops: float
     bytes: float
     seconds: float
-    inner: float = 0.0  # multiply-adds per output (products and convolutions)
+    shape: ProductShape = UNSHAPED  # the GEMM a product or convolution runs as
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ def calibrate(
         kind = f"{UNFUSED}{bench.op_class}" if _SPLIT.get(bench.op_class) and not bench.optimised \
             else bench.op_class
         results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds,
-                                   bench.inner))  # fmt: skip
+                                   bench.shape))  # fmt: skip
     if together:
         largest = next(b for b in benches if b.name == f"Add {_SWEEP_BYTES[-1]} B")
         if progress is not None:
@@ -230,7 +241,7 @@ class _Bench:
     bytes: float
     optimised: bool = False  # run at the runtime's default optimisation level
     nodes: int = 1  # nodes of the op the time is shared by
-    inner: float = 0.0  # multiply-adds per output element
+    shape: ProductShape = UNSHAPED  # the GEMM a product or convolution runs as
 
 
 def _benchmarks(dtype: str) -> list[_Bench]:
@@ -255,6 +266,10 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.conv((1, 144, 56, 56), 144, 3, 144, stride=2),
         b.conv((1, 16, 112, 112), 96, 1, 1),  # few input channels: 16 multiply-adds
         b.conv((1, 3, 224, 224), 32, 3, 1, stride=2),  # a stem: 27 multiply-adds
+        b.conv((1, 256, 28, 28), 256, 1, 1),  # many output channels
+        b.conv((1, 128, 56, 56), 16, 1, 1),  # few output channels
+        b.conv((1, 256, 7, 7), 256, 1, 1),  # few output positions
+        b.conv((1, 960, 7, 7), 960, 3, 960),  # depthwise: its cost per channel
         b.conv_chain((1, 64, 56, 56), 3, 1),
         b.conv_chain((1, 256, 28, 28), 1, 1),
         b.conv_chain((1, 144, 56, 56), 3, 144),
@@ -313,7 +328,7 @@ class _Builder:
     def bench(name: str, op_class: str, model, feeds, cost) -> _Bench:
         """A benchmark of one op whose FLOPs and bytes are placer's ``cost`` of it."""
         moved = cost.bytes_read + cost.bytes_written
-        return _Bench(name, op_class, model, feeds, cost.flops, moved, inner=cost.inner)
+        return _Bench(name, op_class, model, feeds, cost.flops, moved, shape=cost.product_shape)
 
     def single(self, op_type: str, op_class: str, shapes, out, name: str | None = None,
                **attrs) -> _Bench:  # fmt: skip
@@ -352,7 +367,7 @@ class _Builder:
         weight = self.constant(self.random(weight_shape), "w")
         model = self.model(nodes, [("x", shape)], [("y", out)], [weight])
         kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
-        label = f"Conv {kernel}x{kernel} {c} to {out_channels}"
+        label = f"Conv {kernel}x{kernel} {c} to {out_channels} at {h}x{w}"
         label += " depthwise" if group > 1 else ""
         label += f" stride {stride}" if stride > 1 else ""
         cost = cost_of("Conv", [self.info(shape), self.info(weight_shape)], [self.info(out)],
@@ -384,7 +399,7 @@ class _Builder:
                            [self.info(out)], attrs)  # fmt: skip
             flops += cost.flops
             moved += cost.bytes_read + cost.bytes_written
-            inner = cost.inner
+            product = cost.product_shape
             current, size = f"r{i}", out[2:]
         model = self.model(nodes, [("x", shape)], [(current, (n, c, *size))], initializers)
         kind = OpClass.GROUPED_CONV if group > 1 else OpClass.CONV
@@ -392,7 +407,7 @@ class _Builder:
         label += f" stride {stride}" if stride > 1 else ""
         return _Bench(label + ", optimised", kind.value, model, {"x": self.random(shape)},
                       flops / length, moved / length, optimised=True, nodes=length,
-                      inner=inner)  # fmt: skip
+                      shape=product)  # fmt: skip
 
     def layer_norm(self, shape) -> _Bench:
         from onnx import helper
@@ -509,15 +524,19 @@ class _MemoryLevels:
 def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict[str, float]]:
     """The peak rate (the best dense kernel's) and each class's median share of it; for
     the data-movement classes, the share of their regime's bandwidth."""
-    # convolutions slow down as their reduction shortens: K0 from the plain kernels
-    conv = OpClass.CONV.value
-    plain = timings.of_class(UNFUSED + conv)
-    half = _half_at([(r.inner, timings.rate(r, r.flops)) for r in plain])
+    # convolutions slow down as their GEMM narrows: its half-efficiency lengths from the
+    # convolutions measured one by one, and the share a strided one keeps
+    conv, grouped = OpClass.CONV.value, OpClass.GROUPED_CONV.value
+    halves = {
+        kind: _shape_fit([(r.shape, timings.rate(r, r.flops))
+                          for r in timings.of_class(UNFUSED + kind) if r.shape.stride == 1])
+        for kind in (conv, grouped)
+    }  # fmt: skip
 
     def asymptote(r: Measurement) -> float:
-        """The rate ``r``'s class reaches at long reductions, from ``r``'s own."""
-        scale = (r.inner + half) / r.inner if half and r.inner and conv in r.op_class else 1.0
-        return timings.rate(r, r.flops) * scale
+        """The rate ``r``'s class reaches on a wide GEMM, from ``r``'s own."""
+        kind = r.op_class.removeprefix(UNFUSED)
+        return timings.rate(r, r.flops) / _narrowing(r.shape, halves.get(kind, (0, 0, 0)))
 
     # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
     dense = timings.by_class[OpClass.GEMM.value] + timings.of_class(conv)
@@ -526,12 +545,23 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
     computing = (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
                  OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION)  # fmt: skip
     keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
+    strided: dict[str, float] = {}
     for key in keys:
-        rates = [asymptote(r) for r in timings.of_class(key) if r.flops > 0]
-        if rates:
-            efficiency[key] = _fraction(statistics.median(rates) / peak)
-    if half:
-        efficiency[HALF_AT + conv] = half
+        points = [r for r in timings.of_class(key) if r.flops > 0]
+        plain = [asymptote(r) for r in points if not key.startswith(UNFUSED) or r.shape.stride == 1]
+        if plain:
+            efficiency[key] = _fraction(statistics.median(plain) / peak)
+        strides = [asymptote(r) for r in points if key.startswith(UNFUSED) and r.shape.stride > 1]
+        if plain and strides:
+            share = statistics.median(strides) / statistics.median(plain)
+            strided[key.removeprefix(UNFUSED)] = share
+    for kind, (k0, m0, n0) in halves.items():
+        for prefix, half in ((HALF_AT, k0), (HALF_AT_CHANNELS, m0), (HALF_AT_POSITIONS, n0)):
+            if half:
+                efficiency[prefix + kind] = half
+    # a strided convolution that keeps its rate needs no figure
+    efficiency.update((STRIDED + kind, _fraction(share)) for kind, share in strided.items()
+                      if share < 0.95)  # fmt: skip
     for key in _SPLIT:  # where the optimised kernels were not measured: the unfused ones
         if key not in efficiency and UNFUSED + key in efficiency:
             efficiency[key] = efficiency[UNFUSED + key]
@@ -544,22 +574,43 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
     return peak, efficiency
 
 
-def _half_at(points: list[tuple[float, float]]) -> float:
-    """``K0`` of ``rate = A · K / (K + K0)`` fitted to ``(K, rate)`` points: least
-    squares of ``1 / rate = 1/A + (K0/A) / K``; 0 when the points do not show it."""
-    points = [(k, r) for k, r in points if k > 0 and r > 0]
-    if len({k for k, _ in points}) < 2:
-        return 0.0
-    xs = [1.0 / k for k, _ in points]
-    ys = [1.0 / r for _, r in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
-    intercept = my - slope * mx
-    if slope <= 0 or intercept <= 0:
-        return 0.0
-    return slope / intercept
+#: Half-efficiency lengths :func:`_shape_fit` tries for each of ``K``, ``M``, ``N``.
+_LENGTHS = np.concatenate([[0.0], np.geomspace(1.0, 4096.0, 49)])
+
+
+def _narrowing(shape: ProductShape, halves: tuple[float, float, float]) -> float:
+    """The share of a wide GEMM's rate a product of ``shape`` reaches:
+    ``K/(K+K0) · M/(M+M0) · N/(N+N0)`` over the lengths known and the halves given."""
+    share = 1.0
+    for length, half in zip((shape.inner, shape.channels, shape.positions), halves, strict=True):
+        if half > 0 and length > 0:
+            share *= length / (length + half)
+    return share
+
+
+def _shape_fit(points: list[tuple[ProductShape, float]]) -> tuple[float, float, float]:
+    """``(K0, M0, N0)`` of ``rate = A · K/(K+K0) · M/(M+M0) · N/(N+N0)`` fitted to
+    ``(shape, rate)`` points: the least squares of the log rates over a grid of lengths
+    (:data:`_LENGTHS`; 0 for none), ``A`` in closed form for each.  A length is fitted
+    only where the points show two values of it at least; 0 where nothing is shown."""
+    points = [(shape, rate) for shape, rate in points if rate > 0]
+    if len(points) < 2:
+        return 0.0, 0.0, 0.0
+    dims = np.array([[s.inner, s.channels, s.positions] for s, _ in points], dtype=float)
+    logs = np.log([rate for _, rate in points])
+    grids = []
+    for d in range(3):
+        known = dims[:, d][dims[:, d] > 0]
+        grids.append(_LENGTHS if len(set(known.tolist())) >= 2 else np.zeros(1))
+    k0, m0, n0 = np.meshgrid(*grids, indexing="ij")
+    halves = np.stack([k0.ravel(), m0.ravel(), n0.ravel()], axis=1)  # (candidates, 3)
+    lengths = np.where(dims > 0, dims, np.inf)  # an unknown length: no factor
+    ratio = lengths[None, :, :] / (lengths[None, :, :] + halves[:, None, :])
+    shares = np.log(np.where(np.isfinite(lengths)[None], ratio, 1.0)).sum(axis=2)
+    residual = logs[None, :] - shares
+    residual -= residual.mean(axis=1, keepdims=True)  # log A: the mean
+    best = int(np.argmin((residual**2).sum(axis=1)))
+    return tuple(float(h) for h in halves[best])  # type: ignore[return-value]
 
 
 def _fraction(value: float) -> float:
@@ -643,7 +694,7 @@ def _efficiency_entry(efficiency: dict[str, float]) -> dict[str, object]:
     """The group's ``efficiency`` mapping: a default (the median class), one figure per
     class, and the unfused rates and the convolutions' ``K0`` nested under their own
     keys."""
-    nested = (UNFUSED, HALF_AT)
+    nested = tuple(NESTED_EFFICIENCY.values())
     plain = {k: v for k, v in efficiency.items() if not k.startswith(nested)}
     entry: dict[str, object] = {
         "default": round(statistics.median(plain.values()), 4),

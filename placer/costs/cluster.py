@@ -17,7 +17,7 @@ from typing import Any
 from placer.costs.catalog import PcieGen
 from placer.costs.cores import deal_cores
 from placer.errors import InputError
-from placer.frontends.opcost import OpClass
+from placer.frontends.opcost import OpClass, ProductShape
 from placer.problem import DeviceClass, LinkCost
 from placer.util.units import (
     MAX_BYTES,
@@ -54,6 +54,19 @@ UNFUSED = "unfused."
 #: How ``DeviceGroup.class_efficiency`` keys a class's half-efficiency reduction length
 #: (``efficiency: {half_at: {conv: 24}}`` in a file).
 HALF_AT = "half_at."
+#: Half-efficiency output channels per group and output positions per image of a
+#: convolution (``half_at_channels``, ``half_at_positions`` in a file), and the share of
+#: its rate a strided one keeps with the runtime's optimisations off (``strided``).
+HALF_AT_CHANNELS = "half_at_channels."
+HALF_AT_POSITIONS = "half_at_positions."
+STRIDED = "strided."
+#: Every nested mapping of ``efficiency``, by its name in a file.
+NESTED_EFFICIENCY = {
+    prefix[:-1]: prefix for prefix in (UNFUSED, HALF_AT, HALF_AT_CHANNELS, HALF_AT_POSITIONS,
+                                       STRIDED)
+}  # fmt: skip
+#: A product whose GEMM shape is not known: no half-efficiency length applies.
+UNSHAPED = ProductShape()
 #: Most device groups a cluster may have: each is a device kind, and the exact DP's
 #: table grows as the product of the kinds' device counts (plus one).
 MAX_GROUPS = 32
@@ -226,16 +239,26 @@ class DeviceGroup:
         return min(self.memory_bandwidth, self.shared_bandwidth / self.count)
 
     def compute_rate(
-        self, dtype: str, op_class: str, *, unfused: bool = False, inner: float = 0.0
+        self, dtype: str, op_class: str, *, unfused: bool = False,
+        shape: ProductShape = UNSHAPED,
     ) -> float:
         """FLOP/s an op of ``op_class`` reaches at ``dtype``; ``unfused``: with the
         runtime's graph optimisations off (its figure under ``efficiency.unfused``, where
         the file gives one: onnxruntime's CPU convolutions run in a blocked layout only
-        with them on).  ``inner``: a product's multiply-adds per output element; where
-        the file gives the class a half-efficiency length ``K0`` (``efficiency.half_at``),
-        the class's efficiency is its figure times ``inner / (inner + K0)``: a
-        convolution of 3 input channels, or a 1x1 one of 16, keeps its vector units
-        far less busy than one of 256.
+        with them on).
+
+        A product runs as a GEMM (``shape``, :class:`~placer.frontends.opcost.ProductShape`)
+        of ``M`` rows (``channels``: a convolution's output channels per group), ``N``
+        columns (``positions``: its output positions per image) and reduction length ``K``
+        (``inner``: multiply-adds per output element).
+        Where the file gives the class half-efficiency lengths (``half_at``: ``K0``,
+        ``half_at_channels``: ``M0``, ``half_at_positions``: ``N0``), the class's
+        efficiency is its figure times ``K / (K + K0)`` and the like for each: a
+        convolution of 3 input channels, of 16 output channels, or over a 7x7 map keeps
+        its vector units far less busy than one of 256 channels over 56x56 (for a
+        depthwise one, ``N0`` is its fixed cost per channel).  With the optimisations off,
+        a ``stride`` above 1 multiplies it by ``strided`` (onnxruntime's depthwise kernel
+        handles stride 1 only, and expands the input for the others).
 
         Examples
         --------
@@ -243,13 +266,25 @@ class DeviceGroup:
         >>> t4 = parse_cluster("devices: [{type: t4, efficiency: {gemm: 1, other: 0.25}}]")
         >>> [t4.group("t4").compute_rate("fp32", c) / 1e12 for c in ("gemm", "other")]
         [8.1, 2.025]
+        >>> cpu = parse_cluster(
+        ...     "devices: [{type: cpu, efficiency: {conv: 1, half_at_positions: {conv: 49}}}]"
+        ... ).group("cpu")
+        >>> from placer.frontends.opcost import ProductShape
+        >>> small = ProductShape(positions=49)
+        >>> cpu.compute_rate("fp32", "conv", shape=small) / cpu.compute_rate("fp32", "conv")
+        0.5
         """
-        efficiency = self.class_efficiency.get(op_class, self.efficiency)
+        figures = self.class_efficiency
+        efficiency = figures.get(op_class, self.efficiency)
         if unfused:
-            efficiency = self.class_efficiency.get(UNFUSED + op_class, efficiency)
-        half = self.class_efficiency.get(HALF_AT + op_class, 0.0)
-        if half > 0 and inner > 0:
-            efficiency *= inner / (inner + half)
+            efficiency = figures.get(UNFUSED + op_class, efficiency)
+            if shape.stride > 1:
+                efficiency *= figures.get(STRIDED + op_class, 1.0)
+        for prefix, length in ((HALF_AT, shape.inner), (HALF_AT_CHANNELS, shape.channels),
+                               (HALF_AT_POSITIONS, shape.positions)):  # fmt: skip
+            half = figures.get(prefix + op_class, 0.0)
+            if half > 0 and length > 0:
+                efficiency *= length / (length + half)
         return self.peak(dtype) * efficiency
 
     def stream_rate(self, nbytes: float, op_class: str) -> float:
@@ -270,7 +305,7 @@ class DeviceGroup:
         spec: dict = {"default": self.efficiency}
         nested: dict[str, dict[str, float]] = {}
         for key, value in self.class_efficiency.items():
-            prefix = next((p for p in (UNFUSED, HALF_AT) if key.startswith(p)), None)
+            prefix = next((p for p in NESTED_EFFICIENCY.values() if key.startswith(p)), None)
             if prefix is None:
                 spec[key] = value
             else:

@@ -29,10 +29,9 @@ from placer.costs.cluster import (
     CLASS_KEYS,
     CUSTOM_TYPE,
     EFFICIENCY_KEYS,
-    HALF_AT,
     MAX_GROUPS,
+    NESTED_EFFICIENCY,
     RANGES,
-    UNFUSED,
     Cluster,
     DeviceGroup,
     Link,
@@ -530,30 +529,35 @@ class _Spec:
         mapping gives some classes (``default`` for the others)."""
         if not isinstance(value, dict):
             return self.quantity(value, path, parse_fraction), {}
-        self.fields(value, path, (*EFFICIENCY_KEYS, "unfused", "half_at"))
+        self.fields(value, path, (*EFFICIENCY_KEYS, *NESTED_EFFICIENCY))
         if not value:
             raise self.error(path, "expected a fraction, or fractions per op class")
         figures = {
             key: self.quantity(figure, (*path, key), parse_fraction, "efficiency")
             for key, figure in value.items()
-            if key not in ("unfused", "half_at")
+            if key not in NESTED_EFFICIENCY
         }
+        lengths = (parse_positive, "half_at")
         nested = {
-            "unfused": (UNFUSED, "fractions per op class (with the runtime's optimisations off)",
+            "unfused": ("fractions per op class (with the runtime's optimisations off)",
                         parse_fraction, "efficiency"),
-            "half_at": (HALF_AT, "multiply-adds per output per op class", parse_positive,
-                        "half_at"),
+            "half_at": ("multiply-adds per output per op class", *lengths),
+            "half_at_channels": ("output channels per group per op class", *lengths),
+            "half_at_positions": ("output positions per image per op class", *lengths),
+            "strided": ("fractions per op class (strided, with the runtime's optimisations off)",
+                        parse_fraction, "efficiency"),
         }  # fmt: skip
-        for name, (prefix, what, parse, ranged) in nested.items():
+        for name, (what, parse, ranged) in nested.items():
             if name not in value:
                 continue
             inner_path = (*path, name)
             entries = self.mapping(value[name], inner_path, what)
             self.fields(entries, inner_path, CLASS_KEYS)
             figures.update(
-                (prefix + key, self.quantity(figure, (*inner_path, key), parse, ranged))
+                (NESTED_EFFICIENCY[name] + key,
+                 self.quantity(figure, (*inner_path, key), parse, ranged))
                 for key, figure in entries.items()
-            )
+            )  # fmt: skip
         default = figures.pop("default", default)
         return default, {**classes, **figures}
 

@@ -445,7 +445,7 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
         return OpTime(0.0, Regime.FREE, kind.value, 0.0, 0.0, 0.0, 0.0, inside)
     unfused = options.fusion is Fusion.NONE
     compute_rate = group.compute_rate(
-        options.dtype.value, kind.value, unfused=unfused, inner=node.inner
+        options.dtype.value, kind.value, unfused=unfused, shape=node.product_shape
     )
     # the traffic of one op decides whether it streams from cache or from memory
     stream_rate = group.stream_rate(moved, kind.value)

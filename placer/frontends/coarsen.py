@@ -142,6 +142,9 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         op_class=anchor.op_class,
         weights_computed=anchor.weights_computed,
         inner=anchor.inner,
+        channels=anchor.channels,
+        positions=anchor.positions,
+        stride=anchor.stride,
     )
 
 

@@ -44,6 +44,7 @@ from placer.frontends.opcost import (
     AttrKind,
     OpClass,
     OpContext,
+    ProductShape,
     TensorInfo,
     attribute,
     element_bytes,
@@ -143,6 +144,10 @@ class GraphNode:
         For a product or convolution, the multiply-adds per output element (the ``K``
         of a GEMM): kernels run far from peak when it is small
         (:meth:`placer.costs.cluster.DeviceGroup.compute_rate`); 0 for other ops.
+    channels, positions, stride : float, float, int
+        For a convolution, its output channels per group, output positions per image
+        and largest stride (the ``M`` and ``N`` of the GEMM a runtime runs it as):
+        kernels also run far from peak when these are small; 0, 0 and 1 otherwise.
     """
 
     name: str
@@ -159,6 +164,15 @@ class GraphNode:
     op_class: OpClass | None = None
     weights_computed: bool = False
     inner: float = 0.0
+    channels: float = 0.0
+    positions: float = 0.0
+    stride: int = 1
+
+    @property
+    def product_shape(self) -> ProductShape:
+        """Its shape as a GEMM, which its efficiency depends on
+        (:class:`~placer.frontends.opcost.ProductShape`)."""
+        return ProductShape(self.inner, self.channels, self.positions, self.stride)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -922,6 +936,9 @@ class _GraphBuilder:
             op_class=kind,
             weights_computed=computed,
             inner=cost.inner,
+            channels=cost.channels,
+            positions=cost.positions,
+            stride=cost.stride,
         )
 
     def _subgraph_figures(self, graph: GraphProto) -> GraphNode:

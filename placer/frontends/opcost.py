@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from onnx import TensorProto
 
@@ -316,6 +316,19 @@ def op_class(op_type: str, attrs: Mapping[str, Any] | None = None) -> OpClass:
     return OpClass.ELEMENTWISE
 
 
+class ProductShape(NamedTuple):
+    """The GEMM a product or convolution runs as, for its efficiency
+    (:meth:`placer.costs.cluster.DeviceGroup.compute_rate`): ``inner``, multiply-adds per
+    output element (``K``); for a convolution, ``channels``, its output channels per group
+    (``M``), ``positions``, its output positions per image (``N``), and its largest
+    ``stride``.  0 where not known or not a product."""
+
+    inner: float = 0.0
+    channels: float = 0.0
+    positions: float = 0.0
+    stride: int = 1
+
+
 @dataclass(frozen=True)
 class OpCost:
     """The cost of one node: FLOPs and bytes, whether a formula gave the FLOPs, and
@@ -327,6 +340,15 @@ class OpCost:
     has_formula: bool = True
     op_class: OpClass = OpClass.OTHER
     inner: float = 0.0  # multiply-adds per output element of a product or convolution
+    #: For a convolution: output channels per group (the ``M`` of the GEMM a runtime
+    #: turns it into), output positions per image (its ``N``), and its largest stride.
+    channels: float = 0.0
+    positions: float = 0.0
+    stride: int = 1
+
+    @property
+    def product_shape(self) -> ProductShape:
+        return ProductShape(self.inner, self.channels, self.positions, self.stride)
 
 
 # -- formulas, one per family ----------------------------------------------------------
@@ -722,7 +744,26 @@ def op_cost(ctx: OpContext) -> OpCost:
     inner = 0.0
     if kind in _PRODUCTS and ctx.out_numel > 0 and math.isfinite(flops):
         inner = flops / (2.0 * ctx.out_numel)  # the reduction length, K of a GEMM
+    if ctx.op_type == "Conv" and kind in (OpClass.CONV, OpClass.GROUPED_CONV):
+        channels, positions, stride = _conv_shape(ctx)
+        return OpCost(flops, bytes_read, bytes_written, op_class=kind, inner=inner,
+                      channels=channels, positions=positions, stride=stride)  # fmt: skip
     return OpCost(flops, bytes_read, bytes_written, op_class=kind, inner=inner)
+
+
+def _conv_shape(ctx: OpContext) -> tuple[float, float, int]:
+    """A Conv's output channels per group, output positions per image and largest
+    stride; zeros (and stride 1) where the shapes do not tell."""
+    out = ctx.outputs[0] if ctx.outputs else None
+    try:
+        strides = ctx.attr("strides", AttrKind.INTS, ())
+        stride = max((int(v) for v in strides), default=1)
+        group = max(1, int(ctx.attr("group", AttrKind.INT, 1)))
+    except (ModelLoadError, TypeError, ValueError):  # the FLOP formula's concern
+        return 0.0, 0.0, 1
+    if out is None or len(out.shape) < 3 or any(d <= 0 for d in out.shape):
+        return 0.0, 0.0, max(1, stride)
+    return out.shape[1] / group, float(math.prod(out.shape[2:])), max(1, stride)
 
 
 def cost_of(

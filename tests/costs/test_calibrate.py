@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,8 @@ import yaml
 from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, Setup, _derive, cluster_yaml
 from placer.costs.cluster_file import load_cluster, parse_cluster
 from placer.costs.contention import available_cores
+from placer.frontends.opcost import ProductShape
+from placer.outputs.schema import load_schema, schema_errors
 from tests.conftest import ROOT, one_line_error
 
 #: Devices the real calibration writes: two (pinned, their shared bandwidth measured)
@@ -119,6 +122,8 @@ def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_pla
     result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster",
                         calibrated, "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
+    # the plan records the calibrated device, every fitted figure included
+    assert schema_errors(json.loads(result.stdout), load_schema("plan")) == []
     # two such devices, named by reference from another file beside it
     pair = calibrated.parent / "pair.yaml"
     pair.write_text("devices: [{type: ./local-cpu.yaml, count: 2}]\n")
@@ -168,15 +173,27 @@ def test_calibrate_refuses_what_it_cannot_measure(run_placer, tmp_path) -> None:
     assert not out.exists()
 
 
-def test_the_half_efficiency_length_is_fitted_from_convolutions_of_several_lengths() -> None:
-    from placer.costs.calibrate import _half_at
+def test_the_half_efficiency_lengths_are_fitted_from_convolutions_of_several_shapes() -> None:
+    from placer.costs.calibrate import _shape_fit
 
-    # rate = 100 GFLOP/s · K / (K + 20), measured at four lengths
-    points = [(k, 100e9 * k / (k + 20)) for k in (16, 27, 256, 576)]
-    assert _half_at(points) == pytest.approx(20)
-    assert _half_at([(576, 1e9)]) == 0.0  # one length shows nothing
-    flat = [(k, 50e9) for k in (16, 576)]
-    assert _half_at(flat) == 0.0  # no slowdown: none modelled
+    # rate = 100 GFLOP/s · K/(K + 16) · M/(M + 32) · N/(N + 64), at seven shapes
+    shapes = [ProductShape(576, 64, 3136), ProductShape(256, 64, 3136),
+              ProductShape(16, 96, 12544), ProductShape(256, 256, 784),
+              ProductShape(128, 16, 3136), ProductShape(256, 256, 49),
+              ProductShape(27, 32, 12544)]  # fmt: skip
+
+    def rate(s: ProductShape) -> float:
+        return 100e9 * s.inner / (s.inner + 16) * s.channels / (s.channels + 32) \
+            * s.positions / (s.positions + 64)
+
+    assert _shape_fit([(s, rate(s)) for s in shapes]) == pytest.approx((16, 32, 64))
+    assert _shape_fit([(shapes[0], 1e9)]) == (0, 0, 0)  # one point shows nothing
+    flat = [(s, 50e9) for s in shapes]
+    assert _shape_fit(flat) == (0, 0, 0)  # no slowdown: none modelled
+    # a depthwise convolution's K and M never vary: only N is fitted
+    depthwise = [ProductShape(9, 1, n) for n in (3136, 49)]
+    fitted = _shape_fit([(s, 10e9 * s.positions / (s.positions + 128)) for s in depthwise])
+    assert fitted == pytest.approx((0, 0, 128))
 
 
 def test_a_short_reduction_runs_slower_where_the_file_says_so() -> None:
@@ -185,10 +202,40 @@ def test_a_short_reduction_runs_slower_where_the_file_says_so() -> None:
         "memory_bandwidth: 10GB/s, efficiency: {default: 1, half_at: {conv: 20}}}]",
         "cpu.yaml",
     ).group("cpu")
-    assert group.compute_rate("fp32", "conv", inner=20) == pytest.approx(50e9)
-    assert group.compute_rate("fp32", "conv", inner=580) == pytest.approx(100e9 * 580 / 600)
-    assert group.compute_rate("fp32", "gemm", inner=20) == pytest.approx(100e9)  # not given
+    def rate(kind: str, **shape) -> float:
+        return group.compute_rate("fp32", kind, shape=ProductShape(**shape))
+
+    assert rate("conv", inner=20) == pytest.approx(50e9)
+    assert rate("conv", inner=580) == pytest.approx(100e9 * 580 / 600)
+    assert rate("gemm", inner=20) == pytest.approx(100e9)  # not given
     assert group.efficiency_spec == {"default": 1.0, "half_at": {"conv": 20.0}}
+
+
+def test_few_channels_few_positions_and_strides_run_slower_where_the_file_says_so() -> None:
+    text = ("devices: [{name: cpu, class: cpu, peak_flops: 100GFLOPS, memory: 1GiB, "
+            "memory_bandwidth: 10GB/s, efficiency: {default: 1, unfused: {grouped_conv: 0.5}, "
+            "half_at_channels: {conv: 32}, half_at_positions: {conv: 49, grouped_conv: 100}, "
+            "strided: {grouped_conv: 0.4}}}]")  # fmt: skip
+    group = parse_cluster(text, "cpu.yaml").group("cpu")
+
+    def rate(kind: str, unfused: bool = False, **shape) -> float:
+        return group.compute_rate("fp32", kind, unfused=unfused, shape=ProductShape(**shape))
+
+    assert rate("conv", channels=32) == pytest.approx(50e9)
+    assert rate("conv", channels=32, positions=49) == pytest.approx(25e9)
+    assert rate("conv") == pytest.approx(100e9)  # a shape not known: no factor
+    assert rate("grouped_conv", positions=100) == pytest.approx(50e9)
+    assert rate("grouped_conv", stride=2) == pytest.approx(100e9)  # optimised: no penalty
+    assert rate("grouped_conv", unfused=True, stride=2) == pytest.approx(20e9)
+    assert rate("conv", unfused=True, stride=2) == pytest.approx(100e9)  # none for conv
+    spec = group.efficiency_spec
+    assert spec["half_at_positions"] == {"conv": 49.0, "grouped_conv": 100.0}
+    assert spec["strided"] == {"grouped_conv": 0.4}
+    # what a cluster file gives back reads the same
+    device = {"name": "cpu", "class": "cpu", "peak_flops": "100GFLOPS", "memory": "1GiB",
+              "memory_bandwidth": "10GB/s", "efficiency": spec}  # fmt: skip
+    again = parse_cluster(yaml.safe_dump({"devices": [device]}), "again.yaml").group("cpu")
+    assert again.class_efficiency == group.class_efficiency
 
 
 def _children(pid: int) -> list[int]:

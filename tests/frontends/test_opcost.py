@@ -12,6 +12,7 @@ from placer.frontends.opcost import (
     AttrKind,
     OpClass,
     OpContext,
+    ProductShape,
     TensorInfo,
     attribute,
     cost_of,
@@ -257,3 +258,16 @@ def test_the_flop_tables_per_element_counts_are_the_codes(per):
             assert flops == int(count) * 24, op
             checked += 1
     assert checked >= 4
+
+
+def test_convolutions_know_their_gemm_shape() -> None:
+    stem = cost_of("Conv", [t(8, 3, 224, 224), t(32, 3, 3, 3)], [t(8, 32, 112, 112)],
+                   {"kernel_shape": [3, 3], "strides": [2, 2]})  # fmt: skip
+    assert stem.product_shape == ProductShape(27, 32, 112 * 112, 2)  # per image, not batch
+    depthwise = cost_of("Conv", [t(1, 96, 14, 14), t(96, 1, 3, 3)], [t(1, 96, 7, 7)],
+                        {"group": 96, "kernel_shape": [3, 3], "strides": [1, 2]})  # fmt: skip
+    assert depthwise.product_shape == ProductShape(9, 1, 49, 2)  # one channel per group
+    # a product that is no Conv, or a Conv whose output shape is not known: no M, N
+    assert cost_of("MatMul", [t(8, 64), t(64, 16)], [t(8, 16)]).product_shape == ProductShape(64)
+    unknown = cost_of("Conv", [t(1, 3, 8, 8), t(4, 3, 1, 1)], [None], {"kernel_shape": [1, 1]})
+    assert unknown.product_shape.channels == unknown.product_shape.positions == 0
