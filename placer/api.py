@@ -36,6 +36,7 @@ from placer.solvers import SolveResult, SolverOptions, get_solver
 from placer.solvers.base import relative_gap
 from placer.solvers.blocks import colour_blocks, contract
 from placer.solvers.feasibility import check_feasible
+from placer.solvers.tidy import fold_cpu_stages
 from placer.util.safe_yaml import shown
 
 if TYPE_CHECKING:
@@ -388,6 +389,8 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
         # --time-limit bounds everything from here: model building and bounds included
         options = replace(options, deadline=time.monotonic() + options.time_limit)
     solved = solve(problem, options)
+    if options.contiguous:
+        solved = fold_cpu_stages(problem, solved)  # a tie with a CPU stage: without it
     bound = proven_bound(problem, solved, options.contiguous, options.seconds_left())
     result = from_solve(problem, solved, bound, contiguous=options.contiguous)
     return replace(result, notes=(*problem.notes, *result.notes))

@@ -1,20 +1,83 @@
-"""Why a plan uses a CPU: what the evaluator says the plan would cost without that stage.
+"""Why a plan looks the way it does: what the evaluator says it would cost without a
+CPU stage, and why devices are left unused.
 
 A host CPU is far slower than an accelerator, so a CPU stage surprises; it pays when the
 ops it holds would make a neighbouring accelerator stage the new bottleneck. For each
 CPU stage of a contiguous plan, :func:`cpu_stages` moves its ops onto the neighbouring
 accelerator stage that suffers least and scores the result with the one evaluator.
+Devices left unused surprise too; when the bottleneck holds a single op, no split can
+lower the max-load, and :func:`explanations` says so.  Both go to the table and to the
+plan's ``explanations``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from placer.evaluator import evaluate
-from placer.outputs.result import PlacementResult
 from placer.problem import DeviceClass, Placement
+from placer.util.units import format_bytes
 
-__all__ = ["CpuStage", "cpu_stages"]
+if TYPE_CHECKING:
+    from placer.outputs.result import PlacementResult
+
+__all__ = ["CpuStage", "cpu_stages", "explanations", "time_scale"]
+
+
+def time_scale(unit: str) -> tuple[float, str]:
+    """How times in ``unit`` are shown: seconds as milliseconds; other units as they are."""
+    return (1e3, "ms") if unit == "s" else (1.0, unit)
+
+
+def explanations(result: PlacementResult) -> list[str]:
+    """One line per CPU stage (what the plan would cost with its ops on the neighbouring
+    accelerator stage), and one when devices are left unused because the bottleneck
+    holds a single op; times in the unit :func:`time_scale` shows."""
+    scale, unit = time_scale(result.problem.time_unit)
+    unit = f" {unit}" if unit else ""
+
+    def t(value: float) -> str:
+        return f"{value * scale:.4g}{unit}"
+
+    lines = []
+    for stage in cpu_stages(result):
+        head = f"{stage.device} holds {stage.holds} ({t(stage.load)})"
+        onto = f"onto {stage.neighbour}'s stage"
+        if not stage.fits:
+            need, cap = format_bytes(stage.memory_bytes), format_bytes(stage.memory_cap_bytes)
+            why = f"moved {onto} they would not fit ({need}, over its {cap})"
+        elif stage.moved_max_load > stage.max_load:
+            why = (f"moved {onto} they would raise the max-load from {t(stage.max_load)} "
+                   f"to {t(stage.moved_max_load)}")  # fmt: skip
+        else:
+            why = (f"moved {onto} the max-load would be {t(stage.moved_max_load)}, no higher: "
+                   "this CPU stage does not speed the pipeline up")  # fmt: skip
+        lines.append(f"{head}: {why}")
+    if unused := _single_op_bottleneck(result):
+        lines.append(unused)
+    return lines
+
+
+def _single_op_bottleneck(result: PlacementResult) -> str:
+    """Why devices are left unused when the bottleneck holds one op (with its backward
+    op in training): no split divides it.  "" otherwise."""
+    problem, evaluation = result.problem, result.evaluation
+    bottleneck = evaluation.bottleneck
+    unused = problem.total_devices - len(evaluation.stages)
+    if bottleneck is None or unused <= 0:
+        return ""
+    ops = bottleneck.ops
+    if len({problem.ops[i].color for i in ops}) != 1:
+        return ""
+    position = evaluation.stages.index(bottleneck)
+    layers = result.stage_layers[position][1] if result.stage_layers is not None else ""
+    name = problem.ops[next(i for i in ops if not problem.ops[i].backward)].name
+    what = f"{name} ({layers})" if layers and layers != name else name
+    device = problem.devices[bottleneck.device].name
+    return (f"{unused} of {problem.total_devices} devices unused: the bottleneck {device} "
+            f"holds a single op, {what}, that no split divides, so more stages cannot "
+            "lower the max-load")  # fmt: skip
 
 
 @dataclass(frozen=True)

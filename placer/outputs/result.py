@@ -10,6 +10,7 @@ from typing import Any
 from placer import __version__
 from placer.evaluator import Evaluation, evaluate
 from placer.frontends.layers import layer_map, layer_ranges
+from placer.outputs.explain import explanations
 from placer.outputs.simulate import Simulation
 from placer.problem import Placement, Problem, throughput
 from placer.solvers.base import SolveResult, relative_gap
@@ -123,6 +124,7 @@ class PlacementResult:
             "solve_seconds": self.seconds,
             "stats": {key: _finite(value) for key, value in (self.stats or {}).items()},
             "notes": list(self.notes),
+            "explanations": explanations(self),
             "stages": stages,
             "provenance": problem.provenance.to_dict() if problem.provenance else None,
             **({"simulation": self.simulation.to_dict()} if self.simulation else {}),

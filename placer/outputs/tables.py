@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from placer.outputs.explain import explanations, time_scale
 from placer.outputs.result import PlacementResult
 from placer.util.text import markup_safe, printable
 from placer.util.units import format_bytes
@@ -142,9 +143,17 @@ def _num(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _time_scale(unit: str) -> tuple[float, str]:
-    """Seconds read best as milliseconds; other units stay as they are."""
-    return (1e3, "ms") if unit == "s" else (1.0, unit)
+def _fig(value: float) -> str:
+    """Four significant digits, trailing zeros kept, so that a load of 1.9997 reads
+    2.000 among its column's 1.348 and 20.59, not as a whole 2.
+
+    >>> _fig(1.9997), _fig(20.59), _fig(0.0), _fig(1234.56)
+    ('2.000', '20.59', '0.000', '1235')
+    """
+    text = f"{value:#.4g}"
+    return text if "e" in text else text.rstrip(".")
+
+
 
 
 def _searched(result: PlacementResult) -> str:
@@ -165,7 +174,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
     """Print the plan: a row per device used, the bottleneck highlighted, then the
     predicted throughput and how close it is to the lower bound."""
     problem, evaluation = result.problem, result.evaluation
-    scale, unit = _time_scale(problem.time_unit)
+    scale, unit = time_scale(problem.time_unit)
     _title(console, f"placer: {printable(problem.name)} — solver {printable(result.solver)}")
     console.print(_stage_table(result, scale))
     time_unit = markup_safe(problem.time_unit)
@@ -190,9 +199,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
         console.print(searched)
     for line in _simulation_lines(result, scale, unit, per):
         console.print(line)
-    raw_unit = _time_scale(problem.time_unit)[1]
-    for line in _cpu_lines(result, scale, f" {printable(raw_unit)}" if raw_unit else ""):
-        console.print(Text(line))
+    for line in explanations(result):
+        console.print(Text(printable(line)))
     for note in result.notes:
         console.print(Text(f"note: {printable(note)}", style="yellow"))
     if not evaluation.valid:
@@ -228,9 +236,9 @@ def _stage_table(result: PlacementResult, scale: float) -> Table:
             markup_safe(device.name) + (" *" if is_bottleneck else ""),
             "cpu" if kind.device_class.value == "cpu" else "accel",
             str(len(stage.ops)),
-            f"{stage.compute * scale:.4g}",
-            f"{stage.communication * scale:.4g}",
-            f"{stage.load * scale:.4g}",
+            _fig(stage.compute * scale),
+            _fig(stage.communication * scale),
+            _fig(stage.load * scale),
             format_bytes(stage.memory_bytes),
             cap,
             *([markup_safe(layers[position][1])] if layers is not None else []),
@@ -259,35 +267,6 @@ def _simulation_lines(result: PlacementResult, scale: float, unit: str, per: str
         else:
             why = f"{sim.schedule.value} leaves stages idle even with the pipeline full"
         lines.append(f"the steady state is slower than the max-load's: {why}")
-    return lines
-
-
-def _cpu_lines(result: PlacementResult, scale: float, unit: str) -> list[str]:
-    """One line per CPU stage: what the plan would cost with its ops on the neighbouring
-    accelerator stage (:func:`placer.outputs.explain.cpu_stages`). ``unit`` is plain text."""
-    from placer.outputs.explain import cpu_stages
-
-    def t(value: float) -> str:
-        return f"{value * scale:.4g}{unit}"
-
-    lines = []
-    for stage in cpu_stages(result):
-        head = f"{printable(stage.device)} holds {printable(stage.holds)} ({t(stage.load)})"
-        onto = f"onto {printable(stage.neighbour)}'s stage"
-        if not stage.fits:
-            need, cap = format_bytes(stage.memory_bytes), format_bytes(stage.memory_cap_bytes)
-            why = f"moved {onto} they would not fit ({need}, over its {cap})"
-        elif stage.moved_max_load > stage.max_load:
-            why = (
-                f"moved {onto} they would raise the max-load from {t(stage.max_load)} "
-                f"to {t(stage.moved_max_load)}"
-            )
-        else:
-            why = (
-                f"moved {onto} the max-load would be {t(stage.moved_max_load)}, no higher: "
-                "this CPU stage does not speed the pipeline up"
-            )
-        lines.append(f"{head}: {why}")
     return lines
 
 
@@ -372,7 +351,7 @@ def _render_costs(summary, console: Console) -> None:
 def render_comparison(comparison, console: Console) -> None:
     """Print ``placer compare``'s rows (a :class:`~placer.comparison.Comparison`), the
     best plan highlighted and failed solvers with their reason."""
-    scale, unit = _time_scale(comparison.time_unit)
+    scale, unit = time_scale(comparison.time_unit)
     best = comparison.best
     _title(console, f"placer compare: {printable(comparison.problem)}")
     table = Table(box=box.SIMPLE_HEAD)

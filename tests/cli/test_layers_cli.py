@@ -162,6 +162,9 @@ def test_the_table_explains_the_cpu_stage(run_placer, tmp_path) -> None:
     assert now == pytest.approx(max_load, rel=1e-3)
     assert moved > now > load > 0
     assert "layers" in lines[2]  # the table's header has the layers column
+    # a script reads the same line in the JSON plan
+    result = run_placer("place", BERT, *BERT_SHAPE, *cluster, "--format", "json")
+    assert json.loads(result.stdout)["explanations"] == [line]
     # no CPU stage, no explanation
     result = run_placer("place", BERT, *BERT_SHAPE, *cluster, "--exclude", "cpu")
     assert result.exit_code == 0, result.stderr

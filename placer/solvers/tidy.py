@@ -1,0 +1,76 @@
+"""Tidying a plan: a CPU stage that does not speed the pipeline up is folded into an
+accelerator stage beside it.
+
+Ties are common: when one op bounds the max-load (a language model's head), many plans
+reach it, and a solver keeps whichever it met first, which may hold a CPU stage that
+gains nothing.  A practitioner reads a host CPU in a GPU pipeline as a mistake, and it
+costs host transfers that a real run pays more dearly than the model says.  Two
+consecutive stages of a pipeline merged stay a pipeline (no path can leave the pair and
+come back), so moving a CPU stage's ops onto a neighbouring accelerator stage gives a
+contiguous plan; it is kept when the one evaluator says it is valid and its max-load is
+no higher: the same throughput on fewer devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from placer.evaluator import Evaluation, evaluate
+from placer.problem import DeviceClass, Placement, Problem
+from placer.solvers.base import SolveResult, relative_gap
+
+
+def fold_cpu_stages(problem: Problem, solved: SolveResult) -> SolveResult:
+    """``solved`` with each CPU stage whose ops an accelerator stage beside it can take
+    without raising the max-load folded into that stage (the one that ends with the
+    least max-load, then the least load); unchanged when there is none.  O(ops + edges
+    + devices²) per CPU stage and fold."""
+    current = evaluate(problem, solved.placement)
+    if not current.valid or not current.contiguous:
+        return solved
+    placement, folded = solved.placement, []
+    while (found := _fold_one(problem, placement, current)) is not None:
+        placement, current, note = found
+        folded.append(note)
+    if not folded:
+        return solved
+    return replace(
+        solved,
+        placement=placement,
+        objective=current.max_load,
+        gap=relative_gap(current.max_load, solved.lower_bound),
+        notes=(*solved.notes, *folded),
+    )
+
+
+def _fold_one(problem: Problem, placement: Placement, current: Evaluation):
+    """The first CPU stage of ``current`` that folds: ``(placement, evaluation, note)``,
+    or None."""
+    devices, kinds = problem.devices, problem.kinds
+
+    def device_class(stage) -> DeviceClass:
+        return kinds[devices[stage.device].kind].device_class
+
+    stages = current.stages
+    for position, stage in enumerate(stages):
+        if device_class(stage) is not DeviceClass.CPU:
+            continue
+        options = []
+        for other in (position - 1, position + 1):
+            if not 0 <= other < len(stages) or device_class(stages[other]) is DeviceClass.CPU:
+                continue
+            target = stages[other].device
+            moved = list(placement.device_of_op)
+            for op in stage.ops:
+                moved[op] = target
+            candidate = Placement(tuple(moved))
+            score = evaluate(problem, candidate)
+            if score.valid and score.contiguous and score.max_load <= current.max_load:
+                load = next(s.load for s in score.stages if s.device == target)
+                options.append((score.max_load, load, target, candidate, score))
+        if options:
+            _, _, target, candidate, score = min(options, key=lambda option: option[:3])
+            note = (f"{devices[stage.device].name}'s stage folded into "
+                    f"{devices[target].name}'s: the same max-load without a CPU stage")  # fmt: skip
+            return candidate, score, note
+    return None
