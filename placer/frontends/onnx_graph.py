@@ -199,7 +199,8 @@ class OpGraph:
     Parameters
     ----------
     name : str
-        The model's graph name (the file stem when the graph has none).
+        The model's graph name (the file stem when the graph has none, or the name an
+        exporter gives every graph: :func:`model_name`).
     nodes : tuple of GraphNode
         Operators in topological order.
     edges : tuple of GraphEdge
@@ -638,6 +639,21 @@ def side_computations(
 
 
 # -- building the graph ----------------------------------------------------------------
+
+
+#: Graph names exporters give every model (torch's dynamo and TorchScript exporters,
+#: tf2onnx): no name at all for telling plans and tables apart.
+EXPORTER_NAMES = frozenset({"main_graph", "torch_jit", "torch-jit-export", "tf2onnx", "graph"})
+
+
+def model_name(graph_name: str, path: Path) -> str:
+    """The name a model goes by: its graph's, unless that is empty or an exporter's
+    generic one (``main_graph``), then its file's stem.
+
+    >>> model_name("main_graph", Path("models/llama.onnx")), model_name("bert", Path("x.onnx"))
+    ('llama', 'bert')
+    """
+    return graph_name if graph_name and graph_name not in EXPORTER_NAMES else path.stem
 
 
 def _unnamed(op_type: str, *figures, op_class: OpClass = OpClass.OTHER, **rest) -> GraphNode:
@@ -1079,7 +1095,7 @@ class _GraphBuilder:
         outputs = {value.name for value in graph.output}
         eligible = [computable_anywhere(node, outputs) for _, node, _ in costed]
         return OpGraph(
-            name=graph.name or self.path.stem,
+            name=model_name(graph.name, self.path),
             nodes=tuple(nodes),
             edges=tuple(edges),
             input_bytes=input_bytes,

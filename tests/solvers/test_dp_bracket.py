@@ -108,3 +108,17 @@ def test_a_close_bracket_answers_without_the_exact_run(monkeypatch) -> None:
     assert quick.lower_bound <= best + 1e-12 <= quick.objective + 2e-12
     # without an acceptable gap the exact DP runs and proves the optimum
     assert solve_dp(problem, SolverOptions(accept_gap=None)).optimal
+
+
+def test_a_bracket_past_the_deadline_gives_up_before_its_charges() -> None:
+    from placer.problem import DeviceClass, DeviceKind, Op, Problem
+
+    ops = tuple(Op(i, f"op{i}", (1.0,), (True,), 0.0, 0.1, i) for i in range(6))
+    problem = Problem("chain", ops, tuple((i, i + 1) for i in range(5)),
+                      (DeviceKind("d", DeviceClass.ACCELERATOR, 2),))  # fmt: skip
+    blocks = contract(problem)
+    stages = _Stages(blocks, _ideal_lattice(blocks, 10**6, SolverOptions()))
+    found = bracket(problem, blocks, stages, SolverOptions(deadline=0.0))  # long past
+    assert (found.lower, found.placement) == (0.0, None)
+    assert stages._cuts == {}  # no cut list was made
+    assert bracket(problem, blocks, stages, SolverOptions()).lower > 0  # in time: a bound

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from placer.problem import Placement, Problem
+from placer.solvers.base import OutOfTime
 from placer.solvers.blocks import BlockGraph, _transfer_weights
 from placer.solvers.dp import _bracket_kernels as kernels
 from placer.solvers.dp.chain import States, least_limit
@@ -77,8 +78,11 @@ def bracket(problem: Problem, blocks: BlockGraph, stages, options) -> Bracket:
     n = lattice.bits.shape[0]
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     states = States.of(counts)
-    out, inn = _frontier(problem, blocks, lattice.bits)  # (kinds, masks, ideals)
-    cut = _cuts(blocks, stages, counts)
+    try:  # seconds on a wide lattice: the deadline is checked between slices
+        out, inn = _frontier(problem, blocks, lattice.bits, options.out_of_time)
+        cut = _cuts(blocks, stages, counts, options.out_of_time)
+    except OutOfTime:
+        return Bracket(0.0, None)
     masked = out.shape[1] > 1
     lower = _least(lat[:, None, :] - inn, lat[:, None, :] + out, lattice, states, options,
                    masked)[0] * (1 - _RTOL)  # fmt: skip
@@ -133,7 +137,7 @@ def _least(key, need, lattice, states: States, options, masked: bool):
     return limit, probe(limit), back_j, back_k
 
 
-def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
+def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray, out_of_time):
     """``(out, inn)``, ``(kinds, masks, ideals)``: the separable lower bounds on what a
     stage ending at an ideal sends, and what a stage starting after it receives, when
     the other end is on a kind of the mask (the fastest such link; one mask without
@@ -167,6 +171,8 @@ def _frontier(problem: Problem, blocks: BlockGraph, bits: np.ndarray):
     out = np.zeros((*weight.shape[:2], n))
     inn = np.zeros((*weight.shape[:2], n))
     for lo, hi in slices(n):
+        if out_of_time():
+            raise OutOfTime
         with deferred_interrupt():
             out[:, :, lo:hi] = kernels.exit_charges(bits, graph, weights, lo, hi)
             inn[:, :, lo:hi] = kernels.entry_charges(bits, graph, weights, lo, hi)
@@ -186,14 +192,14 @@ def _op_weights(problem: Problem) -> np.ndarray:
     return weight
 
 
-def _cuts(blocks: BlockGraph, stages, counts: np.ndarray) -> np.ndarray:
+def _cuts(blocks: BlockGraph, stages, counts: np.ndarray, out_of_time) -> np.ndarray:
     """``(kinds, 1, ideals)``: the weight of the transfers (slowest link) and side
     computations each ideal cuts; the cut lists are the exact DP's own."""
     run = _with_covers(
         Costing(Role.UPPER, counts, True, 0, blocks.hyperedges, blocks.weights[:, None, :]),
         blocks,
     )
-    return stages.charged(run.hyperedges, run.weights)[2]
+    return stages.charged(run.hyperedges, run.weights, out_of_time)[2]
 
 
 def _csr(lists) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -41,7 +42,13 @@ from placer.errors import InfeasiblePlacement, NoPlacementFound, SearchGaveUp
 from placer.evaluator import evaluate
 from placer.graphs import depth_first_order, topological_order
 from placer.problem import Placement, Problem
-from placer.solvers.base import BoundSource, SolveResult, SolverOptions, relative_gap
+from placer.solvers.base import (
+    BoundSource,
+    OutOfTime,
+    SolveResult,
+    SolverOptions,
+    relative_gap,
+)
 from placer.solvers.blocks import BlockGraph, contract
 from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.bracket import Bracket, bracket
@@ -249,6 +256,9 @@ class _Search:
         more time than is left, and the bracket's answer where it is close enough or
         their pairs are too many."""
         options = self.options
+        if options.out_of_time() and self.best.placement is not None:
+            # no time to estimate or to run anything: the plan found, with what is known
+            return found_bracket, self.bracketed(stages, "the time limit ran out", found_bracket)
         estimate = self.estimate_pairs(stages)
         left = options.seconds_left()
         # and where the exact runs may not finish in the time left: a bound to answer with
@@ -716,8 +726,10 @@ class _Stages:
         self.sums = kernels.StageSums(lattice, lat, unsup, size[0])
         self._cuts: dict[tuple, kernels.Cuts] = {}
 
-    def cuts(self, hyperedges: tuple[tuple[int, ...], ...]) -> kernels.Cuts:
-        """The cut lists of ``hyperedges``."""
+    def cuts(self, hyperedges: tuple[tuple[int, ...], ...],
+             out_of_time: Callable[[], bool] | None = None) -> kernels.Cuts:  # fmt: skip
+        """The cut lists of ``hyperedges``; raises :class:`OutOfTime` if ``out_of_time``
+        says so between slices of the ideals."""
         if hyperedges not in self._cuts:
             h_start = np.zeros(len(hyperedges) + 1, np.int64)
             np.cumsum([len(h) for h in hyperedges], out=h_start[1:])
@@ -725,6 +737,8 @@ class _Stages:
             n = self.lattice.bits.shape[0]
             starts, items = [np.zeros(1, np.int64)], []
             for lo, hi in slices(n):
+                if out_of_time is not None and out_of_time():
+                    raise OutOfTime
                 with deferred_interrupt():
                     start, chunk = kernels.cut_lists(self.lattice.bits, h_start, h_members, lo, hi)
                 starts.append(start[1:] + starts[-1][-1])
@@ -734,11 +748,12 @@ class _Stages:
             self._cuts[hyperedges] = kernels.Cuts(h_start, h_members, cut_start, cut_items)
         return self._cuts[hyperedges]
 
-    def charged(self, hyperedges: tuple[tuple[int, ...], ...], weights: np.ndarray):
+    def charged(self, hyperedges: tuple[tuple[int, ...], ...], weights: np.ndarray,
+                out_of_time: Callable[[], bool] | None = None):  # fmt: skip
         """``(cuts, weights, cut_total)``: the cut lists of ``hyperedges``, their
         ``weights[k, m, h]`` (contiguous, as the kernels take them) and the summed weights
-        each ideal cuts, ``cut_total[k, m, i]``."""
-        cuts = self.cuts(hyperedges)
+        each ideal cuts, ``cut_total[k, m, i]``; :class:`OutOfTime` as :meth:`cuts`."""
+        cuts = self.cuts(hyperedges, out_of_time)
         weights = np.ascontiguousarray(weights)
         with deferred_interrupt():  # linear in the cut lists
             cut_total = kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)

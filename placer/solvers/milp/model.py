@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pulp
 
+from placer.solvers.base import OutOfTime
 from placer.solvers.blocks import BlockGraph
 
 
@@ -42,10 +43,6 @@ class MilpModel:
         exprs.append(expression)
         self.prob += var >= expression, constraint
         return var
-
-
-class OutOfTime(Exception):
-    """The deadline passed while the model was being built (internal to the solvers)."""
 
 
 @dataclass(frozen=True)

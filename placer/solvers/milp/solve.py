@@ -136,7 +136,7 @@ def _result(job: _Job, solved: _Solved, backend: MipBackend, notes, stats) -> So
     optimal = gap <= _PROVEN and (status_optimal or bound >= objective)
     if not optimal:
         stop = "stopped at the requested gap" if status_optimal else "time limit reached"
-        notes.append(f"{stop}: not proven optimal, gap {gap:.3%} (bound {bound:.6g})")
+        notes.append(f"{stop}: not proven optimal, gap {gap:.3%} to its bound")
     return SolveResult(
         solver="milp",
         placement=solved.placement,
