@@ -402,9 +402,19 @@ def read_model_with_weights(path: Path) -> ModelProto:
     ModelLoadError
         As :func:`read_model`, or an external weight file is missing or unreadable.
     """
-    from onnx.external_data_helper import load_external_data_for_model
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
     model = read_model(path)
+    for tensor in model.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        weights = path.parent / location
+        if location and not weights.is_file():
+            raise ModelLoadError(
+                f"{path}: its weights file {weights} is missing (the model was saved with "
+                "its weights apart, or exported as a graph only): running it needs them"
+            )
     try:
         load_external_data_for_model(model, str(path.parent))
     except Exception as err:  # onnx raises many unrelated types here

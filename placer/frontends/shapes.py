@@ -172,7 +172,8 @@ def _resolved_dims(path: Path, inputs, batch_size: int, given, symbols) -> dict[
         first = unresolved[0].split(" (")[0]
         raise ModelLoadError(
             f"{path}: unknown input dims: {'; '.join(unresolved)}; pass "
-            f"--input-shape {first}=D0,D1,... (one per input) to fix them"
+            f"--input-shape {first}=D0,D1,... (a size for each axis; a named dim that "
+            "inputs share is given once) to fix them"
         )
     # Before the dims go into the proto (int64) and through shape inference (whose
     # products would overflow).

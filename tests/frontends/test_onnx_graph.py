@@ -121,6 +121,11 @@ def test_external_data_absent_or_present_gives_the_same_graph(tmp_path):
     (tmp_path / "ext.bin").unlink()
     without_data = load_onnx(external)
     assert with_data == without_data == load_onnx(path)
+    # running it (split, run) needs the weights: one line naming the missing file
+    from placer.frontends.onnx_graph import read_model_with_weights
+
+    with pytest.raises(ModelLoadError, match=r"its weights file .*ext\.bin is missing"):
+        read_model_with_weights(external)
 
 
 def test_constant_of_shape_weight_folds_into_its_consumer(tmp_path):
