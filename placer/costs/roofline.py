@@ -47,7 +47,7 @@ from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.costs.cluster import TIME_RANGE, Cluster, DeviceGroup
 from placer.errors import InputError, ModelLoadError
 from placer.frontends.fusion import Fused, fuse
-from placer.frontends.onnx_graph import GraphNode, OpGraph
+from placer.frontends.onnx_graph import IN_PLACE_SHARE, GraphNode, OpGraph
 from placer.frontends.opcost import OpClass
 from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.util.inputs import load_json, read_text
@@ -439,6 +439,8 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
         overhead = overhead if fused.overhead else 0.0
     else:
         moved = (node.bytes_read + node.bytes_written) * scale * factor
+        if node.in_place and not backward:
+            moved *= IN_PLACE_SHARE  # no line read before it is written
     inside = fused is not None and not backward
     gone = inside and not fused.computes and moved == 0 and overhead == 0
     if gone or (flops == 0 and moved == 0 and kind is not OpClass.VIEW and not inside):

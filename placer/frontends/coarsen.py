@@ -145,6 +145,7 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         channels=anchor.channels,
         positions=anchor.positions,
         stride=anchor.stride,
+        in_place=anchor.in_place and len(group) == 1,
     )
 
 

@@ -148,6 +148,10 @@ class GraphNode:
         For a convolution, its output channels per group, output positions per image
         and largest stride (the ``M`` and ``N`` of the GEMM a runtime runs it as):
         kernels also run far from peak when these are small; 0, 0 and 1 otherwise.
+    in_place : bool
+        Whether onnxruntime runs it in place (an activation of :data:`IN_PLACE_OPS`
+        reading a tensor another node made and nothing else reads): run alone, it moves
+        :data:`IN_PLACE_SHARE` of its counted bytes at the sweep's bandwidth.
     """
 
     name: str
@@ -167,6 +171,7 @@ class GraphNode:
     channels: float = 0.0
     positions: float = 0.0
     stride: int = 1
+    in_place: bool = False
 
     @property
     def product_shape(self) -> ProductShape:
@@ -967,12 +972,11 @@ class _GraphBuilder:
         kind = cost.op_class
         if kind is OpClass.GEMM and param_bytes == 0:
             kind = OpClass.MATMUL  # two activations: nothing for the runtime to pre-pack
-        share = IN_PLACE_SHARE if self._in_place(node, weights) else 1.0
         return _unnamed(
             node.op_type,
             cost.flops,
-            cost.bytes_read * share,
-            cost.bytes_written * share,
+            cost.bytes_read,
+            cost.bytes_written,
             param_count,
             param_bytes,
             output_bytes,
@@ -983,6 +987,7 @@ class _GraphBuilder:
             channels=cost.channels,
             positions=cost.positions,
             stride=cost.stride,
+            in_place=self._in_place(node, weights),
         )
 
     def _in_place(self, node: NodeProto, weights: _Weights) -> bool:
