@@ -439,8 +439,8 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
         overhead = overhead if fused.overhead else 0.0
     else:
         moved = (node.bytes_read + node.bytes_written) * scale * factor
-        if node.in_place and not backward:
-            moved *= IN_PLACE_SHARE  # no line read before it is written
+        if node.in_place and not backward and group.device_class is DeviceClass.CPU:
+            moved *= IN_PLACE_SHARE  # a CPU core reads no line before writing it
     inside = fused is not None and not backward
     gone = inside and not fused.computes and moved == 0 and overhead == 0
     if gone or (flops == 0 and moved == 0 and kind is not OpClass.VIEW and not inside):

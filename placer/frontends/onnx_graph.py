@@ -150,8 +150,8 @@ class GraphNode:
         kernels also run far from peak when these are small; 0, 0 and 1 otherwise.
     in_place : bool
         Whether onnxruntime runs it in place (an activation of :data:`IN_PLACE_OPS`
-        reading a tensor another node made and nothing else reads): run alone, it moves
-        :data:`IN_PLACE_SHARE` of its counted bytes at the sweep's bandwidth.
+        reading a tensor another node made and nothing else reads): run alone on a CPU,
+        it moves :data:`IN_PLACE_SHARE` of its counted bytes at the sweep's bandwidth.
     """
 
     name: str
@@ -660,8 +660,8 @@ def side_computations(
 #: output overwrites the input when nothing else reads it.
 IN_PLACE_OPS = frozenset({"Relu", "Clip", "LeakyRelu", "Elu", "Selu", "Sigmoid", "HardSigmoid",
                           "Softplus", "Softsign", "Tanh", "ThresholdedRelu"})  # fmt: skip
-#: The share of its counted bytes an op run in place moves.  The sweep that measures
-#: bandwidth (``placer calibrate``) writes a fresh buffer, whose lines a core reads
+#: The share of its counted bytes an op run in place on a CPU moves.  The sweep that
+#: measures bandwidth (``placer calibrate``) writes a fresh buffer, whose lines a core reads
 #: before it writes them (write-allocate): it moves 4 bytes for every 3 it counts, so
 #: its counted bandwidth is 3/4 of the memory's.  An op in place writes the lines it has
 #: just read and moves what it counts: at the sweep's counted bandwidth, 3/4 of its bytes.

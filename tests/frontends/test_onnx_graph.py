@@ -588,6 +588,9 @@ def test_an_activation_run_in_place_moves_three_quarters_of_its_bytes(tmp_path):
     cpu = default_cluster().group("cpu")
     moved = {k: op_time(graph[k], cpu, CostOptions(), PassCost(1.0)).bytes for k in graph}
     assert moved["relu"] == 0.75 * moved["relu_input"] == 0.75 * 2 * 4 * n
+    # on a GPU it moves what it counts: the write-allocate rule is the CPU sweep's
+    gpu = default_cluster().group("a100-80gb")
+    assert op_time(graph["relu"], gpu, CostOptions(), PassCost(1.0)).bytes == 2 * 4 * n
     # a backward pass, or a Relu inside a fused kernel, is not in place
     assert op_time(graph["relu"], cpu, CostOptions(), PassCost.backward_of(1.0, 1.0)).bytes \
         == 2 * 4 * n
