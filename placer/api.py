@@ -32,7 +32,7 @@ from placer.provenance import (
     workload_fingerprint,
 )
 from placer.runtime.runner import RunOptions, RunReport
-from placer.solvers import SolveResult, SolverOptions, get_solver
+from placer.solvers import BASELINES, SolveResult, SolverOptions, get_solver
 from placer.solvers.base import relative_gap
 from placer.solvers.blocks import colour_blocks, contract
 from placer.solvers.feasibility import check_feasible
@@ -389,8 +389,9 @@ def place(problem: Problem, solver: str, options: SolverOptions | None = None) -
         # --time-limit bounds everything from here: model building and bounds included
         options = replace(options, deadline=time.monotonic() + options.time_limit)
     solved = solve(problem, options)
-    if options.contiguous:
-        solved = fold_cpu_stages(problem, solved)  # a tie with a CPU stage: without it
+    if options.contiguous and solver not in BASELINES:
+        # a tie with a CPU stage: without it (a baseline's plan stays as it would be)
+        solved = fold_cpu_stages(problem, solved)
     bound = proven_bound(problem, solved, options.contiguous, options.seconds_left())
     result = from_solve(problem, solved, bound, contiguous=options.contiguous)
     return replace(result, notes=(*problem.notes, *result.notes))

@@ -64,3 +64,17 @@ def test_unused_devices_are_explained_when_one_op_bounds_the_plan() -> None:
     # a bottleneck of two ops: nothing to say
     spread = from_solve(problem, _solved(problem, (0, 1, 1), 9.0), 9.0)
     assert explanations(spread) == []
+
+
+def test_place_tidies_its_own_solvers_plans_and_leaves_the_baselines_as_they_are(
+    monkeypatch,
+) -> None:
+    import placer.api as api
+
+    tidied = []
+    monkeypatch.setattr(api, "fold_cpu_stages",
+                        lambda problem, solved: tidied.append(solved.solver) or solved)  # fmt: skip
+    problem = _chain([(1, 5), (1, 5), (5, 50), (5, 50)])
+    for solver in ("dp", "auto", "uniform", "pipedream", "greedy"):
+        api.place(problem, solver)
+    assert tidied == ["dp", "dp"]  # auto answers with the DP here
