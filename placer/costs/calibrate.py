@@ -534,9 +534,13 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
     }  # fmt: skip
 
     def asymptote(r: Measurement) -> float:
-        """The rate ``r``'s class reaches on a wide GEMM, from ``r``'s own."""
+        """The rate ``r``'s class reaches on a wide GEMM, from ``r``'s own: over every
+        length for a plain kernel, over ``K`` alone for one in the runtime's layout (as
+        :meth:`~placer.costs.cluster.DeviceGroup.compute_rate` charges them)."""
         kind = r.op_class.removeprefix(UNFUSED)
-        return timings.rate(r, r.flops) / _narrowing(r.shape, halves.get(kind, (0, 0, 0)))
+        k0, m0, n0 = halves.get(kind, (0.0, 0.0, 0.0))
+        plain = r.op_class.startswith(UNFUSED)
+        return timings.rate(r, r.flops) / _narrowing(r.shape, (k0, m0, n0) if plain else (k0, 0, 0))
 
     # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
     dense = timings.by_class[OpClass.GEMM.value] + timings.of_class(conv)

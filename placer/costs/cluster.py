@@ -256,9 +256,11 @@ class DeviceGroup:
         efficiency is its figure times ``K / (K + K0)`` and the like for each: a
         convolution of 3 input channels, of 16 output channels, or over a 7x7 map keeps
         its vector units far less busy than one of 256 channels over 56x56 (for a
-        depthwise one, ``N0`` is its fixed cost per channel).  With the optimisations off,
-        a ``stride`` above 1 multiplies it by ``strided`` (onnxruntime's depthwise kernel
-        handles stride 1 only, and expands the input for the others).
+        depthwise one, ``N0`` is its fixed cost per channel).  ``M0``, ``N0`` and
+        ``strided`` (the share a ``stride`` above 1 keeps: onnxruntime's plain depthwise
+        kernel handles stride 1 only) hold for the plain kernels the optimisations-off
+        run uses, which they are measured on; the blocked-layout kernels the default
+        level runs depend on ``K`` alone.
 
         Examples
         --------
@@ -271,17 +273,20 @@ class DeviceGroup:
         ... ).group("cpu")
         >>> from placer.frontends.opcost import ProductShape
         >>> small = ProductShape(positions=49)
-        >>> cpu.compute_rate("fp32", "conv", shape=small) / cpu.compute_rate("fp32", "conv")
-        0.5
+        >>> plain = cpu.compute_rate("fp32", "conv", unfused=True, shape=small)
+        >>> plain / cpu.compute_rate("fp32", "conv", unfused=True), cpu.compute_rate(
+        ...     "fp32", "conv", shape=small) / cpu.compute_rate("fp32", "conv")
+        (0.5, 1.0)
         """
         figures = self.class_efficiency
         efficiency = figures.get(op_class, self.efficiency)
+        lengths = [(HALF_AT, shape.inner)]
         if unfused:
             efficiency = figures.get(UNFUSED + op_class, efficiency)
             if shape.stride > 1:
                 efficiency *= figures.get(STRIDED + op_class, 1.0)
-        for prefix, length in ((HALF_AT, shape.inner), (HALF_AT_CHANNELS, shape.channels),
-                               (HALF_AT_POSITIONS, shape.positions)):  # fmt: skip
+            lengths += [(HALF_AT_CHANNELS, shape.channels), (HALF_AT_POSITIONS, shape.positions)]
+        for prefix, length in lengths:
             half = figures.get(prefix + op_class, 0.0)
             if half > 0 and length > 0:
                 efficiency *= length / (length + half)

@@ -221,13 +221,16 @@ def test_few_channels_few_positions_and_strides_run_slower_where_the_file_says_s
     def rate(kind: str, unfused: bool = False, **shape) -> float:
         return group.compute_rate("fp32", kind, unfused=unfused, shape=ProductShape(**shape))
 
-    assert rate("conv", channels=32) == pytest.approx(50e9)
-    assert rate("conv", channels=32, positions=49) == pytest.approx(25e9)
-    assert rate("conv") == pytest.approx(100e9)  # a shape not known: no factor
-    assert rate("grouped_conv", positions=100) == pytest.approx(50e9)
-    assert rate("grouped_conv", stride=2) == pytest.approx(100e9)  # optimised: no penalty
+    # the plain kernels (optimisations off) slow down as the file says
+    assert rate("conv", unfused=True, channels=32) == pytest.approx(50e9)
+    assert rate("conv", unfused=True, channels=32, positions=49) == pytest.approx(25e9)
+    assert rate("conv", unfused=True) == pytest.approx(100e9)  # a shape not known: none
+    assert rate("grouped_conv", unfused=True, positions=100) == pytest.approx(25e9)
     assert rate("grouped_conv", unfused=True, stride=2) == pytest.approx(20e9)
     assert rate("conv", unfused=True, stride=2) == pytest.approx(100e9)  # none for conv
+    # the blocked-layout kernels of the default level depend on K alone
+    assert rate("conv", channels=32, positions=49) == pytest.approx(100e9)
+    assert rate("grouped_conv", positions=100, stride=2) == pytest.approx(100e9)
     spec = group.efficiency_spec
     assert spec["half_at_positions"] == {"conv": 49.0, "grouped_conv": 100.0}
     assert spec["strided"] == {"grouped_conv": 0.4}
