@@ -19,7 +19,9 @@ reproduces the measured time under placer's own counting.  The figures:
   channels ``M``, 49 to 12,544 output positions ``N``), to which
   ``rate = A · K/(K + K0) · M/(M + M0) · N/(N + N0)`` is fitted (``efficiency.half_at``,
   ``half_at_channels``, ``half_at_positions``; the class's efficiency is then ``A``
-  over the peak);
+  over the peak).  ``M0``, ``N0`` and ``strided`` are charged to the plain kernels
+  alone: the chains in the blocked layout are scaled by ``K0`` only, as they are
+  charged;
 * ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
   bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
   memory's; the cache's size is the largest traffic still streaming at more than the
