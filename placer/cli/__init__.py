@@ -195,7 +195,8 @@ def _on_ctrl_c(signum: int, frame) -> None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             interrupts.EXITING.set()
             interrupts.terminate_children()
-            _flush()
+            with contextlib.suppress(RuntimeError):  # a stream interrupted mid-write
+                _flush()
             os.write(2, b"placer: interrupted\n")  # not sys.stderr: it may be mid-write
             os._exit(ExitStatus.INTERRUPTED)
         frame = frame.f_back
