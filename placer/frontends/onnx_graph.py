@@ -738,7 +738,6 @@ class _GraphBuilder:
         self.unknown_shapes: list[str] = []
         #: values of the Shape/Size nodes folded because their input's shape is known
         self.shape_constants: dict[str, tuple[int, ...]] = {}
-        self.read: set[str] = set()  # tensors some node or graph output reads
         self.readers: Counter[str] = Counter()  # how many nodes and graph outputs read each
         self.produced: set[str] = set()  # tensors some node makes
         self._record_graph(model.graph)
@@ -766,10 +765,8 @@ class _GraphBuilder:
             self._read_ints(init.name, init)
         for sparse in graph.sparse_initializer:
             self._record(sparse.values.name, tuple(sparse.dims), sparse.values.data_type)
-        self.read.update(value.name for value in graph.output)
         self.readers.update(value.name for value in graph.output)
         for node in graph.node:
-            self.read.update(node.input)
             self.readers.update(name for name in node.input if name)
             self.produced.update(name for name in node.output if name)
             if node.op_type == "Constant" and is_default_domain(node):
@@ -881,7 +878,7 @@ class _GraphBuilder:
             for name in node.output:
                 if not name:
                     continue
-                if self.shapes.get(name) is None and name in self.read:
+                if self.shapes.get(name) is None and name in self.readers:
                     self._estimate(name, inputs)
                 info = self.info(name)
                 if info is None:  # nobody reads it: it is never made
@@ -934,7 +931,7 @@ class _GraphBuilder:
         inputs = tuple(self.info(name) if name else None for name in node.input)
         for name in node.output:
             # An output nobody reads (Dropout's mask at inference) is not materialised.
-            if name and self.shapes.get(name) is None and name in self.read:
+            if name and self.shapes.get(name) is None and name in self.readers:
                 self._estimate(name, inputs)
         outputs = tuple(self.info(name) if name else None for name in node.output)
 

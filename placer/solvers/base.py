@@ -29,10 +29,10 @@ class MipBackend(str, Enum):
 ProgressCallback = Callable[[float, "float | None", "float | None"], None]
 
 
-
 class OutOfTime(Exception):
     """The deadline passed while a solver was preparing its work (a MILP being built,
     a bracket's charges): internal to the solvers, which answer without that work."""
+
 
 @dataclass(frozen=True)
 class SolverOptions:
