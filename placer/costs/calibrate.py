@@ -69,13 +69,12 @@ from placer.costs.cluster import (
     NESTED_EFFICIENCY,
     STRIDED,
     UNFUSED,
-    UNSHAPED,
 )
 from placer.costs.contention import StreamJob, available_cores, stream_together
 from placer.costs.cores import format_core_list
 from placer.costs.sessions import Runner
 from placer.errors import InputError
-from placer.frontends.opcost import OpClass, ProductShape, TensorInfo, cost_of
+from placer.frontends.opcost import UNSHAPED, OpClass, ProductShape, TensorInfo, cost_of
 
 #: The runtime calibration files are measured with (``calibration.runtime``).
 RUNTIME = "onnxruntime"

@@ -17,7 +17,7 @@ from typing import Any
 from placer.costs.catalog import PcieGen
 from placer.costs.cores import deal_cores
 from placer.errors import InputError
-from placer.frontends.opcost import OpClass, ProductShape
+from placer.frontends.opcost import UNSHAPED, OpClass, ProductShape
 from placer.problem import DeviceClass, LinkCost
 from placer.util.units import (
     MAX_BYTES,
@@ -65,8 +65,6 @@ NESTED_EFFICIENCY = {
     prefix[:-1]: prefix for prefix in (UNFUSED, HALF_AT, HALF_AT_CHANNELS, HALF_AT_POSITIONS,
                                        STRIDED)
 }  # fmt: skip
-#: A product whose GEMM shape is not known: no half-efficiency length applies.
-UNSHAPED = ProductShape()
 #: Most device groups a cluster may have: each is a device kind, and the exact DP's
 #: table grows as the product of the kinds' device counts (plus one).
 MAX_GROUPS = 32

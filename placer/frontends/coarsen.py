@@ -141,10 +141,7 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         scopes=_scopes(group),
         op_class=anchor.op_class,
         weights_computed=anchor.weights_computed,
-        inner=anchor.inner,
-        channels=anchor.channels,
-        positions=anchor.positions,
-        stride=anchor.stride,
+        product_shape=anchor.product_shape,
         in_place=anchor.in_place and len(group) == 1,
     )
 

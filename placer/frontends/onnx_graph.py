@@ -41,6 +41,7 @@ from placer.frontends.onnx_nodes import (
 from placer.frontends.opcost import (
     CONTROL_INPUTS,
     STATE_INPUTS,
+    UNSHAPED,
     AttrKind,
     OpClass,
     OpContext,
@@ -140,14 +141,12 @@ class GraphNode:
         Whether a weight it reads is computed by nodes placer folds (``ConstantOfShape``,
         a ``Transpose`` of an initializer) rather than stored: a runtime that does not
         fold constants computes it at every run, and cannot pre-pack it.
-    inner : float
-        For a product or convolution, the multiply-adds per output element (the ``K``
-        of a GEMM): kernels run far from peak when it is small
-        (:meth:`placer.costs.cluster.DeviceGroup.compute_rate`); 0 for other ops.
-    channels, positions, stride : float, float, int
-        For a convolution, its output channels per group, output positions per image
-        and largest stride (the ``M`` and ``N`` of the GEMM a runtime runs it as):
-        kernels also run far from peak when these are small; 0, 0 and 1 otherwise.
+    product_shape : ProductShape
+        For a product or convolution, the GEMM it runs as
+        (:class:`~placer.frontends.opcost.ProductShape`: multiply-adds per output
+        element, and a convolution's output channels per group, output positions per
+        image and largest stride): kernels run far from peak when these are small
+        (:meth:`placer.costs.cluster.DeviceGroup.compute_rate`); zeros for other ops.
     in_place : bool
         Whether onnxruntime runs it in place (an activation of :data:`IN_PLACE_OPS`
         reading a tensor another node made and nothing else reads): run alone on a CPU,
@@ -167,17 +166,8 @@ class GraphNode:
     scopes: tuple[str, ...] = ()
     op_class: OpClass | None = None
     weights_computed: bool = False
-    inner: float = 0.0
-    channels: float = 0.0
-    positions: float = 0.0
-    stride: int = 1
+    product_shape: ProductShape = UNSHAPED
     in_place: bool = False
-
-    @property
-    def product_shape(self) -> ProductShape:
-        """Its shape as a GEMM, which its efficiency depends on
-        (:class:`~placer.frontends.opcost.ProductShape`)."""
-        return ProductShape(self.inner, self.channels, self.positions, self.stride)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -980,10 +970,7 @@ class _GraphBuilder:
             cost.has_formula,
             op_class=kind,
             weights_computed=computed,
-            inner=cost.inner,
-            channels=cost.channels,
-            positions=cost.positions,
-            stride=cost.stride,
+            product_shape=cost.product_shape,
             in_place=self._in_place(node, weights),
         )
 

@@ -329,6 +329,11 @@ class ProductShape(NamedTuple):
     stride: int = 1
 
 
+#: A product whose GEMM shape is not known, or no product: no half-efficiency length
+#: applies.
+UNSHAPED = ProductShape()
+
+
 @dataclass(frozen=True)
 class OpCost:
     """The cost of one node: FLOPs and bytes, whether a formula gave the FLOPs, and
