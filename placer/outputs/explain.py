@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from placer.evaluator import evaluate
-from placer.problem import DeviceClass, Placement
+from placer.solvers.tidy import cpu_stage_moves
 from placer.util.units import format_bytes
 
 if TYPE_CHECKING:
@@ -133,33 +132,19 @@ def cpu_stages(result: PlacementResult) -> tuple[CpuStage, ...]:
     problem, evaluation = result.problem, result.evaluation
     if not evaluation.contiguous:
         return ()
-    devices, kinds = problem.devices, problem.kinds
+    devices = problem.devices
     texts = result.stage_layers
-
-    def device_class(position: int) -> DeviceClass:
-        return kinds[devices[evaluation.stages[position].device].kind].device_class
-
     found = []
-    for position, stage in enumerate(evaluation.stages):
-        if device_class(position) is not DeviceClass.CPU:
+    for position, moves in cpu_stage_moves(problem, result.placement, evaluation):
+        if not moves:
             continue
         options = []
-        for other in (position - 1, position + 1):
-            if not 0 <= other < len(evaluation.stages):
-                continue
-            if device_class(other) is not DeviceClass.ACCELERATOR:
-                continue
-            target = evaluation.stages[other].device
-            moved = list(result.placement.device_of_op)
-            for op in stage.ops:
-                moved[op] = target
-            score = evaluate(problem, Placement(tuple(moved)))
+        for target, _, score in moves:
             held = next(s for s in score.stages if s.device == target)
             cap = problem.capacity(devices[target].kind)
             options.append((held.memory_bytes > cap, score.max_load, target, held.memory_bytes))
-        if not options:
-            continue
         moved_max_load, target, memory = min(options)[1:]
+        stage = evaluation.stages[position]
         layers = texts[position][1] if texts is not None else ""
         count = len(stage.ops)
         found.append(

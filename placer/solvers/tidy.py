@@ -43,34 +43,48 @@ def fold_cpu_stages(problem: Problem, solved: SolveResult) -> SolveResult:
     )
 
 
-def _fold_one(problem: Problem, placement: Placement, current: Evaluation):
-    """The first CPU stage of ``current`` that folds: ``(placement, evaluation, note)``,
-    or None."""
+def cpu_stage_moves(problem: Problem, placement: Placement, current: Evaluation):
+    """For each CPU stage of the contiguous plan ``current`` scores, in pipeline order:
+    ``(position, moves)``, ``moves`` a ``(target, placement, evaluation)`` for each
+    accelerator stage beside it, the stage's ops moved onto that stage's device and the
+    result scored by the evaluator.  Lazy: each stage's moves are made when reached."""
     devices, kinds = problem.devices, problem.kinds
-
-    def device_class(stage) -> DeviceClass:
-        return kinds[devices[stage.device].kind].device_class
-
     stages = current.stages
+
+    def device_class(position: int) -> DeviceClass:
+        return kinds[devices[stages[position].device].kind].device_class
+
     for position, stage in enumerate(stages):
-        if device_class(stage) is not DeviceClass.CPU:
+        if device_class(position) is not DeviceClass.CPU:
             continue
-        options = []
+        moves = []
         for other in (position - 1, position + 1):
-            if not 0 <= other < len(stages) or device_class(stages[other]) is DeviceClass.CPU:
+            if not 0 <= other < len(stages) or device_class(other) is not DeviceClass.ACCELERATOR:
                 continue
             target = stages[other].device
             moved = list(placement.device_of_op)
             for op in stage.ops:
                 moved[op] = target
             candidate = Placement(tuple(moved))
-            score = evaluate(problem, candidate)
-            if score.valid and score.contiguous and score.max_load <= current.max_load:
-                load = next(s.load for s in score.stages if s.device == target)
-                options.append((score.max_load, load, target, candidate, score))
+            moves.append((target, candidate, evaluate(problem, candidate)))
+        yield position, moves
+
+
+def _fold_one(problem: Problem, placement: Placement, current: Evaluation):
+    """The first CPU stage of ``current`` that folds: ``(placement, evaluation, note)``,
+    or None."""
+    devices = problem.devices
+    for position, moves in cpu_stage_moves(problem, placement, current):
+        options = [
+            (score.max_load, next(s.load for s in score.stages if s.device == target), target,
+             candidate, score)
+            for target, candidate, score in moves
+            if score.valid and score.contiguous and score.max_load <= current.max_load
+        ]  # fmt: skip
         if options:
             _, _, target, candidate, score = min(options, key=lambda option: option[:3])
-            note = (f"{devices[stage.device].name}'s stage folded into "
-                    f"{devices[target].name}'s: the same max-load without a CPU stage")  # fmt: skip
+            cpu = devices[current.stages[position].device].name
+            note = (f"{cpu}'s stage folded into {devices[target].name}'s: the same max-load "
+                    "without a CPU stage")  # fmt: skip
             return candidate, score, note
     return None
