@@ -103,6 +103,8 @@ class BoundSource(str, Enum):
     DP_BRACKET = "dp bracket"
     #: the DP's runs under the fastest links (:mod:`placer.solvers.dp.costing`)
     DP_LINKS = "dp links"
+    #: the exact DP over the splits within a bound below the plan (it found none)
+    DP_PRUNED = "dp pruned"
     #: the MILP's dual bound, which starts from its LP relaxation
     MILP_DUAL = "milp dual"
 

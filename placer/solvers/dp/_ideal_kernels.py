@@ -16,6 +16,7 @@ from numba import njit
 if TYPE_CHECKING:
     from placer.solvers.dp.chain import States
     from placer.solvers.dp.lattice import Lattice
+    from placer.solvers.dp.windows import Pruning
 
 _ONE = np.uint64(1)
 _EMPTY = -1
@@ -65,7 +66,8 @@ class RunArrays(NamedTuple):
     whether it ``pays`` for transfers, ``at_most`` (unused devices allowed); the
     hyperedges' :class:`Cuts`, their ``weights[k, m, h]``, side-computation ``memory[h]``
     and the ``cut_total[k, m, i]`` of each ideal's cut; stages whose latency exceeds
-    ``bound`` on every kind are skipped."""
+    ``bound`` on every kind are skipped, and so are the ideals and count states outside
+    the work windows of that bound (``pruning``, :mod:`placer.solvers.dp.windows`)."""
 
     states: States
     cap: np.ndarray
@@ -76,6 +78,25 @@ class RunArrays(NamedTuple):
     memory: np.ndarray
     cut_total: np.ndarray
     bound: float
+    pruning: Pruning
+
+
+class Reach(NamedTuple):
+    """Scratch arrays for one ideal ``i`` (:func:`in_windows`, :func:`band_scan`): which
+    count states' windows hold it (``alive``), the latency range ``floor[a] <= lat[a, j]
+    <= ceil[a]`` its sub-ideals need, and the sub-ideals ``found`` by a band scan."""
+
+    alive: np.ndarray
+    floor: np.ndarray
+    ceil: np.ndarray
+    found: np.ndarray
+
+
+@njit(cache=True)
+def reach(n_states, n_kinds, n_ideals):
+    """Empty :class:`Reach` arrays."""
+    return Reach(np.empty(n_states, dtype=np.bool_), np.empty(n_kinds), np.empty(n_kinds),
+                 np.empty(n_ideals, dtype=np.int64))  # fmt: skip
 
 
 class DPTable(NamedTuple):
@@ -343,6 +364,106 @@ def _leave_unused(dp, back_ideal, back_kind, strides, counts, i):
 
 
 @njit(cache=True)
+def in_windows(windows, states, lat, i, reach):
+    """Fill ``reach`` for ideal ``i``: which count states of ``states`` (their
+    ``strides`` and ``counts``) have work ``windows`` that hold it, and the range
+    ``floor[a] <= lat[a, j] <= ceil[a]`` a sub-ideal ``j`` needs to lie in the window of
+    a state one stage before one of them (every sub-ideal of a ``j`` below the floor is
+    below it too); returns whether any state holds ``i``."""
+    lo, hi = windows.lo, windows.hi
+    strides, counts = states.strides, states.counts
+    alive, floor, ceil = reach.alive, reach.floor, reach.ceil
+    n_kinds = lat.shape[0]
+    found = False
+    for a in range(n_kinds):
+        floor[a] = np.inf
+        ceil[a] = -np.inf
+    for s in range(alive.shape[0]):
+        ok = True
+        for a in range(n_kinds):
+            if lat[a, i] < lo[a, s] or lat[a, i] > hi[a, s]:
+                ok = False
+                break
+        alive[s] = ok
+        if not ok:
+            continue
+        found = True
+        for k in range(n_kinds):
+            stride = strides[k]
+            if (s // stride) % (counts[k] + 1) == 0:
+                continue
+            for a in range(n_kinds):
+                floor[a] = min(floor[a], lo[a, s - stride])
+                ceil[a] = max(ceil[a], hi[a, s - stride])
+    return found
+
+
+@njit(cache=True, inline="always")
+def below_floor(lat, j, floor):
+    """Whether sub-ideal ``j`` (and so every ideal below it) is under ``floor``."""
+    for a in range(lat.shape[0]):  # noqa: SIM110 (numba compiles no generators)
+        if lat[a, j] < floor[a]:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _live_stage(stages, cap, bound, i, j):
+    """Whether stage ``i \\ j`` fits some kind: every op supported, its blocks' memory
+    within the kind's, its latency within ``bound``."""
+    lat, unsup = stages.lat, stages.unsup
+    stage_size = stages.size[i] - stages.size[j]
+    for k in range(lat.shape[0]):
+        fits = unsup[k, i] - unsup[k, j] <= 0 and stage_size <= cap[k]
+        if fits and lat[k, i] - lat[k, j] <= bound:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _subset(bits, j, i):
+    for w in range(bits.shape[1]):  # noqa: SIM110 (numba compiles no generators)
+        if bits[j, w] & ~bits[i, w]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def band_scan(i, stages, cap, bound, band, reach):
+    """The sub-ideals ``j`` of ideal ``i`` in the band of ideals the work windows hold
+    (:class:`~placer.solvers.dp.windows.Band`) between ``reach``'s floor and ceiling
+    whose stage ``i \\ j`` may lie on a split within ``bound``, into ``reach.found``;
+    returns ``(how
+    many, ideals scanned)``, or ``(-1, 0)`` where walking down the lattice from ``i`` is
+    the shorter way (the walk passes through every ideal between ``i`` and the floor,
+    the scan only through those a split within the bound can reach, each with a subset
+    test)."""
+    if not band.use:
+        return -1, 0
+    floor, ceil, found = reach.floor, reach.ceil, reach.found
+    lat = stages.lat
+    bits = stages.lattice.bits
+    r = band.ref
+    low = floor[r] if lat.shape[0] > 1 else max(floor[r], lat[r, i] - bound)
+    high = min(ceil[r], lat[r, i])
+    first = np.searchsorted(band.lat, low, side="left")
+    last = np.searchsorted(band.lat, high, side="right")
+    top = np.searchsorted(band.all_lat, lat[r, i], side="right")
+    walked = top - np.searchsorted(band.all_lat, max(floor[r], lat[r, i] - bound), side="left")
+    if last - first > walked:
+        return -1, 0
+    n_found = 0
+    for q in range(first, last):
+        j = band.ideals[q]
+        if j == i or not _subset(bits, j, i) or below_floor(lat, j, floor):
+            continue
+        if _live_stage(stages, cap, bound, i, j):
+            found[n_found] = j
+            n_found += 1
+    return n_found, last - first
+
+
+@njit(cache=True)
 # Length and complexity allowed: the DP's hot loop; per-pair helpers cost it 5% to 6x (see above).
 def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
     """Fill ``dp[:, lo:hi]`` of the ideal DP of [1]_ (Section 4, the recurrence for
@@ -390,6 +511,7 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
     strides, counts = run.states.strides, run.states.counts
     used_mask, left_mask = run.states.used_mask, run.states.left_mask
     cap, pays, at_most, bound = run.cap, run.pays, run.at_most, run.bound
+    windows, band = run.pruning
     h_start, h_members = run.cuts.h_start, run.cuts.h_members
     cut_start, cut_items = run.cuts.cut_start, run.cuts.cut_items
     weights, h_mem, cut_total = run.weights, run.memory, run.cut_total
@@ -411,6 +533,8 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
     before = np.empty((n_kinds, n_masks))
     after = np.empty((n_kinds, n_masks))
     both = np.empty((n_kinds, n_masks))
+    scratch = reach(n_states, n_kinds, dp.shape[1])
+    alive_state, floor, found = scratch.alive, scratch.floor, scratch.found
     for i in range(lo, hi):
         if pairs >= call_pairs:
             return pairs, i
@@ -418,12 +542,31 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
             for s in range(n_states):
                 dp[s, 0] = 0.0 if (at_most or s == 0) else np.inf
             continue
-        stamp[i] = i
-        top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
-        while top > 0:
-            top -= 1
-            j = stack[top]
-            pairs += 1
+        if not in_windows(windows, run.states, lat, i, scratch):
+            continue  # on no split within the bound
+        # the sub-ideals: from the band where that is shorter, else down the lattice
+        n_found, scanned = band_scan(i, stages, cap, bound, band, scratch)
+        walking = n_found < 0
+        pairs += scanned
+        q_found = 0
+        top = 0
+        if walking:
+            stamp[i] = i
+            top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
+        while True:
+            if walking:
+                if top == 0:
+                    break
+                top -= 1
+                j = stack[top]
+                pairs += 1
+                if below_floor(lat, j, floor):
+                    continue
+            else:
+                if q_found == n_found:
+                    break
+                j = found[q_found]
+                q_found += 1
             stage_size = size[i] - size[j]
             alive = False
             need_comm = False
@@ -498,7 +641,7 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
                 # per state costs the unmasked runs 3-6% (GNMT, BERT-3)
                 if masked and need_comm and pays[k]:
                     for s in range(n_states):
-                        if (s // stride) % (counts[k] + 1) == 0:
+                        if (s // stride) % (counts[k] + 1) == 0 or not alive_state[s]:
                             continue
                         u = used_mask[s - stride]
                         r = left_mask[s]
@@ -511,7 +654,7 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
                             back_kind[s, i] = k
                     continue
                 for s in range(n_states):
-                    if (s // stride) % (counts[k] + 1) == 0:
+                    if (s // stride) % (counts[k] + 1) == 0 or not alive_state[s]:
                         continue
                     prev = dp[s - stride, j]
                     cand = prev if prev > ck else ck
@@ -519,46 +662,46 @@ def dp_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
                         dp[s, i] = cand
                         back_ideal[s, i] = j
                         back_kind[s, i] = k
-            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
+            if walking:
+                top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
         if at_most:
             _leave_unused(dp, back_ideal, back_kind, strides, counts, i)
     return pairs, hi
 
 
 @njit(cache=True)
-def count_pairs(sample, stages, cap, bound, limit):
+def count_pairs(sample, stages, cap, bound, pruning, states):
     """The (ideal, sub-ideal) pairs :func:`dp_range` visits for each ideal of ``sample``
-    (at most ``limit`` each) on :class:`StageSums` ``stages``, with memory ``cap`` per
-    kind and stages over ``bound`` skipped: the same walk down the lattice, without
-    costing stages."""
+    on :class:`StageSums` ``stages``, with memory ``cap`` per kind, stages over
+    ``bound`` skipped and the work windows and band (``pruning``) of ``states``' count
+    states: the same enumeration (:func:`band_scan` or the walk), without costing stages."""
     sub_start, sub_items = stages.lattice.sub_start, stages.lattice.sub_items
-    lat, unsup, size = stages.lat, stages.unsup, stages.size
+    lat = stages.lat
     n = sub_start.shape[0] - 1
     n_kinds = lat.shape[0]
     stamp = np.full(n, -1, dtype=np.int64)
     stack = np.empty(n, dtype=np.int64)
     counts = np.zeros(sample.shape[0], dtype=np.int64)
+    scratch = reach(states.used_mask.shape[0], n_kinds, n)
+    floor = scratch.floor
     for r in range(sample.shape[0]):
         i = sample[r]
+        if not in_windows(pruning.windows, states, lat, i, scratch):
+            continue
+        n_found, scanned = band_scan(i, stages, cap, bound, pruning.band, scratch)
+        if n_found >= 0:
+            counts[r] = scanned
+            continue
         top = 0
         stack[top] = i
         top += 1
         stamp[i] = i
-        while top > 0 and counts[r] < limit:
+        while top > 0:
             top -= 1
             j = stack[top]
             if j != i:
                 counts[r] += 1
-                alive = False
-                for k in range(n_kinds):
-                    if (
-                        unsup[k, i] - unsup[k, j] <= 0
-                        and size[i] - size[j] <= cap[k]
-                        and lat[k, i] - lat[k, j] <= bound
-                    ):
-                        alive = True
-                        break
-                if not alive:
+                if below_floor(lat, j, floor) or not _live_stage(stages, cap, bound, i, j):
                     continue
             top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
     return counts

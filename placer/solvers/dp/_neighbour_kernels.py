@@ -12,11 +12,19 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from numba import njit
 
-from placer.solvers.dp._ideal_kernels import _members_in, _push_subs
+from placer.solvers.dp._ideal_kernels import (
+    _members_in,
+    _push_subs,
+    band_scan,
+    below_floor,
+    in_windows,
+    reach,
+)
 
 if TYPE_CHECKING:
     from placer.solvers.dp._ideal_kernels import Cuts
     from placer.solvers.dp.chain import States
+    from placer.solvers.dp.windows import Pruning
 
 
 class NeighbourRun(NamedTuple):
@@ -27,7 +35,9 @@ class NeighbourRun(NamedTuple):
     ``n_transfers`` are transfers, the rest side computations' covers), their
     ``weights[k, m, h]`` over every bitmask ``m`` of kinds (the fastest link to a kind of
     ``m``, so a one-kind mask is that link), side-computation ``memory[h]``, each ideal's
-    ``cut_total[k, m, i]``, and the pruning ``bound``."""
+    ``cut_total[k, m, i]``, the pruning ``bound`` and the work windows of its count
+    states with the band of ideals they hold (``pruning``,
+    :mod:`placer.solvers.dp.windows`)."""
 
     states: States
     cap: np.ndarray
@@ -37,6 +47,7 @@ class NeighbourRun(NamedTuple):
     memory: np.ndarray
     cut_total: np.ndarray
     bound: float
+    pruning: Pruning
 
 
 class NeighbourTable(NamedTuple):
@@ -108,6 +119,8 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     received = np.empty((n_kinds, n_masks))
     sent = np.empty((n_kinds, n_masks))
     covered = np.empty(n_kinds)
+    scratch = reach(n_counts, n_kinds, dp.shape[1])
+    alive_count, floor, found = scratch.alive, scratch.floor, scratch.found
     for i in range(lo, hi):
         if pairs >= call_pairs:
             return pairs, i
@@ -115,12 +128,31 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
             dp[:, 0] = np.inf
             dp[state_of(0, none, none, n_kinds), 0] = 0.0
             continue
-        stamp[i] = i
-        top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
-        while top > 0:
-            top -= 1
-            j = stack[top]
-            pairs += 1
+        if not in_windows(run.pruning.windows, run.states, lat, i, scratch):
+            continue  # on no split within the bound
+        # the sub-ideals: from the band where that is shorter, else down the lattice
+        n_found, scanned = band_scan(i, stages, cap, bound, run.pruning.band, scratch)
+        walking = n_found < 0
+        pairs += scanned
+        q_found = 0
+        top = 0
+        if walking:
+            stamp[i] = i
+            top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
+        while True:
+            if walking:
+                if top == 0:
+                    break
+                top -= 1
+                j = stack[top]
+                pairs += 1
+                if below_floor(lat, j, floor):
+                    continue
+            else:
+                if q_found == n_found:
+                    break
+                j = found[q_found]
+                q_found += 1
             stage_size = size[i] - size[j]
             alive = False
             for k in range(n_kinds):
@@ -181,7 +213,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                 stride = strides[k]
                 new_before = k if clean else none
                 for c in range(n_counts):
-                    if (c // stride) % (counts[k] + 1) == 0:
+                    if (c // stride) % (counts[k] + 1) == 0 or not alive_count[c]:
                         continue
                     c_prev = c - stride
                     used = used_mask[c_prev]
@@ -219,5 +251,6 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                                 back_ideal[s, i] = j
                                 back_kind[s, i] = k
                                 back_state[s, i] = s_prev
-            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
+            if walking:
+                top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
     return pairs, hi

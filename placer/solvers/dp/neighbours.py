@@ -53,6 +53,7 @@ from placer.solvers.blocks import BlockGraph, aggregate_transfers
 from placer.solvers.dp import _neighbour_kernels as kernels
 from placer.solvers.dp.chain import MAX_STATES, States, capacity
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
+from placer.solvers.dp.windows import pruning
 from placer.util.interrupts import deferred_interrupt
 
 #: (ideal, sub-ideal) pairs per kernel call: a fraction of a second.
@@ -102,9 +103,10 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     n = lattice.bits.shape[0]
     cuts, weights, cut_total = stages.charged(costing.hyperedges, costing.weights)
     states = States.of(costing.counts)
+    pruned = pruning(blocks.latency, stages.sums.lat, costing.counts, states.strides, bound)
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,
-                                  bound)  # fmt: skip
+                                  bound, pruned)  # fmt: skip
     n_states = run.n_states
     table = kernels.NeighbourTable(
         np.full((n_states, n), np.inf),

@@ -57,6 +57,7 @@ from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
 from placer.solvers.dp.neighbours import neighbour_run, solve_neighbours
 from placer.solvers.dp.refine import refined_plans
+from placer.solvers.dp.windows import Pruning, pruning
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
 
@@ -83,6 +84,10 @@ _SLACK = 1e-9  # relative slack on the pruning bound, against rounding in prefix
 _PRUNE_ABOVE = 4
 #: Above this many ideals, the pairs a run would visit are estimated before it runs.
 _ESTIMATE_ABOVE = 20_000
+#: The gap :meth:`_Search.probe` settles when the options name none (``accept_gap``).
+PROBE_GAP = 0.01
+#: How far inside that gap the probe's bound sits, against rounding (a relative share).
+_PROBE_MARGIN = 1e-3
 _SAMPLE = 256  # ideals sampled for that estimate
 
 
@@ -238,17 +243,21 @@ class _Search:
                 return answer
         return self.exact(stages, pruned, found_bracket)
 
-    def estimate_pairs(self, stages: _Stages) -> float:
-        """About how many pairs the exact runs would visit within the best plan's bound
-        (every run may visit about as many as the first), the neighbour DP counted as
-        ``K + 2`` runs for ``K`` kinds (what its pairs cost against a run's)."""
-        cap = capacity(self.problem, np.array([kind.count for kind in self.problem.kinds]))
-        bound = self.best.value * (1 + _SLACK) + _SLACK
+    def estimate_pairs(self, stages: _Stages, bound: float | None = None) -> float:
+        """About how many pairs the exact runs would visit within ``bound`` (default:
+        the best plan's max-load; every run may visit about as many as the first), the
+        neighbour DP counted as ``K + 2`` runs for ``K`` kinds (what its pairs cost
+        against a run's)."""
+        counts = np.array([kind.count for kind in self.problem.kinds], dtype=np.int64)
+        if bound is None:
+            bound = self.best.value * (1 + _SLACK) + _SLACK
         runs = len(self.runs)
         if self.neighbour is not None:
             exact = sum(run.role is Role.EXACT for run in self.runs)
             runs = exact + len(self.problem.kinds) + 2
-        return stages.estimate_pairs(cap, bound, self.options.max_pairs) * runs
+        cap, states = capacity(self.problem, counts), States.of(counts)
+        pruned = pruning(self.blocks.latency, stages.sums.lat, counts, states.strides, bound)
+        return stages.estimate_pairs(cap, bound, pruned, states) * runs
 
     def screen(self, stages: _Stages, pruned: bool, found_bracket: Bracket | None = None):
         """``(bracket or None, answer or None)``: before the exact runs on a wide lattice,
@@ -276,6 +285,11 @@ class _Search:
                 self.stats["pairs_estimate"] = estimate
                 why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
                 return found_bracket, self.bracketed(stages, why, found_bracket)
+        if estimate > options.max_pairs or late:
+            # the whole exact DP will not do: the part of it that settles the target gap
+            answer = self.probe(stages, pruned, found_bracket)
+            if answer is not None:
+                return found_bracket, answer
         if estimate > options.max_pairs:
             self.stats["pairs_estimate"] = estimate
             if not pruned:
@@ -284,15 +298,41 @@ class _Search:
             return found_bracket, self.bracketed(stages, why, found_bracket)
         return found_bracket, None
 
+    def probe(self, stages: _Stages, pruned: bool, found_bracket: Bracket | None):
+        """The exact runs over the splits of max-load at most the best plan's less the
+        target gap (``accept_gap``, else :data:`PROBE_GAP`), where their pairs fit the
+        budget and the time: their work windows (:mod:`placer.solvers.dp.windows`) hold a
+        few percent of a wide lattice's ideals.  They find a plan within that bound (the
+        optimum, where the links are alike) or prove none exists, so the answer's gap is
+        at most the target either way (the neighbour DP's bound may stop short of it).
+        None where the probe would not fit, or the plan is already within the target."""
+        options, best = self.options, self.best
+        target = options.accept_gap if options.accept_gap is not None else PROBE_GAP
+        floor = found_bracket.lower if found_bracket is not None else 0.0
+        if best.placement is None or not target > 0 or relative_gap(best.value, floor) <= target:
+            return None
+        cap = best.value * (1 - target * (1 - _PROBE_MARGIN))
+        estimate = self.estimate_pairs(stages, cap)
+        left = options.seconds_left()
+        if estimate > options.max_pairs:
+            return None
+        if left is not None and estimate > PAIRS_PER_SECOND * left:
+            return None
+        self.stats["probe_bound"] = cap
+        return self.exact(stages, pruned, found_bracket, cap)
+
     @property
     def too_wide(self) -> str:
         return f"more than {self.options.max_pairs:,} ideal pairs"
 
-    def exact(self, stages: _Stages, pruned: bool, found_bracket) -> SolveResult:
-        """Every run of the exact DP, each pruned by the best plan so far (where links
-        differ: the runs of the subsets whose links are alike, then the neighbour DP);
-        the bracket's answer if their pairs or the time run out."""
+    def exact(self, stages: _Stages, pruned: bool, found_bracket,
+              cap: float | None = None) -> SolveResult:  # fmt: skip
+        """Every run of the exact DP, each pruned by the best plan so far, or by ``cap``
+        where that is lower (where links differ: the runs of the subsets whose links
+        are alike, then the neighbour DP); the bracket's answer if their pairs or the
+        time run out."""
         options, best = self.options, self.best
+        limit = math.inf if cap is None else cap
         found = []
         pairs = 0
         neighbour, n = self.neighbour, stages.lattice.bits.shape[0]
@@ -300,7 +340,7 @@ class _Search:
             neighbour = None  # its tables would not fit: the subsets' upper and lower runs
         runs = [run for run in self.runs if neighbour is None or run.role is Role.EXACT]
         for run in runs:
-            bound = best.value * (1 + _SLACK) + _SLACK
+            bound = min(best.value * (1 + _SLACK) + _SLACK, limit)
             left = replace(options, max_pairs=options.max_pairs - pairs)
             placement, value, run_pairs = _run(self.problem, self.blocks, run, stages, bound, left)
             pairs += run_pairs
@@ -311,7 +351,7 @@ class _Search:
             found.append((run, value, bound))
         neighbours = None
         if neighbour is not None:
-            bound = best.value * (1 + _SLACK) + _SLACK
+            bound = min(best.value * (1 + _SLACK) + _SLACK, limit)
             left = replace(options, max_pairs=options.max_pairs - pairs)
             problem, blocks, run = self.problem, self.blocks, neighbour
             placement, value, run_pairs = solve_neighbours(problem, blocks, run, stages, bound,
@@ -324,7 +364,7 @@ class _Search:
             self.stats["dp_runs"] = len(runs) + 1
         self.stats["pairs"] = pairs
         floor = found_bracket.lower if found_bracket is not None else 0.0
-        return self.conclude(found, floor, neighbours)
+        return self.conclude(found, floor, neighbours, cap)
 
     def gave_up(self, stages: _Stages, pairs: int, pruned: bool, found_bracket,
                 timed_out: bool) -> SolveResult:  # fmt: skip
@@ -340,11 +380,13 @@ class _Search:
             why = self.too_wide
         return self.bracketed(stages, why, found_bracket)
 
-    def conclude(self, found, floor: float = 0.0, neighbours: float | None = None) -> SolveResult:
+    def conclude(self, found, floor: float = 0.0, neighbours: float | None = None,
+                 cap: float | None = None) -> SolveResult:  # fmt: skip
         """The result once every run finished: ``found`` holds each run's (run, value,
         pruning bound), and ``best`` has been offered their placements; ``floor`` is
         another proven lower bound (the bracket's), and ``neighbours`` the neighbour
-        DP's, which bounds every placement (the runs then cover only some)."""
+        DP's, which bounds every placement (the runs then cover only some); ``cap``, the
+        bound that pruned the runs below the best plan (:meth:`probe`), if any."""
         problem, best = self.problem, self.best
         lower = math.inf
         if neighbours is not None:
@@ -357,12 +399,21 @@ class _Search:
         lower = max(lower, floor) if math.isfinite(lower) else lower
         if best.placement is None:
             raise explain_infeasible(problem, self.blocks)
-        if neighbours is None and len(found) == 1 and found[0][0].role is Role.EXACT:
+        alone = neighbours is None and len(found) == 1 and found[0][0].role is Role.EXACT
+        if alone and found[0][1] <= found[0][2]:  # within its bound: the run's optimum
             return self.result(True)
         self.stats["contiguous_lower_bound"] = lower
         if best.value <= lower * (1 + 1e-9) + 1e-15:
             return self.result(True)
         scale, unit = (1e3, " ms") if problem.time_unit == "s" else (1.0, "")
+        if cap is not None:
+            self.notes.append(
+                f"the exact DP searched only the splits of max-load at most {cap * scale:.6g}"
+                f"{unit}, {relative_gap(best.value, cap):.2%} below this plan: the best "
+                f"contiguous placement has a max-load between {lower * scale:.6g}{unit} and "
+                f"this plan's {best.value * scale:.6g}{unit}"
+            )
+            return self.result(False, lower, bound_source=BoundSource.DP_PRUNED)
         self.notes.append(
             "links differ in speed: the best contiguous placement has a max-load between "
             f"{lower * scale:.6g}{unit} and this plan's {best.value * scale:.6g}{unit}"
@@ -759,19 +810,20 @@ class _Stages:
             cut_total = kernels.cut_totals(cuts.cut_start, cuts.cut_items, weights)
         return cuts, weights, cut_total
 
-    def estimate_pairs(self, cap: np.ndarray, bound: float, budget: float) -> float:
-        """About how many (ideal, sub-ideal) pairs a run within ``bound`` visits.
+    def estimate_pairs(self, cap: np.ndarray, bound: float, pruned: Pruning,
+                       states: States) -> float:  # fmt: skip
+        """About how many (ideal, sub-ideal) pairs a run within ``bound`` visits, with
+        ``pruned`` the work windows of that bound over ``states``' count states and
+        their band (:func:`~placer.solvers.dp.windows.pruning`).
 
-        Counts the pairs of a uniform sample of ideals (each count capped so that the
-        sample stays cheap) and scales up: an order of magnitude, enough to see that a
-        run would exceed ``budget`` before spending it.
+        Counts the pairs of a uniform sample of ideals and scales up: an order of
+        magnitude, enough to see that a run would exceed its budget before spending it.
         """
         n = self.lattice.bits.shape[0]
         rng = np.random.default_rng(20201206)
         sample = np.sort(rng.choice(np.arange(1, n), size=min(n - 1, _SAMPLE), replace=False))
-        per_ideal = int(min(n, max(1.0, 16 * budget / n)))
         with deferred_interrupt():  # a capped count per sampled ideal
-            counted = kernels.count_pairs(sample, self.sums, cap, bound, per_ideal)
+            counted = kernels.count_pairs(sample, self.sums, cap, bound, pruned, states)
         return float(counted.mean()) * (n - 1) if len(sample) else 0.0
 
 
@@ -792,8 +844,9 @@ def _run(problem, blocks, run: Costing, stages: _Stages, bound, options):
     states = States.of(run.counts)
     n_states = states.n_states
     pays = weights.reshape(len(run.counts), -1).any(axis=1)
+    pruned = pruning(blocks.latency, stages.sums.lat, run.counts, states.strides, bound)
     arrays = kernels.RunArrays(states, capacity(problem, run.counts), pays, run.at_most, cuts,
-                               weights, run.memory, cut_total, bound)  # fmt: skip
+                               weights, run.memory, cut_total, bound, pruned)  # fmt: skip
     table = kernels.DPTable(
         np.full((n_states, n), np.inf),
         np.full((n_states, n), -1, dtype=np.int32),
