@@ -285,8 +285,9 @@ class _Search:
                 self.stats["pairs_estimate"] = estimate
                 why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
                 return found_bracket, self.bracketed(stages, why, found_bracket)
-        if estimate > options.max_pairs or late:
-            # the whole exact DP will not do: the part of it that settles the target gap
+        beyond = left is not None and estimate > PAIRS_PER_SECOND * left
+        if estimate > options.max_pairs or beyond:
+            # the whole exact DP will not finish: the part of it that settles the target gap
             answer = self.probe(stages, pruned, found_bracket)
             if answer is not None:
                 return found_bracket, answer
