@@ -285,8 +285,7 @@ class _Search:
                 self.stats["pairs_estimate"] = estimate
                 why = f"about {estimate:.2g} ideal pairs (estimated) for the exact DP"
                 return found_bracket, self.bracketed(stages, why, found_bracket)
-        beyond = left is not None and estimate > PAIRS_PER_SECOND * left
-        if estimate > options.max_pairs or beyond:
+        if not self.fits(estimate):
             # the whole exact DP will not finish: the part of it that settles the target gap
             answer = self.probe(stages, pruned, found_bracket)
             if answer is not None:
@@ -313,14 +312,18 @@ class _Search:
         if best.placement is None or not target > 0 or relative_gap(best.value, floor) <= target:
             return None
         cap = best.value * (1 - target * (1 - _PROBE_MARGIN))
-        estimate = self.estimate_pairs(stages, cap)
-        left = options.seconds_left()
-        if estimate > options.max_pairs:
-            return None
-        if left is not None and estimate > PAIRS_PER_SECOND * left:
+        if not self.fits(self.estimate_pairs(stages, cap)):
             return None
         self.stats["probe_bound"] = cap
         return self.exact(stages, pruned, found_bracket, cap)
+
+    def fits(self, estimate: float) -> bool:
+        """Whether exact runs estimated at ``estimate`` pairs fit the pair budget and,
+        at :data:`PAIRS_PER_SECOND`, the time left."""
+        left = self.options.seconds_left()
+        return estimate <= self.options.max_pairs and (
+            left is None or estimate <= PAIRS_PER_SECOND * left
+        )
 
     @property
     def too_wide(self) -> str:
