@@ -96,3 +96,36 @@ def test_a_transfer_over_a_stage_is_charged_no_more_than_it_costs() -> None:
     placement, value = _neighbours(problem)
     assert value <= expected + 1e-9
     assert evaluate(problem, placement).max_load == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("into", "out_of"), [(10.0, 10.0), (5.0, 20.0)])
+def test_a_cpu_stage_inside_a_residual_block_is_charged_its_links(into, out_of) -> None:
+    """A CPU stage holds the middle of a residual block (``q``), the residual ``p -> r``
+    passing over it, as a host CPU between GPU stages does on a transformer: the stage
+    before it sends ``q``'s input (``into`` bytes) over the slow link and the stage after
+    receives its output (``out_of``) over it, with the residual over the fast one.
+    Neither CPU neighbour is clean or receiving in the plain sense, yet the DP must charge
+    each its true load, whichever is the bottleneck, so its bound is the optimum."""
+    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
+
+    fast, slow = LinkCost(0.0, 0.01), LinkCost(0.0, 0.2)
+    kinds = (
+        DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, math.inf),
+        DeviceKind("cpu", DeviceClass.CPU, 1, math.inf),
+    )
+    links = ((fast, slow), (slow, fast))
+
+    def op(i, name, gpu, cpu, out, color=None):
+        return Op(key=i, name=name, latency=(gpu, cpu), supported=(True, True),
+                  size_bytes=0.0, transfer_cost=0.0, color=i if color is None else color,
+                  output_bytes=out)  # fmt: skip
+
+    # p and its norm n share a block; q (the MLP) is cheap only on the CPU
+    ops = (op(0, "p", 5.0, 50.0, 1.0), op(1, "n", 0.0, 0.0, into, color=0),
+           op(2, "q", 50.0, 1.0, out_of), op(3, "r", 5.0, 50.0, 0.0))  # fmt: skip
+    problem = Problem("residual", ops, ((0, 1), (1, 2), (2, 3), (0, 3)), kinds, links=links)
+    expected = _optimum(problem)
+    assert expected == pytest.approx(5.0 + max(into, out_of) * 0.2 + 1 * 0.01)  # gpu, cpu, gpu
+    placement, value = _neighbours(problem)
+    assert value == pytest.approx(expected, abs=1e-9)
+    assert evaluate(problem, placement).max_load == pytest.approx(expected, abs=1e-9)

@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from placer.solvers.dp.windows import Pruning
 
 
+#: The most transfers a state records as sent before the last stage and still in flight
+#: at its end (received by it or passing over it): with them the next stage knows which
+#: of the transfers it receives the last stage sent, and which of those the last stage
+#: sent it.  One covers a residual stream.
+THROUGH = 2
+
+
 class NeighbourRun(NamedTuple):
     """What :func:`neighbour_range` charges and allows: the device-count ``states``
     (:class:`~placer.solvers.dp.chain.States`; a state of the DP is a count state with
@@ -37,7 +44,8 @@ class NeighbourRun(NamedTuple):
     ``m``, so a one-kind mask is that link), side-computation ``memory[h]``, each ideal's
     ``cut_total[k, m, i]``, the pruning ``bound`` and the work windows of its count
     states with the band of ideals they hold (``pruning``,
-    :mod:`placer.solvers.dp.windows`)."""
+    :mod:`placer.solvers.dp.windows`); and the transfers in flight
+    (:class:`InFlight`)."""
 
     states: States
     cap: np.ndarray
@@ -48,14 +56,80 @@ class NeighbourRun(NamedTuple):
     cut_total: np.ndarray
     bound: float
     pruning: Pruning
+    flight: InFlight
+
+
+class InFlight(NamedTuple):
+    """The transfers each ideal cuts, in the order of their senders: ``order[h]``, the
+    sending block of transfer ``h`` (blocks are in a topological order); for ideal ``i``
+    and ``r <= THROUGH``, ``first[i, r]`` the sender of its ``r + 1``-th transfer in that
+    order (past the last block when it cuts fewer), ``prefix[i, r, k, m]`` the summed
+    weights of its first ``r``, and ``total[i, k, m]`` of all its transfers."""
+
+    order: np.ndarray
+    first: np.ndarray
+    prefix: np.ndarray
+    total: np.ndarray
+
+
+@njit(cache=True)
+def _earliest(items, n_transfers, order, taken):
+    """Fill ``taken`` with the first transfers of ``items`` in sender order (ties by
+    index; ``-1`` past the last); returns how many there were."""
+    n_taken = 0
+    for t in range(taken.shape[0]):
+        best = -1
+        for h in items:
+            if h >= n_transfers or h in taken[:t]:
+                continue
+            if best < 0 or order[h] < order[best] or (order[h] == order[best] and h < best):
+                best = h
+        taken[t] = best
+        if best < 0:
+            break
+        n_taken += 1
+    return n_taken
+
+
+@njit(cache=True)
+def in_flight(cuts, n_transfers, weights, n_blocks):
+    """The fields of :class:`InFlight` for the ideals' cut lists ``cuts`` (the first
+    ``n_transfers`` hyperedges are transfers; a hyperedge's members are sorted, so its
+    first is the block that sends it)."""
+    cut_start, cut_items = cuts.cut_start, cuts.cut_items
+    n = cut_start.shape[0] - 1
+    order = np.empty(n_transfers, dtype=np.int64)
+    for h in range(n_transfers):
+        order[h] = cuts.h_members[cuts.h_start[h]]
+    first = np.full((n, THROUGH + 1), n_blocks, dtype=np.int64)
+    prefix = np.zeros((n, THROUGH + 1, weights.shape[0], weights.shape[1]))
+    total = np.zeros((n, weights.shape[0], weights.shape[1]))
+    taken = np.empty(THROUGH + 1, dtype=np.int64)
+    for i in range(n):
+        items = cut_items[cut_start[i] : cut_start[i + 1]]
+        n_taken = _earliest(items, n_transfers, order, taken)
+        for t in range(THROUGH + 1):
+            if t < n_taken:
+                first[i, t] = order[taken[t]]
+            if t > 0:
+                prefix[i, t] = prefix[i, t - 1]
+                if t <= n_taken:
+                    prefix[i, t] += weights[:, :, taken[t - 1]]
+        for h in items:
+            if h < n_transfers:
+                total[i] += weights[:, :, h]
+    return order, first, prefix, total
 
 
 class NeighbourTable(NamedTuple):
-    """What :func:`neighbour_range` fills, ``(states, ideals)`` each: ``dp`` and the back
-    pointers ``back_ideal``, ``back_kind``, ``back_state``; and the walk's scratch
-    ``stamp`` and ``stack``."""
+    """What :func:`neighbour_range` fills, ``(states, ideals)`` each: ``dp``, the least
+    load charged so far to the last stage of a split reaching the state (``last``, to
+    which the next stage adds what the last stage sent it), and the back pointers
+    ``back_ideal``, ``back_kind``, ``back_state``; and the walk's scratch ``stamp`` and
+    ``stack``."""
 
     dp: np.ndarray
+    last: np.ndarray
     back_ideal: np.ndarray
     back_kind: np.ndarray
     back_state: np.ndarray
@@ -63,13 +137,21 @@ class NeighbourTable(NamedTuple):
     stack: np.ndarray
 
 
+def n_before(n_kinds: int) -> int:
+    """How many values the first neighbour digit takes: a kind with up to
+    :data:`THROUGH` transfers in flight, or none (:func:`state_of`)."""
+    return n_kinds * (THROUGH + 1) + 1
+
+
 @njit(cache=True, inline="always")
 def state_of(count_state, before, after, n_kinds):
-    """The DP state of count state ``count_state``, with ``before`` the kind of the last
-    stage placed if that stage is clean (else ``n_kinds``), and ``after`` the kind
-    promised to the next stage, which must then receive every transfer the split so far
-    sends on (``n_kinds``: it will not, or there is no next stage)."""
-    return (count_state * (n_kinds + 1) + before) * (n_kinds + 1) + after
+    """The DP state of count state ``count_state``, with ``before`` naming the last stage
+    placed, ``kind * (THROUGH + 1) + r`` where the transfers its split cuts that it did
+    not send are the first ``r`` of them in sender order (``r = 0``: it is clean), or
+    ``n_kinds * (THROUGH + 1)`` where they are not; and ``after`` the kind promised to
+    the next stage, which must then receive every transfer the last stage sends on
+    (``n_kinds``: it will not, or there is no next stage)."""
+    return (count_state * (n_kinds * (THROUGH + 1) + 1) + before) * (n_kinds + 1) + after
 
 
 @njit(cache=True)
@@ -91,6 +173,16 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     when every stage is clean), and the DP's optimum bounds every contiguous placement
     from below.
 
+    A stage that is not clean still has its kind carried when the transfers in flight
+    at its end that it did not send are the first ``r <= THROUGH`` in sender order (a
+    residual stream passing a stage that holds part of a block): the next stage pays the
+    previous stage's link for the rest of what it receives, and the fastest link to a
+    kind used before for those ``r``; the previous stage is then "receiving" when every
+    transfer it sent meets the next stage, and where it is not, the next stage adds to
+    the previous stage's load (the least charged to it on any path to the state, kept in
+    ``last``) its link to the next kind for what it sent there.  The charges stay at
+    most the true loads: the bound holds.
+
     ``stages``: :class:`~placer.solvers.dp._ideal_kernels.StageSums`; ``run``:
     :class:`NeighbourRun`; ``table``: :class:`NeighbourTable`, filled in place.
     Returns the pairs visited and the ideal to resume from, as
@@ -105,12 +197,16 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     h_start, h_members = run.cuts.h_start, run.cuts.h_members
     cut_start, cut_items = run.cuts.cut_start, run.cuts.cut_items
     weights, h_mem, cut_total = run.weights, run.memory, run.cut_total
-    dp, back_ideal, back_kind = table.dp, table.back_ideal, table.back_kind
+    order, first, prefix, flight_total = (run.flight.order, run.flight.first,
+                                          run.flight.prefix, run.flight.total)  # fmt: skip
+    dp, last_load, back_ideal, back_kind = table.dp, table.last, table.back_ideal, table.back_kind
     back_state, stamp, stack = table.back_state, table.stamp, table.stack
     n_kinds = lat.shape[0]
     n_masks = weights.shape[1]
     n_counts = used_mask.shape[0]
-    none = n_kinds  # the neighbour digit that names no kind
+    none = n_kinds  # the after digit that names no kind
+    held = THROUGH + 1
+    no_before = n_kinds * held  # the before digit that names no kind
     last = dp.shape[1] - 1
     pairs = 0
     cost = np.empty(n_kinds)
@@ -119,6 +215,9 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     received = np.empty((n_kinds, n_masks))
     sent = np.empty((n_kinds, n_masks))
     covered = np.empty(n_kinds)
+    # the transfers passing over the stage: all, and those among the first r in flight
+    over_all = np.empty((n_kinds, n_masks))
+    over_first = np.empty((held, n_kinds, n_masks))
     scratch = reach(n_counts, n_kinds, dp.shape[1])
     alive_count, floor, found = scratch.alive, scratch.floor, scratch.found
     for i in range(lo, hi):
@@ -126,7 +225,9 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
             return pairs, i
         if i == 0:
             dp[:, 0] = np.inf
-            dp[state_of(0, none, none, n_kinds), 0] = 0.0
+            last_load[:, 0] = np.inf
+            dp[state_of(0, no_before, none, n_kinds), 0] = 0.0
+            last_load[state_of(0, no_before, none, n_kinds), 0] = 0.0
             continue
         if not in_windows(run.pruning.windows, run.states, lat, i, scratch):
             continue  # on no split within the bound
@@ -164,23 +265,37 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                     cost[k] = c
             if not alive:
                 continue
-            clean = True  # no transfer meets j and leaves i
-            complete = True  # every transfer leaving j meets the stage
+            n_kept = 0  # transfers in flight at i that the stage did not send
+            kept_last = -1  # the latest sender among them
+            sent_first = 1 << 62  # the earliest sender of a transfer the stage sends
+            over_last = -1  # the latest sender of a transfer passing over the stage
             extra = 0.0
             for k in range(n_kinds):
                 covered[k] = 0.0
                 for m in range(n_masks):
                     received[k, m] = cut_total[k, m, j]
                     sent[k, m] = 0.0
+                    over_all[k, m] = 0.0
+                    for r in range(held):
+                        over_first[r, k, m] = 0.0
             for q in range(cut_start[i], cut_start[i + 1]):
                 h = cut_items[q]
                 in_i, in_j = _members_in(bits, i, j, h_start, h_members, h)
                 if in_j > 0:
                     # h leaves i and meets j: not received here unless it meets the stage
                     if h < n_transfers:
-                        clean = False
+                        n_kept += 1
+                        kept_last = max(kept_last, order[h])
                         if in_j == in_i:
-                            complete = False
+                            over_last = max(over_last, order[h])
+                            for k in range(n_kinds):
+                                for m in range(n_masks):
+                                    over_all[k, m] += weights[k, m, h]
+                            for r in range(1, held):
+                                if order[h] < first[j, r]:
+                                    for k in range(n_kinds):
+                                        for m in range(n_masks):
+                                            over_first[r, k, m] += weights[k, m, h]
                     if in_j == in_i:
                         for k in range(n_kinds):
                             for m in range(n_masks):
@@ -197,6 +312,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                         for k in range(n_kinds):
                             covered[k] += weights[k, 0, h]
                     else:
+                        sent_first = min(sent_first, order[h])
                         for k in range(n_kinds):
                             for m in range(n_masks):
                                 sent[k, m] += weights[k, m, h]
@@ -204,6 +320,10 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                 for k in range(n_kinds):
                     if stage_size + extra > cap[k]:
                         cost[k] = np.inf
+            # the in-flight digit of the states this stage reaches
+            flight = -1
+            if n_kept == 0 or (n_kept <= THROUGH and kept_last < sent_first):
+                flight = n_kept
             after_digit = none if i == last else -1  # the last stage promises nothing
             for k in range(n_kinds):
                 ck = cost[k]
@@ -211,28 +331,64 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                     continue
                 ck += covered[k]
                 stride = strides[k]
-                new_before = k if clean else none
+                new_before = k * held + flight if flight >= 0 else no_before
                 for c in range(n_counts):
                     if (c // stride) % (counts[k] + 1) == 0 or not alive_count[c]:
                         continue
                     c_prev = c - stride
                     used = used_mask[c_prev]
                     left = left_mask[c]
-                    # the state before: the first stage follows the empty split
-                    promise = k if complete else none
-                    for before in range(n_kinds + 1):
+                    left_prev = left_mask[c_prev]
+                    for before in range(no_before + 1):
                         if j == 0:
-                            if c_prev != 0 or before != none:
+                            if c_prev != 0 or before != no_before:
                                 continue
-                            s_prev = state_of(0, none, none, n_kinds)
+                            p = -1
+                            r = 0
+                        elif before < no_before:
+                            p = before // held
+                            r = before - p * held
+                            if not (used >> p) & 1:
+                                continue
                         else:
-                            if before < n_kinds and not (used >> before) & 1:
-                                continue
-                            s_prev = state_of(c_prev, before, promise, n_kinds)
+                            p = -1
+                            r = 0
+                        # receiving: every transfer in flight at j that the previous
+                        # stage sent meets this one
+                        complete = over_last < first[j, r]
+                        promise = k if complete and j > 0 else none
+                        s_prev = state_of(c_prev, before, promise, n_kinds)
                         prev = dp[s_prev, j]
                         if prev == np.inf:
                             continue
-                        got = received[k, 1 << before] if before < n_kinds else received[k, used]
+                        if p < 0:
+                            got = received[k, used]
+                            owed = 0.0
+                        else:
+                            pm = 1 << p
+                            got = received[k, pm]
+                            if r > 0:
+                                # the first r, received over the fastest link used before
+                                relief = (prefix[j, r, k, pm] - over_first[r, k, pm]) - (
+                                    prefix[j, r, k, used] - over_first[r, k, used]
+                                )
+                                got = max(received[k, used], got - relief)
+                            owed = 0.0
+                            if not complete:
+                                # what the previous stage sent here, over this link
+                                # rather than the fastest with devices left
+                                km = 1 << k
+                                to_here = (flight_total[j, p, km] - prefix[j, r, p, km]) - (
+                                    over_all[p, km] - over_first[r, p, km]
+                                )
+                                to_any = (flight_total[j, p, left_prev]
+                                          - prefix[j, r, p, left_prev]) - (
+                                    over_all[p, left_prev] - over_first[r, p, left_prev]
+                                )  # fmt: skip
+                                if to_here > to_any:
+                                    owed = last_load[s_prev, j] + (to_here - to_any)
+                        if owed > prev:
+                            prev = owed
                         for after in range(n_kinds + 1):
                             if after_digit >= 0:
                                 if after != after_digit:
@@ -246,6 +402,8 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                                 total = ck + got + sent[k, left]
                             cand = prev if prev > total else total
                             s = state_of(c, new_before, after, n_kinds)
+                            if total < last_load[s, i]:
+                                last_load[s, i] = total
                             if cand < dp[s, i]:
                                 dp[s, i] = cand
                                 back_ideal[s, i] = j

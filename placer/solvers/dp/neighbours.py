@@ -73,7 +73,7 @@ class NeighbourRun:
     def n_states(self) -> int:
         """DP states: device-count states times the two neighbour digits."""
         n_kinds = len(self.costing.counts)
-        return States.of(self.costing.counts).n_states * (n_kinds + 1) ** 2
+        return States.of(self.costing.counts).n_states * kernels.n_before(n_kinds) * (n_kinds + 1)
 
 
 def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
@@ -82,7 +82,8 @@ def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
     states per ideal."""
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     n_kinds = len(counts)
-    if math.prod(int(c) + 1 for c in counts) * (n_kinds + 1) ** 2 > MAX_STATES:
+    digits = kernels.n_before(n_kinds) * (n_kinds + 1)
+    if math.prod(int(c) + 1 for c in counts) * digits > MAX_STATES:
         return None
     available = {k for k, c in enumerate(counts) if c > 0}
     weights = _mask_weights(_link_times(problem), available, Role.LOWER)
@@ -104,11 +105,14 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     cuts, weights, cut_total = stages.charged(costing.hyperedges, costing.weights)
     states = States.of(costing.counts)
     pruned = pruning(blocks.latency, stages.sums.lat, costing.counts, states.strides, bound)
+    with deferred_interrupt():  # linear in the cut lists
+        flight = kernels.in_flight(cuts, run.n_transfers, weights, blocks.n_blocks)
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,
-                                  bound, pruned)  # fmt: skip
+                                  bound, pruned, kernels.InFlight(*flight))  # fmt: skip
     n_states = run.n_states
     table = kernels.NeighbourTable(
+        np.full((n_states, n), np.inf),
         np.full((n_states, n), np.inf),
         np.full((n_states, n), -1, dtype=np.int32),
         np.full((n_states, n), -1, dtype=np.int8),

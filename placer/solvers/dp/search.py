@@ -299,23 +299,50 @@ class _Search:
         return found_bracket, None
 
     def probe(self, stages: _Stages, pruned: bool, found_bracket: Bracket | None):
-        """The exact runs over the splits of max-load at most the best plan's less the
-        target gap (``accept_gap``, else :data:`PROBE_GAP`), where their pairs fit the
-        budget and the time: their work windows (:mod:`placer.solvers.dp.windows`) hold a
-        few percent of a wide lattice's ideals.  They find a plan within that bound (the
-        optimum, where the links are alike) or prove none exists, so the answer's gap is
-        at most the target either way (the neighbour DP's bound may stop short of it).
-        None where the probe would not fit, or the plan is already within the target."""
+        """The exact runs over the splits of max-load at most a cap, where their pairs
+        fit the budget and the time: their work windows
+        (:mod:`placer.solvers.dp.windows`) hold a few percent of a wide lattice's
+        ideals.  A run within a cap finds a plan within it (the optimum, where the links
+        are alike) or proves none exists.
+
+        The caps climb from the proven lower bound by the target gap (``accept_gap``,
+        else :data:`PROBE_GAP`) at a time, up to that gap below the best plan, where the
+        runs are cheapest: each raises the bound to its cap or finds the plan under it.
+        Once the gap is within the target, one more run capped at the best plan proves
+        it optimal if that fits too.  None where no run would fit, or the plan is
+        already within the target; else the last answer (the neighbour DP's bound may
+        stop short of the target)."""
         options, best = self.options, self.best
         target = options.accept_gap if options.accept_gap is not None else PROBE_GAP
         floor = found_bracket.lower if found_bracket is not None else 0.0
         if best.placement is None or not target > 0 or relative_gap(best.value, floor) <= target:
             return None
-        cap = best.value * (1 - target * (1 - _PROBE_MARGIN))
-        if not self.fits(self.estimate_pairs(stages, cap)):
-            return None
-        self.stats["probe_bound"] = cap
-        return self.exact(stages, pruned, found_bracket, cap)
+        step = target * (1 - _PROBE_MARGIN)
+        answer, pairs, kept = None, 0, len(self.notes)
+        while True:
+            within = relative_gap(best.value, floor) <= target
+            cap = best.value * (1 - step)
+            if within:
+                cap = best.value
+            elif floor > 0:
+                cap = min(floor * (1 + step), cap)
+            if not self.fits(self.estimate_pairs(stages, cap)):
+                return answer
+            # the last answer keeps its figures; its notes give way to this run's
+            self.stats = dict(self.stats)
+            del self.notes[kept:]
+            self.stats["probe_bound"] = cap
+            found = self.exact(stages, pruned, found_bracket, cap, floor)
+            if found.gave_up is not None and answer is not None:
+                return answer  # ran out of time or pairs: the last answer stands
+            pairs += int(self.stats.get("pairs", 0))
+            self.stats["pairs"] = pairs
+            answer = found
+            if found.gave_up is not None or found.optimal or within:
+                return answer
+            if found.lower_bound <= floor * (1 + 1e-9):
+                return answer  # the neighbour DP's charges stop short of this cap
+            floor = found.lower_bound
 
     def fits(self, estimate: float) -> bool:
         """Whether exact runs estimated at ``estimate`` pairs fit the pair budget and,
@@ -330,7 +357,7 @@ class _Search:
         return f"more than {self.options.max_pairs:,} ideal pairs"
 
     def exact(self, stages: _Stages, pruned: bool, found_bracket,
-              cap: float | None = None) -> SolveResult:  # fmt: skip
+              cap: float | None = None, floor: float = 0.0) -> SolveResult:  # fmt: skip
         """Every run of the exact DP, each pruned by the best plan so far, or by ``cap``
         where that is lower (where links differ: the runs of the subsets whose links
         are alike, then the neighbour DP); the bracket's answer if their pairs or the
@@ -367,7 +394,7 @@ class _Search:
             neighbours = min(value, bound)
             self.stats["dp_runs"] = len(runs) + 1
         self.stats["pairs"] = pairs
-        floor = found_bracket.lower if found_bracket is not None else 0.0
+        floor = max(floor, found_bracket.lower if found_bracket is not None else 0.0)
         return self.conclude(found, floor, neighbours, cap)
 
     def gave_up(self, stages: _Stages, pairs: int, pruned: bool, found_bracket,
