@@ -8,6 +8,7 @@ optimality the plan is the optimum.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -21,8 +22,11 @@ from tests.strategies import brute_force
 
 
 @st.composite
-def cluster_problems(draw, uniform_links: bool = False, chain: bool = False) -> Problem:
-    """Up to 7 ops on three kinds; ``chain``: each op feeds only the next."""
+def cluster_problems(draw, uniform_links: bool = False, chain: bool = False,
+                     training: bool = False) -> Problem:  # fmt: skip
+    """Up to 7 ops on three kinds; ``chain``: each op feeds only the next; ``training``:
+    each op has a backward op in its colour class, the backward edges mirroring the
+    forward ones (gradients flow back through the pipeline)."""
     n = draw(st.integers(1, 7))
     counts = [draw(st.integers(1, 2)), draw(st.integers(0, 2)), draw(st.integers(0, 1))]
     kinds = (
@@ -58,6 +62,13 @@ def cluster_problems(draw, uniform_links: bool = False, chain: bool = False) -> 
         for v in range(1, n)
         for u in ([v - 1] if chain else sorted(draw(st.sets(st.integers(0, v - 1), max_size=2))))
     ]
+    if training:
+        for i in range(n):
+            grad = round(draw(st.floats(0, 5)), 2)
+            ops.append(replace(ops[i], key=n + i, name=f"op{i}/grad", backward=True,
+                               latency=(grad, grad * 2, grad * 4), size_bytes=0.0,
+                               output_bytes=float(draw(st.integers(0, 4)))))  # fmt: skip
+        edges += [(n + v, n + u) for u, v in edges]
     return Problem("links", tuple(ops), tuple(edges), kinds, links=links)
 
 
@@ -72,6 +83,24 @@ def solve_or_none(problem):
 @given(cluster_problems())
 def test_bracket_contains_the_optimum(problem) -> None:
     check_bracket(problem)
+
+
+@settings(max_examples=120, deadline=None)
+@given(cluster_problems(training=True))
+def test_bracket_contains_the_optimum_in_training(problem) -> None:
+    """Gradients flow back: a transfer's sender may come after its receivers."""
+    check_bracket(problem)
+
+
+@settings(max_examples=120, deadline=None)
+@given(cluster_problems(training=True))
+def test_the_subsets_runs_bracket_the_optimum_in_training(problem) -> None:
+    """As above, with the upper and lower runs of every subset of kinds in place of the
+    neighbour DP (what the search falls back to where its tables would not fit)."""
+    from unittest import mock
+
+    with mock.patch("placer.solvers.dp.search.neighbour_run", return_value=None):
+        check_bracket(problem)
 
 
 @settings(max_examples=100, deadline=None)

@@ -57,6 +57,14 @@ def test_its_value_bounds_every_contiguous_placement(problem) -> None:
 
 
 @settings(max_examples=150, deadline=None)
+@given(cluster_problems(training=True))
+def test_its_value_bounds_every_contiguous_training_placement(problem) -> None:
+    """As above, with backward ops: gradients flow from later stages to earlier ones,
+    so a stage may receive what a stage after it sends."""
+    test_its_value_bounds_every_contiguous_placement.hypothesis.inner_test(problem)
+
+
+@settings(max_examples=150, deadline=None)
 @given(cluster_problems(chain=True))
 def test_it_is_exact_on_a_chain(problem) -> None:
     """No transfer passes over a stage of a chain: every stage is charged its neighbours'
@@ -129,3 +137,35 @@ def test_a_cpu_stage_inside_a_residual_block_is_charged_its_links(into, out_of) 
     placement, value = _neighbours(problem)
     assert value == pytest.approx(expected, abs=1e-9)
     assert evaluate(problem, placement).max_load == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_gradient_from_a_later_stage_is_charged_no_more_than_its_link() -> None:
+    """In training, ``c``'s gradient flows back to both ``a`` and ``b``: the stage of ``b``
+    receives it from ``c``'s CPU over a fast link, not from its neighbour ``a`` over the
+    slow one.  Charging it the link to the previous stage would put the bound above the
+    optimum (9 against 5.2)."""
+    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
+
+    slow, fast = LinkCost(0.0, 2.0), LinkCost(0.0, 0.1)
+    kinds = (
+        DeviceKind("gpu", DeviceClass.ACCELERATOR, 1, math.inf),
+        DeviceKind("other", DeviceClass.ACCELERATOR, 1, math.inf),
+        DeviceKind("cpu", DeviceClass.CPU, 1, math.inf),
+    )
+    links = ((fast, slow, fast), (slow, fast, fast), (fast, fast, fast))
+
+    def op(i, name, latency, out=0.0, backward=False):
+        return Op(key=i, name=name, latency=latency, supported=(True, True, True),
+                  size_bytes=0.0, transfer_cost=0.0, color=i % 3, output_bytes=out,
+                  backward=backward)  # fmt: skip
+
+    ops = (op(0, "a", (5, 5, 50)), op(1, "b", (5, 50, 50)), op(2, "c", (50, 50, 5)),
+           op(3, "a/grad", (0, 0, 0), backward=True), op(4, "b/grad", (0, 0, 0), backward=True),
+           op(5, "c/grad", (0, 0, 0), 2.0, backward=True))  # fmt: skip
+    edges = ((0, 1), (0, 2), (1, 2), (5, 3), (5, 4), (4, 3))
+    problem = Problem("gradients", ops, edges, kinds, links=links)
+    expected = _optimum(problem)
+    assert expected == pytest.approx(5.2)  # other: a, gpu: b, cpu: c
+    placement, value = _neighbours(problem)
+    assert value <= expected + 1e-9
+    assert evaluate(problem, placement).max_load == pytest.approx(expected)

@@ -44,8 +44,8 @@ class NeighbourRun(NamedTuple):
     ``m``, so a one-kind mask is that link), side-computation ``memory[h]``, each ideal's
     ``cut_total[k, m, i]``, the pruning ``bound`` and the work windows of its count
     states with the band of ideals they hold (``pruning``,
-    :mod:`placer.solvers.dp.windows`); and the transfers in flight
-    (:class:`InFlight`)."""
+    :mod:`placer.solvers.dp.windows`); the transfers in flight (:class:`InFlight`),
+    and those that may be sent back (:class:`Later`)."""
 
     states: States
     cap: np.ndarray
@@ -57,6 +57,17 @@ class NeighbourRun(NamedTuple):
     bound: float
     pruning: Pruning
     flight: InFlight
+    later: Later
+
+
+class Later(NamedTuple):
+    """The transfers a block after some of their receivers may send (``sent[h]``), their
+    ``weights[k, m, h]`` (zero in :class:`NeighbourRun`'s) and each ideal's cut of them,
+    ``total[k, m, i]``."""
+
+    sent: np.ndarray
+    weights: np.ndarray
+    total: np.ndarray
 
 
 class InFlight(NamedTuple):
@@ -218,6 +229,9 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     # the transfers passing over the stage: all, and those among the first r in flight
     over_all = np.empty((n_kinds, n_masks))
     over_first = np.empty((held, n_kinds, n_masks))
+    # the later-sent transfers whose boundary the stage crosses
+    crossed = np.empty((n_kinds, n_masks))
+    later_sent, later_w, later_total = run.later.sent, run.later.weights, run.later.total
     scratch = reach(n_counts, n_kinds, dp.shape[1])
     alive_count, floor, found = scratch.alive, scratch.floor, scratch.found
     for i in range(lo, hi):
@@ -278,9 +292,16 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                     over_all[k, m] = 0.0
                     for r in range(held):
                         over_first[r, k, m] = 0.0
+                    crossed[k, m] = later_total[k, m, j]
             for q in range(cut_start[i], cut_start[i + 1]):
                 h = cut_items[q]
                 in_i, in_j = _members_in(bits, i, j, h_start, h_members, h)
+                if h < n_transfers and later_sent[h] and (in_j == 0 or in_j == in_i):
+                    # from j's cut: it passes over the stage; else: it starts here
+                    sign = -1.0 if in_j > 0 else 1.0
+                    for k in range(n_kinds):
+                        for m in range(n_masks):
+                            crossed[k, m] += sign * later_w[k, m, h]
                 if in_j > 0:
                     # h leaves i and meets j: not received here unless it meets the stage
                     if h < n_transfers:
@@ -331,6 +352,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                     continue
                 ck += covered[k]
                 stride = strides[k]
+                k_crossed = crossed[k]
                 new_before = k * held + flight if flight >= 0 else no_before
                 for c in range(n_counts):
                     if (c // stride) % (counts[k] + 1) == 0 or not alive_count[c]:
@@ -339,6 +361,8 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                     used = used_mask[c_prev]
                     left = left_mask[c]
                     left_prev = left_mask[c_prev]
+                    # sent back or not, the other end is on a kind used or left
+                    ck_c = ck + k_crossed[used | left]
                     for before in range(no_before + 1):
                         if j == 0:
                             if c_prev != 0 or before != no_before:
@@ -393,13 +417,13 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                             if after_digit >= 0:
                                 if after != after_digit:
                                     continue
-                                total = ck + got
+                                total = ck_c + got
                             elif after < n_kinds:
                                 if not (left >> after) & 1:
                                     continue
-                                total = ck + got + sent[k, 1 << after]
+                                total = ck_c + got + sent[k, 1 << after]
                             else:
-                                total = ck + got + sent[k, left]
+                                total = ck_c + got + sent[k, left]
                             cand = prev if prev > total else total
                             s = state_of(c, new_before, after, n_kinds)
                             if total < last_load[s, i]:

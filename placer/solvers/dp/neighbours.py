@@ -51,6 +51,7 @@ from placer.problem import Placement, Problem
 from placer.solvers.base import placement_of_stages
 from placer.solvers.blocks import BlockGraph, aggregate_transfers
 from placer.solvers.dp import _neighbour_kernels as kernels
+from placer.solvers.dp._ideal_kernels import cut_totals
 from placer.solvers.dp.chain import MAX_STATES, States, capacity
 from placer.solvers.dp.costing import Costing, Role, _link_times, _mask_weights, _with_covers
 from placer.solvers.dp.windows import pruning
@@ -64,10 +65,14 @@ _CALL_PAIRS = 200_000
 class NeighbourRun:
     """The charges of the neighbour DP: ``costing`` holds the hyperedges (transfers
     first, then the side computations' covers) with ``weights[k, m, h]`` for every
-    bitmask ``m`` of kinds, and ``n_transfers`` says where the covers start."""
+    bitmask ``m`` of kinds, ``n_transfers`` says where the covers start, and ``later``
+    which transfers may be sent by a block after some of their receivers
+    (:func:`later_senders`)."""
 
     costing: Costing
     n_transfers: int
+    later: np.ndarray
+
 
     @property
     def n_states(self) -> int:
@@ -89,7 +94,26 @@ def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
     weights = _mask_weights(_link_times(problem), available, Role.LOWER)
     hyperedges, charges = aggregate_transfers(problem, blocks.block_of_op, weights)
     costing = Costing(Role.LOWER, counts, True, 0, hyperedges, charges)
-    return NeighbourRun(_with_covers(costing, blocks), len(hyperedges))
+    later = later_senders(problem, blocks.block_of_op, hyperedges)
+    return NeighbourRun(_with_covers(costing, blocks), len(hyperedges), later)
+
+
+def later_senders(problem: Problem, block_of_op: np.ndarray,
+                  hyperedges: tuple[tuple[int, ...], ...]) -> np.ndarray:  # fmt: skip
+    """Which of the transfers ``hyperedges`` (their blocks, sorted) have more than two
+    blocks and may be sent by one that is not their first: a gradient flowing back to
+    the ops that fed its op in training.  A stage that receives one from a later stage
+    does not receive it from the stage before it, so the DP charges these only the
+    fastest link to any kind used before or with devices left.  (With two blocks, each
+    end pays the one link between them, whichever sends.)"""
+    index = {h: i for i, h in enumerate(hyperedges)}
+    later = np.zeros(len(hyperedges), dtype=np.bool_)
+    for u, succ in enumerate(problem.successors):
+        own = int(block_of_op[u])
+        key = tuple(sorted({own} | {int(block_of_op[v]) for v in succ}))
+        if len(key) > 2 and own != key[0] and key in index:
+            later[index[key]] = True
+    return later
 
 
 def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, stages,
@@ -102,14 +126,23 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     costing = run.costing
     lattice = stages.lattice
     n = lattice.bits.shape[0]
-    cuts, weights, cut_total = stages.charged(costing.hyperedges, costing.weights)
+    # the later-sent transfers apart: charged to any kind used before or left after
+    normal = costing.weights.copy()
+    later = np.zeros(normal.shape[2], dtype=np.bool_)
+    later[: run.n_transfers] = run.later
+    normal[:, :, later] = 0.0
+    apart = np.where(later, costing.weights, 0.0)
+    cuts, weights, cut_total = stages.charged(costing.hyperedges, normal)
+    with deferred_interrupt():  # linear in the cut lists
+        later_total = cut_totals(cuts.cut_start, cuts.cut_items, np.ascontiguousarray(apart))
     states = States.of(costing.counts)
     pruned = pruning(blocks.latency, stages.sums.lat, costing.counts, states.strides, bound)
     with deferred_interrupt():  # linear in the cut lists
         flight = kernels.in_flight(cuts, run.n_transfers, weights, blocks.n_blocks)
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,
-                                  bound, pruned, kernels.InFlight(*flight))  # fmt: skip
+                                  bound, pruned, kernels.InFlight(*flight),
+                                  kernels.Later(later, apart, later_total))  # fmt: skip
     n_states = run.n_states
     table = kernels.NeighbourTable(
         np.full((n_states, n), np.inf),

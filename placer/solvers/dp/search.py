@@ -55,7 +55,7 @@ from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
-from placer.solvers.dp.neighbours import neighbour_run, solve_neighbours
+from placer.solvers.dp.neighbours import NeighbourRun, neighbour_run, solve_neighbours
 from placer.solvers.dp.refine import refined_plans
 from placer.solvers.dp.windows import Pruning, pruning
 from placer.solvers.feasibility import check_feasible, explain_infeasible
@@ -86,8 +86,15 @@ _PRUNE_ABOVE = 4
 _ESTIMATE_ABOVE = 20_000
 #: The gap :meth:`_Search.probe` settles when the options name none (``accept_gap``).
 PROBE_GAP = 0.01
+
 #: How far inside that gap the probe's bound sits, against rounding (a relative share).
 _PROBE_MARGIN = 1e-3
+#: The neighbour DP's states that cost it as much per pair as one exact run: measured on
+#: Llama (210 states: 2.4-4.8 million pairs a second) and GPT-2-48 (1,200 states: 0.9
+#: million) against the exact runs' :data:`PAIRS_PER_SECOND`.
+NEIGHBOUR_STATES_PER_RUN = 500
+#: Cap on the neighbour DP's table cells (ideals x states): 25 bytes each, a gigabyte.
+NEIGHBOUR_TABLE_CELLS = 40_000_000
 _SAMPLE = 256  # ideals sampled for that estimate
 
 
@@ -246,15 +253,16 @@ class _Search:
     def estimate_pairs(self, stages: _Stages, bound: float | None = None) -> float:
         """About how many pairs the exact runs would visit within ``bound`` (default:
         the best plan's max-load; every run may visit about as many as the first), the
-        neighbour DP counted as ``K + 2`` runs for ``K`` kinds (what its pairs cost
-        against a run's)."""
+        neighbour DP counted as one run per :data:`NEIGHBOUR_STATES_PER_RUN` of its
+        states, and at least one (what its pairs cost against a run's)."""
         counts = np.array([kind.count for kind in self.problem.kinds], dtype=np.int64)
         if bound is None:
             bound = self.best.value * (1 + _SLACK) + _SLACK
         runs = len(self.runs)
-        if self.neighbour is not None:
+        neighbour = self.neighbour_over(stages)
+        if neighbour is not None:
             exact = sum(run.role is Role.EXACT for run in self.runs)
-            runs = exact + len(self.problem.kinds) + 2
+            runs = exact + max(1.0, neighbour.n_states / NEIGHBOUR_STATES_PER_RUN)
         cap, states = capacity(self.problem, counts), States.of(counts)
         pruned = pruning(self.blocks.latency, stages.sums.lat, counts, states.strides, bound)
         return stages.estimate_pairs(cap, bound, pruned, states) * runs
@@ -344,6 +352,15 @@ class _Search:
                 return answer  # the neighbour DP's charges stop short of this cap
             floor = found.lower_bound
 
+    def neighbour_over(self, stages: _Stages) -> NeighbourRun | None:
+        """The neighbour DP, if the problem has one and its tables over ``stages``'
+        ideals fit :data:`NEIGHBOUR_TABLE_CELLS` (else the subsets' upper and lower runs
+        take its place)."""
+        n = stages.lattice.bits.shape[0]
+        if self.neighbour is None or self.neighbour.n_states * n > NEIGHBOUR_TABLE_CELLS:
+            return None
+        return self.neighbour
+
     def fits(self, estimate: float) -> bool:
         """Whether exact runs estimated at ``estimate`` pairs fit the pair budget and,
         at :data:`PAIRS_PER_SECOND`, the time left."""
@@ -366,9 +383,7 @@ class _Search:
         limit = math.inf if cap is None else cap
         found = []
         pairs = 0
-        neighbour, n = self.neighbour, stages.lattice.bits.shape[0]
-        if neighbour is not None and neighbour.n_states * n > MAX_TABLE_CELLS:
-            neighbour = None  # its tables would not fit: the subsets' upper and lower runs
+        neighbour = self.neighbour_over(stages)
         runs = [run for run in self.runs if neighbour is None or run.role is Role.EXACT]
         for run in runs:
             bound = min(best.value * (1 + _SLACK) + _SLACK, limit)
