@@ -26,13 +26,21 @@ when all its stages are clean:
   as the best plans on layered models are: then it is **proven optimal**.  On a chain
   every stage is clean, and the DP is exact.
 
+A stage that is not clean keeps its kind in the state too when what it did not send,
+of the transfers in flight at its end, is the first few in sender order (a residual
+stream passing it): the next stage then pays its link for the rest, and adds to the
+stage's load (the least charged to it on a path to the state) its own link for what
+the stage sent it.  A stage that receives a transfer from a later block (a gradient
+sent back to several earlier ones, in training) is charged the fastest link to a kind
+with devices left for it.
+
 Over the ideals, the search (:mod:`placer.solvers.dp.search`) runs it in place of the
 upper and lower runs of :mod:`placer.solvers.dp.costing`, after the exact runs of the
 subsets of kinds whose links are alike (whose plans prune it).
 
-Time O(S · K · (K + 1)² · P) for P (ideal, sub-ideal) pairs, S device-count states and
-K kinds, against O(S · K · P) for each of the up to two runs per subset of kinds it
-replaces.
+Time O(S · K · (3K + 1) · (K + 1) · P) for P (ideal, sub-ideal) pairs, S device-count
+states and K kinds, against O(S · K · P) for each of the up to two runs per subset of
+kinds it replaces.
 
 References
 ----------
@@ -66,7 +74,7 @@ class NeighbourRun:
     """The charges of the neighbour DP: ``costing`` holds the hyperedges (transfers
     first, then the side computations' covers) with ``weights[k, m, h]`` for every
     bitmask ``m`` of kinds, ``n_transfers`` says where the covers start, and ``later``
-    which transfers may be sent by a block after some of their receivers
+    which transfers a block after some of their receivers sends, and which
     (:func:`later_senders`)."""
 
     costing: Costing
@@ -100,20 +108,25 @@ def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
 
 def later_senders(problem: Problem, block_of_op: np.ndarray,
                   hyperedges: tuple[tuple[int, ...], ...]) -> np.ndarray:  # fmt: skip
-    """Which of the transfers ``hyperedges`` (their blocks, sorted) have more than two
-    blocks and may be sent by one that is not their first: a gradient flowing back to
-    the ops that fed its op in training.  A stage that receives one from a later stage
-    does not receive it from the stage before it, so the DP charges these only the
-    fastest link to any kind used before or with devices left.  (With two blocks, each
-    end pays the one link between them, whichever sends.)"""
+    """For each transfer of ``hyperedges`` (their blocks, sorted) with more than two
+    blocks, the block that sends it where that is not its first (a gradient flowing back
+    to the ops that fed its op, in training), ``-2`` where ops of several blocks send
+    it, and ``-1`` otherwise (with two blocks, each end pays the one link between them,
+    whichever sends).  A stage that receives such a transfer from a later stage does not
+    receive it from the stage before it, nor does the stage after it send it."""
     index = {h: i for i, h in enumerate(hyperedges)}
-    later = np.zeros(len(hyperedges), dtype=np.bool_)
+    sender = np.full(len(hyperedges), -1, dtype=np.int64)
+    senders: dict[int, set[int]] = {}
     for u, succ in enumerate(problem.successors):
         own = int(block_of_op[u])
         key = tuple(sorted({own} | {int(block_of_op[v]) for v in succ}))
-        if len(key) > 2 and own != key[0] and key in index:
-            later[index[key]] = True
-    return later
+        if len(key) > 2 and key in index:
+            senders.setdefault(index[key], set()).add(own)
+    for h, found in senders.items():
+        first = hyperedges[h][0]
+        if found != {first}:
+            sender[h] = found.pop() if len(found) == 1 else -2
+    return sender
 
 
 def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, stages,
@@ -126,12 +139,12 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     costing = run.costing
     lattice = stages.lattice
     n = lattice.bits.shape[0]
-    # the later-sent transfers apart: charged to any kind used before or left after
+    # those sent by several blocks apart: charged to any kind used before or left after
     normal = costing.weights.copy()
-    later = np.zeros(normal.shape[2], dtype=np.bool_)
-    later[: run.n_transfers] = run.later
-    normal[:, :, later] = 0.0
-    apart = np.where(later, costing.weights, 0.0)
+    several = np.zeros(normal.shape[2], dtype=np.bool_)
+    several[: run.n_transfers] = run.later == -2
+    normal[:, :, several] = 0.0
+    apart = np.where(several, costing.weights, 0.0)
     cuts, weights, cut_total = stages.charged(costing.hyperedges, normal)
     with deferred_interrupt():  # linear in the cut lists
         later_total = cut_totals(cuts.cut_start, cuts.cut_items, np.ascontiguousarray(apart))
@@ -142,7 +155,7 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,
                                   bound, pruned, kernels.InFlight(*flight),
-                                  kernels.Later(later, apart, later_total))  # fmt: skip
+                                  kernels.Later(run.later, apart, later_total))  # fmt: skip
     n_states = run.n_states
     table = kernels.NeighbourTable(
         np.full((n_states, n), np.inf),
