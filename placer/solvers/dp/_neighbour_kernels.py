@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 #: at its end (received by it or passing over it): with them the next stage knows which
 #: of the transfers it receives the last stage sent, and which of those the last stage
 #: sent it.  Two cover a residual stream and the branch a stage holding part of a block
-#: did not take (Llama's host CPU stage: one left it at 21.03 ms of a true 21.72).
+#: did not take (Llama's host CPU stage: one left it at 21.03 ms of a true 21.72).  With
+#: none, the state is the plain one (:func:`state_of`), at a third of the cost.
 THROUGH = 2
 
 
@@ -76,9 +77,10 @@ class Later(NamedTuple):
 class InFlight(NamedTuple):
     """The transfers each ideal cuts, in the order of their senders: ``order[h]``, the
     sending block of transfer ``h`` (blocks are in a topological order); for ideal ``i``
-    and ``r <= THROUGH``, ``first[i, r]`` the sender of its ``r + 1``-th transfer in that
-    order (past the last block when it cuts fewer), ``prefix[i, r, k, m]`` the summed
-    weights of its first ``r``, and ``total[i, k, m]`` of all its transfers."""
+    and ``r`` up to the transfers in flight a state may name, ``first[i, r]`` the
+    sender of its ``r + 1``-th transfer in that order (past the last block when it cuts
+    fewer), ``prefix[i, r, k, m]`` the summed weights of its first ``r``, and
+    ``total[i, k, m]`` of all its transfers."""
 
     order: np.ndarray
     first: np.ndarray
@@ -106,7 +108,7 @@ def _earliest(items, n_transfers, order, taken):
 
 
 @njit(cache=True)
-def in_flight(cuts, n_transfers, weights, n_blocks):
+def in_flight(cuts, n_transfers, weights, n_blocks, through):
     """The fields of :class:`InFlight` for the ideals' cut lists ``cuts`` (the first
     ``n_transfers`` hyperedges are transfers; a hyperedge's members are sorted, so its
     first is the block that sends it)."""
@@ -115,14 +117,14 @@ def in_flight(cuts, n_transfers, weights, n_blocks):
     order = np.empty(n_transfers, dtype=np.int64)
     for h in range(n_transfers):
         order[h] = cuts.h_members[cuts.h_start[h]]
-    first = np.full((n, THROUGH + 1), n_blocks, dtype=np.int64)
-    prefix = np.zeros((n, THROUGH + 1, weights.shape[0], weights.shape[1]))
+    first = np.full((n, through + 1), n_blocks, dtype=np.int64)
+    prefix = np.zeros((n, through + 1, weights.shape[0], weights.shape[1]))
     total = np.zeros((n, weights.shape[0], weights.shape[1]))
-    taken = np.empty(THROUGH + 1, dtype=np.int64)
+    taken = np.empty(through + 1, dtype=np.int64)
     for i in range(n):
         items = cut_items[cut_start[i] : cut_start[i + 1]]
         n_taken = _earliest(items, n_transfers, order, taken)
-        for t in range(THROUGH + 1):
+        for t in range(through + 1):
             if t < n_taken:
                 first[i, t] = order[taken[t]]
             if t > 0:
@@ -151,21 +153,21 @@ class NeighbourTable(NamedTuple):
     stack: np.ndarray
 
 
-def n_before(n_kinds: int) -> int:
-    """How many values the first neighbour digit takes: a kind with up to
-    :data:`THROUGH` transfers in flight, or none (:func:`state_of`)."""
-    return n_kinds * (THROUGH + 1) + 1
+def n_before(n_kinds: int, through: int) -> int:
+    """How many values the first neighbour digit takes: a kind with up to ``through``
+    transfers in flight, or none (:func:`state_of`)."""
+    return n_kinds * (through + 1) + 1
 
 
 @njit(cache=True, inline="always")
-def state_of(count_state, before, after, n_kinds):
+def state_of(count_state, before, after, n_kinds, held):
     """The DP state of count state ``count_state``, with ``before`` naming the last stage
-    placed, ``kind * (THROUGH + 1) + r`` where the transfers its split cuts that it did
-    not send are the first ``r`` of them in sender order (``r = 0``: it is clean), or
-    ``n_kinds * (THROUGH + 1)`` where they are not; and ``after`` the kind promised to
+    placed, ``kind * held + r`` where the transfers its split cuts that it did not send
+    are the first ``r < held`` of them in sender order (``r = 0``: it is clean), or
+    ``n_kinds * held`` where they are not; and ``after`` the kind promised to
     the next stage, which must then receive every transfer the last stage sends on
     (``n_kinds``: it will not, or there is no next stage)."""
-    return (count_state * (n_kinds * (THROUGH + 1) + 1) + before) * (n_kinds + 1) + after
+    return (count_state * (n_kinds * held + 1) + before) * (n_kinds + 1) + after
 
 
 @njit(cache=True)
@@ -188,7 +190,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     from below.
 
     A stage that is not clean still has its kind carried when the transfers in flight
-    at its end that it did not send are the first ``r <= THROUGH`` in sender order (a
+    at its end that it did not send are the first ``r < held`` in sender order (a
     residual stream passing a stage that holds part of a block): the next stage pays the
     previous stage's link for the rest of what it receives, and the fastest link to a
     kind used before for those ``r``; the previous stage is then "receiving" when every
@@ -219,7 +221,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     n_masks = weights.shape[1]
     n_counts = used_mask.shape[0]
     none = n_kinds  # the after digit that names no kind
-    held = THROUGH + 1
+    held = first.shape[1]  # up to held - 1 transfers in flight
     no_before = n_kinds * held  # the before digit that names no kind
     last = dp.shape[1] - 1
     pairs = 0
@@ -248,8 +250,8 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
         if i == 0:
             dp[:, 0] = np.inf
             last_load[:, 0] = np.inf
-            dp[state_of(0, no_before, none, n_kinds), 0] = 0.0
-            last_load[state_of(0, no_before, none, n_kinds), 0] = 0.0
+            dp[state_of(0, no_before, none, n_kinds, held), 0] = 0.0
+            last_load[state_of(0, no_before, none, n_kinds, held), 0] = 0.0
             continue
         if not in_windows(run.pruning.windows, run.states, lat, i, scratch):
             continue  # on no split within the bound
@@ -373,7 +375,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                         cost[k] = np.inf
             # the in-flight digit of the states this stage reaches
             flight = -1
-            if n_kept == 0 or (n_kept <= THROUGH and kept_last < sent_first):
+            if n_kept == 0 or (n_kept < held and kept_last < sent_first):
                 flight = n_kept
             after_digit = none if i == last else -1  # the last stage promises nothing
             for k in range(n_kinds):
@@ -412,7 +414,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                         # stage sent meets this one
                         complete = over_last < first[j, r]
                         promise = k if complete and j > 0 else none
-                        s_prev = state_of(c_prev, before, promise, n_kinds)
+                        s_prev = state_of(c_prev, before, promise, n_kinds, held)
                         prev = dp[s_prev, j]
                         if prev == np.inf:
                             continue
@@ -457,7 +459,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                             else:
                                 total = ck_c + got + sent[k, left]
                             cand = prev if prev > total else total
-                            s = state_of(c, new_before, after, n_kinds)
+                            s = state_of(c, new_before, after, n_kinds, held)
                             if total < last_load[s, i]:
                                 last_load[s, i] = total
                             if cand < dp[s, i]:

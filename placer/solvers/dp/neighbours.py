@@ -75,18 +75,21 @@ class NeighbourRun:
     first, then the side computations' covers) with ``weights[k, m, h]`` for every
     bitmask ``m`` of kinds, ``n_transfers`` says where the covers start, and ``later``
     which transfers a block after some of their receivers sends, and which
-    (:func:`later_senders`)."""
+    (:func:`later_senders`); ``through``, how many transfers in flight a state names
+    (:data:`~placer.solvers.dp._neighbour_kernels.THROUGH` at most)."""
 
     costing: Costing
     n_transfers: int
     later: np.ndarray
+    through: int = kernels.THROUGH
 
 
     @property
     def n_states(self) -> int:
         """DP states: device-count states times the two neighbour digits."""
         n_kinds = len(self.costing.counts)
-        return States.of(self.costing.counts).n_states * kernels.n_before(n_kinds) * (n_kinds + 1)
+        before = kernels.n_before(n_kinds, self.through)
+        return States.of(self.costing.counts).n_states * before * (n_kinds + 1)
 
 
 def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
@@ -95,7 +98,7 @@ def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
     states per ideal."""
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     n_kinds = len(counts)
-    digits = kernels.n_before(n_kinds) * (n_kinds + 1)
+    digits = kernels.n_before(n_kinds, kernels.THROUGH) * (n_kinds + 1)
     if math.prod(int(c) + 1 for c in counts) * digits > MAX_STATES:
         return None
     available = {k for k, c in enumerate(counts) if c > 0}
@@ -151,7 +154,7 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     states = States.of(costing.counts)
     pruned = pruning(blocks.latency, stages.sums.lat, costing.counts, states.strides, bound)
     with deferred_interrupt():  # linear in the cut lists
-        flight = kernels.in_flight(cuts, run.n_transfers, weights, blocks.n_blocks)
+        flight = kernels.in_flight(cuts, run.n_transfers, weights, blocks.n_blocks, run.through)
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,
                                   bound, pruned, kernels.InFlight(*flight),

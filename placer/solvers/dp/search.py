@@ -395,19 +395,26 @@ class _Search:
                                     placement is _OUT_OF_TIME)  # fmt: skip
             best.offer(placement)
             found.append((run, value, bound))
-        neighbours = None
-        if neighbour is not None:
+        neighbours, n_runs = None, len(runs)
+        # the plain state first (a third of the cost), naming transfers in flight only
+        # where its plan does not meet its bound
+        for through in sorted({0, neighbour.through}) if neighbour is not None else ():
             bound = min(best.value * (1 + _SLACK) + _SLACK, limit)
             left = replace(options, max_pairs=options.max_pairs - pairs)
-            problem, blocks, run = self.problem, self.blocks, neighbour
-            placement, value, run_pairs = solve_neighbours(problem, blocks, run, stages, bound,
-                                                           left)  # fmt: skip
+            run = replace(neighbour, through=through)
+            placement, value, run_pairs = solve_neighbours(self.problem, self.blocks, run,
+                                                           stages, bound, left)  # fmt: skip
             pairs += run_pairs
             if value is None:
+                if neighbours is not None:
+                    break  # out of time or pairs: the plain state's bound stands
                 return self.gave_up(stages, pairs, pruned, found_bracket, options.out_of_time())
             best.offer(placement)
-            neighbours = min(value, bound)
-            self.stats["dp_runs"] = len(runs) + 1
+            neighbours = max(neighbours or 0.0, min(value, bound))
+            n_runs += 1
+            self.stats["dp_runs"] = n_runs
+            if value >= bound or best.value <= neighbours * (1 + 1e-9) + 1e-15:
+                break  # nothing within the bound, or the plan is proven
         self.stats["pairs"] = pairs
         floor = max(floor, found_bracket.lower if found_bracket is not None else 0.0)
         return self.conclude(found, floor, neighbours, cap)
