@@ -236,12 +236,13 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
     over_first = np.empty((held, n_kinds, n_masks))
     # the transfers several blocks send whose boundary the stage crosses, and those
     # the stage receives from a block after it: from a kind with devices left
-    crossed = np.empty((n_kinds, n_masks))
+    crossed = np.zeros((n_kinds, n_masks))
     from_later = np.empty((n_kinds, n_masks))
     # of the latter, those from j's cut: all, and among the first r in flight
     late_all = np.empty((n_kinds, n_masks))
     late_first = np.empty((held, n_kinds, n_masks))
     later_sent, later_w, later_total = run.later.sent, run.later.weights, run.later.total
+    several = np.any(later_sent == -2)  # else crossed stays zero
     scratch = reach(n_counts, n_kinds, dp.shape[1])
     alive_count, floor, found = scratch.alive, scratch.floor, scratch.found
     for i in range(lo, hi):
@@ -294,19 +295,17 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
             sent_first = 1 << 62  # the earliest sender of a transfer the stage sends
             over_last = -1  # the latest sender of a transfer passing over the stage
             extra = 0.0
+            # transfers passing over the stage, and received from after it: their sums
+            # are zeroed when the first turns up, and read only if one did
+            n_over = 0
+            n_late = 0
             for k in range(n_kinds):
                 covered[k] = 0.0
                 for m in range(n_masks):
                     received[k, m] = cut_total[k, m, j]
                     sent[k, m] = 0.0
-                    over_all[k, m] = 0.0
-                    for r in range(held):
-                        over_first[r, k, m] = 0.0
-                    crossed[k, m] = later_total[k, m, j]
-                    from_later[k, m] = 0.0
-                    late_all[k, m] = 0.0
-                    for r in range(held):
-                        late_first[r, k, m] = 0.0
+                    if several:
+                        crossed[k, m] = later_total[k, m, j]
             for q in range(cut_start[i], cut_start[i + 1]):
                 h = cut_items[q]
                 in_i, in_j = _members_in(bits, i, j, h_start, h_members, h)
@@ -319,6 +318,11 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                             crossed[k, m] += sign * later_w[k, m, h]
                 late = sender >= 0 and not _has(bits, i, sender) and in_j < in_i
                 if late:
+                    if n_late == 0:
+                        from_later[:] = 0.0
+                        late_all[:] = 0.0
+                        late_first[:] = 0.0
+                    n_late += 1
                     # received from a stage after this one, not from a neighbour
                     for k in range(n_kinds):
                         for m in range(n_masks):
@@ -340,6 +344,10 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                         kept_last = max(kept_last, order[h])
                         if in_j == in_i:
                             over_last = max(over_last, order[h])
+                            if n_over == 0:
+                                over_all[:] = 0.0
+                                over_first[:] = 0.0
+                            n_over += 1
                             for k in range(n_kinds):
                                 for m in range(n_masks):
                                     over_all[k, m] += weights[k, m, h]
@@ -395,7 +403,9 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                     left = left_mask[c]
                     left_prev = left_mask[c_prev]
                     # sent back or not, the other end is on a kind used or left
-                    ck_c = ck + k_crossed[used | left] + k_later[left]
+                    ck_c = ck + k_crossed[used | left]
+                    if n_late > 0:
+                        ck_c += k_later[left]
                     for before in range(no_before + 1):
                         if j == 0:
                             if c_prev != 0 or before != no_before:
@@ -426,9 +436,9 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                             got = received[k, pm]
                             if r > 0:
                                 # the first r, received over the fastest link used before
-                                relief = (prefix[j, r, k, pm] - over_first[r, k, pm]) - (
-                                    prefix[j, r, k, used] - over_first[r, k, used]
-                                )
+                                relief = prefix[j, r, k, pm] - prefix[j, r, k, used]
+                                if n_over > 0:
+                                    relief -= over_first[r, k, pm] - over_first[r, k, used]
                                 got = max(received[k, used], got - relief)
                             owed = 0.0
                             if not complete:
@@ -437,12 +447,14 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                                 km = 1 << k
                                 # (not what both receive from a later stage)
                                 lp = left_prev
-                                to_here = (flight_total[j, p, km] - prefix[j, r, p, km]
-                                           - over_all[p, km] + over_first[r, p, km]
-                                           - late_all[p, km] + late_first[r, p, km])  # fmt: skip
-                                to_any = (flight_total[j, p, lp] - prefix[j, r, p, lp]
-                                          - over_all[p, lp] + over_first[r, p, lp]
-                                          - late_all[p, lp] + late_first[r, p, lp])  # fmt: skip
+                                to_here = flight_total[j, p, km] - prefix[j, r, p, km]
+                                to_any = flight_total[j, p, lp] - prefix[j, r, p, lp]
+                                if n_over > 0:
+                                    to_here -= over_all[p, km] - over_first[r, p, km]
+                                    to_any -= over_all[p, lp] - over_first[r, p, lp]
+                                if n_late > 0:
+                                    to_here -= late_all[p, km] - late_first[r, p, km]
+                                    to_any -= late_all[p, lp] - late_first[r, p, lp]
                                 if to_here > to_any:
                                     owed = last_load[s_prev, j] + (to_here - to_any)
                         if owed > prev:
