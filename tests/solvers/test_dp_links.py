@@ -85,14 +85,14 @@ def test_bracket_contains_the_optimum(problem) -> None:
     check_bracket(problem)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(cluster_problems(training=True))
 def test_bracket_contains_the_optimum_in_training(problem) -> None:
     """Gradients flow back: a transfer's sender may come after its receivers."""
     check_bracket(problem)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(cluster_problems(training=True))
 def test_the_subsets_runs_bracket_the_optimum_in_training(problem) -> None:
     """As above, with the upper and lower runs of every subset of kinds in place of the

@@ -56,7 +56,7 @@ def test_its_value_bounds_every_contiguous_placement(problem) -> None:
         assert evaluation.max_load == pytest.approx(expected, abs=1e-9), describe(problem)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(cluster_problems(training=True))
 def test_its_value_bounds_every_contiguous_training_placement(problem) -> None:
     """As above, with backward ops: gradients flow from later stages to earlier ones,
