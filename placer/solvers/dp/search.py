@@ -86,7 +86,6 @@ _PRUNE_ABOVE = 4
 _ESTIMATE_ABOVE = 20_000
 #: The gap :meth:`_Search.probe` settles when the options name none (``accept_gap``).
 PROBE_GAP = 0.01
-
 #: How far inside that gap the probe's bound sits, against rounding (a relative share).
 _PROBE_MARGIN = 1e-3
 #: The neighbour DP's states that cost it as much per pair as one exact run: measured on
@@ -396,7 +395,7 @@ class _Search:
             best.offer(placement)
             found.append((run, value, bound))
         neighbours, n_runs = None, len(runs)
-        # the plain state first (a third of the cost), naming transfers in flight only
+        # the plain state first (under half the states), naming transfers in flight only
         # where its plan does not meet its bound
         for through in sorted({0, neighbour.through}) if neighbour is not None else ():
             bound = min(best.value * (1 + _SLACK) + _SLACK, limit)
