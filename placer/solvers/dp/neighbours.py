@@ -95,18 +95,21 @@ class NeighbourRun:
 def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
     """The neighbour DP's charges for ``problem`` (which has per-link costs), or None
     when its tables would hold more than :data:`~placer.solvers.dp.chain.MAX_STATES`
-    states per ideal."""
+    states per ideal even without naming transfers in flight."""
     counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
     n_kinds = len(counts)
-    digits = kernels.n_before(n_kinds, kernels.THROUGH) * (n_kinds + 1)
-    if math.prod(int(c) + 1 for c in counts) * digits > MAX_STATES:
+    count_states = math.prod(int(c) + 1 for c in counts)
+    # transfers in flight where the states allow, else the plain state
+    fitting = [t for t in (kernels.THROUGH, 0)
+               if count_states * kernels.n_before(n_kinds, t) * (n_kinds + 1) <= MAX_STATES]
+    if not fitting:
         return None
     available = {k for k, c in enumerate(counts) if c > 0}
     weights = _mask_weights(_link_times(problem), available, Role.LOWER)
     hyperedges, charges = aggregate_transfers(problem, blocks.block_of_op, weights)
     costing = Costing(Role.LOWER, counts, True, 0, hyperedges, charges)
     later = later_senders(problem, blocks.block_of_op, hyperedges)
-    return NeighbourRun(_with_covers(costing, blocks), len(hyperedges), later)
+    return NeighbourRun(_with_covers(costing, blocks), len(hyperedges), later, fitting[0])
 
 
 def later_senders(problem: Problem, block_of_op: np.ndarray,
