@@ -51,7 +51,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -75,14 +75,16 @@ class NeighbourRun:
     first, then the side computations' covers) with ``weights[k, m, h]`` for every
     bitmask ``m`` of kinds, ``n_transfers`` says where the covers start, and ``later``
     which transfers a block after some of their receivers sends, and which
-    (:func:`later_senders`); ``through``, how many transfers in flight a state names
+    (:func:`later_senders`); those that several blocks send have their weights in
+    ``apart`` (zero in ``costing``'s), charged the fastest link to any kind used or
+    left; ``through``, how many transfers in flight a state names
     (:data:`~placer.solvers.dp._neighbour_kernels.THROUGH` at most)."""
 
     costing: Costing
     n_transfers: int
     later: np.ndarray
+    apart: np.ndarray
     through: int = kernels.THROUGH
-
 
     @property
     def n_states(self) -> int:
@@ -107,9 +109,13 @@ def neighbour_run(problem: Problem, blocks: BlockGraph) -> NeighbourRun | None:
     available = {k for k, c in enumerate(counts) if c > 0}
     weights = _mask_weights(_link_times(problem), available, Role.LOWER)
     hyperedges, charges = aggregate_transfers(problem, blocks.block_of_op, weights)
-    costing = Costing(Role.LOWER, counts, True, 0, hyperedges, charges)
+    costing = _with_covers(Costing(Role.LOWER, counts, True, 0, hyperedges, charges), blocks)
     later = later_senders(problem, blocks.block_of_op, hyperedges)
-    return NeighbourRun(_with_covers(costing, blocks), len(hyperedges), later, fitting[0])
+    several = np.zeros(costing.weights.shape[2], dtype=np.bool_)
+    several[: len(hyperedges)] = later == -2
+    apart = np.ascontiguousarray(np.where(several, costing.weights, 0.0))
+    costing = replace(costing, weights=np.where(several, 0.0, costing.weights))
+    return NeighbourRun(costing, len(hyperedges), later, apart, fitting[0])
 
 
 def later_senders(problem: Problem, block_of_op: np.ndarray,
@@ -145,15 +151,9 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     costing = run.costing
     lattice = stages.lattice
     n = lattice.bits.shape[0]
-    # those sent by several blocks apart: charged to any kind used before or left after
-    normal = costing.weights.copy()
-    several = np.zeros(normal.shape[2], dtype=np.bool_)
-    several[: run.n_transfers] = run.later == -2
-    normal[:, :, several] = 0.0
-    apart = np.where(several, costing.weights, 0.0)
-    cuts, weights, cut_total = stages.charged(costing.hyperedges, normal)
+    cuts, weights, cut_total = stages.charged(costing.hyperedges, costing.weights)
     with deferred_interrupt():  # linear in the cut lists
-        later_total = cut_totals(cuts.cut_start, cuts.cut_items, np.ascontiguousarray(apart))
+        later_total = cut_totals(cuts.cut_start, cuts.cut_items, run.apart)
     states = States.of(costing.counts)
     pruned = pruning(blocks.latency, stages.sums.lat, costing.counts, states.strides, bound)
     with deferred_interrupt():  # linear in the cut lists
@@ -161,7 +161,7 @@ def solve_neighbours(problem: Problem, blocks: BlockGraph, run: NeighbourRun, st
     arrays = kernels.NeighbourRun(states, capacity(problem, costing.counts), cuts,
                                   run.n_transfers, weights, costing.memory, cut_total,
                                   bound, pruned, kernels.InFlight(*flight),
-                                  kernels.Later(run.later, apart, later_total))  # fmt: skip
+                                  kernels.Later(run.later, run.apart, later_total))  # fmt: skip
     n_states = run.n_states
     table = kernels.NeighbourTable(
         np.full((n_states, n), np.inf),
