@@ -170,6 +170,21 @@ def state_of(count_state, before, after, n_kinds, held):
     return (count_state * (n_kinds * held + 1) + before) * (n_kinds + 1) + after
 
 
+@njit(cache=True, inline="always")
+def _tally(total, among_first, weights, h, sender, first_j):
+    """Add transfer ``h``'s ``weights[k, m, h]`` to ``total[k, m]``, and to
+    ``among_first[r, k, m]`` for each ``r`` whose first ``r`` transfers in flight at the
+    sub-ideal hold it (``sender`` is before ``first_j[r]``, the sender of the next)."""
+    for k in range(total.shape[0]):
+        for m in range(total.shape[1]):
+            total[k, m] += weights[k, m, h]
+    for r in range(1, among_first.shape[0]):
+        if sender < first_j[r]:
+            for k in range(total.shape[0]):
+                for m in range(total.shape[1]):
+                    among_first[r, k, m] += weights[k, m, h]
+
+
 @njit(cache=True)
 def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0915
     """Fill ``dp[:, lo:hi]``: the least max-load of splitting each ideal into stages,
@@ -331,12 +346,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                         for k in range(n_kinds):
                             for m in range(n_masks):
                                 received[k, m] -= weights[k, m, h]
-                                late_all[k, m] += weights[k, m, h]
-                        for r in range(1, held):
-                            if order[h] < first[j, r]:
-                                for k in range(n_kinds):
-                                    for m in range(n_masks):
-                                        late_first[r, k, m] += weights[k, m, h]
+                        _tally(late_all, late_first, weights, h, order[h], first[j])
                 if in_j > 0:
                     # h leaves i and meets j: not received here unless it meets the stage
                     if h < n_transfers:
@@ -348,14 +358,7 @@ def neighbour_range(lo, hi, stages, run, table, call_pairs):  # noqa: C901, PLR0
                                 over_all[:] = 0.0
                                 over_first[:] = 0.0
                             n_over += 1
-                            for k in range(n_kinds):
-                                for m in range(n_masks):
-                                    over_all[k, m] += weights[k, m, h]
-                            for r in range(1, held):
-                                if order[h] < first[j, r]:
-                                    for k in range(n_kinds):
-                                        for m in range(n_masks):
-                                            over_first[r, k, m] += weights[k, m, h]
+                            _tally(over_all, over_first, weights, h, order[h], first[j])
                     if in_j == in_i:
                         for k in range(n_kinds):
                             for m in range(n_masks):
