@@ -11,6 +11,7 @@ from hypothesis import given, settings
 
 from placer.errors import InfeasiblePlacement
 from placer.evaluator import evaluate
+from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
 from placer.solvers import SolverOptions
 from placer.solvers.blocks import contract
 from placer.solvers.dp.neighbours import neighbour_run, solve_neighbours
@@ -78,27 +79,31 @@ def test_it_is_exact_on_a_chain(problem) -> None:
     assert evaluate(problem, placement).max_load == pytest.approx(expected, abs=1e-9)
 
 
-def test_a_transfer_over_a_stage_is_charged_no_more_than_it_costs() -> None:
-    """``p -> r`` passes over the CPU stage that holds ``q``: the best plan sends it GPU to
-    GPU, and the DP must not charge it the CPU's slow link (its bound would then exceed
-    the optimum)."""
-    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
+def _op(key, name, latency, out=0.0, color=None, backward=False) -> Op:
+    """An op every kind runs, needing no memory, with ``out`` bytes of output; in a
+    colour of its own unless ``color`` names another's."""
+    return Op(key=key, name=name, latency=latency, supported=(True,) * len(latency),
+              size_bytes=0.0, transfer_cost=0.0, color=key if color is None else color,
+              output_bytes=out, backward=backward)  # fmt: skip
 
-    fast, slow = LinkCost(0.0, 0.01), LinkCost(0.0, 10.0)
+
+def _two_gpus_and_a_cpu(fast: LinkCost, slow: LinkCost):
+    """``(kinds, links)``: two GPUs and a CPU, ``slow`` between a GPU and the CPU."""
     kinds = (
         DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, math.inf),
         DeviceKind("cpu", DeviceClass.CPU, 1, math.inf),
     )
-    links = ((fast, slow), (slow, fast))
+    return kinds, ((fast, slow), (slow, fast))
 
-    def op(i, name, gpu, cpu, out, color=None):
-        return Op(key=i, name=name, latency=(gpu, cpu), supported=(True, True),
-                  size_bytes=0.0, transfer_cost=0.0, color=i if color is None else color,
-                  output_bytes=out)  # fmt: skip
 
+def test_a_transfer_over_a_stage_is_charged_no_more_than_it_costs() -> None:
+    """``p -> r`` passes over the CPU stage that holds ``q``: the best plan sends it GPU to
+    GPU, and the DP must not charge it the CPU's slow link (its bound would then exceed
+    the optimum)."""
+    kinds, links = _two_gpus_and_a_cpu(LinkCost(0.0, 0.01), LinkCost(0.0, 10.0))
     # p2 is kept with p (one colour), so that the stage of q comes after p's
-    ops = (op(0, "p", 5.0, 50.0, 10.0), op(1, "p2", 0.0, 0.0, 1.0, color=0),
-           op(2, "q", 50.0, 5.0, 0.0), op(3, "r", 5.0, 50.0, 0.0))  # fmt: skip
+    ops = (_op(0, "p", (5.0, 50.0), 10.0), _op(1, "p2", (0.0, 0.0), 1.0, color=0),
+           _op(2, "q", (50.0, 5.0)), _op(3, "r", (5.0, 50.0)))  # fmt: skip
     problem = Problem("skip", ops, ((1, 2), (2, 3), (0, 3)), kinds, links=links)
     expected = _optimum(problem)
     placement, value = _neighbours(problem)
@@ -114,23 +119,10 @@ def test_a_cpu_stage_inside_a_residual_block_is_charged_its_links(into, out_of) 
     receives its output (``out_of``) over it, with the residual over the fast one.
     Neither CPU neighbour is clean or receiving in the plain sense, yet the DP must charge
     each its true load, whichever is the bottleneck, so its bound is the optimum."""
-    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
-
-    fast, slow = LinkCost(0.0, 0.01), LinkCost(0.0, 0.2)
-    kinds = (
-        DeviceKind("gpu", DeviceClass.ACCELERATOR, 2, math.inf),
-        DeviceKind("cpu", DeviceClass.CPU, 1, math.inf),
-    )
-    links = ((fast, slow), (slow, fast))
-
-    def op(i, name, gpu, cpu, out, color=None):
-        return Op(key=i, name=name, latency=(gpu, cpu), supported=(True, True),
-                  size_bytes=0.0, transfer_cost=0.0, color=i if color is None else color,
-                  output_bytes=out)  # fmt: skip
-
+    kinds, links = _two_gpus_and_a_cpu(LinkCost(0.0, 0.01), LinkCost(0.0, 0.2))
     # p and its norm n share a block; q (the MLP) is cheap only on the CPU
-    ops = (op(0, "p", 5.0, 50.0, 1.0), op(1, "n", 0.0, 0.0, into, color=0),
-           op(2, "q", 50.0, 1.0, out_of), op(3, "r", 5.0, 50.0, 0.0))  # fmt: skip
+    ops = (_op(0, "p", (5.0, 50.0), 1.0), _op(1, "n", (0.0, 0.0), into, color=0),
+           _op(2, "q", (50.0, 1.0), out_of), _op(3, "r", (5.0, 50.0)))  # fmt: skip
     problem = Problem("residual", ops, ((0, 1), (1, 2), (2, 3), (0, 3)), kinds, links=links)
     expected = _optimum(problem)
     assert expected == pytest.approx(5.0 + max(into, out_of) * 0.2 + 1 * 0.01)  # gpu, cpu, gpu
@@ -144,8 +136,6 @@ def test_a_gradient_from_a_later_stage_is_charged_no_more_than_its_link() -> Non
     receives it from ``c``'s CPU over a fast link, not from its neighbour ``a`` over the
     slow one.  Charging it the link to the previous stage would put the bound above the
     optimum (9 against 5.2)."""
-    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
-
     slow, fast = LinkCost(0.0, 2.0), LinkCost(0.0, 0.1)
     kinds = (
         DeviceKind("gpu", DeviceClass.ACCELERATOR, 1, math.inf),
@@ -153,15 +143,11 @@ def test_a_gradient_from_a_later_stage_is_charged_no_more_than_its_link() -> Non
         DeviceKind("cpu", DeviceClass.CPU, 1, math.inf),
     )
     links = ((fast, slow, fast), (slow, fast, fast), (fast, fast, fast))
-
-    def op(i, name, latency, out=0.0, backward=False):
-        return Op(key=i, name=name, latency=latency, supported=(True, True, True),
-                  size_bytes=0.0, transfer_cost=0.0, color=i % 3, output_bytes=out,
-                  backward=backward)  # fmt: skip
-
-    ops = (op(0, "a", (5, 5, 50)), op(1, "b", (5, 50, 50)), op(2, "c", (50, 50, 5)),
-           op(3, "a/grad", (0, 0, 0), backward=True), op(4, "b/grad", (0, 0, 0), backward=True),
-           op(5, "c/grad", (0, 0, 0), 2.0, backward=True))  # fmt: skip
+    nothing = (0.0, 0.0, 0.0)
+    ops = (_op(0, "a", (5, 5, 50)), _op(1, "b", (5, 50, 50)), _op(2, "c", (50, 50, 5)),
+           _op(3, "a/grad", nothing, color=0, backward=True),
+           _op(4, "b/grad", nothing, color=1, backward=True),
+           _op(5, "c/grad", nothing, 2.0, color=2, backward=True))  # fmt: skip
     edges = ((0, 1), (0, 2), (1, 2), (5, 3), (5, 4), (4, 3))
     problem = Problem("gradients", ops, edges, kinds, links=links)
     expected = _optimum(problem)
