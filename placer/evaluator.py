@@ -196,6 +196,13 @@ def _over_memory(problem: Problem, memory: list[float], members) -> list[str]:
     return violations
 
 
+def is_contiguous(problem: Problem, placement: Placement) -> bool:
+    """Whether ``placement``'s stage graph is acyclic, the test :func:`evaluate` makes
+    (cheaper than the whole evaluation: enumerations filter with it)."""
+    assignment = placement.device_of_op
+    return _stage_order(problem, assignment, len(problem.devices)) is not None
+
+
 def _stage_order(problem: Problem, assignment: tuple[int, ...], n_dev: int) -> list[int] | None:
     """A topological order of the stage graph, or None if it has a cycle."""
     arcs = {

@@ -7,7 +7,7 @@ import math
 from hypothesis import strategies as st
 
 from placer.errors import InfeasiblePlacement
-from placer.evaluator import evaluate
+from placer.evaluator import evaluate, is_contiguous
 from placer.frontends.workload import parse_workload
 from placer.problem import DeviceClass, Placement, Problem
 
@@ -116,6 +116,8 @@ def brute_force(problem: Problem, *, contiguous: bool = True) -> float:
     position = {c: i for i, c in enumerate(colours)}
     for choice in assignments(0, [0] * len(kinds)):
         placement = Placement(tuple(choice[position[op.color]] for op in problem.ops))
+        if contiguous and not is_contiguous(problem, placement):
+            continue  # evaluate would find it invalid: the same test, without the rest
         evaluation = evaluate(problem, placement, require_contiguous=contiguous)
         if evaluation.valid:
             best = min(best, evaluation.max_load)

@@ -35,13 +35,13 @@ PROMPT = 1.0
 #: (name, input, arguments after the input; {out} and {plan} are filled in, output kind)
 CASES = [
     ("place-dp", BERT, [*SHAPES, "--solver", "dp", "-o", "{out}.json"], "file"),
-    ("place-milp", BERT, [*SHAPES, "--solver", "milp", "--time-limit", "10", "-o", "{out}.json"],
+    ("place-milp", BERT, [*SHAPES, "--solver", "milp", "--time-limit", "5", "-o", "{out}.json"],
      "file"),
     ("compare", BERT, [*SHAPES, "--time-limit", "5"], None),
     ("split", BERT, ["{plan}", *SHAPES, "-o", "{out}"], "dir"),
     ("report", BERT, ["{plan}", "--html", "{out}.html"], "file"),
     ("place-dp", BERT_L12, ["--solver", "dp", "-o", "{out}.json"], "file"),
-    ("place-milp", BERT_L12, ["--solver", "milp", "--time-limit", "10", "-o", "{out}.json"],
+    ("place-milp", BERT_L12, ["--solver", "milp", "--time-limit", "5", "-o", "{out}.json"],
      "file"),
     ("compare", BERT_L12, ["--time-limit", "5"], None),
     ("report", BERT_L12, ["{plan}", "--markdown", "{out}.md"], "file"),
