@@ -22,6 +22,9 @@ reproduces the measured time under placer's own counting.  The figures:
   over the peak).  ``M0``, ``N0`` and ``strided`` are charged to the plain kernels
   alone: the chains in the blocked layout are scaled by ``K0`` only, as they are
   charged;
+* ``matmul`` (a product of two activations, nothing to pre-pack): at attention's shape
+  (``K`` = 64) and at a linear layer's (``K`` = 768, a weight the graph computes, as
+  ``--fusion none`` runs it), ``K0`` fitted to the two (``half_at``);
 * ``memory_bandwidth`` and the cache: an elementwise ``Add`` over a sweep of sizes, its
   bytes moved over its time.  The smallest size gives the cache's bandwidth, the largest
   memory's; the cache's size is the largest traffic still streaming at more than the
@@ -261,6 +264,10 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.matmul(512, 1024, 1024),
         b.single("MatMul", OpClass.MATMUL.value, [(8, 12, 128, 64), (8, 12, 64, 128)],
                  (8, 12, 128, 128), name="MatMul of two activations"),
+        # a linear layer whose weight is computed (not a constant to pre-pack), as
+        # --fusion none runs a model whose weights the graph generates
+        b.single("MatMul", OpClass.MATMUL.value, [(1024, 768), (768, 768)], (1024, 768),
+                 name="MatMul of two activations 1024x768x768"),
         b.conv((1, 64, 56, 56), 64, 3, 1),
         b.conv((1, 256, 56, 56), 64, 1, 1),
         b.conv((1, 144, 56, 56), 144, 3, 144),
@@ -533,6 +540,11 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
                           for r in timings.of_class(UNFUSED + kind) if r.shape.stride == 1])
         for kind in (conv, grouped)
     }  # fmt: skip
+    # and a product of two activations (no weight to pre-pack) with its reduction length:
+    # attention's heads (K = 64) run well below a linear layer's (K = 768)
+    matmul = OpClass.MATMUL.value
+    halves[matmul] = _shape_fit([(r.shape, timings.rate(r, r.flops))
+                                 for r in timings.of_class(matmul)])  # fmt: skip
 
     def asymptote(r: Measurement) -> float:
         """The rate ``r``'s class reaches on a wide GEMM, from ``r``'s own: over every
@@ -610,7 +622,8 @@ def _shape_fit(points: list[tuple[ProductShape, float]]) -> tuple[float, float, 
     k0, m0, n0 = np.meshgrid(*grids, indexing="ij")
     halves = np.stack([k0.ravel(), m0.ravel(), n0.ravel()], axis=1)  # (candidates, 3)
     lengths = np.where(dims > 0, dims, np.inf)  # an unknown length: no factor
-    ratio = lengths[None, :, :] / (lengths[None, :, :] + halves[:, None, :])
+    with np.errstate(invalid="ignore"):  # inf / inf where a length is unknown: masked
+        ratio = lengths[None, :, :] / (lengths[None, :, :] + halves[:, None, :])
     shares = np.log(np.where(np.isfinite(lengths)[None], ratio, 1.0)).sum(axis=2)
     residual = logs[None, :] - shares
     residual -= residual.mean(axis=1, keepdims=True)  # log A: the mean

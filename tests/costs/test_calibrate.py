@@ -17,7 +17,7 @@ import yaml
 from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, Setup, _derive, cluster_yaml
 from placer.costs.cluster_file import load_cluster, parse_cluster
 from placer.costs.contention import available_cores
-from placer.frontends.opcost import ProductShape
+from placer.frontends.opcost import UNSHAPED, ProductShape
 from placer.outputs.schema import load_schema, schema_errors
 from tests.conftest import ROOT, one_line_error
 
@@ -35,8 +35,8 @@ def synthetic() -> list[Measurement]:
     data movement half the streaming bandwidth."""
     run, op = 4e-6, 0.5e-6
 
-    def timed(name, kind, flops, moved, seconds):
-        return Measurement(name, kind, flops, moved, run + op + seconds)
+    def timed(name, kind, flops, moved, seconds, shape=UNSHAPED):
+        return Measurement(name, kind, flops, moved, run + op + seconds, shape)
 
     out = [
         Measurement("1 one-element Add", "overhead", 0, 0, run + op),
@@ -48,6 +48,9 @@ def synthetic() -> list[Measurement]:
     out += [
         timed("MatMul a", "gemm", 2e9, 1e6, 2e9 / 100e9),
         timed("MatMul b", "gemm", 4e9, 1e6, 4e9 / 80e9),
+        # products of two activations: 80 GFLOP/s · K/(K + 16), at K = 64 and 768
+        timed("MatMul heads", "matmul", 1e8, 1e6, 1e8 / 64e9, ProductShape(64)),
+        timed("MatMul layer", "matmul", 1e9, 1e6, 1e9 / (80e9 * 768 / 784), ProductShape(768)),
         timed("Conv dw", "grouped_conv", 1e8, 1e6, 1e8 / 5e9),
         timed("Conv dw alone", "unfused.grouped_conv", 1e8, 1e6, 1e8 / 1e9),
         timed("Transpose", "movement", 0, 6e6, 6e6 / 10e9),  # memory regime: half of 20
@@ -76,6 +79,10 @@ def test_figures_are_derived_from_the_measurements() -> None:
     assert unfused == pytest.approx(1e9, rel=1e-3)
     assert group.compute_rate("fp32", "gemm", unfused=True) == group.compute_rate("fp32", "gemm")
     assert group.stream_rate(10e6, "movement") == pytest.approx(10e9, rel=1e-3)
+    # a product of two activations: its rate at each reduction length, from the fit
+    for inner, rate in ((64, 64e9), (768, 80e9 * 768 / 784), (4096, 80e9 * 4096 / 4112)):
+        shape = ProductShape(inner)
+        assert group.compute_rate("fp32", "matmul", shape=shape) == pytest.approx(rate, rel=0.05)
     assert cluster.link("made-up", "made-up").bandwidth == pytest.approx(10e9, rel=1e-3)
 
 
