@@ -56,6 +56,7 @@ from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
 from placer.solvers.dp.neighbours import NeighbourRun, neighbour_run, solve_neighbours
+from placer.solvers.dp.polish import polish
 from placer.solvers.dp.refine import refined_plans
 from placer.solvers.dp.windows import Pruning, pruning
 from placer.solvers.feasibility import check_feasible, explain_infeasible
@@ -454,6 +455,7 @@ class _Search:
         alone = neighbours is None and len(found) == 1 and found[0][0].role is Role.EXACT
         if alone and found[0][1] <= found[0][2]:  # within its bound: the run's optimum
             return self.result(True)
+        self.polish(lower)
         self.stats["contiguous_lower_bound"] = lower
         if best.value <= lower * (1 + 1e-9) + 1e-15:
             return self.result(True)
@@ -485,6 +487,15 @@ class _Search:
         )
         return self.result(False, gave_up=why)
 
+    def polish(self, lower: float) -> None:
+        """Where the best plan does not meet the proven bound ``lower``, the plan of
+        :func:`~placer.solvers.dp.polish.polish`'s moves out of its bottleneck stage (a
+        tie of the neighbour DP's that its charges fall short on)."""
+        best = self.best
+        if best.placement is None or best.value <= lower * (1 + 1e-9) + 1e-15:
+            return
+        best.offer(polish(self.problem, self.blocks, best.placement, self.options, lower))
+
     def bracket(self, stages: _Stages) -> Bracket:
         """The bracket of :mod:`placer.solvers.dp.bracket`, its plan offered."""
         found = bracket(self.problem, self.blocks, stages, self.options)
@@ -501,6 +512,7 @@ class _Search:
             timed_out = self.options.out_of_time()
             hint = "raise --time-limit" if timed_out else "the graph is too wide"
             return self.fallback(why, hint)
+        self.polish(found.lower)
         lower = min(found.lower, best.value)
         self.stats["contiguous_lower_bound"] = lower
         self.notes.append(
