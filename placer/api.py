@@ -433,18 +433,50 @@ def on_the_model(result: PlacementResult, model: Problem) -> PlacementResult:
 
 
 def evaluate_plan(
-    problem: Problem, plan: str | Path | Placement, *, bound: bool = True
-) -> PlacementResult:
+    problem: Problem, plan: str | Path | Placement, *, bound: bool = True,
+    recorded_in: str | Path | None = None,
+) -> PlacementResult:  # fmt: skip
     """Evaluate a plan of ``problem``: a placement, or a plan file read as it stands.
 
     With ``bound``, the result carries the best lower bound placer can prove on the
-    optimum (:func:`proven_bound`), else 0.
+    optimum (:func:`proven_bound`), else 0.  The notes are the problem's, and, where
+    ``recorded_in`` (or ``plan``), the plan file the placement came from, records a
+    proof of optimality at this max-load, :func:`recorded_claim`'s.
     """
     placement = plan if isinstance(plan, Placement) else read_plan(plan, problem)
-    result = from_plan(problem, placement, 0.0)
+    result = replace(from_plan(problem, placement, 0.0), notes=problem.notes)
+    source = recorded_in if recorded_in is not None else plan
+    if not isinstance(source, Placement):
+        claim = recorded_claim(source, result)
+        if claim is not None:
+            result = replace(result, notes=(*result.notes, claim))
     if not bound:
         return result
     return replace(result, lower_bound=proven_bound(problem, None, contiguous=False))
+
+
+def recorded_claim(plan: str | Path, result: PlacementResult) -> str | None:
+    """A note for ``placer evaluate`` where the plan file records that ``placer place``
+    proved it optimal and records the max-load ``result`` evaluates it at (the same
+    costs): ``evaluate`` searches nothing, so its own bound covers every placement and
+    is weaker; the note says what the file claims, and that it was not re-proven."""
+    try:
+        document = load_plan_document(plan)
+    except PlanFormatError:
+        return None
+    if not isinstance(document, dict) or document.get("optimal") is not True:
+        return None
+    recorded = document.get("max_load")
+    if isinstance(recorded, bool) or not isinstance(recorded, int | float):
+        return None
+    if not math.isclose(recorded, result.max_load, rel_tol=1e-9, abs_tol=0.0):
+        return None
+    scope = "contiguous " if document.get("lower_bound_scope") == "contiguous" else ""
+    return (
+        f"the plan file records that placer place proved it optimal among {scope}"
+        "placements at this max-load; evaluate costs the plan and searches nothing, so "
+        "its lower bound here covers every placement, contiguous or not"
+    )
 
 
 def with_simulation(

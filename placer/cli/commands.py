@@ -556,7 +556,8 @@ def evaluate(model: str, plan: str, fmt: str | None, output: str | None, **kwarg
     problem, placement = _load_plan(model, plan, kwargs)
     schedule = _schedule(problem, kwargs)
     with _status("evaluating..."):
-        result = _simulated(app.evaluate_plan(problem, placement), kwargs, schedule)
+        result = _simulated(app.evaluate_plan(problem, placement, recorded_in=plan), kwargs,
+                            schedule)  # fmt: skip
     _emit(result, fmt, output)
     _warn(problem)
 

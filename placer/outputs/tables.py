@@ -180,6 +180,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
     time_unit = markup_safe(problem.time_unit)
     per = f"samples/{time_unit}" if time_unit else "samples per time unit"
     status = "optimal" if result.optimal else "not proven optimal"
+    if result.solver == "plan":
+        status = "as evaluated; no search"  # placer evaluate proves nothing of the plan
     if problem.shapes_estimated:  # optimal for costs that rest on guessed shapes
         status += " for estimated shapes" if result.optimal else "; shapes estimated"
     unit = markup_safe(unit)

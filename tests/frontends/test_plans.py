@@ -149,6 +149,30 @@ def test_a_plan_is_evaluated_as_it_was_made(run_placer, tmp_path, flags) -> None
     assert json.loads(again.stdout)["max_load"] == made["max_load"]
 
 
+def test_evaluate_says_it_searched_nothing_and_what_the_plan_file_claims(run_placer, tmp_path):
+    """``place`` proves its plan optimal among contiguous placements; ``evaluate`` of that
+    plan does not search, so its own bound (over every placement) is weaker: it says so,
+    names the cluster as ``place`` does, and relays the file's claim only where the
+    file's max-load is the one it evaluates."""
+    plan = tmp_path / "plan.json"
+    placed = run_placer("place", MOBILENET, "--solver", "dp", "-o", plan)
+    assert placed.exit_code == 0, placed.stderr
+    assert json.loads(plan.read_text())["optimal"] is True
+    shown = run_placer("evaluate", MOBILENET, plan)
+    assert shown.exit_code == 0, shown.stderr
+    assert "(as evaluated; no search)" in shown.stdout
+    assert "not proven optimal" not in shown.stdout
+    assert "note: cluster: " in shown.stdout
+    assert "records that placer place proved it optimal among contiguous" in shown.stdout
+    # a file whose recorded figures are not this evaluation's: no claim relayed
+    _rewrite(plan, lambda d: d.update(max_load=d["max_load"] * 0.5))
+    edited = run_placer("evaluate", MOBILENET, plan)
+    assert edited.exit_code == 0, edited.stderr
+    assert "records that placer place" not in edited.stdout
+    _rewrite(plan, lambda d: d.update(max_load=d["max_load"] * 2, optimal=False))
+    assert "records that" not in run_placer("evaluate", MOBILENET, plan).stdout
+
+
 def test_a_plan_records_its_options_and_cluster(run_placer, tmp_path) -> None:
     from placer.costs.cluster_file import load_cluster
     from placer.provenance import read_cluster_document
