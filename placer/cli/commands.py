@@ -41,6 +41,7 @@ from placer.outputs.tables import (
     render_comparison,
     render_summary,
     render_table,
+    result_line,
     to_json,
     to_yaml,
 )
@@ -352,7 +353,7 @@ def _emit(result: PlacementResult, fmt: str | None, output: str | None) -> None:
         else:
             text = to_json(result) if chosen is OutputFormat.JSON else to_yaml(result)
         write_outputs([(output, text)])
-        click.echo(f"wrote {printable(output)}", err=True)
+        click.echo(f"wrote {printable(output)}: {printable(result_line(result))}", err=True)
         return
     if chosen is OutputFormat.TABLE:
         render_table(result, output_console())

@@ -170,6 +170,40 @@ def _searched(result: PlacementResult) -> str:
     return "searched: " + ", ".join(parts) if len(parts) > 1 else ""
 
 
+def _status(result: PlacementResult) -> str:
+    """What the max-load is: optimal, not proven so, or a plan evaluated as given."""
+    status = "optimal" if result.optimal else "not proven optimal"
+    if result.solver == "plan":
+        status = "as evaluated; no search"  # placer evaluate proves nothing of the plan
+    if result.problem.shapes_estimated:  # optimal for costs that rest on guessed shapes
+        status += " for estimated shapes" if result.optimal else "; shapes estimated"
+    return status
+
+
+def result_line(result: PlacementResult) -> str:
+    """The plan's figures in one line, for a terminal where the plan went to a file:
+    its max-load and status (with the gap where not proven optimal) and throughput.
+
+    >>> from placer.problem import DeviceClass, DeviceKind, Op, Placement, Problem
+    >>> from placer.outputs.result import from_plan
+    >>> op = Op(key=0, name="a", latency=(0.002,), supported=(True,), size_bytes=0.0,
+    ...         transfer_cost=0.0, color=0)
+    >>> problem = Problem(name="p", ops=(op,), edges=(), time_unit="s", samples_per_step=8,
+    ...     kinds=(DeviceKind("gpu", DeviceClass.ACCELERATOR, 1, 1e9, True),))
+    >>> result_line(from_plan(problem, Placement((0,)), 0.001))
+    'max-load 2 ms (as evaluated; no search), predicted throughput 4000 samples/s'
+    """
+    problem = result.problem
+    scale, unit = time_scale(problem.time_unit)
+    unit = f" {unit}" if unit else ""
+    status = _status(result)
+    if not result.optimal and result.solver != "plan" and result.lower_bound > 0:
+        status += f", within {100 * result.gap:.2f}%"
+    per = f"samples/{problem.time_unit}" if problem.time_unit else "samples per time unit"
+    return (f"max-load {_num(result.max_load * scale)}{unit} ({status}), "
+            f"predicted throughput {_num(result.throughput)} {per}")  # fmt: skip
+
+
 def render_table(result: PlacementResult, console: Console) -> None:
     """Print the plan: a row per device used, the bottleneck highlighted, then the
     predicted throughput and how close it is to the lower bound."""
@@ -179,11 +213,7 @@ def render_table(result: PlacementResult, console: Console) -> None:
     console.print(_stage_table(result, scale))
     time_unit = markup_safe(problem.time_unit)
     per = f"samples/{time_unit}" if time_unit else "samples per time unit"
-    status = "optimal" if result.optimal else "not proven optimal"
-    if result.solver == "plan":
-        status = "as evaluated; no search"  # placer evaluate proves nothing of the plan
-    if problem.shapes_estimated:  # optimal for costs that rest on guessed shapes
-        status += " for estimated shapes" if result.optimal else "; shapes estimated"
+    status = _status(result)
     unit = markup_safe(unit)
     where = f"times in {unit}" if unit else "times in the input's unit"
     console.print(f"stages in pipeline order; * marks the bottleneck; {where}")
@@ -193,6 +223,8 @@ def render_table(result: PlacementResult, console: Console) -> None:
         f"predicted throughput {_num(result.throughput)} {per}"
     )
     scope = "contiguous placement" if result.contiguous_bound else "placement"
+    if result.solver == "plan" and not result.contiguous_bound:
+        scope = "placement, contiguous or not,"
     console.print(
         f"lower bound {_num(result.lower_bound * scale)}{unit}: no {scope} beats it; "
         f"gap at most {100 * result.gap:.2f}%"

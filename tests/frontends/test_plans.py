@@ -158,6 +158,9 @@ def test_evaluate_says_it_searched_nothing_and_what_the_plan_file_claims(run_pla
     placed = run_placer("place", MOBILENET, "--solver", "dp", "-o", plan)
     assert placed.exit_code == 0, placed.stderr
     assert json.loads(plan.read_text())["optimal"] is True
+    # the terminal still gets the figures, in one line
+    assert f"wrote {plan}: max-load " in placed.stderr
+    assert " ms (optimal), predicted throughput " in placed.stderr
     shown = run_placer("evaluate", MOBILENET, plan)
     assert shown.exit_code == 0, shown.stderr
     assert "(as evaluated; no search)" in shown.stdout
