@@ -103,6 +103,11 @@ def parse_workload(document: Any, name: str = "workload", source: str = "<worklo
     check = _Checker(source)
     if not isinstance(document, dict):
         raise WorkloadFormatError(f"{source}: the top level must be a JSON object")
+    if "placer_version" in document and "stages" in document:
+        raise WorkloadFormatError(
+            f"{source}: a placer plan, not a model or workload (placer evaluate MODEL "
+            f"{source} reads it back)"
+        )
     max_size = check.number(document, "maxSizePerFPGA", "")
     max_fpgas = check.count(document, "maxFPGAs", "")
     max_cpus = check.count(document, "maxCPUs", "")

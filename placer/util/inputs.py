@@ -127,12 +127,16 @@ def read_text(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
+        if Path(path).suffix.lower() == ".onnx":  # arguments swapped, most likely
+            raise error(f"{path}: an ONNX model, not {what} file") from err
         line = data.count(b"\n", 0, err.start) + 1
         raise error(
             f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset "
             f"{err.start}); save it as UTF-8"
         ) from err
     if "\x00" in text:
+        if Path(path).suffix.lower() == ".onnx":
+            raise error(f"{path}: an ONNX model, not {what} file")
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise error(f"{path}:{line}: a NUL byte; {what} file is text")
     return text.removeprefix("\ufeff")

@@ -176,6 +176,19 @@ def test_evaluate_says_it_searched_nothing_and_what_the_plan_file_claims(run_pla
     assert "records that" not in run_placer("evaluate", MOBILENET, plan).stdout
 
 
+def test_a_file_given_in_the_wrong_place_is_named_for_what_it_is(run_placer, tmp_path):
+    """Arguments swapped, or a plan given as the model: one line that says what the file
+    is (a fresh-clone audit got 'not UTF-8 text' and 'missing field maxSizePerFPGA')."""
+    plan = tmp_path / "plan.json"
+    assert run_placer("place", MOBILENET, "--solver", "greedy", "-o", plan).exit_code == 0
+    one_line_error(run_placer("evaluate", MOBILENET, MOBILENET),
+                   "mobilenet_v2.onnx: an ONNX model, not a plan file")  # fmt: skip
+    one_line_error(run_placer("place", MOBILENET, "--cluster", MOBILENET),
+                   "mobilenet_v2.onnx: an ONNX model, not a cluster file")  # fmt: skip
+    one_line_error(run_placer("place", plan), "plan.json: a placer plan, not a model",
+                   f"placer evaluate MODEL {plan}")  # fmt: skip
+
+
 def test_a_plan_records_its_options_and_cluster(run_placer, tmp_path) -> None:
     from placer.costs.cluster_file import load_cluster
     from placer.provenance import read_cluster_document
