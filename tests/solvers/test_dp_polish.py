@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 from tests.solvers.test_dp_links import cluster_problems
 
 
-def _chain(latencies: list[float]) -> Problem:
+def _chain(latencies: list[float], devices: int = 2) -> Problem:
     ops = tuple(
         Op(key=i, name=f"op{i}", latency=(t,), supported=(True,), size_bytes=0.0,
            transfer_cost=0.0, color=i)
@@ -29,7 +29,7 @@ def _chain(latencies: list[float]) -> Problem:
     return Problem(
         name="chain", ops=ops, edges=tuple((i, i + 1) for i in range(len(ops) - 1)),
         time_unit="", samples_per_step=1,
-        kinds=(DeviceKind("accel", DeviceClass.ACCELERATOR, 2, math.inf, True),),
+        kinds=(DeviceKind("accel", DeviceClass.ACCELERATOR, devices, math.inf, True),),
     )  # fmt: skip
 
 
@@ -49,6 +49,16 @@ def test_it_stops_at_the_bound_and_where_no_move_helps() -> None:
     worse = Placement((0, 1, 1, 1))
     moved = polish(problem, contract(problem), worse, SolverOptions(), target=6.0)
     assert moved is not None and moved.device_of_op == (0, 0, 1, 1)  # one move: 6
+
+
+def test_work_travels_through_a_stage_towards_one_with_room() -> None:
+    """Two stages share the max-load and the room is at the other end: unloading one
+    keeps the max (the sorted loads still fall), and the other's work reaches the room
+    through the stage between (a pair of moves)."""
+    problem = _chain([1.0] * 12, devices=3)
+    start = Placement((0,) * 2 + (1,) * 5 + (2,) * 5)  # loads 2, 5, 5
+    moved = polish(problem, contract(problem), start, SolverOptions())
+    assert moved is not None and evaluate(problem, moved).max_load == 4.0
 
 
 @settings(max_examples=100, deadline=None)
