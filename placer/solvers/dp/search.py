@@ -96,6 +96,9 @@ NEIGHBOUR_STATES_PER_RUN = 500
 #: Cap on the neighbour DP's table cells (ideals x states): 25 bytes each, a gigabyte.
 NEIGHBOUR_TABLE_CELLS = 40_000_000
 _SAMPLE = 256  # ideals sampled for that estimate
+#: Seconds :meth:`_Search.polish` may take at most, and its share of the time left.
+POLISH_SECONDS = 5.0
+POLISH_SHARE = 0.15
 
 
 def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
@@ -286,6 +289,8 @@ class _Search:
             if found_bracket is None:
                 found_bracket = self.bracket(stages)
             self.narrowed()
+            # and its moves, while there is time: a better plan prunes the runs below
+            self.polish(found_bracket.lower)
             estimate = self.estimate_pairs(stages)
             gap = relative_gap(self.best.value, found_bracket.lower)
             close = options.accept_gap is not None and gap <= options.accept_gap
@@ -494,7 +499,13 @@ class _Search:
         best = self.best
         if best.placement is None or best.value <= lower * (1 + 1e-9) + 1e-15:
             return
-        best.offer(polish(self.problem, self.blocks, best.placement, self.options, lower))
+        left = self.options.seconds_left()
+        share = POLISH_SECONDS if left is None else min(POLISH_SECONDS, POLISH_SHARE * left)
+        deadline = time.monotonic() + share
+        if self.options.deadline is not None:
+            deadline = min(deadline, self.options.deadline)
+        options = replace(self.options, deadline=deadline)
+        best.offer(polish(self.problem, self.blocks, best.placement, options, lower))
 
     def bracket(self, stages: _Stages) -> Bracket:
         """The bracket of :mod:`placer.solvers.dp.bracket`, its plan offered."""
