@@ -1,4 +1,4 @@
-"""Moves of single blocks out of a plan's bottleneck stage, scored by the evaluator.
+"""Moves of blocks out of a plan's bottleneck stage, scored by the evaluator.
 
 Where links differ in speed, the neighbour DP (:mod:`placer.solvers.dp.neighbours`)
 charges each stage at most its true load, so its value bounds the optimum, but the plan
@@ -12,8 +12,9 @@ So, once the runs are over and the best plan does not meet the bound, the blocks
 edge of its bottleneck stage are tried, one at a time, on the device of the stage across
 each edge they share with it; the move that lowers the stages' loads most, sorted from
 the highest, is kept, and the search repeats from the new plan until no move helps
-(where several stages share the max-load, each is unloaded in turn, and work travels
-stage by stage towards a stage with room).  This is the boundary refinement
+(where several stages share the max-load, each is unloaded in turn).  Where no single
+move helps, a pair is tried: a block out of the bottleneck, then one on out of the stage
+that took it (work passing through a stage towards one with room).  This is the boundary refinement
 of graph partitioning (Fiduccia & Mattheyses [1]_, in its greedy form), aimed at the
 bottleneck.  Every candidate is a placement scored by the evaluator, which checks
 contiguity, memory and support; the result claims nothing beyond its own max-load.
