@@ -464,19 +464,28 @@ def recorded_claim(plan: str | Path, result: PlacementResult) -> str | None:
         document = load_plan_document(plan)
     except PlanFormatError:
         return None
-    if not isinstance(document, dict) or document.get("optimal") is not True:
+    if not isinstance(document, dict):
         return None
-    recorded = document.get("max_load")
-    if isinstance(recorded, bool) or not isinstance(recorded, int | float):
+    recorded, bound = document.get("max_load"), document.get("lower_bound")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (recorded, bound)):
         return None
     if not math.isclose(recorded, result.max_load, rel_tol=1e-9, abs_tol=0.0):
         return None
     scope = "contiguous " if document.get("lower_bound_scope") == "contiguous" else ""
-    return (
-        f"the plan file records that placer place proved it optimal among {scope}"
-        "placements at this max-load; evaluate costs the plan and searches nothing, so "
-        "its lower bound here covers every placement, contiguous or not"
-    )
+    searched = ("evaluate costs the plan and searches nothing, so its lower bound here "
+                "covers every placement, contiguous or not")  # fmt: skip
+    if document.get("optimal") is True:
+        return (f"the plan file records that placer place proved it optimal among {scope}"
+                f"placements at this max-load; {searched}")  # fmt: skip
+    if scope and 0 < bound <= recorded:
+        from placer.outputs.explain import time_scale
+
+        scale, unit = time_scale(result.problem.time_unit)
+        unit = f" {unit}" if unit else ""
+        return (f"the plan file records that placer place proved no contiguous placement "
+                f"beats {bound * scale:.6g}{unit} (within {relative_gap(recorded, bound):.2%} "
+                f"of this plan); {searched}")  # fmt: skip
+    return None
 
 
 def with_simulation(

@@ -172,8 +172,14 @@ def test_evaluate_says_it_searched_nothing_and_what_the_plan_file_claims(run_pla
     edited = run_placer("evaluate", MOBILENET, plan)
     assert edited.exit_code == 0, edited.stderr
     assert "records that placer place" not in edited.stdout
-    _rewrite(plan, lambda d: d.update(max_load=d["max_load"] * 2, optimal=False))
+    _rewrite(plan, lambda d: d.update(max_load=d["max_load"] * 4, optimal=False))
     assert "records that" not in run_placer("evaluate", MOBILENET, plan).stdout
+    # not proven optimal, at this max-load: the contiguous bound it records, and its gap
+    _rewrite(plan, lambda d: d.update(max_load=d["max_load"] / 2,
+                                      lower_bound=d["max_load"] / 2 * 0.9))  # fmt: skip
+    bounded = run_placer("evaluate", MOBILENET, plan).stdout
+    assert "records that placer place proved no contiguous placement beats" in bounded
+    assert "(within 10.00% of this plan)" in bounded
 
 
 def test_a_file_given_in_the_wrong_place_is_named_for_what_it_is(run_placer, tmp_path):
