@@ -51,7 +51,7 @@ def test_inspect_and_place_everywhere(run_placer, model: Path, flags: list[str])
         for mode in ("inference", "training"):
             # validity and coverage are the point here, not the MILP's last digits
             args = ["place", model, *flags, "--mode", mode, "--format", "json",
-                    "--time-limit", "2"]  # fmt: skip
+                    "--time-limit", "1"]  # fmt: skip
             if cluster is not None:
                 args += ["--cluster", cluster]
             placed = run_placer(*args)
