@@ -84,16 +84,12 @@ class _Mover:
         top = evaluation.max_load * (1 - _TIE)
         sources = {stage.device for stage in evaluation.stages if stage.load >= top}
         singles = list(self.moved(device, sources))
-        best = min(singles, key=lambda m: _Key(m[3]), default=None)
+        best = _least(singles)
+        if best is None or not _lower(best[3], now):
+            best = _least(second for moved, _, _, _, there in singles
+                          for second in self.moved(moved, {there}))  # fmt: skip
         if best is not None and _lower(best[3], now):
             return best[:3]
-        pairs = None
-        for moved, _, _, _, there in singles:
-            for second in self.moved(moved, {there}):
-                if pairs is None or _lower(second[3], pairs[3]):
-                    pairs = second
-        if pairs is not None and _lower(pairs[3], now):
-            return pairs[:3]
         return None
 
     def moved(self, device: np.ndarray, sources: set[int]):
@@ -121,14 +117,14 @@ class _Mover:
                     yield moved, candidate, scored, _loads(scored, self.n_devices), there
 
 
-class _Key:
-    """Sorted loads ordered by :func:`_lower`."""
-
-    def __init__(self, loads: tuple[float, ...]) -> None:
-        self.loads = loads
-
-    def __lt__(self, other: _Key) -> bool:
-        return _lower(self.loads, other.loads)
+def _least(moves):
+    """The move of least sorted loads (:func:`_lower`), the first of equals; None for
+    none."""
+    best = None
+    for move in moves:
+        if best is None or _lower(move[3], best[3]):
+            best = move
+    return best
 
 
 def _loads(evaluation: Evaluation, n_devices: int) -> tuple[float, ...]:
