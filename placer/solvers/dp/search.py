@@ -169,6 +169,7 @@ class _Search:
             self.stats["dp_runs"] = len(self.runs)
         self.notes: list[str] = []
         self.best = _Best(problem)
+        self.polished: Placement | None = None  # the last plan polish found no move from
         # where links differ, the DP that knows its stages' neighbours replaces the
         # subsets' upper and lower runs over the ideals (not along linear orders)
         self.neighbour = None
@@ -499,13 +500,16 @@ class _Search:
         best = self.best
         if best.placement is None or best.value <= lower * (1 + 1e-9) + 1e-15:
             return
+        if best.placement is self.polished:
+            return  # every move from this plan was tried: none helped
         left = self.options.seconds_left()
         share = POLISH_SECONDS if left is None else min(POLISH_SECONDS, POLISH_SHARE * left)
-        deadline = time.monotonic() + share
-        if self.options.deadline is not None:
-            deadline = min(deadline, self.options.deadline)
-        options = replace(self.options, deadline=deadline)
-        best.offer(polish(self.problem, self.blocks, best.placement, options, lower))
+        # at most the time left: before the solve's own deadline
+        options = replace(self.options, deadline=time.monotonic() + share)
+        start = best.placement
+        best.offer(polish(self.problem, self.blocks, start, options, lower))
+        if best.placement is start and not options.out_of_time():
+            self.polished = start
 
     def bracket(self, stages: _Stages) -> Bracket:
         """The bracket of :mod:`placer.solvers.dp.bracket`, its plan offered."""
