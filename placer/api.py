@@ -17,7 +17,7 @@ from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.errors import InputError, PlanFormatError
 from placer.evaluator import evaluate
 from placer.frontends.layers import CutRule, Granularity, restrict_cuts, split_group
-from placer.frontends.plans import load_plan_document, parse_plan, plan_provenance, read_plan
+from placer.frontends.plans import load_plan_document, parse_plan, plan_provenance
 from placer.outputs.result import PlacementResult, from_plan, from_solve
 from placer.outputs.simulate import Schedule, simulate
 from placer.problem import Placement, Problem
@@ -440,30 +440,40 @@ def evaluate_plan(
 
     With ``bound``, the result carries the best lower bound placer can prove on the
     optimum (:func:`proven_bound`), else 0.  The notes are the problem's, and, where
-    ``recorded_in`` (or ``plan``), the plan file the placement came from, records a
-    proof of optimality at this max-load, :func:`recorded_claim`'s.
+    ``recorded_in`` (or ``plan``), the plan file the placement came from, records what
+    ``placer place`` proved at this max-load, :func:`recorded_claim`'s.
     """
-    placement = plan if isinstance(plan, Placement) else read_plan(plan, problem)
+    document = None
+    if isinstance(plan, Placement):
+        placement = plan
+        if recorded_in is not None:
+            document = _plan_document(recorded_in)
+    else:
+        document = load_plan_document(plan)
+        placement = parse_plan(document, problem, str(plan))
     result = replace(from_plan(problem, placement, 0.0), notes=problem.notes)
-    source = recorded_in if recorded_in is not None else plan
-    if not isinstance(source, Placement):
-        claim = recorded_claim(source, result)
-        if claim is not None:
-            result = replace(result, notes=(*result.notes, claim))
+    claim = recorded_claim(document, result)
+    if claim is not None:
+        result = replace(result, notes=(*result.notes, claim))
     if not bound:
         return result
     return replace(result, lower_bound=proven_bound(problem, None, contiguous=False))
 
 
-def recorded_claim(plan: str | Path, result: PlacementResult) -> str | None:
-    """A note for ``placer evaluate`` where the plan file records that ``placer place``
-    proved it optimal and records the max-load ``result`` evaluates it at (the same
-    costs): ``evaluate`` searches nothing, so its own bound covers every placement and
-    is weaker; the note says what the file claims, and that it was not re-proven."""
+def _plan_document(plan: str | Path) -> Any:
+    """The decoded plan file, or None where it cannot be read (anymore)."""
     try:
-        document = load_plan_document(plan)
+        return load_plan_document(plan)
     except PlanFormatError:
         return None
+
+
+def recorded_claim(document: Any, result: PlacementResult) -> str | None:
+    """A note for ``placer evaluate`` where the decoded plan file ``document`` records
+    what ``placer place`` proved (optimality, or a contiguous lower bound) at the
+    max-load ``result`` evaluates it at (the same costs): ``evaluate`` searches nothing,
+    so its own bound covers every placement and is weaker; the note says what the file
+    claims, and that it was not re-proven."""
     if not isinstance(document, dict):
         return None
     recorded, bound = document.get("max_load"), document.get("lower_bound")
