@@ -290,6 +290,9 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.single("Softmax", reduction, [(1536, 128)], (1536, 128), axis=-1),
         b.single("ReduceMean", reduction, [(1024, 768)], (1024, 1), axes=[-1]),
         b.layer_norm((1024, 768)),
+        # a window across channels and a scalar pow per element (Inception v1's LRN)
+        b.single("LRN", OpClass.SCALAR.value, [(1, 16, 56, 56)], (1, 16, 56, 56), size=5,
+                 alpha=1e-4, beta=0.75, bias=1.0),
         b.single("Transpose", movement, [(8, 128, 12, 64)], (8, 12, 128, 64), perm=[0, 2, 1, 3]),
         b.single("Transpose", OpClass.TRANSPOSE.value, [(8, 128, 12, 64)], (8, 12, 64, 128),
                  perm=[0, 2, 3, 1], name="Transpose of the last axis"),
@@ -560,7 +563,8 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
     peak = max(asymptote(r) for r in dense)
     efficiency: dict[str, float] = {}
     computing = (OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV,
-                 OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION)  # fmt: skip
+                 OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION,
+                 OpClass.SCALAR)  # fmt: skip
     keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
     strided: dict[str, float] = {}
     for key in keys:

@@ -118,6 +118,8 @@ def gpu_efficiency(memory: float) -> dict[str, float]:
         "elementwise": GPU_EFFICIENCY,
         "transcendental": GPU_EFFICIENCY,
         "reduction": GPU_EFFICIENCY,
+        # cuDNN's LRN is a vector kernel like a reduction's (no scalar pow per element)
+        "scalar": GPU_EFFICIENCY,
         "view": GPU_EFFICIENCY,  # a view costs the overhead alone
         "other": GPU_EFFICIENCY,
         "memory": memory,  # [9], [10]: STREAM-like kernels' share of the bandwidth

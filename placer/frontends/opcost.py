@@ -235,6 +235,7 @@ class OpClass(str, Enum):
     ELEMENTWISE = "elementwise"  # arithmetic, comparisons, activations without exp/erf
     TRANSCENDENTAL = "transcendental"  # exp, erf, tanh, sigmoid, GELU and kin
     REDUCTION = "reduction"  # reductions, Softmax, normalisations, pooling
+    SCALAR = "scalar"  # element by element through scalar library calls: LRN
     MOVEMENT = "movement"  # copies of contiguous runs: Concat, Slice, Gather, ...
     TRANSPOSE = "transpose"  # a Transpose that moves the last axis: element by element
     VIEW = "view"  # a new shape over the same buffer: the runtime aliases it
@@ -270,10 +271,16 @@ _REDUCTION_OPS = frozenset(
         "TopK", "Softmax", "LogSoftmax", "Hardmax", "BatchNormalization",
         "LayerNormalization", "SimplifiedLayerNormalization", "SkipLayerNormalization",
         "InstanceNormalization", "GroupNormalization", "LpNormalization",
-        "MeanVarianceNormalization", "LRN", "MaxPool", "AveragePool", "LpPool",
+        "MeanVarianceNormalization", "MaxPool", "AveragePool", "LpPool",
         "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "CumSum",
     }
 )  # fmt: skip
+
+
+#: Op types runtimes compute one element at a time, with a scalar ``pow`` per element
+#: and a window gathered across channels (onnxruntime's CPU ``LRN``): their time follows
+#: their element count at a rate of their own, far below any vector kernel's.
+_SCALAR_OPS = frozenset({"LRN"})
 
 
 _PRODUCTS = frozenset({OpClass.GEMM, OpClass.MATMUL, OpClass.CONV, OpClass.GROUPED_CONV})
@@ -301,6 +308,8 @@ def op_class(op_type: str, attrs: Mapping[str, Any] | None = None) -> OpClass:
         return OpClass.TRANSCENDENTAL
     if op_type in _REDUCTION_OPS:
         return OpClass.REDUCTION
+    if op_type in _SCALAR_OPS:
+        return OpClass.SCALAR
     if op_type == "Transpose":
         perm = (attrs or {}).get("perm")
         # without perm the axes reverse: the last one moves unless the tensor is 1-D

@@ -53,6 +53,7 @@ def synthetic() -> list[Measurement]:
         timed("MatMul layer", "matmul", 1e9, 1e6, 1e9 / (80e9 * 768 / 784), ProductShape(768)),
         timed("Conv dw", "grouped_conv", 1e8, 1e6, 1e8 / 5e9),
         timed("Conv dw alone", "unfused.grouped_conv", 1e8, 1e6, 1e8 / 1e9),
+        timed("LRN", "scalar", 1e6, 1e5, 1e6 / 0.4e9),  # a scalar pow per element
         timed("Transpose", "movement", 0, 6e6, 6e6 / 10e9),  # memory regime: half of 20
         timed("Concat", "movement", 0, 6e5, 6e5 / 50e9),  # cache regime: half of 100
     ]
@@ -65,6 +66,7 @@ def test_figures_are_derived_from_the_measurements() -> None:
     assert c.peak_flops == pytest.approx(100e9)  # the best GEMM
     assert c.efficiency["gemm"] == pytest.approx(0.9)  # median of 100 and 80
     assert c.efficiency["grouped_conv"] == pytest.approx(0.05)
+    assert c.efficiency["scalar"] == pytest.approx(0.004)
     assert c.efficiency["movement"] == pytest.approx(0.5)
     assert c.memory_bandwidth == pytest.approx(20e9)
     assert c.cache_bandwidth == pytest.approx(100e9)
@@ -124,6 +126,8 @@ def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_pla
     assert 1e9 < group.peak("fp32") < 1e14  # a GEMM rate some CPU reaches
     assert group.class_efficiency["gemm"] > 0.5
     assert group.class_efficiency["grouped_conv"] < group.class_efficiency["gemm"]
+    # onnxruntime's LRN: a pow per element, far below the vector exponentials
+    assert group.class_efficiency["scalar"] < group.class_efficiency["transcendental"] / 3
     assert group.cache_bandwidth == 0 or group.cache_bandwidth > group.memory_bandwidth
     assert 0 < group.overhead < 1e-4
     result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster",

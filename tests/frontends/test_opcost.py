@@ -184,6 +184,7 @@ def test_flops_past_float_range_are_infinite_not_an_overflow_error():
         ("Softmax", {}, "reduction"),
         ("LayerNormalization", {}, "reduction"),
         ("MaxPool", {}, "reduction"),
+        ("LRN", {"size": 5}, "scalar"),  # a scalar pow per element
         ("Transpose", {"perm": [0, 2, 1, 3]}, "movement"),  # whole rows move
         ("Transpose", {"perm": [0, 2, 3, 1]}, "transpose"),  # element by element
         ("Transpose", {}, "transpose"),  # the axes reversed
