@@ -4,7 +4,8 @@
 
 On this machine's CPU, one onnxruntime thread:
 
-1. the CPU is calibrated (``placer calibrate``), unless ``--cluster`` gives a file;
+1. the CPU is calibrated (``placer calibrate``) right before each model is measured,
+   unless ``--cluster`` gives a file (these shared machines drift over minutes);
 2. each model is profiled with onnxruntime's optimisations off (``placer profile
    --fusion none``: every node timed, medians of ``--repeat`` runs) and compared op by
    op with placer's prediction under ``--fusion none``: the time-weighted error
@@ -106,12 +107,22 @@ def main() -> int:
                         help="models whose 2- and 3-stage plans are checked stage by stage")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        cluster = args.cluster or _calibrated(Path(scratch))
-        rows = [_measure(name, cluster, args.repeat) for name in args.models]
+        def cluster_for(name: str) -> Path:
+            """The given cluster file, else this CPU calibrated just before ``name`` is
+            measured: these shared machines drift (three calibrations a minute apart
+            gave depthwise convolutions 0.051 to 0.108 of the peak), and a figure
+            measured minutes before would charge the cost model with the drift."""
+            if args.cluster:
+                return args.cluster
+            folder = Path(scratch) / name
+            folder.mkdir(exist_ok=True)
+            return _calibrated(folder)
+
+        rows = [_measure(name, cluster_for(name), args.repeat) for name in args.models]
         stage_rows = [
             row
             for name in args.stage_models
-            for row in _stages(name, cluster, args.repeat, Path(scratch))
+            for row in _stages(name, cluster_for(name), args.repeat, Path(scratch))
         ]
     _print(rows)
     _print_stages(stage_rows)
