@@ -156,7 +156,7 @@ def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None =
         mode=options.mode,
         dtype=options.dtype,
         optimizer=options.optimizer,
-        batch_size=batch_size(options),
+        batch_size=samples_per_step(options, graph),
         measured=measured,
         fusion=options.fusion,
     )
@@ -194,6 +194,17 @@ def batch_size(options: ModelOptions) -> int:
                 f"--batch-size {options.batch_size} disagrees with --input-shape {name}={dims}"
             )
     return options.batch_size
+
+
+def samples_per_step(options: ModelOptions, graph) -> int:
+    """Samples per step of ``graph`` loaded with ``options``: :func:`batch_size` where
+    the user gave a batch or input shapes, else the leading dim the model's own inputs
+    fix (a model exported at batch 8 steps 8 samples; one with a symbolic batch, 1)."""
+    if options.batch_size is not None or options.input_shapes:
+        return batch_size(options)
+    from placer.frontends.shapes import leading_dim
+
+    return leading_dim(dict(graph.input_shapes))
 
 
 def load_graph(path: str | Path, options: ModelOptions):
@@ -320,7 +331,7 @@ def _check_measurement(
     if measurement is not None:
         check_measurement(
             measurement, options.costs, model=path, fingerprint=fingerprint,
-            batch_size=batch_size(options), shapes=dict(graph.input_shapes),
+            batch_size=samples_per_step(options, graph), shapes=dict(graph.input_shapes),
         )  # fmt: skip
     ops = [name for node in graph.nodes for name in node.members]
     dtype, fusion = options.dtype.value, options.fusion.value
@@ -810,8 +821,8 @@ def profile(
     if path.suffix.lower() != ".onnx":
         raise InputError(f"{path}: placer profile runs .onnx models")
     check_device(how.device)  # before the model loads
-    batch = batch_size(options)
-    graph = load_onnx(path, batch_size=batch, input_shapes=options.input_shapes)
+    graph = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
+    batch = samples_per_step(options, graph)
     return profile_model(path, graph, model_fingerprint(path), batch, how, progress)
 
 

@@ -56,6 +56,7 @@ def fix_input_dims(
     _check_given(path, names, given)
     symbols = _symbol_sizes(path, inputs, batch_size, given)
     resolved = _resolved_dims(path, inputs, batch_size, given, symbols)
+    _check_batch_applies(path, inputs, batch_size, given)
     changed = any(
         [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
         != resolved[v.name]
@@ -139,6 +140,36 @@ def _symbol_sizes(path: Path, inputs, batch_size: int, given) -> dict[str, int]:
                 )
 
     return symbols
+
+
+def _check_batch_applies(path: Path, inputs, batch_size: int, given) -> None:
+    """Refuse a batch size the model's inputs leave no room for: above 1 (so given by
+    the user) while no input is named by ``--input-shape`` and every input of one or
+    more dims fixes its leading one at another size (the onnx package's test models fix
+    theirs at 1): the costs would stay those of the fixed batch while the throughput
+    counted ``batch_size`` samples a step."""
+    if batch_size == 1 or given:
+        return
+    fixed = []
+    for value in inputs:
+        tensor_type = value.type.tensor_type
+        dims = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else []
+        if not dims:
+            continue  # a scalar has no batch
+        if not dims[0].HasField("dim_value") or dims[0].dim_value in (0, batch_size):
+            return  # the batch fills this input's leading dim
+        fixed.append((value.name, [d.dim_value if d.HasField("dim_value") else None
+                                   for d in dims]))  # fmt: skip
+    if not fixed:
+        return
+    name, dims = fixed[0]
+    shown = ",".join("?" if d is None else str(d) for d in dims)
+    wanted = ",".join([str(batch_size)] + ["D" if d is None else str(d) for d in dims[1:]])
+    raise ModelLoadError(
+        f"{path}: --batch-size {batch_size} changes nothing: input {name} has a fixed "
+        f"batch of {dims[0]} ({shown}); pass --input-shape {name}={wanted} to cost "
+        "another batch"
+    )
 
 
 def _resolved_dims(path: Path, inputs, batch_size: int, given, symbols) -> dict[str, list[int]]:

@@ -416,6 +416,38 @@ def test_a_batch_size_contradicting_an_input_shape_is_refused(run_placer, tmp_pa
     one_line_error(result, "--batch-size 4", "attention_mask=8,64")
 
 
+def fixed_batch_model(tmp_path: Path, batch: int) -> Path:
+    """x fixed at (batch, 4), doubled: the onnx package's test models fix their batch."""
+    nodes = [helper.make_node("Add", ["x", "x"], ["y"])]
+    return save(tmp_path / f"fixed{batch}.onnx", nodes, [value("x", [batch, 4])],
+                [value("y", None)])  # fmt: skip
+
+
+def test_a_batch_size_a_fixed_batch_leaves_no_room_for_is_refused(run_placer, tmp_path):
+    """Costs stay those of the fixed batch: counting 64 samples a step would overstate
+    the throughput 64 times."""
+    path = fixed_batch_model(tmp_path, 1)
+    for command in (["inspect"], ["place"], ["profile", "-o", str(tmp_path / "c.csv")]):
+        result = run_placer(*command, path, "--batch-size", "64")
+        one_line_error(result, str(path), "--batch-size 64 changes nothing",
+                       "input x has a fixed batch of 1 (1,4)", "--input-shape x=64,4")  # fmt: skip
+        assert result.stdout == ""
+    # the batch it fixes, or a shape given in full, are what they say
+    assert run_placer("place", path, "--batch-size", "1").exit_code == 0
+    given = run_placer("place", path, "--input-shape", "x=64,4", "--format", "json")
+    assert given.exit_code == 0, given.stderr
+    assert json.loads(given.stdout)["samples_per_step"] == 64
+
+
+def test_a_model_that_fixes_its_batch_steps_that_many_samples(run_placer, tmp_path):
+    path = fixed_batch_model(tmp_path, 8)
+    result = run_placer("place", path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["samples_per_step"] == 8
+    assert plan["throughput"] == pytest.approx(8 / plan["max_load"])
+
+
 def test_the_batch_symbol_given_another_size_elsewhere_is_refused(run_placer, tmp_path):
     """pair's second axis is the batch symbol x's first axis takes from --batch-size."""
     nodes = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["pair"], ["z"])]
