@@ -835,11 +835,13 @@ def inspect(path: str | Path, options: ModelOptions, *, detail: bool = False):
     if Path(path).suffix.lower() != ".onnx":
         raise InputError(f"{path}: placer inspect reads .onnx models")
     graph = load_graph(path, options)
+    # the cluster and measured costs are read (and refused with a clear line when
+    # wrong) whether or not the figures print: a file given is a file checked
+    cluster, cost_options, _ = _costing(Path(path), graph, options)
     if not detail:
         return inspect_model(graph)
     from placer.costs.roofline import forward_times
 
-    cluster, cost_options, _ = _costing(Path(path), graph, options)
     times = forward_times(graph, cluster, cost_options)
     groups = tuple(g.name for g in cluster.pipeline_groups)
     return inspect_model(graph, times=times, groups=groups)

@@ -42,3 +42,21 @@ def test_costs_detail_gives_the_times_placer_places_with(run_placer, tmp_path) -
     assert any(d["fused"] for devices in rows.values() for d in devices.values())
     table = run_placer("inspect", gpt2, *shape, "--costs-detail")
     assert "GFLOP/s" in table.stdout and "GB/s" in table.stdout
+
+
+def test_inspect_checks_the_cluster_and_costs_it_is_given(run_placer, tmp_path) -> None:
+    """Without --costs-detail the figures do not print, but a cluster or costs file
+    given is read: a wrong one gets its one-line error, not a silent success."""
+    from tests.conftest import one_line_error
+
+    model = next(p for p in LIGHT_MODELS if p.stem == "light_squeezenet")
+    missing = tmp_path / "missing.yaml"
+    one_line_error(run_placer("inspect", model, "--cluster", missing), str(missing))
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("devices: [{type: cpu, efficiency: {scaler: 0.01}}]\n")
+    one_line_error(run_placer("inspect", model, "--cluster", typo), str(typo), "scaler")
+    costs = tmp_path / "costs.csv"
+    costs.write_text("op,device,seconds\nno_such_node,cpu,1e-3\n")
+    one_line_error(run_placer("inspect", model, "--costs", costs), "no_such_node")
+    example = ROOT / "examples" / "2xa100_4xt4.yaml"
+    assert run_placer("inspect", model, "--cluster", example).exit_code == 0
