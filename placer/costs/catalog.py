@@ -77,6 +77,12 @@ GPU_EFFICIENCY = 0.5  # assumption: mixed DNN operators reach about half of peak
 CPU_EFFICIENCY = 0.3  # assumption: CPU DNN kernels sit further from their vector peak
 GPU_OVERHEAD = 5e-6  # s, CUDA kernel launch plus framework dispatch per operator
 CPU_OVERHEAD = 1e-6  # s, a function call and dispatch per operator
+#: The catalog ``cpu``'s ``scalar`` class (onnxruntime's ``LRN``): a scalar ``pow`` per
+#: element dominates it, about 31 ns an element (0.42 GFLOP/s of its counted FLOPs) on
+#: one core of this project's test machines; onnxruntime spreads that step over its
+#: threads (``TryParallelFor``), so 40 cores reach about 17 GFLOP/s, 0.0028 of the
+#: socket's vector peak (estimate: the core's rate taken as the Xeon's).
+CPU_SCALAR_EFFICIENCY = 0.0028
 
 #: Seconds a catalog GPU pays per operator: a fused inference runtime (TensorRT, or a
 #: CUDA graph) launches its kernels back to back, at about 0.9 µs each in a graph and
@@ -354,6 +360,7 @@ _TYPES = (
         host_link=PcieGen.GEN4,  # [6]: PCIe 4.0
         nvlink_bandwidth=None,
         source="Intel ARK, Xeon Platinum 8380, peak derived from core count and clock",
+        class_efficiency={"scalar": CPU_SCALAR_EFFICIENCY},
     ),
 )
 

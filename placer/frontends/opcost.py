@@ -277,9 +277,10 @@ _REDUCTION_OPS = frozenset(
 )  # fmt: skip
 
 
-#: Op types runtimes compute one element at a time, with a scalar ``pow`` per element
-#: and a window gathered across channels (onnxruntime's CPU ``LRN``): their time follows
-#: their element count at a rate of their own, far below any vector kernel's.
+#: Op types a runtime finishes with a scalar ``pow`` per element (onnxruntime's CPU
+#: ``LRN``: a running sum of squares over the channel window, vectorised, then Eigen's
+#: element-by-element ``pow``): their time follows their element count at a rate of
+#: their own, far below any vector kernel's.
 _SCALAR_OPS = frozenset({"LRN"})
 
 

@@ -458,6 +458,26 @@ devices:
     assert view == pytest.approx(1e-6)  # aliased: the dispatch alone
 
 
+def test_the_catalog_cpu_runs_lrn_at_its_scalar_rate() -> None:
+    """onnxruntime's LRN calls a scalar pow per element: on the catalog's CPU it costs
+    several times an exponential over as many elements, which streams its bytes from
+    memory (vector code on 40 cores)."""
+    cluster = parse_cluster("devices: [{type: cpu}]", "cpu.yaml")
+    elements = 64 * 56 * 56
+    moved = 8.0 * elements  # read and written once, fp32
+    nodes = (
+        GraphNode("lrn", "LRN", 13.0 * elements, moved / 2, moved / 2, 0, 0.0, moved / 2,
+                  True, op_class=OpClass.SCALAR),
+        GraphNode("exp", "Exp", 4.0 * elements, moved / 2, moved / 2, 0, 0.0, moved / 2,
+                  True, op_class=OpClass.TRANSCENDENTAL),
+    )  # fmt: skip
+    graph = OpGraph("g", nodes, (GraphEdge(0, 1, "t", moved / 2),), 0.0, 4, ())
+    lrn, exp = (op.latency[0] for op in build_problem(graph, cluster, CostOptions()).ops)
+    assert lrn > 4 * exp
+    # 31 ns an element on one core, spread over the socket's 40 (an estimate)
+    assert lrn == pytest.approx(31e-9 * elements / 40, rel=0.2)
+
+
 def test_a_number_for_efficiency_costs_every_class_alike() -> None:
     problem = build_problem(graph(), CLUSTER, CostOptions())
     conv = GraphNode("mm", "MatMul", 1e9, 6e6, 4e6, 1_000_000, 4e6, 4e6, True,
