@@ -107,6 +107,7 @@ _TIME_EXAMPLE = "a time such as 5us, 5µs, 2ms, 100ns, 1s or a number of seconds
 _FRACTION_EXAMPLE = "a fraction such as 0.6 or 60%"
 
 
+
 def parse_number(text: str) -> float:
     """A finite number written in decimal (:data:`DECIMAL`), white space around it allowed;
     anything else raises :class:`ValueError`: other digits than ASCII (``١٢``),
@@ -158,7 +159,10 @@ def _split(value: object, expected: str) -> tuple[int | float, str]:
 
 
 def _shown(value: object) -> str:
-    """``repr(value)``, kept short: a 4,000-digit integer is not a message."""
+    """``repr(value)``, kept short: a 4,000-digit integer is not a message; YAML's null
+    (None) as nothing."""
+    if value is None:
+        return "nothing"
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:57]}..."
 
@@ -221,9 +225,9 @@ def parse_bytes(value: object, *, allow_zero: bool = False, within: Range | None
     number, unit = _split(value, _BYTES_EXAMPLE)
     scale = _byte_scale(unit)
     if scale is not None and unit.endswith(("b", "bit", "bits")):
-        raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r} (that is in bits; use B)")
+        raise ValueError(f"expected {_BYTES_EXAMPLE}, got {_shown(value)} (that is in bits; use B)")
     if scale is None:
-        raise ValueError(f"expected {_BYTES_EXAMPLE}, got {value!r}{_ambiguous(unit)}")
+        raise ValueError(f"expected {_BYTES_EXAMPLE}, got {_shown(value)}{_ambiguous(unit)}")
     return _checked(number, scale, value, allow_zero, _BYTES_EXAMPLE, within)
 
 
@@ -238,7 +242,7 @@ def parse_flops(value: object, *, allow_zero: bool = False, within: Range | None
             scale = _FLOPS_PREFIX.get(lowered[: -len(suffix)])
             break
     if scale is None:
-        raise ValueError(f"expected {_FLOPS_EXAMPLE}, got {value!r}")
+        raise ValueError(f"expected {_FLOPS_EXAMPLE}, got {_shown(value)}")
     return _checked(number, scale, value, allow_zero, _FLOPS_EXAMPLE, within)
 
 
@@ -259,11 +263,11 @@ def parse_bandwidth(
             scale = _byte_scale(data_unit)
             if scale is None:
                 raise ValueError(
-                    f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{_ambiguous(data_unit)}"
+                    f"expected {_BANDWIDTH_EXAMPLE}, got {_shown(value)}{_ambiguous(data_unit)}"
                 )
             return _checked(number, scale, value, allow_zero, _BANDWIDTH_EXAMPLE, within)
     hint = " (a size, not a rate: add /s)" if _byte_scale(unit) is not None else ""
-    raise ValueError(f"expected {_BANDWIDTH_EXAMPLE}, got {value!r}{hint}")
+    raise ValueError(f"expected {_BANDWIDTH_EXAMPLE}, got {_shown(value)}{hint}")
 
 
 def parse_time(value: object, *, allow_zero: bool = True, within: Range | None = None) -> float:
@@ -272,7 +276,7 @@ def parse_time(value: object, *, allow_zero: bool = True, within: Range | None =
     number, unit = _split(value, _TIME_EXAMPLE)
     divisor = 1.0 if unit == "" else _TIME_DIVISOR.get(unit)
     if divisor is None:
-        raise ValueError(f"expected {_TIME_EXAMPLE}, got {value!r}")
+        raise ValueError(f"expected {_TIME_EXAMPLE}, got {_shown(value)}")
     seconds = _checked(number, 1, value, allow_zero, _TIME_EXAMPLE) / divisor
     return seconds if within is None else within.check(seconds, value)
 
@@ -299,12 +303,12 @@ def parse_fraction(
     percentage in (0%, 100%] (``0.6``, ``60%``); over one is refused."""
     number, unit = _split(value, _FRACTION_EXAMPLE)
     if unit not in ("", "%"):
-        raise ValueError(f"expected {_FRACTION_EXAMPLE}, got {value!r}")
+        raise ValueError(f"expected {_FRACTION_EXAMPLE}, got {_shown(value)}")
     fraction = _checked(number, 1, value, allow_zero, _FRACTION_EXAMPLE) / (
         100.0 if unit == "%" else 1.0
     )
     if fraction > 1.0:
-        raise ValueError(f"expected {_FRACTION_EXAMPLE} (at most 1, 100%), got {value!r}")
+        raise ValueError(f"expected {_FRACTION_EXAMPLE} (at most 1, 100%), got {_shown(value)}")
     return fraction if within is None else within.check(fraction, value)
 
 

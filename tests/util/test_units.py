@@ -112,7 +112,7 @@ def test_fraction(text, expected):
         (parse_bytes, "80 GHz", "size"),
         (parse_bytes, "64GB/s", "size"),
         (parse_bytes, True, "got True"),
-        (parse_bytes, None, "got None"),
+        (parse_bytes, None, "got nothing"),
         (parse_bytes, "nan", "size"),
         (parse_bytes, math.inf, "not finite"),
         (parse_bytes, "1e308PB", "too large"),
