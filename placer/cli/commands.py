@@ -10,6 +10,7 @@ import io
 import math
 import threading
 import time
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -927,6 +928,14 @@ def calibrate(
     name = name or ("local-cpu" if device == "cpu" else "local-cuda")
     if not name.strip() or printable(name) != name:
         raise InputError(f"--name {name!r}: expected a plain device group name")
+    implied = OutputFormat.from_path(output)
+    if implied not in (None, OutputFormat.YAML):
+        # a cluster file is YAML: JSON tools would choke on it under a .json name
+        suffix = Path(output).suffix
+        raise InputError(
+            f"{printable(output)}: a cluster file is YAML: name it .yaml or .yml, not "
+            f"{printable(suffix)}"
+        )
     check_outputs({"--output": output}, {})
     with _steps("calibrating") as progress:
         calibration = measure(device, threads, count, dtype, progress)

@@ -181,6 +181,11 @@ def test_calibrate_refuses_what_it_cannot_measure(run_placer, tmp_path) -> None:
     one_line_error(run_placer("calibrate", "--dtype", "fp16", "-o", out), "--dtype fp16")
     one_line_error(run_placer("calibrate", "--device", "tpu", "-o", out), "expected cpu")
     one_line_error(run_placer("calibrate", "--name", "a\tb", "-o", out), "--name")
+    # a cluster file is YAML: a name that says otherwise is refused before measuring
+    for name in ("local.json", "local.txt"):
+        wrong = tmp_path / name
+        one_line_error(run_placer("calibrate", "-o", wrong), str(wrong), ".yaml or .yml")
+        assert not wrong.exists()
     assert not out.exists()
 
 
