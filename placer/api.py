@@ -302,7 +302,8 @@ def _model_problem(
         fusion=options.fusion.value,
     )
     provenance = Provenance(fingerprint or model_fingerprint(path), costing)
-    notes = [f"cluster: {cluster.name}"]
+    notes = [f"cluster: {cluster.name}",
+             *cluster.notes_for({node.op_class.value for node in graph.nodes})]
     kept_out = [group.name for group in cluster.groups if not group.pipeline]
     if kept_out:
         notes.append(f"kept out of the pipeline: {', '.join(kept_out)}")

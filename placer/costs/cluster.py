@@ -51,6 +51,9 @@ EFFICIENCY_KEYS = ("default", "memory", *CLASS_KEYS)
 #: How ``DeviceGroup.class_efficiency`` keys a class's figure with the runtime's
 #: optimisations off (``efficiency: {unfused: {conv: ...}}`` in a file).
 UNFUSED = "unfused."
+#: Op classes ``placer calibrate`` measures that files it wrote before may lack, and the
+#: ops each stands for.
+MEASURED_SINCE = {"scalar": "LRN"}
 #: How ``DeviceGroup.class_efficiency`` keys a class's half-efficiency reduction length
 #: (``efficiency: {half_at: {conv: 24}}`` in a file).
 HALF_AT = "half_at."
@@ -369,12 +372,27 @@ class Cluster:
         Keyed by a sorted pair of group names (``(a, a)`` for devices within group ``a``).
         Links are symmetric: look them up with :meth:`link`.  Clusters read from a file
         have an entry for every pair, defaults included.
+    stale : tuple of (str, str)
+        ``(op class, file)`` for each calibrated device file older than a class
+        ``placer calibrate`` now measures (:meth:`notes_for`).
     """
 
     name: str
     groups: tuple[DeviceGroup, ...]
     default_link: Link
     links: Mapping[tuple[str, str], Link]
+    stale: tuple[tuple[str, str], ...] = ()
+
+    def notes_for(self, classes: set[str]) -> list[str]:
+        """What to say of this cluster to a model whose ops are of ``classes``: each
+        stale calibration of a class the model has."""
+        return [
+            f"{source}: calibrated before placer timed {what} (no '{kind}' efficiency): "
+            f"the model's {what} ops get the file's default; run placer calibrate again"
+            for kind, source in self.stale
+            if kind in classes
+            for what in [MEASURED_SINCE.get(kind, kind)]
+        ]
 
     def link(self, a: str, b: str) -> Link:
         """The link between a device of group ``a`` and one of group ``b`` (in any order).

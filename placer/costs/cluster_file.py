@@ -30,6 +30,7 @@ from placer.costs.cluster import (
     CUSTOM_TYPE,
     EFFICIENCY_KEYS,
     MAX_GROUPS,
+    MEASURED_SINCE,
     NESTED_EFFICIENCY,
     RANGES,
     Cluster,
@@ -195,6 +196,8 @@ class _Spec:
         self.source = source
         self.lines = lines
         self.nested = nested  # a device file named by another file's type
+        self.calibrated = False  # the file has the record placer calibrate writes
+        self.stale: list[tuple[str, str]] = []  # Cluster.stale, a referenced file's too
 
     def error(self, path: FieldPath, message: str) -> ClusterSpecError:
         line = next(
@@ -279,7 +282,11 @@ class _Spec:
                 "every group has 'pipeline: false': leave at least one in the pipeline",
             )
         default_link, links = self.links(top.get("links"), specs)
-        return Cluster(name, tuple(s.group for s in specs), default_link, links)
+        if self.calibrated:
+            self.stale += [(kind, self.source) for kind in MEASURED_SINCE
+                           if any(kind not in spec.group.class_efficiency for spec in specs)]
+        return Cluster(name, tuple(s.group for s in specs), default_link, links,
+                       tuple(dict.fromkeys(self.stale)))  # fmt: skip
 
     def calibration(self, value: Any) -> None:
         """The record ``placer calibrate`` leaves: informational, but it must say a
@@ -287,6 +294,7 @@ class _Spec:
         path: FieldPath = ("calibration",)
         entry = self.mapping(value, path, "a mapping (the record placer calibrate writes)")
         runtime = entry.get("runtime")
+        self.calibrated = True
         if runtime not in CALIBRATION_RUNTIMES:
             raise self.error(
                 (*path, "runtime"),
@@ -520,6 +528,7 @@ class _Spec:
                 f"device file {value!r} describes {len(cluster.groups)} device groups; "
                 "a type names a file of one group",
             )
+        self.stale += cluster.stale
         return cluster.groups[0]
 
     def efficiency(

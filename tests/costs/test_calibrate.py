@@ -143,6 +143,32 @@ def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_pla
     assert "local-cpu:1" in result.stdout
 
 
+def test_a_calibration_older_than_a_class_is_noted_where_the_model_has_its_ops(
+    calibrated, run_placer, tmp_path
+) -> None:
+    """A file calibrated before placer timed LRN costs it at its default efficiency,
+    far off: each command placing a model with an LRN says so, by reference too."""
+    from tests.frontends.test_onnx_graph import LIGHT_MODELS
+
+    old = tmp_path / "old-cpu.yaml"
+    text = calibrated.read_text()
+    assert "    scalar: " in text
+    old.write_text("".join(line for line in text.splitlines(keepends=True)
+                           if not line.startswith("    scalar: ")))  # fmt: skip
+    pair = tmp_path / "pair.yaml"
+    pair.write_text("devices: [{type: ./old-cpu.yaml, count: 2}]\n")
+    inception = next(p for p in LIGHT_MODELS if p.stem == "light_inception_v1")
+    for cluster in (old, pair):
+        result = run_placer("place", inception, "--cluster", cluster)
+        assert result.exit_code == 0, result.stderr
+        assert "old-cpu.yaml: calibrated before placer timed LRN" in result.stdout
+    # a model without LRN hears nothing of it, and a fresh calibration says nothing
+    result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster", old)
+    assert result.exit_code == 0 and "calibrated before" not in result.stdout
+    result = run_placer("place", inception, "--cluster", calibrated)
+    assert result.exit_code == 0 and "calibrated before" not in result.stdout
+
+
 def test_calibrate_pins_the_devices_and_measures_their_shared_bandwidth(calibrated) -> None:
     group = load_cluster(calibrated).group("local-cpu")
     first = tuple(available_cores()[:COUNT])
