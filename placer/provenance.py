@@ -357,6 +357,9 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
     "group 't4' has count 4, not 2"
     >>> cluster_difference(a, parse_cluster("{name: other, devices: [{type: t4, count: 2}]}"))
     ''
+    >>> cluster_difference(a, parse_cluster(
+    ...     "devices: [{type: t4, count: 2, efficiency: {gemm: 0.5}}]"))
+    "group 't4' has efficiency.gemm 0.5, not 0.8"
     """
     names = [group.name for group in recorded.groups]
     given_names = [group.name for group in given.groups]
@@ -369,9 +372,10 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
                 f"group {mine.name!r} is {where[0]} the pipeline, not {where[1]} it "
                 "(pipeline: false, --exclude)"
             )
-        for field, value in theirs.to_dict().items():
-            if value != mine.to_dict()[field]:
-                return f"group {mine.name!r} has {field} {value}, not {mine.to_dict()[field]}"
+        differs = _first_difference("", mine.to_dict(), theirs.to_dict())
+        if differs is not None:
+            field, ours, given_value = differs
+            return f"group {mine.name!r} has {field} {given_value}, not {ours}"
     for pair, link in sorted(recorded.links.items()):
         other = given.links.get(pair)
         if other != link:
@@ -383,6 +387,21 @@ def cluster_difference(recorded: Cluster, given: Cluster) -> str:
     if set(given.links) != set(recorded.links):
         return "it has links the plan's cluster lacks"
     return ""
+
+
+def _first_difference(prefix: str, ours, theirs) -> tuple[str, object, object] | None:
+    """``(dotted field, ours, theirs)`` of the first field two figure mappings disagree
+    on, descending into nested mappings (``efficiency.scalar``); None when equal."""
+    if not (isinstance(ours, dict) and isinstance(theirs, dict)):
+        return None if ours == theirs else (prefix, ours, theirs)
+    for key in [*ours, *(k for k in theirs if k not in ours)]:
+        field = f"{prefix}.{key}" if prefix else str(key)
+        if key not in ours or key not in theirs:
+            return field, ours.get(key, "none"), theirs.get(key, "none")
+        found = _first_difference(field, ours[key], theirs[key])
+        if found is not None:
+            return found
+    return None
 
 
 # -- fingerprints --------------------------------------------------------------------------

@@ -381,7 +381,7 @@ class Cluster:
     groups: tuple[DeviceGroup, ...]
     default_link: Link
     links: Mapping[tuple[str, str], Link]
-    stale: tuple[tuple[str, str], ...] = ()
+    stale: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def notes_for(self, classes: set[str]) -> list[str]:
         """What to say of this cluster to a model whose ops are of ``classes``: each

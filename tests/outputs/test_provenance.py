@@ -149,6 +149,11 @@ def test_a_cluster_with_other_figures_differs() -> None:
     assert f"efficiency 0.4, not {cluster.group('t4').efficiency_spec}" in cluster_difference(
         cluster, parse_cluster("devices: [{type: t4, count: 2, efficiency: 0.4}, {type: cpu}]")
     )
+    # a figure of one class: that class named, not both mappings in full
+    assert "group 't4' has efficiency.gemm 0.5, not 0.8" in cluster_difference(
+        cluster, parse_cluster("devices: [{type: t4, count: 2, efficiency: {gemm: 0.5}}, "
+                               "{type: cpu}]"),
+    )  # fmt: skip
     assert "efficiency 0.3, not 0.4" in cluster_difference(
         parse_cluster("devices: [{type: t4, efficiency: 0.4}]"),
         parse_cluster("devices: [{type: t4, efficiency: 0.3}]"),
