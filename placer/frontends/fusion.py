@@ -6,10 +6,10 @@ chains of them into single kernels that keep the intermediate tensors in registe
 cache.  With ``--fusion runtime`` (the default) each fused group is costed as the kernel
 the runtime runs, and the cost is carried by the original nodes: the group's first node
 pays the bytes it reads from outside and one per-op overhead, its last node the bytes it
-writes, and every node its own FLOPs; the others move nothing and pay no overhead.  On
-one device the group then costs what the fused kernel costs; split across two devices
-(which a runtime could not fuse), each part is charged less than it would be, and the
-transfer between them is charged in full.
+writes, and every node its own FLOPs (but the epilogues below: none); the others move
+nothing and pay no overhead.  On one device the group then costs what the fused kernel
+costs; split across two devices (which a runtime could not fuse), each part is charged
+less than it would be, and the transfer between them is charged in full.
 
 The patterns are those onnxruntime's CPU provider fuses at its default level [1]_, [2]_:
 
