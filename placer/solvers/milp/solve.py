@@ -79,8 +79,6 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     check_feasible(problem, blocks)
     if options.time_limit is not None and options.deadline is None:
         options = replace(options, deadline=time.monotonic() + options.time_limit)
-    if options.warm_start is None and options.contiguous:
-        options = replace(options, warm_start=_seed(problem, blocks, options))
     job = _Job(problem, blocks, options, started)
     model = _build(job)
     stats: dict[str, float] = {
@@ -95,19 +93,6 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     stats["solve_seconds"] = outcome.seconds
     solved = _solution(job, model, outcome, backend)
     return _result(job, solved, backend, notes, stats)
-
-
-def _seed(problem: Problem, blocks: BlockGraph, options: SolverOptions) -> Placement | None:
-    """A start for a MILP given none: the best split of one topological order (the
-    partitioner of PipeDream, :func:`~placer.solvers.dp.search.best_split`, its exact
-    pass held to the deadline), so that a short time limit still answers with a plan
-    where one order fits (HiGHS found none in 5 s on BERT-base on a loaded machine);
-    None where none fits."""
-    from placer.solvers.dp.costing import costings
-    from placer.solvers.dp.search import best_split
-
-    order = list(range(blocks.n_blocks))  # blocks are numbered in a topological order
-    return best_split(problem, blocks, costings(problem, blocks), order, options)
 
 
 @dataclass(frozen=True)
