@@ -368,3 +368,38 @@ def test_a_model_proven_infeasible_in_presolve_is_infeasible(backend) -> None:
     )  # fmt: skip
     with pytest.raises(InfeasiblePlacement):
         solve_milp(problem, SolverOptions(mip_solver=backend))
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: a warm start over links of different "
+                   "speeds makes HiGHS claim it optimal (2.0, bound 1.9999998; optimum 1.0)")
+def test_a_warm_start_over_links_of_different_speeds_leaves_the_optimum_findable() -> None:
+    """Found by hypothesis when --solver milp was seeded from a linear-order split: from
+    the start (1, 1, 0, 0, 0) HiGHS answers the start itself, claimed optimal, while the
+    optimum puts op 0 on the fast device."""
+    from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem
+
+    def op(key, latency, supported, size, out):
+        return Op(key=key, name=f"op{key}", latency=latency, supported=supported,
+                  size_bytes=size, transfer_cost=0.0, color=key, output_bytes=out)  # fmt: skip
+
+    every, no_slow = (True, True, True), (True, False, True)
+    ops = (op(0, (1.0, 2.0, 4.0), every, 0.0, 0.0), op(1, (0.0,) * 3, every, 3.0, 0.0),
+           op(2, (0.0,) * 3, no_slow, 0.0, 0.0), op(3, (0.0,) * 3, no_slow, 1.0, 1.0),
+           op(4, (0.0,) * 3, every, 1.0, 0.0))  # fmt: skip
+    kinds = (DeviceKind("fast", DeviceClass.ACCELERATOR, 1, 3.0, True, ""),
+             DeviceKind("slow", DeviceClass.ACCELERATOR, 2, 8.0, True, ""),
+             DeviceKind("cpu", DeviceClass.CPU, 0, math.inf, True, ""))  # fmt: skip
+
+    def link(seconds_per_byte):
+        return LinkCost(latency=0.0, seconds_per_byte=seconds_per_byte)
+
+    links = ((link(0.1), link(0.1), link(0.1)), (link(0.1), link(0.1), link(0.5)),
+             (link(0.1), link(0.5), link(0.1)))  # fmt: skip
+    problem = Problem(name="links", ops=ops, edges=((3, 4),), kinds=kinds, links=links)
+    assert solve_dp(problem).objective == pytest.approx(1.0)
+    assert solve_milp(problem).objective == pytest.approx(1.0)  # without a start: right
+    start = Placement((1, 1, 0, 0, 0))
+    assert evaluate(problem, start).max_load == pytest.approx(2.0)
+    result = solve_milp(problem, SolverOptions(warm_start=start))
+    assert result.objective == pytest.approx(1.0) or not result.optimal
+    assert result.lower_bound <= 1.0 + 1e-9
