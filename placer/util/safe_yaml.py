@@ -153,6 +153,13 @@ def load_yaml(
         if root is None:
             raise error(f"{source}:1: the file is empty: expected {empty}")
         lines: dict[FieldPath, int] = {(): root.start_mark.line + 1}
+        if _expanded_size(root, max_values) > max_values:
+            # counted over the composed nodes, aliases shared: an alias bomb is refused
+            # in milliseconds, not after building a million values
+            raise error(
+                f"{source}:{root.start_mark.line + 1}: more than {max_values} values once "
+                "aliases are expanded"
+            )
         builder = _Builder(loader, source, lines, error, what, max_values)
         return builder.build(root, ()), lines
     except _DepthError as err:
@@ -177,6 +184,35 @@ def load_yaml(
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many values (keys included) ``root`` holds once its aliases are expanded,
+    as :class:`_Builder` counts them, stopping once past ``limit``; each composed node
+    is sized once (an alias is the node it names), so a "billion laughs" document costs
+    its own length.  A node on a cycle counts 1 here: the builder refuses it."""
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in pending or isinstance(node, yaml.ScalarNode):
+            return 1
+        pending.add(key)
+        total = 1
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [n for pair in node.value for n in pair])  # fmt: skip
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        pending.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 def one_line(message: str) -> str:
