@@ -160,7 +160,7 @@ def load_yaml(
                 f"{source}:{root.start_mark.line + 1}: more than {max_values} values once "
                 "aliases are expanded"
             )
-        builder = _Builder(loader, source, lines, error, what, max_values)
+        builder = _Builder(loader, source, lines, error, what)
         return builder.build(root, ()), lines
     except _DepthError as err:
         raise error(
@@ -188,9 +188,10 @@ def load_yaml(
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:
     """How many values (keys included) ``root`` holds once its aliases are expanded,
-    as :class:`_Builder` counts them, stopping once past ``limit``; each composed node
-    is sized once (an alias is the node it names), so a "billion laughs" document costs
-    its own length.  A node on a cycle counts 1 here: the builder refuses it."""
+    one for each value :class:`_Builder` would make (the only count of them), stopping
+    once past ``limit``.  Each composed node is sized once (an alias is the node it
+    names), so a "billion laughs" document costs its own length.  A node on a cycle
+    counts 1 here: the builder refuses it."""
     sizes: dict[int, int] = {}
     pending: set[int] = set()
 
@@ -250,15 +251,12 @@ class _Builder:
         lines: dict[FieldPath, int],
         error: type[PlacerError],
         what: str,
-        max_values: int,
     ):
         self.loader = loader
         self.source = source
         self.lines = lines
         self.error = error
         self.what = what
-        self.max_values = max_values
-        self.visited = 0
         self.active: set[int] = set()
 
     def fail(self, node: yaml.Node, path: FieldPath, message: str) -> PlacerError:
@@ -270,11 +268,6 @@ class _Builder:
         return self.error(one_line(f"{self.source}:{line}: {where}{message}"))
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
-        self.visited += 1
-        if self.visited > self.max_values:
-            raise self.fail(
-                node, path, f"more than {self.max_values} values once aliases are expanded"
-            )
         self._check_tag(node, path)
         if id(node) in self.active:
             raise self.fail(node, path, "an alias refers to a value that contains it")
