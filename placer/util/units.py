@@ -107,7 +107,6 @@ _TIME_EXAMPLE = "a time such as 5us, 5µs, 2ms, 100ns, 1s or a number of seconds
 _FRACTION_EXAMPLE = "a fraction such as 0.6 or 60%"
 
 
-
 def parse_number(text: str) -> float:
     """A finite number written in decimal (:data:`DECIMAL`), white space around it allowed;
     anything else raises :class:`ValueError`: other digits than ASCII (``١٢``),
