@@ -103,14 +103,25 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
 def _seed(problem: Problem, blocks: BlockGraph, options: SolverOptions) -> Placement | None:
     """A start for a MILP given none: the best split of one topological order (the
     partitioner of PipeDream, :func:`~placer.solvers.dp.search.best_split`, its exact
-    pass held to the deadline), so that a short time limit still answers with a plan
+    pass held to a share of the time), so that a short time limit still answers with a plan
     where one order fits (HiGHS found none in 5 s on BERT-base on a loaded machine);
     None where none fits."""
     from placer.solvers.dp.costing import costings
     from placer.solvers.dp.search import best_split
 
+    left = options.seconds_left()
+    budget = SEED_SHARE * left if left is not None else SEED_SECONDS
+    held = replace(options, deadline=time.monotonic() + budget)
     order = list(range(blocks.n_blocks))  # blocks are numbered in a topological order
-    return best_split(problem, blocks, costings(problem, blocks), order, options)
+    return best_split(problem, blocks, costings(problem, blocks), order, held)
+
+
+#: The share of the time left (or the seconds, without a time limit) that the seed's
+#: exact pass over the order's prefixes may take before the sweep's split is the seed:
+#: that pass took 30 s on a 2,552-block GPT-2 (48 layers, unoptimised export), where
+#: the sweep took 0.2 s and its split was 0.4% worse.
+SEED_SHARE = 0.1
+SEED_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
