@@ -636,8 +636,8 @@ def _shape_fit(points: list[tuple[ProductShape, float]]) -> tuple[float, float, 
 
 
 def _fraction(value: float) -> float:
-    """A measured efficiency held to the cluster format's range [0.001, 1]."""
-    return float(min(1.0, max(1e-3, value)))
+    """A measured efficiency held to the cluster format's range [0.0001, 1]."""
+    return float(min(1.0, max(1e-4, value)))
 
 
 def _memory_bytes() -> float:

@@ -85,7 +85,7 @@ RANGES: dict[str, Range] = {
     "memory": Range(1, MAX_BYTES, show=format_bytes),
     "memory_bandwidth": Range(1e3, 1e16, "bytes/s"),
     "shared_bandwidth": Range(1e3, 1e16, "bytes/s"),
-    "efficiency": Range(1e-3, 1),
+    "efficiency": Range(1e-4, 1),
     "overhead": TIME_RANGE,
     "bandwidth": Range(1e3, 1e16, "bytes/s"),
     "latency": TIME_RANGE,

@@ -451,7 +451,7 @@ _EXPLICIT = {"name": "g", "peak_flops": "1TFLOPS", "memory": "1GiB", "memory_ban
         ("memory", "0.5", "0.5 is out of range (from 1 B"),
         ("memory_bandwidth", "5e-324", "5e-324 is out of range (from 1000 to 1e+16 bytes/s)"),
         ("memory_bandwidth", "100PB/s", "out of range"),
-        ("efficiency", "1e-300", "1e-300 is out of range (from 0.001 to 1)"),
+        ("efficiency", "1e-300", "1e-300 is out of range (from 0.0001 to 1)"),
         ("overhead", "1e-300", "1e-300 is out of range (0, or from 1e-12 to 86400 s)"),
         ("overhead", "2days", "expected a time"),
         ("overhead", "1.0e+300", "out of range"),
@@ -496,7 +496,7 @@ def test_the_extremes_of_every_range_are_accepted() -> None:
         """
 devices:
   - {name: slow, class: accelerator, count: 1000000000000, peak_flops: 1kFLOPS, memory: 1,
-     memory_bandwidth: 1kB/s, efficiency: 0.001, overhead: 86400}
+     memory_bandwidth: 1kB/s, efficiency: 0.0001, overhead: 86400}
   - {name: fast, class: cpu, peak_flops: 1e21, memory: 8PiB, memory_bandwidth: 1e16,
      efficiency: 1, overhead: 1e-12}
 links:
