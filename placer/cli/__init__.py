@@ -17,6 +17,7 @@ import threading
 import time
 from typing import NoReturn
 
+from placer.cli.started import start_command  # first: the command's start (--time-limit)
 from placer.errors import ExitStatus
 from placer.util import interrupts
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     :mod:`placer.util.interrupts`).  Tests pass ``argv`` and get ``SystemExit`` instead.
     """
     command_line = argv is None
+    start_command(in_process=not command_line)
     if command_line:
         _start_watchdog()
         signal.signal(signal.SIGINT, _on_ctrl_c)

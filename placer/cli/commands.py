@@ -19,6 +19,7 @@ from rich.status import Status
 from placer import __version__
 from placer import api as app
 from placer.choices import DType, Fusion, Mode, Optimizer
+from placer.cli.started import command_started
 from placer.comparison import compare as compare_solvers
 from placer.comparison import default_solvers
 from placer.costs.profiling import Device, ProfileOptions
@@ -510,7 +511,7 @@ def place(
     **kwargs,
 ) -> None:  # fmt: skip
     """Find the placement of MODEL (.onnx model or .json workload) with the least max-load."""
-    started = time.monotonic()  # --time-limit counts from here
+    started = command_started()  # --time-limit counts from the command's start
     inputs = {"MODEL": model, "--cluster": kwargs["cluster"], "--costs": kwargs["costs"]}
     _check_output(fmt, output, inputs)  # before minutes of solving
     with _status(f"loading {click.format_filename(model, shorten=True)}..."):

@@ -412,6 +412,22 @@ def test_an_output_in_a_missing_directory_is_refused_before_work(run_placer, inp
     assert not (inputs / "nowhere").exists()
 
 
+def test_the_installed_command_starts_its_clock_before_the_heavy_imports() -> None:
+    """The installed ``placer`` starts counting --time-limit when :mod:`placer.cli`
+    loads: before click, rich, numpy and the solvers (0.6-0.7 s), which its
+    ``--time-limit`` covers as it covers loading the model."""
+    code = (
+        "import sys, time; before = time.monotonic(); import placer.cli; "
+        "from placer.cli.started import LOADED, command_started; "
+        "heavy = [m for m in ('click', 'rich', 'numpy', 'numba', 'pulp', 'onnx') "
+        "if m in sys.modules]; "
+        "print(heavy, before <= LOADED == command_started() <= time.monotonic())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)  # fmt: skip
+    assert done.stdout.split() == ["[]", "True"], done.stdout + done.stderr
+
+
 def test_the_time_limit_counts_from_the_start_of_the_command(run_placer, monkeypatch) -> None:
     """Loading the model is part of it: the solve's deadline is the command's start plus
     the limit, less the reserve for what follows the solve (5%, at most 2 s)."""
