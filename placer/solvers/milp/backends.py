@@ -36,8 +36,16 @@ _PRESOLVE_MIN_SECONDS = 30.0
 #: case).  A warm-started solve therefore runs without presolve: the start is worth more
 #: to a large model than presolve is, and a short limit turns presolve off anyway.
 #: Seconds HiGHS may run past the deadline (it checks its time limit only now and then)
-#: before placer stops waiting for it.
+#: before placer stops waiting for it, at most; a short limit gets a tenth of itself (a
+#: 3 s limit overran by 0.9 s with the whole second).
 _GRACE = 1.0
+_GRACE_SHARE = 0.1
+
+
+def _grace(options: SolverOptions) -> float:
+    """Seconds past the deadline placer waits for a backend to stop."""
+    limit = options.time_limit
+    return _GRACE if limit is None else min(_GRACE, _GRACE_SHARE * limit)
 
 
 @dataclass
@@ -86,17 +94,19 @@ class _HiGHS(pulp.HiGHS):
     runs in a thread of its own so that the main thread stays responsive.  At the
     ``deadline`` (or on Ctrl-C) placer asks HiGHS to stop through its interrupt
     callbacks, which it checks in the LPs and the branch and bound but not in presolve
-    or every heuristic; if it has not stopped ``_GRACE`` seconds later, placer stops
+    or every heuristic; if it has not stopped :func:`_grace` seconds later, placer stops
     waiting (the thread is left to finish, or to end with the process) and keeps the
     last solution HiGHS reported (:attr:`incumbent`), or the warm start.
     """
 
-    def __init__(self, *, warm: bool, progress, presolve: bool = True, deadline=None, **kwargs):
+    def __init__(self, *, warm: bool, progress, presolve: bool = True, deadline=None,
+                 grace: float = _GRACE, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.warm = warm
         self.progress = progress
         self.presolve = presolve
         self.deadline = deadline
+        self.grace = grace
         self.abandoned = False
         self.bound: float | None = None
         #: The best solution HiGHS reported (column values) and its dual bound then:
@@ -187,7 +197,7 @@ class _HiGHS(pulp.HiGHS):
                 now = time.monotonic()
                 if self.deadline is not None and now > self.deadline:
                     stop.set()  # the callbacks stop the search at their next check
-                    if now > self.deadline + _GRACE:
+                    if now > self.deadline + self.grace:
                         self._abandon(highs, worker)
                         raise _Abandoned
         except KeyboardInterrupt:
@@ -221,6 +231,7 @@ def _run_highs(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
         progress=options.progress,
         presolve=not short and not warm,
         deadline=options.deadline,
+        grace=_grace(options),
         msg=False,
         timeLimit=limit,
         gapRel=mip_gap(options),
@@ -260,7 +271,7 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
     On Ctrl-C the CBC process is killed and the interrupt propagates; its files live in
     a temporary directory that goes with it.  CBC checks its time limit only in the
     branch and bound (its preprocessing ran 16 s under a 1 s limit), so it is also
-    killed ``_GRACE`` seconds past the deadline, leaving the warm start, if any, as the
+    killed :func:`_grace` seconds past the deadline, leaving the warm start, if any, as the
     answer.
     """
     incumbent = None
@@ -282,7 +293,7 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
         solver.tmpDir = tmp
         started = time.perf_counter()
         left = options.seconds_left()
-        killer = threading.Timer(left + _GRACE, _stop_cbc) if left is not None else None
+        killer = threading.Timer(left + _grace(options), _stop_cbc) if left is not None else None
         if killer is not None:
             killer.daemon = True
             killer.start()

@@ -79,8 +79,9 @@ def solve_milp(problem: Problem, options: SolverOptions | None = None) -> SolveR
     check_feasible(problem, blocks)
     if options.time_limit is not None and options.deadline is None:
         options = replace(options, deadline=time.monotonic() + options.time_limit)
-    if options.warm_start is None and options.contiguous:
-        options = replace(options, warm_start=_seed(problem, blocks, options))
+    if options.warm_start is None:  # a contiguous placement is one of the free model too
+        seed_blocks = blocks if options.contiguous else contract(problem)
+        options = replace(options, warm_start=_seed(problem, seed_blocks, options))
     job = _Job(problem, blocks, options, started)
     try:
         model = _build(job)
