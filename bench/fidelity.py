@@ -18,7 +18,10 @@ On this machine's CPU, one onnxruntime thread:
 4. BERT-base and GPT-2 (``--stage-models``) are placed in 2 and 3 stages on copies of
    the calibrated CPU with the times of step 2 (``--costs``), split with ``placer
    split``, and each stage's predicted compute is compared with the sum of its ops'
-   times in a profile of its submodel run alone.
+   times in a profile of its submodel run alone; the whole model is profiled again after
+   each stage, and the same ops' times in the two whole-model profiles around the
+   stage's (their mean, "bracketed") are compared too: the prediction free of the drift
+   between a profile and a run minutes later.
 
 Models: the three sample models at batch 8 (BERT-base and GPT-2 at 128 tokens), and
 ResNet-50 and Inception v1 from the ``onnx`` package's light models (batch 1, as they
@@ -67,7 +70,9 @@ MODELS = {
 @dataclass
 class StageRow:
     """One stage of a plan placed with ``placer profile`` costs: its predicted compute
-    and the sum of its ops' times when the stage's submodel runs alone."""
+    (the evaluator's, from the profile the plan was placed with), the same ops' times in
+    the whole-model profiles taken just before and just after the stage's (their mean:
+    ``bracketed``), and the sum of its ops' times when the stage's submodel runs alone."""
 
     model: str
     stages: int
@@ -75,6 +80,7 @@ class StageRow:
     ops: int
     predicted: float
     measured: float
+    bracketed: float = 0.0
 
 
 @dataclass
@@ -225,10 +231,13 @@ def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageR
     batch = app.batch_size(base)
     options = ProfileOptions(fusion=Fusion.NONE, repeat=repeat, warmup=2,
                              device_name="local-cpu")  # fmt: skip
+    def whole():
+        return profile_model(path, graph, app.model_fingerprint(path), batch, options)
+
     print(f"{name}: profiling for the stage plans...", file=sys.stderr)
+    latest = whole()  # the whole model's profile just before the next stage's
     costs = scratch / f"{name}-costs.csv"
-    costs.write_text(profile_model(path, graph, app.model_fingerprint(path), batch,
-                                   options).to_csv())  # fmt: skip
+    costs.write_text(latest.to_csv())
     rows = []
     for count in (2, 3):
         pair = scratch / f"{name}-{count}.yaml"
@@ -256,12 +265,16 @@ def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageR
             values.update(_run(sub, {n: values[n] for n in stage.inputs}, stage.outputs))
             measured = profile_model(sub, sub_graph, app.model_fingerprint(sub), batch,
                                      options)  # fmt: skip
+            after = whole()
             ours = {problem.ops[i].name for i in figures.ops}
             ours |= {r.key for r in problem.replicas if set(r.readers) & set(figures.ops)}
+            around = [sum(t for op, t in p.seconds if op in ours) for p in (latest, after)]
+            latest = after
             rows.append(StageRow(
                 model=name, stages=count, device=stage.device, ops=len(figures.ops),
                 predicted=figures.compute,
                 measured=sum(t for op, t in measured.seconds if op in ours),
+                bracketed=statistics.fmean(around),
             ))  # fmt: skip
     return rows
 
@@ -280,14 +293,19 @@ def _print_stages(rows: list[StageRow]) -> None:
 
     if not rows:
         return
-    table = Table(title="stages placed with placer profile costs: predicted compute against "
-                        "the stage run alone (ms)")  # fmt: skip
-    for column in ("model", "stages", "device", "ops", "predicted", "measured", "error"):
+    title = ("stages placed with placer profile costs: predicted compute against the stage "
+             "run alone (ms); 'bracketed': the stage's ops in the whole-model profiles just "
+             "before and after it (drift left out)")  # fmt: skip
+    table = Table(title=title)
+    columns = ("model", "stages", "device", "ops", "predicted", "error", "bracketed", "error ",
+               "measured")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "device") else "right")
     for r in rows:
-        error = f"{r.predicted / r.measured - 1:+.1%}"
         table.add_row(r.model, str(r.stages), r.device, str(r.ops), f"{r.predicted * 1e3:,.1f}",
-                      f"{r.measured * 1e3:,.1f}", error)  # fmt: skip
+                      f"{r.predicted / r.measured - 1:+.1%}", f"{r.bracketed * 1e3:,.1f}",
+                      f"{r.bracketed / r.measured - 1:+.1%}",
+                      f"{r.measured * 1e3:,.1f}")  # fmt: skip
     Console(width=max(Console().width, 150)).print(table)
 
 
