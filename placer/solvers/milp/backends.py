@@ -29,12 +29,6 @@ _PROGRESS_EVERY = 0.5  # seconds between progress reports from the interrupt cal
 #: HiGHS's MIP presolve checks the time limit seldom and takes no interrupt (15 to 30 s
 #: over a 2 s limit on a 56,000-column model), so under a shorter limit it is off.
 _PRESOLVE_MIN_SECONDS = 30.0
-#: HiGHS 1.16's presolve mistranslates a MIP start: on a 5-op problem over links of
-#: different speeds it found the start "feasible in the reduced space: objective value
-#: is 0", took its own root bound of 0 as closing the gap and answered the start (2.0)
-#: as optimal where the optimum is 1.0 (the strict test in ``test_milp.py`` holds the
-#: case).  A warm-started solve therefore runs without presolve: the start is worth more
-#: to a large model than presolve is, and a short limit turns presolve off anyway.
 #: Seconds HiGHS may run past the deadline (it checks its time limit only now and then)
 #: before placer stops waiting for it, at most; a short limit gets a tenth of itself (a
 #: 3 s limit overran by 0.9 s with the whole second).
@@ -229,6 +223,12 @@ def _run_highs(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
     solver = _HiGHS(
         warm=warm,
         progress=options.progress,
+        # HiGHS 1.16's presolve mistranslates a MIP start: on a 5-op problem over links
+        # of different speeds it found the start "feasible in the reduced space:
+        # objective value is 0", took its root bound of 0 as closing the gap and answered
+        # the start (2.0) as optimal where the optimum is 1.0 (a test in test_milp.py
+        # holds the case).  So a warm-started solve runs without presolve: the start is
+        # worth more to a large model, and a short limit turns presolve off anyway.
         presolve=not short and not warm,
         deadline=options.deadline,
         grace=_grace(options),
