@@ -293,10 +293,7 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
         solver.tmpDir = tmp
         started = time.perf_counter()
         left = options.seconds_left()
-        killer = threading.Timer(left + _grace(options), _stop_cbc) if left is not None else None
-        if killer is not None:
-            killer.daemon = True
-            killer.start()
+        watch = _CbcWatch(left + _grace(options)) if left is not None else None
         stopped = False
         try:
             model.prob.solve(solver)
@@ -304,13 +301,12 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
             terminate_children()
             raise
         except pulp.PulpSolverError:
-            if not _CBC_STOPPED.is_set():
+            if watch is None or not watch.killed.is_set():
                 raise
             stopped = True  # killed at the deadline: PuLP found no solution file
         finally:
-            if killer is not None:
-                killer.cancel()
-            _CBC_STOPPED.clear()
+            if watch is not None:
+                watch.done.set()
         seconds = time.perf_counter() - started
         text = log.read_text(errors="replace") if log.exists() else ""
     if stopped:
@@ -323,10 +319,24 @@ def _run_cbc(model: MilpModel, options: SolverOptions, warm: bool) -> Outcome:
     return Outcome(bound, seconds)
 
 
-#: Set when placer killed CBC for overrunning its deadline.
-_CBC_STOPPED = threading.Event()
+class _CbcWatch:
+    """Kills CBC (this process's child processes) ``after`` seconds from now, and again
+    every 0.1 s until :attr:`done` is set: PuLP writes the model's file before it starts
+    CBC, which on a loaded machine could come after a single kill (BERT-L12's CBC then
+    ran 52 s under a 2 s limit).  :attr:`killed` says whether it has begun."""
 
+    def __init__(self, after: float) -> None:
+        self.done = threading.Event()
+        self.killed = threading.Event()
+        thread = threading.Thread(target=self._run, args=(after,), name="placer-cbc-deadline",
+                                  daemon=True)  # fmt: skip
+        thread.start()
 
-def _stop_cbc() -> None:
-    _CBC_STOPPED.set()
-    terminate_children()
+    def _run(self, after: float) -> None:
+        if self.done.wait(after):
+            return
+        self.killed.set()
+        while True:
+            terminate_children()
+            if self.done.wait(0.1):
+                return
