@@ -54,6 +54,10 @@ def synthetic() -> list[Measurement]:
         timed("Conv dw", "grouped_conv", 1e8, 1e6, 1e8 / 5e9),
         timed("Conv dw alone", "unfused.grouped_conv", 1e8, 1e6, 1e8 / 1e9),
         timed("LRN", "scalar", 1e6, 1e5, 1e6 / 0.4e9),  # a scalar pow per element
+        # 16 Relu nodes in a row, each 65,536 elements at 20 G/s: the run's time and the
+        # overheads of 16 nodes, shared by them
+        Measurement("16 Relu", "elementwise", 65536, 65536 * 8,
+                    (run + 16 * op + 16 * 65536 / 20e9) / 16, nodes=16),
         timed("Transpose", "movement", 0, 6e6, 6e6 / 10e9),  # memory regime: half of 20
         timed("Concat", "movement", 0, 6e5, 6e5 / 50e9),  # cache regime: half of 100
     ]
@@ -67,6 +71,7 @@ def test_figures_are_derived_from_the_measurements() -> None:
     assert c.efficiency["gemm"] == pytest.approx(0.9)  # median of 100 and 80
     assert c.efficiency["grouped_conv"] == pytest.approx(0.05)
     assert c.efficiency["scalar"] == pytest.approx(0.004)
+    assert c.efficiency["elementwise"] == pytest.approx(0.2)  # a chain's node: 20 G/s
     assert c.efficiency["movement"] == pytest.approx(0.5)
     assert c.memory_bandwidth == pytest.approx(20e9)
     assert c.cache_bandwidth == pytest.approx(100e9)
