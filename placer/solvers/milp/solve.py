@@ -231,10 +231,7 @@ def _start_as_answer(job: _Job, why: str) -> SolveResult:
     if evaluation is None or not evaluation.valid:
         raise NoPlacementFound(f"MILP: {why}; raise --time-limit")
     objective = evaluation.max_load
-    bound = max(trivial_bound(problem, blocks), volume_bound(problem, blocks))
-    if options.lower_bound is not None:
-        bound = max(bound, options.lower_bound)
-    bound = min(bound, objective)
+    bound = min(_known_bound(job), objective)
     gap = relative_gap(objective, bound)
     return SolveResult(
         solver="milp",
@@ -309,7 +306,7 @@ def _bound(job: _Job, solved: _Solved, backend: MipBackend, notes: list[str]) ->
     """The lower bound the MILP proves: the backend's (never below the trivial and
     volume bounds, or ``options.lower_bound``), the objective itself at "optimal" within
     the gap asked for; a note says when the backend reported none."""
-    problem, blocks, options = job.problem, job.blocks, job.options
+    options = job.options
     objective = solved.evaluation.max_load
     status_optimal = solved.sol_status == pulp.LpSolutionOptimal
     bound = solved.bound
@@ -318,16 +315,24 @@ def _bound(job: _Job, solved: _Solved, backend: MipBackend, notes: list[str]) ->
             bound = objective
         else:
             notes.append(f"{backend.value} reported no bound: the volume bound is shown")
-            bound = max(trivial_bound(problem, blocks), volume_bound(problem, blocks))
+            bound = _known_bound(job)
     else:  # a search stopped early may not have lifted its bound past the trivial one
-        bound = max(bound, trivial_bound(problem, blocks), volume_bound(problem, blocks))
-    if options.lower_bound is not None:
-        bound = max(bound, options.lower_bound)
+        bound = max(bound, _known_bound(job))
     if status_optimal:
         # the backend stops at "optimal" only within its relative gap, whatever dual
         # bound it reports (HiGHS can leave that at a bound it was given as a row)
         bound = max(bound, objective * (1 - mip_gap(options)))
     return min(bound, objective)
+
+
+def _known_bound(job: _Job) -> float:
+    """The bound known without the model's solve: the trivial and volume bounds, and
+    ``options.lower_bound`` if given."""
+    problem, blocks, options = job.problem, job.blocks, job.options
+    bound = max(trivial_bound(problem, blocks), volume_bound(problem, blocks))
+    if options.lower_bound is not None:
+        bound = max(bound, options.lower_bound)
+    return bound
 
 
 def _rescaled(progress, scale: float):
