@@ -434,21 +434,14 @@ class _Builder:
         intermediate tensors, as a model's elementwise ops do.  One node alone writes
         the graph's output, a buffer of its own at every run: at 65,536 elements
         onnxruntime's ``Relu`` ran at 1.7 G elements/s alone against 15 in a chain."""
-        from onnx import helper
-
-        names = ["x", *(f"t{i}" for i in range(length - 1)), "y"]
-        initializers = []
         if op_type == "Relu":
-            nodes = [helper.make_node("Relu", [names[i]], [names[i + 1]]) for i in range(length)]
+            model = self._chain_model("Relu", shape, length)
             infos = [self.info(shape)]
         else:
             # near 1, so that sixteen products stay normal numbers (a denormal takes
             # a slow path in the multiplier)
-            initializers.append(self.constant(1.0 + 0.1 * self.random(shape), "c"))
-            nodes = [helper.make_node(op_type, [names[i], "c"], [names[i + 1]])
-                     for i in range(length)]  # fmt: skip
+            model = self._chain_model(op_type, shape, length, 1.0 + 0.1 * self.random(shape))
             infos = [self.info(shape), self.info(shape)]
-        model = self.model(nodes, [("x", shape)], [("y", shape)], initializers)
         cost = cost_of(op_type, infos, [self.info(shape)], {})
         name = f"{length} {op_type}, session {session + 1}"
         return _Bench(name, OpClass.ELEMENTWISE.value, model, {"x": self.random(shape)},
@@ -483,15 +476,21 @@ class _Builder:
         """``length`` single-element ``Add`` nodes in a row: one of them times what a
         run costs beyond its ops (the binding, the feeds), and the longer chain adds the
         per-op overhead once per node."""
+        model = self._chain_model("Add", (1,), length, np.ones(1))
+        return _Bench(f"{length} one-element Add", "overhead", model, {"x": self.random((1,))},
+                      0.0, 0.0)  # fmt: skip
+
+    def _chain_model(self, op_type: str, shape, length: int, operand=None):
+        """A graph of ``length`` ``op_type`` nodes in a row over a tensor of ``shape``,
+        each reading the last one's output (and the constant ``operand``, if given)."""
         from onnx import helper
 
         names = ["x", *(f"t{i}" for i in range(length - 1)), "y"]
-        nodes = [
-            helper.make_node("Add", [names[i], "one"], [names[i + 1]]) for i in range(length)
-        ]
-        model = self.model(nodes, [("x", (1,))], [("y", (1,))], [self.constant(np.ones(1), "one")])
-        return _Bench(f"{length} one-element Add", "overhead", model, {"x": self.random((1,))},
-                      0.0, 0.0)  # fmt: skip
+        extra = [] if operand is None else ["c"]
+        nodes = [helper.make_node(op_type, [names[i], *extra], [names[i + 1]])
+                 for i in range(length)]  # fmt: skip
+        initializers = [] if operand is None else [self.constant(operand, "c")]
+        return self.model(nodes, [("x", shape)], [("y", shape)], initializers)
 
 
 # -- from measurements to figures ----------------------------------------------------------
