@@ -87,6 +87,40 @@ def test_a_near_chain_past_the_pair_budget_still_gets_a_linear_plan() -> None:
     assert result.objective >= EXPECTED["optimal"][name] * (1 - 1e-5)
 
 
+def test_a_linear_order_is_split_exactly_only_where_that_fits_the_time(monkeypatch) -> None:
+    """BERT-L3's transfers skip over blocks, so its sweep is not exact along an order and
+    the ideal DP over the prefixes splits it, without a time limit; with the time left
+    shorter than that DP is estimated to need (ten times its share), the sweep's split is
+    the answer and that DP never runs (it took 16 of auto's 30 s on GPT-2-48)."""
+    import time
+
+    from placer.solvers.dp import search
+    from placer.solvers.dp.chain import solve_order
+    from placer.solvers.dp.costing import costings
+
+    problem = read_workload(REFERENCE / "operator-graphs/bert_l-3_inference.json")
+    blocks = contract(problem)
+    runs = costings(problem, blocks)
+    order = list(range(blocks.n_blocks))
+    assert not any(solve_order(problem, blocks, run, order)[2] for run in runs)
+    calls = []
+    real_run = search._run
+    monkeypatch.setattr(search, "_run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    exact = search.best_split(problem, blocks, runs, order)
+    assert calls, "the ideal DP over the prefixes ran"
+    states = sum(search.States.of(run.counts).n_states for run in runs)
+    needed = search._prefix_work(blocks, order) * states / search.ORDER_WORK_PER_SECOND
+    calls.clear()
+    short = SolverOptions(deadline=time.monotonic() + needed / search.ORDER_SHARE / 10)
+    swept = search.best_split(problem, blocks, runs, order, short)
+    assert not calls
+    assert evaluate(problem, swept).max_load >= evaluate(problem, exact).max_load - 1e-12
+    # the MILP's seed takes the whole of its own (held) deadline
+    long = SolverOptions(deadline=time.monotonic() + 60)
+    search.best_split(problem, blocks, runs, order, long, share=1.0)
+    assert calls
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workloads(max_forward=7))
 def test_the_narrowed_split_is_a_real_placement_no_better_than_the_optimum(problem) -> None:

@@ -69,10 +69,15 @@ _CALL_PAIRS = 1_000_000
 _CALL_WORDS = 50_000_000
 #: Most memory the ideals' bitsets may take; caps the ideals of a graph with many blocks.
 MAX_LATTICE_BYTES = 2**30
-#: Work (pairs of prefixes times the transfers each cuts) up to which a linear order
-#: whose transfers skip over blocks is split by the ideal DP over its prefixes, exactly
-#: (about a second); above, by the sweep of :mod:`placer.solvers.dp.chain`.
-EXACT_ORDER_WORK = 1e8
+#: Work of the ideal DP over a linear order's prefixes (pairs of prefixes times the
+#: transfers each cuts, times the runs' device-count states) it does per second, about:
+#: 2.0-2.7·10⁸ measured on GPT-2-48 unoptimised (8 and 22 s an order, 17 and 64 states).
+ORDER_WORK_PER_SECOND = 2e8
+#: Seconds that pass may be estimated at, without a time limit, for a linear order whose
+#: transfers skip over blocks to be split by it, exactly; above, by the sweep of
+#: :mod:`placer.solvers.dp.chain`.  Under a time limit: :data:`ORDER_SHARE` of the time left.
+EXACT_ORDER_SECONDS = 2.0
+ORDER_SHARE = 0.1
 #: Ideal pairs the exact DP visits in a few seconds: beyond, a bracket already within
 #: ``SolverOptions.accept_gap`` is the answer.
 QUICK_PAIRS = 20_000_000
@@ -708,15 +713,17 @@ def _has_wide_antichain(blocks: BlockGraph, max_ideals: int) -> bool:
     return widest >= 63 or 2**widest > max_ideals
 
 
-def best_split(problem, blocks, runs, order, options=None) -> Placement | None:
+def best_split(problem, blocks, runs, order, options=None,
+               share: float = ORDER_SHARE) -> Placement | None:  # fmt: skip
     """The best placement whose stages are consecutive runs of ``order``, by the runs
     that charge at least the truth (scored by the evaluator); None if none fits.
 
     When the sweep's charges are exact along ``order`` (no transfer skips a block), or
-    the ideal DP over the prefixes would cost more than :data:`EXACT_ORDER_WORK`, the
-    sweep of :mod:`placer.solvers.dp.chain` splits it (optimally in the first case,
-    under charges that may over-count transfers in the second); otherwise the ideal DP
-    over its prefixes does, optimally.  The ideal DP stops at ``options``' deadline.
+    the ideal DP over the prefixes is estimated at more than ``share`` of the time left
+    (:data:`EXACT_ORDER_SECONDS` without a deadline), the sweep of
+    :mod:`placer.solvers.dp.chain` splits it (optimally in the first case, under charges
+    that may over-count transfers in the second); otherwise the ideal DP over its
+    prefixes does, optimally.  The ideal DP stops at ``options``' deadline.
     """
     options = options or SolverOptions()
     best = _Best(problem)
@@ -724,7 +731,7 @@ def best_split(problem, blocks, runs, order, options=None) -> Placement | None:
     swept = [solve_order(problem, blocks, run, order) for run in upper]
     for placement, _, _ in swept:
         best.offer(placement)
-    if all(exact for _, _, exact in swept) or _prefix_work(blocks, order) > EXACT_ORDER_WORK:
+    if all(exact for _, _, exact in swept) or not _order_fits(blocks, order, upper, options, share):
         return best.placement
     lattice = _chain_lattice(order, blocks.n_blocks)
     stages = _Stages(blocks, lattice)
@@ -801,6 +808,18 @@ def _narrowed_edges(blocks: BlockGraph) -> np.ndarray:
     if not added:
         return blocks.edges
     return np.concatenate([blocks.edges, np.array(added, dtype=np.int64).reshape(-1, 2)])
+
+
+def _order_fits(blocks: BlockGraph, order, runs, options: SolverOptions, share: float) -> bool:
+    """Whether the ideal DP over the prefixes of ``order``, for ``runs``, is estimated
+    to take at most ``share`` of the time left (:data:`EXACT_ORDER_SECONDS` without a
+    deadline).  On GPT-2-48 unoptimised it took 8 s an order (16 of ``auto``'s 30 s for
+    two orders) for no better plan than the sweep's; without it, the exact DP over the
+    ideals proves the optimum in the time it leaves."""
+    states = sum(States.of(run.counts).n_states for run in runs)
+    seconds = _prefix_work(blocks, order) * states / ORDER_WORK_PER_SECOND
+    left = options.seconds_left()
+    return seconds <= (EXACT_ORDER_SECONDS if left is None else share * left)
 
 
 def _prefix_work(blocks: BlockGraph, order) -> float:

@@ -114,7 +114,7 @@ def _seed(problem: Problem, blocks: BlockGraph, options: SolverOptions) -> Place
     budget = SEED_SHARE * left if left is not None else SEED_SECONDS
     held = replace(options, deadline=time.monotonic() + budget)
     order = list(range(blocks.n_blocks))  # blocks are numbered in a topological order
-    return best_split(problem, blocks, costings(problem, blocks), order, held)
+    return best_split(problem, blocks, costings(problem, blocks), order, held, share=1.0)
 
 
 #: The share of the time left (or the seconds, without a time limit) that the seed's
