@@ -380,6 +380,39 @@ def symbolic_shapes(
     return list(values.values()), found.doc_string
 
 
+#: onnxruntime's symbolic shape inference, as a module name.
+_SYMBOLIC_MODULE = "onnxruntime.tools.symbolic_shape_infer"
+
+
+def _symbolic_module() -> Any:
+    """onnxruntime's ``symbolic_shape_infer`` module, loaded from its file where it is not
+    loaded yet: imported by its name, it first runs ``onnxruntime/tools/__init__.py``,
+    which imports torch wherever torch is installed (2 of the 2.5 s that import took
+    here, for nothing the inference uses; practitioners who export models have torch).
+    The module needs numpy, onnx, sympy and packaging only."""
+    import importlib.util
+
+    if _SYMBOLIC_MODULE in sys.modules:
+        return sys.modules[_SYMBOLIC_MODULE]
+    found = importlib.util.find_spec("onnxruntime")  # finds the package, runs nothing
+    where = found.submodule_search_locations if found is not None else None
+    if where:
+        path = Path(next(iter(where))) / "tools" / "symbolic_shape_infer.py"
+        spec = importlib.util.spec_from_file_location(_SYMBOLIC_MODULE, path)
+        if path.is_file() and spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[_SYMBOLIC_MODULE] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[_SYMBOLIC_MODULE]
+                raise
+            return module
+    import importlib
+
+    return importlib.import_module(_SYMBOLIC_MODULE)  # a layout this does not know
+
+
 def _symbolic_engine() -> Any:
     """onnxruntime's ``SymbolicShapeInference`` (``auto_merge`` on, no rank guessing),
     with ``SplitToSequence`` inferred as ONNX defines it.
@@ -391,7 +424,8 @@ def _symbolic_engine() -> Any:
     with the split axis sized by the pieces where they are all equal (unknown otherwise).
     """
     import numpy as np
-    from onnxruntime.tools import symbolic_shape_infer as ssi
+
+    ssi = _symbolic_module()
 
     class Engine(ssi.SymbolicShapeInference):
         def __init__(self) -> None:

@@ -4,6 +4,7 @@ a warning and a qualified optimum where both do, and one size per symbolic dim."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -114,6 +115,26 @@ def test_symbolic_inference_knows_a_com_microsoft_op(tmp_path, monkeypatch):
     assert guessed.unknown_shapes == ("h", "y")
     # the MatMul's output guessed as its largest input, the (16,64) weight
     assert flops_of(guessed, "MatMul") == 2 * (16 * 64) * 16
+
+
+def test_the_second_pass_does_not_import_torch(tmp_path):
+    """``onnxruntime.tools``'s ``__init__`` imports torch wherever torch is installed (2 s
+    per command here); placer loads the symbolic inference module without it.  A stand-in
+    ``torch`` on the path records any import of it, in a fresh interpreter."""
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    marker = tmp_path / "torch-imported"
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    model = microsoft_model(tmp_path)
+    script = (
+        "from placer.frontends.onnx_graph import load_onnx\n"
+        f"graph = load_onnx({str(model)!r}, batch_size=2)\n"
+        "assert graph.unknown_shapes == (), graph.unknown_shapes\n"
+        "import sys; assert 'torch' not in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
+    assert not marker.exists()
 
 
 def test_symbolic_inference_computes_shape_arithmetic(tmp_path, onnx_only):
