@@ -335,6 +335,28 @@ def test_a_solve_left_running_past_the_deadline_keeps_its_incumbent(monkeypatch)
     assert not result.optimal and result.lower_bound is not None
 
 
+def test_a_backend_is_asked_to_stop_a_grace_before_the_deadline() -> None:
+    """HiGHS and CBC are asked to stop a grace before the solve's deadline and abandoned
+    (or killed) at the deadline itself: the command's reserve after the solve stays
+    whole (a second's grace past it left Llama's command 0.6 s over its limit)."""
+    from placer.solvers.milp.backends import _grace, _held
+
+    options = SolverOptions(time_limit=3, deadline=time.monotonic() + 3)
+    held = _held(options)
+    assert held.deadline == pytest.approx(options.deadline - 0.3)
+    assert held.deadline + _grace(held) == pytest.approx(options.deadline)
+    long = SolverOptions(time_limit=60, deadline=time.monotonic() + 60)
+    assert _held(long).deadline == pytest.approx(long.deadline - 1.0)
+    assert _held(SolverOptions()).deadline is None
+    # a 2 s limit on a model HiGHS cannot finish: back about at the limit (a loaded
+    # machine's reading back and scoring may add a little)
+    problem = read_workload(REFERENCE / "operator-graphs/bert_l-12_inference.json")
+    began = time.monotonic()
+    result = solve_milp(problem, SolverOptions(time_limit=2))
+    assert time.monotonic() - began < 3.0
+    assert result.placement is not None
+
+
 def test_cbc_is_held_to_the_deadline() -> None:
     """CBC's preprocessing ignores its time limit (16 s under 1 s on BERT-L12): placer
     kills it a second past the deadline and answers with the warm start."""
