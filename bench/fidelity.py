@@ -1,6 +1,7 @@
 """``make fidelity``: how close placer's predictions come to what onnxruntime measures.
 
-``python bench/fidelity.py [--cluster FILE] [--repeat N] [--models ...] [--results FILE]``
+``python bench/fidelity.py [--cluster FILE] [--repeat N] [--rounds N] [--models ...]
+[--results FILE]``
 
 On this machine's CPU, one onnxruntime thread:
 
@@ -10,11 +11,13 @@ On this machine's CPU, one onnxruntime thread:
    --fusion none``: every node timed, medians of ``--repeat`` runs) and compared op by
    op with placer's prediction under ``--fusion none``: the time-weighted error
    ``Σ|predicted − measured| / Σ measured``, the median relative error, and both per op
-   class;
+   class.  Steps 1 and 2 alternate ``--rounds`` times (3): each op's prediction and
+   time are the medians of the rounds' (interleaved repeats), and each round's own
+   error is printed beside them;
 3. the whole model is run with onnxruntime's optimisations off and at its default level,
    the two sessions interleaved run by run and timed by thread CPU time, and compared
    with placer's single-device prediction under ``--fusion none`` and ``--fusion
-   runtime`` respectively;
+   runtime`` respectively (the median of the rounds' predictions);
 4. BERT-base and GPT-2 (``--stage-models``) are placed in 2 and 3 stages on copies of
    the calibrated CPU with the times of step 2 (``--costs``), split with ``placer
    split``, and each stage's predicted compute is compared with the sum of its ops'
@@ -100,12 +103,15 @@ class Row:
     fused_run: float = 0.0
     fused_spread: tuple[float, float] = (0.0, 0.0)
     predicted_fused: float = 0.0
+    round_errors: list[float] = field(default_factory=list)  # each round's own per-op error
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cluster", type=Path, help="a calibrated cluster file [calibrate now]")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of calibrating then profiling each model [3]")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--stage-models", nargs="*", choices=list(MODELS),
@@ -113,18 +119,19 @@ def main() -> int:
                         help="models whose 2- and 3-stage plans are checked stage by stage")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        def cluster_for(name: str) -> Path:
+        def cluster_for(name: str, round_: int = 0) -> Path:
             """The given cluster file, else this CPU calibrated just before ``name`` is
             measured: these shared machines drift (three calibrations a minute apart
             gave depthwise convolutions 0.051 to 0.108 of the peak), and a figure
             measured minutes before would charge the cost model with the drift."""
             if args.cluster:
                 return args.cluster
-            folder = Path(scratch) / name
+            folder = Path(scratch) / f"{name}-{round_}"
             folder.mkdir(exist_ok=True)
             return _calibrated(folder)
 
-        rows = [_measure(name, cluster_for(name), args.repeat) for name in args.models]
+        rows = [_measure(name, lambda r, n=name: cluster_for(n, r), args.repeat, args.rounds)
+                for name in args.models]  # fmt: skip
         stage_rows = [
             row
             for name in args.stage_models
@@ -149,7 +156,12 @@ def _calibrated(scratch: Path) -> Path:
     return path
 
 
-def _measure(name: str, cluster: Path, repeat: int) -> Row:
+def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
+    """``name``'s figures over ``rounds`` rounds, each a calibration (``cluster_for(r)``)
+    then a profile: each op's prediction and time are the medians of the rounds', so
+    that drift between a calibration and the profile after it (this machine's
+    convolutions ran at 57 and at 75 GFLOP/s five minutes apart) weighs as little as
+    the rounds allow; each round's own error is kept too (``round_errors``)."""
     from placer import api as app
     from placer.choices import Fusion
     from placer.costs.profiling import ProfileOptions, profile_model
@@ -158,29 +170,40 @@ def _measure(name: str, cluster: Path, repeat: int) -> Row:
     from placer.problem import Placement
 
     path, shapes = MODELS[name]
-    print(f"{name}: profiling...", file=sys.stderr)
-    options = {
-        fusion: app.ModelOptions(cluster=str(cluster), input_shapes=shapes, fusion=fusion)
-        for fusion in ("none", "runtime")
-    }
-    problems = {fusion: app.load_problem(path, o) for fusion, o in options.items()}
-    graph = app.load_graph(path, options["none"])
-    batch = app.batch_size(options["none"])
-    profile = profile_model(
-        path, graph, app.model_fingerprint(path), batch,
-        ProfileOptions(fusion=Fusion.NONE, repeat=repeat, warmup=2),
-    )  # fmt: skip
-    measured = dict(profile.seconds)
-    none = problems["none"]
-    predicted = {op.name: op.latency[0] for op in none.ops}
-    predicted.update({replica.key: replica.latency[0] for replica in none.replicas})
+    predictions: list[dict[str, float]] = []
+    profiles: list[dict[str, float]] = []
+    wholes: dict[str, list[float]] = {"none": [], "runtime": []}
+    for round_ in range(max(1, rounds)):
+        cluster = cluster_for(round_)
+        print(f"{name}: profiling (round {round_ + 1} of {rounds})...", file=sys.stderr)
+        options = {
+            fusion: app.ModelOptions(cluster=str(cluster), input_shapes=shapes, fusion=fusion)
+            for fusion in ("none", "runtime")
+        }
+        problems = {fusion: app.load_problem(path, o) for fusion, o in options.items()}
+        graph = app.load_graph(path, options["none"])
+        batch = app.batch_size(options["none"])
+        profile = profile_model(
+            path, graph, app.model_fingerprint(path), batch,
+            ProfileOptions(fusion=Fusion.NONE, repeat=repeat, warmup=2),
+        )  # fmt: skip
+        profiles.append(dict(profile.seconds))
+        none = problems["none"]
+        guess = {op.name: op.latency[0] for op in none.ops}
+        guess.update({replica.key: replica.latency[0] for replica in none.replicas})
+        predictions.append(guess)
+        for fusion, problem in problems.items():
+            one = Placement((0,) * len(problem.ops))
+            wholes[fusion].append(evaluate(problem, one).max_load)
+    common = [op for op in predictions[0] if all(op in p for p in profiles)]
+    measured = {op: statistics.median(p[op] for p in profiles) for op in common}
+    predicted = {op: statistics.median(p[op] for p in predictions) for op in common}
     kind_of = {}
     for node in graph.nodes:
         kind = node.op_class
         if kind is OpClass.GEMM and node.weights_computed:
             kind = OpClass.MATMUL  # as --fusion none costs it
         kind_of[node.name] = kind.value
-    common = [op for op in predicted if op in measured]
     total = sum(measured[op] for op in common)
     row = Row(
         model=name,
@@ -201,17 +224,15 @@ def _measure(name: str, cluster: Path, repeat: int) -> Row:
         figures["error"] += abs(predicted[op] - measured[op])
     for figures in row.classes.values():
         figures["error"] = figures["error"] / figures["measured"] if figures["measured"] else 0.0
+    for guess, times in zip(predictions, profiles, strict=True):
+        spent = sum(times[op] for op in common)
+        row.round_errors.append(sum(abs(guess[op] - times[op]) for op in common) / spent)
     print(f"{name}: timing whole runs...", file=sys.stderr)
     runs = _interleaved(path, profile_feeds(path, graph), repeat)
     row.unfused_run, row.unfused_spread = runs["none"]
     row.fused_run, row.fused_spread = runs["runtime"]
-    for fusion, problem in problems.items():
-        one = Placement((0,) * len(problem.ops))
-        value = evaluate(problem, one).max_load
-        if fusion == "none":
-            row.predicted_unfused = value
-        else:
-            row.predicted_fused = value
+    row.predicted_unfused = statistics.median(wholes["none"])
+    row.predicted_fused = statistics.median(wholes["runtime"])
     return row
 
 
@@ -356,12 +377,14 @@ def _print(rows: list[Row]) -> None:
         return f"{fraction:+.1%}"
 
     table = Table(title="placer's predictions against onnxruntime, one CPU thread")
-    for column in ("model", "ops", "per-op error (time-weighted)", "median", "unfused run ms",
-                   "predicted", "error", "fused run ms", "predicted", "error"):  # fmt: skip
+    for column in ("model", "ops", "per-op error (time-weighted)", "each round", "median",
+                   "unfused run ms", "predicted", "error", "fused run ms", "predicted",
+                   "error"):  # fmt: skip
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in rows:
         table.add_row(
-            r.model, str(r.ops), f"{r.weighted_error:.1%}", f"{r.median_error:.1%}",
+            r.model, str(r.ops), f"{r.weighted_error:.1%}",
+            " ".join(f"{e:.0%}" for e in r.round_errors), f"{r.median_error:.1%}",
             f"{ms(r.unfused_run)} ({ms(r.unfused_spread[0])}-{ms(r.unfused_spread[1])})",
             ms(r.predicted_unfused), pct(r.predicted_unfused / r.unfused_run - 1),
             f"{ms(r.fused_run)} ({ms(r.fused_spread[0])}-{ms(r.fused_spread[1])})",
