@@ -9,8 +9,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# numba compiles the DP's kernels at their first run (40 s here from an empty cache, and a
+# --time-limit cannot cut that short): compiled once at install, into numba's disk cache
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m placer.solvers.dp.warmup
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
