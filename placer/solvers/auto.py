@@ -88,25 +88,34 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         if dp.gap is not None and dp.gap > target:
             why += " (with --time-limit S the MILP searches on from this plan)"
         return _choose(dp, why, started)
+    # the note names the solver whose plan is the answer: the MILP's where it found a
+    # better one, else the DP's (with what the MILP proved about it)
     if not options.contiguous:
-        why = "milp: non-contiguous placements are the MILP's alone (warm-started from the DP)"
+        why = "non-contiguous placements are the MILP's alone"
     else:
-        limit = dp.gave_up or "the DP is not exact"
-        why = f"milp: the DP gave up ({limit}); MILP warm-started from its plan"
+        why = f"the DP gave up ({dp.gave_up or 'the DP is not exact'})"
     milp_options = replace(_milp_options(options, time_limit), warm_start=dp.placement)
     if milp_options.out_of_time():
         plan = _dp_plan(dp, options, None)
-        return _choose(plan, f"{why}, but the time limit ran out first: the DP's plan", started)
+        return _choose(plan, f"dp: {why}, and the time limit ran out before the MILP", started)
     try:
         milp = solve_milp(problem, milp_options)
     except NoPlacementFound as err:
         plan = _dp_plan(dp, options, None)
         reason = str(err).removeprefix("MILP: ")
-        return _choose(plan, f"{why}, but it gave no placement ({reason}): the DP's plan", started)
+        return _choose(plan, f"dp: {why}; the MILP gave no placement ({reason})", started)
     if milp.objective > dp.objective:  # a start the backend rejected, then a worse find
         plan = _dp_plan(dp, options, milp.lower_bound)
-        return _choose(plan, f"{why}; the DP's plan stayed better", started)
-    return _choose(milp, why, started)
+        return _choose(plan, f"dp: {why}; the MILP found only worse plans", started)
+    if milp.objective == dp.objective:  # its start: the DP's plan, with the MILP's proof
+        plan = replace(_dp_plan(dp, options, milp.lower_bound), optimal=milp.optimal,
+                       bound_source=milp.bound_source, notes=milp.notes,
+                       stats={**dp.stats, **milp.stats})  # fmt: skip
+        found = "proved it optimal" if milp.optimal else "found nothing better"
+        return _choose(plan, f"dp: {why}; the MILP, warm-started from its plan, {found}",
+                       started)  # fmt: skip
+    return _choose(milp, f"milp: {why}; warm-started from the DP's plan, it found a better one",
+                   started)  # fmt: skip
 
 
 #: Certified gap under which auto keeps the DP's bracketed plan without the MILP.
