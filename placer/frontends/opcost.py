@@ -614,7 +614,7 @@ FLOP_FORMULAS: dict[str, Callable[[OpContext], float]] = {
     **{
         op: per_output_element(count)
         for op, count in (
-            ("Sigmoid", 4), ("HardSigmoid", 3), ("HardSwish", 4), ("Tanh", 5), ("Erf", 5),
+            ("Sigmoid", 4), ("HardSigmoid", 3), ("HardSwish", 4), ("Tanh", 5), ("Erf", 10),
             ("Elu", 4), ("Selu", 5), ("Celu", 5), ("Softplus", 3), ("Softsign", 3),
             ("Mish", 9), ("Gelu", 8), ("FastGelu", 8), ("BiasGelu", 9), ("Sin", 5),
             ("Cos", 5), ("Tan", 5), ("Asin", 5), ("Acos", 5), ("Atan", 5), ("Sinh", 5),
