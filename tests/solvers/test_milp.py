@@ -360,7 +360,7 @@ def test_a_solve_left_running_past_the_deadline_keeps_its_incumbent(monkeypatch)
     assert not result.optimal and result.lower_bound is not None
 
 
-def test_a_backend_is_asked_to_stop_a_grace_before_the_deadline() -> None:
+def test_a_backend_is_asked_to_stop_a_grace_before_the_deadline(monkeypatch) -> None:
     """HiGHS and CBC are asked to stop a grace before the solve's deadline and abandoned
     (or killed) at the deadline itself: the command's reserve after the solve stays
     whole (a second's grace past it left Llama's command 0.6 s over its limit)."""
@@ -385,10 +385,8 @@ def test_a_backend_is_asked_to_stop_a_grace_before_the_deadline() -> None:
 
     problem = read_workload(REFERENCE / "layer-graphs/bert24_inference.json")
     options = SolverOptions(time_limit=20, deadline=time.monotonic() + 20)
-    import unittest.mock
-
-    with unittest.mock.patch.object(backends._HiGHS, "__init__", spy):
-        solve_milp(problem, options)
+    monkeypatch.setattr(backends._HiGHS, "__init__", spy)
+    solve_milp(problem, options)
     assert seen["deadline"] == pytest.approx(options.deadline - 1.0)
     assert seen["grace"] == 1.0
     assert seen["timeLimit"] <= options.deadline - 1.0 - seen["at"] + 0.05
@@ -396,7 +394,8 @@ def test_a_backend_is_asked_to_stop_a_grace_before_the_deadline() -> None:
 
 def test_cbc_is_held_to_the_deadline() -> None:
     """CBC's preprocessing ignores its time limit (16 s under 1 s on BERT-L12): placer
-    kills it a second past the deadline and answers with the warm start."""
+    kills it at the deadline (its own limit ends a grace earlier) and answers with the
+    warm start."""
     problem = read_workload(REFERENCE / "operator-graphs/bert_l-12_inference.json")
     start = solve_dp(problem, SolverOptions(max_ideals=1))
     began = time.monotonic()
