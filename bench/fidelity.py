@@ -170,21 +170,25 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
     from placer.problem import Placement
 
     path, shapes = MODELS[name]
+    # the graph, its batch and its fingerprint: the same in every round (the cluster
+    # changes only the predictions)
+    unfused = app.ModelOptions(input_shapes=shapes, fusion="none")
+    graph = app.load_graph(path, unfused)
+    batch = app.batch_size(unfused)
+    fingerprint = app.model_fingerprint(path)
     predictions: list[dict[str, float]] = []
     profiles: list[dict[str, float]] = []
     wholes: dict[str, list[float]] = {"none": [], "runtime": []}
     for round_ in range(max(1, rounds)):
         cluster = cluster_for(round_)
         print(f"{name}: profiling (round {round_ + 1} of {rounds})...", file=sys.stderr)
-        options = {
-            fusion: app.ModelOptions(cluster=str(cluster), input_shapes=shapes, fusion=fusion)
+        problems = {
+            fusion: app.load_problem(path, app.ModelOptions(cluster=str(cluster),
+                                                            input_shapes=shapes, fusion=fusion))
             for fusion in ("none", "runtime")
-        }
-        problems = {fusion: app.load_problem(path, o) for fusion, o in options.items()}
-        graph = app.load_graph(path, options["none"])
-        batch = app.batch_size(options["none"])
+        }  # fmt: skip
         profile = profile_model(
-            path, graph, app.model_fingerprint(path), batch,
+            path, graph, fingerprint, batch,
             ProfileOptions(fusion=Fusion.NONE, repeat=repeat, warmup=2),
         )  # fmt: skip
         profiles.append(dict(profile.seconds))
@@ -210,7 +214,7 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
         ops=len(common),
         measured_ops=total,
         predicted_ops=sum(predicted[op] for op in common),
-        weighted_error=sum(abs(predicted[op] - measured[op]) for op in common) / total,
+        weighted_error=_weighted_error(predicted, measured, common),
         median_error=statistics.median(
             abs(predicted[op] - measured[op]) / measured[op] for op in common if measured[op] > 0
         ),
@@ -224,9 +228,8 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
         figures["error"] += abs(predicted[op] - measured[op])
     for figures in row.classes.values():
         figures["error"] = figures["error"] / figures["measured"] if figures["measured"] else 0.0
-    for guess, times in zip(predictions, profiles, strict=True):
-        spent = sum(times[op] for op in common)
-        row.round_errors.append(sum(abs(guess[op] - times[op]) for op in common) / spent)
+    row.round_errors = [_weighted_error(guess, times, common)
+                        for guess, times in zip(predictions, profiles, strict=True)]  # fmt: skip
     print(f"{name}: timing whole runs...", file=sys.stderr)
     runs = _interleaved(path, profile_feeds(path, graph), repeat)
     row.unfused_run, row.unfused_spread = runs["none"]
@@ -234,6 +237,12 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
     row.predicted_unfused = statistics.median(wholes["none"])
     row.predicted_fused = statistics.median(wholes["runtime"])
     return row
+
+
+def _weighted_error(predicted: dict[str, float], measured: dict[str, float], ops) -> float:
+    """``Σ|predicted − measured| / Σ measured`` over ``ops``."""
+    total = sum(measured[op] for op in ops)
+    return sum(abs(predicted[op] - measured[op]) for op in ops) / total
 
 
 def _stages(name: str, cluster: Path, repeat: int, scratch: Path) -> list[StageRow]:
