@@ -408,8 +408,6 @@ def _symbolic_module() -> Any:
                 del sys.modules[_SYMBOLIC_MODULE]
                 raise
             return module
-    import importlib
-
     return importlib.import_module(_SYMBOLIC_MODULE)  # a layout this does not know
 
 
