@@ -259,7 +259,9 @@ class DeviceGroup:
         its vector units far less busy than one of 256 channels over 56x56 (for a
         depthwise one, ``N0`` is its fixed cost per channel).  ``M0``, ``N0`` and
         ``strided`` (the share a ``stride`` above 1 keeps: onnxruntime's plain depthwise
-        kernel handles stride 1 only) hold for the plain kernels the optimisations-off
+        kernel handles stride 1 only, so a strided depthwise one, which expands its
+        input and runs as a GEMM, is charged ``strided`` in place of ``N0``'s factor)
+        hold for the plain kernels the optimisations-off
         run uses, which they are measured on; the blocked-layout kernels the default
         level runs depend on ``K`` alone.
 
@@ -286,7 +288,11 @@ class DeviceGroup:
             efficiency = figures.get(UNFUSED + op_class, efficiency)
             if shape.stride > 1:
                 efficiency *= figures.get(STRIDED + op_class, 1.0)
-            lengths += [(HALF_AT_CHANNELS, shape.channels), (HALF_AT_POSITIONS, shape.positions)]
+            lengths.append((HALF_AT_CHANNELS, shape.channels))
+            if shape.stride == 1 or op_class != OpClass.GROUPED_CONV.value:
+                # a depthwise N0 is the stride-1 kernel's cost per channel: a strided
+                # one expands its input and runs as a GEMM, charged ``strided`` alone
+                lengths.append((HALF_AT_POSITIONS, shape.positions))
         for prefix, length in lengths:
             half = figures.get(prefix + op_class, 0.0)
             if half > 0 and length > 0:

@@ -243,6 +243,33 @@ def test_the_half_efficiency_lengths_are_fitted_from_convolutions_of_several_sha
     assert fitted == pytest.approx((0, 0, 128))
 
 
+def test_a_strided_depthwise_convolution_is_charged_its_share_without_the_cost_per_channel(
+) -> None:
+    # the plain depthwise kernel: 4 GFLOP/s · N/(N + 128) at stride 1; a strided one
+    # expands its input and runs as a GEMM at a flat 2 GFLOP/s, over a 7x7 map too
+    run, op = 4e-6, 0.5e-6
+
+    def dw(n: int, stride: int, rate: float) -> Measurement:
+        flops = 9 * 2 * 96 * n
+        return Measurement(f"dw {n} {stride}", "unfused.grouped_conv", flops, 1e5,
+                           run + op + flops / rate, ProductShape(9, 1, n, stride))
+
+    plain = [dw(n, 1, 4e9 * n / (n + 128)) for n in (3136, 784, 49)]
+    others = [m for m in synthetic() if m.op_class != "unfused.grouped_conv"]
+    c = _derive(Setup("cpu", 1, 1, "fp32", "thread CPU time", "1.0"),
+                others + plain + [dw(784, 2, 2e9), dw(49, 2, 2e9)])  # fmt: skip
+    assert c.efficiency["half_at_positions.grouped_conv"] == pytest.approx(128)
+    assert c.efficiency["strided.grouped_conv"] == pytest.approx(0.5, rel=0.02)
+    group = parse_cluster(cluster_yaml(c, "made-up"), "made-up.yaml").group("made-up")
+    for n in (784, 49):
+        strided = ProductShape(9, 1, n, 2)
+        rate = group.compute_rate("fp32", "grouped_conv", unfused=True, shape=strided)
+        assert rate == pytest.approx(2e9, rel=0.02)
+    # stride 1 keeps the cost per channel
+    small = group.compute_rate("fp32", "grouped_conv", unfused=True, shape=ProductShape(9, 1, 49))
+    assert small == pytest.approx(4e9 * 49 / 177, rel=0.02)
+
+
 def test_a_short_reduction_runs_slower_where_the_file_says_so() -> None:
     group = parse_cluster(
         "devices: [{name: cpu, class: cpu, peak_flops: 100GFLOPS, memory: 1GiB, "
@@ -274,7 +301,11 @@ def test_few_channels_few_positions_and_strides_run_slower_where_the_file_says_s
     assert rate("conv", unfused=True) == pytest.approx(100e9)  # a shape not known: none
     assert rate("grouped_conv", unfused=True, positions=100) == pytest.approx(25e9)
     assert rate("grouped_conv", unfused=True, stride=2) == pytest.approx(20e9)
+    # a strided depthwise one runs another kernel: its share, not the cost per channel
+    assert rate("grouped_conv", unfused=True, positions=100, stride=2) == pytest.approx(20e9)
     assert rate("conv", unfused=True, stride=2) == pytest.approx(100e9)  # none for conv
+    # a dense one keeps its narrow GEMM's factors whatever its stride
+    assert rate("conv", unfused=True, positions=49, stride=2) == pytest.approx(50e9)
     # the blocked-layout kernels of the default level depend on K alone
     assert rate("conv", channels=32, positions=49) == pytest.approx(100e9)
     assert rate("grouped_conv", positions=100, stride=2) == pytest.approx(100e9)
