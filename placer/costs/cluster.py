@@ -299,12 +299,13 @@ class DeviceGroup:
                 efficiency *= length / (length + half)
         return self.peak(dtype) * efficiency
 
-    def stream_rate(self, nbytes: float, op_class: str) -> float:
+    def stream_rate(self, nbytes: float, op_class: str, *, cached: bool = True) -> float:
         """Bytes/s an op of ``op_class`` moving ``nbytes`` in all reaches: the cache's
-        bandwidth when they fit in it, else memory's (:attr:`dram_bandwidth`, which
-        devices sharing a socket share), times the fraction of it the class reaches
-        (``movement`` or ``transpose`` for data movement, ``memory`` otherwise)."""
-        fits = self.cache_bytes > 0 and nbytes <= self.cache_bytes
+        bandwidth when they fit in it (and ``cached``), else memory's
+        (:attr:`dram_bandwidth`, which devices sharing a socket share), times the
+        fraction of it the class reaches (``movement`` or ``transpose`` for data
+        movement, ``memory`` otherwise)."""
+        fits = cached and self.cache_bytes > 0 and nbytes <= self.cache_bytes
         bandwidth = self.cache_bandwidth if fits else self.dram_bandwidth
         key = op_class if op_class in ("movement", "transpose") else "memory"
         return bandwidth * self.class_efficiency.get(key, self.efficiency)

@@ -156,15 +156,15 @@ CACHED = "cache: {size: 1MiB, bandwidth: 100GB/s}, efficiency: {default: 0.5, me
 
 
 def times(fields: str, count: int = 2) -> tuple[float, float, float]:
-    """Predicted seconds of an Add over 12 MB (from memory), an Add over 12 kB (from
-    the cache) and a GEMM whose 400 MB of weights bound it by memory, on one device of
-    the group."""
+    """Predicted seconds of an Add over 12 MB (from memory), an in-place Relu over 8 kB
+    (from the cache: on a CPU an op writing a fresh buffer streams from memory) and a
+    GEMM whose 400 MB of weights bound it by memory, on one device of the group."""
     cluster = parse_cluster(
         f"devices: [{SOCKET}, count: {count}, overhead: 1us, {CACHED}, {fields}}}]"
     )
     nodes = (
         GraphNode("big", "Add", 1e6, 8e6, 4e6, 0, 0.0, 4e6, True),
-        GraphNode("small", "Add", 1e3, 8e3, 4e3, 0, 0.0, 4e3, True),
+        GraphNode("small", "Relu", 1e3, 4e3, 4e3, 0, 0.0, 4e3, True, in_place=True),
         GraphNode("mm", "MatMul", 2e8, 4e8, 4e5, 10**8, 4e8, 4e5, True),
     )
     edges = tuple(GraphEdge(i, i + 1, f"t{i}", 4e3) for i in range(len(nodes) - 1))

@@ -21,7 +21,7 @@ from placer.costs.roofline import (
     read_measured_costs,
 )
 from placer.errors import InputError, ModelLoadError
-from placer.frontends.onnx_graph import GraphEdge, GraphNode, OpGraph
+from placer.frontends.onnx_graph import IN_PLACE_SHARE, GraphEdge, GraphNode, OpGraph
 from placer.frontends.opcost import OpClass
 from tests.conftest import ROOT, one_line_error
 
@@ -456,6 +456,47 @@ devices:
     assert big == pytest.approx(12e6 / (10e9 * 0.8) + 1e-6)  # from memory
     assert small == pytest.approx(12e3 / (100e9 * 0.8) + 1e-6)  # from the cache
     assert view == pytest.approx(1e-6)  # aliased: the dispatch alone
+
+
+def test_on_a_cpu_an_op_writing_a_fresh_buffer_streams_from_memory_whatever_its_size() -> None:
+    """A model's non-in-place elementwise ops meet cold lines (their output's, and
+    operands written long before): on a CPU they stream at the memory's bandwidth even
+    where their traffic fits the cache; an in-place activation and data movement keep the
+    cache's."""
+    cluster = parse_cluster(
+        """
+devices:
+  - name: cpu
+    class: cpu
+    peak_flops: 100GFLOPS
+    memory: 16GiB
+    memory_bandwidth: 10GB/s
+    cache: {size: 1MiB, bandwidth: 100GB/s}
+    efficiency: {default: 1.0, memory: 0.8, movement: 0.5}
+    overhead: 1us
+""",
+        "cpu.yaml",
+    )
+    nodes = (
+        GraphNode("add", "Add", 1e3, 8e3, 4e3, 0, 0.0, 4e3, True),  # 12 kB
+        GraphNode("relu", "Relu", 1e3, 4e3, 4e3, 0, 0.0, 4e3, True, in_place=True),
+        GraphNode("copy", "Transpose", 0.0, 4e3, 4e3, 0, 0.0, 4e3, True,
+                  op_class=OpClass.MOVEMENT),
+    )  # fmt: skip
+    edges = tuple(GraphEdge(i, i + 1, f"t{i}", 4e3) for i in range(len(nodes) - 1))
+    graph = OpGraph("g", nodes, edges, 0.0, 4, ())
+    problem = build_problem(graph, cluster, CostOptions(fusion=Fusion.NONE))
+    add, relu, copy = (op.latency[0] for op in problem.ops)
+    assert add == pytest.approx(12e3 / (10e9 * 0.8) + 1e-6)  # from memory
+    assert relu == pytest.approx(8e3 * IN_PLACE_SHARE / (100e9 * 0.8) + 1e-6)  # the cache
+    assert copy == pytest.approx(8e3 / (100e9 * 0.5) + 1e-6)  # the cache, at its share
+    # the same ops on an accelerator: the cache for each
+    gpu = parse_cluster(
+        "devices: [{name: gpu, class: accelerator, peak_flops: 100GFLOPS, memory: 16GiB, "
+        "memory_bandwidth: 10GB/s, cache: {size: 1MiB, bandwidth: 100GB/s}, "
+        "efficiency: {default: 1.0, memory: 0.8}, overhead: 1us}]", "gpu.yaml")  # fmt: skip
+    add = build_problem(graph, gpu, CostOptions(fusion=Fusion.NONE)).ops[0].latency[0]
+    assert add == pytest.approx(12e3 / (100e9 * 0.8) + 1e-6)
 
 
 def test_the_catalog_cpu_runs_lrn_at_its_scalar_rate() -> None:
