@@ -13,7 +13,9 @@ On this machine's CPU, one onnxruntime thread:
    ``Σ|predicted − measured| / Σ measured``, the median relative error, and both per op
    class.  Steps 1 and 2 alternate ``--rounds`` times (3): each op's prediction and
    time are the medians of the rounds' (interleaved repeats), and each round's own
-   error is printed beside them;
+   error is printed beside them.  Each calibration and each profile runs as a user
+   runs it, ``placer`` in a process of its own: this machine's timings depend on the
+   process, and rounds within one would all share its state;
 3. the whole model is run with onnxruntime's optimisations off and at its default level,
    the two sessions interleaved run by run and timed by thread CPU time, and compared
    with placer's single-device prediction under ``--fusion none`` and ``--fusion
@@ -40,6 +42,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -130,7 +133,8 @@ def main() -> int:
             folder.mkdir(exist_ok=True)
             return _calibrated(folder)
 
-        rows = [_measure(name, lambda r, n=name: cluster_for(n, r), args.repeat, args.rounds)
+        rows = [_measure(name, lambda r, n=name: cluster_for(n, r), args.repeat, args.rounds,
+                         Path(scratch))
                 for name in args.models]  # fmt: skip
         stage_rows = [
             row
@@ -146,36 +150,52 @@ def main() -> int:
     return 0
 
 
-def _calibrated(scratch: Path) -> Path:
-    from placer.costs.calibrate import calibrate, cluster_yaml
+def _placer(*args: object) -> None:
+    """``placer ARGS`` in a process of its own, as a user runs it: this machine's
+    timings depend on the process (the same depthwise convolution measured 3.6 and 6.4 ms
+    in two calibrations seconds apart, and agreed within 10% over five sessions in one
+    process), so that rounds in one long-lived process would share one state."""
+    done = subprocess.run([sys.executable, "-m", "placer", *map(str, args)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"placer {args[0]} failed: {done.stderr.strip()}")
 
+
+def _calibrated(scratch: Path) -> Path:
     started = time.perf_counter()
     path = scratch / "local-cpu.yaml"
-    path.write_text(cluster_yaml(calibrate(), "local-cpu"))
+    _placer("calibrate", "-o", path)
     print(f"calibrated this CPU in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return path
 
 
-def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
+def _profiled(path: Path, shapes: dict, repeat: int, out: Path) -> dict[str, float]:
+    """Each op's median seconds from ``placer profile --fusion none``, run in a
+    process of its own."""
+    from placer.costs.roofline import read_measured_costs
+
+    shape_args = [arg for name, shape in shapes.items()
+                  for arg in ("--input-shape", f"{name}={','.join(map(str, shape))}")]  # fmt: skip
+    _placer("profile", path, *shape_args, "--fusion", "none", "--repeat", repeat,
+            "--warmup", 2, "-o", out)  # fmt: skip
+    return {op: seconds for (op, _device), seconds in read_measured_costs(out).items()}
+
+
+def _measure(name: str, cluster_for, repeat: int, rounds: int, scratch: Path) -> Row:
     """``name``'s figures over ``rounds`` rounds, each a calibration (``cluster_for(r)``)
     then a profile: each op's prediction and time are the medians of the rounds', so
     that drift between a calibration and the profile after it (this machine's
     convolutions ran at 57 and at 75 GFLOP/s five minutes apart) weighs as little as
-    the rounds allow; each round's own error is kept too (``round_errors``)."""
+    the rounds allow; each round's own error is kept too (``round_errors``).  Each
+    calibration and each profile runs in a process of its own (:func:`_placer`)."""
     from placer import api as app
-    from placer.choices import Fusion
-    from placer.costs.profiling import ProfileOptions, profile_model
     from placer.evaluator import evaluate
     from placer.frontends.opcost import OpClass
     from placer.problem import Placement
 
     path, shapes = MODELS[name]
-    # the graph, its batch and its fingerprint: the same in every round (the cluster
-    # changes only the predictions)
-    unfused = app.ModelOptions(input_shapes=shapes, fusion="none")
-    graph = app.load_graph(path, unfused)
-    batch = app.batch_size(unfused)
-    fingerprint = app.model_fingerprint(path)
+    # the graph: the same in every round (the cluster changes only the predictions)
+    graph = app.load_graph(path, app.ModelOptions(input_shapes=shapes, fusion="none"))
     predictions: list[dict[str, float]] = []
     profiles: list[dict[str, float]] = []
     wholes: dict[str, list[float]] = {"none": [], "runtime": []}
@@ -187,11 +207,7 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int) -> Row:
                                                             input_shapes=shapes, fusion=fusion))
             for fusion in ("none", "runtime")
         }  # fmt: skip
-        profile = profile_model(
-            path, graph, fingerprint, batch,
-            ProfileOptions(fusion=Fusion.NONE, repeat=repeat, warmup=2),
-        )  # fmt: skip
-        profiles.append(dict(profile.seconds))
+        profiles.append(_profiled(path, shapes, repeat, scratch / f"{name}-{round_}.csv"))
         none = problems["none"]
         guess = {op.name: op.latency[0] for op in none.ops}
         guess.update({replica.key: replica.latency[0] for replica in none.replicas})
