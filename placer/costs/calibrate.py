@@ -73,6 +73,7 @@ from placer.costs.cluster import (
     NESTED_EFFICIENCY,
     STRIDED,
     UNFUSED,
+    narrowing,
 )
 from placer.costs.contention import StreamJob, available_cores, stream_together
 from placer.costs.cores import format_core_list
@@ -614,11 +615,9 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
         length for a plain kernel, over ``K`` alone for one in the runtime's layout (as
         :meth:`~placer.costs.cluster.DeviceGroup.compute_rate` charges them)."""
         kind = r.op_class.removeprefix(UNFUSED)
-        k0, m0, n0 = halves.get(kind, (0.0, 0.0, 0.0))
-        plain = r.op_class.startswith(UNFUSED)
-        if kind == grouped and r.shape.stride > 1:
-            n0 = 0.0  # a strided depthwise one runs another kernel, charged ``strided``
-        return timings.rate(r, r.flops) / _narrowing(r.shape, (k0, m0, n0) if plain else (k0, 0, 0))
+        share = narrowing(r.shape, halves.get(kind, (0.0, 0.0, 0.0)), kind,
+                          plain=r.op_class.startswith(UNFUSED))  # fmt: skip
+        return timings.rate(r, r.flops) / share
 
     # the best rate of a dense kernel: a GEMM, or a convolution in the runtime's layout
     dense = timings.by_class[OpClass.GEMM.value] + timings.of_class(conv)
@@ -659,16 +658,6 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
 
 #: Half-efficiency lengths :func:`_shape_fit` tries for each of ``K``, ``M``, ``N``.
 _LENGTHS = np.concatenate([[0.0], np.geomspace(1.0, 4096.0, 49)])
-
-
-def _narrowing(shape: ProductShape, halves: tuple[float, float, float]) -> float:
-    """The share of a wide GEMM's rate a product of ``shape`` reaches:
-    ``K/(K+K0) · M/(M+M0) · N/(N+N0)`` over the lengths known and the halves given."""
-    share = 1.0
-    for length, half in zip((shape.inner, shape.channels, shape.positions), halves, strict=True):
-        if half > 0 and length > 0:
-            share *= length / (length + half)
-    return share
 
 
 def _shape_fit(points: list[tuple[ProductShape, float]]) -> tuple[float, float, float]:

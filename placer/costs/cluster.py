@@ -283,21 +283,13 @@ class DeviceGroup:
         """
         figures = self.class_efficiency
         efficiency = figures.get(op_class, self.efficiency)
-        lengths = [(HALF_AT, shape.inner)]
         if unfused:
             efficiency = figures.get(UNFUSED + op_class, efficiency)
             if shape.stride > 1:
                 efficiency *= figures.get(STRIDED + op_class, 1.0)
-            lengths.append((HALF_AT_CHANNELS, shape.channels))
-            if shape.stride == 1 or op_class != OpClass.GROUPED_CONV.value:
-                # a depthwise N0 is the stride-1 kernel's cost per channel: a strided
-                # one expands its input and runs as a GEMM, charged ``strided`` alone
-                lengths.append((HALF_AT_POSITIONS, shape.positions))
-        for prefix, length in lengths:
-            half = figures.get(prefix + op_class, 0.0)
-            if half > 0 and length > 0:
-                efficiency *= length / (length + half)
-        return self.peak(dtype) * efficiency
+        halves = tuple(figures.get(prefix + op_class, 0.0)
+                       for prefix in (HALF_AT, HALF_AT_CHANNELS, HALF_AT_POSITIONS))  # fmt: skip
+        return self.peak(dtype) * efficiency * narrowing(shape, halves, op_class, plain=unfused)
 
     def stream_rate(self, nbytes: float, op_class: str, *, cached: bool = True) -> float:
         """Bytes/s an op of ``op_class`` moving ``nbytes`` in all reaches: the cache's
@@ -497,6 +489,27 @@ class Cluster:
 
 def _link_dict(link: Link) -> dict[str, float]:
     return {"bandwidth": link.bandwidth, "latency": link.latency}
+
+
+def narrowing(shape: ProductShape, halves: tuple[float, float, float], op_class: str, *,
+              plain: bool) -> float:  # fmt: skip
+    """The share of a wide GEMM's rate a product of ``shape`` reaches, with the
+    half-efficiency lengths ``halves`` (``K0``, ``M0``, ``N0``; 0 for none):
+    ``K/(K+K0) · M/(M+M0) · N/(N+N0)`` over the lengths known.  ``M0`` and ``N0`` hold
+    for the ``plain`` kernels (the runtime's optimisations off) alone, and a depthwise
+    ``N0`` is the stride-1 kernel's cost per channel: a strided depthwise convolution
+    expands its input and runs as a GEMM, charged its ``strided`` share instead."""
+    k0, m0, n0 = halves
+    if not plain:
+        m0 = n0 = 0.0  # the blocked-layout kernels depend on K alone
+    elif shape.stride > 1 and op_class == OpClass.GROUPED_CONV.value:
+        n0 = 0.0
+    share = 1.0
+    for length, half in zip((shape.inner, shape.channels, shape.positions), (k0, m0, n0),
+                            strict=True):  # fmt: skip
+        if half > 0 and length > 0:
+            share *= length / (length + half)
+    return share
 
 
 def pair_key(a: str, b: str) -> tuple[str, str]:
