@@ -30,6 +30,10 @@ References
 .. [4] NVIDIA (2018). Tensor Ops Made Easier in cuDNN. NVIDIA Technical Blog.  (NCHW
    tensors are converted to NHWC around tensor-core convolutions, at a cost; channels-
    last data avoids it.)
+.. [5] Jung et al. (2019). Restructuring Batch Normalization to Accelerate CNN
+   Training. MLSys.  (In training, batch normalisation sweeps its input for the batch's
+   mean and variance before normalising it, and its backward pass likewise: a
+   memory-bound share of CNN training that inference does not have.)
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from placer.choices import DType, Fusion, Mode, Optimizer
 from placer.costs.cluster import TIME_RANGE, Cluster, DeviceGroup
 from placer.errors import InputError, ModelLoadError
 from placer.frontends.fusion import Fused, fuse
-from placer.frontends.onnx_graph import IN_PLACE_SHARE, GraphNode, OpGraph
+from placer.frontends.onnx_graph import IN_PLACE_OPS, IN_PLACE_SHARE, GraphNode, OpGraph
 from placer.frontends.opcost import OpClass
 from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Problem, Replica, usable_kinds
 from placer.util.inputs import load_json, read_text
@@ -450,7 +454,7 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
         moved = (fused.bytes_read + fused.bytes_written) * scale
         overhead = overhead if fused.overhead else 0.0
     else:
-        moved = (node.bytes_read + node.bytes_written) * scale * factor
+        moved = _unfused_bytes(node, options.mode, backward, factor) * scale
         if node.in_place and not backward and group.device_class is DeviceClass.CPU:
             moved *= IN_PLACE_SHARE  # a CPU core reads no line before writing it
     inside = fused is not None and not backward
@@ -480,6 +484,41 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
     if converted:
         seconds += converted / group.stream_rate(converted, OpClass.TRANSPOSE.value)
     return OpTime(seconds, regime, kind.value, rate, flops, moved + converted, overhead, inside)
+
+
+#: Op types whose backward pass reads the one tensor its forward saved (the input, or the
+#: output of an activation run in place) and the gradient of the output, and writes the
+#: gradient of the input: one activation-sized tensor more than the forward moves.
+#: (PyTorch's autograd formulas: ``threshold_backward`` reads the ReLU's output and
+#: the gradient, ``_softmax_backward_data`` the softmax's.)
+SAVES_ONE = IN_PLACE_OPS | {"Gelu", "HardSwish", "Mish", "Softmax", "LogSoftmax"}
+
+
+def _unfused_bytes(node: GraphNode, mode: Mode, backward: bool, factor: float) -> float:
+    """Bytes (in the model's type) one pass of ``node`` moves run as its own kernel.
+
+    By default a backward pass moves ``factor`` times the forward's traffic.  Training
+    changes what two kinds of op move [5]_:
+
+    - ``BatchNormalization`` normalises by statistics of the batch, which a sweep over
+      the input computes before the normalising pass reads it again: its forward reads
+      the input twice.  Its backward reduces the gradient and the gradient times the
+      normalised input (a sweep reading both) before the pass that reads both again
+      and writes the input's gradient: five activation-sized tensors, plus the
+      parameters and their gradients.
+    - an op of :data:`SAVES_ONE` reads what it saved and the gradient, and writes one.
+    """
+    traffic = node.bytes_read + node.bytes_written
+    if mode is not Mode.TRAINING:
+        return traffic * factor
+    activations = max(node.bytes_read - node.param_bytes, 0.0)
+    if node.op_type == "BatchNormalization":
+        if backward:
+            return 2.0 * (activations + node.bytes_written) + activations + 2.0 * node.param_bytes
+        return traffic + activations
+    if backward and node.op_type in SAVES_ONE:
+        return traffic + node.bytes_written
+    return traffic * factor
 
 
 def _layout_conversion(node: GraphNode, group: DeviceGroup, options: CostOptions,

@@ -135,13 +135,42 @@ def test_training_graph_mirrors_the_forward_one() -> None:
     mm, relu, mm_grad, relu_grad = problem.ops
     assert mm_grad.backward and mm_grad.color == mm.color
     assert relu_grad.color == relu.color != mm.color
-    # weighted ops cost 2x forward FLOPs backward, others 1x
+    # weighted ops cost 2x forward FLOPs backward; the ReLU's backward reads its output
+    # and the gradient and writes one (12 MB, memory-bound at 0.5 TB/s)
     assert mm_grad.latency[0] == pytest.approx(2 * 200e-6 + 10e-6)
-    assert relu_grad.latency[0] == pytest.approx(16e-6 + 10e-6)
+    assert relu_grad.latency[0] == pytest.approx(24e-6 + 10e-6)
     assert set(problem.edges) == {(0, 1), (3, 2)}
     # weights + gradients + Adam state (16 B/param in fp32) + activations for the
     # microbatches in flight (3 devices: the 1F1B worst case)
     assert mm.size_bytes == pytest.approx(1_000_000 * 16 + 4e6 * 3)
+
+
+def test_training_batch_norm_and_activations_move_what_their_passes_read() -> None:
+    """In training a BatchNorm sweeps its input for the batch's statistics before it
+    normalises (the input read twice), and its backward reads input and gradient twice
+    and writes one: five activation-sized tensors.  A ReLU's backward reads its saved
+    output and the gradient and writes one: three.  Inference moves what it counts."""
+    act, params = 4e6, 4e3  # fp32 activations; scale, bias, mean and variance
+    nodes = (
+        GraphNode("bn", "BatchNormalization", 1e6, act + params, act, 512, params, act, True),
+        GraphNode("relu", "Relu", 1e6, act, act, 0, 0.0, act, True),
+    )
+    graph = OpGraph("g", nodes, (GraphEdge(0, 1, "t", act),), 0.0, 4, ())
+    gpu = parse_cluster(
+        "devices: [{name: g, peak_flops: 1PFLOPS, memory: 16GiB, memory_bandwidth: 1TB/s,"
+        " efficiency: 1.0, overhead: 0us}]"
+    )
+
+    def moved(mode: Mode) -> list[float]:  # bytes, at 1 TB/s, no overhead, no cache
+        problem = build_problem(graph, gpu, CostOptions(mode=mode, fusion=Fusion.NONE))
+        return [op.latency[0] * 1e12 for op in problem.ops]
+
+    assert moved(Mode.INFERENCE) == pytest.approx([2 * act + params, 2 * act])
+    bn, relu, bn_grad, relu_grad = moved(Mode.TRAINING)
+    assert bn == pytest.approx(3 * act + params)
+    assert relu == pytest.approx(2 * act)
+    assert bn_grad == pytest.approx(5 * act + 2 * params)
+    assert relu_grad == pytest.approx(3 * act)
 
 
 @pytest.mark.parametrize(
