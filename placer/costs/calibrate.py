@@ -39,8 +39,10 @@ reproduces the measured time under placer's own counting.  The figures:
   the sweep's largest ``Add`` run by ``count`` processes at once, each pinned to its
   device's cores (:mod:`placer.costs.contention`), the sum of their bytes over their times.
 
-Times are medians of the repeats; where one thread runs the benchmark (the default),
-its thread CPU time, which other processes on a shared machine barely disturb.  Each
+Times are medians of the repeats, taken in three passes over all the benchmarks on
+inputs at three addresses (:data:`_PASSES`, :func:`_shifted`); where one thread runs the
+benchmark (the default), its thread CPU time, which other processes on a shared machine
+barely disturb.  Each
 benchmark's time has that of a one-op run of a single element taken out (the run's own
 cost and one op's overhead) before its rate is computed: the cost model adds the
 overhead back.  The design follows the profiling-based cost models of
@@ -175,12 +177,24 @@ def calibrate(
     runner = Runner(ort, providers, threads, device)
     benches = _benchmarks(dtype)
     together = count > 1 and bool(cores)  # a step more: the devices streaming at once
-    steps = len(benches) + together
+    timed = _PASSES * len(benches)
+    steps = timed + together
+    sessions: list[object] = [None] * len(benches)
+    samples: list[list[float]] = [[] for _ in benches]
+    for pass_ in range(_PASSES):
+        for index, bench in enumerate(benches):
+            if progress is not None:
+                progress(bench.name, pass_ * len(benches) + index, steps)
+            if sessions[index] is None:
+                sessions[index] = runner.session(bench.model, bench.optimised)
+            session, feeds = sessions[index], _shifted(bench.feeds, pass_)
+            for _ in range(2 if pass_ == 0 else 1):  # warm-up
+                session.run(None, feeds)
+            samples[index] += runner.samples(session, feeds, share=1 / _PASSES)
+    sessions.clear()
     results: list[Measurement] = []
-    for index, bench in enumerate(benches):
-        if progress is not None:
-            progress(bench.name, index, steps)
-        seconds = runner.time(bench.model, bench.feeds, bench.optimised) / bench.nodes
+    for bench, times in zip(benches, samples, strict=True):
+        seconds = statistics.median(times) / bench.nodes
         kind = f"{UNFUSED}{bench.op_class}" if _SPLIT.get(bench.op_class) and not bench.optimised \
             else bench.op_class
         results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds,
@@ -188,12 +202,38 @@ def calibrate(
     if together:
         largest = next(b for b in benches if b.name == f"Add {_SWEEP_BYTES[-1]} B")
         if progress is not None:
-            progress(f"{largest.name} on {count} devices at once", len(benches), steps)
+            progress(f"{largest.name} on {count} devices at once", timed, steps)
         results += _shared(largest, threads, count, cores)
     if progress is not None:
         progress("done", steps, steps)
     setup = Setup(device, threads, count, dtype, runner.timer, ort.__version__, cores)
     return _derive(setup, results)
+
+
+#: Passes over the benchmarks, each taking a third of a benchmark's repeats, pooled for
+#: its median: a benchmark is measured at three moments of the calibration, not in one
+#: burst (this shared machine's rates drift over seconds), and on inputs at three
+#: addresses (:func:`_shifted`).
+_PASSES = 3
+#: Bytes between where one pass's inputs start in a page and the next's: a page and 17
+#: cache lines, so that each pass meets other cache sets.
+_SHIFT = 4096 + 17 * 64
+
+
+def _shifted(feeds: dict[str, np.ndarray], pass_: int) -> dict[str, np.ndarray]:
+    """``feeds`` copied to start ``pass_ × _SHIFT`` bytes past a page boundary.  A
+    kernel's time depends on where its tensors lie: one depthwise convolution took 3.6
+    to 8.3 ms here as its input moved by 0 to 8 KiB, so a median over one placement
+    would charge the cost model with that placement's luck."""
+    shifted = {}
+    for name, array in feeds.items():
+        start = pass_ * _SHIFT
+        raw = np.empty(array.nbytes + start + 4096, dtype=np.uint8)
+        start += -raw.ctypes.data % 4096  # to the page boundary first
+        copy = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+        copy[...] = array
+        shifted[name] = copy
+    return shifted
 
 
 def _cores(count: int, threads: int) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""onnxruntime sessions on one device, and the median time of a run (calibration).
+"""onnxruntime sessions on one device, and the times of their runs (calibration).
 
 Every run is sequential with the runtime's threads fixed; on the CPU with one thread the
 graph runs in the calling thread, so that its thread CPU time is the run's, which other
@@ -7,7 +7,7 @@ processes on a shared machine do not inflate.
 
 from __future__ import annotations
 
-import statistics
+import math
 import time
 
 import numpy as np
@@ -23,7 +23,7 @@ _MAX_REPEATS = 200
 
 
 class Runner:
-    """Sessions on one device; :meth:`time` is the median seconds of one run."""
+    """Sessions on one device, and the seconds of their runs (:meth:`samples`)."""
 
     def __init__(self, ort, providers: list[str], threads: int, device: str) -> None:
         self.ort = ort
@@ -38,13 +38,6 @@ class Runner:
         # one thread runs the graph in the calling thread: its CPU time is the op's
         self.thread_clock = on_cpu and threads == 1
         self.timer = "thread CPU time" if self.thread_clock else "wall time"
-
-    def time(self, model, feeds: dict[str, np.ndarray], optimised: bool = False) -> float:
-        """Median seconds of a run of ``model`` on ``feeds``, after two to warm up."""
-        session = self.session(model, optimised)
-        for _ in range(2):
-            session.run(None, feeds)
-        return statistics.median(self.samples(session, feeds))
 
     def session(self, model, optimised: bool = False):
         """An onnxruntime session of ``model`` (an ONNX model, or its serialised bytes)
@@ -68,15 +61,16 @@ class Runner:
                 f"{first_line(err)}"
             ) from err
 
-    def samples(self, session, feeds: dict[str, np.ndarray]) -> list[float]:
+    def samples(self, session, feeds: dict[str, np.ndarray], share: float = 1.0) -> list[float]:
         """Seconds of each timed run: at least :data:`_MIN_REPEATS` and
-        :data:`_MIN_SECONDS` in all, at most :data:`_MAX_REPEATS`."""
+        :data:`_MIN_SECONDS` in all, at most :data:`_MAX_REPEATS`; ``share`` of each
+        (at least 2 repeats) for one of several passes whose samples are pooled."""
         clock = time.thread_time if self.thread_clock else time.perf_counter
+        repeats = max(2, math.ceil(_MIN_REPEATS * share))
+        seconds, most = _MIN_SECONDS * share, max(repeats, math.ceil(_MAX_REPEATS * share))
         samples: list[float] = []
         spent = 0.0
-        while len(samples) < _MAX_REPEATS and (
-            len(samples) < _MIN_REPEATS or spent < _MIN_SECONDS
-        ):
+        while len(samples) < most and (len(samples) < repeats or spent < seconds):
             start = clock()
             session.run(None, feeds)
             elapsed = clock() - start

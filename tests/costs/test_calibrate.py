@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from placer.costs.calibrate import _CHAIN, _SWEEP_BYTES, Measurement, Setup, _derive, cluster_yaml
+from placer.costs.calibrate import (
+    _CHAIN,
+    _PASSES,
+    _SHIFT,
+    _SWEEP_BYTES,
+    Measurement,
+    Setup,
+    _derive,
+    _shifted,
+    cluster_yaml,
+)
 from placer.costs.cluster_file import load_cluster, parse_cluster
 from placer.costs.contention import available_cores
 from placer.frontends.opcost import UNSHAPED, ProductShape
@@ -124,6 +134,52 @@ def calibrated(tmp_path_factory):
         main(["calibrate", "--count", str(COUNT), "-o", str(path)])
     assert done.value.code in (0, None)
     return path
+
+
+def test_each_benchmark_is_timed_in_passes_on_inputs_at_other_addresses(monkeypatch) -> None:
+    """Every benchmark is timed in each of :data:`_PASSES` passes over them all (its
+    samples pooled), each pass on copies of its inputs starting elsewhere in a page."""
+    import numpy as np
+
+    from placer.costs import calibrate as module
+
+    seen: dict[int, list[tuple[int, int]]] = {}  # session -> (pass, input's page offset)
+    order: list[int] = []
+
+    class FakeSession:
+        def run(self, _outputs, feeds):
+            return None
+
+    class FakeRunner:
+        timer = "fake"
+
+        def __init__(self, *_args) -> None:
+            pass
+
+        def session(self, model, optimised=False):
+            return FakeSession()
+
+        def samples(self, session, feeds, share=1.0):
+            order.append(id(session))
+            array = next(iter(feeds.values()))
+            seen.setdefault(id(session), []).append(array.ctypes.data % 4096)
+            assert share == pytest.approx(1 / _PASSES)
+            return [1e-3 * len(seen[id(session)])]  # 1, 2, 3 ms: median 2 ms
+
+    monkeypatch.setattr(module, "Runner", FakeRunner)
+    calibration = module.calibrate()
+    assert len(seen) == len(module._benchmarks("fp32"))
+    for offsets in seen.values():
+        assert len(offsets) == _PASSES and len(set(offsets)) == _PASSES
+    # passes over all the benchmarks, not one benchmark's repeats in a burst
+    assert order[: len(seen)] == order[len(seen) : 2 * len(seen)]
+    single = next(m for m in calibration.measurements if m.name == "1 one-element Add")
+    assert single.seconds == pytest.approx(2e-3)
+    feeds = {"x": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    for pass_ in range(_PASSES):
+        copy = _shifted(feeds, pass_)["x"]
+        assert copy.ctypes.data % 4096 == pass_ * _SHIFT % 4096
+        assert copy.shape == (3, 4) and (copy == feeds["x"]).all()
 
 
 def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_placer) -> None:
