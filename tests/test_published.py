@@ -14,7 +14,7 @@ Each ResNet-50 case also takes the layout DeepLearningExamples runs it in
 every platform, the default NCHW for FP32 and TF32), since a tensor-core convolution on
 NCHW tensors also pays their conversion (``layout`` in docs/cluster.md).
 
-Training ResNet-50 is half memory-bound; its BatchNorm and ReLU passes are costed with
+Training ResNet-50 with AMP is mostly memory-bound; its BatchNorm and ReLU passes are costed with
 what training makes them move (the batch statistics, the saved tensors a backward
 reads: docs/costs.md, **Training**). Without that, AMP training came out 32-39% too fast.
 
