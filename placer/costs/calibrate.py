@@ -274,9 +274,9 @@ def _providers(device: str, ort) -> list[str]:
         return ["CPUExecutionProvider"]
     if device == "cuda" or device.startswith("cuda:"):
         if "CUDAExecutionProvider" not in available:
-            raise InputError(
-                f"--device {device}: this onnxruntime build has no CUDA execution provider "
-                "(install onnxruntime-gpu)"
+            raise InputError(  # worded as placer profile's (check_device)
+                f"--device {device}: no CUDA provider in this onnxruntime build "
+                f"({ort.__version__}: {', '.join(available)}); install onnxruntime-gpu"
             )
         return ["CUDAExecutionProvider"]
     raise InputError(f"--device {device!r}: expected cpu, cuda or cuda:N")

@@ -264,7 +264,7 @@ def test_calibrate_refuses_what_it_cannot_measure(run_placer, tmp_path) -> None:
     out = tmp_path / "x.yaml"
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         one_line_error(run_placer("calibrate", "--device", "cuda", "-o", out),
-                       "no CUDA execution provider")  # fmt: skip
+                       "no CUDA provider in this onnxruntime build")  # fmt: skip
     one_line_error(run_placer("calibrate", "--dtype", "fp16", "-o", out), "--dtype fp16")
     one_line_error(run_placer("calibrate", "--device", "tpu", "-o", out), "expected cpu")
     one_line_error(run_placer("calibrate", "--name", "a\tb", "-o", out), "--name")
