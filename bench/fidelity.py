@@ -19,10 +19,12 @@ On this machine's CPU, one onnxruntime thread:
    one profile of MobileNetV2 differs from the median of seven others by 7.6 to 24.6%
    per op (time-weighted), while inside one profile the ops that share a shape lie
    within 2.6 to 7.2% of their mean: the reference itself moves from process to process;
-3. the whole model is run with onnxruntime's optimisations off and at its default level,
-   the two sessions interleaved run by run and timed by thread CPU time, and compared
-   with placer's single-device prediction under ``--fusion none`` and ``--fusion
-   runtime`` respectively (the median of the rounds' predictions);
+3. in each round too, after the profile, the whole model is run with onnxruntime's
+   optimisations off and at its default level, the two sessions interleaved run by run
+   (:data:`WHOLE_REPEATS` each) and timed by thread CPU time; the median of the
+   rounds' medians is compared with placer's single-device prediction under
+   ``--fusion none`` and ``--fusion runtime`` respectively (the median of the rounds'
+   predictions);
 4. BERT-base and GPT-2 (``--stage-models``) are placed in 2 and 3 stages on copies of
    the calibrated CPU with the times of step 2 (``--costs``), split with ``placer
    split``, and each stage's predicted compute is compared with the sum of its ops'
@@ -202,6 +204,8 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int, scratch: Path) ->
     predictions: list[dict[str, float]] = []
     profiles: list[dict[str, float]] = []
     wholes: dict[str, list[float]] = {"none": [], "runtime": []}
+    feeds = profile_feeds(path, graph)
+    timed: dict[str, list[tuple[float, tuple[float, float]]]] = {"none": [], "runtime": []}
     for round_ in range(max(1, rounds)):
         cluster = cluster_for(round_)
         print(f"{name}: profiling (round {round_ + 1} of {rounds})...", file=sys.stderr)
@@ -211,6 +215,11 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int, scratch: Path) ->
             for fusion in ("none", "runtime")
         }  # fmt: skip
         profiles.append(_profiled(path, shapes, repeat, scratch / f"{name}-{round_}.csv"))
+        # the whole runs in every round too, beside the calibration and the profile they
+        # are compared with (timed once after all rounds, a drift of the machine between
+        # the two phases put MobileNetV2's profiles at 181 ms and its runs at 256)
+        for fusion, figures in _interleaved(path, feeds, WHOLE_REPEATS).items():
+            timed[fusion].append(figures)
         none = problems["none"]
         guess = {op.name: op.latency[0] for op in none.ops}
         guess.update({replica.key: replica.latency[0] for replica in none.replicas})
@@ -249,13 +258,18 @@ def _measure(name: str, cluster_for, repeat: int, rounds: int, scratch: Path) ->
         figures["error"] = figures["error"] / figures["measured"] if figures["measured"] else 0.0
     row.round_errors = [_weighted_error(guess, times, common)
                         for guess, times in zip(predictions, profiles, strict=True)]  # fmt: skip
-    print(f"{name}: timing whole runs...", file=sys.stderr)
-    runs = _interleaved(path, profile_feeds(path, graph), repeat)
+    runs = {fusion: (statistics.median(m for m, _ in rounds_),
+                     (min(lo for _, (lo, _hi) in rounds_), max(hi for _, (_lo, hi) in rounds_)))
+            for fusion, rounds_ in timed.items()}  # fmt: skip
     row.unfused_run, row.unfused_spread = runs["none"]
     row.fused_run, row.fused_spread = runs["runtime"]
     row.predicted_unfused = statistics.median(wholes["none"])
     row.predicted_fused = statistics.median(wholes["runtime"])
     return row
+
+
+#: Whole runs of each session in each round, alternating run by run.
+WHOLE_REPEATS = 3
 
 
 def _weighted_error(predicted: dict[str, float], measured: dict[str, float], ops) -> float:
