@@ -117,7 +117,8 @@ def gpu_efficiency(memory: float) -> dict[str, float]:
         "matmul": 0.5,
         # estimate: implicit-GEMM convolutions, a little under a GEMM (docs/costs.md:
         # ResNet-50 inference stays within 25% of its published figures from 0.7 to 0.9;
-        # training on tensor cores reaches less: predicted 32-83% too fast)
+        # training with AMP, whose step is mostly BatchNorm and ReLU traffic, comes out
+        # 18-23% fast, which tensor-core convolutions reaching less would explain)
         "conv": 0.75,
         # estimate: depthwise convolutions do a few FLOPs per byte (bound by memory)
         "grouped_conv": 0.1,
