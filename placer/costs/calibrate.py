@@ -79,7 +79,7 @@ from placer.costs.cluster import (
 )
 from placer.costs.contention import StreamJob, available_cores, stream_together
 from placer.costs.cores import format_core_list
-from placer.costs.sessions import Runner
+from placer.costs.sessions import Runner, require_cuda
 from placer.errors import InputError
 from placer.frontends.opcost import UNSHAPED, OpClass, ProductShape, TensorInfo, cost_of
 
@@ -269,15 +269,10 @@ def _shared(bench: _Bench, threads: int, count: int, cores: tuple[int, ...]) -> 
 
 
 def _providers(device: str, ort) -> list[str]:
-    available = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if device == "cuda" or device.startswith("cuda:"):
-        if "CUDAExecutionProvider" not in available:
-            raise InputError(  # worded as placer profile's (check_device)
-                f"--device {device}: no CUDA provider in this onnxruntime build "
-                f"({ort.__version__}: {', '.join(available)}); install onnxruntime-gpu"
-            )
+        require_cuda(ort, device)
         return ["CUDAExecutionProvider"]
     raise InputError(f"--device {device!r}: expected cpu, cuda or cuda:N")
 

@@ -41,6 +41,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, TensorProto, numpy_help
 
 from placer.choices import Fusion
 from placer.costs.measured import Measurement
+from placer.costs.sessions import require_cuda
 from placer.errors import InputError, ModelLoadError
 from placer.frontends.onnx_graph import (
     OpGraph,
@@ -265,12 +266,7 @@ def check_device(device: Device) -> list:
 
     if device.kind == "cpu":
         return ["CPUExecutionProvider"]
-    available = ort.get_available_providers()
-    if "CUDAExecutionProvider" not in available:
-        raise InputError(
-            f"--device {device}: no CUDA provider in this onnxruntime build "
-            f"({ort.__version__}: {', '.join(available)}); install onnxruntime-gpu"
-        )
+    require_cuda(ort, str(device))
     return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
 
 

@@ -22,6 +22,17 @@ _MIN_REPEATS = 5
 _MAX_REPEATS = 200
 
 
+def require_cuda(ort, device: str) -> None:
+    """Refuse ``--device DEVICE`` (a CUDA device) where this onnxruntime build has no
+    CUDA execution provider, naming the build's version and the providers it has."""
+    available = ort.get_available_providers()
+    if "CUDAExecutionProvider" not in available:
+        raise InputError(
+            f"--device {device}: no CUDA provider in this onnxruntime build "
+            f"({ort.__version__}: {', '.join(available)}); install onnxruntime-gpu"
+        )
+
+
 class Runner:
     """Sessions on one device, and the seconds of their runs (:meth:`samples`)."""
 
