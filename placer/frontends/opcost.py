@@ -331,12 +331,19 @@ class ProductShape(NamedTuple):
     (:meth:`placer.costs.cluster.DeviceGroup.compute_rate`): ``inner``, multiply-adds per
     output element (``K``); for a convolution, ``channels``, its output channels per group
     (``M``), ``positions``, its output positions per image (``N``), and its largest
-    ``stride``.  0 where not known or not a product."""
+    ``stride``.  0 where not known or not a product.
+
+    For a pointwise convolution with a bias (a 1x1 kernel, stride 1, no padding),
+    ``bias_bytes``, the bytes of its output, and ``bias_block``, those of one image's
+    output per group: onnxruntime's plain kernel for it (MLAS's direct GEMM) writes each
+    such block, then sweeps it again to add the bias; 0 for any other op."""
 
     inner: float = 0.0
     channels: float = 0.0
     positions: float = 0.0
     stride: int = 1
+    bias_bytes: float = 0.0
+    bias_block: float = 0.0
 
 
 #: A product whose GEMM shape is not known, or no product: no half-efficiency length
@@ -360,10 +367,15 @@ class OpCost:
     channels: float = 0.0
     positions: float = 0.0
     stride: int = 1
+    #: For a pointwise convolution with a bias: its output's bytes, and one image's per
+    #: group (:class:`ProductShape`).
+    bias_bytes: float = 0.0
+    bias_block: float = 0.0
 
     @property
     def product_shape(self) -> ProductShape:
-        return ProductShape(self.inner, self.channels, self.positions, self.stride)
+        return ProductShape(self.inner, self.channels, self.positions, self.stride,
+                            self.bias_bytes, self.bias_block)  # fmt: skip
 
 
 # -- formulas, one per family ----------------------------------------------------------
@@ -764,8 +776,10 @@ def op_cost(ctx: OpContext) -> OpCost:
         inner = flops / (2.0 * ctx.out_numel)  # the reduction length, K of a GEMM
     if ctx.op_type == "Conv" and kind in (OpClass.CONV, OpClass.GROUPED_CONV):
         channels, positions, stride = _conv_shape(ctx)
+        bias_bytes, bias_block = _bias_sweep(ctx)
         return OpCost(flops, bytes_read, bytes_written, op_class=kind, inner=inner,
-                      channels=channels, positions=positions, stride=stride)  # fmt: skip
+                      channels=channels, positions=positions, stride=stride,
+                      bias_bytes=bias_bytes, bias_block=bias_block)  # fmt: skip
     return OpCost(flops, bytes_read, bytes_written, op_class=kind, inner=inner)
 
 
@@ -782,6 +796,31 @@ def _conv_shape(ctx: OpContext) -> tuple[float, float, int]:
     if out is None or len(out.shape) < 3 or any(d <= 0 for d in out.shape):
         return 0.0, 0.0, max(1, stride)
     return out.shape[1] / group, float(math.prod(out.shape[2:])), max(1, stride)
+
+
+def _bias_sweep(ctx: OpContext) -> tuple[float, float]:
+    """``(bias_bytes, bias_block)`` of :class:`ProductShape` for a Conv: its output's
+    bytes and one image's per group when it is pointwise (every kernel dim 1, every
+    stride 1, no padding) and has a bias; zeros otherwise.
+
+    onnxruntime runs such a convolution as one GEMM per image and group on the input as
+    it lies (MLAS's ``MlasConvAlgorithmGemmDirect``), then adds the bias in a pass of its
+    own over the block the GEMM wrote, where other convolutions add it to each slice
+    while it is in cache."""
+    weight, bias = ctx.input(1), ctx.input(2)
+    out = ctx.outputs[0] if ctx.outputs else None
+    if weight is None or bias is None or out is None or len(out.shape) < 3:
+        return 0.0, 0.0
+    try:
+        strides = [int(v) for v in ctx.attr("strides", AttrKind.INTS, ())]
+        pads = [int(v) for v in ctx.attr("pads", AttrKind.INTS, ())]
+        group = max(1, int(ctx.attr("group", AttrKind.INT, 1)))
+    except (ModelLoadError, TypeError, ValueError):  # the FLOP formula's concern
+        return 0.0, 0.0
+    pointwise = all(d == 1 for d in weight.shape[2:]) and all(v == 1 for v in strides)
+    if not pointwise or any(pads) or out.shape[0] <= 0 or out.nbytes <= 0:
+        return 0.0, 0.0
+    return float(out.nbytes), float(out.nbytes) / (out.shape[0] * group)
 
 
 def cost_of(

@@ -22,7 +22,7 @@ from placer.costs.roofline import (
 )
 from placer.errors import InputError, ModelLoadError
 from placer.frontends.onnx_graph import IN_PLACE_SHARE, GraphEdge, GraphNode, OpGraph
-from placer.frontends.opcost import OpClass
+from placer.frontends.opcost import OpClass, ProductShape
 from tests.conftest import ROOT, one_line_error
 
 CLUSTER = parse_cluster(
@@ -526,6 +526,54 @@ devices:
         "efficiency: {default: 1.0, memory: 0.8}, overhead: 1us}]", "gpu.yaml")  # fmt: skip
     add = build_problem(graph, gpu, CostOptions(fusion=Fusion.NONE)).ops[0].latency[0]
     assert add == pytest.approx(12e3 / (100e9 * 0.8) + 1e-6)
+
+
+_CACHED_CPU = """
+devices:
+  - name: cpu
+    class: cpu
+    peak_flops: 100GFLOPS
+    memory: 16GiB
+    memory_bandwidth: 10GB/s
+    cache: {size: 1MiB, bandwidth: 100GB/s}
+    efficiency: {default: 1.0, memory: 0.8}
+    overhead: 1us
+"""
+
+
+def _conv_latencies(shapes: list[ProductShape], device: str = "cpu", backward: bool = False,
+                    **options) -> list[float]:  # fmt: skip
+    """Each forward (or ``backward``) op's latency in a chain of 1x1 convolutions of
+    ``shapes`` (fp32)."""
+    nodes = tuple(
+        GraphNode(f"c{i}", "Conv", 1e6, 1e6, 4e6, 0, 0.0, 4e6, True, op_class=OpClass.CONV,
+                  product_shape=shape)
+        for i, shape in enumerate(shapes)
+    )  # fmt: skip
+    edges = tuple(GraphEdge(i, i + 1, f"t{i}", 4e6) for i in range(len(nodes) - 1))
+    cluster = parse_cluster(_CACHED_CPU.replace("class: cpu", f"class: {device}"), "c.yaml")
+    problem = build_problem(OpGraph("g", nodes, edges, 0.0, 4, ()), cluster, CostOptions(**options))
+    return [op.latency[0] for op in problem.ops if op.name.endswith("/grad") == backward]
+
+
+def test_on_a_cpu_a_pointwise_convolutions_bias_costs_a_sweep_of_its_output() -> None:
+    """Unfused, onnxruntime's CPU kernel for a 1x1 convolution with a bias adds the bias
+    in a pass of its own over each image's output: its output once more, at the cache's
+    bandwidth where one image's block fits the cache, else at memory's.  Not in the
+    runtime's optimised graph, nor on an accelerator, nor for a backward pass."""
+    plain = ProductShape(16, 96, 1e4, 1)
+    big = ProductShape(16, 96, 1e4, 1, 16e6, 2e6)  # 2 MB per image: past the cache
+    small = ProductShape(16, 96, 1e4, 1, 4e6, 0.5e6)  # 0.5 MB per image: in it
+    none = {"fusion": Fusion.NONE}
+    base, swept, cached = _conv_latencies([plain, big, small], **none)
+    assert swept - base == pytest.approx(16e6 / (10e9 * 0.8))  # from memory
+    assert cached - base == pytest.approx(4e6 / (100e9 * 0.8))  # from the cache
+    for latencies in (
+        _conv_latencies([plain, big]),  # the runtime's blocked kernels add it as they write
+        _conv_latencies([plain, big], device="accelerator", **none),
+        _conv_latencies([plain, big], backward=True, mode=Mode.TRAINING, **none),
+    ):
+        assert latencies[0] == pytest.approx(latencies[1])
 
 
 def test_the_catalog_cpu_runs_lrn_at_its_scalar_rate() -> None:

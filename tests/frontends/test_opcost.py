@@ -272,3 +272,24 @@ def test_convolutions_know_their_gemm_shape() -> None:
     assert cost_of("MatMul", [t(8, 64), t(64, 16)], [t(8, 16)]).product_shape == ProductShape(64)
     unknown = cost_of("Conv", [t(1, 3, 8, 8), t(4, 3, 1, 1)], [None], {"kernel_shape": [1, 1]})
     assert unknown.product_shape.channels == unknown.product_shape.positions == 0
+
+
+def test_a_pointwise_convolution_with_a_bias_records_the_output_it_sweeps_again() -> None:
+    """onnxruntime's plain kernel for a 1x1 convolution of stride 1 without padding is a
+    GEMM per image and group, after which it adds the bias in a pass of its own: the
+    op records its output's bytes and one image's per group.  Other convolutions add the
+    bias to each slice while it is in cache; without a bias there is no pass."""
+    x, w, b, y = t(8, 16, 112, 112), t(96, 16, 1, 1), t(96), t(8, 96, 112, 112)
+    pointwise = cost_of("Conv", [x, w, b], [y], {"kernel_shape": [1, 1]}).product_shape
+    assert pointwise.bias_bytes == y.nbytes
+    assert pointwise.bias_block == y.nbytes / 8  # one image's output
+    grouped = cost_of("Conv", [t(8, 64, 7, 7), t(64, 16, 1, 1), t(64)], [t(8, 64, 7, 7)],
+                      {"group": 4}).product_shape  # fmt: skip
+    assert grouped.bias_block == grouped.bias_bytes / 32  # per image and group
+    others = [
+        cost_of("Conv", [x, w], [y], {}),  # no bias
+        cost_of("Conv", [x, t(96, 16, 3, 3), b], [y], {"pads": [1, 1, 1, 1]}),  # 3x3
+        cost_of("Conv", [x, w, b], [t(8, 96, 56, 56)], {"strides": [2, 2]}),  # strided
+        cost_of("Conv", [x, w, b], [t(8, 96, 114, 114)], {"pads": [1, 1, 1, 1]}),  # padded
+    ]
+    assert [c.product_shape.bias_bytes for c in others] == [0.0] * 4
