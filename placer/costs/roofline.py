@@ -391,7 +391,9 @@ class Regime(str, Enum):
 class OpTime:
     """An op's predicted time on one device and why: the regime that bounds it, the
     rate it runs at there (FLOP/s or bytes/s), the figures it was charged, and whether
-    a fused kernel carries it (:mod:`placer.frontends.fusion`)."""
+    a fused kernel carries it (:mod:`placer.frontends.fusion`); ``passes``: the seconds of
+    the passes its kernel makes besides the roofline's (a layout conversion, a bias
+    sweep), included in ``seconds``."""
 
     seconds: float
     regime: Regime
@@ -401,11 +403,13 @@ class OpTime:
     bytes: float
     overhead: float
     fused: bool
+    passes: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return {"seconds": self.seconds, "regime": self.regime.value, "class": self.op_class,
                 "rate": self.rate, "flops": self.flops, "bytes": self.bytes,
-                "overhead": self.overhead, "fused": self.fused}  # fmt: skip
+                "overhead": self.overhead, "fused": self.fused,
+                "passes": self.passes}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -480,16 +484,17 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
     else:
         regime, rate = Regime.MEMORY, stream_rate
     converted = _layout_conversion(node, group, options, kind) * scale * factor
-    seconds = max(compute, memory) + overhead
+    passes = 0.0
     if converted:
-        seconds += converted / group.stream_rate(converted, OpClass.TRANSPOSE.value)
+        passes += converted / group.stream_rate(converted, OpClass.TRANSPOSE.value)
     swept = _bias_sweep(node, group, options, backward) * scale
     if swept:
         # read and written back in place, from the cache when one image's block fits it
         block = node.product_shape.bias_block * scale
-        seconds += swept / group.stream_rate(block, OpClass.ELEMENTWISE.value)
-        converted += swept
-    return OpTime(seconds, regime, kind.value, rate, flops, moved + converted, overhead, inside)
+        passes += swept / group.stream_rate(block, OpClass.ELEMENTWISE.value)
+    seconds = max(compute, memory) + overhead + passes
+    return OpTime(seconds, regime, kind.value, rate, flops, moved + converted + swept, overhead,
+                  inside, passes)  # fmt: skip
 
 
 #: Op types whose backward pass reads the one tensor its forward saved (the input, or the

@@ -376,7 +376,8 @@ def _render_costs(summary, console: Console) -> None:
             else:
                 why = t.regime.value
             fused = ", fused" if t.fused else ""
-            cells.append(f"{t.seconds * 1e3:.4g} ({why}{fused})")
+            passes = f", {t.passes * 1e3:.3g} in extra passes" if t.passes else ""
+            cells.append(f"{t.seconds * 1e3:.4g} ({why}{fused}{passes})")
         kind = row.times[0].op_class if row.times else ""
         table.add_row(markup_safe(row.name), markup_safe(row.op_type), kind, *cells)
     console.print(table)

@@ -18,6 +18,7 @@ from placer.costs.roofline import (
     CostOptions,
     build_problem,
     bytes_per_param,
+    forward_times,
     read_measured_costs,
 )
 from placer.errors import InputError, ModelLoadError
@@ -544,7 +545,7 @@ devices:
 def _conv_latencies(shapes: list[ProductShape], device: str = "cpu", backward: bool = False,
                     **options) -> list[float]:  # fmt: skip
     """Each forward (or ``backward``) op's latency in a chain of 1x1 convolutions of
-    ``shapes`` (fp32)."""
+    ``shapes`` (fp32), the first without a bias."""
     nodes = tuple(
         GraphNode(f"c{i}", "Conv", 1e6, 1e6, 4e6, 0, 0.0, 4e6, True, op_class=OpClass.CONV,
                   product_shape=shape)
@@ -552,8 +553,14 @@ def _conv_latencies(shapes: list[ProductShape], device: str = "cpu", backward: b
     )  # fmt: skip
     edges = tuple(GraphEdge(i, i + 1, f"t{i}", 4e6) for i in range(len(nodes) - 1))
     cluster = parse_cluster(_CACHED_CPU.replace("class: cpu", f"class: {device}"), "c.yaml")
-    problem = build_problem(OpGraph("g", nodes, edges, 0.0, 4, ()), cluster, CostOptions(**options))
-    return [op.latency[0] for op in problem.ops if op.name.endswith("/grad") == backward]
+    graph = OpGraph("g", nodes, edges, 0.0, 4, ())
+    problem = build_problem(graph, cluster, CostOptions(**options))
+    latencies = [op.latency[0] for op in problem.ops if op.name.endswith("/grad") == backward]
+    if not backward:  # what --costs-detail shows: the same times, the sweep among the passes
+        shown = [times[0] for _, times in forward_times(graph, cluster, CostOptions(**options))]
+        assert [t.seconds for t in shown] == pytest.approx(latencies)
+        assert [t.passes for t in shown] == pytest.approx([t - latencies[0] for t in latencies])
+    return latencies
 
 
 def test_on_a_cpu_a_pointwise_convolutions_bias_costs_a_sweep_of_its_output() -> None:
