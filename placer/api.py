@@ -196,6 +196,14 @@ def batch_size(options: ModelOptions) -> int:
     return options.batch_size
 
 
+def given_batch(options: ModelOptions) -> int | None:
+    """:func:`batch_size` where the user gave ``--batch-size`` (which the model's inputs
+    must then take), else None: the loader's default, the leading dim of the input
+    shapes or 1."""
+    size = batch_size(options)
+    return size if options.batch_size is not None else None
+
+
 def samples_per_step(options: ModelOptions, graph) -> int:
     """Samples per step of ``graph`` loaded with ``options``: :func:`batch_size` where
     the user gave a batch or input shapes, else the leading dim the model's own inputs
@@ -212,7 +220,7 @@ def load_graph(path: str | Path, options: ModelOptions):
     boundaries of ``options.cut``'s groups)."""
     from placer.frontends.onnx_graph import load_onnx
 
-    graph = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
+    graph = load_onnx(path, batch_size=given_batch(options), input_shapes=options.input_shapes)
     return _coarsened(graph, path, options)
 
 
@@ -266,7 +274,7 @@ def load_searched_and_model(
         return load_problem(path, options), None
     from placer.frontends.onnx_graph import load_onnx
 
-    loaded = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
+    loaded = load_onnx(path, batch_size=given_batch(options), input_shapes=options.input_shapes)
     fingerprint = model_fingerprint(path)
     searched = _model_problem(path, options, fingerprint, loaded=loaded)
     model = _model_problem(path, replace(options, coarsen=False), fingerprint, loaded=loaded)
@@ -822,7 +830,7 @@ def profile(
     if path.suffix.lower() != ".onnx":
         raise InputError(f"{path}: placer profile runs .onnx models")
     check_device(how.device)  # before the model loads
-    graph = load_onnx(path, batch_size=batch_size(options), input_shapes=options.input_shapes)
+    graph = load_onnx(path, batch_size=given_batch(options), input_shapes=options.input_shapes)
     batch = samples_per_step(options, graph)
     return profile_model(path, graph, model_fingerprint(path), batch, how, progress)
 

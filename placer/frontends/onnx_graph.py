@@ -309,7 +309,8 @@ def load_onnx(
     batch_size : int, optional
         Value of the first dimension of every graph input whose first dimension is
         symbolic (and of every other dimension sharing its symbol); by default the
-        first dim of the ``input_shapes`` if they agree on one, else 1.
+        first dim of the ``input_shapes`` if they agree on one, else 1.  Given (the
+        user's ``--batch-size``), it is refused where no input takes it.
     input_shapes : mapping of str to sequence of int, optional
         Full shapes of named graph inputs (``--input-shape NAME=D0,D1,...``); they
         resolve the symbols they cover in other inputs, and must give each symbol one
@@ -345,13 +346,14 @@ def load_onnx(
     """
     path = Path(path)
     input_shapes = dict(input_shapes or {})
+    explicit = batch_size is not None
     if batch_size is None:
         leading = {int(shape[0]) for shape in input_shapes.values() if shape and shape[0] >= 1}
         batch_size = leading.pop() if len(leading) == 1 else 1
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
     model = read_checked_model(path)
-    model, changed = fix_input_dims(model, path, batch_size, input_shapes)
+    model, changed = fix_input_dims(model, path, batch_size, input_shapes, explicit=explicit)
     model, notes = inferred_shapes(model, changed)
     needed, _ = tensor_shapes(model.graph)
     return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))

@@ -48,15 +48,18 @@ def leading_dim(input_shapes: Mapping[str, Sequence[int]]) -> int:
 
 
 def fix_input_dims(
-    model: ModelProto, path: Path, batch_size: int, given: dict[str, Sequence[int]]
+    model: ModelProto, path: Path, batch_size: int, given: dict[str, Sequence[int]],
+    explicit: bool = False,
 ) -> tuple[ModelProto, bool]:
-    """A copy of ``model`` whose graph inputs have concrete dims, and whether any changed."""
+    """A copy of ``model`` whose graph inputs have concrete dims, and whether any changed;
+    ``explicit``: the user gave ``batch_size``, which some input must then take."""
     inputs = real_inputs(model.graph)
     names = [value.name for value in inputs]
     _check_given(path, names, given)
     symbols = _symbol_sizes(path, inputs, batch_size, given)
     resolved = _resolved_dims(path, inputs, batch_size, given, symbols)
-    _check_batch_applies(path, inputs, batch_size, given)
+    if explicit:
+        _check_batch_applies(path, inputs, batch_size, given)
     changed = any(
         [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
         != resolved[v.name]
@@ -143,13 +146,18 @@ def _symbol_sizes(path: Path, inputs, batch_size: int, given) -> dict[str, int]:
 
 
 def _check_batch_applies(path: Path, inputs, batch_size: int, given) -> None:
-    """Refuse a batch size the model's inputs leave no room for: above 1 (so given by
-    the user) while no input is named by ``--input-shape`` and every input of one or
-    more dims fixes its leading one at another size (the onnx package's test models fix
-    theirs at 1): the costs would stay those of the fixed batch while the throughput
-    counted ``batch_size`` samples a step."""
-    if batch_size == 1 or given:
+    """Refuse a batch size (given by the user) the model's inputs leave no room for: no
+    input is named by ``--input-shape`` and every input of one or more dims fixes its
+    leading one at another size (the onnx package's test models fix theirs), or above 1
+    where every input is a scalar: the costs would stay those of the model's own batch
+    while the throughput counted ``batch_size`` samples a step."""
+    if given:
         return
+    if batch_size > 1 and all(_rank(value) == 0 for value in inputs):
+        raise ModelLoadError(
+            f"{path}: --batch-size {batch_size} changes nothing: no input of the model has "
+            "an axis to take it (its inputs are scalars, or it has none)"
+        )
     fixed = []
     for value in inputs:
         tensor_type = value.type.tensor_type
@@ -170,6 +178,12 @@ def _check_batch_applies(path: Path, inputs, batch_size: int, given) -> None:
         f"batch of {dims[0]} ({shown}); pass --input-shape {name}={wanted} to cost "
         "another batch"
     )
+
+
+def _rank(value) -> int:
+    """Dims of graph input ``value`` (0 for a scalar or an unknown shape)."""
+    tensor_type = value.type.tensor_type
+    return len(tensor_type.shape.dim) if tensor_type.HasField("shape") else 0
 
 
 def _resolved_dims(path: Path, inputs, batch_size: int, given, symbols) -> dict[str, list[int]]:

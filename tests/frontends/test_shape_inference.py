@@ -467,6 +467,25 @@ def test_a_model_that_fixes_its_batch_steps_that_many_samples(run_placer, tmp_pa
     plan = json.loads(result.stdout)
     assert plan["samples_per_step"] == 8
     assert plan["throughput"] == pytest.approx(8 / plan["max_load"])
+    # --batch-size 1, given, is no default to keep quiet about: it would count one
+    # sample a step of the eight the costs are for
+    one = run_placer("place", path, "--batch-size", "1")
+    one_line_error(one, str(path), "--batch-size 1 changes nothing",
+                   "input x has a fixed batch of 8 (8,4)", "--input-shape x=1,4")  # fmt: skip
+    assert run_placer("place", path, "--batch-size", "8").exit_code == 0
+
+
+def test_a_batch_size_for_a_model_of_scalar_inputs_is_refused(run_placer, tmp_path):
+    """No input has an axis for the batch: its costs are one sample's whatever is given."""
+    nodes = [helper.make_node("Add", ["x", "x"], ["y"])]
+    path = save(tmp_path / "scalar.onnx", nodes, [value("x", [])], [value("y", None)])
+    result = run_placer("place", path, "--batch-size", "7")
+    one_line_error(result, str(path), "--batch-size 7 changes nothing", "scalars")
+    assert result.stdout == ""
+    for given in ([], ["--batch-size", "1"]):
+        plan = run_placer("place", path, *given, "--format", "json")
+        assert plan.exit_code == 0, plan.stderr
+        assert json.loads(plan.stdout)["samples_per_step"] == 1
 
 
 def test_the_batch_symbol_given_another_size_elsewhere_is_refused(run_placer, tmp_path):
