@@ -619,7 +619,7 @@ def run(
     result = evaluate_plan(problem, placement, bound=False)
     check_runnable(result, str(plan))
     shapes = split_options(model, plan, options, given)
-    split = build_split(model, plan, batch_size=batch_size(shapes),
+    split = build_split(model, plan, batch_size=given_batch(shapes),
                         input_shapes=shapes.input_shapes)  # fmt: skip
     costing = problem.provenance.costing if problem.provenance else None
     cluster = costing.cluster if costing is not None else load_cluster(options.cluster)

@@ -693,7 +693,7 @@ def split(
     options = app.split_options(model, plan, options, _given(click.get_current_context()))
     with _status(f"splitting {click.format_filename(model, shorten=True)}..."):
         manifest = split_model(
-            model, plan, out_dir, batch_size=app.batch_size(options),
+            model, plan, out_dir, batch_size=app.given_batch(options),
             input_shapes=options.input_shapes,
         )  # fmt: skip
     count = len(manifest.stages)

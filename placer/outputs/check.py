@@ -53,12 +53,17 @@ def read_plan_document(path: str | Path) -> dict[str, Any]:
         or its ``provenance`` records a cluster that is not a valid cluster description,
         or contradicts the plan (see :func:`_check_provenance`).
     """
-    document = load_plan_document(path)
+    return checked_plan(load_plan_document(path), str(path))
+
+
+def checked_plan(document: Any, source: str) -> dict[str, Any]:
+    """``document`` (a decoded plan) once checked as :func:`read_plan_document` checks
+    one read from ``source``."""
     errors = schema_errors(document, load_schema("plan"))
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise PlanFormatError(f"{path}: not a placer plan: {errors[0]}{more}")
-    _check_provenance(document, str(path))
+        raise PlanFormatError(f"{source}: not a placer plan: {errors[0]}{more}")
+    _check_provenance(document, source)
     return document
 
 

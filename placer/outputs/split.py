@@ -44,11 +44,13 @@ from placer.frontends.onnx_graph import (
     read_model_with_weights,
 )
 from placer.frontends.onnx_nodes import node_reads
-from placer.frontends.shapes import infer_shapes, leading_dim
-from placer.outputs.check import read_plan_document
+from placer.frontends.plans import load_plan_document
+from placer.frontends.shapes import infer_shapes
+from placer.outputs.check import checked_plan
 from placer.util.fileio import TEMP_PREFIX, check_output_directory, current_umask, write_output
 from placer.util.inputs import load_json, read_text
 from placer.util.interrupts import deferred_interrupt
+from placer.util.safe_yaml import shown
 from placer.util.text import first_line, printable
 
 MANIFEST = "manifest.json"
@@ -197,11 +199,8 @@ def build_split(
         As :func:`split_model`.
     """
     model_path, plan_path = Path(model_path), Path(plan_path)
-    document = read_plan_document(plan_path)
-    stages = document["stages"]
+    stages = plan_stages(plan_path)
     _refuse_backward(stages, plan_path)
-    if batch_size is None:
-        batch_size = leading_dim(input_shapes or {})
     graph = load_onnx(model_path, batch_size=batch_size, input_shapes=input_shapes)
     cut = _Cut.of(model_path, graph, stages, plan_path)
     files: list[StageFile] = []
@@ -216,6 +215,37 @@ def build_split(
         len(graph.unknown_shapes), graph.tensor_count,
     )  # fmt: skip
     return Split(manifest, tuple(contents), dict(graph.input_shapes))
+
+
+def plan_stages(plan_path: Path) -> list[dict[str, Any]]:
+    """The stages of the plan at ``plan_path``: placer's own output, checked whole
+    (:func:`~placer.outputs.check.read_plan_document`), or a plan that gives only
+    ``stages`` of ``device`` and ``nodes``, as ``evaluate`` reads it.
+
+    Raises
+    ------
+    PlanFormatError
+        One line naming the field at fault.
+    """
+    document = load_plan_document(plan_path)
+    if isinstance(document, dict) and "placer_version" in document:
+        return checked_plan(document, str(plan_path))["stages"]
+    if not isinstance(document, dict) or not isinstance(document.get("stages"), list):
+        raise PlanFormatError(
+            f"{plan_path}: expected an object with 'stages' (a list of {{device, nodes}}), "
+            "as placer place --format json writes"
+        )
+    stages = document["stages"]
+    if not stages:
+        raise PlanFormatError(f"{plan_path}: stages is empty")
+    for s, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            raise PlanFormatError(f"{plan_path}: stages[{s}] must be an object, got {shown(stage)}")
+        if not isinstance(stage.get("device"), str) or not stage["device"]:
+            raise PlanFormatError(f"{plan_path}: stages[{s}].device must be a device name")
+        if not isinstance(stage.get("nodes"), list):
+            raise PlanFormatError(f"{plan_path}: stages[{s}].nodes must be a list of node names")
+    return stages
 
 
 def _refuse_backward(stages, plan_path: Path) -> None:

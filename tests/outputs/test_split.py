@@ -139,6 +139,33 @@ def test_bad_plans_are_one_line_errors(run_placer, tmp_path, squeezenet_plan, ch
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_a_plan_of_stages_alone_splits_as_evaluate_reads_it(run_placer, tmp_path,
+                                                            squeezenet_plan) -> None:  # fmt: skip
+    """A hand-written plan that gives each stage's device and nodes alone (what
+    ``evaluate`` and ``report`` read) makes the submodels placer's own plan makes; its
+    stages are checked field by field."""
+    model, plan = squeezenet_plan
+    full = run_placer("split", model, plan, "-o", tmp_path / "full")
+    assert full.exit_code == 0, full.stderr
+    stages = json.loads(plan.read_text())["stages"]
+    plan.write_text(json.dumps({"stages": [{"device": stage["device"], "nodes": stage["nodes"]}
+                                           for stage in stages]}))  # fmt: skip
+    result = run_placer("split", model, plan, "-o", tmp_path / "minimal")
+    assert result.exit_code == 0, result.stderr
+    for stage in sorted((tmp_path / "full").glob("stage_*.onnx")):
+        assert (tmp_path / "minimal" / stage.name).read_bytes() == stage.read_bytes()
+    for change, message in [
+        (lambda d: d["stages"][0].pop("device"), "stages[0].device must be a device name"),
+        (lambda d: d["stages"][0].update(nodes="Conv_0"), "stages[0].nodes must be a list"),
+        (lambda d: d.update(stages=[]), "stages is empty"),
+    ]:
+        (tmp_path / "bad.json").write_text(plan.read_text())
+        _rewrite(tmp_path / "bad.json", change)
+        bad = run_placer("split", model, tmp_path / "bad.json", "-o", tmp_path / "bad")
+        assert bad.exit_code == 2 and message in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_a_folded_weight_goes_with_every_stage_that_reads_it(run_placer, tmp_path) -> None:
     """su = Unsqueeze(s) is read in both stages: each makes it from its own copy of s.
 
