@@ -472,12 +472,22 @@ def evaluate_plan(
         document = load_plan_document(plan)
         placement = parse_plan(document, problem, str(plan))
     result = replace(from_plan(problem, placement, 0.0), notes=problem.notes)
+    if not result.evaluation.contiguous:
+        result = replace(result, notes=(*result.notes, NOT_CONTIGUOUS))
     claim = recorded_claim(document, result)
     if claim is not None:
         result = replace(result, notes=(*result.notes, claim))
     if not bound:
         return result
     return replace(result, lower_bound=proven_bound(problem, None, contiguous=False))
+
+
+#: ``evaluate``'s note on a plan whose stages form no pipeline.
+NOT_CONTIGUOUS = (
+    "the plan is not contiguous: data flows from a device back to one that feeds it, so "
+    "its stages form no pipeline; its max-load is that of a --no-contiguous plan, and "
+    "split and run refuse it"
+)
 
 
 def _plan_document(plan: str | Path) -> Any:

@@ -182,6 +182,27 @@ def test_evaluate_says_it_searched_nothing_and_what_the_plan_file_claims(run_pla
     assert "(within 10.00% of this plan)" in bounded
 
 
+def test_evaluate_says_when_a_plan_forms_no_pipeline(run_placer, tmp_path):
+    """A hand-edited plan whose data flows back to a device that feeds it is costed (as a
+    --no-contiguous plan is), and ``evaluate`` says so: its table looks like any other."""
+    plan = tmp_path / "plan.json"
+    assert run_placer("place", MOBILENET, "--solver", "dp", "-o", plan).exit_code == 0
+    clean = run_placer("evaluate", MOBILENET, plan)
+    assert clean.exit_code == 0 and "not contiguous" not in clean.stdout
+
+    def first_op_to_the_last_stage(document):
+        stages = document["stages"]
+        stages[-1]["nodes"].append(stages[0]["nodes"].pop(0))
+
+    _rewrite(plan, first_op_to_the_last_stage)
+    edited = run_placer("evaluate", MOBILENET, plan, "--format", "json")
+    assert edited.exit_code == 0, edited.stderr
+    document = json.loads(edited.stdout)
+    assert document["contiguous"] is False
+    assert any(note.startswith("the plan is not contiguous") for note in document["notes"])
+    assert "note: the plan is not contiguous" in run_placer("evaluate", MOBILENET, plan).stdout
+
+
 def test_a_file_given_in_the_wrong_place_is_named_for_what_it_is(run_placer, tmp_path):
     """Arguments swapped, or a plan given as the model: one line that says what the file
     is (a fresh-clone audit got 'not UTF-8 text' and 'missing field maxSizePerFPGA')."""
