@@ -43,11 +43,12 @@ def explanations(result: PlacementResult) -> list[str]:
     for stage in cpu_stages(result):
         head = f"{stage.device} holds {stage.holds} ({t(stage.load)})"
         onto = f"onto {stage.neighbour}'s stage"
+        they = "it" if stage.holds == "1 op" else "they"
         if not stage.fits:
             need, cap = format_bytes(stage.memory_bytes), format_bytes(stage.memory_cap_bytes)
-            why = f"moved {onto} they would not fit ({need}, over its {cap})"
+            why = f"moved {onto} {they} would not fit ({need}, over its {cap})"
         elif stage.moved_max_load > stage.max_load:
-            why = (f"moved {onto} they would raise the max-load from {t(stage.max_load)} "
+            why = (f"moved {onto} {they} would raise the max-load from {t(stage.max_load)} "
                    f"to {t(stage.moved_max_load)}")  # fmt: skip
         else:
             why = (f"moved {onto} the max-load would be {t(stage.moved_max_load)}, no higher: "
@@ -74,9 +75,12 @@ def _single_op_bottleneck(result: PlacementResult) -> str:
     name = problem.ops[next(i for i in ops if not problem.ops[i].backward)].name
     what = f"{name} ({layers})" if layers and layers != name else name
     device = problem.devices[bottleneck.device].name
-    return (f"{unused} of {problem.total_devices} devices unused: the bottleneck {device} "
-            f"holds a single op, {what}, that no split divides, so more stages cannot "
-            "lower the max-load")  # fmt: skip
+    used = len(evaluation.stages)
+    # (not "k of n unused": a tiny model's problem counts no more devices of a kind than
+    # it has ops, fewer than the cluster has)
+    return (f"only {used} device{'' if used == 1 else 's'} hold{'s' if used == 1 else ''} a "
+            f"stage: the bottleneck {device} holds a single op, {what}, that no split "
+            "divides, so more stages cannot lower the max-load")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ def test_unused_devices_are_explained_when_one_op_bounds_the_plan() -> None:
     solved = _solved(problem, (0, 0, 1), bound=9.0)
     result = from_solve(problem, solved, 9.0)
     assert explanations(result) == [
-        "1 of 3 devices unused: the bottleneck gpu:1 holds a single op, op2, that no split "
-        "divides, so more stages cannot lower the max-load"
+        "only 2 devices hold a stage: the bottleneck gpu:1 holds a single op, op2, that no "
+        "split divides, so more stages cannot lower the max-load"
     ]
     assert result.to_dict()["explanations"] == explanations(result)
     # a bottleneck of two ops: nothing to say
