@@ -869,8 +869,8 @@ def profile(model: str, output: str, **kwargs) -> None:
     total = sum(seconds for _, seconds in measured.seconds)
     click.echo(
         f"wrote {printable(output)}: {len(measured.seconds):,} of {measured.ops:,} ops, "
-        f"{total * 1e3:.4g} ms in all of a {measured.run_seconds * 1e3:.4g} ms run (median "
-        f"of {how.repeat}), profiled in {took:.1f} s",
+        f"{total * 1e3:.4g} ms in all (each op's median of {how.repeat} runs; a whole run "
+        f"took {measured.run_seconds * 1e3:.4g} ms, their median), profiled in {took:.1f} s",
         err=True,
     )
     for note in measured.notes:

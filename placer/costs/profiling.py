@@ -395,7 +395,7 @@ def _feeds(main: GraphProto, shapes: Mapping[str, tuple[int, ...]], path: Path) 
         if value.name not in shapes or elem_type in (0, TensorProto.STRING):
             raise InputError(
                 f"{path}: input {printable(value.name)} is not a numeric tensor; placer "
-                "profile feeds random tensors only"
+                "feeds the model random numeric tensors only (profile and run)"
             )
         shape = shapes[value.name]
         dtype = tensor_dtype_to_np_dtype(elem_type)

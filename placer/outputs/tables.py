@@ -332,7 +332,7 @@ def render_summary(summary, console: Console) -> None:
     for op_type, count in summary.op_histogram:
         ops.add_row(markup_safe(op_type), str(count))
     console.print(ops)
-    _title(console, "dearest ops")
+    _title(console, "ops with the most FLOPs")
     dear = Table()
     _column(dear, "node")
     _column(dear, "op type")
