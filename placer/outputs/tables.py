@@ -426,6 +426,10 @@ def render_comparison(comparison, console: Console) -> None:
             console.print(Text(f"{printable(row.solver)}: {printable(row.error)}", style="yellow"))
 
 
+#: ``placer run`` explains a measured period this much longer than its slowest stage.
+OUTSIDE_STAGES = 0.05
+
+
 def render_run(report, console: Console) -> None:
     """Print ``placer run``'s measurements against the prediction (a
     :class:`placer.runtime.runner.RunReport`): a row per stage, the bottleneck marked, then the
@@ -466,6 +470,18 @@ def render_run(report, console: Console) -> None:
     clear = "" if report.bottleneck_clear else " (predicted loads within 5% of each other)"
     console.print(f"bottleneck: predicted {markup_safe(predicted)}, measured "
                   f"{markup_safe(measured)}: {same}{clear}")  # fmt: skip
+    if report.outside > OUTSIDE_STAGES:
+        slowest = max(stage.measured for stage in report.stages)
+        processes = len(report.stages) + 1
+        cores = (f"; {report.cores} core{'' if report.cores == 1 else 's'} here for "
+                 f"{processes} processes (the stages and the coordinator)"
+                 if report.cores else "")  # fmt: skip
+        console.print(
+            f"note: a microbatch left the pipeline every {report.period * 1e3:.4g} ms, "
+            f"{100 * report.outside:.0f}% more than its slowest stage's {slowest * 1e3:.4g} ms "
+            f"of receiving, computing and sending: the stages waited outside them (for the "
+            f"coordinator, or for a core{cores})"
+        )
     if report.check_error is not None:
         console.print(f"--check: outputs within {report.check_error:.3g} (scaled) of the whole "
                       "model's")  # fmt: skip

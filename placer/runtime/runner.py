@@ -105,10 +105,25 @@ class RunReport:
     stages: tuple[StageRun, ...]
     wall_seconds: float
     check_error: float | None = None  # largest scaled difference from the whole model
+    cores: int = 0  # cores this process may run on (0: not known)
 
     @property
     def measured_bottleneck(self) -> str:
         return max(self.stages, key=lambda s: s.measured).device
+
+    @property
+    def period(self) -> float:
+        """Seconds between microbatches leaving the pipeline, measured."""
+        measured = self.measured_throughput
+        return self.samples_per_step / measured if measured > 0 else 0.0
+
+    @property
+    def outside(self) -> float:
+        """How much longer the measured period is than the slowest stage's measured
+        receive, compute and send: time the stages spent outside all three (waiting for
+        the coordinator, or for a core), as a share of that stage's time."""
+        slowest = max((s.measured for s in self.stages), default=0.0)
+        return self.period / slowest - 1.0 if slowest > 0 and self.period > 0 else 0.0
 
     @property
     def throughput_error(self) -> float:
@@ -151,6 +166,9 @@ class RunReport:
             },
             "throughput_error": self.throughput_error,
             "bottleneck_clear": self.bottleneck_clear,
+            "seconds_per_microbatch": self.period,
+            "outside_stages": self.outside,
+            "cores": self.cores,
             "check": (
                 None if self.check_error is None
                 else {"max_scaled_difference": self.check_error}
@@ -336,6 +354,7 @@ def run_plan(
         stages=tuple(runs),
         wall_seconds=wall,
         check_error=check_error,
+        cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0,
     )
 
 

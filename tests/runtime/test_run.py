@@ -218,3 +218,29 @@ def test_killed_stage_and_ctrl_c_from_outside(run_placer, cluster, tmp_path) -> 
     assert time.monotonic() - sent < 1.0  # README: within a second
     time.sleep(0.3)
     assert _alive(stages) == []
+
+
+def test_run_says_when_the_stages_waited_outside_their_work() -> None:
+    """A pipeline whose microbatches leave further apart than its slowest stage's
+    receiving, computing and sending take (processes sharing cores, a slow coordinator)
+    gets a line saying how much, and the cores it had; a run at its stages' pace none."""
+    from rich.console import Console
+
+    from placer.outputs.tables import render_run
+    from placer.runtime.runner import RunReport, StageRun
+
+    stages = (StageRun("cpu:0", 0.137, 0.001, 0.136, 0.0, 0.136),
+              StageRun("cpu:1", 0.138, 0.001, 0.137, 0.0, 0.137))  # fmt: skip
+
+    def shown(throughput: float) -> str:
+        report = RunReport("m.onnx", 2, 32, 4, 14.5, 14.5, "cpu:1", throughput, stages, 3.0,
+                           cores=2)  # fmt: skip
+        console = Console(record=True, width=1000)
+        render_run(report, console)
+        assert report.to_dict()["seconds_per_microbatch"] == pytest.approx(2 / throughput)
+        return console.export_text()
+
+    slow = shown(2 / 0.159)  # a microbatch every 159 ms, against 138 ms of work
+    assert "every 159 ms, 15% more than its slowest stage's 138 ms" in slow
+    assert "2 cores here for 3 processes" in slow
+    assert "waited outside" not in shown(2 / 0.139)
