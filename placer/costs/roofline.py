@@ -542,14 +542,9 @@ def _bias_sweep(node: GraphNode, group: DeviceGroup, options: CostOptions,
     56x56 took 2.5 and 0.8 ms more with a bias than without, their outputs 38.5 and
     14.5 MB at 16.6 GB/s.  0 in the runtime's optimised graph (its blocked kernels add
     the bias as they write), on accelerators, and for a backward pass."""
-    if (
-        backward
-        or options.fusion is not Fusion.NONE
-        or group.device_class is not DeviceClass.CPU
-        or node.op_type != "Conv"
-    ):
+    if backward or options.fusion is not Fusion.NONE or group.device_class is not DeviceClass.CPU:
         return 0.0
-    return node.product_shape.bias_bytes
+    return node.product_shape.bias_bytes  # 0 but for such a convolution
 
 
 def _layout_conversion(node: GraphNode, group: DeviceGroup, options: CostOptions,

@@ -153,11 +153,6 @@ def _check_batch_applies(path: Path, inputs, batch_size: int, given) -> None:
     while the throughput counted ``batch_size`` samples a step."""
     if given:
         return
-    if batch_size > 1 and all(_rank(value) == 0 for value in inputs):
-        raise ModelLoadError(
-            f"{path}: --batch-size {batch_size} changes nothing: no input of the model has "
-            "an axis to take it (its inputs are scalars, or it has none)"
-        )
     fixed = []
     for value in inputs:
         tensor_type = value.type.tensor_type
@@ -168,7 +163,12 @@ def _check_batch_applies(path: Path, inputs, batch_size: int, given) -> None:
             return  # the batch fills this input's leading dim
         fixed.append((value.name, [d.dim_value if d.HasField("dim_value") else None
                                    for d in dims]))  # fmt: skip
-    if not fixed:
+    if not fixed:  # every input a scalar (the loop returns at any that takes the batch)
+        if batch_size > 1:
+            raise ModelLoadError(
+                f"{path}: --batch-size {batch_size} changes nothing: no input of the model "
+                "has an axis to take it (its inputs are scalars, or it has none)"
+            )
         return
     name, dims = fixed[0]
     shown = ",".join("?" if d is None else str(d) for d in dims)
@@ -178,12 +178,6 @@ def _check_batch_applies(path: Path, inputs, batch_size: int, given) -> None:
         f"batch of {dims[0]} ({shown}); pass --input-shape {name}={wanted} to cost "
         "another batch"
     )
-
-
-def _rank(value) -> int:
-    """Dims of graph input ``value`` (0 for a scalar or an unknown shape)."""
-    tensor_type = value.type.tensor_type
-    return len(tensor_type.shape.dim) if tensor_type.HasField("shape") else 0
 
 
 def _resolved_dims(path: Path, inputs, batch_size: int, given, symbols) -> dict[str, list[int]]:

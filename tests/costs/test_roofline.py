@@ -488,13 +488,8 @@ devices:
     assert view == pytest.approx(1e-6)  # aliased: the dispatch alone
 
 
-def test_on_a_cpu_an_op_writing_a_fresh_buffer_streams_from_memory_whatever_its_size() -> None:
-    """A model's non-in-place elementwise ops meet cold lines (their output's, and
-    operands written long before): on a CPU they stream at the memory's bandwidth even
-    where their traffic fits the cache; an in-place activation and data movement keep the
-    cache's."""
-    cluster = parse_cluster(
-        """
+#: A CPU with a 1 MiB cache 10 times as fast as its memory.
+_CACHED_CPU = """
 devices:
   - name: cpu
     class: cpu
@@ -504,9 +499,15 @@ devices:
     cache: {size: 1MiB, bandwidth: 100GB/s}
     efficiency: {default: 1.0, memory: 0.8, movement: 0.5}
     overhead: 1us
-""",
-        "cpu.yaml",
-    )
+"""
+
+
+def test_on_a_cpu_an_op_writing_a_fresh_buffer_streams_from_memory_whatever_its_size() -> None:
+    """A model's non-in-place elementwise ops meet cold lines (their output's, and
+    operands written long before): on a CPU they stream at the memory's bandwidth even
+    where their traffic fits the cache; an in-place activation and data movement keep the
+    cache's."""
+    cluster = parse_cluster(_CACHED_CPU, "cpu.yaml")
     nodes = (
         GraphNode("add", "Add", 1e3, 8e3, 4e3, 0, 0.0, 4e3, True),  # 12 kB
         GraphNode("relu", "Relu", 1e3, 4e3, 4e3, 0, 0.0, 4e3, True, in_place=True),
@@ -527,19 +528,6 @@ devices:
         "efficiency: {default: 1.0, memory: 0.8}, overhead: 1us}]", "gpu.yaml")  # fmt: skip
     add = build_problem(graph, gpu, CostOptions(fusion=Fusion.NONE)).ops[0].latency[0]
     assert add == pytest.approx(12e3 / (100e9 * 0.8) + 1e-6)
-
-
-_CACHED_CPU = """
-devices:
-  - name: cpu
-    class: cpu
-    peak_flops: 100GFLOPS
-    memory: 16GiB
-    memory_bandwidth: 10GB/s
-    cache: {size: 1MiB, bandwidth: 100GB/s}
-    efficiency: {default: 1.0, memory: 0.8}
-    overhead: 1us
-"""
 
 
 def _conv_latencies(shapes: list[ProductShape], device: str = "cpu", backward: bool = False,
