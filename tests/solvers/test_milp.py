@@ -392,6 +392,35 @@ def test_a_backend_is_asked_to_stop_a_grace_before_the_deadline(monkeypatch) -> 
     assert seen["timeLimit"] <= options.deadline - 1.0 - seen["at"] + 0.05
 
 
+def test_a_model_built_too_late_to_hand_over_answers_with_its_start(monkeypatch) -> None:
+    """Handing a model to the backend and reading it back cannot be interrupted (5.4 s
+    past the deadline for Llama's training MILP, built in 15 s): when the building
+    leaves less than half its own time, the start is the answer, before the deadline."""
+    import placer.solvers.milp.solve as milp_solve
+
+    problem, start = hard()
+    real = milp_solve._build
+    began = time.monotonic()
+    deadline = began + 3.0
+
+    def slow(job):
+        model = real(job)
+        time.sleep(max(0.0, deadline - 0.5 - time.monotonic()))  # "built" in about 2.5 s
+        return model
+
+    def no_backend(*args, **kwargs):
+        raise AssertionError("the backend ran with too little time left")
+
+    monkeypatch.setattr(milp_solve, "_build", slow)
+    monkeypatch.setattr(milp_solve, "run_backend", no_backend)
+    result = solve_milp(problem, SolverOptions(warm_start=start.placement, deadline=deadline))
+    assert time.monotonic() < deadline
+    assert result.placement == start.placement
+    assert result.objective == pytest.approx(start.objective)
+    assert "too few to hand it to the backend" in result.notes[0]
+    check_claim(problem, result)
+
+
 def test_cbc_is_held_to_the_deadline() -> None:
     """CBC's preprocessing ignores its time limit (16 s under 1 s on BERT-L12): placer
     kills it at the deadline (its own limit ends a grace earlier) and answers with the
