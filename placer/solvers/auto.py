@@ -76,9 +76,13 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         why = "milp: the DP gave up and no linear order fits the memory caps"
         return _choose(milp, why, started)
     if options.contiguous and dp.optimal:
-        return _choose(dp, "dp: the exact DP finished within its limits", started)
+        return _choose(dp, _why_optimal(dp), started)
     if options.contiguous and dp.bracketed:
         why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
+        return _after_bracket(problem, dp, options, time_limit, started, why)
+    if options.contiguous and dp.bound_source is BoundSource.DP_RELAXED:
+        why = (f"dp: the DP gave up ({dp.gave_up}); without its widest blocks it proves "
+               f"its plan within {dp.gap:.2%} of the optimum")
         return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.lower_bound is not None:
         why = f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the optimum"
@@ -116,6 +120,15 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
                        started)  # fmt: skip
     return _choose(milp, f"milp: {why}; warm-started from the DP's plan, it found a better one",
                    started)  # fmt: skip
+
+
+def _why_optimal(dp: SolveResult) -> str:
+    """Why the DP's plan is proven optimal: its exact DP, or the DP without the blocks
+    that widened the graph (:mod:`placer.solvers.dp.relax`)."""
+    if dp.bound_source is BoundSource.DP_RELAXED:
+        return (f"dp: the DP gave up ({dp.gave_up}); without its widest blocks it proves its "
+                "plan optimal")
+    return "dp: the exact DP finished within its limits"
 
 
 #: Certified gap under which auto keeps the DP's bracketed plan without the MILP.

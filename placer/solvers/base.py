@@ -105,6 +105,8 @@ class BoundSource(str, Enum):
     DP_LINKS = "dp links"
     #: the exact DP over the splits within a bound below the plan (it found none)
     DP_PRUNED = "dp pruned"
+    #: the DP on the graph without its widest blocks (:mod:`placer.solvers.dp.relax`)
+    DP_RELAXED = "dp relaxed"
     #: the MILP's dual bound, which starts from its LP relaxation
     MILP_DUAL = "milp dual"
 

@@ -705,3 +705,99 @@ def count_pairs(sample, stages, cap, bound, pruning, states):
                     continue
             top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
     return counts
+
+
+class Absorbing(NamedTuple):
+    """What :func:`absorb_range` charges: a run's :class:`RunArrays` (one mask), and
+    ``absorb_k``, the piecewise-linear function through ``(xs[k], ys[k])``."""
+
+    run: RunArrays
+    xs: np.ndarray
+    ys: np.ndarray
+
+
+@njit(cache=True)
+def absorb_range(lo, hi, stages, absorbing, table, call_pairs):  # noqa: C901, PLR0915
+    """Fill ``dp[:, lo:hi]`` with the least ``-Σ absorb_k(bound - charge)`` over the
+    stages of a split of each ideal on exactly the counts of each state, every stage
+    charged at most ``run.bound`` (``absorbing``: :class:`Absorbing`): ``absorb_k(S)`` is
+    what a device of kind ``k`` with ``S`` to spare can take of the blocks left out
+    (:func:`placer.solvers.dp.relax.slack_bound`).  The charges are those of
+    :func:`dp_range` with one mask (``weights[:, 0]``).
+
+    Walks the sub-ideals down the lattice like :func:`dp_range`, not below a stage whose
+    latency exceeds the bound on every kind; no work windows (the lattices this runs on
+    are small).  Returns the pairs visited and the ideal to resume from, as
+    :func:`dp_range` does.
+    """
+    run, xs, ys = absorbing.run, absorbing.xs, absorbing.ys
+    lattice = stages.lattice
+    bits, sub_start, sub_items = lattice.bits, lattice.sub_start, lattice.sub_items
+    lat, unsup, size = stages.lat, stages.unsup, stages.size
+    strides, counts = run.states.strides, run.states.counts
+    cap, pays, bound = run.cap, run.pays, run.bound
+    h_start, h_members = run.cuts.h_start, run.cuts.h_members
+    cut_start, cut_items = run.cuts.cut_start, run.cuts.cut_items
+    weights, h_mem, cut_total = run.weights, run.memory, run.cut_total
+    dp, stamp, stack = table.dp, table.stamp, table.stack
+    n_states = dp.shape[0]
+    n_kinds = lat.shape[0]
+    cost = np.empty(n_kinds)
+    comm = np.empty(n_kinds)
+    pairs = 0
+    for i in range(lo, hi):
+        if pairs >= call_pairs:
+            return pairs, i
+        if i == 0:
+            dp[0, 0] = 0.0
+            continue
+        stamp[i] = i
+        top = _push_subs(sub_start, sub_items, stamp, stack, 0, i)
+        while top > 0:
+            top -= 1
+            j = stack[top]
+            pairs += 1
+            stage_size = size[i] - size[j]
+            alive = False
+            for k in range(n_kinds):
+                c = lat[k, i] - lat[k, j]
+                if c > bound:
+                    cost[k] = np.inf
+                    continue
+                alive = True
+                if unsup[k, i] - unsup[k, j] > 0 or stage_size > cap[k]:
+                    cost[k] = np.inf
+                else:
+                    cost[k] = c
+            if not alive:
+                continue  # every smaller sub-ideal's stage is longer still
+            extra = 0.0
+            for k in range(n_kinds):
+                comm[k] = cut_total[k, 0, j]
+            for q in range(cut_start[i], cut_start[i + 1]):
+                h = cut_items[q]
+                in_i, in_j = _members_in(bits, i, j, h_start, h_members, h)
+                if in_j < in_i:
+                    extra += h_mem[h]
+                sign = int(in_j < in_i) - int(in_j > 0)
+                if sign != 0:
+                    for k in range(n_kinds):
+                        comm[k] += weights[k, 0, h] * sign
+            for k in range(n_kinds):
+                ck = cost[k]
+                if ck == np.inf or stage_size + extra > cap[k]:
+                    continue
+                if pays[k]:
+                    ck += comm[k]
+                if ck > bound:
+                    continue
+                stride = strides[k]
+                add = -np.interp(bound - ck, xs[k], ys[k])
+                for s in range(n_states):
+                    if (s // stride) % (counts[k] + 1) == 0:
+                        continue
+                    cand = dp[s - stride, j] + add
+                    if cand < dp[s, i]:
+                        dp[s, i] = cand
+            top = _push_subs(sub_start, sub_items, stamp, stack, top, j)
+    return pairs, hi

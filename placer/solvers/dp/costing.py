@@ -105,6 +105,18 @@ def costings(problem: Problem, blocks: BlockGraph) -> list[Costing]:
     return [_with_covers(run, blocks) for run in _transfer_costings(problem, blocks)]
 
 
+def lowest(problem: Problem, blocks: BlockGraph) -> Costing:
+    """One run, counts "at most" and one mask, that charges every stage of every
+    placement at most what the evaluator charges it: the exact charges where the links
+    are alike, else each kind's fastest link."""
+    counts = np.array([kind.count for kind in problem.kinds], dtype=np.int64)
+    if blocks.exact_communication:
+        run = Costing(Role.EXACT, counts, True, 0, blocks.hyperedges, blocks.weights[:, None, :])
+    else:
+        run = _one_bracket(problem, blocks, counts)[1]
+    return _with_covers(run, blocks)
+
+
 def _with_covers(run: Costing, blocks: BlockGraph) -> Costing:
     """``run`` with the side computations' covers appended as phantom hyperedges."""
     if not blocks.covers:

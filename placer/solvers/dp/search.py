@@ -53,11 +53,12 @@ from placer.solvers.blocks import BlockGraph, contract
 from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.bracket import Bracket, bracket
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
-from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of
+from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of, lowest
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
 from placer.solvers.dp.neighbours import NeighbourRun, neighbour_run, solve_neighbours
 from placer.solvers.dp.polish import polish
 from placer.solvers.dp.refine import refined_plans
+from placer.solvers.dp.relax import Relaxation, relaxation_bound
 from placer.solvers.dp.windows import Pruning, pruning
 from placer.solvers.feasibility import check_feasible, explain_infeasible
 from placer.util.interrupts import deferred_interrupt
@@ -104,6 +105,10 @@ _SAMPLE = 256  # ideals sampled for that estimate
 #: Seconds :meth:`_Search.polish` may take at most, and its share of the time left.
 POLISH_SECONDS = 5.0
 POLISH_SHARE = 0.15
+#: Seconds the DP without the widest blocks (:mod:`placer.solvers.dp.relax`) may take
+#: without a time limit, and its share of the time left under one.
+RELAX_SECONDS = 20.0
+RELAX_SHARE = 0.5
 
 
 def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveResult:
@@ -175,6 +180,7 @@ class _Search:
         self.notes: list[str] = []
         self.best = _Best(problem)
         self.polished: Placement | None = None  # the last plan polish found no move from
+        self.relaxation: Relaxation | None = None  # the bound of the DP without wide blocks
         # where links differ, the DP that knows its stages' neighbours replaces the
         # subsets' upper and lower runs over the ideals (not along linear orders)
         self.neighbour = None
@@ -236,8 +242,25 @@ class _Search:
             hint = "the ideals' tables would not fit in memory"
         self.linear_orders()
         self.narrowed()
+        self.relaxed()
         self.refined()
         return self.fallback(why, hint)
+
+    def relaxed(self) -> None:
+        """Where the exact DP will not run: a proven bound from the DP on the graph
+        without the blocks that widen it (:mod:`placer.solvers.dp.relax`), and its plan
+        with them put back."""
+        options = self.options
+        if options.out_of_time():
+            return
+        left = options.seconds_left()
+        seconds = RELAX_SECONDS if left is None else RELAX_SHARE * left
+        within = replace(options, deadline=time.monotonic() + seconds)
+        found = relaxation_bound(self.problem, self.blocks, within, _narrow_only, _absorbing,
+                                 self.best.value)  # fmt: skip
+        if found is not None:
+            self.best.offer(found.placement)
+            self.relaxation = found
 
     def over(self, lattice: Lattice) -> SolveResult:
         """The answer over the ideals of ``lattice``: the exact runs where their pairs
@@ -492,11 +515,26 @@ class _Search:
                 f"no placement found: {why} for the exact DP ({hint}), and no linear order "
                 "of the graph fits the devices' memory"
             )
+        relaxation = self.relaxation
+        if relaxation is None:
+            self.notes.append(
+                f"{why}: fell back to the DP over linear orders and a narrowed graph (not "
+                f"proven optimal; {hint})"
+            )
+            return self.result(False, gave_up=why)
+        self.polish(relaxation.lower)
+        lower = min(relaxation.lower, self.best.value)
+        self.stats["contiguous_lower_bound"] = lower
+        self.stats["relaxed_blocks"] = relaxation.dropped
+        proven = self.best.value <= lower * (1 + 1e-9) + 1e-15
+        claim = "optimal" if proven else (
+            f"within {relative_gap(self.best.value, lower):.2%} of the optimum")
         self.notes.append(
-            f"{why}: fell back to the DP over linear orders and a narrowed graph (not proven "
-            f"optimal; {hint})"
+            f"{why}: fell back to linear orders, a narrowed graph and the graph without its "
+            f"{relaxation.dropped} widest blocks ({relaxation.share:.1%} of the work), whose "
+            f"DP proves the plan {claim}" + ("" if proven else f" ({hint})")
         )
-        return self.result(False, gave_up=why)
+        return self.result(proven, lower, gave_up=why, bound_source=BoundSource.DP_RELAXED)
 
     def polish(self, lower: float) -> None:
         """Where the best plan does not meet the proven bound ``lower``, the plan of
@@ -566,6 +604,75 @@ class _Search:
 
 def _unrefined(problem: Problem, options: SolverOptions) -> SolveResult:
     return _solve(problem, options, refine=False)
+
+
+def _absorbing(problem: Problem, options: SolverOptions):
+    """Where ``problem``'s ideals fit, ``(absorbed, used)``: ``used[s, k]`` the devices
+    of kind ``k`` that count state ``s`` uses, and ``absorbed(bound, xs, ys)`` the least
+    ``-Σ absorb_k(bound - charge)`` over the stages of the contiguous placements on
+    exactly those devices whose stages are each charged at most ``bound``, per state
+    (``inf`` where there is none; the charges of
+    :func:`~placer.solvers.dp.costing.lowest`, at most the evaluator's; ``absorb_k`` the
+    piecewise-linear function through ``(xs[k], ys[k])``), or None once ``options``'
+    deadline passed; None where the ideals do not fit.  For
+    :func:`placer.solvers.dp.relax.slack_bound`."""
+    blocks = contract(problem)
+    lattice = _ideal_lattice(blocks, options.max_ideals, options)
+    if lattice is None:
+        return None
+    stages = _Stages(blocks, lattice)
+    run = lowest(problem, blocks)
+    try:
+        cuts, weights, cut_total = stages.charged(run.hyperedges, run.weights,
+                                                  options.out_of_time)  # fmt: skip
+    except OutOfTime:
+        return None
+    states = States.of(run.counts)
+    pays = weights.reshape(len(run.counts), -1).any(axis=1)
+    cap = capacity(problem, run.counts)
+    n = lattice.bits.shape[0]
+    unpruned = pruning(blocks.latency, stages.sums.lat, run.counts, states.strides, math.inf)
+    used = (np.arange(states.n_states)[:, None] // states.strides[None, :]) % (run.counts + 1)
+
+    def absorbed(bound: float, xs: np.ndarray, ys: np.ndarray) -> np.ndarray | None:
+        arrays = kernels.RunArrays(states, cap, pays, False, cuts, weights, run.memory,
+                                   cut_total, bound, unpruned)  # fmt: skip
+        absorbing = kernels.Absorbing(arrays, xs, ys)
+        table = kernels.DPTable(
+            np.full((states.n_states, n), np.inf),
+            np.full((states.n_states, n), -1, dtype=np.int32),
+            np.full((states.n_states, n), -1, dtype=np.int8),
+            np.full(n, -1, dtype=np.int64),
+            np.empty(n, dtype=np.int64),
+        )
+        lo = 0
+        while lo < n:
+            if options.out_of_time():
+                return None
+            with deferred_interrupt():
+                _, lo = kernels.absorb_range(lo, n, stages.sums, absorbing, table, _CALL_PAIRS)
+        return table.dp[:, n - 1].copy()
+
+    return absorbed, used
+
+
+def _narrow_only(problem: Problem, options: SolverOptions) -> SolveResult | None:
+    """The DP's answer where its ideals fit (exact, or bracketed where their pairs do
+    not), None where they do not or it finds no placement: a subproblem's bound for
+    :func:`placer.solvers.dp.relax.relaxation_bound`, without the fallbacks of a graph
+    too wide."""
+    try:
+        search = _Search(problem, options)
+        if _is_chain(search.blocks):
+            swept = search.chain()
+            if swept is not None:
+                return swept
+        lattice = _ideal_lattice(search.blocks, search.max_ideals, options)
+        if lattice is None:
+            return None
+        return search.over(lattice)
+    except (InfeasiblePlacement, NoPlacementFound, SearchGaveUp):
+        return None
 
 
 def _counts_within_states(problem: Problem) -> list[int]:

@@ -1,0 +1,351 @@
+"""A proven bound where the ideals are too many: the exact DP on the graph without its
+widest blocks.
+
+A few blocks can make a graph's ideals explode: T5's cross-attention projects the
+encoder's output once per decoder layer, and each projection may run anywhere between
+the encoder's end and its own layer, so every subset of them that has run is another
+ideal at every point of the decoder.  Taken out, the graph is narrow again and the exact
+DP solves it in a second.
+
+**Dropping blocks is a relaxation.**  Let ``Q`` be ``P`` without some blocks (their ops,
+their edges, their transfers and their memory; a side computation keeps the readers
+that remain).  Take any contiguous placement of ``P``, a chain of ideals ``I_0 ⊆ ... ⊆
+I_s``, and restrict it to ``Q``'s ops.  Each ``I_t ∩ Q`` is an ideal of ``Q`` (``Q``'s
+pipeline arcs are ``P``'s between kept ops, so a kept op's kept predecessors are in
+every ideal of ``P`` that holds it), so the restriction is a contiguous placement of
+``Q`` on the same devices.  Every device's load in it is at most its load under ``P``:
+it computes a subset of the ops, holds a subset of the bytes, recomputes side
+computations for a subset of readers, and each transfer it pays (a tensor crossing its
+boundary) also crosses it under ``P``.  So the optimum of ``Q`` is at most the max-load
+of every contiguous placement of ``P``: a lower bound on ``P``'s optimum, proven by any
+bound the DP proves on ``Q`` (its optimum where it is exact, its bracket otherwise).
+
+The blocks dropped are those incomparable with the most others (no path joins them):
+the ones whose positions multiply the ideals.  The bound lacks their work (a few percent
+of it on T5); :func:`slack_bound` counts it back in, as the fractional knapsack
+(Dantzig [1]_) each device can still pack into the time its stage leaves under a
+candidate max-load.  The subproblem's plan, with each dropped block put back on the
+least loaded device its neighbours allow, is a plan of ``P`` too.
+
+References
+----------
+.. [1] Dantzig (1957). Discrete-Variable Extremum Problems. Operations Research 5(2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from placer.problem import Placement, Problem
+from placer.solvers.base import SolveResult, SolverOptions
+from placer.solvers.blocks import BlockGraph
+
+#: Shares of the blocks a block must be incomparable with to be dropped.
+SHARES = (0.15, 0.25, 0.35, 0.5)
+#: Most of the work (each block at its cheapest kind) the dropped blocks may carry: past
+#: it the bound is too weak to be worth its time.
+MAX_DROPPED_WORK = 0.2
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """What :func:`relaxation_bound` found: a ``lower`` bound on the contiguous optimum,
+    the ``dropped`` blocks' count and ``share`` of the work, and the subproblem's plan
+    put back together (None where it could not be)."""
+
+    lower: float
+    dropped: int
+    share: float
+    placement: Placement | None
+
+
+def incomparable(blocks: BlockGraph) -> np.ndarray:
+    """For each block, how many other blocks no path of the block DAG joins it with.
+
+    Bitsets of descendants and ancestors, one Python integer per block: O(m · arcs / 64)
+    word operations for m blocks.
+    """
+    m = blocks.n_blocks
+    succ: list[list[int]] = [[] for _ in range(m)]
+    pred: list[list[int]] = [[] for _ in range(m)]
+    for u, v in blocks.edges.tolist():
+        succ[u].append(v)
+        pred[v].append(u)
+    order = _order(m, succ, pred)
+    below = [0] * m
+    above = [0] * m
+    for u in reversed(order):
+        bits = 1 << u
+        for v in succ[u]:
+            bits |= below[v]
+        below[u] = bits
+    for u in order:
+        bits = 1 << u
+        for v in pred[u]:
+            bits |= above[v]
+        above[u] = bits
+    return np.array([m - (below[b] | above[b]).bit_count() for b in range(m)], dtype=np.int64)
+
+
+def _order(m: int, succ: list[list[int]], pred: list[list[int]]) -> list[int]:
+    """A topological order of the blocks (their numbering, unless an arc runs against it)."""
+    if all(u < v for u in range(m) for v in succ[u]):
+        return list(range(m))
+    indegree = [len(p) for p in pred]
+    order = [b for b in range(m) if indegree[b] == 0]
+    for u in order:
+        for v in succ[u]:
+            indegree[v] -= 1
+            if indegree[v] == 0:
+                order.append(v)
+    return order
+
+
+def without_blocks(problem: Problem, blocks: BlockGraph, dropped) -> tuple[Problem, list[int]]:
+    """``(Q, kept)``: ``problem`` without the ops of the ``dropped`` blocks, and the op
+    index in ``problem`` of each op of ``Q``."""
+    gone = np.zeros(len(problem.ops), dtype=bool)
+    for b in dropped:
+        gone[list(blocks.ops_of_block[b])] = True
+    kept = [i for i in range(len(problem.ops)) if not gone[i]]
+    new = {old: i for i, old in enumerate(kept)}
+    edges = tuple((new[u], new[v]) for u, v in problem.edges if u in new and v in new)
+    replicas = []
+    for replica in problem.replicas:
+        readers = tuple(new[r] for r in replica.readers if r in new)
+        if readers:
+            replicas.append(replace(replica, readers=readers))
+    sub = replace(problem, ops=tuple(problem.ops[i] for i in kept), edges=edges,
+                  replicas=tuple(replicas))  # fmt: skip
+    return sub, kept
+
+
+def relaxation_bound(
+    problem: Problem,
+    blocks: BlockGraph,
+    options: SolverOptions,
+    solve: Callable[[Problem, SolverOptions], SolveResult | None],
+    totals: Totals | None = None,
+    upper: float = math.inf,
+) -> Relaxation | None:
+    """The best bound ``solve`` (the DP, exact or bracketing; None where it gives up)
+    proves on ``problem`` without its widest blocks, raised by :func:`slack_bound`
+    (given ``totals`` and the best plan's max-load ``upper``), and the plan it puts back
+    together; None where no subproblem yields one in the time (``options``' deadline).
+
+    The shares of :data:`SHARES` are tried from the most blocks dropped to the fewest:
+    the first subproblems are the narrowest and solve in a second, the later ones keep
+    more of the work and prove more, for as long as the deadline allows.  A share whose
+    blocks carry more than :data:`MAX_DROPPED_WORK` of the work is skipped."""
+    counts = incomparable(blocks)
+    m = blocks.n_blocks
+    work = _cheapest(problem, blocks)
+    total = float(work.sum())
+    best: Relaxation | None = None
+    tried: set[tuple[int, ...]] = set()
+    for share in sorted(SHARES):
+        if options.out_of_time():
+            break
+        dropped = tuple(np.flatnonzero(counts > share * m).tolist())
+        if not dropped or len(dropped) == m or dropped in tried:
+            continue
+        tried.add(dropped)
+        carried = float(work[list(dropped)].sum()) / total if total > 0 else 0.0
+        if carried > MAX_DROPPED_WORK:
+            continue
+        sub, kept = without_blocks(problem, blocks, dropped)
+        found = solve(sub, options)
+        if found is None:
+            continue
+        lower = found.objective if found.optimal else found.lower_bound
+        if lower is None or not lower > 0:
+            continue
+        placement = lift(problem, blocks, dropped, kept, found.placement)
+        if totals is not None and lower < upper:
+            lower = slack_bound(problem, blocks, (dropped, sub), (lower, upper), options, totals)
+        if best is None or lower > best.lower:
+            best = Relaxation(lower, len(dropped), carried, placement)
+    return best
+
+
+#: A function of ``(sub, options)`` giving, where ``sub``'s ideals fit, ``(absorbed,
+#: used)``: ``used[s, k]`` the devices of kind ``k`` count state ``s`` uses, and
+#: ``absorbed(bound, xs, ys)`` per state the least ``-Σ absorb_k(bound - charge)`` over
+#: the stages of the contiguous placements of ``sub`` on exactly those devices whose
+#: stages are each charged at most ``bound`` (charges at most the evaluator's; ``inf``
+#: where there is none; None once the deadline passed); ``absorb_k`` is the
+#: piecewise-linear function through ``(xs[k], ys[k])``.
+Totals = Callable[[Problem, SolverOptions], tuple[Callable, np.ndarray] | None]
+#: :func:`slack_bound` stops once its bound is within this share of the plan's max-load.
+SLACK_PRECISION = 0.002
+
+
+def slack_bound(problem: Problem, blocks: BlockGraph, relaxed: tuple[Sequence[int], Problem],
+                bracket: tuple[float, float], options: SolverOptions,
+                totals: Totals) -> float:  # fmt: skip
+    """A bound at least ``bracket[0]`` (proven already) on ``problem`` that also counts
+    the work of the blocks ``relaxed = (dropped, sub)`` leaves out of ``sub``: the largest
+    max-load ``T`` below ``bracket[1]`` found, by bisection, that no placement reaches.
+
+    A placement of ``problem`` of max-load at most ``T`` restricts to one of ``sub``
+    whose device ``d`` is charged ``L_d <= T`` (0 if it holds no kept block), and ``d``
+    runs the dropped blocks it holds in at most ``T - L_d`` (its load is at least ``L_d``
+    plus their latency).  Measure a dropped block's work by its latency ``w_b`` on its
+    cheapest kind: a device of kind ``k`` with ``S`` to spare holds at most
+    ``absorb_k(S)`` of it, the fractional knapsack of the dropped blocks (value ``w_b``,
+    weight their latency on ``k``), which is concave and piecewise linear.  So
+    ``Σ_b w_b <= Σ_d absorb_k(d)(T - L_d)``, with ``absorb_k(T)`` for a device that holds
+    no kept block: where even the most that placements of ``sub`` with every stage
+    charged at most ``T`` leave room for falls short, no placement of max-load ``T``
+    exists.  The test is monotone in ``T`` (a larger ``T`` allows more placements and
+    more room in each)."""
+    dropped, sub = relaxed
+    lower, upper = bracket
+    found = totals(sub, options)
+    if found is None:
+        return lower
+    absorbed, used = found
+    columns = list(dropped)
+    latency = blocks.latency[:, columns]
+    value = _cheapest(problem, blocks)[columns]
+    needed = float(value.sum())
+    xs, ys = _knapsacks(latency, value)
+    counts = np.array([kind.count for kind in problem.kinds])
+    while upper - lower > SLACK_PRECISION * upper and not options.out_of_time():
+        middle = 0.5 * (lower + upper)
+        stages = absorbed(middle, xs, ys)
+        if stages is None:
+            break
+        idle = np.array([np.interp(middle, xs[k], ys[k]) for k in range(len(counts))])
+        most = float(np.max(-stages + (counts[None, :] - used) @ idle))
+        if most < needed * (1 - 1e-9) - 1e-15:
+            lower = middle  # nothing reaches it: proven
+        else:
+            upper = middle
+    return lower
+
+
+def _knapsacks(latency: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(xs, ys)``, ``(kinds, blocks + 1)``, ``xs`` nondecreasing: the breakpoints of
+    each kind's fractional knapsack of the blocks (time spent, value packed), the blocks
+    taken by value per unit of time, best first, the ones that take no time packed at
+    ``0``; the blocks a kind cannot run are left out (the last breakpoint repeats)."""
+    n_kinds, n = latency.shape
+    xs = np.zeros((n_kinds, n + 1))
+    ys = np.zeros((n_kinds, n + 1))
+    for k in range(n_kinds):
+        time = latency[k]
+        usable = np.isfinite(time)
+        free = usable & (time <= 0)
+        timed = np.flatnonzero(usable & (time > 0))
+        timed = timed[np.argsort(-(value[timed] / time[timed]), kind="stable")]
+        x = np.concatenate([[0.0], np.cumsum(time[timed])])
+        y = float(value[free].sum()) + np.concatenate([[0.0], np.cumsum(value[timed])])
+        xs[k, : len(x)], ys[k, : len(y)] = x, y
+        xs[k, len(x):], ys[k, len(y):] = x[-1], y[-1]
+    return xs, ys
+
+
+def _cheapest(problem: Problem, blocks: BlockGraph) -> np.ndarray:
+    """Each block's latency on the cheapest kind that has devices and runs it."""
+    rows = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
+    latency = blocks.latency[rows] if rows else np.zeros((1, blocks.n_blocks))
+    cheapest = latency.min(axis=0)
+    return np.where(np.isfinite(cheapest), cheapest, 0.0)
+
+
+def lift(problem: Problem, blocks: BlockGraph, dropped, kept: list[int],
+         sub_placement: Placement) -> Placement | None:  # fmt: skip
+    """``sub_placement`` (of ``problem`` without the ``dropped`` blocks) with each of them
+    put back, in a topological order, on the device that its placed neighbours allow
+    (no earlier in the pipeline than its predecessors', no later than its kept
+    descendants') and that has the least compute so far; None where none does (the
+    subproblem, without the paths through them, may order their neighbours the other
+    way).  The evaluator judges the result."""
+    n_devices = len(problem.devices)
+    device_of_op = np.full(len(problem.ops), -1, dtype=np.int64)
+    device_of_op[kept] = sub_placement.device_of_op
+    device_of_block = np.full(blocks.n_blocks, -1, dtype=np.int64)
+    for b, ops in enumerate(blocks.ops_of_block):
+        device_of_block[b] = device_of_op[ops[0]]
+    rank = _device_ranks(blocks, device_of_block, n_devices)
+    if rank is None:
+        return None
+    kind_of = [device.kind for device in problem.devices]
+    load = np.zeros(n_devices)
+    for b in range(blocks.n_blocks):
+        d = device_of_block[b]
+        if d >= 0:
+            load[d] += blocks.latency[kind_of[d], b]
+    used = [d for d in range(n_devices) if rank[d] >= 0]
+    succ: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
+    pred: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
+    for u, v in blocks.edges.tolist():
+        succ[u].append(v)
+        pred[v].append(u)
+    position = _position(blocks)
+    order = sorted(dropped, key=lambda b: position[b])
+    # the latest stage each dropped block may take: its kept descendants' earliest
+    high = {}
+    for b in reversed(order):
+        high[b] = min((rank[device_of_block[v]] if device_of_block[v] >= 0 else high[v]
+                       for v in succ[b]), default=n_devices)  # fmt: skip
+    for b in order:
+        low = max((rank[device_of_block[u]] for u in pred[b]), default=0)
+        choices = [d for d in used if low <= rank[d] <= high[b]
+                   and math.isfinite(blocks.latency[kind_of[d], b])]  # fmt: skip
+        if not choices:
+            return None
+        d = min(choices, key=lambda d: (load[d] + blocks.latency[kind_of[d], b], rank[d]))
+        device_of_block[b] = d
+        load[d] += blocks.latency[kind_of[d], b]
+    return Placement(tuple(device_of_block[blocks.block_of_op].tolist()))
+
+
+def _position(blocks: BlockGraph) -> np.ndarray:
+    """Each block's place in a topological order."""
+    m = blocks.n_blocks
+    succ: list[list[int]] = [[] for _ in range(m)]
+    pred: list[list[int]] = [[] for _ in range(m)]
+    for u, v in blocks.edges.tolist():
+        succ[u].append(v)
+        pred[v].append(u)
+    position = np.empty(m, dtype=np.int64)
+    position[_order(m, succ, pred)] = np.arange(m)
+    return position
+
+
+def _device_ranks(blocks: BlockGraph, device_of_block: np.ndarray,
+                  n_devices: int) -> list[int] | None:  # fmt: skip
+    """Each used device's place in a topological order of the stages (-1 unused), or
+    None where the placed blocks' stages form a cycle."""
+    arcs = set()
+    for u, v in blocks.edges.tolist():
+        a, b = device_of_block[u], device_of_block[v]
+        if a >= 0 and b >= 0 and a != b:
+            arcs.add((int(a), int(b)))
+    used = sorted({int(d) for d in device_of_block if d >= 0})
+    indegree = {d: 0 for d in used}
+    out: dict[int, list[int]] = {d: [] for d in used}
+    for a, b in arcs:
+        indegree[b] += 1
+        out[a].append(b)
+    order = [d for d in used if indegree[d] == 0]
+    for a in order:
+        for b in out[a]:
+            indegree[b] -= 1
+            if indegree[b] == 0:
+                order.append(b)
+    if len(order) != len(used):
+        return None
+    rank = [-1] * n_devices
+    for r, d in enumerate(order):
+        rank[d] = r
+    return rank
+
+
+__all__ = ["Relaxation", "incomparable", "lift", "relaxation_bound", "without_blocks"]
