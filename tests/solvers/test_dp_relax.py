@@ -24,15 +24,22 @@ from placer.solvers.auto import solve_auto
 from placer.solvers.base import BoundSource
 from placer.solvers.blocks import contract
 from placer.solvers.bounds import volume_bound
+from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.relax import (
-    _knapsacks,
     incomparable,
+    knapsack,
     lift,
     relaxation_bound,
     slack_bound,
     without_blocks,
 )
-from placer.solvers.dp.search import _absorbing, _narrow_only, solve_dp
+from placer.solvers.dp.search import (
+    _absorbing,
+    _availability,
+    _ideal_lattice,
+    _narrow_only,
+    solve_dp,
+)
 from tests.solvers.test_dp_links import cluster_problems
 from tests.solvers.test_replicas import with_replicas
 from tests.strategies import brute_force, describe, workloads
@@ -86,7 +93,7 @@ def _check_relaxation(problem: Problem, dropped_share: float) -> None:
     lower = found.objective if found.optimal else found.lower_bound
     assert lower <= best * (1 + 1e-9) + 1e-9, describe(problem)
     # and the knapsack test of the dropped blocks' work proves no more than the optimum
-    raised = slack_bound(problem, blocks, (dropped, sub), (lower, max(lower, 2 * best)),
+    raised = slack_bound(problem, blocks, (dropped, sub, kept), (lower, max(lower, 2 * best)),
                          SolverOptions(), _absorbing)  # fmt: skip
     assert lower <= raised <= best * (1 + 1e-9) + 1e-9, describe(problem)
     placement = lift(problem, blocks, dropped, kept, found.placement)
@@ -219,17 +226,57 @@ def test_the_blocks_dropped_are_the_ones_that_widen_the_graph() -> None:
                    for n in widest)  # fmt: skip
 
 
-def test_the_knapsack_packs_the_most_work_per_unit_of_time_first() -> None:
-    """Each kind's breakpoints: free blocks at 0, then by value per unit of time; a block
-    the kind cannot run adds nothing; the last breakpoint holds all it can run."""
-    latency = np.array([[2.0, 1.0, 0.0, 4.0], [1.0, np.inf, 3.0, 1.0]])
-    value = np.array([1.0, 1.0, 0.5, 2.0])
-    xs, ys = _knapsacks(latency, value)
-    assert xs[0].tolist() == [0.0, 1.0, 3.0, 7.0, 7.0]  # rates 1, 0.5 and 0.5
-    assert ys[0].tolist() == [0.5, 1.5, 2.5, 4.5, 4.5]
-    assert xs[1].tolist() == [0.0, 1.0, 2.0, 5.0, 5.0]  # block 1 not on this kind
-    assert ys[1].tolist() == [0.0, 2.0, 3.0, 3.5, 3.5]
-    assert np.interp(2.0, xs[0], ys[0]) == pytest.approx(2.0)  # half of the third block
+def test_the_knapsack_packs_what_is_available_most_work_per_unit_of_time_first() -> None:
+    """A stage packs the dropped blocks available to it (kept ancestors before its end,
+    no kept descendant before its start) by value per unit of time, free ones first, a
+    fraction of the last; a block its kind cannot run adds nothing."""
+    ops = tuple(
+        Op(key=i, name=f"op{i}", latency=latency, supported=(True, True), size_bytes=0.0,
+           transfer_cost=0.0, color=i)
+        for i, latency in enumerate([(1.0, 1.0), (2.0, 1.0), (1.0, math.inf), (0.0, 3.0),
+                                     (4.0, 1.0), (1.0, 1.0)])
+    )  # fmt: skip
+    # op 0 feeds the four middle ops, which feed op 5: those four are dropped
+    edges = tuple((0, v) for v in range(1, 5)) + tuple((u, 5) for u in range(1, 5))
+    problem = Problem(name="diamond", ops=ops, edges=edges, samples_per_step=1, kinds=(
+        DeviceKind("gpu", DeviceClass.ACCELERATOR, 2), DeviceKind("cpu", DeviceClass.CPU, 1)))
+    blocks = contract(problem, absorb_free_leaves=False)
+    dropped = sorted(int(blocks.block_of_op[i]) for i in range(1, 5))
+    sub, kept = without_blocks(problem, blocks, dropped)
+    packing = knapsack(problem, blocks, dropped, kept)
+    value = {problem.ops[blocks.ops_of_block[b][0]].name: v
+             for b, v in zip(dropped, packing.value, strict=True)}  # fmt: skip
+    assert value == {"op1": 1.0, "op2": 1.0, "op3": 0.0, "op4": 1.0}  # cheapest kind
+    assert all(len(before) == 1 and len(after) == 1
+               for before, after in zip(packing.before, packing.after, strict=True))  # fmt: skip
+    # a bitset per ideal: 0 = {}, 1 = {op0}, 2 = {op0, op5}; every block needs op0 first
+    # and op5 after
+    early = np.array([[0], [15], [15]], dtype=np.uint64)
+    late = np.array([[15], [15], [0]], dtype=np.uint64)
+    run = None
+    absorbing = kernels.Absorbing(run, packing.time, packing.value, packing.order, early, late)
+    # the stage {op5} (i = 2, j = 1): everything available; gpu: op3 free (value 0),
+    # op1 (1 per unit), op2 (0.5), op4 (0.25); a room of 2 takes op3, op1 and half of op2
+    assert kernels.pack(absorbing, 0, 2, 1, 2.0) == pytest.approx(1.5)
+    # cpu: op1, op4 (1 per unit), op3 (0 per unit); op2 cannot run there
+    assert kernels.pack(absorbing, 1, 2, 1, 2.0) == pytest.approx(2.0)
+    assert kernels.pack(absorbing, 1, 2, 1, 100.0) == pytest.approx(2.0)
+    # the stage {op0} (i = 1, j = 0): their descendant op5 is not in j, their ancestor
+    # op0 is in i: available; the stage {} before op0 (i = j = 0) gets nothing
+    assert kernels.pack(absorbing, 0, 1, 0, 2.0) == pytest.approx(1.5)
+    assert kernels.pack(absorbing, 0, 0, 0, 2.0) == 0.0
+    # past op5 (j = 2 holds it), nothing is available either
+    assert kernels.pack(absorbing, 0, 2, 2, 2.0) == 0.0
+    assert kernels.idle_room(absorbing, 2.0).tolist() == pytest.approx([1.5, 2.0])
+    # and the bitsets the DP builds over the subproblem's ideals are those
+    sub_blocks = contract(sub)
+    lattice = _ideal_lattice(sub_blocks, 100, SolverOptions())
+    early, late = _availability(sub_blocks, lattice, packing)
+    for i in range(lattice.bits.shape[0]):
+        held = {problem.ops[kept[op]].name for op in range(len(sub.ops))
+                if int(lattice.bits[i, 0]) >> int(sub_blocks.block_of_op[op]) & 1}  # fmt: skip
+        assert int(early[i, 0]) == (15 if "op0" in held else 0), held
+        assert int(late[i, 0]) == (0 if "op5" in held else 15), held
 
 
 def test_lift_gives_up_where_the_subproblem_orders_the_neighbours_the_other_way() -> None:

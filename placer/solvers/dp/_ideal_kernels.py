@@ -708,21 +708,74 @@ def count_pairs(sample, stages, cap, bound, pruning, states):
 
 
 class Absorbing(NamedTuple):
-    """What :func:`absorb_range` charges: a run's :class:`RunArrays` (one mask), and
-    ``absorb_k``, the piecewise-linear function through ``(xs[k], ys[k])``."""
+    """What :func:`absorb_range` charges: a run's :class:`RunArrays` (one mask), and the
+    blocks left out of the subproblem: their latency ``time[k, b]`` on each kind (``inf``
+    where it cannot run them), ``value[b]``, ``order[k]`` (by value per unit of time on
+    kind ``k``, best first), and per ideal the bitsets over them of the blocks whose
+    kept ancestors it holds (``early``) and of those none of whose kept descendants it
+    holds (``late``)."""
 
     run: RunArrays
-    xs: np.ndarray
-    ys: np.ndarray
+    time: np.ndarray
+    value: np.ndarray
+    order: np.ndarray
+    early: np.ndarray
+    late: np.ndarray
+
+
+@njit(cache=True, inline="always")
+def _available(early, late, i, j, b):
+    w = b >> 6
+    return ((early[i, w] & late[j, w]) >> np.uint64(b & 63)) & _ONE
+
+
+@njit(cache=True)
+def pack(absorbing, k, i, j, room):
+    """The most value of the blocks available to a stage ``i \\ j`` on kind ``k``
+    (their kept ancestors in ``i``, none of their kept descendants in ``j``) that
+    ``room`` of time holds, fractions allowed: Dantzig's greedy over ``order[k]``, best
+    first (:class:`Absorbing`)."""
+    order, time, value = absorbing.order[k], absorbing.time[k], absorbing.value
+    early, late = absorbing.early, absorbing.late
+    packed = 0.0
+    for q in range(order.shape[0]):
+        b = order[q]
+        t = time[b]
+        if t == np.inf:
+            break  # the blocks the kind cannot run come last
+        if _available(early, late, i, j, b) == 0:
+            continue
+        if t <= room:
+            packed += value[b]
+            room -= t
+        else:
+            packed += value[b] * room / t
+            break
+    return packed
+
+
+@njit(cache=True)
+def idle_room(absorbing, room):
+    """Per kind, the most a device holding no kept block packs in ``room``: the best
+    over the positions between two stages (an ideal ``i``: the blocks whose kept
+    ancestors it holds and none of whose kept descendants)."""
+    n_kinds = absorbing.order.shape[0]
+    most = np.zeros(n_kinds)
+    for k in range(n_kinds):
+        for i in range(absorbing.early.shape[0]):
+            packed = pack(absorbing, k, i, i, room)
+            if packed > most[k]:
+                most[k] = packed
+    return most
 
 
 @njit(cache=True)
 def absorb_range(lo, hi, stages, absorbing, table, call_pairs):  # noqa: C901, PLR0915
-    """Fill ``dp[:, lo:hi]`` with the least ``-Σ absorb_k(bound - charge)`` over the
+    """Fill ``dp[:, lo:hi]`` with the least ``-Σ pack(stage, bound - charge)`` over the
     stages of a split of each ideal on exactly the counts of each state, every stage
-    charged at most ``run.bound`` (``absorbing``: :class:`Absorbing`): ``absorb_k(S)`` is
-    what a device of kind ``k`` with ``S`` to spare can take of the blocks left out
-    (:func:`placer.solvers.dp.relax.slack_bound`).  The charges are those of
+    charged at most ``run.bound`` (``absorbing``: :class:`Absorbing`): what the devices
+    can still take of the blocks left out (:func:`pack`;
+    :func:`placer.solvers.dp.relax.slack_bound`).  The charges are those of
     :func:`dp_range` with one mask (``weights[:, 0]``).
 
     Walks the sub-ideals down the lattice like :func:`dp_range`, not below a stage whose
@@ -730,7 +783,7 @@ def absorb_range(lo, hi, stages, absorbing, table, call_pairs):  # noqa: C901, P
     are small).  Returns the pairs visited and the ideal to resume from, as
     :func:`dp_range` does.
     """
-    run, xs, ys = absorbing.run, absorbing.xs, absorbing.ys
+    run = absorbing.run
     lattice = stages.lattice
     bits, sub_start, sub_items = lattice.bits, lattice.sub_start, lattice.sub_items
     lat, unsup, size = stages.lat, stages.unsup, stages.size
@@ -792,7 +845,7 @@ def absorb_range(lo, hi, stages, absorbing, table, call_pairs):  # noqa: C901, P
                 if ck > bound:
                     continue
                 stride = strides[k]
-                add = -np.interp(bound - ck, xs[k], ys[k])
+                add = -pack(absorbing, k, i, j, bound - ck)
                 for s in range(n_states):
                     if (s // stride) % (counts[k] + 1) == 0:
                         continue

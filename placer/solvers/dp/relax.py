@@ -70,6 +70,14 @@ def incomparable(blocks: BlockGraph) -> np.ndarray:
     word operations for m blocks.
     """
     m = blocks.n_blocks
+    below, above = _reach(blocks)
+    return np.array([m - (below[b] | above[b]).bit_count() for b in range(m)], dtype=np.int64)
+
+
+def _reach(blocks: BlockGraph) -> tuple[list[int], list[int]]:
+    """``(below, above)``: each block's descendants and ancestors (itself included) as
+    bitsets, one Python integer per block."""
+    m = blocks.n_blocks
     succ: list[list[int]] = [[] for _ in range(m)]
     pred: list[list[int]] = [[] for _ in range(m)]
     for u, v in blocks.edges.tolist():
@@ -88,7 +96,7 @@ def incomparable(blocks: BlockGraph) -> np.ndarray:
         for v in pred[u]:
             bits |= above[v]
         above[u] = bits
-    return np.array([m - (below[b] | above[b]).bit_count() for b in range(m)], dtype=np.int64)
+    return below, above
 
 
 def _order(m: int, succ: list[list[int]], pred: list[list[int]]) -> list[int]:
@@ -166,88 +174,115 @@ def relaxation_bound(
             continue
         placement = lift(problem, blocks, dropped, kept, found.placement)
         if totals is not None and lower < upper:
-            lower = slack_bound(problem, blocks, (dropped, sub), (lower, upper), options, totals)
+            lower = slack_bound(problem, blocks, (dropped, sub, kept), (lower, upper), options,
+                                totals)  # fmt: skip
         if best is None or lower > best.lower:
             best = Relaxation(lower, len(dropped), carried, placement)
     return best
 
 
-#: A function of ``(sub, options)`` giving, where ``sub``'s ideals fit, ``(absorbed,
-#: used)``: ``used[s, k]`` the devices of kind ``k`` count state ``s`` uses, and
-#: ``absorbed(bound, xs, ys)`` per state the least ``-Σ absorb_k(bound - charge)`` over
-#: the stages of the contiguous placements of ``sub`` on exactly those devices whose
-#: stages are each charged at most ``bound`` (charges at most the evaluator's; ``inf``
-#: where there is none; None once the deadline passed); ``absorb_k`` is the
-#: piecewise-linear function through ``(xs[k], ys[k])``.
-Totals = Callable[[Problem, SolverOptions], tuple[Callable, np.ndarray] | None]
+@dataclass(frozen=True)
+class Knapsack:
+    """The blocks left out of a subproblem, as :func:`slack_bound`'s test packs them:
+    ``time[k, b]``, block ``b``'s latency on kind ``k`` (``inf`` where it cannot run
+    there); ``value[b]``, its latency on its cheapest kind; ``order[k]``, the blocks by
+    value per unit of time on kind ``k``, best first (those it cannot run last); and
+    ``before[b]`` / ``after[b]``, the subproblem's ops among its ancestors and its
+    descendants."""
+
+    time: np.ndarray
+    value: np.ndarray
+    order: np.ndarray
+    before: tuple[np.ndarray, ...]
+    after: tuple[np.ndarray, ...]
+
+
+def knapsack(problem: Problem, blocks: BlockGraph, dropped: Sequence[int],
+             kept: Sequence[int]) -> Knapsack:  # fmt: skip
+    """The :class:`Knapsack` of the ``dropped`` blocks of ``problem``, for the subproblem
+    of its ops ``kept``."""
+    columns = list(dropped)
+    time = np.ascontiguousarray(blocks.latency[:, columns], dtype=np.float64)
+    value = np.ascontiguousarray(_cheapest(problem, blocks)[columns], dtype=np.float64)
+    order = np.empty(time.shape, dtype=np.int64)
+    for k in range(time.shape[0]):
+        runs = np.isfinite(time[k])
+        rate = np.full(len(columns), -1.0)  # the blocks the kind cannot run: last
+        free = runs & (time[k] <= 0)
+        rate[free] = np.inf
+        timed = runs & (time[k] > 0)
+        rate[timed] = value[timed] / time[k][timed]
+        order[k] = np.argsort(-rate, kind="stable")
+    index = np.full(len(problem.ops), -1, dtype=np.int64)
+    index[np.asarray(kept, dtype=np.int64)] = np.arange(len(kept))
+    below, above = _reach(blocks)
+
+    def kept_ops(bitset: int) -> np.ndarray:
+        members = [b for b in range(blocks.n_blocks) if bitset >> b & 1]
+        ops = np.array([op for b in members for op in blocks.ops_of_block[b]], dtype=np.int64)
+        mapped = index[ops] if len(ops) else ops
+        return mapped[mapped >= 0]
+
+    before = tuple(kept_ops(above[b] & ~(1 << b)) for b in columns)
+    after = tuple(kept_ops(below[b] & ~(1 << b)) for b in columns)
+    return Knapsack(time, value, order, before, after)
+
+
+#: A function of ``(sub, options, knapsack)`` giving, where ``sub``'s ideals fit,
+#: ``(absorbed, used)``: ``used[s, k]`` the devices of kind ``k`` count state ``s`` uses,
+#: and ``absorbed(bound)`` the pair ``(stages, idle)``: per state, the least
+#: ``-Σ pack(stage, bound - charge)`` over the stages of the contiguous placements of
+#: ``sub`` on exactly those devices whose stages are each charged at most ``bound``
+#: (charges at most the evaluator's; ``inf`` where there is none), and per kind the most
+#: a device holding none of ``sub``'s ops packs (None once the deadline passed).
+Totals = Callable[[Problem, SolverOptions, Knapsack], tuple[Callable, np.ndarray] | None]
 #: :func:`slack_bound` stops once its bound is within this share of the plan's max-load.
 SLACK_PRECISION = 0.002
 
 
-def slack_bound(problem: Problem, blocks: BlockGraph, relaxed: tuple[Sequence[int], Problem],
+def slack_bound(problem: Problem, blocks: BlockGraph,
+                relaxed: tuple[Sequence[int], Problem, Sequence[int]],
                 bracket: tuple[float, float], options: SolverOptions,
                 totals: Totals) -> float:  # fmt: skip
     """A bound at least ``bracket[0]`` (proven already) on ``problem`` that also counts
-    the work of the blocks ``relaxed = (dropped, sub)`` leaves out of ``sub``: the largest
-    max-load ``T`` below ``bracket[1]`` found, by bisection, that no placement reaches.
+    the work of the blocks ``relaxed = (dropped, sub, kept)`` leaves out of ``sub`` (the
+    ops ``kept``): the largest max-load ``T`` below ``bracket[1]`` found, by bisection,
+    that no placement reaches.
 
     A placement of ``problem`` of max-load at most ``T`` restricts to one of ``sub``
     whose device ``d`` is charged ``L_d <= T`` (0 if it holds no kept block), and ``d``
     runs the dropped blocks it holds in at most ``T - L_d`` (its load is at least ``L_d``
-    plus their latency).  Measure a dropped block's work by its latency ``w_b`` on its
-    cheapest kind: a device of kind ``k`` with ``S`` to spare holds at most
-    ``absorb_k(S)`` of it, the fractional knapsack of the dropped blocks (value ``w_b``,
-    weight their latency on ``k``), which is concave and piecewise linear.  So
-    ``Σ_b w_b <= Σ_d absorb_k(d)(T - L_d)``, with ``absorb_k(T)`` for a device that holds
-    no kept block: where even the most that placements of ``sub`` with every stage
-    charged at most ``T`` leave room for falls short, no placement of max-load ``T``
-    exists.  The test is monotone in ``T`` (a larger ``T`` allows more placements and
-    more room in each)."""
-    dropped, sub = relaxed
+    plus their latency).  Those blocks are *available* to its stage ``i \\ j``: their
+    kept ancestors lie in ``i`` and none of their kept descendants in ``j`` (for a
+    device with no kept block, ``i = j``, some ideal between two stages).  Measure a
+    dropped block's work by its latency ``w_b`` on its cheapest kind: such a device
+    holds at most the fractional knapsack (Dantzig) of the available blocks, value
+    ``w_b``, weight their latency on its kind, in ``T - L_d``.  So ``Σ_b w_b`` is at most
+    the sum of those knapsacks: where even the most that placements of ``sub`` with
+    every stage charged at most ``T`` leave room for falls short, no placement of
+    max-load ``T`` exists.  The test is monotone in ``T`` (a larger ``T`` allows more
+    placements and more room in each)."""
+    dropped, sub, kept = relaxed
     lower, upper = bracket
-    found = totals(sub, options)
+    packing = knapsack(problem, blocks, dropped, kept)
+    found = totals(sub, options, packing)
     if found is None:
         return lower
     absorbed, used = found
-    columns = list(dropped)
-    latency = blocks.latency[:, columns]
-    value = _cheapest(problem, blocks)[columns]
-    needed = float(value.sum())
-    xs, ys = _knapsacks(latency, value)
+    needed = float(packing.value.sum())
     counts = np.array([kind.count for kind in problem.kinds])
     while upper - lower > SLACK_PRECISION * upper and not options.out_of_time():
         middle = 0.5 * (lower + upper)
-        stages = absorbed(middle, xs, ys)
-        if stages is None:
+        room = absorbed(middle)
+        if room is None:
             break
-        idle = np.array([np.interp(middle, xs[k], ys[k]) for k in range(len(counts))])
+        stages, idle = room
         most = float(np.max(-stages + (counts[None, :] - used) @ idle))
         if most < needed * (1 - 1e-9) - 1e-15:
             lower = middle  # nothing reaches it: proven
         else:
             upper = middle
     return lower
-
-
-def _knapsacks(latency: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(xs, ys)``, ``(kinds, blocks + 1)``, ``xs`` nondecreasing: the breakpoints of
-    each kind's fractional knapsack of the blocks (time spent, value packed), the blocks
-    taken by value per unit of time, best first, the ones that take no time packed at
-    ``0``; the blocks a kind cannot run are left out (the last breakpoint repeats)."""
-    n_kinds, n = latency.shape
-    xs = np.zeros((n_kinds, n + 1))
-    ys = np.zeros((n_kinds, n + 1))
-    for k in range(n_kinds):
-        time = latency[k]
-        usable = np.isfinite(time)
-        free = usable & (time <= 0)
-        timed = np.flatnonzero(usable & (time > 0))
-        timed = timed[np.argsort(-(value[timed] / time[timed]), kind="stable")]
-        x = np.concatenate([[0.0], np.cumsum(time[timed])])
-        y = float(value[free].sum()) + np.concatenate([[0.0], np.cumsum(value[timed])])
-        xs[k, : len(x)], ys[k, : len(y)] = x, y
-        xs[k, len(x):], ys[k, len(y):] = x[-1], y[-1]
-    return xs, ys
 
 
 def _cheapest(problem: Problem, blocks: BlockGraph) -> np.ndarray:

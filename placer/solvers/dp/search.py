@@ -606,15 +606,17 @@ def _unrefined(problem: Problem, options: SolverOptions) -> SolveResult:
     return _solve(problem, options, refine=False)
 
 
-def _absorbing(problem: Problem, options: SolverOptions):
+def _absorbing(problem: Problem, options: SolverOptions, packing):
     """Where ``problem``'s ideals fit, ``(absorbed, used)``: ``used[s, k]`` the devices
-    of kind ``k`` that count state ``s`` uses, and ``absorbed(bound, xs, ys)`` the least
-    ``-Σ absorb_k(bound - charge)`` over the stages of the contiguous placements on
-    exactly those devices whose stages are each charged at most ``bound``, per state
-    (``inf`` where there is none; the charges of
-    :func:`~placer.solvers.dp.costing.lowest`, at most the evaluator's; ``absorb_k`` the
-    piecewise-linear function through ``(xs[k], ys[k])``), or None once ``options``'
-    deadline passed; None where the ideals do not fit.  For
+    of kind ``k`` that count state ``s`` uses, and ``absorbed(bound)`` the pair
+    ``(stages, idle)``: per state, the least ``-Σ pack(stage, bound - charge)`` over the
+    stages of the contiguous placements on exactly those devices whose stages are each
+    charged at most ``bound`` (``inf`` where there is none; the charges of
+    :func:`~placer.solvers.dp.costing.lowest`, at most the evaluator's), and per kind
+    what a device holding no op of ``problem`` packs in ``bound``
+    (:func:`~placer.solvers.dp._ideal_kernels.pack` of the blocks of ``packing``, a
+    :class:`~placer.solvers.dp.relax.Knapsack`, left out of ``problem``); or None once
+    ``options``' deadline passed.  None where the ideals do not fit.  For
     :func:`placer.solvers.dp.relax.slack_bound`."""
     blocks = contract(problem)
     lattice = _ideal_lattice(blocks, options.max_ideals, options)
@@ -633,11 +635,13 @@ def _absorbing(problem: Problem, options: SolverOptions):
     n = lattice.bits.shape[0]
     unpruned = pruning(blocks.latency, stages.sums.lat, run.counts, states.strides, math.inf)
     used = (np.arange(states.n_states)[:, None] // states.strides[None, :]) % (run.counts + 1)
+    early, late = _availability(blocks, lattice, packing)
 
-    def absorbed(bound: float, xs: np.ndarray, ys: np.ndarray) -> np.ndarray | None:
+    def absorbed(bound: float) -> tuple[np.ndarray, np.ndarray] | None:
         arrays = kernels.RunArrays(states, cap, pays, False, cuts, weights, run.memory,
                                    cut_total, bound, unpruned)  # fmt: skip
-        absorbing = kernels.Absorbing(arrays, xs, ys)
+        absorbing = kernels.Absorbing(arrays, packing.time, packing.value, packing.order,
+                                      early, late)  # fmt: skip
         table = kernels.DPTable(
             np.full((states.n_states, n), np.inf),
             np.full((states.n_states, n), -1, dtype=np.int32),
@@ -651,9 +655,37 @@ def _absorbing(problem: Problem, options: SolverOptions):
                 return None
             with deferred_interrupt():
                 _, lo = kernels.absorb_range(lo, n, stages.sums, absorbing, table, _CALL_PAIRS)
-        return table.dp[:, n - 1].copy()
+        with deferred_interrupt():
+            idle = kernels.idle_room(absorbing, bound)
+        return table.dp[:, n - 1].copy(), idle
 
     return absorbed, used
+
+
+def _availability(blocks: BlockGraph, lattice: Lattice, packing) -> tuple[np.ndarray, np.ndarray]:
+    """``(early, late)``: per ideal of ``lattice``, the bitset over ``packing``'s blocks
+    of those whose kept ancestors it holds, and of those none of whose kept descendants
+    it holds."""
+    bits = lattice.bits
+    n, words = bits.shape
+    n_dropped = len(packing.before)
+    early = np.zeros((n, (n_dropped + 63) // 64), dtype=np.uint64)
+    late = np.zeros_like(early)
+
+    def mask(ops: np.ndarray) -> np.ndarray:
+        found = np.zeros(words, dtype=np.uint64)
+        members = np.unique(blocks.block_of_op[ops]) if len(ops) else np.zeros(0, np.int64)
+        np.bitwise_or.at(found, members >> 6, np.uint64(1) << (members & 63).astype(np.uint64))
+        return found
+
+    for b in range(n_dropped):
+        word, bit = b >> 6, np.uint64(1) << np.uint64(b & 63)
+        before, after = mask(packing.before[b]), mask(packing.after[b])
+        holds = ~np.any(before[None, :] & ~bits, axis=1)
+        clear = ~np.any(after[None, :] & bits, axis=1)
+        early[holds, word] |= bit
+        late[clear, word] |= bit
+    return early, late
 
 
 def _narrow_only(problem: Problem, options: SolverOptions) -> SolveResult | None:

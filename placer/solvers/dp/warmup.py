@@ -80,9 +80,9 @@ def compile_kernels() -> float:
     # the relaxation of a graph too wide: the knapsack test of what the blocks left out
     # need, whose kernel no other step runs
     dropped = relax.incomparable(run.blocks).argsort()[-2:].tolist()
-    sub, _ = relax.without_blocks(problem, run.blocks, dropped)
-    relax.slack_bound(problem, run.blocks, (dropped, sub), (0.0, run.best.value), options,
-                      search._absorbing)  # fmt: skip
+    sub, kept = relax.without_blocks(problem, run.blocks, dropped)
+    relax.slack_bound(problem, run.blocks, (dropped, sub, kept), (0.0, run.best.value),
+                      options, search._absorbing)  # fmt: skip
     return time.perf_counter() - started
 
 
