@@ -184,6 +184,32 @@ def test_too_many_device_kinds_for_the_dp_place_on_fewer_and_auto_goes_on() -> N
     assert solve_dp(_many_kinds(12)).optimal  # 4,096 states: still the DP's
 
 
+def test_fewer_devices_claim_no_bound_even_where_the_relaxation_proved_one() -> None:
+    """The DP on fewer devices than the cluster has proves nothing about the cluster:
+    where it fell back and the DP without the widest blocks proved a bound for the
+    fewer devices, the answer carries neither that bound nor its source (auto read the
+    source and formatted a missing gap: a traceback on a 13-kind cluster)."""
+    from placer.solvers.auto import solve_auto
+
+    n_kinds = 13
+    kinds = tuple(DeviceKind(f"k{k}", DeviceClass.ACCELERATOR, 1) for k in range(n_kinds))
+    ops = tuple(
+        Op(key=i, name=f"op{i}", latency=(5.0 if i in (0, 6) else 0.01 * i,) * n_kinds,
+           supported=(True,) * n_kinds, size_bytes=0.0, transfer_cost=0.1, color=i)
+        for i in range(7)
+    )  # fmt: skip
+    # op 0 feeds five light parallel ops, which feed op 6: too many ideals for a cap of 5
+    edges = tuple((0, v) for v in range(1, 6)) + tuple((u, 6) for u in range(1, 6))
+    problem = Problem("diamond", ops, edges, kinds)
+    fewer = solve_dp(problem, SolverOptions(max_ideals=5))
+    assert "fewer devices" in fewer.notes[0]
+    assert "widest blocks" in fewer.notes[-1]  # the relaxation ran on the fewer devices
+    assert not fewer.optimal and fewer.lower_bound is None and fewer.bound_source is None
+    solved = solve_auto(problem, SolverOptions(max_ideals=5, time_limit=10))
+    assert solved.objective <= fewer.objective + 1e-12
+    assert evaluate(problem, solved.placement).valid
+
+
 def test_a_kind_left_out_to_fit_the_tables_may_leave_no_placement() -> None:
     """When a kind the DP had to leave out is the only one that runs some op, it says
     so (exit 5), never that no placement exists: the MILP may still find one."""

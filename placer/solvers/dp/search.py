@@ -767,6 +767,7 @@ def _fewer_devices(problem: Problem, counts: list[int], options: SolverOptions) 
         optimal=False,
         lower_bound=None,
         gap=None,
+        bound_source=None,
         stats=stats,
         notes=(note, *solved.notes),
         gave_up=limit,
