@@ -81,8 +81,8 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
         return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.bound_source is BoundSource.DP_RELAXED:
-        why = (f"dp: the DP gave up ({dp.gave_up}); without its widest blocks it proves "
-               f"its plan within {dp.gap:.2%} of the optimum")
+        why = (f"dp: the DP gave up ({dp.gave_up}); without its widest blocks it proves a "
+               "lower bound")
         return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.lower_bound is not None:
         why = f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the optimum"
@@ -155,7 +155,10 @@ def _after_bracket(problem: Problem, dp: SolveResult, options: SolverOptions,
     lower = max(b for b in (dp.lower_bound, milp.lower_bound) if b is not None)
     better = milp.objective < dp.objective
     best = milp if better else dp
-    proven = best.objective <= lower * (1 + 1e-9) + 1e-15  # the MILP's bound closed the gap
+    # the MILP's bound closed the gap, or the MILP proved optimal the plan it answers
+    # with (by its backend's tolerance, where no better plan exists)
+    proven = best.objective <= lower * (1 + 1e-9) + 1e-15 or (
+        milp.optimal and milp.objective <= best.objective)
     best = replace(best, lower_bound=lower, gap=relative_gap(best.objective, lower),
                    optimal=best.optimal or proven)  # fmt: skip
     closed = " and proved it optimal" if proven else ""
