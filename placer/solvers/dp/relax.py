@@ -218,7 +218,11 @@ def knapsack(problem: Problem, blocks: BlockGraph, dropped: Sequence[int],
     below, above = _reach(blocks)
 
     def kept_ops(bitset: int) -> np.ndarray:
-        members = [b for b in range(blocks.n_blocks) if bitset >> b & 1]
+        members = []
+        while bitset:  # the set bits, lowest first: O(members), not O(blocks)
+            low = bitset & -bitset
+            members.append(low.bit_length() - 1)
+            bitset ^= low
         ops = np.array([op for b in members for op in blocks.ops_of_block[b]], dtype=np.int64)
         mapped = index[ops] if len(ops) else ops
         return mapped[mapped >= 0]
