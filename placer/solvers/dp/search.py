@@ -619,17 +619,19 @@ def _absorbing(problem: Problem, options: SolverOptions, packing):
     ``options``' deadline passed.  None where the ideals do not fit.  For
     :func:`placer.solvers.dp.relax.slack_bound`."""
     blocks = contract(problem)
-    lattice = _ideal_lattice(blocks, options.max_ideals, options)
+    run = lowest(problem, blocks)
+    states = States.of(run.counts)
+    # its table, ideals times count states, is capped as the exact DP's is
+    max_ideals = min(options.max_ideals, max(1, MAX_TABLE_CELLS // states.n_states))
+    lattice = _ideal_lattice(blocks, max_ideals, options)
     if lattice is None:
         return None
     stages = _Stages(blocks, lattice)
-    run = lowest(problem, blocks)
     try:
         cuts, weights, cut_total = stages.charged(run.hyperedges, run.weights,
                                                   options.out_of_time)  # fmt: skip
     except OutOfTime:
         return None
-    states = States.of(run.counts)
     pays = weights.reshape(len(run.counts), -1).any(axis=1)
     cap = capacity(problem, run.counts)
     n = lattice.bits.shape[0]
