@@ -62,26 +62,6 @@ def test_warm_start_from_any_valid_plan_keeps_the_optimum(problem) -> None:
             assert result.objective == pytest.approx(exact.objective, rel=1e-6, abs=1e-6)
 
 
-SMALL_WORKLOADS = [
-    "layer-graphs/bert24_inference",
-    "layer-graphs/bert24_training",
-    "operator-graphs/bert_l-3_inference",
-    pytest.param("layer-graphs/resnet50_inference", marks=pytest.mark.slow),
-    pytest.param("layer-graphs/resnet50_training", marks=pytest.mark.slow),
-]
-
-
-@pytest.mark.parametrize("name", SMALL_WORKLOADS)
-def test_reference_optimum(name) -> None:
-    problem = read_workload(REFERENCE / f"{name}.json")
-    result = solve_milp(problem, SolverOptions(time_limit=300))
-    assert result.optimal, result.notes
-    check_claim(problem, result)
-    assert result.objective == pytest.approx(EXPECTED["optimal"][name], rel=1e-5)
-    assert result.gap is not None and result.gap <= 1e-6
-    assert result.lower_bound == pytest.approx(result.objective, rel=1e-6)
-
-
 @pytest.mark.slow
 def test_cbc_finds_the_reference_optimum() -> None:
     name = "layer-graphs/bert24_training"
