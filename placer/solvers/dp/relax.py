@@ -78,11 +78,7 @@ def _reach(blocks: BlockGraph) -> tuple[list[int], list[int]]:
     """``(below, above)``: each block's descendants and ancestors (itself included) as
     bitsets, one Python integer per block."""
     m = blocks.n_blocks
-    succ: list[list[int]] = [[] for _ in range(m)]
-    pred: list[list[int]] = [[] for _ in range(m)]
-    for u, v in blocks.edges.tolist():
-        succ[u].append(v)
-        pred[v].append(u)
+    succ, pred = _adjacency(blocks)
     order = _order(m, succ, pred)
     below = [0] * m
     above = [0] * m
@@ -97,6 +93,16 @@ def _reach(blocks: BlockGraph) -> tuple[list[int], list[int]]:
             bits |= above[v]
         above[u] = bits
     return below, above
+
+
+def _adjacency(blocks: BlockGraph) -> tuple[list[list[int]], list[list[int]]]:
+    """``(succ, pred)``: each block's successors and predecessors in the block DAG."""
+    succ: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
+    pred: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
+    for u, v in blocks.edges.tolist():
+        succ[u].append(v)
+        pred[v].append(u)
+    return succ, pred
 
 
 def _order(m: int, succ: list[list[int]], pred: list[list[int]]) -> list[int]:
@@ -321,12 +327,9 @@ def lift(problem: Problem, blocks: BlockGraph, dropped, kept: list[int],
         if d >= 0:
             load[d] += blocks.latency[kind_of[d], b]
     used = [d for d in range(n_devices) if rank[d] >= 0]
-    succ: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
-    pred: list[list[int]] = [[] for _ in range(blocks.n_blocks)]
-    for u, v in blocks.edges.tolist():
-        succ[u].append(v)
-        pred[v].append(u)
-    position = _position(blocks)
+    succ, pred = _adjacency(blocks)
+    position = np.empty(blocks.n_blocks, dtype=np.int64)
+    position[_order(blocks.n_blocks, succ, pred)] = np.arange(blocks.n_blocks)
     order = sorted(dropped, key=lambda b: position[b])
     # the latest stage each dropped block may take: its kept descendants' earliest
     high = {}
@@ -343,19 +346,6 @@ def lift(problem: Problem, blocks: BlockGraph, dropped, kept: list[int],
         device_of_block[b] = d
         load[d] += blocks.latency[kind_of[d], b]
     return Placement(tuple(device_of_block[blocks.block_of_op].tolist()))
-
-
-def _position(blocks: BlockGraph) -> np.ndarray:
-    """Each block's place in a topological order."""
-    m = blocks.n_blocks
-    succ: list[list[int]] = [[] for _ in range(m)]
-    pred: list[list[int]] = [[] for _ in range(m)]
-    for u, v in blocks.edges.tolist():
-        succ[u].append(v)
-        pred[v].append(u)
-    position = np.empty(m, dtype=np.int64)
-    position[_order(m, succ, pred)] = np.arange(m)
-    return position
 
 
 def _device_ranks(blocks: BlockGraph, device_of_block: np.ndarray,

@@ -146,10 +146,12 @@ def solve_dp(problem: Problem, options: SolverOptions | None = None) -> SolveRes
     return _solve(problem, options or SolverOptions(), refine=True)
 
 
-def _solve(problem: Problem, options: SolverOptions, *, refine: bool) -> SolveResult:
+def _solve(problem: Problem, options: SolverOptions, *, refine: bool,
+           fallback: bool = True) -> SolveResult | None:  # fmt: skip
     """:func:`solve_dp`; ``refine``: whether a graph too wide for the exact DP also gets
     the plans split by layers and refined around their cuts (the DP those run is this
-    one without)."""
+    one without); ``fallback``: whether such a graph gets the fallback's answer at all
+    (else None)."""
     counts = _counts_within_states(problem)
     if counts != [kind.count for kind in problem.kinds]:
         return _fewer_devices(problem, counts, options)
@@ -160,7 +162,7 @@ def _solve(problem: Problem, options: SolverOptions, *, refine: bool) -> SolveRe
             return swept
     lattice = _ideal_lattice(search.blocks, search.max_ideals, options)
     if lattice is None:
-        return search.without_lattice()
+        return search.without_lattice() if fallback else None
     return search.over(lattice)
 
 
@@ -696,15 +698,7 @@ def _narrow_only(problem: Problem, options: SolverOptions) -> SolveResult | None
     :func:`placer.solvers.dp.relax.relaxation_bound`, without the fallbacks of a graph
     too wide."""
     try:
-        search = _Search(problem, options)
-        if _is_chain(search.blocks):
-            swept = search.chain()
-            if swept is not None:
-                return swept
-        lattice = _ideal_lattice(search.blocks, search.max_ideals, options)
-        if lattice is None:
-            return None
-        return search.over(lattice)
+        return _solve(problem, options, refine=False, fallback=False)
     except (InfeasiblePlacement, NoPlacementFound, SearchGaveUp):
         return None
 
