@@ -11,8 +11,10 @@ Each model has the layer structure, tensor shapes and parameter count of the pub
 network, but every weight is generated at run time by a ``ConstantOfShape`` node whose shape
 input is an int64 initializer. The files therefore stay a few hundred kilobytes while the
 parameter count can still be read from the shapes, and the models run: weights, biases and
-shifts are 0.02 and scales 1.0, so outputs are finite and not all zero (though with constant
-weights they hardly depend on the input).
+shifts are about 0.02 and scales about 1.0, so outputs are finite and not all zero (though
+with constant weights they hardly depend on the input).  No two weights are equal (each
+differs from the one before by 1/4096 of its value): a runtime that merges computations
+on equal weights would run less than the real network does.
 
 The output is byte-for-byte reproducible: fixed producer name and version, no timestamps,
 nodes emitted in a fixed order; each file is written to a temporary file in the target folder
@@ -49,6 +51,8 @@ PRODUCER_VERSION = "1"
 WEIGHT_VALUE = 0.02
 BIAS_VALUE = 0.02
 SCALE_VALUE = 1.0
+#: The k-th weight is its value times 1 + k / WEIGHT_SPREAD (:meth:`GraphBuilder.weight`).
+WEIGHT_SPREAD = 4096
 
 
 @dataclass
@@ -64,6 +68,7 @@ class GraphBuilder:
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     _used: set[str] = field(default_factory=set)
     _constants: set[str] = field(default_factory=set)
+    _weights: int = 0
 
     def _unique(self, name: str) -> str:
         candidate, k = name, 0
@@ -111,9 +116,15 @@ class GraphBuilder:
         return name
 
     def weight(self, name: str, shape: Sequence[int], value: float = WEIGHT_VALUE) -> str:
-        """A float32 parameter tensor ``name`` filled with ``value`` by a ConstantOfShape."""
+        """A float32 parameter tensor ``name`` filled by a ConstantOfShape with ``value``
+        times ``1 + k / 4096``, ``k`` counting the weights made before it: no two weights
+        are equal, as in a trained model.  With equal weights, onnxruntime's
+        common-subexpression elimination computed one of each BERT layer's query, key
+        and value projections, where a trained BERT runs all three."""
         shape_name = self.ints(f"{name}_shape", shape)
-        fill = helper.make_tensor("value", TensorProto.FLOAT, [1], [value])
+        distinct = value * (1.0 + self._weights / WEIGHT_SPREAD)
+        self._weights += 1
+        fill = helper.make_tensor("value", TensorProto.FLOAT, [1], [distinct])
         self.op("ConstantOfShape", [shape_name], name, out=name, value=fill)
         return name
 
