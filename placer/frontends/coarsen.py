@@ -143,6 +143,7 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         weights_computed=anchor.weights_computed,
         product_shape=anchor.product_shape,
         in_place=anchor.in_place and len(group) == 1,
+        recomputes=all(node.recomputes for node in group),
     )
 
 

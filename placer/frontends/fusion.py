@@ -13,7 +13,11 @@ less than it would be, and the transfer between them is charged in full.
 
 The patterns are those onnxruntime's CPU provider fuses at its default level [1]_, [2]_:
 
-* **removed**: ``Identity`` and ``Dropout`` (redundant node eliminations);
+* **removed**: ``Identity`` and ``Dropout`` (redundant node eliminations), and a node
+  that recomputes the value of an earlier one (common-subexpression elimination,
+  :mod:`placer.frontends.cse`), which joins no group.  Like a fused group split
+  across devices, a recomputation placed on another device than the node it repeats
+  is charged nothing, though that device's runtime must compute it;
 * **epilogues** (their arithmetic runs in the anchor's kernel, on values in registers:
   charged no FLOPs of their own): a ``BatchNormalization`` (folded into the weights),
   an activation (``Relu``, ``Clip``,
@@ -84,8 +88,11 @@ def fuse(graph: OpGraph) -> dict[int, Fused]:
     """The nodes of ``graph`` a runtime fuses with others, and how each is costed;
     nodes it runs alone are left out."""
     view = _View(graph)
-    fused: dict[int, Fused] = {}
-    taken: set[int] = set()
+    fused: dict[int, Fused] = {
+        i: Fused(0.0, 0.0, overhead=False, computes=False)
+        for i, node in enumerate(view.nodes) if node.recomputes
+    }  # fmt: skip
+    taken: set[int] = set(fused)
     for group in (*_normalisations(view), *_gelus(view)):
         if taken.isdisjoint(group):
             taken.update(group)
@@ -253,11 +260,11 @@ def _epilogues(view: _View, taken: set[int]) -> dict[int, Fused]:
     absorbed: dict[int, int] = {}
     fused = {}
     for v, node in enumerate(view.nodes):
+        if v in taken:
+            continue
         kind = node.op_class
         if kind in (OpClass.CONV, OpClass.GROUPED_CONV, OpClass.GEMM, OpClass.MATMUL):
             anchor_of[v] = v
-            continue
-        if v in taken:
             continue
         for u in sorted(view.producers[v]):
             anchor = anchor_of.get(u)

@@ -28,6 +28,7 @@ import onnx
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
 
 from placer.errors import ModelLoadError
+from placer.frontends.cse import recomputed
 from placer.frontends.layers import node_scope
 from placer.frontends.onnx_checks import MAX_FIGURE, check_elements, check_model
 from placer.frontends.onnx_nodes import (
@@ -151,6 +152,10 @@ class GraphNode:
         Whether onnxruntime runs it in place (an activation of :data:`IN_PLACE_OPS`
         reading a tensor another node made and nothing else reads): run alone on a CPU,
         it moves :data:`IN_PLACE_SHARE` of its counted bytes at the sweep's bandwidth.
+    recomputes : bool
+        Whether an earlier op computes the same value from the same inputs
+        (:func:`placer.frontends.cse.recomputed`): a runtime that eliminates common
+        subexpressions computes it once (:mod:`placer.frontends.fusion`).
     """
 
     name: str
@@ -168,6 +173,7 @@ class GraphNode:
     weights_computed: bool = False
     product_shape: ProductShape = UNSHAPED
     in_place: bool = False
+    recomputes: bool = False
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -1122,6 +1128,15 @@ class _GraphBuilder:
                 input_shapes.append((value.name, tuple(int(d) for d in info.shape)))
         outputs = {value.name for value in graph.output}
         eligible = [computable_anywhere(node, outputs) for _, node, _ in costed]
+        replicated = side_computations(nodes, edges, eligible)
+        # a side computation is computed in each stage that reads it, whether or not an
+        # earlier node computes the same value
+        placed = {index for index, _, _ in costed}
+        again = recomputed(graph, skip=set(range(len(graph.node))) - placed)
+        side = set(replicated)
+        for position, (index, _, _) in enumerate(costed):
+            if index in again and position not in side:
+                nodes[position] = replace(nodes[position], recomputes=True)
         return OpGraph(
             name=model_name(graph.name, self.path),
             nodes=tuple(nodes),
@@ -1131,7 +1146,7 @@ class _GraphBuilder:
             unknown_ops=tuple(sorted(self.unknown_ops)),
             unknown_shapes=tuple(dict.fromkeys(self.unknown_shapes)),
             notes=tuple(dict.fromkeys(self.notes)),
-            replicated=side_computations(nodes, edges, eligible),
+            replicated=replicated,
             shape_constants=tuple(self.shape_constants.items()),
             input_shapes=tuple(input_shapes),
         )

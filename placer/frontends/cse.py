@@ -1,0 +1,120 @@
+"""Ops that recompute a value an earlier op computes: a runtime computes it once.
+
+onnxruntime's basic graph optimisations include common-subexpression elimination [1]_:
+by value numbering [2]_, every graph input, constant and node output gets an
+equivalence class, and a node with the same operation, attributes and classes of
+inputs as an earlier node is dropped, its readers reading the earlier node's output.
+Its constant sharing and folding [1]_ make equal constants one class: a small
+initializer (at most 8 elements) is shared by value, and an initializer or a folded
+constant (a weight a ``ConstantOfShape`` makes, say) is compared by its contents.  So
+in a model whose weights are generated, every projection with the same input and the
+same generated weight is computed once: in placer's sample BERT-base the query, key
+and value projections of each layer (and the bias, reshape and transpose after them)
+are one computation, 24 of its 72 768-by-768 products.
+
+:func:`recomputed` reproduces the numbering on the ONNX graph, before placer folds
+constants: an initializer's class is its type, shape and contents (one over
+:data:`MAX_COMPARED_BYTES`, or whose data lies in an external file, which placer does
+not read, is a class of its own), a folded constant's is that of the node making it
+as for any node, and a node output's class its op, domain, attributes, the classes of its inputs
+and its position among the outputs.  Ops that draw random numbers and ops with
+subgraphs are each a class of their own, as onnxruntime treats them.  A node all of
+whose outputs are in classes an earlier node makes is a recomputation; a node that
+makes a graph output is never one (the runtime keeps it).
+
+References
+----------
+.. [1] onnxruntime, Graph optimizations: basic graph optimizations (constant folding,
+   redundant node eliminations, common subexpression elimination, constant sharing).
+.. [2] J. Cocke and J. T. Schwartz, "Programming languages and their compilers",
+   Courant Institute, 1970 (value numbering).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Hashable
+
+from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
+
+from placer.frontends.opcost import element_bytes
+
+__all__ = ["recomputed"]
+
+#: Ops whose outputs differ from run to run (onnxruntime's non-deterministic ops).
+RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform",
+                        "RandomUniformLike", "Multinomial", "Bernoulli", "Dropout"})  # fmt: skip
+#: Initializers larger than this are each a class of their own: equal large
+#: initializers do not occur in trained models (a tied weight is one initializer read
+#: twice), and comparing them would read every weight of the model.
+MAX_COMPARED_BYTES = 1 << 16
+
+
+def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
+    """Positions in ``graph.node`` of the nodes that recompute values an earlier node
+    computes (see the module's docstring), among the nodes not in ``skip`` (the folded
+    constants, which only feed the numbering)."""
+    numbers = _Numbers()
+    classes: dict[str, int] = {}
+    for init in graph.initializer:
+        classes[init.name] = numbers.constant(init)
+    outputs = {value.name for value in graph.output}
+    made: set[int] = set()
+    found = []
+    for index, node in enumerate(graph.node):
+        kind = numbers.node(node, classes)
+        named = [(name, numbers.of(("output", kind, position)))
+                 for position, name in enumerate(node.output) if name]  # fmt: skip
+        classes.update(named)
+        if index in skip:
+            continue
+        values = [value for _, value in named]
+        if values and made.issuperset(values) and outputs.isdisjoint(n for n, _ in named):
+            found.append(index)
+        made.update(values)
+    return frozenset(found)
+
+
+class _Numbers:
+    """Value numbers: one small integer per distinct key (keys hold numbers, not the
+    keys they stand for, so each is hashed in time linear in the node's inputs)."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[Hashable, int] = {}
+
+    def of(self, key: Hashable) -> int:
+        return self._numbers.setdefault(key, len(self._numbers))
+
+    def fresh(self) -> int:
+        return self.of(("unique", len(self._numbers)))
+
+    def constant(self, init: TensorProto) -> int:
+        size = math.prod(init.dims) * element_bytes(init.data_type)
+        if init.data_location == TensorProto.EXTERNAL or size > MAX_COMPARED_BYTES:
+            return self.of(("tensor", init.name))
+        return self.of(("constant", init.data_type, tuple(init.dims), _payload(init)))
+
+    def node(self, node: NodeProto, classes: dict[str, int]) -> int:
+        """The number of what ``node`` computes, before its outputs' positions."""
+        if node.op_type in RANDOM_OPS or any(
+            attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+            for attr in node.attribute
+        ):
+            return self.fresh()
+        inputs = tuple(
+            (classes[name] if name in classes else self.of(("tensor", name))) if name else -1
+            for name in node.input
+        )
+        attrs = tuple(sorted((a.name, a.SerializeToString()) for a in node.attribute))
+        return self.of((node.domain or "ai.onnx", node.op_type, attrs, inputs))
+
+
+def _payload(init: TensorProto) -> bytes:
+    """An initializer's contents as bytes, whichever field holds them."""
+    if init.raw_data:
+        return init.raw_data
+    bare = TensorProto()
+    bare.CopyFrom(init)
+    bare.name = ""
+    bare.ClearField("doc_string")
+    return bare.SerializeToString()

@@ -1,0 +1,158 @@
+"""Common-subexpression elimination: ops that recompute an earlier op's value, which
+onnxruntime computes once (:mod:`placer.frontends.cse`)."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from placer.choices import Fusion
+from placer.costs.cluster_file import parse_cluster
+from placer.costs.roofline import CostOptions, build_problem
+from placer.frontends.cse import MAX_COMPARED_BYTES, recomputed
+from placer.frontends.onnx_graph import load_onnx
+from tests.conftest import ROOT
+
+CLUSTER = parse_cluster(
+    "devices: [{name: dev, class: cpu, peak_flops: 100GFLOPS, memory: 16GiB,"
+    " memory_bandwidth: 10GB/s, efficiency: 1.0, overhead: 1us}]",
+    "dev.yaml",
+)
+H = 32
+
+
+def generated(name: str, value: float = 0.0, shape=(H, H)) -> list:
+    """A weight the graph generates, as placer's sample models do."""
+    return [
+        helper.make_node("Constant", [], [f"{name}_shape"],
+                         value=numpy_helper.from_array(np.array(shape, np.int64))),
+        helper.make_node("ConstantOfShape", [f"{name}_shape"], [name],
+                         value=numpy_helper.from_array(np.array([value], np.float32))),
+    ]  # fmt: skip
+
+
+def projections(weights: dict[str, float], *, random: bool = False) -> onnx.ModelProto:
+    """Projections of one input, each by a generated weight of the given value, summed;
+    with ``random``, each projection's input gets noise of its own first."""
+    nodes = []
+    source = "x"
+    for name, value in weights.items():
+        if random:
+            nodes.append(helper.make_node("RandomNormalLike", ["x"], [f"{name}_noise"],
+                                          name=f"{name}_draw"))  # fmt: skip
+            nodes.append(helper.make_node("Add", ["x", f"{name}_noise"], [f"{name}_x"],
+                                          name=f"{name}_noisy"))  # fmt: skip
+            source = f"{name}_x"
+        nodes += generated(f"w_{name}", value)
+        nodes.append(helper.make_node("MatMul", [source, f"w_{name}"], [name], name=name))
+        nodes.append(helper.make_node("Relu", [name], [f"{name}_r"], name=f"{name}_relu"))
+    names = list(weights)
+    nodes.append(helper.make_node("Sum", [f"{n}_r" for n in names], ["y"], name="sum"))
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [64, H])],
+                              [value("y", TensorProto.FLOAT, [64, H])])  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def by_name(model: onnx.ModelProto) -> set[str]:
+    return {model.graph.node[i].name for i in recomputed(model.graph)}
+
+
+def test_a_projection_by_an_equal_generated_weight_is_recomputed() -> None:
+    model = projections({"q": 0.0, "k": 0.0, "v": 0.5})
+    # k repeats q (same input, weights of equal value), and so does its Relu; v's
+    # weight differs; the generated weights themselves are numbered, not placed
+    assert by_name(model) >= {"k", "k_relu"}
+    assert not by_name(model) & {"q", "q_relu", "v", "v_relu", "sum"}
+
+
+def test_two_random_draws_are_two_values() -> None:
+    # the draws read the same input and are alike, but each draws its own numbers
+    assert not by_name(projections({"q": 0.0, "k": 0.0}, random=True)) & {
+        "k_draw", "k_noisy", "k", "k_relu"}
+
+
+def test_a_graph_output_is_never_recomputed() -> None:
+    model = projections({"q": 0.0, "k": 0.0})
+    model.graph.output.append(
+        helper.make_tensor_value_info("k_r", TensorProto.FLOAT, [64, H]))
+    assert "k" in by_name(model) and "k_relu" not in by_name(model)
+
+
+def initializer_model(a: np.ndarray, b: np.ndarray) -> onnx.ModelProto:
+    nodes = [helper.make_node("MatMul", ["x", "a"], ["p"], name="p"),
+             helper.make_node("MatMul", ["x", "b"], ["q"], name="q"),
+             helper.make_node("Add", ["p", "q"], ["y"], name="add")]  # fmt: skip
+    value = helper.make_tensor_value_info
+    n = a.shape[-1]
+    graph = helper.make_graph(
+        nodes, "g", [value("x", TensorProto.FLOAT, [4, a.shape[0]])],
+        [value("y", TensorProto.FLOAT, [4, n])],
+        initializer=[numpy_helper.from_array(a, "a"), numpy_helper.from_array(b, "b")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_initializers_are_compared_by_contents_up_to_a_size() -> None:
+    small = np.ones((8, 8), np.float32)
+    assert by_name(initializer_model(small, small.copy())) == {"q"}
+    assert by_name(initializer_model(small, 2 * small)) == set()
+    # a large one is a class of its own: its readers are never recomputations
+    side = int(np.sqrt(MAX_COMPARED_BYTES / 4)) + 1
+    large = np.ones((side, side), np.float32)
+    assert by_name(initializer_model(large, large.copy())) == set()
+
+
+def test_the_recomputations_are_those_onnxruntime_eliminates(tmp_path) -> None:
+    """The oracle: onnxruntime's own optimised graph runs the ops placer does not mark."""
+    import onnxruntime as ort
+
+    model = projections({"q": 0.0, "k": 0.0, "v": 0.5, "o": 0.0})
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    graph = load_onnx(path)
+    kept = collections.Counter(n.op_type for n in graph.nodes if not n.recomputes)
+    assert kept["MatMul"] == ran["MatMul"] == 2
+    assert kept["Relu"] == ran["Relu"] == 2
+
+
+def test_a_recomputation_costs_nothing_with_the_runtimes_optimisations(tmp_path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(projections({"q": 0.0, "k": 0.0}), path)
+    graph = load_onnx(path)
+    runtime = build_problem(graph, CLUSTER, CostOptions())
+    alone = build_problem(graph, CLUSTER, CostOptions(fusion=Fusion.NONE))
+    names = [n.name for n in graph.nodes]
+    k, q = names.index("k"), names.index("q")
+    assert graph.nodes[k].recomputes and not graph.nodes[q].recomputes
+    assert runtime.ops[k].latency[0] == 0.0
+    assert alone.ops[k].latency[0] == pytest.approx(alone.ops[q].latency[0])
+    assert runtime.ops[q].latency[0] > 0.0
+
+
+def test_the_sample_models_recompute_nothing(tmp_path) -> None:
+    """Their generated weights all differ, as a trained model's do: onnxruntime runs
+    every projection (with equal weights it had computed one of each BERT layer's
+    query, key and value projections)."""
+    import onnxruntime as ort
+
+    path = ROOT / "sample_models" / "bert_base.onnx"
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    assert ran["MatMul"] == 96  # 8 per layer: 6 projections and attention's 2
+    shapes = {"input_ids": (8, 128)}
+    for name, given in (("bert_base", shapes), ("gpt2_small", shapes), ("mobilenet_v2", {})):
+        graph = load_onnx(ROOT / "sample_models" / f"{name}.onnx", input_shapes=given)
+        assert not any(n.recomputes for n in graph.nodes), name
