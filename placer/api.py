@@ -125,6 +125,18 @@ FLAGS = {
 }  # fmt: skip
 
 
+def _costed_kinds(graph, options: ModelOptions) -> set[str]:
+    """The op classes of ``graph``'s nodes, and the fused kernels (keyed as a device's
+    ``class_efficiency`` keys them) its nodes run in under ``options.fusion``."""
+    from placer.costs.cluster import KERNELS
+    from placer.frontends.fusion import fuse
+
+    kinds = {node.op_class.value for node in graph.nodes}
+    if options.fusion is Fusion.RUNTIME:
+        kinds |= {KERNELS + f.kernel for f in fuse(graph).values() if f.kernel}
+    return kinds
+
+
 def _costing(path: Path, graph, options: ModelOptions, fingerprint: str | None = None):
     """``(cluster, CostOptions, notes)`` to cost ``graph`` with: the cluster less the
     groups kept out, and the measured times checked against the model and cluster."""
@@ -310,8 +322,7 @@ def _model_problem(
         fusion=options.fusion.value,
     )
     provenance = Provenance(fingerprint or model_fingerprint(path), costing)
-    notes = [f"cluster: {cluster.name}",
-             *cluster.notes_for({node.op_class.value for node in graph.nodes})]
+    notes = [f"cluster: {cluster.name}", *cluster.notes_for(_costed_kinds(graph, options))]
     kept_out = [group.name for group in cluster.groups if not group.pipeline]
     if kept_out:
         notes.append(f"kept out of the pipeline: {', '.join(kept_out)}")

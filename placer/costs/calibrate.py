@@ -33,6 +33,10 @@ reproduces the measured time under placer's own counting.  The figures:
 * ``movement``: Transpose (of whole rows), Concat and Gather, their bandwidth as a
   fraction of the regime's (cache or memory) for their traffic; ``transpose``: the same
   for a Transpose that moves the last axis (element by element);
+* ``kernels.skip_norm``: onnxruntime's ``SkipLayerNormalization`` (bias, residual
+  ``Add`` and ``LayerNormalization`` in one kernel, as the runtime fuses BERT's), the
+  FLOPs placer counts for the three nodes over its time: on this kind of machine's
+  CPU five times slower than the nodes one by one;
 * ``overhead``: a chain of single-element ``Add`` nodes, its time per node beyond one;
 * on a CPU, ``cores``: the first ``count × threads`` cores this process may run on,
   ``threads`` for each device; and with ``count`` of 2 or more, ``shared_bandwidth``:
@@ -72,6 +76,8 @@ from placer.costs.cluster import (
     HALF_AT,
     HALF_AT_CHANNELS,
     HALF_AT_POSITIONS,
+    KERNEL_KEYS,
+    KERNELS,
     NESTED_EFFICIENCY,
     STRIDED,
     UNFUSED,
@@ -81,11 +87,14 @@ from placer.costs.contention import StreamJob, available_cores, stream_together
 from placer.costs.cores import format_core_list
 from placer.costs.sessions import Runner, require_cuda
 from placer.errors import InputError
+from placer.frontends.fusion import SKIP_NORM
 from placer.frontends.opcost import UNSHAPED, OpClass, ProductShape, TensorInfo, cost_of
 
 #: The runtime calibration files are measured with (``calibration.runtime``).
 RUNTIME = "onnxruntime"
 _OPSET = 17
+#: onnxruntime's own ops (its fused kernels).
+CONTRIB_DOMAIN = "com.microsoft"
 #: Total traffic (bytes read and written) of the elementwise sweep.
 _SWEEP_BYTES = (48 * 2**10, 192 * 2**10, 768 * 2**10, 3 * 2**20, 12 * 2**20, 96 * 2**20)
 #: Nodes in the overhead chain.
@@ -353,6 +362,7 @@ def _benchmarks(dtype: str) -> list[_Bench]:
         b.single("Softmax", reduction, [(1536, 128)], (1536, 128), axis=-1),
         b.single("ReduceMean", reduction, [(1024, 768)], (1024, 1), axes=[-1]),
         b.layer_norm((1024, 768)),
+        b.skip_layer_norm((1024, 768)),
         # a window across channels and a scalar pow per element (Inception v1's LRN)
         b.single("LRN", OpClass.SCALAR.value, [(1, 16, 56, 56)], (1, 16, 56, 56), size=5,
                  alpha=1e-4, beta=0.75, bias=1.0),
@@ -372,7 +382,7 @@ class _Builder:
         self.elem_type, self.numpy_type, self.itemsize = _DTYPES[dtype]
         self.rng = np.random.default_rng(20261129)
 
-    def model(self, nodes, inputs, outputs, initializers=()):
+    def model(self, nodes, inputs, outputs, initializers=(), domains=()):
         from onnx import helper
 
         def value(name, shape, elem_type=self.elem_type):
@@ -385,7 +395,8 @@ class _Builder:
             [value(n, s) for n, s in outputs],
             initializer=list(initializers),
         )
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+        opsets = [helper.make_opsetid("", _OPSET), *(helper.make_opsetid(d, 1) for d in domains)]
+        return helper.make_model(graph, opset_imports=opsets)
 
     def random(self, shape) -> np.ndarray:
         return self.rng.standard_normal(shape).astype(self.numpy_type)
@@ -518,6 +529,29 @@ class _Builder:
         cost = cost_of("LayerNormalization", infos, [self.info(shape)], {"axis": -1})
         return self.bench("LayerNormalization", OpClass.REDUCTION.value, model,
                           {"x": self.random(shape)}, cost)  # fmt: skip
+
+    def skip_layer_norm(self, shape) -> _Bench:
+        """onnxruntime's fused residual ``Add``, bias and ``LayerNormalization``
+        (``SkipLayerNormalization``, as it runs BERT's), charged the FLOPs and bytes
+        placer counts for the two ``Add`` nodes and the ``LayerNormalization`` it
+        replaces (:mod:`placer.frontends.fusion`)."""
+        from onnx import helper
+
+        width = shape[-1]
+        nodes = [helper.make_node("SkipLayerNormalization", ["x", "skip", "g", "b", "bias"],
+                                  ["y"], domain=CONTRIB_DOMAIN, epsilon=1e-12)]  # fmt: skip
+        initializers = [self.constant(np.ones(width), "g"), self.constant(np.zeros(width), "b"),
+                        self.constant(self.random(width), "bias")]  # fmt: skip
+        model = self.model(nodes, [("x", shape), ("skip", shape)], [("y", shape)], initializers,
+                           domains=(CONTRIB_DOMAIN,))  # fmt: skip
+        tensor, vector = self.info(shape), self.info((width,))
+        added = cost_of("Add", [tensor, vector], [tensor], {})
+        summed = cost_of("Add", [tensor, tensor], [tensor], {})
+        norm = cost_of("LayerNormalization", [tensor, vector, vector], [tensor], {"axis": -1})
+        flops = added.flops + summed.flops + norm.flops
+        moved = 2 * tensor.nbytes + 3 * vector.nbytes + tensor.nbytes  # in: x, skip; out: y
+        feeds = {"x": self.random(shape), "skip": self.random(shape)}
+        return _Bench("SkipLayerNormalization", KERNELS + SKIP_NORM, model, feeds, flops, moved)
 
     def gather(self, rows: int, width: int, indices: tuple[int, ...]) -> _Bench:
         """Rows of an embedding table."""
@@ -662,6 +696,7 @@ def _efficiencies(timings: _Timings, memory: _MemoryLevels) -> tuple[float, dict
                  OpClass.ELEMENTWISE, OpClass.TRANSCENDENTAL, OpClass.REDUCTION,
                  OpClass.SCALAR)  # fmt: skip
     keys = [kind.value for kind in computing] + [UNFUSED + key for key in _SPLIT]
+    keys += [KERNELS + key for key in KERNEL_KEYS]
     strided: dict[str, float] = {}
     for key in keys:
         points = [r for r in timings.of_class(key) if r.flops > 0]

@@ -51,9 +51,10 @@ EFFICIENCY_KEYS = ("default", "memory", *CLASS_KEYS)
 #: How ``DeviceGroup.class_efficiency`` keys a class's figure with the runtime's
 #: optimisations off (``efficiency: {unfused: {conv: ...}}`` in a file).
 UNFUSED = "unfused."
-#: Op classes ``placer calibrate`` measures that files it wrote before may lack, and the
-#: ops each stands for.
-MEASURED_SINCE = {"scalar": "LRN"}
+#: Op classes and fused kernels (keyed as in ``DeviceGroup.class_efficiency``) that
+#: ``placer calibrate`` measures and files it wrote before may lack, and the ops each
+#: stands for.
+MEASURED_SINCE = {"scalar": "LRN", "kernels.skip_norm": "SkipLayerNormalization"}
 #: How ``DeviceGroup.class_efficiency`` keys a class's half-efficiency reduction length
 #: (``efficiency: {half_at: {conv: 24}}`` in a file).
 HALF_AT = "half_at."
@@ -63,10 +64,20 @@ HALF_AT = "half_at."
 HALF_AT_CHANNELS = "half_at_channels."
 HALF_AT_POSITIONS = "half_at_positions."
 STRIDED = "strided."
+#: How ``DeviceGroup.class_efficiency`` keys the efficiency of a kernel the runtime
+#: fuses from several nodes, for the FLOPs of all its nodes (``efficiency: {kernels:
+#: {skip_norm: 0.02}}`` in a file); a kernel without one is charged its nodes' classes.
+KERNELS = "kernels."
+#: The fused kernels a file may give a figure: ``skip_norm``, onnxruntime's
+#: ``SkipLayerNormalization`` (a residual ``Add`` and the ``LayerNormalization`` after
+#: it, :mod:`placer.frontends.fusion`).  Measured on this kind of machine's CPU (one
+#: thread, 1024 x 768 floats), it took 4.8 ms where the ``Add`` and the
+#: ``LayerNormalization`` took 1.0 ms one after the other.
+KERNEL_KEYS = ("skip_norm",)
 #: Every nested mapping of ``efficiency``, by its name in a file.
 NESTED_EFFICIENCY = {
     prefix[:-1]: prefix for prefix in (UNFUSED, HALF_AT, HALF_AT_CHANNELS, HALF_AT_POSITIONS,
-                                       STRIDED)
+                                       STRIDED, KERNELS)
 }  # fmt: skip
 #: Most device groups a cluster may have: each is a device kind, and the exact DP's
 #: table grows as the product of the kinds' device counts (plus one).
@@ -241,12 +252,14 @@ class DeviceGroup:
 
     def compute_rate(
         self, dtype: str, op_class: str, *, unfused: bool = False,
-        shape: ProductShape = UNSHAPED,
+        shape: ProductShape = UNSHAPED, kernel: str = "",
     ) -> float:
         """FLOP/s an op of ``op_class`` reaches at ``dtype``; ``unfused``: with the
         runtime's graph optimisations off (its figure under ``efficiency.unfused``, where
         the file gives one: onnxruntime's CPU convolutions run in a blocked layout only
-        with them on).
+        with them on); ``kernel``: inside the fused kernel of that name
+        (:data:`KERNEL_KEYS`; its figure under ``efficiency.kernels``, where the file
+        gives one).
 
         A product runs as a GEMM (``shape``, :class:`~placer.frontends.opcost.ProductShape`)
         of ``M`` rows (``channels``: a convolution's output channels per group), ``N``
@@ -283,6 +296,8 @@ class DeviceGroup:
         """
         figures = self.class_efficiency
         efficiency = figures.get(op_class, self.efficiency)
+        if kernel and KERNELS + kernel in figures:
+            return self.peak(dtype) * figures[KERNELS + kernel]
         if unfused:
             efficiency = figures.get(UNFUSED + op_class, efficiency)
             if shape.stride > 1:
@@ -383,15 +398,18 @@ class Cluster:
     stale: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def notes_for(self, classes: set[str]) -> list[str]:
-        """What to say of this cluster to a model whose ops are of ``classes``: each
-        stale calibration of a class the model has."""
+        """What to say of this cluster to a model whose ops are of ``classes`` (and
+        whose fused kernels are keyed as in ``class_efficiency``): each stale
+        calibration of a class or kernel the model has."""
         return [
             f"{source}: calibrated before placer timed {what} (no '{kind}' efficiency): "
-            f"the model's {what} ops get the file's default; run placer calibrate again"
+            f"the model's {what} {fallback}; run placer calibrate again"
             for kind, source in self.stale
             if kind in classes
             for what in [MEASURED_SINCE.get(kind, kind)]
-        ]
+            for fallback in ["kernels are charged their nodes' classes"
+                             if kind.startswith(KERNELS) else "ops get the file's default"]
+        ]  # fmt: skip
 
     def link(self, a: str, b: str) -> Link:
         """The link between a device of group ``a`` and one of group ``b`` (in any order).

@@ -29,6 +29,7 @@ from placer.costs.cluster import (
     CLASS_KEYS,
     CUSTOM_TYPE,
     EFFICIENCY_KEYS,
+    KERNEL_KEYS,
     MAX_GROUPS,
     MEASURED_SINCE,
     NESTED_EFFICIENCY,
@@ -555,13 +556,14 @@ class _Spec:
             "half_at_positions": ("output positions per image per op class", *lengths),
             "strided": ("fractions per op class (strided, with the runtime's optimisations off)",
                         parse_fraction, "efficiency"),
+            "kernels": ("fractions per fused kernel", parse_fraction, "efficiency"),
         }  # fmt: skip
         for name, (what, parse, ranged) in nested.items():
             if name not in value:
                 continue
             inner_path = (*path, name)
             entries = self.mapping(value[name], inner_path, what)
-            self.fields(entries, inner_path, CLASS_KEYS)
+            self.fields(entries, inner_path, KERNEL_KEYS if name == "kernels" else CLASS_KEYS)
             figures.update(
                 (NESTED_EFFICIENCY[name] + key,
                  self.quantity(figure, (*inner_path, key), parse, ranged))

@@ -467,7 +467,8 @@ def op_time(node: GraphNode, group: DeviceGroup, options: CostOptions, costed: P
         return OpTime(0.0, Regime.FREE, kind.value, 0.0, 0.0, 0.0, 0.0, inside)
     unfused = options.fusion is Fusion.NONE
     compute_rate = group.compute_rate(
-        options.dtype.value, kind.value, unfused=unfused, shape=node.product_shape
+        options.dtype.value, kind.value, unfused=unfused, shape=node.product_shape,
+        kernel=fused.kernel if inside else "",
     )
     # the traffic of one op decides whether it streams from cache or from memory; on a
     # CPU, a computing op that writes a fresh buffer streams from memory whatever its size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,8 @@ def synthetic() -> list[Measurement]:
         timed("Conv dw", "grouped_conv", 1e8, 1e6, 1e8 / 5e9),
         timed("Conv dw alone", "unfused.grouped_conv", 1e8, 1e6, 1e8 / 1e9),
         timed("LRN", "scalar", 1e6, 1e5, 1e6 / 0.4e9),  # a scalar pow per element
+        # onnxruntime's fused residual Add and LayerNorm, well below either alone
+        timed("SkipLayerNormalization", "kernels.skip_norm", 8e6, 1e7, 8e6 / 1.6e9),
         # 16 Relu nodes in a row, each 65,536 elements at 20 G/s: the run's time and the
         # overheads of 16 nodes, shared by them
         Measurement("16 Relu", "elementwise", 65536, 65536 * 8,
@@ -81,6 +84,7 @@ def test_figures_are_derived_from_the_measurements() -> None:
     assert c.efficiency["gemm"] == pytest.approx(0.9)  # median of 100 and 80
     assert c.efficiency["grouped_conv"] == pytest.approx(0.05)
     assert c.efficiency["scalar"] == pytest.approx(0.004)
+    assert c.efficiency["kernels.skip_norm"] == pytest.approx(0.016)
     assert c.efficiency["elementwise"] == pytest.approx(0.2)  # a chain's node: 20 G/s
     assert c.efficiency["movement"] == pytest.approx(0.5)
     assert c.memory_bandwidth == pytest.approx(20e9)
@@ -96,6 +100,10 @@ def test_figures_are_derived_from_the_measurements() -> None:
     assert unfused == pytest.approx(1e9, rel=1e-3)
     assert group.compute_rate("fp32", "gemm", unfused=True) == group.compute_rate("fp32", "gemm")
     assert group.stream_rate(10e6, "movement") == pytest.approx(10e9, rel=1e-3)
+    # inside the fused kernel, the kernel's rate for every class of its nodes
+    for kind in ("elementwise", "reduction"):
+        rate = group.compute_rate("fp32", kind, kernel="skip_norm")
+        assert rate == pytest.approx(1.6e9, rel=1e-3)
     # a product of two activations: its rate at each reduction length, from the fit
     for inner, rate in ((64, 64e9), (768, 80e9 * 768 / 784), (4096, 80e9 * 4096 / 4112)):
         shape = ProductShape(inner)
@@ -191,6 +199,7 @@ def test_calibrate_writes_a_cluster_file_that_places_a_model(calibrated, run_pla
     assert group.class_efficiency["scalar"] < group.class_efficiency["transcendental"] / 3
     assert group.cache_bandwidth == 0 or group.cache_bandwidth > group.memory_bandwidth
     assert 0 < group.overhead < 1e-4
+    assert 0 < group.class_efficiency["kernels.skip_norm"] <= 1
     result = run_placer("place", GPT2, "--input-shape", "input_ids=1,16", "--cluster",
                         calibrated, "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -436,3 +445,24 @@ def test_ctrl_c_while_the_devices_stream_leaves_no_process_and_no_file(tmp_path,
     while any(_running(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert [pid for pid in started if _running(pid)] == []
+
+
+def test_a_calibration_older_than_the_skip_norm_kernel_is_noted_where_the_runtime_fuses_one(
+    calibrated, run_placer, tmp_path
+) -> None:
+    """BERT-base's residual Adds and LayerNorms run as onnxruntime's SkipLayerNormalization
+    under --fusion runtime: a file calibrated before placer timed that kernel charges
+    them their classes' rates, and each command says so; with --fusion none, nothing."""
+    old = tmp_path / "old-cpu.yaml"
+    text = calibrated.read_text()
+    assert "    kernels:\n      skip_norm: " in text
+    old.write_text(re.sub(r"    kernels:\n      skip_norm: .*\n", "", text))
+    bert = ROOT / "sample_models" / "bert_base.onnx"
+    shape = ("--input-shape", "input_ids=1,16")
+    result = run_placer("place", bert, *shape, "--cluster", old)
+    assert result.exit_code == 0, result.stderr
+    assert ("old-cpu.yaml: calibrated before placer timed SkipLayerNormalization (no "
+            "'kernels.skip_norm' efficiency): the model's SkipLayerNormalization kernels are "
+            "charged their nodes' classes") in " ".join(result.stdout.split())
+    result = run_placer("place", bert, *shape, "--cluster", old, "--fusion", "none")
+    assert result.exit_code == 0 and "calibrated before" not in result.stdout

@@ -463,6 +463,10 @@ _EXPLICIT = {"name": "g", "peak_flops": "1TFLOPS", "memory": "1GiB", "memory_ban
         ("memory", "'8796093022209 KiB'", "8796093022209 KiB is out of range"),
         ("memory", "\u0661\u0662GB", "expected a size"),  # float() reads Arabic-Indic digits
         ("peak_flops", "\uff11TFLOPS", "expected a rate"),  # fullwidth 1
+        ("efficiency", "{kernels: {skip_norm: 2}}", "kernels.skip_norm: expected a fraction"),
+        ("efficiency", "{kernels: {attention: 0.5}}",
+         "kernels.attention: unknown field (expected one of skip_norm)"),
+        ("efficiency", "{kernels: 0.5}", "expected fractions per fused kernel"),
     ],
 )
 def test_each_figure_is_held_to_its_range(tmp_path, field, value, says) -> None:

@@ -250,3 +250,39 @@ def test_onnxruntime_removes_dropout_and_identity(tmp_path) -> None:
     times = {op.name: op.latency[0] for op in runtime.ops}
     assert times["dropout"] == times["identity"] == 0.0
     assert {op.name: op.latency[0] for op in alone.ops}["dropout"] == pytest.approx(1e-6)
+
+
+def test_a_skip_layer_norm_runs_at_its_kernels_rate_where_the_device_gives_one(tmp_path) -> None:
+    """onnxruntime's CPU SkipLayerNormalization runs far below the Add and the
+    LayerNormalization it replaces: a calibrated device gives its FLOPs their own rate."""
+    path = model(tmp_path, [
+        helper.make_node("Relu", ["r"], ["rr"], name="residual"),
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+        helper.make_node("Add", ["h", "bias"], ["hb"], name="bias"),
+        helper.make_node("Add", ["hb", "rr"], ["s"], name="skip"),
+        helper.make_node("LayerNormalization", ["s", "g", "b"], ["y"], name="ln", axis=-1),
+    ], [("x", (256, 64)), ("r", (256, 64))], [("y", (256, 64))], {
+        "w": np.ones((64, 64)), "bias": np.ones(64), "g": np.ones(64), "b": np.zeros(64),
+    })  # fmt: skip
+    graph = load_onnx(path)
+    fused = {graph.nodes[i].name: f for i, f in fuse(graph).items()}
+    assert {name: f.kernel for name, f in fused.items()} == {
+        "bias": "skip_norm", "skip": "skip_norm", "ln": "skip_norm"}
+    spec = ("devices: [{name: dev, class: cpu, peak_flops: 100GFLOPS, memory: 16GiB,"
+            " memory_bandwidth: 10GB/s, overhead: 1us, efficiency: {default: 1.0%s}}]")
+    slow = parse_cluster(spec % ", kernels: {skip_norm: 0.001}", "slow.yaml")
+    members = [i for i, node in enumerate(graph.nodes) if node.name in fused]
+    flops = sum(graph.nodes[i].flops for i in members)
+    problem = build_problem(graph, slow, CostOptions())
+    # compute-bound at 0.1 GFLOP/s, one dispatch for the kernel
+    kernel = sum(problem.ops[i].latency[0] for i in members)
+    assert kernel == pytest.approx(flops / 0.1e9 + 1e-6, rel=1e-9)
+    # without a figure of its own, each node runs at its class's rate, as before; and
+    # --fusion none never asks for the kernel's
+    plain = build_problem(graph, CLUSTER, CostOptions())
+    assert sum(plain.ops[i].latency[0] for i in members) < kernel / 50
+    alone = build_problem(graph, slow, CostOptions(fusion=Fusion.NONE))
+    same = build_problem(graph, CLUSTER, CostOptions(fusion=Fusion.NONE))
+    assert [alone.ops[i].latency for i in members] == [same.ops[i].latency for i in members]
+    mm = [n.name for n in graph.nodes].index("mm")
+    assert problem.ops[mm].latency == plain.ops[mm].latency
