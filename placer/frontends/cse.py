@@ -17,8 +17,11 @@ constants: an initializer's class is its type, shape and contents (one over
 :data:`MAX_COMPARED_BYTES`, or whose data lies in an external file, which placer does
 not read, is a class of its own), a folded constant's is that of the node making it
 as for any node, and a node output's class its op, domain, attributes, the classes of its inputs
-and its position among the outputs.  Ops that draw random numbers and ops with
-subgraphs are each a class of their own, as onnxruntime treats them.  A node all of
+and its position among the outputs.  As onnxruntime treats them, these ops are each
+a class of their own: ops that draw random numbers, ops with subgraphs, ops of other
+domains than the default one (a runtime's own, ``com.microsoft``'s), ops with a NaN
+float attribute, and a ``Conv`` whose one reader a runtime folds into it first (a
+``BatchNormalization``, or a ``Mul`` by a constant).  A node all of
 whose outputs are in classes an earlier node makes is a recomputation; a node that
 makes a graph output is never one (the runtime keeps it).
 
@@ -33,6 +36,7 @@ References
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Hashable
 
 from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
@@ -44,6 +48,13 @@ __all__ = ["recomputed"]
 #: Ops whose outputs differ from run to run (onnxruntime's non-deterministic ops).
 RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform",
                         "RandomUniformLike", "Multinomial", "Bernoulli", "Dropout"})  # fmt: skip
+#: Ops a runtime folds the constant operation after them into (onnxruntime's
+#: Conv-BatchNorm and Conv-Mul fusions run before it numbers values; its Conv-Add
+#: fusion, measured, after): two such ops with equal inputs become ops with different
+#: weights, which it computes both.
+FOLDING_ANCHORS = frozenset({"Conv"})
+#: What such an op folds in: a BatchNormalization, or a product with a constant.
+_FOLDED = frozenset({"BatchNormalization", "Mul"})
 #: Initializers larger than this are each a class of their own: equal large
 #: initializers do not occur in trained models (a tied weight is one initializer read
 #: twice), and comparing them would read every weight of the model.
@@ -56,13 +67,26 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
     constants, which only feed the numbering)."""
     numbers = _Numbers()
     classes: dict[str, int] = {}
+    shared = Counter((init.data_type, tuple(init.dims)) for init in graph.initializer)
     for init in graph.initializer:
-        classes[init.name] = numbers.constant(init)
+        if shared[init.data_type, tuple(init.dims)] > 1:
+            classes[init.name] = numbers.constant(init)
+        else:  # no other initializer has its type and shape: none is equal to it
+            classes[init.name] = numbers.of(("tensor", init.name))
+    constants = set(classes) | {name for node in graph.node if node.op_type == "Constant"
+                                for name in node.output}  # fmt: skip
+    readers: dict[str, list[NodeProto]] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            readers.setdefault(name, []).append(node)
     outputs = {value.name for value in graph.output}
     made: set[int] = set()
     found = []
     for index, node in enumerate(graph.node):
-        kind = numbers.node(node, classes)
+        if _folds_its_reader(node, readers, constants):
+            kind = numbers.fresh()
+        else:
+            kind = numbers.node(node, classes)
         named = [(name, numbers.of(("output", kind, position)))
                  for position, name in enumerate(node.output) if name]  # fmt: skip
         classes.update(named)
@@ -73,6 +97,40 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
             found.append(index)
         made.update(values)
     return frozenset(found)
+
+
+def _folds_its_reader(node: NodeProto, readers: dict[str, list[NodeProto]],
+                      constants: set[str]) -> bool:
+    """Whether the runtime folds the one node reading ``node``'s output into it first
+    (:data:`FOLDING_ANCHORS`)."""
+    if node.op_type not in FOLDING_ANCHORS or not _default_domain(node) or not node.output:
+        return False
+    after = readers.get(node.output[0], [])
+    if len(after) != 1 or not _default_domain(after[0]) or after[0].op_type not in _FOLDED:
+        return False
+    reader = after[0]
+    return reader.op_type == "BatchNormalization" or any(
+        name in constants for name in reader.input if name != node.output[0])
+
+
+def _default_domain(node: NodeProto) -> bool:
+    return node.domain in ("", "ai.onnx")
+
+
+def _deterministic(node: NodeProto) -> bool:
+    """Whether the runtime takes ``node`` for one whose output its inputs decide:
+    onnxruntime's own, a default-domain op that draws no random numbers, has no
+    subgraph and no NaN among its float attributes (NaN equals nothing)."""
+    if not _default_domain(node) or node.op_type in RANDOM_OPS:
+        return False
+    for attr in node.attribute:
+        if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+            return False
+        if attr.type == AttributeProto.FLOAT and math.isnan(attr.f):
+            return False
+        if attr.type == AttributeProto.FLOATS and any(math.isnan(f) for f in attr.floats):
+            return False
+    return True
 
 
 class _Numbers:
@@ -96,25 +154,24 @@ class _Numbers:
 
     def node(self, node: NodeProto, classes: dict[str, int]) -> int:
         """The number of what ``node`` computes, before its outputs' positions."""
-        if node.op_type in RANDOM_OPS or any(
-            attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
-            for attr in node.attribute
-        ):
+        if not _deterministic(node):
             return self.fresh()
         inputs = tuple(
             (classes[name] if name in classes else self.of(("tensor", name))) if name else -1
             for name in node.input
         )
         attrs = tuple(sorted((a.name, a.SerializeToString()) for a in node.attribute))
-        return self.of((node.domain or "ai.onnx", node.op_type, attrs, inputs))
+        return self.of((node.op_type, attrs, inputs))
 
 
 def _payload(init: TensorProto) -> bytes:
-    """An initializer's contents as bytes, whichever field holds them."""
+    """An initializer's contents as bytes, whichever field holds them (serialised
+    without its name and doc string, which it gets back)."""
     if init.raw_data:
         return init.raw_data
-    bare = TensorProto()
-    bare.CopyFrom(init)
-    bare.name = ""
-    bare.ClearField("doc_string")
-    return bare.SerializeToString()
+    name, doc = init.name, init.doc_string
+    init.name, init.doc_string = "", ""
+    try:
+        return init.SerializeToString()
+    finally:
+        init.name, init.doc_string = name, doc

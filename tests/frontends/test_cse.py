@@ -156,3 +156,72 @@ def test_the_sample_models_recompute_nothing(tmp_path) -> None:
     for name, given in (("bert_base", shapes), ("gpt2_small", shapes), ("mobilenet_v2", {})):
         graph = load_onnx(ROOT / "sample_models" / f"{name}.onnx", input_shapes=given)
         assert not any(n.recomputes for n in graph.nodes), name
+
+
+def twins(tmp_path, pair: list, after=(), *, domains=()) -> tuple[set[str], dict]:
+    """Two copies of ``pair`` (nodes reading ``x``, the last making ``a``/``b``), their
+    outputs added: the names placer marks, and onnxruntime's op counts at its basic
+    level."""
+    import onnxruntime as ort
+
+    nodes = []
+    for copy in ("a", "b"):
+        for node in pair:
+            clone = onnx.NodeProto()
+            clone.CopyFrom(node)
+            clone.name = f"{node.name}_{copy}"
+            clone.input[:] = [i if i in ("x", "w", "g", "s", "m", "v", "c") else f"{i}_{copy}"
+                              for i in node.input]  # fmt: skip
+            clone.output[:] = [f"{o}_{copy}" for o in node.output]
+            nodes.append(clone)
+    last = pair[-1].output[0]
+    nodes.append(helper.make_node("Add", [f"{last}_a", f"{last}_b"], ["y"], name="sum"))
+    value = helper.make_tensor_value_info
+    c = 4
+    inits = [numpy_helper.from_array(np.full((c, c, 3, 3), 0.1, np.float32), "w"),
+             *(numpy_helper.from_array(np.full(c, v, np.float32), n)
+               for n, v in (("g", 1.0), ("s", 0.0), ("m", 0.0), ("v", 1.0))),
+             numpy_helper.from_array(np.full((c, 1, 1), 2.0, np.float32), "c")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [1, c, 8, 8])],
+                              [value("y", TensorProto.FLOAT, None)], initializer=inits)  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), *(helper.make_opsetid(d, 1) for d in domains)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    path = tmp_path / "twins.onnx"
+    onnx.save(model, path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    return by_name(model), ran
+
+
+@pytest.mark.parametrize("after", ["BatchNormalization", "Mul"])
+def test_a_conv_the_runtime_folds_its_reader_into_is_computed_twice(tmp_path, after) -> None:
+    """onnxruntime folds a BatchNormalization (or a product with a constant) into the
+    Conv before it numbers values: equal Convs get different weights."""
+    inputs = ["y0", "g", "s", "m", "v"] if after == "BatchNormalization" else ["y0", "c"]
+    marked, ran = twins(tmp_path, [
+        helper.make_node("Conv", ["x", "w"], ["y0"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node(after, inputs, ["y1"], name="after"),
+    ])  # fmt: skip
+    assert ran["Conv"] == 2 and not marked & {"conv_b", "after_b"}
+    # a Conv read by a ReLU, or by a sum with a constant (folded after), is no such
+    # case: one is computed
+    for op, inputs in (("Relu", ["y0"]), ("Add", ["y0", "c"])):
+        marked, ran = twins(tmp_path, [
+            helper.make_node("Conv", ["x", "w"], ["y0"], name="conv", pads=[1, 1, 1, 1]),
+            helper.make_node(op, inputs, ["y1"], name="after"),
+        ])  # fmt: skip
+        assert ran["Conv"] == 1 and marked == {"conv_b", "after_b"}, op
+
+
+def test_other_domains_and_nan_attributes_are_never_merged(tmp_path) -> None:
+    marked, ran = twins(tmp_path, [
+        helper.make_node("Gelu", ["x"], ["y1"], name="gelu", domain="com.microsoft"),
+    ], domains=("com.microsoft",))  # fmt: skip
+    assert ran["Gelu"] == 2 and not marked
+    marked, ran = twins(tmp_path, [
+        helper.make_node("LeakyRelu", ["x"], ["y1"], name="leaky", alpha=float("nan")),
+    ])  # fmt: skip
+    assert ran["LeakyRelu"] == 2 and not marked
