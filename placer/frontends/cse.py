@@ -75,9 +75,11 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
             classes[init.name] = numbers.of(("tensor", init.name))
     constants = set(classes) | {name for node in graph.node if node.op_type == "Constant"
                                 for name in node.output}  # fmt: skip
+    anchored = {node.output[0] for node in graph.node
+                if node.op_type in FOLDING_ANCHORS and node.output}  # fmt: skip
     readers: dict[str, list[NodeProto]] = {}
     for node in graph.node:
-        for name in set(node.input):
+        for name in anchored.intersection(node.input):
             readers.setdefault(name, []).append(node)
     outputs = {value.name for value in graph.output}
     made: set[int] = set()
