@@ -34,16 +34,20 @@ class OpFigure:
 
 @dataclass(frozen=True)
 class OpCosts:
-    """One op's predicted time on each device group, and why (``--costs-detail``)."""
+    """One op's predicted time on each device group, and why (``--costs-detail``);
+    ``recomputes``: an earlier op computes its value, which the runtime computes once
+    (:mod:`placer.frontends.cse`; free with ``--fusion runtime``)."""
 
     name: str
     op_type: str
     times: tuple[OpTime, ...]
+    recomputes: bool = False
 
     def to_dict(self, groups: tuple[str, ...]) -> dict[str, Any]:
         return {
             "name": self.name,
             "op_type": self.op_type,
+            "recomputes": self.recomputes,
             "devices": {g: t.to_dict() for g, t in zip(groups, self.times, strict=True)},
         }
 
@@ -156,7 +160,7 @@ def inspect_model(
         for i in ranked[:TOP_OPS]
     )  # fmt: skip
     ranked_types = tuple(sorted(histogram.items(), key=lambda item: (-item[1], item[0])))
-    costs = tuple(OpCosts(node.name, node.op_type, row) for node, row in times)
+    costs = tuple(OpCosts(node.name, node.op_type, row, node.recomputes) for node, row in times)
     # the graph's own totals and caveats, in the order of ModelSummary's fields
     return ModelSummary(
         graph.name, len(graph.nodes), len(graph.edges), ranked_types,

@@ -376,6 +376,8 @@ def _render_costs(summary, console: Console) -> None:
             else:
                 why = t.regime.value
             fused = ", fused" if t.fused else ""
+            if row.recomputes and t.fused:
+                fused = ", repeats an earlier op"
             passes = f", {t.passes * 1e3:.3g} in extra passes" if t.passes else ""
             cells.append(f"{t.seconds * 1e3:.4g} ({why}{fused}{passes})")
         kind = row.times[0].op_class if row.times else ""

@@ -225,3 +225,18 @@ def test_other_domains_and_nan_attributes_are_never_merged(tmp_path) -> None:
         helper.make_node("LeakyRelu", ["x"], ["y1"], name="leaky", alpha=float("nan")),
     ])  # fmt: skip
     assert ran["LeakyRelu"] == 2 and not marked
+
+
+def test_costs_detail_says_which_op_repeats_an_earlier_one(run_placer, tmp_path) -> None:
+    import json
+
+    path = tmp_path / "m.onnx"
+    onnx.save(projections({"q": 0.0, "k": 0.0}), path)
+    result = run_placer("inspect", path, "--costs-detail", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["costs"]}
+    assert rows["k"]["recomputes"] and not rows["q"]["recomputes"]
+    assert all(t["seconds"] == 0.0 for t in rows["k"]["devices"].values())
+    table = run_placer("inspect", path, "--costs-detail")
+    line = next(line for line in table.stdout.splitlines() if line.split()[:1] == ["k"])
+    assert "repeats an earlier op" in line
