@@ -7,23 +7,23 @@ inputs as an earlier node is dropped, its readers reading the earlier node's out
 Its constant sharing and folding [1]_ make equal constants one class: a small
 initializer (at most 8 elements) is shared by value, and an initializer or a folded
 constant (a weight a ``ConstantOfShape`` makes, say) is compared by its contents.  So
-in a model whose weights are generated, every projection with the same input and the
-same generated weight is computed once: in placer's sample BERT-base the query, key
-and value projections of each layer (and the bias, reshape and transpose after them)
-are one computation, 24 of its 72 768-by-768 products.
+in a model whose generated weights are equal, every projection with the same input and
+an equal weight is computed once: in placer's sample BERT-base, before its weights were
+made distinct, the query, key and value projections of each layer (and the bias,
+reshape and transpose after them) were one computation, 24 of its 48 768-by-768
+products.
 
 :func:`recomputed` reproduces the numbering on the ONNX graph, before placer folds
 constants: an initializer's class is its type, shape and contents (one over
 :data:`MAX_COMPARED_BYTES`, or whose data lies in an external file, which placer does
-not read, is a class of its own), a folded constant's is that of the node making it
-as for any node, and a node output's class its op, domain, attributes, the classes of its inputs
-and its position among the outputs.  As onnxruntime treats them, these ops are each
-a class of their own: ops that draw random numbers, ops with subgraphs, ops of other
-domains than the default one (a runtime's own, ``com.microsoft``'s), ops with a NaN
-float attribute, and a ``Conv`` whose one reader a runtime folds into it first (a
-``BatchNormalization``, or a ``Mul`` by a constant).  A node all of
-whose outputs are in classes an earlier node makes is a recomputation; a node that
-makes a graph output is never one (the runtime keeps it).
+not read, is a class of its own); a node output's class (a folded constant's too) is
+its op, attributes, the classes of its inputs and its position among the outputs.  As
+onnxruntime treats them, these ops are each a class of their own: ops that draw random
+numbers, ops with subgraphs, ops of other domains than the default one (a runtime's
+own, ``com.microsoft``'s), ops with a NaN float attribute, and a ``Conv`` whose one
+reader a runtime folds into it first (a ``BatchNormalization``, or a ``Mul`` by a
+constant).  A node all of whose outputs are in classes an earlier node makes is a
+recomputation; a node that makes a graph output is never one (the runtime keeps it).
 
 References
 ----------
@@ -120,9 +120,9 @@ def _default_domain(node: NodeProto) -> bool:
 
 
 def _deterministic(node: NodeProto) -> bool:
-    """Whether the runtime takes ``node`` for one whose output its inputs decide:
-    onnxruntime's own, a default-domain op that draws no random numbers, has no
-    subgraph and no NaN among its float attributes (NaN equals nothing)."""
+    """Whether onnxruntime takes ``node`` for one whose output its inputs decide: an op
+    of the default domain that draws no random numbers, has no subgraph and no NaN
+    among its float attributes (NaN equals nothing)."""
     if not _default_domain(node) or node.op_type in RANDOM_OPS:
         return False
     for attr in node.attribute:
