@@ -466,3 +466,40 @@ def test_a_calibration_older_than_the_skip_norm_kernel_is_noted_where_the_runtim
             "charged their nodes' classes") in " ".join(result.stdout.split())
     result = run_placer("place", bert, *shape, "--cluster", old, "--fusion", "none")
     assert result.exit_code == 0 and "calibrated before" not in result.stdout
+
+
+def test_a_fused_kernel_the_runtime_cannot_run_leaves_its_figure_out(monkeypatch) -> None:
+    """A build or device without onnxruntime's SkipLayerNormalization still calibrates:
+    the figure is left out (its nodes then run at their classes' rates), where a
+    benchmark of a standard op that fails stops the calibration."""
+    from placer.costs import calibrate as module
+    from placer.errors import InputError
+
+    failing = {"SkipLayerNormalization"}
+
+    class FakeSession:
+        def run(self, _outputs, feeds):
+            return None
+
+    class FakeRunner:
+        timer = "fake"
+
+        def __init__(self, *_args) -> None:
+            pass
+
+        def session(self, model, optimised=False):
+            if {node.op_type for node in model.graph.node} & failing:
+                raise InputError("onnxruntime cannot run on this device: no such kernel")
+            return FakeSession()
+
+        def samples(self, session, feeds, share=1.0):
+            return [1e-3]
+
+    monkeypatch.setattr(module, "Runner", FakeRunner)
+    calibration = module.calibrate()
+    assert "kernels.skip_norm" not in calibration.efficiency
+    assert not any(m.op_class == "kernels.skip_norm" for m in calibration.measurements)
+    assert "gemm" in calibration.efficiency
+    failing = {"Softmax"}
+    with pytest.raises(InputError, match="no such kernel"):
+        module.calibrate()
