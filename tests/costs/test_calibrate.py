@@ -144,6 +144,28 @@ def calibrated(tmp_path_factory):
     return path
 
 
+class FakeSession:
+    """A session that runs nothing."""
+
+    def run(self, _outputs, feeds):
+        return None
+
+
+class FakeRunner:
+    """A runner on no device: sessions that run nothing, each timed at 1 ms."""
+
+    timer = "fake"
+
+    def __init__(self, *_args) -> None:
+        pass
+
+    def session(self, model, optimised=False):
+        return FakeSession()
+
+    def samples(self, session, feeds, share=1.0):
+        return [1e-3]
+
+
 def test_each_benchmark_is_timed_in_passes_on_inputs_at_other_addresses(monkeypatch) -> None:
     """Every benchmark is timed in each of :data:`_PASSES` passes over them all (its
     samples pooled), each pass on copies of its inputs starting elsewhere in a page."""
@@ -154,19 +176,7 @@ def test_each_benchmark_is_timed_in_passes_on_inputs_at_other_addresses(monkeypa
     seen: dict[int, list[tuple[int, int]]] = {}  # session -> (pass, input's page offset)
     order: list[int] = []
 
-    class FakeSession:
-        def run(self, _outputs, feeds):
-            return None
-
-    class FakeRunner:
-        timer = "fake"
-
-        def __init__(self, *_args) -> None:
-            pass
-
-        def session(self, model, optimised=False):
-            return FakeSession()
-
+    class Runner(FakeRunner):
         def samples(self, session, feeds, share=1.0):
             order.append(id(session))
             array = next(iter(feeds.values()))
@@ -174,7 +184,7 @@ def test_each_benchmark_is_timed_in_passes_on_inputs_at_other_addresses(monkeypa
             assert share == pytest.approx(1 / _PASSES)
             return [1e-3 * len(seen[id(session)])]  # 1, 2, 3 ms: median 2 ms
 
-    monkeypatch.setattr(module, "Runner", FakeRunner)
+    monkeypatch.setattr(module, "Runner", Runner)
     calibration = module.calibrate()
     assert len(seen) == len(module._benchmarks("fp32"))
     for offsets in seen.values():
@@ -477,25 +487,13 @@ def test_a_fused_kernel_the_runtime_cannot_run_leaves_its_figure_out(monkeypatch
 
     failing = {"SkipLayerNormalization"}
 
-    class FakeSession:
-        def run(self, _outputs, feeds):
-            return None
-
-    class FakeRunner:
-        timer = "fake"
-
-        def __init__(self, *_args) -> None:
-            pass
-
+    class Runner(FakeRunner):
         def session(self, model, optimised=False):
             if {node.op_type for node in model.graph.node} & failing:
                 raise InputError("onnxruntime cannot run on this device: no such kernel")
-            return FakeSession()
+            return super().session(model, optimised)
 
-        def samples(self, session, feeds, share=1.0):
-            return [1e-3]
-
-    monkeypatch.setattr(module, "Runner", FakeRunner)
+    monkeypatch.setattr(module, "Runner", Runner)
     calibration = module.calibrate()
     assert "kernels.skip_norm" not in calibration.efficiency
     assert not any(m.op_class == "kernels.skip_norm" for m in calibration.measurements)

@@ -58,6 +58,18 @@ def projections(weights: dict[str, float], *, random: bool = False) -> onnx.Mode
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def runtime_ops(path, tmp_path) -> collections.Counter:
+    """Op counts of the graph onnxruntime runs ``path`` as at its basic level, which
+    eliminates common subexpressions."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+
+
 def by_name(model: onnx.ModelProto) -> set[str]:
     return {model.graph.node[i].name for i in recomputed(model.graph)}
 
@@ -109,16 +121,10 @@ def test_initializers_are_compared_by_contents_up_to_a_size() -> None:
 
 def test_the_recomputations_are_those_onnxruntime_eliminates(tmp_path) -> None:
     """The oracle: onnxruntime's own optimised graph runs the ops placer does not mark."""
-    import onnxruntime as ort
-
     model = projections({"q": 0.0, "k": 0.0, "v": 0.5, "o": 0.0})
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    ran = runtime_ops(path, tmp_path)
     graph = load_onnx(path)
     kept = collections.Counter(n.op_type for n in graph.nodes if not n.recomputes)
     assert kept["MatMul"] == ran["MatMul"] == 2
@@ -143,14 +149,8 @@ def test_the_sample_models_recompute_nothing(tmp_path) -> None:
     """Their generated weights all differ, as a trained model's do: onnxruntime runs
     every projection (with equal weights it had computed one of each BERT layer's
     query, key and value projections)."""
-    import onnxruntime as ort
-
     path = ROOT / "sample_models" / "bert_base.onnx"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    ran = runtime_ops(path, tmp_path)
     assert ran["MatMul"] == 96  # 8 per layer: 6 projections and attention's 2
     shapes = {"input_ids": (8, 128)}
     for name, given in (("bert_base", shapes), ("gpt2_small", shapes), ("mobilenet_v2", {})):
@@ -158,12 +158,10 @@ def test_the_sample_models_recompute_nothing(tmp_path) -> None:
         assert not any(n.recomputes for n in graph.nodes), name
 
 
-def twins(tmp_path, pair: list, after=(), *, domains=()) -> tuple[set[str], dict]:
+def twins(tmp_path, pair: list, *, domains=()) -> tuple[set[str], dict]:
     """Two copies of ``pair`` (nodes reading ``x``, the last making ``a``/``b``), their
     outputs added: the names placer marks, and onnxruntime's op counts at its basic
     level."""
-    import onnxruntime as ort
-
     nodes = []
     for copy in ("a", "b"):
         for node in pair:
@@ -188,11 +186,7 @@ def twins(tmp_path, pair: list, after=(), *, domains=()) -> tuple[set[str], dict
     model = helper.make_model(graph, opset_imports=opsets)
     path = tmp_path / "twins.onnx"
     onnx.save(model, path)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    ran = runtime_ops(path, tmp_path)
     return by_name(model), ran
 
 
