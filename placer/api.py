@@ -125,14 +125,16 @@ FLAGS = {
 }  # fmt: skip
 
 
-def _costed_kinds(graph, options: ModelOptions) -> set[str]:
-    """The op classes of ``graph``'s nodes, and the fused kernels (keyed as a device's
+def _costed_kinds(graph, options: ModelOptions, cluster: Cluster) -> set[str]:
+    """The op classes of ``graph``'s nodes, and, where ``cluster`` has a calibration
+    older than a fused kernel, the fused kernels (keyed as a device's
     ``class_efficiency`` keys them) its nodes run in under ``options.fusion``."""
     from placer.costs.cluster import KERNELS
     from placer.frontends.fusion import fuse
 
     kinds = {node.op_class.value for node in graph.nodes}
-    if options.fusion is Fusion.RUNTIME:
+    stale_kernel = any(kind.startswith(KERNELS) for kind, _ in cluster.stale)
+    if stale_kernel and options.fusion is Fusion.RUNTIME:
         kinds |= {KERNELS + f.kernel for f in fuse(graph).values() if f.kernel}
     return kinds
 
@@ -322,7 +324,7 @@ def _model_problem(
         fusion=options.fusion.value,
     )
     provenance = Provenance(fingerprint or model_fingerprint(path), costing)
-    notes = [f"cluster: {cluster.name}", *cluster.notes_for(_costed_kinds(graph, options))]
+    notes = [f"cluster: {cluster.name}", *cluster.notes_for(_costed_kinds(graph, options, cluster))]
     kept_out = [group.name for group in cluster.groups if not group.pipeline]
     if kept_out:
         notes.append(f"kept out of the pipeline: {', '.join(kept_out)}")
