@@ -936,10 +936,11 @@ class _GraphBuilder:
         param_count, param_bytes = 0, 0.0
         control = CONTROL_INPUTS.get(node.op_type, frozenset())
         state = STATE_INPUTS.get(node.op_type, frozenset())
-        computed = False
+        computed = reads_weight = False
         for position, name in enumerate(node_inputs(node)):
             if name not in weights.tensors or position in control:
                 continue
+            reads_weight = True
             computed |= name in weights.computed
             # The device keeps the tensor the op reads (after folding, the runtime holds
             # the derived tensor, not its source): its bytes, once per tensor.
@@ -965,8 +966,10 @@ class _GraphBuilder:
         if not cost.has_formula:
             self.unknown_ops.add(node.op_type)
         kind = cost.op_class
-        if kind is OpClass.GEMM and param_bytes == 0:
-            kind = OpClass.MATMUL  # two activations: nothing for the runtime to pre-pack
+        if kind is OpClass.GEMM and not reads_weight:
+            # two activations: nothing for the runtime to pre-pack (a weight an earlier
+            # node read too, whose bytes that node holds, is pre-packed all the same)
+            kind = OpClass.MATMUL
         return _unnamed(
             node.op_type,
             cost.flops,

@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from placer.errors import ModelLoadError
 from placer.frontends.onnx_graph import constant_nodes, load_onnx
+from placer.frontends.opcost import OpClass
 from tests.conftest import ROOT
 
 LIGHT = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
@@ -152,6 +153,8 @@ def test_constant_node_weight_folds_and_a_shared_weight_counts_once(tmp_path):
     assert [node.name for node in graph.nodes] == ["MatMul_1", "MatMul_2"]
     assert [node.param_count for node in graph.nodes] == [16, 0]
     assert graph.nodes[1].bytes_read == 4 * (8 + 16)  # it still reads the shared weight
+    # both multiply by a weight, which the runtime pre-packs, whichever holds its bytes
+    assert [node.op_class for node in graph.nodes] == [OpClass.GEMM, OpClass.GEMM]
 
 
 def ints(name, values):
