@@ -4,26 +4,29 @@ onnxruntime's basic graph optimisations include common-subexpression elimination
 by value numbering [2]_, every graph input, constant and node output gets an
 equivalence class, and a node with the same operation, attributes and classes of
 inputs as an earlier node is dropped, its readers reading the earlier node's output.
-Its constant sharing and folding [1]_ make equal constants one class: a small
-initializer (at most 8 elements) is shared by value, and an initializer or a folded
-constant (a weight a ``ConstantOfShape`` makes, say) is compared by its contents.  So
-in a model whose generated weights are equal, every projection with the same input and
-an equal weight is computed once: in placer's sample BERT-base, before its weights were
-made distinct, the query, key and value projections of each layer (and the bias,
-reshape and transpose after them) were one computation, 24 of its 48 768-by-768
-products.
+Equal constants are one class only when small: onnxruntime 1.32 merges two nodes that
+read equal initializers (or ``Constant`` values, which it loads as initializers) of at
+most 8 elements, and keeps both where they hold 9 or more (measured at its basic level,
+``tests/frontends/test_cse.py``).  A weight a node generates (a ``ConstantOfShape``)
+is the output of that node, numbered like any other: in a model whose generated
+weights are equal, every projection with the same input and an equal weight is
+computed once.  In placer's sample BERT-base, before its weights were made distinct,
+the query, key and value projections of each layer (and the bias, reshape and
+transpose after them) were one computation, 24 of its 48 768-by-768 products.
 
 :func:`recomputed` reproduces the numbering on the ONNX graph, before placer folds
-constants: an initializer's class is its type, shape and contents (one over
-:data:`MAX_COMPARED_BYTES`, or whose data lies in an external file, which placer does
-not read, is a class of its own); a node output's class (a folded constant's too) is
-its op, attributes, the classes of its inputs and its position among the outputs.  As
+constants: an initializer's class is its type, shape and contents (one of more than
+:data:`MAX_SHARED_ELEMENTS` elements, or whose data lies in an external file, is a
+class of its own); a node output's class (a folded constant's too) is its op,
+attributes, the classes of its inputs and its position among the outputs.  As
 onnxruntime treats them, these ops are each a class of their own: ops that draw random
 numbers, ops with subgraphs, ops of other domains than the default one (a runtime's
 own, ``com.microsoft``'s), ops with a NaN float attribute, and a ``Conv`` whose one
 reader a runtime folds into it first (a ``BatchNormalization``, or a ``Mul`` by a
 constant).  A node all of whose outputs are in classes an earlier node makes is a
-recomputation; a node that makes a graph output is never one (the runtime keeps it).
+recomputation.  A node that makes a graph output is never one, and is a class of its
+own: onnxruntime keeps it, and where it numbers it first, keeps the equal node after it
+too (measured); placer charges both, never less than the runtime runs.
 
 References
 ----------
@@ -41,8 +44,6 @@ from collections.abc import Collection, Hashable
 
 from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
 
-from placer.frontends.opcost import element_bytes
-
 __all__ = ["recomputed"]
 
 #: Ops whose outputs differ from run to run (onnxruntime's non-deterministic ops).
@@ -55,10 +56,11 @@ RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform",
 FOLDING_ANCHORS = frozenset({"Conv"})
 #: What such an op folds in: a BatchNormalization, or a product with a constant.
 _FOLDED = frozenset({"BatchNormalization", "Mul"})
-#: Initializers larger than this are each a class of their own: equal large
-#: initializers do not occur in trained models (a tied weight is one initializer read
-#: twice), and comparing them would read every weight of the model.
-MAX_COMPARED_BYTES = 1 << 16
+#: Initializers and ``Constant`` values of more elements than this are each a class of
+#: their own, as onnxruntime 1.32 treats them at its basic level: it merged ``Add``
+#: and ``MatMul`` readers of equal ones of 1 to 8 elements, and kept both readers of
+#: equal ones of 9, 16, 64 and 4,096 elements.
+MAX_SHARED_ELEMENTS = 8
 
 
 def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
@@ -85,7 +87,7 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
     made: set[int] = set()
     found = []
     for index, node in enumerate(graph.node):
-        if _folds_its_reader(node, readers, constants):
+        if _folds_its_reader(node, readers, constants) or outputs.intersection(node.output):
             kind = numbers.fresh()
         else:
             kind = numbers.node(node, classes)
@@ -95,7 +97,7 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
         if index in skip:
             continue
         values = [value for _, value in named]
-        if values and made.issuperset(values) and outputs.isdisjoint(n for n, _ in named):
+        if values and made.issuperset(values):
             found.append(index)
         made.update(values)
     return frozenset(found)
@@ -149,14 +151,14 @@ class _Numbers:
         return self.of(("unique", len(self._numbers)))
 
     def constant(self, init: TensorProto) -> int:
-        size = math.prod(init.dims) * element_bytes(init.data_type)
-        if init.data_location == TensorProto.EXTERNAL or size > MAX_COMPARED_BYTES:
+        external = init.data_location == TensorProto.EXTERNAL
+        if external or math.prod(init.dims) > MAX_SHARED_ELEMENTS:
             return self.of(("tensor", init.name))
         return self.of(("constant", init.data_type, tuple(init.dims), _payload(init)))
 
     def node(self, node: NodeProto, classes: dict[str, int]) -> int:
         """The number of what ``node`` computes, before its outputs' positions."""
-        if not _deterministic(node):
+        if not _deterministic(node) or _large_constant(node):
             return self.fresh()
         inputs = tuple(
             (classes[name] if name in classes else self.of(("tensor", name))) if name else -1
@@ -164,6 +166,21 @@ class _Numbers:
         )
         attrs = tuple(sorted((a.name, a.SerializeToString()) for a in node.attribute))
         return self.of((node.op_type, attrs, inputs))
+
+
+def _large_constant(node: NodeProto) -> bool:
+    """Whether ``node`` is a ``Constant`` of more than :data:`MAX_SHARED_ELEMENTS`
+    elements (or a sparse one), which onnxruntime loads as an initializer of its own."""
+    if node.op_type != "Constant" or not _default_domain(node):
+        return False
+    for attr in node.attribute:
+        if attr.type == AttributeProto.TENSOR:
+            return math.prod(attr.t.dims) > MAX_SHARED_ELEMENTS
+        if attr.type in (AttributeProto.FLOATS, AttributeProto.INTS, AttributeProto.STRINGS):
+            return len(attr.floats or attr.ints or attr.strings) > MAX_SHARED_ELEMENTS
+        if attr.type == AttributeProto.SPARSE_TENSOR:
+            return True
+    return False
 
 
 def _payload(init: TensorProto) -> bytes:

@@ -4,6 +4,7 @@ onnxruntime computes once (:mod:`placer.frontends.cse`)."""
 from __future__ import annotations
 
 import collections
+import math
 
 import numpy as np
 import onnx
@@ -13,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from placer.choices import Fusion
 from placer.costs.cluster_file import parse_cluster
 from placer.costs.roofline import CostOptions, build_problem
-from placer.frontends.cse import MAX_COMPARED_BYTES, recomputed
+from placer.frontends.cse import MAX_SHARED_ELEMENTS, recomputed
 from placer.frontends.onnx_graph import load_onnx
 from tests.conftest import ROOT
 
@@ -109,14 +110,63 @@ def initializer_model(a: np.ndarray, b: np.ndarray) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_initializers_are_compared_by_contents_up_to_a_size() -> None:
-    small = np.ones((8, 8), np.float32)
-    assert by_name(initializer_model(small, small.copy())) == {"q"}
+@pytest.mark.parametrize(("shape", "merged"), [
+    ((1, 1), True), ((2, 4), True), ((8, 1), True), ((3, 3), False), ((8, 8), False),
+    ((64, 64), False)])  # fmt: skip
+def test_initializers_are_compared_by_contents_up_to_eight_elements(tmp_path, shape,
+                                                                     merged) -> None:  # fmt: skip
+    """As onnxruntime compares them (the oracle: its optimised graph): readers of equal
+    initializers of up to 8 elements are one computation, of 9 or more two."""
+    small = np.arange(1, math.prod(shape) + 1, dtype=np.float32).reshape(shape)
+    model = initializer_model(small, small.copy())
+    assert by_name(model) == ({"q"} if merged else set())
     assert by_name(initializer_model(small, 2 * small)) == set()
-    # a large one is a class of its own: its readers are never recomputations
-    side = int(np.sqrt(MAX_COMPARED_BYTES / 4)) + 1
-    large = np.ones((side, side), np.float32)
-    assert by_name(initializer_model(large, large.copy())) == set()
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    ran = runtime_ops(path, tmp_path)  # the second product may run fused with the Add
+    assert ran["MatMul"] + ran["Gemm"] == (1 if merged else 2)
+    assert merged is (math.prod(shape) <= MAX_SHARED_ELEMENTS)
+
+
+def test_equal_constant_nodes_are_compared_as_initializers_are(tmp_path) -> None:
+    """onnxruntime loads a Constant as an initializer: equal ones of up to 8 elements
+    are one value, larger ones two, as the oracle runs them."""
+    for n, merged in ((8, True), (64, False)):
+        values = np.arange(n, dtype=np.float32)
+        nodes = [helper.make_node("Constant", [], [c], name=c,
+                                  value=numpy_helper.from_array(values.copy()))
+                 for c in ("c1", "c2")]  # fmt: skip
+        nodes += [helper.make_node("Add", ["x", "c1"], ["p"], name="p"),
+                  helper.make_node("Add", ["x", "c2"], ["q"], name="q"),
+                  helper.make_node("Mul", ["p", "q"], ["y"], name="mul")]  # fmt: skip
+        value = helper.make_tensor_value_info
+        graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [4, n])],
+                                  [value("y", TensorProto.FLOAT, [4, n])])  # fmt: skip
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        assert ("q" in by_name(model)) is merged
+        path = tmp_path / "c.onnx"
+        onnx.save(model, path)
+        assert runtime_ops(path, tmp_path)["Add"] == (1 if merged else 2)
+
+
+def test_nothing_merges_into_a_node_that_makes_a_graph_output(tmp_path) -> None:
+    """onnxruntime keeps a node that makes a graph output, and the equal node after it
+    (which it numbers first): two Relus run, and a third merges into the second."""
+    relu = [helper.make_node("Relu", ["x"], [o], name=f"r{i}")
+            for i, o in enumerate(("a", "b", "c"), 1)]  # fmt: skip
+    for nodes, outputs, ran in ((relu[:2], ["y", "a"], 2), (relu, ["y", "a"], 2)):
+        last = "c" if len(nodes) == 3 else "a"
+        add = helper.make_node("Add", ["b", last], ["y"], name="add")
+        value = helper.make_tensor_value_info
+        graph = helper.make_graph([*nodes, add], "g", [value("x", TensorProto.FLOAT, [4, 4])],
+                                  [value(o, TensorProto.FLOAT, [4, 4]) for o in outputs])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        marked = by_name(model)
+        assert len(nodes) - len(marked & {"r1", "r2", "r3"}) == ran
+        assert not marked & {"r1", "r2"}
+        path = tmp_path / "o.onnx"
+        onnx.save(model, path)
+        assert runtime_ops(path, tmp_path)["Relu"] == ran
 
 
 def test_the_recomputations_are_those_onnxruntime_eliminates(tmp_path) -> None:
