@@ -192,6 +192,10 @@ class Replica:
         Op indices that need its output, directly or through other replicas.
     members : tuple of str
         ONNX names it stands for (empty: just ``key``).
+    weight : bool
+        Whether it is a weight several ops read (``key`` names the tensor), which every
+        device holding one of them keeps a copy of (no time, ``size_bytes`` of memory),
+        rather than a computation.
     """
 
     key: str
@@ -199,6 +203,7 @@ class Replica:
     size_bytes: float
     readers: tuple[int, ...]
     members: tuple[str, ...] = ()
+    weight: bool = False
 
     @property
     def input_nodes(self) -> tuple[str, ...]:

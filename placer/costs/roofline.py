@@ -205,12 +205,22 @@ class _Context:
         """Bytes ``node`` keeps on its device: its weights, and in training also their
         gradients and optimiser state and its output for every microbatch in flight
         (its activations in inference are in ``Problem.reserved_bytes``)."""
+        own = self.weight_size(node.param_count - node.shared_param_count,
+                               node.param_bytes - node.shared_param_bytes)  # fmt: skip
+        if self.options.mode is not Mode.TRAINING:
+            return own
+        return own + node.output_bytes * self.scale * self.stages
+
+    def weight_size(self, param_count: int, param_bytes: float) -> float:
+        """Bytes a device keeps for weights of ``param_count`` learned parameters in
+        ``param_bytes`` of constant tensors: in training also their gradients and
+        optimiser state."""
         options, scale = self.options, self.scale
         if options.mode is not Mode.TRAINING:
-            return node.param_bytes * scale
-        size = node.param_count * self.param_bytes + node.output_bytes * scale * self.stages
+            return param_bytes * scale
         # constant tensors that are not learned (BatchNorm statistics) stay as they are
-        return size + max(node.param_bytes * scale - node.param_count * options.dtype.nbytes, 0)
+        stored = max(param_bytes * scale - param_count * options.dtype.nbytes, 0)
+        return param_count * self.param_bytes + stored
 
 
 def _crossing_bytes(graph: OpGraph, placed_edges, scale: float):
@@ -298,7 +308,7 @@ def _replicas(ctx: _Context) -> tuple[Replica, ...]:
     graph, options, scale, index = ctx.graph, ctx.options, ctx.scale, ctx.index
     side = graph.replicated
     if not side:
-        return ()
+        return _shared_weights(ctx, {})
     consumers: dict[int, set[int]] = {s: set() for s in side}
     learned = {s: graph.nodes[s].param_count > 0 for s in side}
     for edge in graph.edges:
@@ -337,6 +347,30 @@ def _replicas(ctx: _Context) -> tuple[Replica, ...]:
                 members=node.members if node.members != (node.name,) else (),
             )
         )
+    return tuple(replicas) + _shared_weights(ctx, needs)
+
+
+def _shared_weights(ctx: _Context, needs: Mapping[int, frozenset[int]]) -> tuple[Replica, ...]:
+    """The weights several nodes read (:class:`~placer.frontends.onnx_graph.SharedWeight`)
+    as :class:`~placer.problem.Replica` charges of memory alone: a device keeps each
+    once if it holds an op that reads it, or that needs a side computation reading it
+    (``needs``: the ops each side computation serves)."""
+    replicas = []
+    for weight in ctx.graph.shared_weights:
+        ops: set[int] = set()
+        for reader in weight.readers:
+            if reader in ctx.index:
+                ops.add(ctx.index[reader])
+            else:
+                ops |= needs.get(reader, frozenset())
+        if ops:
+            replicas.append(Replica(
+                key=weight.name,
+                latency=(0.0,) * len(ctx.groups),
+                size_bytes=ctx.weight_size(weight.param_count, weight.param_bytes),
+                readers=tuple(sorted(ops)),
+                weight=True,
+            ))  # fmt: skip
     return tuple(replicas)
 
 

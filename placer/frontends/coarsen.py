@@ -120,7 +120,12 @@ def coarsen(
         )
     )
     replicated = tuple(sorted(position[i] for i in side))  # singletons: their own root
-    return replace(graph, nodes=nodes, edges=edges, replicated=replicated)
+    shared = tuple(
+        replace(weight, readers=tuple(sorted({position[find(i)] for i in weight.readers})))
+        for weight in graph.shared_weights
+    )
+    return replace(graph, nodes=nodes, edges=edges, replicated=replicated,
+                   shared_weights=shared)  # fmt: skip
 
 
 def _merge(group: list[GraphNode]) -> GraphNode:
@@ -144,6 +149,8 @@ def _merge(group: list[GraphNode]) -> GraphNode:
         product_shape=anchor.product_shape,
         in_place=anchor.in_place and len(group) == 1,
         recomputes=all(node.recomputes for node in group),
+        shared_param_count=sum(node.shared_param_count for node in group),
+        shared_param_bytes=math.fsum(node.shared_param_bytes for node in group),
     )
 
 

@@ -121,10 +121,11 @@ class GraphNode:
         Memory traffic: all inputs (weights included) and all outputs; for ``If``,
         ``Loop`` and ``Scan``, the traffic of the subgraph nodes that run.
     param_count : int
-        Learned parameters this op owns (BatchNorm running statistics excluded), counted
-        at the initializers and generated tensors its weights derive from.
+        Learned parameters this op holds (BatchNorm running statistics excluded), counted
+        at the initializers and generated tensors its weights derive from: those it owns
+        and those of the weights it shares with other ops.
     param_bytes : float
-        Bytes of all constant tensors this op owns (running statistics included), as it
+        Bytes of all constant tensors this op holds (running statistics included), as it
         reads them: a weight folded from a computation on constants counts its own size.
     output_bytes : float
         Size of the op's outputs (the activations it produces).
@@ -156,6 +157,10 @@ class GraphNode:
         Whether an earlier op computes the same value from the same inputs
         (:func:`placer.frontends.cse.recomputed`): a runtime that eliminates common
         subexpressions computes it once (:mod:`placer.frontends.fusion`).
+    shared_param_count, shared_param_bytes : int, float
+        The part of ``param_count`` and ``param_bytes`` in weights other ops read too
+        (:class:`SharedWeight`): a device holds each such weight once, whichever of its
+        readers it holds.
     """
 
     name: str
@@ -174,6 +179,8 @@ class GraphNode:
     product_shape: ProductShape = UNSHAPED
     in_place: bool = False
     recomputes: bool = False
+    shared_param_count: int = 0
+    shared_param_bytes: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -191,6 +198,26 @@ class GraphEdge:
     dst: int
     tensor: str
     bytes: float
+
+
+#: Weights smaller than this that several nodes read are charged to the first of them
+#: alone, as other weights are: a scalar constant every layer reads (GELU's ``0.5``)
+#: would otherwise tie every stage to every other in the solvers' tables, for 4 bytes.
+#: From this size up (Llama's rotary tables, T5's tied embedding and LM head), each
+#: device holding a reader holds the weight.
+SHARED_MIN_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SharedWeight:
+    """A weight several nodes read (a tied weight, a layer applied twice): each device
+    that holds one of ``readers`` (indices into ``OpGraph.nodes``) holds it once.
+    ``param_count`` and ``param_bytes`` are its figures, as :class:`GraphNode`'s."""
+
+    name: str
+    param_count: int
+    param_bytes: float
+    readers: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -229,6 +256,8 @@ class OpGraph:
     input_shapes : tuple of (str, tuple of int)
         Each graph input that is not a weight, in graph order, with its shape once
         ``--batch-size`` and ``--input-shape`` are applied.
+    shared_weights : tuple of SharedWeight
+        The weights several nodes read, each held once per device holding a reader.
     """
 
     name: str
@@ -243,6 +272,7 @@ class OpGraph:
     shape_constants: tuple[tuple[str, tuple[int, ...]], ...] = ()
     tensor_count: int = 0
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    shared_weights: tuple[SharedWeight, ...] = ()
 
     @property
     def total_flops(self) -> float:
@@ -252,12 +282,14 @@ class OpGraph:
     @property
     def total_params(self) -> int:
         """Learned parameters of the whole model."""
-        return sum(node.param_count for node in self.nodes)
+        owned = sum(node.param_count - node.shared_param_count for node in self.nodes)
+        return owned + sum(weight.param_count for weight in self.shared_weights)
 
     @property
     def total_param_bytes(self) -> float:
         """Bytes of all constant tensors (weights and stored statistics)."""
-        return math.fsum(node.param_bytes for node in self.nodes)
+        owned = [node.param_bytes - node.shared_param_bytes for node in self.nodes]
+        return math.fsum(owned + [weight.param_bytes for weight in self.shared_weights])
 
     @property
     def activation_bytes(self) -> float:
@@ -709,6 +741,8 @@ class _Owned:
 
     tensors: set[str] = field(default_factory=set)  # charged to param_bytes
     sources: set[str] = field(default_factory=set)  # counted in param_count
+    # tensors several nodes read: each reader holds them, with this many parameters
+    shared: dict[str, int] = field(default_factory=dict)
 
 
 def _attrs(node: NodeProto) -> dict[str, Any]:
@@ -890,19 +924,51 @@ class _GraphBuilder:
     # costing -------------------------------------------------------------------
 
     def _cost_nodes(
-        self, graph: GraphProto
-    ) -> tuple[list[tuple[int, NodeProto, GraphNode]], set[str]]:
+        self, graph: GraphProto, *, share: bool = False
+    ) -> tuple[list[tuple[int, NodeProto, GraphNode]], set[str], list[SharedWeight]]:
         """Figures of every non-folded node of ``graph`` (with its index in graph.node),
-        and the names of the tensors the folded nodes make."""
+        the names of the tensors the folded nodes make, and with ``share`` the weights
+        several nodes read (their readers as indices in graph.node); without, each
+        weight is charged to the first node that reads it (a subgraph's nodes run on
+        the device of the node that holds it)."""
         weights = self._weights(graph)
         owned = _Owned()
+        shared = self._shared(graph, weights, owned) if share else []
         costed: list[tuple[int, NodeProto, GraphNode]] = []
         for index, node in enumerate(graph.node):
             if index not in weights.folded:
                 label = placer_name(node.name, node.op_type, index, set())
                 costed.append((index, node, self._cost_node(node, label, weights, owned)))
         made = {name for i in weights.folded for name in graph.node[i].output if name}
-        return costed, made
+        return costed, made, shared
+
+    @staticmethod
+    def _shared(graph: GraphProto, weights: _Weights, owned: _Owned) -> list[SharedWeight]:
+        """The weights of at least :data:`SHARED_MIN_BYTES` that several non-folded
+        nodes of ``graph`` read, marked shared in ``owned`` with the parameters of their
+        sources (each source counted once, for the first of them that derives from it,
+        before any node's own weights)."""
+        readers: dict[str, list[int]] = {}
+        for index, node in enumerate(graph.node):
+            if index in weights.folded:
+                continue
+            control = CONTROL_INPUTS.get(node.op_type, frozenset())
+            for position, name in enumerate(node_inputs(node)):
+                if name in weights.tensors and position not in control:
+                    found = readers.setdefault(name, [])
+                    if not found or found[-1] != index:
+                        found.append(index)
+        shared = []
+        for name, found in sorted(readers.items(), key=lambda item: item[1][0]):
+            if len(found) < 2 or weights.tensors[name].nbytes < SHARED_MIN_BYTES:
+                continue
+            fresh = weights.sources[name] - owned.sources
+            owned.sources |= fresh
+            count = sum(weights.tensors[source].numel for source in fresh)
+            owned.tensors.add(name)
+            owned.shared[name] = count
+            shared.append(SharedWeight(name, count, weights.tensors[name].nbytes, tuple(found)))
+        return shared
 
     def _cost_node(
         self, node: NodeProto, label: str, weights: _Weights, owned: _Owned
@@ -937,11 +1003,17 @@ class _GraphBuilder:
         control = CONTROL_INPUTS.get(node.op_type, frozenset())
         state = STATE_INPUTS.get(node.op_type, frozenset())
         computed = reads_weight = False
+        shared_count, shared_bytes = 0, 0.0
         for position, name in enumerate(node_inputs(node)):
             if name not in weights.tensors or position in control:
                 continue
             reads_weight = True
             computed |= name in weights.computed
+            if name in owned.shared:  # every reader holds it (once per device)
+                shared_bytes += weights.tensors[name].nbytes
+                if position not in state:
+                    shared_count += owned.shared[name]
+                continue
             # The device keeps the tensor the op reads (after folding, the runtime holds
             # the derived tensor, not its source): its bytes, once per tensor.
             if name not in owned.tensors:
@@ -956,9 +1028,12 @@ class _GraphBuilder:
 
         output_bytes = sum(info.nbytes for info in outputs if info is not None)
         if node.op_type in _CONTROL_FLOW and is_default_domain(node):
-            return self._cost_control_flow(
-                node, label, inputs, output_bytes, param_count, param_bytes
+            figures = self._cost_control_flow(
+                node, label, inputs, output_bytes, param_count + shared_count,
+                param_bytes + shared_bytes,
             )
+            return replace(figures, shared_param_count=shared_count,
+                           shared_param_bytes=shared_bytes)  # fmt: skip
         try:
             cost = op_cost(OpContext(node.op_type, inputs, outputs, _attrs(node), label))
         except ModelLoadError as err:  # an attribute of the wrong type
@@ -975,14 +1050,16 @@ class _GraphBuilder:
             cost.flops,
             cost.bytes_read,
             cost.bytes_written,
-            param_count,
-            param_bytes,
+            param_count + shared_count,
+            param_bytes + shared_bytes,
             output_bytes,
             cost.has_formula,
             op_class=kind,
             weights_computed=computed,
             product_shape=cost.product_shape,
             in_place=self._in_place(node, weights),
+            shared_param_count=shared_count,
+            shared_param_bytes=shared_bytes,
         )
 
     def _in_place(self, node: NodeProto, weights: _Weights) -> bool:
@@ -995,7 +1072,7 @@ class _GraphBuilder:
                 and self.readers[source] == 1)  # fmt: skip
 
     def _subgraph_figures(self, graph: GraphProto) -> GraphNode:
-        costed, _ = self._cost_nodes(graph)
+        costed, _, _ = self._cost_nodes(graph)
         # The subgraph's own weights were counted by its nodes that consume them.
         figures = [f for _, _, f in costed]
         return _unnamed(
@@ -1103,7 +1180,7 @@ class _GraphBuilder:
 
     def build(self) -> OpGraph:
         graph = self.model.graph
-        costed, folded = self._cost_nodes(graph)
+        costed, folded, shared = self._cost_nodes(graph, share=True)
         if not costed:
             raise ModelLoadError(
                 f"{self.path}: every node of the graph computes on constants only, so none "
@@ -1112,6 +1189,7 @@ class _GraphBuilder:
         nodes: list[GraphNode] = []
         producer: dict[str, int] = {}
         used_names: set[str] = set()
+        position_of = {index: position for position, (index, _, _) in enumerate(costed)}
         for position, (index, node, f) in enumerate(costed):
             name = op_name(node, index, used_names)
             nodes.append(replace(f, name=name, members=(name,), scopes=(node_scope(node),)))
@@ -1152,4 +1230,8 @@ class _GraphBuilder:
             replicated=replicated,
             shape_constants=tuple(self.shape_constants.items()),
             input_shapes=tuple(input_shapes),
+            shared_weights=tuple(
+                replace(weight, readers=tuple(position_of[i] for i in weight.readers))
+                for weight in shared
+            ),
         )

@@ -110,7 +110,8 @@ def parse_plan(document: Any, problem: Problem, source: str = "<plan>") -> Place
     device_of: dict[int, int] = {}
     seen: set[int | str] = set()
     # side computations are recomputed wherever they are read; a plan may list them
-    side = {name for replica in problem.replicas for name in replica.input_nodes}
+    side = {name for replica in problem.replicas if not replica.weight
+            for name in replica.input_nodes}  # fmt: skip
     side |= {f"{name}/grad" for name in side}
     for device, keys, where in groups:
         if not isinstance(keys, list):

@@ -90,7 +90,7 @@ class PlacementResult:
                     "recomputed": [
                         key
                         for replica in problem.replicas
-                        if held.intersection(replica.readers)
+                        if not replica.weight and held.intersection(replica.readers)
                         for key in replica.input_nodes
                     ],
                     "compute": stage.compute,

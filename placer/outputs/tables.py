@@ -157,12 +157,18 @@ def _fig(value: float) -> str:
 
 
 def _searched(result: PlacementResult) -> str:
-    """What the solver searched: ops placed, side computations recomputed, and the
-    blocks and ideals left after the exact contractions ("" when it did not say)."""
+    """What the solver searched: ops placed, side computations recomputed, weights
+    several ops share, and the blocks and ideals left after the exact contractions (""
+    when it did not say)."""
     stats = result.stats or {}
     parts = [f"{len(result.problem.ops):,} ops"]
-    if result.problem.replicas:
-        parts.append(f"{len(result.problem.replicas):,} side computations recomputed per stage")
+    replicas = result.problem.replicas
+    side = sum(not replica.weight for replica in replicas)
+    if side:
+        parts.append(f"{side:,} side computation{'s' * (side != 1)} recomputed per stage")
+    if shared := len(replicas) - side:
+        parts.append(f"{shared:,} shared weight{'s' * (shared != 1)} held by each stage "
+                     "reading them")  # fmt: skip
     if "blocks" in stats:
         parts.append(f"{int(stats['blocks']):,} blocks")
     if "ideals" in stats:

@@ -1,0 +1,133 @@
+"""A weight several ops read (a tied embedding and LM head, a layer applied twice): every
+device holding one of them holds it, once (placer.frontends.onnx_graph.SharedWeight, a
+memory-only Replica)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from placer.choices import Mode
+from placer.costs.cluster_file import parse_cluster
+from placer.costs.roofline import CostOptions, build_problem, bytes_per_param
+from placer.evaluator import evaluate
+from placer.frontends.coarsen import coarsen
+from placer.frontends.onnx_graph import SHARED_MIN_BYTES, load_onnx
+from placer.frontends.opcost import OpClass
+from placer.problem import Placement
+
+N = 512  # a 512x512 fp32 weight: 1 MiB, over SHARED_MIN_BYTES
+MIB = float(N * N * 4)
+CLUSTER = parse_cluster(
+    "devices: [{name: dev, class: accelerator, count: 2, peak_flops: 10TFLOPS,"
+    " memory: 16GiB, memory_bandwidth: 1TB/s, efficiency: 0.5, overhead: 1us}]",
+    "two.yaml",
+)
+
+
+def _model(tmp_path, *, side: bool = False, n: int = N, rows: int = 64) -> str:
+    """x -> mm1 (W) -> relu -> mm2 (W) -> y; with ``side``, the mask input m plus W is
+    a side computation (it reads no activation) that ``y`` adds."""
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"], name="mm1"),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "W"], ["b"], name="mm2")]  # fmt: skip
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, n])]
+    if side:
+        inputs.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, [n, n]))
+        nodes += [helper.make_node("Add", ["m", "W"], ["s"], name="mask"),
+                  helper.make_node("ReduceSum", ["s"], ["t"], name="fold", keepdims=1,
+                                   axes=None),
+                  helper.make_node("Add", ["b", "t"], ["y"], name="plus")]  # fmt: skip
+    else:
+        nodes.append(helper.make_node("Identity", ["b"], ["y"], name="out"))
+    w = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    graph = helper.make_graph(nodes, "tied", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(w, "W")])  # fmt: skip
+    path = tmp_path / "tied.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def _memory(problem, placement) -> list[float]:
+    evaluation = evaluate(problem, Placement(tuple(placement)))
+    return [stage.memory_bytes for stage in sorted(evaluation.stages, key=lambda s: s.device)]
+
+
+def test_each_reader_holds_the_weight_and_the_model_counts_it_once(tmp_path) -> None:
+    graph = load_onnx(_model(tmp_path))
+    (shared,) = graph.shared_weights
+    names = [node.name for node in graph.nodes]
+    assert shared.name == "W" and shared.param_bytes == MIB and shared.param_count == N * N
+    assert [names[i] for i in shared.readers] == ["mm1", "mm2"]
+    mm1, mm2 = (graph.nodes[names.index(n)] for n in ("mm1", "mm2"))
+    for node in (mm1, mm2):
+        assert (node.param_bytes, node.param_count) == (MIB, N * N)
+        assert (node.shared_param_bytes, node.shared_param_count) == (MIB, N * N)
+        assert node.op_class is OpClass.GEMM
+    assert graph.total_param_bytes == MIB and graph.total_params == N * N
+
+
+@pytest.mark.parametrize("mode", [Mode.INFERENCE, Mode.TRAINING])
+def test_a_device_holds_a_shared_weight_once_if_it_holds_a_reader(tmp_path, mode) -> None:
+    """Split between two devices, each holds the weight (the second held nothing of it
+    before); on one device, once."""
+    graph = load_onnx(_model(tmp_path))
+    options = CostOptions(mode=mode)
+    problem = build_problem(graph, CLUSTER, options)
+    (replica,) = problem.replicas
+    size = MIB if mode is Mode.INFERENCE else N * N * bytes_per_param(options.dtype,
+                                                                      options.optimizer)
+    assert replica.weight and replica.size_bytes == pytest.approx(size)
+    assert replica.latency == (0.0,)
+    names = [op.name for op in problem.ops]
+    assert sorted(names[i] for i in replica.readers) == ["mm1", "mm2"]
+    other = {op.name: op.size_bytes for op in problem.ops}
+
+    def on(second: set[str]) -> list[int]:
+        return [1 if op.name.removesuffix("/grad") in second else 0 for op in problem.ops]
+
+    split = _memory(problem, on({"mm2", "out"}))
+    assert split[1] == pytest.approx(size + other["mm2"] + other["out"] + problem.reserved_bytes)
+    assert split[0] == pytest.approx(size + other["mm1"] + other["relu"]
+                                     + problem.reserved_bytes)  # fmt: skip
+    together = _memory(problem, on(set()))
+    assert together[0] == pytest.approx(size + sum(other.values()) + problem.reserved_bytes)
+
+
+def test_a_side_computation_reading_it_makes_the_ops_it_serves_readers(tmp_path) -> None:
+    # 64 KiB of weight (few parameters enough for a side computation to read), and
+    # products large enough that the side computation's FLOPs are negligible
+    graph = load_onnx(_model(tmp_path, side=True, n=128, rows=4096))
+    names = [node.name for node in graph.nodes]
+    assert names.index("mask") in graph.replicated
+    problem = build_problem(graph, CLUSTER, CostOptions())
+    (weight,) = [r for r in problem.replicas if r.weight]
+    ops = [op.name for op in problem.ops]
+    # mask (and fold after it) are computed where plus is: plus needs the weight too
+    assert sorted(ops[i] for i in weight.readers) == ["mm1", "mm2", "plus"]
+
+
+def test_coarsening_keeps_the_readers_of_a_shared_weight(tmp_path) -> None:
+    graph = coarsen(load_onnx(_model(tmp_path)), max_flops_fraction=0.9)
+    (shared,) = graph.shared_weights
+    assert len(graph.nodes) < 4
+    members = {m for i in shared.readers for m in graph.nodes[i].members}
+    assert {"mm1", "mm2"} <= members
+    assert graph.total_param_bytes == MIB
+    problem = build_problem(graph, CLUSTER, CostOptions())
+    assert [r.size_bytes for r in problem.replicas] == [MIB]
+
+
+def test_a_small_shared_weight_stays_with_its_first_reader(tmp_path) -> None:
+    n = 64  # 16 KiB
+    assert n * n * 4 < SHARED_MIN_BYTES
+    graph = load_onnx(_model(tmp_path, n=n))
+    assert graph.shared_weights == ()
+    names = [node.name for node in graph.nodes]
+    mm1, mm2 = (graph.nodes[names.index(m)] for m in ("mm1", "mm2"))
+    assert (mm1.param_bytes, mm2.param_bytes) == (n * n * 4, 0)
+    assert mm2.op_class is OpClass.GEMM
+    assert build_problem(graph, CLUSTER, CostOptions()).replicas == ()
