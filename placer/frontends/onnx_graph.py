@@ -53,7 +53,13 @@ from placer.frontends.opcost import (
     op_cost,
 )
 from placer.frontends.opcost import op_class as classify
-from placer.frontends.shapes import fix_input_dims, inferred_shapes, real_inputs, tensor_shapes
+from placer.frontends.shapes import (
+    fix_input_dims,
+    fixed_dims_overridden,
+    inferred_shapes,
+    real_inputs,
+    tensor_shapes,
+)
 from placer.util.inputs import read_bytes
 from placer.util.text import first_line
 
@@ -390,11 +396,49 @@ def load_onnx(
         batch_size = leading.pop() if len(leading) == 1 else 1
     if batch_size < 1:
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
-    model = read_checked_model(path)
-    model, changed = fix_input_dims(model, path, batch_size, input_shapes, explicit=explicit)
+    original = read_checked_model(path)
+    model, changed = fix_input_dims(original, path, batch_size, input_shapes, explicit=explicit)
     model, notes = inferred_shapes(model, changed)
-    needed, _ = tensor_shapes(model.graph)
+    needed, known = tensor_shapes(model.graph)
+    if needed - known:
+        _check_overrides(original, path, batch_size, input_shapes, len(needed - known),
+                         len(needed))  # fmt: skip
     return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))
+
+
+def _check_overrides(model: ModelProto, path: Path, batch_size: int,
+                     input_shapes: dict[str, Sequence[int]], unknown: int,
+                     needed: int) -> None:  # fmt: skip
+    """Refuse ``--input-shape`` sizes for dims the model fixes where they leave tensor
+    shapes unknown (``unknown`` of ``needed``) that the model's own sizes let shape
+    inference find: a 256-wide input to a 512-by-512 weight is a mistake, not a model
+    to cost on guessed shapes.  (Another size for a fixed dim the shapes still follow,
+    a CNN's image at 320 pixels where it was exported at 224, stands.)
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the input, the axis and both sizes.
+    """
+    overrides = fixed_dims_overridden(model, input_shapes)
+    if not overrides:
+        return
+    own = {name: list(dims) for name, dims in input_shapes.items()}
+    for name, axis, size, _ in overrides:
+        own[name][axis] = size
+    declared, changed = fix_input_dims(model, path, batch_size, own)
+    declared, _ = inferred_shapes(declared, changed)
+    wanted, known = tensor_shapes(declared.graph)
+    if len(wanted - known) >= unknown:
+        return  # the model's own sizes leave as many unknown: not the override's doing
+    name, axis, size, given = overrides[0]
+    fixed = ",".join(str(d) for d in own[name])
+    raise ModelLoadError(
+        f"{path}: --input-shape gives {name} axis {axis} the size {given}, where the model "
+        f"fixes {size}: with it, shape inference leaves {unknown:,} of {needed:,} tensor "
+        f"shapes unknown (with {size}, {len(wanted - known):,}); pass --input-shape "
+        f"{name}={fixed}"
+    )
 
 
 def read_checked_model(path: Path) -> ModelProto:

@@ -85,6 +85,22 @@ def fix_input_dims(
 
 
 
+def fixed_dims_overridden(model: ModelProto, given: Mapping[str, Sequence[int]]
+                          ) -> list[tuple[str, int, int, int]]:  # fmt: skip
+    """``(input, axis, the model's size, the given size)`` for each dim the model fixes
+    that ``--input-shape`` (``given``, already checked) sets to another size."""
+    found = []
+    for value in real_inputs(model.graph):
+        tensor_type = value.type.tensor_type
+        if value.name not in given or not tensor_type.HasField("shape"):
+            continue
+        for axis, (dim, size) in enumerate(zip(tensor_type.shape.dim, given[value.name],
+                                               strict=False)):  # fmt: skip
+            if dim.HasField("dim_value") and dim.dim_value > 0 and dim.dim_value != int(size):
+                found.append((value.name, axis, dim.dim_value, int(size)))
+    return found
+
+
 def _check_given(path: Path, names: list[str], given: dict[str, Sequence[int]]) -> None:
     """Refuse ``--input-shape`` values for no input, or with a dim below 1."""
     strangers = sorted(set(given) - set(names))

@@ -509,3 +509,36 @@ def test_one_size_per_dim_loads(tmp_path):
     # an input left out takes the symbols the others give
     graph = load_onnx(path, input_shapes={"input_ids": (8, 128)})
     assert graph.input_bytes == 8 * 128 * (8 + 4)
+
+
+def _gated_residual(tmp_path: Path) -> Path:
+    """x (B, S, 512) -> MatMul by a 512x512 weight -> + x -> * gate (B, S, 1)."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"),
+             helper.make_node("Add", ["m", "x"], ["a"], name="add"),
+             helper.make_node("Mul", ["a", "gate"], ["y"], name="gate_it")]  # fmt: skip
+    inputs = [value("x", ["B", "S", 512]), value("gate", ["B", "S", 1])]
+    return save(tmp_path / "gated.onnx", nodes, inputs, [value("y", ["B", "S", 512])],
+                [weight("w", (512, 512))])  # fmt: skip
+
+
+@pytest.mark.parametrize(("shapes", "named"), [
+    (("x=2,16,256",), "x axis 2 the size 256, where the model fixes 512"),
+    (("x=2,16,512", "gate=2,16,2"), "gate axis 2 the size 2, where the model fixes 1"),
+])  # fmt: skip
+def test_a_size_that_contradicts_a_fixed_dim_is_refused(run_placer, tmp_path, shapes, named):
+    """A 256-wide input to a 512-by-512 weight leaves every shape to guess: refused,
+    naming the input, the axis and both sizes, where it used to be placed on guesses."""
+    path = _gated_residual(tmp_path)
+    flags = [flag for shape in shapes for flag in ("--input-shape", shape)]
+    for command in ("place", "inspect"):
+        one_line_error(run_placer(command, path, *flags), named, "pass --input-shape")
+    assert not load_onnx(path, input_shapes={"x": (2, 16, 512)}).unknown_shapes
+
+
+def test_another_size_for_a_fixed_dim_that_shapes_follow_stands(tmp_path):
+    """MobileNetV2 exported at 224 pixels, costed at 320: every shape follows."""
+    path = ROOT / "sample_models" / "mobilenet_v2.onnx"
+    graph = load_onnx(path, input_shapes={"input": (1, 3, 320, 320)})
+    small = load_onnx(path, input_shapes={"input": (1, 3, 224, 224)})
+    assert not graph.unknown_shapes
+    assert graph.total_flops == pytest.approx(small.total_flops * (320 / 224) ** 2, rel=0.05)
