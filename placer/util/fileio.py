@@ -246,6 +246,8 @@ def check_outputs(
             raise InputError(
                 f"{where.shown}: cannot write: no such directory {printable(directory)}"
             )
+        if where.how is _How.REPLACE:
+            _probe(directory, where.shown)
     _refuse_twice(list(destinations.values()), list(destinations))
     files = {}
     for name, path in (inputs or {}).items():
@@ -363,6 +365,20 @@ def _destination(path: PathLike, shown_as: str | None) -> _Destination:
 
 def _directory(target: str) -> str:
     return os.path.dirname(target) or "."
+
+
+def _probe(directory: str, shown: str) -> None:
+    """Refuse, before any work, a directory the output's temporary file cannot be made
+    in (read-only, or a file system such as /proc that makes no files): a calibration
+    measured for a minute, then lost."""
+    fd = None
+    try:
+        with deferred_interrupt():  # so that a Ctrl-C cannot leave the probe behind
+            fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".probe", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise InputError(f"{shown}: cannot write: {_reason(err)}") from err
 
 
 def _stage(where: _Destination, payload: bytes, staged: list[tuple[str, _Destination]]) -> None:

@@ -618,6 +618,37 @@ def test_check_outputs_refuses_what_cannot_be_written(tmp_path) -> None:
         fileio.check_outputs({"--output": tmp_path / "out"}, {})
 
 
+def test_check_outputs_refuses_a_directory_no_file_can_be_made_in(tmp_path, monkeypatch) -> None:
+    """A read-only file system, or /proc: refused before any work (a calibration took a
+    minute, then could not be written), and the probe leaves nothing behind."""
+    made = []
+
+    def read_only(*args, **kwargs):
+        made.append(kwargs.get("dir"))
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
+    with pytest.raises(InputError) as err:
+        fileio.check_outputs({"--output": tmp_path / "plan.json"}, {})
+    assert str(err.value) == f"{tmp_path / 'plan.json'}: cannot write: read-only file system"
+    assert made == [str(tmp_path)]
+    monkeypatch.undo()
+    fileio.check_outputs({"--output": tmp_path / "plan.json"}, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_calibrate_into_proc_is_refused_before_it_measures(run_placer, monkeypatch) -> None:
+    from placer.costs import calibrate
+
+    def measured(*args, **kwargs):
+        raise AssertionError("calibrated before refusing the output")
+
+    monkeypatch.setattr(calibrate, "calibrate", measured)
+    one_line_error(run_placer("calibrate", "-o", "/proc/placer-test.yaml"),
+                   "/proc/placer-test.yaml: cannot write")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("where", "refused"),
     [("out/model.onnx", True), ("out/deep/model.onnx", True), ("out", True),
