@@ -17,6 +17,9 @@ from placer.frontends.coarsen import coarsen
 from placer.frontends.onnx_graph import SHARED_MIN_BYTES, load_onnx
 from placer.frontends.opcost import OpClass
 from placer.problem import Placement
+from placer.solvers.blocks import contract
+from placer.solvers.dp.search import solve_dp
+from tests.strategies import brute_force
 
 N = 512  # a 512x512 fp32 weight: 1 MiB, over SHARED_MIN_BYTES
 MIB = float(N * N * 4)
@@ -131,3 +134,41 @@ def test_a_small_shared_weight_stays_with_its_first_reader(tmp_path) -> None:
     assert (mm1.param_bytes, mm2.param_bytes) == (n * n * 4, 0)
     assert mm2.op_class is OpClass.GEMM
     assert build_problem(graph, CLUSTER, CostOptions()).replicas == ()
+
+
+def _chain(tmp_path) -> str:
+    """x -> mm1 (W) -> mm2 (W) -> mm3 (V) -> mm4 (U): W shared, 1 MiB each."""
+    rng = np.random.default_rng(1)
+    weights = [numpy_helper.from_array(rng.standard_normal((N, N)).astype(np.float32), w)
+               for w in ("W", "V", "U")]  # fmt: skip
+    nodes = [helper.make_node("MatMul", [a, w], [b], name=name)
+             for name, a, w, b in (("mm1", "x", "W", "a"), ("mm2", "a", "W", "b"),
+                                   ("mm3", "b", "V", "c"), ("mm4", "c", "U", "y"))]  # fmt: skip
+    graph = helper.make_graph(nodes, "chain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, N])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=weights)  # fmt: skip
+    path = tmp_path / "chain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("room_mib", [2.5, 100.0])
+def test_the_dp_holds_a_shared_weight_where_memory_binds(tmp_path, room_mib) -> None:
+    """With 2.5 MiB a device, the readers of W may not be split with V and U beside the
+    second (3 MiB): the DP's optimum is brute force's, and its plan fits as evaluated.
+    Where memory cannot bind, the weight leaves the solvers' covers."""
+    cluster = parse_cluster(
+        "devices: [{name: dev, class: accelerator, count: 3, peak_flops: 10TFLOPS,"
+        f" memory: {room_mib}MiB, memory_bandwidth: 1TB/s, efficiency: 0.5,"
+        " overhead: 1us}]",
+        "tight.yaml",
+    )
+    graph = load_onnx(_chain(tmp_path))
+    problem = build_problem(graph, cluster, CostOptions())
+    result = solve_dp(problem)
+    evaluation = evaluate(problem, result.placement)
+    assert evaluation.valid, evaluation.violations
+    assert result.objective == pytest.approx(evaluation.max_load, rel=1e-12)
+    assert result.objective == pytest.approx(brute_force(problem), rel=1e-12)
+    assert len(contract(problem).covers) == (1 if room_mib < 3 else 0)
