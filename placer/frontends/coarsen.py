@@ -124,8 +124,13 @@ def coarsen(
         replace(weight, readers=tuple(sorted({position[find(i)] for i in weight.readers})))
         for weight in graph.shared_weights
     )
+    repeats = tuple(
+        (position[find(node)], position[find(original)])
+        for node, original in graph.repeats
+        if find(node) != find(original)
+    )
     return replace(graph, nodes=nodes, edges=edges, replicated=replicated,
-                   shared_weights=shared)  # fmt: skip
+                   shared_weights=shared, repeats=repeats)  # fmt: skip
 
 
 def _merge(group: list[GraphNode]) -> GraphNode:

@@ -63,10 +63,11 @@ _FOLDED = frozenset({"BatchNormalization", "Mul"})
 MAX_SHARED_ELEMENTS = 8
 
 
-def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
-    """Positions in ``graph.node`` of the nodes that recompute values an earlier node
-    computes (see the module's docstring), among the nodes not in ``skip`` (the folded
-    constants, which only feed the numbering)."""
+def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> dict[int, int]:
+    """The nodes that recompute values an earlier node computes (see the module's
+    docstring), among the nodes not in ``skip`` (the folded constants, which only feed
+    the numbering): for each, by position in ``graph.node``, the position of the node
+    that first computes them, whose output the runtime gives the node's readers."""
     numbers = _Numbers()
     classes: dict[str, int] = {}
     shared = Counter((init.data_type, tuple(init.dims)) for init in graph.initializer)
@@ -84,8 +85,8 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
         for name in anchored.intersection(node.input):
             readers.setdefault(name, []).append(node)
     outputs = {value.name for value in graph.output}
-    made: set[int] = set()
-    found = []
+    made: dict[int, int] = {}  # value -> the node that first computes it
+    found: dict[int, int] = {}
     for index, node in enumerate(graph.node):
         if _folds_its_reader(node, readers, constants) or outputs.intersection(node.output):
             kind = numbers.fresh()
@@ -97,10 +98,11 @@ def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> frozenset[int]:
         if index in skip:
             continue
         values = [value for _, value in named]
-        if values and made.issuperset(values):
-            found.append(index)
-        made.update(values)
-    return frozenset(found)
+        if values and all(value in made for value in values):
+            found[index] = made[values[0]]
+        for value in values:
+            made.setdefault(value, index)
+    return found
 
 
 def _folds_its_reader(node: NodeProto, readers: dict[str, list[NodeProto]],

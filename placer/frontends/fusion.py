@@ -15,7 +15,10 @@ The patterns are those onnxruntime's CPU provider fuses at its default level [1]
 
 * **removed**: ``Identity`` and ``Dropout`` (redundant node eliminations), and a node
   that recomputes the value of an earlier one (common-subexpression elimination,
-  :mod:`placer.frontends.cse`), which joins no group.  Like a fused group split
+  :mod:`placer.frontends.cse`), which joins no group; its readers count as the
+  readers of the node it repeats, which then fuses with none of them when they are
+  several (two equal ``Conv`` nodes, then a ``Relu`` and a ``Sigmoid``: the runtime
+  runs one ``Conv`` and both activations alone).  Like a fused group split
   across devices, a recomputation placed on another device than the node it repeats
   is charged nothing, though that device's runtime must compute it;
 * **epilogues** (their arithmetic runs in the anchor's kernel, on values in registers:
@@ -126,6 +129,10 @@ class _View:
             self.readers[edge.src].add(edge.dst)
             self.producers[edge.dst].add(edge.src)
             self.tensor_in[edge.dst][edge.src] = edge.bytes
+        # the runtime computes a repeated value once: the repeat's readers read the
+        # original's output, which then fuses with none of them (nor its own readers)
+        for node, original in graph.repeats:
+            self.readers[original] |= self.readers[node]
 
     def op(self, i: int) -> str:
         return self.nodes[i].op_type

@@ -264,6 +264,10 @@ class OpGraph:
         ``--batch-size`` and ``--input-shape`` are applied.
     shared_weights : tuple of SharedWeight
         The weights several nodes read, each held once per device holding a reader.
+    repeats : tuple of (int, int)
+        ``(node, original)`` for each node that recomputes (``GraphNode.recomputes``)
+        the value of the node ``original``: the runtime computes it once, and the
+        node's readers read the original's output.
     """
 
     name: str
@@ -279,6 +283,7 @@ class OpGraph:
     tensor_count: int = 0
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     shared_weights: tuple[SharedWeight, ...] = ()
+    repeats: tuple[tuple[int, int], ...] = ()
 
     @property
     def total_flops(self) -> float:
@@ -1259,9 +1264,11 @@ class _GraphBuilder:
         placed = {index for index, _, _ in costed}
         again = recomputed(graph, skip=set(range(len(graph.node))) - placed)
         side = set(replicated)
+        repeats = []
         for position, (index, _, _) in enumerate(costed):
             if index in again and position not in side:
                 nodes[position] = replace(nodes[position], recomputes=True)
+                repeats.append((position, position_of[again[index]]))
         return OpGraph(
             name=model_name(graph.name, self.path),
             nodes=tuple(nodes),
@@ -1278,4 +1285,5 @@ class _GraphBuilder:
                 replace(weight, readers=tuple(position_of[i] for i in weight.readers))
                 for weight in shared
             ),
+            repeats=tuple(repeats),
         )

@@ -15,6 +15,7 @@ from placer.choices import Fusion
 from placer.costs.cluster_file import parse_cluster
 from placer.costs.roofline import CostOptions, build_problem
 from placer.frontends.cse import MAX_SHARED_ELEMENTS, recomputed
+from placer.frontends.fusion import fuse
 from placer.frontends.onnx_graph import load_onnx
 from tests.conftest import ROOT
 
@@ -284,3 +285,33 @@ def test_costs_detail_says_which_op_repeats_an_earlier_one(run_placer, tmp_path)
     table = run_placer("inspect", path, "--costs-detail")
     line = next(line for line in table.stdout.splitlines() if line.split()[:1] == ["k"])
     assert "repeats an earlier op" in line
+
+
+def test_the_readers_of_a_repeat_read_the_original_which_then_fuses_with_none(tmp_path) -> None:
+    """Two equal Convs, then a Relu and a Sigmoid: onnxruntime runs one Conv and both
+    activations alone (the oracle, at its default level), so the Relu is no epilogue of
+    the first Conv, as it was when the two Convs were seen apart."""
+    import onnxruntime as ort
+
+    w = numpy_helper.from_array(np.ones((16, 8, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["x", "w"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c2"], ["s2"], name="sig2"),
+             helper.make_node("Add", ["r1", "s2"], ["y"], name="add")]  # fmt: skip
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [1, 8, 32, 32])],
+                              [value("y", TensorProto.FLOAT, [1, 16, 32, 32])],
+                              initializer=[w])  # fmt: skip
+    path = tmp_path / "convs.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ran = collections.Counter(n.op_type for n in onnx.load(tmp_path / "opt.onnx").graph.node)
+    assert ran["Relu"] == ran["Sigmoid"] == 1 and ran["Conv"] + ran["FusedConv"] == 1
+    loaded = load_onnx(path)
+    names = [node.name for node in loaded.nodes]
+    assert loaded.repeats == ((names.index("conv2"), names.index("conv1")),)
+    fused = {names[i] for i in fuse(loaded)}
+    assert "conv2" in fused and "relu1" not in fused
