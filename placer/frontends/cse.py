@@ -42,6 +42,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Hashable
 
+import onnx
 from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
 
 __all__ = ["recomputed"]
@@ -63,12 +64,15 @@ _FOLDED = frozenset({"BatchNormalization", "Mul"})
 MAX_SHARED_ELEMENTS = 8
 
 
-def recomputed(graph: GraphProto, skip: Collection[int] = ()) -> dict[int, int]:
+def recomputed(graph: GraphProto, skip: Collection[int] = (),
+               opset: int | None = None) -> dict[int, int]:  # fmt: skip
     """The nodes that recompute values an earlier node computes (see the module's
     docstring), among the nodes not in ``skip`` (the folded constants, which only feed
     the numbering): for each, by position in ``graph.node``, the position of the node
-    that first computes them, whose output the runtime gives the node's readers."""
-    numbers = _Numbers()
+    that first computes them, whose output the runtime gives the node's readers.
+    ``opset``: the model's version of the default domain, whose schemas give the
+    attributes a node leaves out (the latest where None)."""
+    numbers = _Numbers(opset)
     classes: dict[str, int] = {}
     shared = Counter((init.data_type, tuple(init.dims)) for init in graph.initializer)
     for init in graph.initializer:
@@ -143,8 +147,27 @@ class _Numbers:
     """Value numbers: one small integer per distinct key (keys hold numbers, not the
     keys they stand for, so each is hashed in time linear in the node's inputs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, opset: int | None = None) -> None:
         self._numbers: dict[Hashable, int] = {}
+        self._opset = opset
+        self._defaults: dict[str, dict[str, bytes]] = {}
+
+    def defaults(self, op_type: str) -> dict[str, bytes]:
+        """The default-domain op's attributes that have a default, serialised as a
+        node that gives them would: onnxruntime fills them in before it compares nodes
+        (a LeakyRelu without ``alpha`` equals one with ``alpha=0.01``, measured)."""
+        if op_type not in self._defaults:
+            try:
+                schema = (onnx.defs.get_schema(op_type) if self._opset is None
+                          else onnx.defs.get_schema(op_type, self._opset))  # fmt: skip
+            except onnx.defs.SchemaError:
+                schema = None
+            self._defaults[op_type] = {} if schema is None else {
+                name: attr.default_value.SerializeToString()
+                for name, attr in schema.attributes.items()
+                if attr.default_value.type != AttributeProto.UNDEFINED
+            }  # fmt: skip
+        return self._defaults[op_type]
 
     def of(self, key: Hashable) -> int:
         return self._numbers.setdefault(key, len(self._numbers))
@@ -166,7 +189,8 @@ class _Numbers:
             (classes[name] if name in classes else self.of(("tensor", name))) if name else -1
             for name in node.input
         )
-        attrs = tuple(sorted((a.name, a.SerializeToString()) for a in node.attribute))
+        given = {a.name: a.SerializeToString() for a in node.attribute}
+        attrs = tuple(sorted({**self.defaults(node.op_type), **given}.items()))
         return self.of((node.op_type, attrs, inputs))
 
 

@@ -1262,7 +1262,9 @@ class _GraphBuilder:
         # a side computation is computed in each stage that reads it, whether or not an
         # earlier node computes the same value
         placed = {index for index, _, _ in costed}
-        again = recomputed(graph, skip=set(range(len(graph.node))) - placed)
+        opset = next((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")),
+                     None)  # fmt: skip
+        again = recomputed(graph, skip=set(range(len(graph.node))) - placed, opset=opset)
         side = set(replicated)
         repeats = []
         for position, (index, _, _) in enumerate(costed):

@@ -315,3 +315,27 @@ def test_the_readers_of_a_repeat_read_the_original_which_then_fuses_with_none(tm
     assert loaded.repeats == ((names.index("conv2"), names.index("conv1")),)
     fused = {names[i] for i in fuse(loaded)}
     assert "conv2" in fused and "relu1" not in fused
+
+
+@pytest.mark.parametrize(("op", "first", "second", "merged"), [
+    ("LeakyRelu", {}, {"alpha": 0.01}, True),  # the schema's default, written out
+    ("LeakyRelu", {}, {"alpha": 0.02}, False),
+    ("Softmax", {"axis": -1}, {}, True),
+    ("Elu", {"alpha": 1.0}, {"alpha": 0.5}, False),
+])  # fmt: skip
+def test_an_attribute_left_to_its_default_equals_it_written_out(tmp_path, op, first, second,
+                                                                 merged) -> None:  # fmt: skip
+    """onnxruntime fills in default attributes before it compares nodes (the oracle)."""
+    nodes = [helper.make_node(op, ["x"], ["a"], name="one", **first),
+             helper.make_node(op, ["x"], ["b"], name="two", **second),
+             helper.make_node("Add", ["a", "b"], ["y"], name="add")]  # fmt: skip
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [4, 4])],
+                              [value("y", TensorProto.FLOAT, [4, 4])])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert by_name(model) == ({"two"} if merged else set())
+    path = tmp_path / "d.onnx"
+    onnx.save(model, path)
+    assert runtime_ops(path, tmp_path)[op] == (1 if merged else 2)
+    names = [node.name for node in load_onnx(path).nodes if node.recomputes]
+    assert names == (["two"] if merged else [])
