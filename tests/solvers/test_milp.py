@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from placer.errors import InfeasiblePlacement, NoPlacementFound
 from placer.evaluator import evaluate
 from placer.frontends.workload import parse_workload, read_workload
-from placer.problem import Placement
+from placer.problem import DeviceClass, DeviceKind, LinkCost, Op, Placement, Problem
 from placer.solvers import SolverOptions, get_solver
 from placer.solvers.auto import solve_auto
 from placer.solvers.dp.search import solve_dp
@@ -501,3 +501,23 @@ def test_a_model_not_built_in_time_answers_with_its_start() -> None:
     assert any("ran out while building the model" in note for note in result.notes)
     with pytest.raises(NoPlacementFound, match="while building the model"):
         solve_milp(problem, SolverOptions(warm_start=Placement((0,)), deadline=past))
+
+
+def test_a_model_of_microseconds_is_solved_to_its_optimum_not_to_highs_tolerance() -> None:
+    """Seven ops of about 5 µs (a fresh-clone audit's model, in seconds): HiGHS's
+    absolute gap (1e-6) and feasibility tolerance (1e-7) are percents of such a
+    max-load, and it answered 31.48 µs as optimal where 31.23 µs is; times are scaled
+    near 1 in the model, and the MILP meets brute force."""
+    gather, proj, add, head = 5.1664e-06, 5.49152e-06, 5.24576e-06, 1.788192e-05
+    latencies = (gather, gather, proj, add, gather, add, head)
+    ops = tuple(Op(key=i, name=f"op{i}", latency=(t,), supported=(True,), size_bytes=5.12e5,
+                   transfer_cost=0.0, color=i, output_bytes=0.0 if i == 6 else 4096.0)
+                for i, t in enumerate(latencies))  # fmt: skip
+    kinds = (DeviceKind("dev", DeviceClass.ACCELERATOR, 6, 2**30),)
+    problem = Problem("micro", ops, ((0, 2), (2, 3), (1, 3), (3, 5), (4, 5), (5, 6)), kinds,
+                      links=((LinkCost(1e-5, 1e-10),),))  # fmt: skip
+    expected = brute_force(problem)
+    solved = solve_milp(problem, SolverOptions())
+    assert solved.optimal
+    assert solved.objective == pytest.approx(expected, rel=1e-9)
+    assert evaluate(problem, solved.placement).max_load == pytest.approx(expected, rel=1e-9)
