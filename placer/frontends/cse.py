@@ -24,9 +24,12 @@ numbers, ops with subgraphs, ops of other domains than the default one (a runtim
 own, ``com.microsoft``'s), ops with a NaN float attribute, and a ``Conv`` whose one
 reader a runtime folds into it first (a ``BatchNormalization``, or a ``Mul`` by a
 constant).  A node all of whose outputs are in classes an earlier node makes is a
-recomputation.  A node that makes a graph output is never one, and is a class of its
-own: onnxruntime keeps it, and where it numbers it first, keeps the equal node after it
-too (measured); placer charges both, never less than the runtime runs.
+recomputation.  A node that makes a graph output is never one, nor one that a later
+node repeats: onnxruntime keeps it, and where it numbers it first, keeps the equal node
+after it too (measured), so placer charges both, never less than the runtime runs.  Its
+values keep their numbers: what reads the two is one value (the runtime runs it once).
+A ``Constant`` is numbered as the initializer it is loaded as, by its contents whatever
+its tensor is named.
 
 References
 ----------
@@ -39,11 +42,11 @@ References
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Collection, Hashable
+from collections.abc import Callable, Collection, Hashable
 
+import numpy as np
 import onnx
-from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
+from onnx import AttributeProto, GraphProto, NodeProto, TensorProto, numpy_helper
 
 __all__ = ["recomputed"]
 
@@ -74,12 +77,8 @@ def recomputed(graph: GraphProto, skip: Collection[int] = (),
     attributes a node leaves out (the latest where None)."""
     numbers = _Numbers(opset)
     classes: dict[str, int] = {}
-    shared = Counter((init.data_type, tuple(init.dims)) for init in graph.initializer)
-    for init in graph.initializer:
-        if shared[init.data_type, tuple(init.dims)] > 1:
-            classes[init.name] = numbers.constant(init)
-        else:  # no other initializer has its type and shape: none is equal to it
-            classes[init.name] = numbers.of(("tensor", init.name))
+    for init in graph.initializer:  # by contents up to 8 elements: a few bytes each
+        classes[init.name] = numbers.constant(init)
     constants = set(classes) | {name for node in graph.node if node.op_type == "Constant"
                                 for name in node.output}  # fmt: skip
     anchored = {node.output[0] for node in graph.node
@@ -92,16 +91,23 @@ def recomputed(graph: GraphProto, skip: Collection[int] = (),
     made: dict[int, int] = {}  # value -> the node that first computes it
     found: dict[int, int] = {}
     for index, node in enumerate(graph.node):
-        if _folds_its_reader(node, readers, constants) or outputs.intersection(node.output):
-            kind = numbers.fresh()
+        value_of = _constant_tensor(node)
+        if value_of is not None and node.output and node.output[0]:
+            # loaded as an initializer: one value with an equal initializer or Constant
+            named = [(node.output[0], numbers.constant(value_of, node.output[0]))]
         else:
-            kind = numbers.node(node, classes)
-        named = [(name, numbers.of(("output", kind, position)))
-                 for position, name in enumerate(node.output) if name]  # fmt: skip
+            if _folds_its_reader(node, readers, constants):
+                kind = numbers.fresh()
+            else:
+                kind = numbers.node(node, classes)
+            named = [(name, numbers.of(("output", kind, position)))
+                     for position, name in enumerate(node.output) if name]  # fmt: skip
         classes.update(named)
         if index in skip:
             continue
         values = [value for _, value in named]
+        if outputs.intersection(name for name, _ in named):
+            continue  # kept, and no later node merges into it; its readers' values do
         if values and all(value in made for value in values):
             found[index] = made[values[0]]
         for value in values:
@@ -175,16 +181,19 @@ class _Numbers:
     def fresh(self) -> int:
         return self.of(("unique", len(self._numbers)))
 
-    def constant(self, init: TensorProto) -> int:
+    def constant(self, init: TensorProto, name: str | None = None) -> int:
+        """The number of a constant tensor (an initializer, or a ``Constant``'s value
+        making ``name``): its type, shape and contents up to
+        :data:`MAX_SHARED_ELEMENTS` elements, else its own."""
         external = init.data_location == TensorProto.EXTERNAL
         if external or math.prod(init.dims) > MAX_SHARED_ELEMENTS:
-            return self.of(("tensor", init.name))
-        return self.of(("constant", init.data_type, tuple(init.dims), _payload(init)))
+            return self.of(("tensor", name or init.name))
+        return self.of(("constant", init.data_type, tuple(init.dims), _contents(init)))
 
     def node(self, node: NodeProto, classes: dict[str, int]) -> int:
         """The number of what ``node`` computes, before its outputs' positions."""
-        if not _deterministic(node) or _large_constant(node):
-            return self.fresh()
+        if not _deterministic(node) or node.op_type == "Constant":
+            return self.fresh()  # (a Constant of a tensor value is numbered as one)
         inputs = tuple(
             (classes[name] if name in classes else self.of(("tensor", name))) if name else -1
             for name in node.input
@@ -194,19 +203,36 @@ class _Numbers:
         return self.of((node.op_type, attrs, inputs))
 
 
-def _large_constant(node: NodeProto) -> bool:
-    """Whether ``node`` is a ``Constant`` of more than :data:`MAX_SHARED_ELEMENTS`
-    elements (or a sparse one), which onnxruntime loads as an initializer of its own."""
-    if node.op_type != "Constant" or not _default_domain(node):
-        return False
-    for attr in node.attribute:
-        if attr.type == AttributeProto.TENSOR:
-            return math.prod(attr.t.dims) > MAX_SHARED_ELEMENTS
-        if attr.type in (AttributeProto.FLOATS, AttributeProto.INTS, AttributeProto.STRINGS):
-            return len(attr.floats or attr.ints or attr.strings) > MAX_SHARED_ELEMENTS
-        if attr.type == AttributeProto.SPARSE_TENSOR:
-            return True
-    return False
+def _constant_tensor(node: NodeProto) -> TensorProto | None:
+    """A default-domain ``Constant``'s value as the tensor onnxruntime loads it as (None
+    for another node, or a sparse value)."""
+    if node.op_type != "Constant" or not _default_domain(node) or len(node.attribute) != 1:
+        return None
+    attr = node.attribute[0]
+    values: dict[int, Callable[[AttributeProto], np.ndarray]] = {
+        AttributeProto.FLOAT: lambda a: np.array(a.f, np.float32),
+        AttributeProto.FLOATS: lambda a: np.array(list(a.floats), np.float32),
+        AttributeProto.INT: lambda a: np.array(a.i, np.int64),
+        AttributeProto.INTS: lambda a: np.array(list(a.ints), np.int64),
+        AttributeProto.STRING: lambda a: np.array(a.s, dtype=object),
+        AttributeProto.STRINGS: lambda a: np.array(list(a.strings), dtype=object),
+    }
+    if attr.type == AttributeProto.TENSOR:
+        return attr.t
+    if attr.type in values:
+        return numpy_helper.from_array(values[attr.type](attr))
+    return None
+
+
+def _contents(init: TensorProto) -> Hashable:
+    """A small constant's values, whichever field of the proto holds them."""
+    try:
+        array = numpy_helper.to_array(init)
+    except (ValueError, TypeError, KeyError):  # a malformed tensor: compared by its proto
+        return _payload(init)
+    if array.dtype == object:
+        return tuple(array.ravel().tolist())
+    return array.tobytes()
 
 
 def _payload(init: TensorProto) -> bytes:

@@ -339,3 +339,62 @@ def test_an_attribute_left_to_its_default_equals_it_written_out(tmp_path, op, fi
     assert runtime_ops(path, tmp_path)[op] == (1 if merged else 2)
     names = [node.name for node in load_onnx(path).nodes if node.recomputes]
     assert names == (["two"] if merged else [])
+
+
+@pytest.mark.parametrize("how", ["named apart", "same name", "initializer", "value_floats"])
+def test_small_constants_are_one_value_whatever_holds_them(tmp_path, how) -> None:
+    """Two Constant nodes of 8 equal values (their tensors named apart or alike), a
+    Constant and an initializer, or value_floats: onnxruntime loads each as an
+    initializer and merges their readers (the oracle)."""
+    values = np.arange(8, dtype=np.float32)
+    tensor = "t2" if how == "named apart" else "t"
+    make = {
+        "value_floats": lambda out: helper.make_node("Constant", [], [out], name=out,
+                                                     value_floats=values.tolist()),
+    }.get(how, lambda out: helper.make_node("Constant", [], [out], name=out,
+                                            value=numpy_helper.from_array(values, tensor)))
+    nodes = [helper.make_node("Constant", [], ["c1"], name="c1",
+                              value=numpy_helper.from_array(values, "t"))]  # fmt: skip
+    initializers = []
+    if how == "initializer":
+        initializers.append(numpy_helper.from_array(values, "c2"))
+    else:
+        nodes.append(make("c2"))
+    nodes += [helper.make_node("Add", ["x", "c1"], ["p"], name="p"),
+              helper.make_node("Add", ["x", "c2"], ["q"], name="q"),
+              helper.make_node("Mul", ["p", "q"], ["y"], name="mul")]  # fmt: skip
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [4, 8])],
+                              [value("y", TensorProto.FLOAT, [4, 8])],
+                              initializer=initializers)  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert by_name(model) - {"c2"} == {"q"}  # (placer folds the Constants themselves)
+    path = tmp_path / "c.onnx"
+    onnx.save(model, path)
+    assert runtime_ops(path, tmp_path)["Add"] == 1
+
+
+@pytest.mark.parametrize(("output", "relus", "sigmoids"), [("r1", 2, 1), ("r2", 2, 1)])
+def test_what_reads_a_kept_graph_output_still_merges(tmp_path, output, relus, sigmoids) -> None:
+    """r1 and r2 are equal Relus, one a graph output, each read by a Sigmoid: the
+    output's node is kept, but the Sigmoids are one value.  onnxruntime (the oracle) runs
+    one Sigmoid, and 2 Relus where the output comes first, 1 where it comes second
+    (it numbers the output's node first): placer charges 2, never less."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r1"),
+             helper.make_node("Relu", ["x"], ["b"], name="r2"),
+             helper.make_node("Sigmoid", ["a"], ["sa"], name="s1"),
+             helper.make_node("Sigmoid", ["b"], ["sb"], name="s2"),
+             helper.make_node("Add", ["sa", "sb"], ["y"], name="add")]  # fmt: skip
+    value = helper.make_tensor_value_info
+    kept = "a" if output == "r1" else "b"
+    graph = helper.make_graph(nodes, "g", [value("x", TensorProto.FLOAT, [4, 4])],
+                              [value("y", TensorProto.FLOAT, [4, 4]),
+                               value(kept, TensorProto.FLOAT, [4, 4])])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    marked = by_name(model)
+    assert marked == {"s2"}
+    assert 2 - len(marked & {"r1", "r2"}) == relus
+    path = tmp_path / "o.onnx"
+    onnx.save(model, path)
+    ran = runtime_ops(path, tmp_path)
+    assert ran["Sigmoid"] == sigmoids and ran["Relu"] <= relus
