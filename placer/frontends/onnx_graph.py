@@ -206,12 +206,15 @@ class GraphEdge:
     bytes: float
 
 
-#: Weights smaller than this that several nodes read are charged to the first of them
-#: alone, as other weights are: a scalar constant every layer reads (GELU's ``0.5``)
-#: would otherwise tie every stage to every other in the solvers' tables, for 4 bytes.
-#: From this size up (Llama's rotary tables, T5's tied embedding and LM head), each
-#: device holding a reader holds the weight.
-SHARED_MIN_BYTES = 64 * 1024
+#: Weights of fewer elements than this that several nodes read are charged to the first
+#: of them alone, as other weights are: a scalar every layer reads (GELU's ``0.5``)
+#: would otherwise tie every stage to every other in the solvers' tables (where memory
+#: can bind) for 4 bytes; a stage holding only its later readers is short of 64 bytes
+#: at most for each.  From this size up (a LayerNorm weight shared by every layer, Llama's
+#: rotary tables, T5's tied embedding and LM head), each device holding a reader holds
+#: the weight: charged once, twenty 64 KB weights read twice each let a plan "fit" a
+#: device 1.3 MB short (an audit's model).
+SHARED_MIN_ELEMENTS = 9
 
 
 @dataclass(frozen=True)
@@ -993,7 +996,7 @@ class _GraphBuilder:
 
     @staticmethod
     def _shared(graph: GraphProto, weights: _Weights, owned: _Owned) -> list[SharedWeight]:
-        """The weights of at least :data:`SHARED_MIN_BYTES` that several non-folded
+        """The weights of at least :data:`SHARED_MIN_ELEMENTS` that several non-folded
         nodes of ``graph`` read, marked shared in ``owned`` with the parameters of their
         sources (each source counted once, for the first of them that derives from it,
         before any node's own weights)."""
@@ -1009,7 +1012,7 @@ class _GraphBuilder:
                         found.append(index)
         shared = []
         for name, found in sorted(readers.items(), key=lambda item: item[1][0]):
-            if len(found) < 2 or weights.tensors[name].nbytes < SHARED_MIN_BYTES:
+            if len(found) < 2 or weights.tensors[name].numel < SHARED_MIN_ELEMENTS:
                 continue
             fresh = weights.sources[name] - owned.sources
             owned.sources |= fresh

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -92,17 +93,28 @@ class BlockGraph:
     def n_blocks(self) -> int:
         return len(self.ops_of_block)
 
+    @cached_property
+    def unit_size(self) -> np.ndarray:
+        """Each block's size with the covers it meets (a weight it shares with other
+        blocks, the side computations it reads): what a device holding it holds at
+        least."""
+        size = np.array(self.size, dtype=np.float64)
+        for c, members in enumerate(self.covers):
+            size[list(members)] += self.cover_size[c]
+        return size
+
     def fits(self, problem: Problem, b: int, k: int, beside: float = 0.0) -> bool:
         """Whether a device of kind ``k`` can hold block ``b`` (every op supported, its
-        size within the kind's memory) besides ``beside`` bytes already there."""
+        size with its covers within the kind's memory) besides ``beside`` bytes already
+        there."""
         memory = problem.kinds[k].memory_bytes
-        return bool(math.isfinite(self.latency[k, b]) and beside + self.size[b] <= memory)
+        return bool(math.isfinite(self.latency[k, b]) and beside + self.unit_size[b] <= memory)
 
     def fit_latency(self, problem: Problem, kinds: list[int]) -> np.ndarray:
         """``(len(kinds), blocks)``: each block's latency on each of ``kinds``, ``inf``
         where it does not fit (:meth:`fits`)."""
         rows = [
-            np.where(self.size <= problem.kinds[k].memory_bytes, self.latency[k], np.inf)
+            np.where(self.unit_size <= problem.kinds[k].memory_bytes, self.latency[k], np.inf)
             for k in kinds
         ]
         return np.array(rows).reshape(len(kinds), self.n_blocks)

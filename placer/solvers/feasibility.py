@@ -10,6 +10,13 @@ from placer.solvers.blocks import BlockGraph
 from placer.util.units import format_bytes, format_bytes_apart
 
 
+def _unit(problem: Problem, blocks: BlockGraph, b: int) -> str:
+    """Block ``b`` named, with its size and what part of it it shares."""
+    size, own = blocks.unit_size[b], blocks.size[b]
+    shared = f", {format_bytes(size - own)} of it shared with other ops" if size > own else ""
+    return f"{_describe_block(problem, blocks, b)} ({format_bytes(size)}{shared})"
+
+
 def _describe_block(problem: Problem, blocks: BlockGraph, b: int) -> str:
     ops = blocks.ops_of_block[b]
     first = problem.ops[ops[0]]
@@ -50,7 +57,7 @@ def check_feasible(problem: Problem, blocks: BlockGraph) -> None:
                     else f"is not supported on {kind.name}"
                 )
             else:
-                reasons.append(_too_large(problem, k, blocks.size[b]))
+                reasons.append(_too_large(problem, k, blocks.unit_size[b]))
         absent = [kind.name for kind in problem.kinds if kind.count == 0]
         tail = f" and there is no {' or '.join(absent)}" if absent else ""
         raise InfeasiblePlacement(
@@ -79,7 +86,7 @@ def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacem
     capped = [k for k, kind in enumerate(problem.kinds) if kind.count > 0]
     if all(math.isfinite(problem.kinds[k].memory_bytes) for k in capped):
         room = sum(problem.kinds[k].count * problem.kinds[k].memory_bytes for k in capped)
-        need = float(blocks.size.sum())
+        need = float(blocks.size.sum() + blocks.cover_size.sum())
         if need > room:
             need_text, room_text = format_bytes_apart(need, room)
             beside = ""
@@ -88,9 +95,8 @@ def explain_infeasible(problem: Problem, blocks: BlockGraph) -> InfeasiblePlacem
             return OverTotalMemory(
                 f"the ops need {need_text} but all devices together hold {room_text}{beside}"
             )
-    biggest = int(blocks.size.argmax())
+    biggest = int(blocks.unit_size.argmax())
     return InfeasiblePlacement(
         "no contiguous placement fits the devices' memory; the largest unit that must stay "
-        f"whole is {_describe_block(problem, blocks, biggest)} "
-        f"({format_bytes(blocks.size[biggest])})"
+        f"whole is {_unit(problem, blocks, biggest)}"
     )

@@ -12,9 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 from placer.choices import Mode
 from placer.costs.cluster_file import parse_cluster
 from placer.costs.roofline import CostOptions, build_problem, bytes_per_param
+from placer.errors import InfeasiblePlacement
 from placer.evaluator import evaluate
 from placer.frontends.coarsen import coarsen
-from placer.frontends.onnx_graph import SHARED_MIN_BYTES, load_onnx
+from placer.frontends.onnx_graph import SHARED_MIN_ELEMENTS, load_onnx
 from placer.frontends.opcost import OpClass
 from placer.problem import Placement
 from placer.solvers.blocks import contract
@@ -124,16 +125,20 @@ def test_coarsening_keeps_the_readers_of_a_shared_weight(tmp_path) -> None:
     assert [r.size_bytes for r in problem.replicas] == [MIB]
 
 
-def test_a_small_shared_weight_stays_with_its_first_reader(tmp_path) -> None:
-    n = 64  # 16 KiB
-    assert n * n * 4 < SHARED_MIN_BYTES
+@pytest.mark.parametrize(("n", "shared"), [(2, False), (3, True), (127, True)])
+def test_a_weight_of_at_most_8_elements_stays_with_its_first_reader(tmp_path, n,
+                                                                   shared) -> None:  # fmt: skip
+    """2x2 (4 elements): first reader; 3x3 (9) and 127x127 (an audit's 64,516 bytes,
+    twenty of which, read twice each, let a plan fit a device 1.3 MB short): shared."""
+    assert (n * n >= SHARED_MIN_ELEMENTS) is shared
     graph = load_onnx(_model(tmp_path, n=n))
-    assert graph.shared_weights == ()
+    assert len(graph.shared_weights) == shared
     names = [node.name for node in graph.nodes]
     mm1, mm2 = (graph.nodes[names.index(m)] for m in ("mm1", "mm2"))
-    assert (mm1.param_bytes, mm2.param_bytes) == (n * n * 4, 0)
+    size = n * n * 4
+    assert (mm1.param_bytes, mm2.param_bytes) == ((size, size) if shared else (size, 0))
     assert mm2.op_class is OpClass.GEMM
-    assert build_problem(graph, CLUSTER, CostOptions()).replicas == ()
+    assert len(build_problem(graph, CLUSTER, CostOptions()).replicas) == shared
 
 
 def _chain(tmp_path) -> str:
@@ -172,3 +177,18 @@ def test_the_dp_holds_a_shared_weight_where_memory_binds(tmp_path, room_mib) -> 
     assert result.objective == pytest.approx(evaluation.max_load, rel=1e-12)
     assert result.objective == pytest.approx(brute_force(problem), rel=1e-12)
     assert len(contract(problem).covers) == (1 if room_mib < 3 else 0)
+
+
+def test_a_unit_that_fits_nowhere_is_named_with_the_shared_weight_it_reads(tmp_path) -> None:
+    """mm1 owns no weight but needs W's 1 MiB wherever it goes: refused, naming it and
+    that size (it used to read 0 B, and the error named another op)."""
+    cluster = parse_cluster(
+        "devices: [{name: dev, class: accelerator, count: 2, peak_flops: 10TFLOPS,"
+        " memory: 1.25MiB, memory_bandwidth: 1TB/s, efficiency: 0.5, overhead: 1us}]",
+        "small.yaml",
+    )
+    problem = build_problem(load_onnx(_model(tmp_path)), cluster, CostOptions())
+    with pytest.raises(InfeasiblePlacement) as err:
+        solve_dp(problem)
+    message = str(err.value)
+    assert "op mm1" in message and "1 MiB" in message, message
