@@ -151,7 +151,11 @@ def test_constant_node_weight_folds_and_a_shared_weight_counts_once(tmp_path):
     ]
     graph = load_onnx(save(tmp_path, nodes, [value("x", [2, 4])], [value("y", None)]))
     assert [node.name for node in graph.nodes] == ["MatMul_1", "MatMul_2"]
-    assert [node.param_count for node in graph.nodes] == [16, 0]
+    # each reader holds it (a device holding either keeps it), the model counts it once
+    assert [node.param_count for node in graph.nodes] == [16, 16]
+    assert [node.shared_param_count for node in graph.nodes] == [16, 16]
+    assert graph.total_params == 16 and graph.total_param_bytes == 64
+    assert [(w.name, w.readers) for w in graph.shared_weights] == [("w", (0, 1))]
     assert graph.nodes[1].bytes_read == 4 * (8 + 16)  # it still reads the shared weight
     # both multiply by a weight, which the runtime pre-packs, whichever holds its bytes
     assert [node.op_class for node in graph.nodes] == [OpClass.GEMM, OpClass.GEMM]
