@@ -209,19 +209,22 @@ def _constant_tensor(node: NodeProto) -> TensorProto | None:
     if node.op_type != "Constant" or not _default_domain(node) or len(node.attribute) != 1:
         return None
     attr = node.attribute[0]
-    values: dict[int, Callable[[AttributeProto], np.ndarray]] = {
-        AttributeProto.FLOAT: lambda a: np.array(a.f, np.float32),
-        AttributeProto.FLOATS: lambda a: np.array(list(a.floats), np.float32),
-        AttributeProto.INT: lambda a: np.array(a.i, np.int64),
-        AttributeProto.INTS: lambda a: np.array(list(a.ints), np.int64),
-        AttributeProto.STRING: lambda a: np.array(a.s, dtype=object),
-        AttributeProto.STRINGS: lambda a: np.array(list(a.strings), dtype=object),
-    }
     if attr.type == AttributeProto.TENSOR:
         return attr.t
-    if attr.type in values:
-        return numpy_helper.from_array(values[attr.type](attr))
+    if attr.type in _CONSTANT_VALUES:
+        return numpy_helper.from_array(_CONSTANT_VALUES[attr.type](attr))
     return None
+
+
+#: A ``Constant``'s value attribute, other than a tensor, as the array it stands for.
+_CONSTANT_VALUES: dict[int, Callable[[AttributeProto], np.ndarray]] = {
+    AttributeProto.FLOAT: lambda a: np.array(a.f, np.float32),
+    AttributeProto.FLOATS: lambda a: np.array(list(a.floats), np.float32),
+    AttributeProto.INT: lambda a: np.array(a.i, np.int64),
+    AttributeProto.INTS: lambda a: np.array(list(a.ints), np.int64),
+    AttributeProto.STRING: lambda a: np.array(a.s, dtype=object),
+    AttributeProto.STRINGS: lambda a: np.array(list(a.strings), dtype=object),
+}
 
 
 def _contents(init: TensorProto) -> Hashable:
