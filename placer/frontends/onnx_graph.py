@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -796,6 +796,22 @@ class _Owned:
     # tensors several nodes read: each reader holds them, with this many parameters
     shared: dict[str, int] = field(default_factory=dict)
 
+    def claim(self, weights: _Weights, name: str) -> int:
+        """The learned parameters of the sources of ``name`` not yet counted, now
+        counted (so an Unsqueeze or Cast of a weight is not counted again)."""
+        fresh = weights.sources[name] - self.sources
+        self.sources |= fresh
+        return sum(weights.tensors[source].numel for source in fresh)
+
+
+def _weight_inputs(node: NodeProto, weights: _Weights) -> Iterator[tuple[int, str]]:
+    """``(position, name)`` of each weight ``node`` reads, but at a position that
+    steers the op (a shape, axes, indices: :data:`CONTROL_INPUTS`)."""
+    control = CONTROL_INPUTS.get(node.op_type, frozenset())
+    for position, name in enumerate(node_inputs(node)):
+        if name in weights.tensors and position not in control:
+            yield position, name
+
 
 def _attrs(node: NodeProto) -> dict[str, Any]:
     values: dict[str, Any] = {}
@@ -1004,19 +1020,15 @@ class _GraphBuilder:
         for index, node in enumerate(graph.node):
             if index in weights.folded:
                 continue
-            control = CONTROL_INPUTS.get(node.op_type, frozenset())
-            for position, name in enumerate(node_inputs(node)):
-                if name in weights.tensors and position not in control:
-                    found = readers.setdefault(name, [])
-                    if not found or found[-1] != index:
-                        found.append(index)
+            for _, name in _weight_inputs(node, weights):
+                found = readers.setdefault(name, [])
+                if not found or found[-1] != index:
+                    found.append(index)
         shared = []
         for name, found in sorted(readers.items(), key=lambda item: item[1][0]):
             if len(found) < 2 or weights.tensors[name].numel < SHARED_MIN_ELEMENTS:
                 continue
-            fresh = weights.sources[name] - owned.sources
-            owned.sources |= fresh
-            count = sum(weights.tensors[source].numel for source in fresh)
+            count = owned.claim(weights, name)
             owned.tensors.add(name)
             owned.shared[name] = count
             shared.append(SharedWeight(name, count, weights.tensors[name].nbytes, tuple(found)))
@@ -1052,31 +1064,25 @@ class _GraphBuilder:
         outputs = tuple(self.info(name) if name else None for name in node.output)
 
         param_count, param_bytes = 0, 0.0
-        control = CONTROL_INPUTS.get(node.op_type, frozenset())
         state = STATE_INPUTS.get(node.op_type, frozenset())
         computed = reads_weight = False
-        shared_count, shared_bytes = 0, 0.0
-        for position, name in enumerate(node_inputs(node)):
-            if name not in weights.tensors or position in control:
-                continue
+        shared: dict[str, bool] = {}  # a shared weight it reads: whether as learned
+        for position, name in _weight_inputs(node, weights):
             reads_weight = True
             computed |= name in weights.computed
             if name in owned.shared:  # every reader holds it (once per device)
-                shared_bytes += weights.tensors[name].nbytes
-                if position not in state:
-                    shared_count += owned.shared[name]
+                shared[name] = shared.get(name, False) or position not in state
                 continue
             # The device keeps the tensor the op reads (after folding, the runtime holds
             # the derived tensor, not its source): its bytes, once per tensor.
             if name not in owned.tensors:
                 owned.tensors.add(name)
                 param_bytes += weights.tensors[name].nbytes
-            # Learned parameters are the sources', once per source, so an Unsqueeze or
-            # Cast of a weight is not counted again.
+            # Learned parameters are the sources', once per source.
             if position not in state:
-                fresh = weights.sources[name] - owned.sources
-                owned.sources |= fresh
-                param_count += sum(weights.tensors[source].numel for source in fresh)
+                param_count += owned.claim(weights, name)
+        shared_bytes = sum(weights.tensors[name].nbytes for name in shared)
+        shared_count = sum(owned.shared[name] for name, learned in shared.items() if learned)
 
         output_bytes = sum(info.nbytes for info in outputs if info is not None)
         if node.op_type in _CONTROL_FLOW and is_default_domain(node):

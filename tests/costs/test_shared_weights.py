@@ -192,3 +192,20 @@ def test_a_unit_that_fits_nowhere_is_named_with_the_shared_weight_it_reads(tmp_p
         solve_dp(problem)
     message = str(err.value)
     assert "op mm1" in message and "1 MiB" in message, message
+
+
+def test_an_op_reading_a_shared_weight_twice_holds_it_once(tmp_path) -> None:
+    w = np.random.default_rng(3).standard_normal((N, N)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"], name="mm"),
+             helper.make_node("Sum", ["a", "W", "W"], ["y"], name="sum")]  # fmt: skip
+    graph = helper.make_graph(nodes, "twice",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [N, N])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [N, N])],
+                              initializer=[numpy_helper.from_array(w, "W")])  # fmt: skip
+    path = tmp_path / "twice.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    loaded = load_onnx(str(path))
+    summed = loaded.nodes[[node.name for node in loaded.nodes].index("sum")]
+    assert (summed.param_bytes, summed.shared_param_bytes) == (MIB, MIB)
+    assert (summed.param_count, summed.shared_param_count) == (N * N, N * N)
+    assert loaded.total_param_bytes == MIB
