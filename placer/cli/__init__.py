@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
         status = _run(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:
         _interrupted(command_line)
+    except Exception:
+        if not interrupts.CTRL_C.is_set():
+            raise
+        _interrupted(command_line)  # the Ctrl-C, turned into another error by native code
     _exit(status, command_line)
 
 
@@ -86,6 +90,8 @@ def _run(args: list[str]) -> int:
         with cli.make_context("placer", args) as ctx:
             cli.invoke(ctx)
     except PlacerError as err:
+        if interrupts.CTRL_C.is_set():  # the Ctrl-C, become an error on its way out
+            raise KeyboardInterrupt from None
         return _fail(str(err), err.exit_status)
     except click.exceptions.Exit as err:
         return err.exit_code
@@ -202,6 +208,7 @@ def _on_ctrl_c(signum: int, frame) -> None:
             os.write(2, b"placer: interrupted\n")  # not sys.stderr: it may be mid-write
             os._exit(ExitStatus.INTERRUPTED)
         frame = frame.f_back
+    interrupts.CTRL_C.set()
     raise KeyboardInterrupt
 
 

@@ -17,7 +17,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["EXITING", "LEFT_RUNNING", "deferred_interrupt", "terminate_children"]
+__all__ = ["CTRL_C", "EXITING", "LEFT_RUNNING", "deferred_interrupt", "terminate_children"]
 
 #: Work left running in threads that placer stopped waiting for (a HiGHS solve that
 #: overran its deadline or was interrupted, asked to stop): ``(object, thread)`` pairs,
@@ -34,6 +34,11 @@ def _wait_for_work_left_running() -> None:
         thread.join()
 #: Set once the command line has begun to exit after a Ctrl-C.
 EXITING = threading.Event()
+#: Set when the command line's SIGINT handler raised :class:`KeyboardInterrupt`.  Native
+#: code may turn that exception into another on its way out (pybind11 reports one raised
+#: while it converts arguments, as highspy's ``addRow`` does, as a ``TypeError``); an
+#: error that follows a Ctrl-C is then the interruption, not a failure of placer's.
+CTRL_C = threading.Event()
 
 
 @contextlib.contextmanager

@@ -193,3 +193,49 @@ def test_ctrl_c_while_a_module_loads_ends_the_command_at_once(tmp_path) -> None:
     )
     assert time.monotonic() - began < 4, "the import's sleep ran"
     assert (done.returncode, done.stdout, done.stderr) == (130, "raised\n", "placer: interrupted\n")
+
+
+@pytest.mark.parametrize("becomes", ["TypeError('addRow(): incompatible function arguments')",
+                                     "__import__('placer.errors').errors.InputError('x')"])
+def test_a_ctrl_c_that_native_code_turns_into_another_error_is_still_an_interruption(
+    becomes, tmp_path
+) -> None:
+    """pybind11 reports a KeyboardInterrupt raised while it converts a call's arguments
+    as a ``TypeError`` (highspy's ``addRow``, met in 1 of the random moments of a MILP
+    solve): the command still ends with 130 and the one line, not a traceback."""
+    script = (
+        "import os, signal, sys\n"
+        "from placer import cli\n"
+        "from placer.cli import commands\n"
+        "def invoke(ctx):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        import time; time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        f"        raise {becomes} from None\n"
+        "commands.cli.invoke = invoke\n"
+        "sys.argv = ['placer', 'inspect']\n"
+        "cli.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (130, "placer: interrupted\n")
+
+
+def test_an_error_without_a_ctrl_c_is_not_an_interruption(tmp_path) -> None:
+    """The other side: a TypeError no Ctrl-C caused is a failure, with its traceback."""
+    script = (
+        "import sys\n"
+        "from placer import cli\n"
+        "from placer.cli import commands\n"
+        "def invoke(ctx):\n"
+        "    raise TypeError('a bug')\n"
+        "commands.cli.invoke = invoke\n"
+        "sys.argv = ['placer', 'inspect']\n"
+        "cli.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "TypeError: a bug" in done.stderr
