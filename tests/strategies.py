@@ -7,8 +7,9 @@ import math
 from hypothesis import strategies as st
 
 from placer.errors import InfeasiblePlacement
-from placer.evaluator import evaluate, is_contiguous
+from placer.evaluator import evaluate
 from placer.frontends.workload import parse_workload
+from placer.graphs import topological_order
 from placer.problem import DeviceClass, Placement, Problem
 
 
@@ -114,10 +115,31 @@ def brute_force(problem: Problem, *, contiguous: bool = True) -> float:
                     yield (first[k] + d, *rest)
 
     position = {c: i for i, c in enumerate(colours)}
+    kind_of = [device.kind for device in problem.devices]
+    # each class's compute on each kind, and the arcs between classes: a placement's
+    # compute per device bounds its max-load from below (transfers and side computations
+    # only add), so one that cannot beat the best so far is not evaluated, and the stage
+    # graph (whether it is contiguous) follows from the arcs between classes
+    work = [[0.0] * len(kinds) for _ in colours]
+    for op in problem.ops:
+        for k in range(len(kinds)):
+            work[position[op.color]][k] += op.latency[k]
+    class_arcs = {
+        (position[problem.ops[u].color], position[problem.ops[v].color])
+        for u, v in problem.pipeline_edges
+        if problem.ops[u].color != problem.ops[v].color
+    }
     for choice in assignments(0, [0] * len(kinds)):
+        compute = [0.0] * len(problem.devices)
+        for c, d in enumerate(choice):
+            compute[d] += work[c][kind_of[d]]
+        if max(compute) >= best:
+            continue
+        if contiguous:
+            arcs = {(choice[a], choice[b]) for a, b in class_arcs if choice[a] != choice[b]}
+            if topological_order(range(len(compute)), arcs) is None:
+                continue  # evaluate would find it invalid: the same test, without the rest
         placement = Placement(tuple(choice[position[op.color]] for op in problem.ops))
-        if contiguous and not is_contiguous(problem, placement):
-            continue  # evaluate would find it invalid: the same test, without the rest
         evaluation = evaluate(problem, placement, require_contiguous=contiguous)
         if evaluation.valid:
             best = min(best, evaluation.max_load)
