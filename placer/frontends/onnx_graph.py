@@ -60,6 +60,7 @@ from placer.frontends.shapes import (
     real_inputs,
     tensor_shapes,
 )
+from placer.frontends.size_checks import check_sizes
 from placer.util.inputs import read_bytes
 from placer.util.text import first_line
 
@@ -411,7 +412,10 @@ def load_onnx(
     if needed - known:
         _check_overrides(original, path, batch_size, input_shapes, len(needed - known),
                          len(needed))  # fmt: skip
-    return replace(_GraphBuilder(model, path, notes).build(), tensor_count=len(needed))
+    builder = _GraphBuilder(model, path, notes)
+    given = "see --input-shape" if input_shapes else "see --batch-size" if explicit else ""
+    check_sizes(model.graph, builder.shapes, path, given)
+    return replace(builder.build(), tensor_count=len(needed))
 
 
 def _check_overrides(model: ModelProto, path: Path, batch_size: int,
