@@ -56,6 +56,7 @@ from placer.frontends.opcost import op_class as classify
 from placer.frontends.shapes import (
     fix_input_dims,
     fixed_dims_overridden,
+    infer_shapes,
     inferred_shapes,
     real_inputs,
     tensor_shapes,
@@ -407,6 +408,7 @@ def load_onnx(
         raise ModelLoadError(f"--batch-size must be a positive integer, got {batch_size}")
     original = read_checked_model(path)
     model, changed = fix_input_dims(original, path, batch_size, input_shapes, explicit=explicit)
+    fixed = model
     model, notes = inferred_shapes(model, changed)
     needed, known = tensor_shapes(model.graph)
     if needed - known:
@@ -414,8 +416,37 @@ def load_onnx(
                          len(needed))  # fmt: skip
     builder = _GraphBuilder(model, path, notes)
     given = "see --input-shape" if input_shapes else "see --batch-size" if explicit else ""
-    check_sizes(model.graph, builder.shapes, path, given)
+    try:
+        check_sizes(model.graph, builder.shapes, path, given)
+    except ModelLoadError:
+        _confirm_sizes(fixed, path, given)
     return replace(builder.build(), tensor_count=len(needed))
+
+
+def _confirm_sizes(model: ModelProto, path: Path, given: str) -> None:
+    """Check the sizes again on the shapes ONNX shape inference derives from the inputs'
+    and weights' sizes alone, and refuse only what they show.
+
+    The shapes the loader costs with also hold the shapes a model records (which its
+    editing may have left stale: a pruned Conv whose output still says 8 channels runs in
+    onnxruntime, with a warning) and onnxruntime's symbolic inference's (which merges an
+    unknown data-dependent size with the one it meets, a guess): neither is a reason to
+    refuse a model the runtime runs.  Called only when :func:`check_sizes` refused.
+
+    Raises
+    ------
+    ModelLoadError
+        From :func:`check_sizes`, where the derived shapes show it too.
+    """
+    bare = ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.value_info[:]
+    for output in bare.graph.output:
+        if output.type.HasField("tensor_type"):
+            output.type.tensor_type.ClearField("shape")
+    derived = infer_shapes(bare)
+    if derived is not None:
+        check_sizes(derived.graph, _GraphBuilder(derived, path, ()).shapes, path, given)
 
 
 def _check_overrides(model: ModelProto, path: Path, batch_size: int,

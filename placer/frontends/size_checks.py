@@ -174,7 +174,7 @@ def _concat(node: NodeProto, sizes: _Sizes) -> str | None:
     if len(shapes) < 2 or any(shape is None for shape in shapes):
         return None
     rank = len(shapes[0])
-    axis = _attribute(node, "axis", 0)
+    axis = _attribute(node, "axis", 1)  # required since opset 4; Concat-1's default is 1
     axis = axis + rank if axis < 0 else axis
     for i, shape in enumerate(shapes[1:], start=1):
         if len(shape) != rank:

@@ -142,3 +142,64 @@ def test_a_batch_size_that_does_not_fit_a_reshape_names_the_flag(run_placer, tmp
     assert not load_onnx(path, batch_size=2).unknown_shapes
     one_line_error(run_placer("inspect", path, "--batch-size", "3"),
                    "Reshape node 'flatten' makes 'y' (2x6)", "see --batch-size")  # fmt: skip
+
+
+def test_a_stale_recorded_shape_is_not_a_reason_to_refuse(tmp_path):
+    """A model pruned after export (conv1 cut from 8 channels to 6, with conv2's weight)
+    whose value_info still records 8 channels: onnxruntime runs it (with a warning), so
+    placer loads it; the sizes are checked on what the inputs and weights give."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1] * 4),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["y"], name="conv2", pads=[1] * 4),
+    ]
+    path = save(tmp_path / "m.onnx", nodes, [value("x", [1, 3, 8, 8])], [value("y", None)],
+                [weight("w1", (6, 3, 3, 3)), weight("w2", (4, 6, 3, 3))])  # fmt: skip
+    import onnx
+
+    model = onnx.load(path)
+    model.graph.value_info.extend([value("c1", [1, 8, 8, 8]), value("r1", [1, 8, 8, 8])])
+    onnx.save(model, path)
+    assert _runs(path, {"x": (1, 3, 8, 8)})
+    load_onnx(path)
+    # and a real mismatch under a stale record is still refused
+    model.graph.input[0].CopyFrom(value("x", [1, 5, 8, 8]))
+    onnx.save(model, path)
+    assert not _runs(path, {"x": (1, 5, 8, 8)})
+    with pytest.raises(ModelLoadError, match="Conv node 'conv1' reads 5 channels"):
+        load_onnx(path)
+
+
+def test_a_size_only_the_symbolic_inference_guessed_is_not_a_reason_to_refuse(tmp_path):
+    """k, the count of x's non-zeros, is known at run time only; onnxruntime's symbolic
+    inference merges it with the 7 an Add meets, and the MatMul of (1, k) by (1, 3) then
+    looks impossible. onnxruntime runs it where k is 1 (audit's case)."""
+    nodes = [
+        helper.make_node("NonZero", ["x"], ["nz"]),
+        helper.make_node("Reshape", ["nz", "m1"], ["idx"]),
+        helper.make_node("Gather", ["x", "idx"], ["g"]),
+        helper.make_node("Add", ["g", "w7"], ["a"], name="add"),
+        helper.make_node("Reshape", ["g", "r"], ["g2"]),
+        helper.make_node("MatMul", ["g2", "w13"], ["y"], name="proj"),
+    ]
+    ints = [helper.make_tensor("m1", TensorProto.INT64, [1], [-1]),
+            helper.make_tensor("r", TensorProto.INT64, [2], [1, -1])]  # fmt: skip
+    path = save(tmp_path / "m.onnx", nodes, [value("x", [4])],
+                [value("a", None), value("y", None)],
+                [*ints, weight("w7", (7,)), weight("w13", (1, 3))])  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session.run(None, {"x": np.array([0, 0, 5, 0], np.float32)})
+    load_onnx(path)
+
+
+def test_concat_of_opset_3_joins_on_axis_1_by_default(tmp_path):
+    """Concat-1's axis defaults to 1 (it is required from opset 4)."""
+    nodes = [helper.make_node("Concat", ["x", "w"], ["y"])]
+    path = save(tmp_path / "m.onnx", nodes, [value("x", [2, 3])], [value("y", None)],
+                [weight("w", (2, 5))])  # fmt: skip
+    import onnx
+
+    model = onnx.load(path)
+    model.opset_import[0].version = 3
+    onnx.save(model, path)
+    load_onnx(path)
