@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -22,6 +23,27 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 REFERENCE = DATA / "dnn-partitioning"
 EXPECTED = json.loads((REFERENCE / "expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def resnet50_any_batch(tmp_path_factory) -> Path:
+    """The onnx package's ResNet-50 (Caffe2's export) with the shape its one Reshape
+    takes, ``[1, 2048]`` as exported at batch 1, made ``[-1, 2048]``, as an export with a
+    dynamic batch writes it: as shipped it runs at batch 1 only, and placer refuses it at
+    any other, as onnxruntime does."""
+    import onnx
+    from onnx import numpy_helper
+
+    shipped = Path(onnx.__file__).parent / "backend/test/data/light/light_resnet50.onnx"
+    if not shipped.is_file():
+        pytest.skip("this onnx build ships no backend test data")
+    model = onnx.load(str(shipped))
+    (shape,) = (t for t in model.graph.initializer if t.name == "OC2_DUMMY_1")
+    assert list(numpy_helper.to_array(shape)) == [1, 2048]
+    shape.CopyFrom(numpy_helper.from_array(np.array([-1, 2048], np.int64), shape.name))
+    path = tmp_path_factory.mktemp("resnet50") / "resnet50_any_batch.onnx"
+    onnx.save(model, str(path))
+    return path
 
 
 @dataclass

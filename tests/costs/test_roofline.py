@@ -7,7 +7,6 @@ import math
 import os
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -599,18 +598,15 @@ def test_a_number_for_efficiency_costs_every_class_alike() -> None:
     assert other.ops[0].latency == problem.ops[0].latency
 
 
-def test_inference_keeps_the_peak_of_live_activations_not_their_sum(run_placer) -> None:
+def test_inference_keeps_the_peak_of_live_activations_not_their_sum(resnet50_any_batch) -> None:
     """ResNet-50 at batch 256 holds 36 GiB of outputs in all, but a runtime frees them as
     it goes: about 2.4 GiB are live at once, and with 98 MiB of weights one 16 GiB T4
     holds it (which it does in practice); summing every output refused it."""
-    import onnx
-
     from placer.api import ModelOptions, load_graph, load_problem
     from placer.evaluator import evaluate
     from placer.problem import Placement
 
-    light = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-    resnet = light / "light_resnet50.onnx"
+    resnet = resnet50_any_batch
     options = ModelOptions(cluster=parse_cluster("devices: [{type: t4}]", "t4.yaml"),
                            input_shapes={"gpu_0/data_0": (256, 3, 224, 224)})  # fmt: skip
     graph = load_graph(resnet, options)
