@@ -53,6 +53,9 @@ def check_sizes(graph: GraphProto, shapes: Shapes, path: Path, hint: str = "") -
     placer.errors.ModelLoadError: m.onnx: MatMul node 'proj' multiplies 'x' (2x5) by 'w' ...
     """
     used: set[str] = set()
+    written = {t.name for t in graph.initializer} | {
+        name for node in graph.node if node.op_type == "Constant" for name in node.output
+    }
     for index, node in enumerate(graph.node):
         name = placer_name(node.name, node.op_type, index, used)
         if not is_default_domain(node) or any(a.name == "broadcast" for a in node.attribute):
@@ -60,7 +63,7 @@ def check_sizes(graph: GraphProto, shapes: Shapes, path: Path, hint: str = "") -
         rule = _RULES.get(node.op_type)
         if rule is None and node.op_type in _BROADCASTING:
             rule = _broadcast
-        problem = rule(node, _Sizes(node, shapes)) if rule is not None else None
+        problem = rule(node, _Sizes(node, shapes, written)) if rule is not None else None
         if problem:
             raise ModelLoadError(
                 f"{path}: {node.op_type} node {name!r} {problem}" + (f"; {hint}" if hint else "")
@@ -70,9 +73,15 @@ def check_sizes(graph: GraphProto, shapes: Shapes, path: Path, hint: str = "") -
 class _Sizes:
     """The known shapes of a node's inputs and outputs, and how a message names them."""
 
-    def __init__(self, node: NodeProto, shapes: Shapes) -> None:
+    def __init__(self, node: NodeProto, shapes: Shapes, written: set[str]) -> None:
         self.node = node
         self.shapes = shapes
+        self.written = written  # the tensors whose values the model holds
+
+    def fixed(self, position: int) -> bool:
+        """Whether input ``position``'s values are written in the model."""
+        names = self.node.input
+        return position < len(names) and names[position] in self.written
 
     def input(self, position: int) -> tuple[int, ...] | None:
         names = self.node.input
@@ -164,8 +173,12 @@ def _reshape(node: NodeProto, sizes: _Sizes) -> str | None:
     data, out = sizes.input(0), sizes.output(0)
     if data is None or out is None or math.prod(data) == math.prod(out):
         return None
-    return (f"makes {sizes.named(0, output=True)} of {math.prod(out):,} elements from "
-            f"{sizes.named(0)} of {math.prod(data):,}")  # fmt: skip
+    problem = (f"makes {sizes.named(0, output=True)} of {math.prod(out):,} elements from "
+               f"{sizes.named(0)} of {math.prod(data):,}")  # fmt: skip
+    if sizes.fixed(1):  # a model exported at one batch size or sequence length
+        problem += (f" (the model fixes its target shape, {sizes.node.input[1]!r}: it runs "
+                    "at the sizes it was exported at)")  # fmt: skip
+    return problem
 
 
 def _concat(node: NodeProto, sizes: _Sizes) -> str | None:
