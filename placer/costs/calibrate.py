@@ -189,13 +189,19 @@ def calibrate(
     together = count > 1 and bool(cores)  # a step more: the devices streaming at once
     timed = _PASSES * len(benches)
     steps = timed + together
+    shared: list[Measurement] = []
+    if together:  # first: what fails in the processes it starts fails within a second
+        largest = next(b for b in benches if b.name == f"Add {_SWEEP_BYTES[-1]} B")
+        if progress is not None:
+            progress(f"{largest.name} on {count} devices at once", 0, steps)
+        shared = _shared(largest, threads, count, cores)
     sessions: list[object] = [None] * len(benches)
     lacking: set[int] = set()  # a runtime's own kernel this build or device cannot run
     samples: list[list[float]] = [[] for _ in benches]
     for pass_ in range(_PASSES):
         for index, bench in enumerate(benches):
             if progress is not None:
-                progress(bench.name, pass_ * len(benches) + index, steps)
+                progress(bench.name, together + pass_ * len(benches) + index, steps)
             if index in lacking:
                 continue
             if sessions[index] is None:
@@ -220,11 +226,7 @@ def calibrate(
             else bench.op_class
         results.append(Measurement(bench.name, kind, bench.flops, bench.bytes, seconds,
                                    bench.shape, bench.nodes))  # fmt: skip
-    if together:
-        largest = next(b for b in benches if b.name == f"Add {_SWEEP_BYTES[-1]} B")
-        if progress is not None:
-            progress(f"{largest.name} on {count} devices at once", timed, steps)
-        results += _shared(largest, threads, count, cores)
+    results += shared
     if progress is not None:
         progress("done", steps, steps)
     setup = Setup(device, threads, count, dtype, runner.timer, ort.__version__, cores)
