@@ -522,6 +522,39 @@ def test_a_coarsened_plan_is_scored_on_the_model_itself(run_placer, tmp_path) ->
     assert json.loads(result.stdout)["max_load"] == evaluate(model, edited).max_load
 
 
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_a_coarsened_search_charges_what_the_model_is_charged(mode) -> None:
+    """A merged op costs the sum of its members' times (the roofline of its summed
+    figures charged one per-op overhead for all: Mistral was searched at a quarter of
+    its time, audit), so the search scores each stage's compute as the model's
+    evaluation does (its transfers differ by the link latency of tensors a merged op
+    sends together), and the solver's notes, which speak of the merged ops, say so."""
+    from placer import api as app
+    from placer.evaluator import evaluate
+
+    gpt2 = ROOT / "sample_models" / "gpt2_small.onnx"
+    options = app.ModelOptions(coarsen=True, mode=app.Mode(mode),
+                               input_shapes={"input_ids": (2, 64)},
+                               cluster=app.load_cluster(ROOT / "examples" / "4xa100.yaml"))
+    searched, model = app.load_searched_and_model(gpt2, options)
+    assert len(searched.ops) < len(model.ops) / 2
+    times = {op.key: op.latency for op in model.ops}
+    for op in searched.ops:
+        members = [times[key] for key in op.input_nodes]
+        assert op.latency == pytest.approx([sum(t) for t in zip(*members, strict=True)])
+    result = app.place(searched, "dp")
+    scored = app.on_the_model(result, model)
+    searched_stages = evaluate(searched, result.placement).stages
+    model_stages = evaluate(model, scored.placement).stages
+    assert [s.compute for s in searched_stages] == pytest.approx(
+        [s.compute for s in model_stages], rel=1e-12)
+    assert scored.max_load == pytest.approx(result.max_load, rel=0.01)
+    assert scored.max_load == evaluate(model, scored.placement).max_load
+    solver_notes = [n for n in scored.notes if n not in searched.notes]
+    assert solver_notes and all(n.startswith(("on the merged ops: ", "--coarsen: "))
+                                for n in solver_notes)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("name", "data", "fragment"),
     [
