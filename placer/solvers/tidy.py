@@ -23,13 +23,15 @@ from placer.solvers.base import SolveResult, relative_gap
 def fold_cpu_stages(problem: Problem, solved: SolveResult) -> SolveResult:
     """``solved`` with each CPU stage whose ops an accelerator stage beside it can take
     without raising the max-load folded into that stage (the one that ends with the
-    least max-load, then the least load); unchanged when there is none.  O(ops + edges
-    + devices²) per CPU stage and fold."""
+    least max-load, then the least load), or else moved whole onto an accelerator that
+    holds no stage; unchanged when there is neither.  O(ops + edges + devices²) per CPU
+    stage and move."""
     current = evaluate(problem, solved.placement)
     if not current.valid or not current.contiguous:
         return solved
     placement, folded = solved.placement, []
-    while (found := _fold_one(problem, placement, current)) is not None:
+    while (found := _fold_one(problem, placement, current)
+           or _move_one(problem, placement, current)) is not None:  # fmt: skip
         placement, current, note = found
         folded.append(note)
     if not folded:
@@ -86,5 +88,40 @@ def _fold_one(problem: Problem, placement: Placement, current: Evaluation):
             cpu = devices[current.stages[position].device].name
             note = (f"{cpu}'s stage folded into {devices[target].name}'s: the same max-load "
                     "without a CPU stage")  # fmt: skip
+            return candidate, score, note
+    return None
+
+
+def _move_one(problem: Problem, placement: Placement, current: Evaluation):
+    """The first CPU stage of ``current`` that an idle accelerator takes whole without
+    raising the max-load (the kind that ends with the least max-load): ``(placement,
+    evaluation, note)``, or None.  The stage keeps its place in the pipeline: only its
+    device changes, so the plan stays contiguous (audit: Qwen2 on two A100s and four
+    T4s put six ops of a layer on the host CPU between two T4 stages, with a T4 idle
+    that ran them at the same max-load)."""
+    devices, kinds = problem.devices, problem.kinds
+    used = {stage.device for stage in current.stages}
+    idle: dict[int, int] = {}  # one device of each kind: devices of a kind are alike
+    for d, device in enumerate(devices):
+        if d not in used and kinds[device.kind].device_class is DeviceClass.ACCELERATOR:
+            idle.setdefault(device.kind, d)
+    if not idle:
+        return None
+    for stage in current.stages:
+        if kinds[devices[stage.device].kind].device_class is not DeviceClass.CPU:
+            continue
+        options = []
+        for target in idle.values():
+            moved = list(placement.device_of_op)
+            for op in stage.ops:
+                moved[op] = target
+            candidate = Placement(tuple(moved))
+            score = evaluate(problem, candidate)
+            if score.valid and score.contiguous and score.max_load <= current.max_load:
+                options.append((score.max_load, target, candidate, score))
+        if options:
+            _, target, candidate, score = min(options, key=lambda option: option[:2])
+            note = (f"{devices[stage.device].name}'s stage moved onto {devices[target].name}, "
+                    "which held none: the same max-load without a CPU stage")  # fmt: skip
             return candidate, score, note
     return None

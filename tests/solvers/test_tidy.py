@@ -52,6 +52,22 @@ def test_a_cpu_stage_that_pays_stays() -> None:
     assert fold_cpu_stages(problem, _solved(problem, (0, 1, 0), 5.0)).notes == ()
 
 
+def test_a_cpu_stage_an_idle_accelerator_can_take_moves_there() -> None:
+    # gpu0: op0, op1 | cpu: op2 | gpu1 idle: folding op2 into gpu0 makes it 12 s, over
+    # the 10.1 s bound by op2's own stage, but gpu1 runs op2 in 10 s where it stands
+    problem = _chain([(1, 5), (1, 5), (10, 10)])
+    solved = _solved(problem, (0, 0, 2), bound=10.0)
+    tidy = fold_cpu_stages(problem, solved)
+    assert tidy.placement.device_of_op == (0, 0, 1)
+    assert tidy.objective == evaluate(problem, tidy.placement).max_load <= solved.objective
+    assert tidy.notes[-1] == ("cpu:0's stage moved onto gpu:1, which held none: the same "
+                              "max-load without a CPU stage")
+    # where the idle accelerator would be slower, the CPU stage stays
+    slower = _chain([(1, 5), (1, 5), (11, 10)])
+    kept = _solved(slower, (0, 0, 2), bound=10.0)
+    assert fold_cpu_stages(slower, kept) == kept
+
+
 def test_unused_devices_are_explained_when_one_op_bounds_the_plan() -> None:
     problem = _chain([(1, 5), (1, 5), (9, 90)])
     solved = _solved(problem, (0, 0, 1), bound=9.0)
