@@ -386,7 +386,8 @@ class CutRule:
         if not any(label(scope) is not None for scope in scopes):
             raise InputError(
                 f"{self.option}: matches no node's scope in {model} (scopes look like "
-                f"{scopes[len(scopes) // 2]!r})"
+                f"{scopes[len(scopes) // 2]!r}; a match must end where a part of the scope "
+                r"ends, before a '.' or at its end: 'layers\.\d+', not 'layer')"
             )
         return label
 

@@ -182,6 +182,13 @@ def _index(problem: Problem, key: int | str) -> int | None:
     return index
 
 
+def _kept_out(problem: Problem) -> set[str]:
+    """The names of the cluster's groups kept out of ``problem``'s pipeline."""
+    costing = problem.provenance.costing if problem.provenance else None
+    cluster = getattr(costing, "cluster", None)
+    return {group.name for group in getattr(cluster, "groups", ()) if not group.pipeline}
+
+
 def _placer_groups(stages: Any, problem: Problem, source: str):
     if not isinstance(stages, list):
         raise PlanFormatError(f"{source}: 'stages' must be a list, got {shown(stages)}")
@@ -196,9 +203,13 @@ def _placer_groups(stages: Any, problem: Problem, source: str):
         name = stage["device"]
         if not isinstance(name, str) or name not in by_name:
             devices = ", ".join(by_name) if len(by_name) <= 16 else f"{len(by_name)} devices"
+            why = ""
+            if isinstance(name, str) and name.rsplit(":", 1)[0] in _kept_out(problem):
+                why = (f"; its group {name.rsplit(':', 1)[0]} is kept out of the pipeline "
+                       "(--exclude, or 'pipeline: false' in the cluster file)")  # fmt: skip
             raise PlanFormatError(
                 f"{source}: {where}.device {shown(name)} is not a device of this problem "
-                f"({devices})"
+                f"({devices}){why}"
             )
         device = by_name[name]
         if device in first:

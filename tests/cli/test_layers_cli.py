@@ -177,11 +177,14 @@ def test_the_table_explains_the_cpu_stage(run_placer, tmp_path) -> None:
         (("--cut-at", "layer.(\\d+"), ["--cut-at 'layer.(\\d+': not a regular expression"]),
         (("--cut-at", "decoder"), ["--cut-at 'decoder': matches no node's scope in",
                                    "bert_base.onnx"]),
+        # 'laye' is in every layer's scope, but ends in the middle of a part of it
+        (("--cut-at", "laye"), ["matches no node's scope", "a match must end where a part "
+                                "of the scope ends"]),
         (("--cut-at", "layer", "--granularity", "layer"), ["give one of them"]),
         (("--exclude", "tpu"), ["--exclude 'tpu'", "(groups: a100-80gb, cpu)"]),
         (("--exclude", "cpu", "--exclude", "a100-80gb"), ["keeps every device group"]),
     ],
-    ids=["bad regex", "no match", "both", "unknown kind", "every kind"],
+    ids=["bad regex", "no match", "mid-part", "both", "unknown kind", "every kind"],
 )  # fmt: skip
 def test_option_errors_are_one_line(run_placer, args, fragments) -> None:
     for command in ("place", "compare"):
@@ -217,6 +220,14 @@ def test_pipeline_false_group(run_placer, tmp_path) -> None:
     # ... unless told to keep it out again
     result = run_placer("evaluate", BERT, path, "--cluster", other, "--exclude", "cpu")
     assert result.exit_code == 0, result.stderr
+    # a plan with a stage on a group kept out: the message says that is why
+    with_cpu = tmp_path / "with_cpu.json"
+    document = json.loads(path.read_text())
+    document["stages"][1]["device"] = "cpu:0"
+    with_cpu.write_text(json.dumps(document))
+    one_line_error(run_placer("evaluate", BERT, with_cpu, "--cluster", other, "--exclude", "cpu"),
+                   "'cpu:0' is not a device of this problem",
+                   "its group cpu is kept out of the pipeline (--exclude")  # fmt: skip
 
 
 # -- a torch-style export: scopes in node metadata, not in node names ----------------------
