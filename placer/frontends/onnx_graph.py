@@ -29,6 +29,7 @@ from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
 
 from placer.errors import ModelLoadError
 from placer.frontends.cse import recomputed
+from placer.frontends.index_checks import check_gather_rows
 from placer.frontends.layers import node_scope
 from placer.frontends.onnx_checks import MAX_FIGURE, check_elements, check_model
 from placer.frontends.onnx_nodes import (
@@ -420,6 +421,7 @@ def load_onnx(
         check_sizes(model.graph, builder.shapes, path, given)
     except ModelLoadError:
         _confirm_sizes(fixed, path, given)
+    check_gather_rows(model, builder.shapes, path, given)
     return replace(builder.build(), tensor_count=len(needed))
 
 
