@@ -5,7 +5,7 @@ from the sequence length alone: BART's ``arange(seq) + 2`` gathers row 130 of a 
 130 rows at 128 tokens and fails at 129, which onnxruntime reports at the first run
 ("indices element out of data bounds").  Shape inference does not see it: the output of
 such a ``Gather`` has a shape whatever the indices' values.  Where a ``Gather``'s table is
-a constant of the model and its indices depend on the graph's tensors through their
+a constant of the model and its indices depend on the graph's inputs through their
 shapes only (``Shape``, ``Size``) and on small constants, their values are fixed by the
 input sizes: this module computes them, with onnxruntime, on the subgraph that makes them
 (each ``Shape`` of a tensor replaced by its inferred value), and refuses indices outside
@@ -45,6 +45,7 @@ def check_gather_rows(model: ModelProto, shapes: Shapes, path: Path, hint: str =
     graph = model.graph
     constants = _constants(graph)
     producer = {out: node for node in graph.node for out in node.output if out}
+    fixed = {value.name for value in graph.input} | set(constants)
     targets = []
     used: set[str] = set()
     for index, node in enumerate(graph.node):
@@ -58,7 +59,7 @@ def check_gather_rows(model: ModelProto, shapes: Shapes, path: Path, hint: str =
         axis = axis + len(table) if axis < 0 else axis
         if not 0 <= axis < len(table):
             continue
-        nodes = _making(node.input[1], producer, constants, shapes)
+        nodes = _making(node.input[1], producer, constants, shapes, fixed)
         if nodes is not None:
             targets.append((name, node, table[axis], nodes))
     if not targets:
@@ -86,8 +87,10 @@ def _constants(graph: GraphProto) -> dict[str, TensorProto | NodeProto]:
     return found
 
 
-def _making(tensor: str, producer, constants, shapes: Shapes) -> list[NodeProto] | None:
-    """The nodes that make ``tensor`` from shapes and small constants only, or None."""
+def _making(tensor: str, producer, constants, shapes: Shapes,
+            fixed: set[str]) -> list[NodeProto] | None:  # fmt: skip
+    """The nodes that make ``tensor`` from the shapes of ``fixed`` tensors (the graph's
+    inputs and constants) and small constants only, or None."""
     needed: dict[int, NodeProto] = {}
     stack = [tensor]
     seen: set[str] = set()
@@ -107,7 +110,9 @@ def _making(tensor: str, producer, constants, shapes: Shapes) -> list[NodeProto]
         if len(needed) > MAX_NODES:
             return None
         if node.op_type in ("Shape", "Size"):
-            if shapes.get(node.input[0]) is None:
+            # of a graph input or a constant: sizes given, not inferred (an inferred one
+            # may be onnxruntime's symbolic guess at a data-dependent size)
+            if node.input[0] not in fixed or shapes.get(node.input[0]) is None:
                 return None
             continue  # its input's values are not read
         stack.extend(node.input)
