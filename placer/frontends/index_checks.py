@@ -151,6 +151,8 @@ def _computed(model: ModelProto, outputs: list[str], targets, constants, shapes:
     read = {name for node in body for name in node.input}
     initializers = [c for name, c in constants.items()
                     if name in read and isinstance(c, TensorProto)]  # fmt: skip
+    # the Constant nodes it reads go first (the legacy exporter writes scalars so)
+    body[:0] = [c for name, c in constants.items() if name in read and isinstance(c, NodeProto)]
     wanted = list(dict.fromkeys(outputs))
     graph = helper.make_graph(body, "indices", [],
                               [helper.make_empty_tensor_value_info(n) for n in wanted],

@@ -1,5 +1,5 @@
 """Tidying a plan: a CPU stage that does not speed the pipeline up is folded into an
-accelerator stage beside it.
+accelerator stage beside it, or else moved onto an accelerator that holds no stage.
 
 Ties are common: when one op bounds the max-load (a language model's head), many plans
 reach it, and a solver keeps whichever it met first, which may hold a CPU stage that
@@ -8,7 +8,8 @@ costs host transfers that a real run pays more dearly than the model says.  Two
 consecutive stages of a pipeline merged stay a pipeline (no path can leave the pair and
 come back), so moving a CPU stage's ops onto a neighbouring accelerator stage gives a
 contiguous plan; it is kept when the one evaluator says it is valid and its max-load is
-no higher: the same throughput on fewer devices.
+no higher: the same throughput on fewer devices.  A stage moved whole onto an idle
+accelerator keeps its place in the pipeline, so that plan is contiguous too.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ def _scalar(name: str, number: int):
     return helper.make_tensor(name, TensorProto.INT64, [], [number])
 
 
-def _positions_model(tmp_path: Path, offset: int, *, sliced_shape: bool) -> Path:
+def _positions_model(tmp_path: Path, offset: int, *, sliced_shape: bool,
+                     constant_nodes: bool = False) -> Path:  # fmt: skip
     """ids (B, S): embed(ids) + table[arange(S) + offset], as torch's exporter writes
     BART's learned positions; the sequence length comes from Shape -> Gather, or from a
     Shape of start 1 and end 2 (opset 15)."""
@@ -42,8 +43,13 @@ def _positions_model(tmp_path: Path, offset: int, *, sliced_shape: bool) -> Path
         helper.make_node("Gather", ["vocab", "ids"], ["t"], name="embed_tokens"),
         helper.make_node("Add", ["t", "p"], ["y"]),
     ]
-    inits = [weight("table", (ROWS, 4)), weight("vocab", (50, 4)), _scalar("one", 1),
-             _scalar("zero", 0), _scalar("step", 1), _scalar("offset", offset)]  # fmt: skip
+    scalars = [_scalar("one", 1), _scalar("zero", 0), _scalar("step", 1),
+               _scalar("offset", offset)]  # fmt: skip
+    inits = [weight("table", (ROWS, 4)), weight("vocab", (50, 4))]
+    if constant_nodes:  # as torch's legacy exporter writes them
+        nodes[:0] = [helper.make_node("Constant", [], [t.name], value=t) for t in scalars]
+    else:
+        inits += scalars
     return save(tmp_path / "m.onnx", nodes, [value("ids", ["B", "S"], TensorProto.INT64)],
                 [value("y", None)], inits)  # fmt: skip
 
@@ -59,12 +65,15 @@ def _runs(path: Path, tokens: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("sliced_shape", [False, True], ids=["gather", "shape-start-end"])
+@pytest.mark.parametrize(("sliced_shape", "constant_nodes"), [
+    (False, False), (True, False), (False, True),
+], ids=["gather", "shape-start-end", "constant-nodes"])  # fmt: skip
 @pytest.mark.parametrize("offset", [0, 2])
 def test_positions_past_the_table_are_refused_where_onnxruntime_fails(
-    tmp_path, offset, sliced_shape
+    tmp_path, offset, sliced_shape, constant_nodes
 ):
-    path = _positions_model(tmp_path, offset, sliced_shape=sliced_shape)
+    path = _positions_model(tmp_path, offset, sliced_shape=sliced_shape,
+                            constant_nodes=constant_nodes)  # fmt: skip
     last = ROWS - offset  # the longest sequence the table serves
     assert _runs(path, last) and not _runs(path, last + 1)
     load_onnx(path, input_shapes={"ids": (2, last)})
