@@ -413,8 +413,7 @@ def load_onnx(
     model, notes = inferred_shapes(model, changed)
     needed, known = tensor_shapes(model.graph)
     if needed - known:
-        _check_overrides(original, path, batch_size, input_shapes, len(needed - known),
-                         len(needed))  # fmt: skip
+        _check_overrides(original, path, batch_size, input_shapes, model)
     builder = _GraphBuilder(model, path, notes)
     given = "see --input-shape" if input_shapes else "see --batch-size" if explicit else ""
     try:
@@ -452,22 +451,26 @@ def _confirm_sizes(model: ModelProto, path: Path, given: str) -> None:
 
 
 def _check_overrides(model: ModelProto, path: Path, batch_size: int,
-                     input_shapes: dict[str, Sequence[int]], unknown: int,
-                     needed: int) -> None:  # fmt: skip
+                     input_shapes: dict[str, Sequence[int]],
+                     inferred: ModelProto) -> None:  # fmt: skip
     """Refuse ``--input-shape`` sizes for dims the model fixes where they leave tensor
-    shapes unknown (``unknown`` of ``needed``) that the model's own sizes let shape
-    inference find: a 256-wide input to a 512-by-512 weight is a mistake, not a model
-    to cost on guessed shapes.  (Another size for a fixed dim the shapes still follow,
-    a CNN's image at 320 pixels where it was exported at 224, stands.)
+    shapes unknown (in ``inferred``, the model at those sizes) that the model's own
+    sizes let shape inference find: a 256-wide input to a 512-by-512 weight is a
+    mistake, not a model to cost on guessed shapes.  (Another size for a fixed dim the
+    shapes still follow, a CNN's image at 320 pixels where it was exported at 224,
+    stands.)
 
     Raises
     ------
     ModelLoadError
-        Naming the input, the axis and both sizes.
+        Naming the input, the axis and both sizes, and the first node whose output
+        shape inference lost.
     """
     overrides = fixed_dims_overridden(model, input_shapes)
     if not overrides:
         return
+    needed, found = tensor_shapes(inferred.graph)
+    unknown = len(needed - found)
     own = {name: list(dims) for name, dims in input_shapes.items()}
     for name, axis, size, _ in overrides:
         own[name][axis] = size
@@ -478,12 +481,25 @@ def _check_overrides(model: ModelProto, path: Path, batch_size: int,
         return  # the model's own sizes leave as many unknown: not the override's doing
     name, axis, size, given = overrides[0]
     fixed = ",".join(str(d) for d in own[name])
+    first = _first_unknown(inferred.graph, needed - found)
     raise ModelLoadError(
         f"{path}: --input-shape gives {name} axis {axis} the size {given}, where the model "
-        f"fixes {size}: with it, shape inference leaves {unknown:,} of {needed:,} tensor "
-        f"shapes unknown (with {size}, {len(wanted - known):,}); pass --input-shape "
-        f"{name}={fixed}"
+        f"fixes {size}: with it, shape inference leaves {unknown:,} of {len(needed):,} "
+        f"tensor shapes unknown{f', from {first} on' if first else ''} (with {size}, "
+        f"{len(wanted - known):,}); pass --input-shape {name}={fixed}"
     )
+
+
+def _first_unknown(graph: GraphProto, unknown: set[str]) -> str:
+    """``"<OpType> node '<name>'"`` of the first node of ``graph`` that makes a tensor
+    of ``unknown``, where shape inference lost the sizes (onnxruntime's run usually
+    fails there too); "" if none does."""
+    used: set[str] = set()
+    for index, node in enumerate(graph.node):
+        name = op_name(node, index, used)
+        if any(output in unknown for output in node.output):
+            return f"{node.op_type} node {name!r}"
+    return ""
 
 
 def read_checked_model(path: Path) -> ModelProto:
