@@ -22,7 +22,8 @@ import numpy as np
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from placer.errors import ModelLoadError
-from placer.frontends.onnx_nodes import is_default_domain, placer_name, subgraphs
+from placer.frontends.onnx_nodes import attributes, is_default_domain, placer_name, subgraphs
+from placer.frontends.opcost import AttrKind, attribute
 
 #: Nodes a subgraph of indices may hold, and elements its constants may have: larger
 #: ones are left unchecked (the loader reads no large tensor's values).
@@ -55,7 +56,7 @@ def check_gather_rows(model: ModelProto, shapes: Shapes, path: Path, hint: str =
         table = shapes.get(node.input[0])
         if node.input[0] not in constants or not table:
             continue
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        axis = _integer(node, "axis", 0, name)
         axis = axis + len(table) if axis < 0 else axis
         if not 0 <= axis < len(table):
             continue
@@ -64,7 +65,7 @@ def check_gather_rows(model: ModelProto, shapes: Shapes, path: Path, hint: str =
             targets.append((name, node, table[axis], nodes))
     if not targets:
         return
-    values = _computed(model, [t[1].input[1] for t in targets], targets, constants, shapes)
+    values = _computed(model, targets, constants, shapes)
     for (name, node, rows, _), value in zip(targets, values, strict=True):
         if value is None or value.size == 0:
             continue
@@ -76,6 +77,12 @@ def check_gather_rows(model: ModelProto, shapes: Shapes, path: Path, hint: str =
                 f"has {rows:,}: the input sizes ask for more positions than the model has"
                 + (f"; {hint}" if hint else "")
             )
+
+
+def _integer(node: NodeProto, attr: str, default: int, name: str = "") -> int:
+    """``node``'s integer attribute ``attr``, through the typed accessor."""
+    where = f"node {name or node.name!r} ({node.op_type})"
+    return attribute(attributes(node), attr, AttrKind.INT, default, where=where)
 
 
 def _constants(graph: GraphProto) -> dict[str, TensorProto | NodeProto]:
@@ -127,11 +134,13 @@ def _small(constant: TensorProto | NodeProto) -> bool:
             and constant.data_location != TensorProto.EXTERNAL)  # fmt: skip
 
 
-def _computed(model: ModelProto, outputs: list[str], targets, constants, shapes: Shapes):
-    """The values of ``outputs`` (None for one that cannot be computed), from one run of
-    the subgraph that makes them, each ``Shape``/``Size`` replaced by its value."""
+def _computed(model: ModelProto, targets, constants, shapes: Shapes):
+    """The values of the ``targets``' indices (None where they cannot be computed), from
+    one run of the subgraph that makes them, each ``Shape``/``Size`` replaced by its
+    value."""
     import onnxruntime as ort
 
+    outputs = [node.input[1] for _, node, _, _ in targets]
     order = {id(node): i for i, node in enumerate(model.graph.node)}
     nodes = {id(n): n for _, _, _, made in targets for n in made}
     body = []
@@ -141,8 +150,8 @@ def _computed(model: ModelProto, outputs: list[str], targets, constants, shapes:
             if node.op_type == "Size":
                 value = np.array(math.prod(dims), np.int64)
             else:
-                start = next((a.i for a in node.attribute if a.name == "start"), 0)
-                end = next((a.i for a in node.attribute if a.name == "end"), len(dims))
+                start = _integer(node, "start", 0)
+                end = _integer(node, "end", len(dims))
                 value = np.array(dims[slice(start, end)], np.int64)
             body.append(helper.make_node("Constant", [], [node.output[0]],
                                          value=numpy_helper.from_array(value)))  # fmt: skip

@@ -21,7 +21,6 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -34,6 +33,7 @@ from placer.frontends.layers import node_scope
 from placer.frontends.onnx_checks import MAX_FIGURE, check_elements, check_model
 from placer.frontends.onnx_nodes import (
     MAX_READ_ELEMENTS,
+    attributes,
     is_default_domain,
     node_inputs,
     placer_name,
@@ -55,6 +55,7 @@ from placer.frontends.opcost import (
 )
 from placer.frontends.opcost import op_class as classify
 from placer.frontends.shapes import (
+    drop_recorded_shapes,
     fix_input_dims,
     fixed_dims_overridden,
     infer_shapes,
@@ -441,10 +442,7 @@ def _confirm_sizes(model: ModelProto, path: Path, given: str) -> None:
     """
     bare = ModelProto()
     bare.CopyFrom(model)
-    del bare.graph.value_info[:]
-    for output in bare.graph.output:
-        if output.type.HasField("tensor_type"):
-            output.type.tensor_type.ClearField("shape")
+    drop_recorded_shapes(bare.graph)
     derived = infer_shapes(bare)
     if derived is not None:
         check_sizes(derived.graph, _GraphBuilder(derived, path, ()).shapes, path, given)
@@ -866,17 +864,6 @@ def _weight_inputs(node: NodeProto, weights: _Weights) -> Iterator[tuple[int, st
             yield position, name
 
 
-def _attrs(node: NodeProto) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for attr in node.attribute:
-        if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
-            continue
-        # check_model has refused untyped and function-reference attributes; strings
-        # stay bytes, which the typed accessor decodes
-        values[attr.name] = onnx.helper.get_attribute_value(attr)
-    return values
-
-
 class _GraphBuilder:
     """Walks the (shape-inferred) model once and produces the :class:`OpGraph`."""
 
@@ -1146,7 +1133,7 @@ class _GraphBuilder:
             return replace(figures, shared_param_count=shared_count,
                            shared_param_bytes=shared_bytes)  # fmt: skip
         try:
-            cost = op_cost(OpContext(node.op_type, inputs, outputs, _attrs(node), label))
+            cost = op_cost(OpContext(node.op_type, inputs, outputs, attributes(node), label))
         except ModelLoadError as err:  # an attribute of the wrong type
             raise ModelLoadError(f"{self.path}: {err}") from err
         if not cost.has_formula:
@@ -1238,7 +1225,7 @@ class _GraphBuilder:
     def _scan_length(
         self, node: NodeProto, label: str, inputs: tuple[TensorInfo | None, ...]
     ) -> int:
-        attrs = _attrs(node)
+        attrs = attributes(node)
         where = f"{self.path}: node {label!r} (Scan)"
         n_scan = attribute(attrs, "num_scan_inputs", AttrKind.INT, 0, where=where)
         if not 1 <= n_scan <= len(inputs):

@@ -9,7 +9,9 @@ them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import onnx
 from onnx import AttributeProto, GraphProto, NodeProto, TypeProto
 
 
@@ -93,3 +95,16 @@ def shape_of(type_proto: TypeProto) -> tuple[int, ...] | None:
     if not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
         return None
     return tuple(d.dim_value for d in dims)
+
+
+def attributes(node: NodeProto) -> dict[str, Any]:
+    """``node``'s attributes as Python values (``onnx.helper.get_attribute_value``), for
+    :func:`placer.frontends.opcost.attribute`, subgraphs left out."""
+    values: dict[str, Any] = {}
+    for attr in node.attribute:
+        if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+            continue
+        # check_model has refused untyped and function-reference attributes; strings
+        # stay bytes, which the typed accessor decodes
+        values[attr.name] = onnx.helper.get_attribute_value(attr)
+    return values

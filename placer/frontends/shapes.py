@@ -75,12 +75,17 @@ def fix_input_dims(
         shape.ClearField("dim")
         for size in sizes:
             shape.dim.add().dim_value = size
-    # Shapes recorded for other batch sizes would contradict the new ones.
-    del fixed.graph.value_info[:]
-    for output in fixed.graph.output:
+    drop_recorded_shapes(fixed.graph)  # recorded for other sizes, they would contradict
+    return fixed, True
+
+
+def drop_recorded_shapes(graph: GraphProto) -> None:
+    """Clear the shapes ``graph`` records for its intermediate tensors and outputs, so
+    that shape inference derives them from the inputs' and weights' sizes alone."""
+    del graph.value_info[:]
+    for output in graph.output:
         if output.type.HasField("tensor_type"):
             output.type.tensor_type.ClearField("shape")
-    return fixed, True
 
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from onnx import GraphProto, NodeProto
 
 from placer.errors import ModelLoadError
-from placer.frontends.onnx_nodes import is_default_domain, placer_name
+from placer.frontends.onnx_nodes import attributes, is_default_domain, placer_name
+from placer.frontends.opcost import AttrKind, attribute
 
 Shapes = Mapping[str, "tuple[int, ...] | None"]
 
@@ -63,7 +64,7 @@ def check_sizes(graph: GraphProto, shapes: Shapes, path: Path, hint: str = "") -
         rule = _RULES.get(node.op_type)
         if rule is None and node.op_type in _BROADCASTING:
             rule = _broadcast
-        problem = rule(node, _Sizes(node, shapes, written)) if rule is not None else None
+        problem = rule(node, _Sizes(node, name, shapes, written)) if rule is not None else None
         if problem:
             raise ModelLoadError(
                 f"{path}: {node.op_type} node {name!r} {problem}" + (f"; {hint}" if hint else "")
@@ -73,10 +74,16 @@ def check_sizes(graph: GraphProto, shapes: Shapes, path: Path, hint: str = "") -
 class _Sizes:
     """The known shapes of a node's inputs and outputs, and how a message names them."""
 
-    def __init__(self, node: NodeProto, shapes: Shapes, written: set[str]) -> None:
+    def __init__(self, node: NodeProto, name: str, shapes: Shapes, written: set[str]) -> None:
         self.node = node
+        self.name = name
         self.shapes = shapes
         self.written = written  # the tensors whose values the model holds
+
+    def integer(self, attr: str, default: int) -> int:
+        """The node's integer attribute ``attr``, through the typed accessor."""
+        where = f"node {self.name!r} ({self.node.op_type})"
+        return attribute(attributes(self.node), attr, AttrKind.INT, default, where=where)
 
     def fixed(self, position: int) -> bool:
         """Whether input ``position``'s values are written in the model."""
@@ -106,39 +113,32 @@ def _dims(shape: Sequence[int] | None) -> str:
     return "x".join(str(d) for d in shape) if shape else "a scalar"
 
 
-def _attribute(node: NodeProto, name: str, default: int) -> int:
-    return next((a.i for a in node.attribute if a.name == name), default)
-
-
 def _conv(node: NodeProto, sizes: _Sizes) -> str | None:
     """``X`` (N, C, ...) and ``W`` (M, C / group, k...): C = W's second size × group."""
-    x, w = sizes.input(0), sizes.input(1)
-    if x is None or w is None:
-        return None
-    if len(x) != len(w):
-        return f"reads {sizes.named(0)} through the weight {sizes.named(1)}: their ranks differ"
-    group = _attribute(node, "group", 1)
-    if len(x) < 3:
-        return None
-    if group < 1 or x[1] != w[1] * group:
-        return (
-            f"reads {x[1]} channels from {sizes.named(0)} where its weight {sizes.named(1)} "
-            f"takes {w[1] * group} ({w[1]} per group, group {group})"
-        )
-    return None
+    return _channels(sizes, weight_axis=1, group=sizes.integer("group", 1))
 
 
 def _conv_transpose(node: NodeProto, sizes: _Sizes) -> str | None:
-    """``X`` (N, C, ...) and ``W`` (C, M / group, k...)."""
+    """``X`` (N, C, ...) and ``W`` (C, M / group, k...): C = W's first size."""
+    return _channels(sizes, weight_axis=0)
+
+
+def _channels(sizes: _Sizes, weight_axis: int, group: int = 1) -> str | None:
+    """A convolution's input channels against its weight's ``weight_axis`` size times
+    ``group``, where both ranks (equal) are known."""
     x, w = sizes.input(0), sizes.input(1)
     if x is None or w is None:
         return None
     if len(x) != len(w):
         return f"reads {sizes.named(0)} through the weight {sizes.named(1)}: their ranks differ"
-    if len(x) >= 3 and x[1] != w[0]:
-        return (f"reads {x[1]} channels from {sizes.named(0)} where its weight "
-                f"{sizes.named(1)} takes {w[0]}")  # fmt: skip
-    return None
+    if len(x) < 3:
+        return None
+    takes = w[weight_axis] * group
+    if group >= 1 and x[1] == takes:
+        return None
+    per = f" ({w[weight_axis]} per group, group {group})" if weight_axis == 1 else ""
+    return (f"reads {x[1]} channels from {sizes.named(0)} where its weight {sizes.named(1)} "
+            f"takes {takes}{per}")  # fmt: skip
 
 
 def _matmul(node: NodeProto, sizes: _Sizes) -> str | None:
@@ -161,8 +161,8 @@ def _gemm(node: NodeProto, sizes: _Sizes) -> str | None:
     a, b = sizes.input(0), sizes.input(1)
     if a is None or b is None or len(a) != 2 or len(b) != 2:
         return None
-    k_a = a[0] if _attribute(node, "transA", 0) else a[1]
-    k_b = b[1] if _attribute(node, "transB", 0) else b[0]
+    k_a = a[0] if sizes.integer("transA", 0) else a[1]
+    k_b = b[1] if sizes.integer("transB", 0) else b[0]
     if k_a != k_b:
         return f"multiplies {sizes.named(0)} by {sizes.named(1)}: {k_a} and {k_b} must be equal"
     return None
@@ -187,7 +187,7 @@ def _concat(node: NodeProto, sizes: _Sizes) -> str | None:
     if len(shapes) < 2 or any(shape is None for shape in shapes):
         return None
     rank = len(shapes[0])
-    axis = _attribute(node, "axis", 1)  # required since opset 4; Concat-1's default is 1
+    axis = sizes.integer("axis", 1)  # required since opset 4; Concat-1's default is 1
     axis = axis + rank if axis < 0 else axis
     for i, shape in enumerate(shapes[1:], start=1):
         if len(shape) != rank:
