@@ -81,8 +81,7 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
         why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
         return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.bound_source is BoundSource.DP_RELAXED:
-        why = (f"dp: the DP gave up ({dp.gave_up}); without its widest blocks it proves a "
-               "lower bound")
+        why = f"dp: the DP gave up ({dp.gave_up}); {_relaxed(dp)} it proves a lower bound"
         return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.lower_bound is not None:
         why = f"dp: links differ in speed and its plan is proven within {dp.gap:.2%} of the optimum"
@@ -123,12 +122,19 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
 
 
 def _why_optimal(dp: SolveResult) -> str:
-    """Why the DP's plan is proven optimal: its exact DP, or the DP without the blocks
-    that widened the graph (:mod:`placer.solvers.dp.relax`)."""
+    """Why the DP's plan is proven optimal: its exact DP, or the DP on a relaxation of the
+    graph that is narrow (:mod:`placer.solvers.dp.relax`, :mod:`placer.solvers.dp.branches`)."""
     if dp.bound_source is BoundSource.DP_RELAXED:
-        return (f"dp: the DP gave up ({dp.gave_up}); without its widest blocks it proves its "
-                "plan optimal")
+        return f"dp: the DP gave up ({dp.gave_up}); {_relaxed(dp)} it proves its plan optimal"
     return "dp: the exact DP finished within its limits"
+
+
+def _relaxed(dp: SolveResult) -> str:
+    """The relaxation whose DP proved ``dp``'s bound: the graph with its side branches in
+    a fixed order (:mod:`placer.solvers.dp.branches`), or without its widest blocks."""
+    if dp.stats.get("relaxed_branches"):
+        return "with its side branches in a fixed order"
+    return "without its widest blocks"
 
 
 #: Certified gap under which auto keeps the DP's bracketed plan without the MILP.

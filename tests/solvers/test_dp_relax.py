@@ -179,11 +179,13 @@ def encoder_decoder(layers: int = 6, devices: int = 3) -> Problem:
                    time_unit="s", samples_per_step=1)  # fmt: skip
 
 
-def test_a_graph_too_wide_for_the_dp_gets_the_bound_of_its_narrow_part() -> None:
+def test_a_graph_too_wide_for_the_dp_gets_the_bound_of_its_narrow_part(monkeypatch) -> None:
     """With the ideals capped below what this graph has, the DP falls back; the DP
     without the projections and the decoder's first layer proves a bound that is the
     whole graph's optimum or below, and above the volume bound (it knows the
-    pipeline's order)."""
+    pipeline's order).  The projections in a fixed order (tests/solvers/test_dp_branches.py)
+    prove this graph's optimum: they are switched off here, to test the blocks dropped."""
+    monkeypatch.setattr("placer.solvers.dp.search.ordered_bound", lambda *args: None)
     problem = encoder_decoder()
     exact = solve_dp(problem)
     assert exact.optimal

@@ -55,12 +55,15 @@ MAX_DROPPED_WORK = 0.2
 class Relaxation:
     """What :func:`relaxation_bound` found: a ``lower`` bound on the contiguous optimum,
     the ``dropped`` blocks' count and ``share`` of the work, and the subproblem's plan
-    put back together (None where it could not be)."""
+    put back together (None where it could not be); ``branches``, where the subproblem
+    kept the dropped blocks' branches in a fixed order (:mod:`placer.solvers.dp.branches`),
+    how many."""
 
     lower: float
     dropped: int
     share: float
     placement: Placement | None
+    branches: int = 0
 
 
 def incomparable(blocks: BlockGraph) -> np.ndarray:
@@ -204,9 +207,11 @@ class Knapsack:
 
 
 def knapsack(problem: Problem, blocks: BlockGraph, dropped: Sequence[int],
-             kept: Sequence[int]) -> Knapsack:  # fmt: skip
+             kept: Sequence[int], loose: Sequence[int] = ()) -> Knapsack:  # fmt: skip
     """The :class:`Knapsack` of the ``dropped`` blocks of ``problem``, for the subproblem
-    of its ops ``kept``."""
+    of its ops ``kept``; the subproblem's ops ``loose`` (its indices) are left out of
+    ``before`` and ``after`` (ops the subproblem may place elsewhere than ``problem``
+    does)."""
     columns = list(dropped)
     time = np.ascontiguousarray(blocks.latency[:, columns], dtype=np.float64)
     value = np.ascontiguousarray(_cheapest(problem, blocks)[columns], dtype=np.float64)
@@ -221,6 +226,7 @@ def knapsack(problem: Problem, blocks: BlockGraph, dropped: Sequence[int],
         order[k] = np.argsort(-rate, kind="stable")
     index = np.full(len(problem.ops), -1, dtype=np.int64)
     index[np.asarray(kept, dtype=np.int64)] = np.arange(len(kept))
+    index[np.asarray(kept, dtype=np.int64)[np.asarray(loose, dtype=np.int64)]] = -1
     below, above = _reach(blocks)
 
     def kept_ops(bitset: int) -> np.ndarray:
@@ -251,8 +257,7 @@ SLACK_PRECISION = 0.002
 
 
 def slack_bound(problem: Problem, blocks: BlockGraph,
-                relaxed: tuple[Sequence[int], Problem, Sequence[int]],
-                bracket: tuple[float, float], options: SolverOptions,
+                relaxed: tuple, bracket: tuple[float, float], options: SolverOptions,
                 totals: Totals) -> float:  # fmt: skip
     """A bound at least ``bracket[0]`` (proven already) on ``problem`` that also counts
     the work of the blocks ``relaxed = (dropped, sub, kept)`` leaves out of ``sub`` (the
@@ -271,10 +276,12 @@ def slack_bound(problem: Problem, blocks: BlockGraph,
     the sum of those knapsacks: where even the most that placements of ``sub`` with
     every stage charged at most ``T`` leave room for falls short, no placement of
     max-load ``T`` exists.  The test is monotone in ``T`` (a larger ``T`` allows more
-    placements and more room in each)."""
-    dropped, sub, kept = relaxed
+    placements and more room in each).  ``relaxed`` may hold a fourth member, ``loose``:
+    ops of ``sub`` (its indices) that are not held where ``problem``'s placement has them
+    (:mod:`placer.solvers.dp.branches` reorders them), which availability ignores."""
+    dropped, sub, kept, *loose = relaxed
     lower, upper = bracket
-    packing = knapsack(problem, blocks, dropped, kept)
+    packing = knapsack(problem, blocks, dropped, kept, loose[0] if loose else ())
     found = totals(sub, options, packing)
     if found is None:
         return lower

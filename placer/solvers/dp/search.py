@@ -52,6 +52,7 @@ from placer.solvers.base import (
 from placer.solvers.blocks import BlockGraph, contract
 from placer.solvers.dp import _ideal_kernels as kernels
 from placer.solvers.dp.bracket import Bracket, bracket
+from placer.solvers.dp.branches import ordered_bound
 from placer.solvers.dp.chain import MAX_STATES, States, capacity, solve_order
 from placer.solvers.dp.costing import Costing, Role, costings, lower_bound_of, lowest
 from placer.solvers.dp.lattice import BackPointers, Lattice, backtrack, make_lattice, slices
@@ -258,11 +259,20 @@ class _Search:
         left = options.seconds_left()
         seconds = RELAX_SECONDS if left is None else RELAX_SHARE * left
         within = replace(options, deadline=time.monotonic() + seconds)
-        found = relaxation_bound(self.problem, self.blocks, within, _narrow_only, _absorbing,
-                                 self.best.value)  # fmt: skip
-        if found is not None:
+        # interchangeable branches kept in a fixed order first: they keep the work that
+        # dropping them loses; then the widest blocks dropped, in the time left
+        for relax in (ordered_bound, relaxation_bound):
+            if within.out_of_time():
+                break
+            found = relax(self.problem, self.blocks, within, _narrow_only, _absorbing,
+                          self.best.value)  # fmt: skip
+            if found is None:
+                continue
             self.best.offer(found.placement)
-            self.relaxation = found
+            if self.relaxation is None or found.lower > self.relaxation.lower:
+                self.relaxation = found
+            if relative_gap(self.best.value, self.relaxation.lower) <= PROBE_GAP:
+                break
 
     def over(self, lattice: Lattice) -> SolveResult:
         """The answer over the ideals of ``lattice``: the exact runs where their pairs
@@ -528,13 +538,23 @@ class _Search:
         lower = min(relaxation.lower, self.best.value)
         self.stats["contiguous_lower_bound"] = lower
         self.stats["relaxed_blocks"] = relaxation.dropped
+        if relaxation.branches:
+            self.stats["relaxed_branches"] = relaxation.branches
         proven = self.best.value <= lower * (1 + 1e-9) + 1e-15
         # the gap is the answer's to print: later bounds (the MILP's, the LP's) may close it
         claim = "the plan optimal" if proven else f"a lower bound ({hint})"
+        if relaxation.branches:
+            relaxed = (
+                f"the graph with its {relaxation.branches} interchangeable side branches in "
+                f"a fixed order and {relaxation.dropped} blocks left out "
+                f"({relaxation.share:.1%} of the work)"
+            )
+        else:
+            relaxed = (f"the graph without its {relaxation.dropped} widest blocks "
+                       f"({relaxation.share:.1%} of the work)")  # fmt: skip
         self.notes.append(
-            f"{why}: fell back to linear orders, a narrowed graph and the graph without its "
-            f"{relaxation.dropped} widest blocks ({relaxation.share:.1%} of the work), whose "
-            f"DP proves {claim}"
+            f"{why}: fell back to linear orders, a narrowed graph and {relaxed}, whose DP "
+            f"proves {claim}"
         )
         return self.result(proven, lower, gave_up=why, bound_source=BoundSource.DP_RELAXED)
 
@@ -619,8 +639,13 @@ def _absorbing(problem: Problem, options: SolverOptions, packing):
     (:func:`~placer.solvers.dp._ideal_kernels.pack` of the blocks of ``packing``, a
     :class:`~placer.solvers.dp.relax.Knapsack`, left out of ``problem``); or None once
     ``options``' deadline passed.  None where the ideals do not fit.  For
-    :func:`placer.solvers.dp.relax.slack_bound`."""
-    blocks = contract(problem)
+    :func:`placer.solvers.dp.relax.slack_bound`.
+
+    Free leaves stay blocks of their own: absorbing one changes no optimum, but a device
+    holding only such a leaf has the room of a whole stage for the blocks left out, and
+    the test must see it (a plan with a free op and a left-out block on one device was
+    missed, and a bound proven above the optimum)."""
+    blocks = contract(problem, absorb_free_leaves=False)
     run = lowest(problem, blocks)
     states = States.of(run.counts)
     # its table, ideals times count states, is capped as the exact DP's is
