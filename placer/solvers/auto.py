@@ -78,7 +78,9 @@ def solve_auto(problem: Problem, options: SolverOptions | None = None) -> SolveR
     if options.contiguous and dp.optimal:
         return _choose(dp, _why_optimal(dp), started)
     if options.contiguous and dp.bracketed:
-        why = f"dp: its bracket proves the plan within {dp.gap:.2%} of the optimum"
+        by = (", raised by the DP with its side branches in a fixed order,"
+              if dp.stats.get("relaxed_branches") else "")  # fmt: skip
+        why = f"dp: its bracket{by} proves the plan within {dp.gap:.2%} of the optimum"
         return _after_bracket(problem, dp, options, time_limit, started, why)
     if options.contiguous and dp.bound_source is BoundSource.DP_RELAXED:
         why = f"dp: the DP gave up ({dp.gave_up}); {_relaxed(dp)} it proves a lower bound"

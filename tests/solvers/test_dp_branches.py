@@ -10,6 +10,7 @@ values, with inference and training graphs, caps that bind, and units whose cost
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from placer.errors import InfeasiblePlacement
 from placer.evaluator import evaluate
 from placer.frontends.workload import parse_workload
-from placer.problem import Problem
+from placer.problem import LinkCost, Problem
 from placer.solvers import SolverOptions
 from placer.solvers.base import BoundSource
 from placer.solvers.blocks import contract
@@ -33,7 +34,8 @@ from tests.strategies import brute_force, describe
 def branched(draw, training: bool | None = None) -> Problem:
     """A source (op 1, after op 0), a chain of consumers after it, and 2-3 branches from
     the source into the chain: a unit (costed alike, or nearly, or not) and at most one
-    tail each; in training, a backward op per forward op, edges mirrored."""
+    tail each; in training, a backward op per forward op, edges mirrored; and half the
+    time, links of different speeds between the kinds."""
     if training is None:
         training = draw(st.booleans())
     latency = st.floats(0, 6, allow_nan=False).map(lambda x: round(x, 2))
@@ -94,7 +96,16 @@ def branched(draw, training: bool | None = None) -> Problem:
     cap = draw(st.sampled_from([math.ceil(total / accelerators) + s for s in (0, 1, 3)]))
     document = {"maxSizePerFPGA": float(cap), "maxFPGAs": accelerators,
                 "maxCPUs": draw(st.integers(0, 1)), "nodes": nodes, "edges": edges}  # fmt: skip
-    return parse_workload(document, name="branched")
+    problem = parse_workload(document, name="branched")
+    if not draw(st.booleans()):
+        return problem
+    # links of different speeds: each op's transfer becomes bytes over the link crossed
+    speeds = st.sampled_from([0.5, 1.0, 2.0])
+    table = {(a, b): LinkCost(draw(st.sampled_from([0.0, 0.2])), draw(speeds))
+             for a in range(2) for b in range(a, 2)}  # fmt: skip
+    links = tuple(tuple(table[min(a, b), max(a, b)] for b in range(2)) for a in range(2))
+    ops = tuple(replace(op, output_bytes=op.transfer_cost) for op in problem.ops)
+    return replace(problem, ops=ops, links=links)
 
 
 def _grad(draw, costs: dict[int, float], u: int) -> float:
@@ -130,7 +141,7 @@ def test_the_ordered_bound_is_proven_and_its_plan_is_a_plan(problem: Problem) ->
     except InfeasiblePlacement:
         return
     blocks = contract(problem)
-    found = ordered_bound(problem, blocks, SolverOptions(), _narrow_only, _absorbing,
+    found = ordered_bound(problem, blocks, SolverOptions(), (_narrow_only, _absorbing),
                           upper=2 * best + 1)  # fmt: skip
     if found is None:
         return  # no class wide enough to reorder
@@ -188,7 +199,7 @@ def test_the_cross_attention_projections_are_one_class_in_layer_order() -> None:
     exact = solve_dp(problem)  # its ideals, 3^8 subsets of projections a layer, still fit
     assert exact.optimal
     best = exact.objective
-    found = ordered_bound(problem, blocks, SolverOptions(), _narrow_only, _absorbing,
+    found = ordered_bound(problem, blocks, SolverOptions(), (_narrow_only, _absorbing),
                           upper=2 * best)  # fmt: skip
     assert found is not None and found.lower <= best * (1 + 1e-9)
     # the tails are 2% of the work: the bound stays within a few percent of the optimum
@@ -218,8 +229,8 @@ def test_a_free_op_left_alone_on_a_device_makes_room_for_the_work_left_out() -> 
     a few thousand examples)."""
     problem = free_op_beside_a_dropped_block()
     best = brute_force(problem)
-    found = ordered_bound(problem, contract(problem), SolverOptions(), _narrow_only,
-                          _absorbing, upper=2 * best + 1)  # fmt: skip
+    found = ordered_bound(problem, contract(problem), SolverOptions(),
+                          (_narrow_only, _absorbing), upper=2 * best + 1)  # fmt: skip
     assert found is not None
     assert found.lower <= best * (1 + 1e-9), describe(problem)
 
@@ -241,3 +252,24 @@ def test_the_projections_in_order_prove_what_dropping_them_cannot() -> None:
     dropping = relaxation_bound(problem, contract(problem), SolverOptions(max_ideals=150),
                                 _narrow_only, _absorbing, upper=fallback.objective)  # fmt: skip
     assert dropping.lower < exact.objective * (1 - 1e-3)
+
+
+def test_where_the_pairs_do_not_fit_the_branches_in_order_raise_the_brackets_bound(
+    monkeypatch,
+) -> None:
+    """With too few ideal pairs allowed for the exact runs, the DP answers with its
+    bracket; the DP with the projections in a fixed order (fewer ideals) proves more,
+    and still no more than the optimum."""
+    problem = encoder_decoder()
+    exact = solve_dp(problem)
+    assert exact.optimal
+    options = SolverOptions(max_pairs=1_000, accept_gap=1e-6)  # the bracket is within 1%
+    raised = solve_dp(problem, options)
+    assert raised.stats["relaxed_branches"] == 6  # one projection a decoder layer
+    assert any("in a fixed order, the DP proves a higher bound" in n for n in raised.notes)
+    assert raised.lower_bound <= exact.objective * (1 + 1e-9)
+    assert raised.objective >= exact.objective * (1 - 1e-9)
+    monkeypatch.setattr("placer.solvers.dp.search.ordered_bound", lambda *args, **kw: None)
+    plain = solve_dp(problem, options)
+    assert plain.bracketed
+    assert raised.lower_bound > plain.lower_bound

@@ -185,7 +185,7 @@ def test_a_graph_too_wide_for_the_dp_gets_the_bound_of_its_narrow_part(monkeypat
     whole graph's optimum or below, and above the volume bound (it knows the
     pipeline's order).  The projections in a fixed order (tests/solvers/test_dp_branches.py)
     prove this graph's optimum: they are switched off here, to test the blocks dropped."""
-    monkeypatch.setattr("placer.solvers.dp.search.ordered_bound", lambda *args: None)
+    monkeypatch.setattr("placer.solvers.dp.search.ordered_bound", lambda *args, **kw: None)
     problem = encoder_decoder()
     exact = solve_dp(problem)
     assert exact.optimal

@@ -201,7 +201,7 @@ def test_auto_credits_the_dp_when_the_milp_answers_with_its_start(monkeypatch) -
 
     monkeypatch.setattr(auto, "solve_milp", start_back)
     # the DP with no bound of its own (its branches in order prove one on this graph)
-    monkeypatch.setattr("placer.solvers.dp.search.ordered_bound", lambda *args: None)
+    monkeypatch.setattr("placer.solvers.dp.search.ordered_bound", lambda *args, **kw: None)
     result = solve_auto(wide_dag(), SolverOptions(time_limit=30))
     assert result.solver == "dp"
     assert result.notes[0].startswith("auto chose dp: the DP gave up")

@@ -261,11 +261,12 @@ def ordered_bound(
     problem: Problem,
     blocks: BlockGraph,
     options: SolverOptions,
-    solve: Callable[[Problem, SolverOptions], SolveResult | None],
-    totals: Totals | None = None,
+    dps: tuple[Callable[[Problem, SolverOptions], SolveResult | None], Totals | None],
     upper: float = math.inf,
+    every: bool = False,
 ) -> Relaxation | None:
-    """The best bound ``solve`` (the DP; None where it gives up) proves on
+    """The best bound ``solve`` (``dps = (solve, totals)``; the DP, None where it gives
+    up) proves on
     :func:`ordered_relaxation`'s ``Q``, or on ``Q`` without its widest blocks where ``Q``
     is still wide (:func:`placer.solvers.dp.relax.without_blocks`: a relaxation of a
     relaxation), raised by the work left out (:func:`~placer.solvers.dp.relax.slack_bound`,
@@ -274,8 +275,12 @@ def ordered_bound(
 
     As :func:`~placer.solvers.dp.relax.relaxation_bound` does, the subproblems go from
     the most blocks dropped (the narrowest, solved in a second) to none (``Q`` itself),
-    for as long as the deadline allows."""
-    wide = incomparable(blocks) > SHARES[0] * blocks.n_blocks
+    for as long as the deadline allows.  Only the classes with a unit among the widest
+    blocks (those :func:`~placer.solvers.dp.relax.relaxation_bound` would drop first)
+    are reordered, unless ``every``: where the ideals fit but their pairs do not, every
+    class makes them fewer."""
+    solve, totals = dps
+    wide = None if every else incomparable(blocks) > SHARES[0] * blocks.n_blocks
     ordered = ordered_relaxation(problem, blocks, wide)
     if ordered is None or options.out_of_time():
         return None

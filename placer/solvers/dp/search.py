@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -261,11 +262,12 @@ class _Search:
         within = replace(options, deadline=time.monotonic() + seconds)
         # interchangeable branches kept in a fixed order first: they keep the work that
         # dropping them loses; then the widest blocks dropped, in the time left
-        for relax in (ordered_bound, relaxation_bound):
+        ways = (partial(ordered_bound, dps=(_narrow_only, _absorbing)),
+                partial(relaxation_bound, solve=_narrow_only, totals=_absorbing))  # fmt: skip
+        for relax in ways:
             if within.out_of_time():
                 break
-            found = relax(self.problem, self.blocks, within, _narrow_only, _absorbing,
-                          self.best.value)  # fmt: skip
+            found = relax(self.problem, self.blocks, within, upper=self.best.value)
             if found is None:
                 continue
             self.best.offer(found.placement)
@@ -593,15 +595,44 @@ class _Search:
             hint = "raise --time-limit" if timed_out else "the graph is too wide"
             return self.fallback(why, hint)
         self.polish(found.lower)
-        lower = min(found.lower, best.value)
+        lower, branches = self.ordered(found.lower)
+        lower = min(lower, best.value)
         self.stats["contiguous_lower_bound"] = lower
         self.notes.append(
             f"{why}: split by a bracket over the {stages.lattice.bits.shape[0]:,} ideals "
             f"instead (not proven optimal: within {relative_gap(best.value, lower):.2%} of "
             "the optimum)"
         )
+        if branches:
+            self.stats["relaxed_branches"] = branches
+            self.notes.append(
+                f"with its {branches} interchangeable side branches in a fixed order, the DP "
+                "proves a higher bound than the bracket's"
+            )
         return self.result(False, lower, bracketed=True, gave_up=why,
                            bound_source=BoundSource.DP_BRACKET)  # fmt: skip
+
+    def ordered(self, lower: float) -> tuple[float, int]:
+        """``(lower, 0)``, or the higher bound of the DP with the graph's interchangeable
+        branches in a fixed order (:mod:`placer.solvers.dp.branches`), whose ideals are
+        fewer (Llama's 48,394 are 7,486), and how many branches it reordered, where the
+        plan is not already within the target gap; its plan is offered.  It takes at
+        most its share of the time left."""
+        options, best = self.options, self.best
+        target = options.accept_gap if options.accept_gap is not None else PROBE_GAP
+        if options.out_of_time() or relative_gap(best.value, lower) <= target:
+            return lower, 0
+        left = options.seconds_left()
+        seconds = RELAX_SECONDS if left is None else RELAX_SHARE * left
+        within = replace(options, deadline=time.monotonic() + seconds)
+        found = ordered_bound(self.problem, self.blocks, within, (_narrow_only, _absorbing),
+                              best.value, every=True)  # fmt: skip
+        if found is None:
+            return lower, 0
+        best.offer(found.placement)
+        if found.lower <= lower:
+            return lower, 0
+        return found.lower, found.branches
 
     def result(self, optimal: bool, lower: float | None = None, **typed) -> SolveResult:
         """The DP's answer; ``typed``: the :class:`SolveResult` fields that say how it
