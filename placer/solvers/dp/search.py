@@ -617,9 +617,11 @@ class _Search:
         branches in a fixed order (:mod:`placer.solvers.dp.branches`), whose ideals are
         fewer (Llama's 48,394 are 7,486), and how many branches it reordered, where the
         plan is not already within the target gap; its plan is offered.  It takes at
-        most its share of the time left."""
+        most its share of the time left, in the top search alone."""
         options, best = self.options, self.best
         target = options.accept_gap if options.accept_gap is not None else PROBE_GAP
+        if not self.refine:
+            return lower, 0  # a subproblem's search (the relaxations' own included)
         if options.out_of_time() or relative_gap(best.value, lower) <= target:
             return lower, 0
         left = options.seconds_left()
