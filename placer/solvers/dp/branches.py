@@ -12,9 +12,9 @@ A *branch* is a chain of blocks ``x_1 → ... → x_r`` whose first block's only
 predecessor is a block ``S`` (the *source*), whose inner blocks have the chain's
 neighbours as their only ones, and whose last block has one successor ``c`` (its
 *consumer*).  A *class* is two or more branches of one source whose first blocks have
-ops of the same kinds in the same order (their *units*), whose units read no side
-computation, and whose consumers are totally ordered by the pipeline paths
-(``c_1 ≼ c_2 ≼ ...``, branches numbered so).
+ops of the same kinds in the same order (their *units*), each reading the same ops of the
+source, whose units read no side computation, and whose consumers are totally ordered
+by the pipeline paths (``c_1 ≼ c_2 ≼ ...``, branches numbered so).
 
 **The relaxation ``Q``** of ``P``: every branch keeps its unit and loses the rest of its
 chain (the *tails*); each unit op costs the least latency and memory of the ops at its
@@ -115,6 +115,9 @@ def branch_classes(problem: Problem, blocks: BlockGraph,
         read[list(cover)] = True
     below, _ = _reach(blocks)
     cheapest = _cheapest(blocks)
+    feeders: list[list[int]] = [[] for _ in problem.ops]
+    for u, v in problem.edges:
+        feeders[v].append(u)
     by_key: dict[tuple, list[Branch]] = {}
     for source in range(blocks.n_blocks):
         if len(succ[source]) < 2:
@@ -125,7 +128,7 @@ def branch_classes(problem: Problem, blocks: BlockGraph,
             branch = _follow(source, first, succ, pred)
             if branch is None:
                 continue
-            key = (source, _shape(problem, blocks, first))
+            key = (source, _shape(problem, blocks, first, feeders))
             by_key.setdefault(key, []).append(branch)
     classes = []
     for branches in by_key.values():
@@ -161,11 +164,15 @@ def _follow(source: int, first: int, succ, pred) -> Branch | None:
         return Branch(source, tuple(chain), following)
 
 
-def _shape(problem: Problem, blocks: BlockGraph, b: int) -> tuple:
+def _shape(problem: Problem, blocks: BlockGraph, b: int, feeders) -> tuple:
     """What units of one class share: per op (in index order), whether it is a backward
-    op and the kinds that run it."""
-    return tuple((problem.ops[o].backward, problem.ops[o].supported)
-                 for o in sorted(blocks.ops_of_block[b]))  # fmt: skip
+    op, the kinds that run it, and the source's ops that feed it (a source of several
+    ops sends each output to its own readers: reordered units must read the same ones,
+    for each output to reach the same stages)."""
+    ops = sorted(blocks.ops_of_block[b])
+    return tuple((problem.ops[o].backward, problem.ops[o].supported,
+                  tuple(sorted(u for u in feeders[o] if blocks.block_of_op[u] != b)))
+                 for o in ops)  # fmt: skip
 
 
 def _cheapest(blocks: BlockGraph) -> np.ndarray:
