@@ -23,7 +23,13 @@ from placer.problem import LinkCost, Problem
 from placer.solvers import SolverOptions
 from placer.solvers.base import BoundSource
 from placer.solvers.blocks import contract
-from placer.solvers.dp.branches import branch_classes, ordered_bound, ordered_relaxation
+from placer.solvers.dp.branches import (
+    Branch,
+    _apart,
+    branch_classes,
+    ordered_bound,
+    ordered_relaxation,
+)
 from placer.solvers.dp.relax import relaxation_bound
 from placer.solvers.dp.search import _absorbing, _narrow_only, solve_dp
 from tests.solvers.test_dp_relax import encoder_decoder
@@ -312,3 +318,34 @@ def test_units_that_read_different_ops_of_the_source_are_not_one_class() -> None
                           upper=3 * exact.objective, every=True)  # fmt: skip
     assert found is not None
     assert found.lower <= exact.objective * (1 + 1e-9)
+
+
+def test_a_class_whose_source_or_consumer_another_class_moves_is_left_out() -> None:
+    """The proof holds sources and consumers in place: a class that feeds (or reads) a
+    chain of another class is not reordered."""
+    a = (Branch(0, (1,), 5), Branch(0, (2,), 6))
+    b = (Branch(5, (7,), 9), Branch(5, (8,), 9))  # its source is no chain of a's: kept
+    c = (Branch(3, (10,), 1), Branch(3, (11,), 2))  # its consumers are a's units
+    assert _apart([a, b, c]) == [a, b]
+    assert _apart([a, (Branch(1, (12,), 13), Branch(1, (14,), 13))]) == [a]
+
+
+def test_a_unit_op_that_sends_nothing_out_of_its_block_stays_free() -> None:
+    """The ordering arcs leave a unit's first forward op: where, in the model, that op
+    sends nothing out of its block (another op of the unit feeds the tail), ``Q`` must
+    not charge its transfer for the arcs."""
+    nodes = [{"id": i, "supportedOnFpga": 1, "cpuLatency": 1.0, "fpgaLatency": 1.0,
+              "size": 0.0, "isBackwardNode": 0, "colorClass": colour}
+             for i, colour in enumerate([0, 1, 2, 3, 3, 5, 5, 7, 8])]  # fmt: skip
+    # 0 -> 1 -> 2 (consumers 1, 2); units {3, 4} and {5, 6} read 0; 3 and 5 send
+    # nothing out, 4 and 6 feed the tails 7 and 8
+    arcs = [(0, 1, 1.0), (1, 2, 1.0), (0, 3, 1.0), (0, 4, 1.0), (0, 5, 1.0), (0, 6, 1.0),
+            (3, 4, 2.0), (5, 6, 2.0), (4, 7, 1.0), (6, 8, 1.0), (7, 1, 1.0), (8, 2, 1.0)]
+    edges = [{"sourceId": u, "destId": v, "cost": c} for u, v, c in arcs]
+    problem = parse_workload({"maxSizePerFPGA": 100.0, "maxFPGAs": 2, "maxCPUs": 0,
+                              "nodes": nodes, "edges": edges}, name="free head")  # fmt: skip
+    ordered = ordered_relaxation(problem, contract(problem))
+    assert ordered is not None and len(ordered.units) == 4
+    heads = [ordered.sub.ops[u] for u in ordered.units if ordered.sub.ops[u].key in (3, 5)]
+    assert [op.transfer_cost for op in heads] == [0.0, 0.0]
+    assert brute_force(ordered.sub) <= brute_force(problem) * (1 + 1e-9)

@@ -13,8 +13,9 @@ predecessor is a block ``S`` (the *source*), whose inner blocks have the chain's
 neighbours as their only ones, and whose last block has one successor ``c`` (its
 *consumer*).  A *class* is two or more branches of one source whose first blocks have
 ops of the same kinds in the same order (their *units*), each reading the same ops of the
-source, whose units read no side computation, and whose consumers are totally ordered
-by the pipeline paths (``c_1 ≼ c_2 ≼ ...``, branches numbered so).
+source, whose units read no side computation, whose consumers are totally ordered by
+the pipeline paths (``c_1 ≼ c_2 ≼ ...``, branches numbered so), and whose source and
+consumers lie on no other class's chains (they stay in place).
 
 **The relaxation ``Q``** of ``P``: every branch keeps its unit and loses the rest of its
 chain (the *tails*); each unit op costs the least latency and memory of the ops at its
@@ -144,7 +145,22 @@ def branch_classes(problem: Problem, blocks: BlockGraph,
             if ordered is not None and (wide is None or any(wide[b.chain[0]] for b in ordered)):
                 classes.append(ordered)
             group = [branch] if branch is not None else []
-    return classes
+    return _apart(classes)
+
+
+def _apart(classes: list[tuple[Branch, ...]]) -> list[tuple[Branch, ...]]:
+    """``classes`` without those whose source or a consumer lies on another class's
+    chains: the proof moves units and drops tails, and holds the sources and consumers
+    where they are."""
+    while True:
+        owner = {b: i for i, branches in enumerate(classes)
+                 for branch in branches for b in branch.chain}  # fmt: skip
+        kept = [branches for i, branches in enumerate(classes)
+                if all(owner.get(b, i) == i for branch in branches
+                       for b in (branch.source, branch.consumer))]  # fmt: skip
+        if len(kept) == len(classes):
+            return kept
+        classes = kept
 
 
 def _follow(source: int, first: int, succ, pred) -> Branch | None:
@@ -227,7 +243,9 @@ def ordered_relaxation(problem: Problem, blocks: BlockGraph,
             for m, op in zip(members, column, strict=True):
                 feeds = {int(blocks.block_of_op[v]) for v in problem.successors[m[place]]}
                 feeds.discard(int(blocks.block_of_op[m[place]]))
-                to_source = feeds <= {source_block}
+                # an op that sends nothing out of its block may get the ordering arcs:
+                # it stays free of charge
+                to_source = bool(feeds) and feeds <= {source_block}
                 ops[new[m[place]]] = replace(
                     op, latency=latency, size_bytes=size,
                     transfer_cost=transfer if to_source else 0.0,
