@@ -349,3 +349,26 @@ def test_a_unit_op_that_sends_nothing_out_of_its_block_stays_free() -> None:
     heads = [ordered.sub.ops[u] for u in ordered.units if ordered.sub.ops[u].key in (3, 5)]
     assert [op.transfer_cost for op in heads] == [0.0, 0.0]
     assert brute_force(ordered.sub) <= brute_force(problem) * (1 + 1e-9)
+
+
+def test_a_tails_availability_does_not_rest_on_the_reordered_units() -> None:
+    """Source 1 feeds unit 3 (into consumer 2) and unit 4 (through tail 5); the tail is
+    left out and counted back.  Where it may run must not depend on where its own unit
+    sits in ``Q``, which reorders the units: held there, the bound came out at 3.5 for an
+    optimum of 3.0 (the random test finds this at a few thousand examples)."""
+    table = [(0.0, 0.0, 1.0), (3.0, 1.0, 1.0), (1.0, 1.0, 0.0), (0.0, 1.0, 0.0),
+             (0.0, 1.0, 0.0), (1.0, 1.0, 0.0)]  # (accelerator, cpu, size)  # fmt: skip
+    nodes = [{"id": i, "supportedOnFpga": 1, "cpuLatency": cpu, "fpgaLatency": fpga,
+              "size": size, "isBackwardNode": 0, "colorClass": i}
+             for i, (fpga, cpu, size) in enumerate(table)]  # fmt: skip
+    costs = {1: 2.0}
+    arcs = [(0, 1), (1, 2), (1, 3), (3, 2), (1, 4), (4, 5), (5, 2)]
+    edges = [{"sourceId": u, "destId": v, "cost": costs.get(u, 0.0)} for u, v in arcs]
+    problem = parse_workload({"maxSizePerFPGA": 2.0, "maxFPGAs": 1, "maxCPUs": 1,
+                              "nodes": nodes, "edges": edges}, name="tail")  # fmt: skip
+    best = brute_force(problem)
+    assert best == pytest.approx(3.0)
+    found = ordered_bound(problem, contract(problem), SolverOptions(),
+                          (_narrow_only, _absorbing), upper=2 * best + 1)  # fmt: skip
+    assert found is not None and found.branches == 2
+    assert found.lower <= best * (1 + 1e-9), describe(problem)
