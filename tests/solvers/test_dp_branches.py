@@ -372,3 +372,19 @@ def test_a_tails_availability_does_not_rest_on_the_reordered_units() -> None:
                           (_narrow_only, _absorbing), upper=2 * best + 1)  # fmt: skip
     assert found is not None and found.branches == 2
     assert found.lower <= best * (1 + 1e-9), describe(problem)
+
+
+def test_a_bracket_raised_to_the_plan_is_an_optimum(monkeypatch) -> None:
+    """Where the reordered branches' bound meets the plan, the bracket's answer is the
+    optimum, and says which relaxation proved it (the bound stubbed at the plan)."""
+    from placer.solvers.dp import search
+
+    monkeypatch.setattr(search._Search, "ordered", lambda self, lower: (self.best.value, 6))
+    problem = encoder_decoder()
+    result = solve_dp(problem, SolverOptions(max_pairs=1_000, accept_gap=1e-6))
+    assert result.optimal and result.gap == 0
+    assert result.bound_source is BoundSource.DP_RELAXED
+    assert result.lower_bound == result.objective
+    assert "6 interchangeable side branches in a fixed order proves the plan optimal" in (
+        result.notes[-1])
+    assert result.stats["relaxed_branches"] == 6

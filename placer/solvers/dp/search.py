@@ -598,6 +598,13 @@ class _Search:
         lower, branches = self.ordered(found.lower)
         lower = min(lower, best.value)
         self.stats["contiguous_lower_bound"] = lower
+        if branches and best.value <= lower * (1 + 1e-9) + 1e-15:
+            self.stats["relaxed_branches"] = branches
+            self.notes.append(
+                f"{why}: the DP with its {branches} interchangeable side branches in a fixed "
+                "order proves the plan optimal"
+            )
+            return self.result(True, gave_up=why, bound_source=BoundSource.DP_RELAXED)
         self.notes.append(
             f"{why}: split by a bracket over the {stages.lattice.bits.shape[0]:,} ideals "
             f"instead (not proven optimal: within {relative_gap(best.value, lower):.2%} of "
