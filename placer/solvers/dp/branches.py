@@ -66,10 +66,10 @@ from placer.solvers.dp.relax import (
     Relaxation,
     Totals,
     _adjacency,
+    _cheapest,
     _reach,
     incomparable,
-    lift,
-    slack_bound,
+    subproblem_bound,
     without_blocks,
 )
 
@@ -115,7 +115,7 @@ def branch_classes(problem: Problem, blocks: BlockGraph,
     for cover in blocks.covers:
         read[list(cover)] = True
     below, _ = _reach(blocks)
-    cheapest = _cheapest(blocks)
+    cheapest = _cheapest(problem, blocks)
     feeders: list[list[int]] = [[] for _ in problem.ops]
     for u, v in problem.edges:
         feeders[v].append(u)
@@ -189,12 +189,6 @@ def _shape(problem: Problem, blocks: BlockGraph, b: int, feeders) -> tuple:
     return tuple((problem.ops[o].backward, problem.ops[o].supported,
                   tuple(sorted(u for u in feeders[o] if blocks.block_of_op[u] != b)))
                  for o in ops)  # fmt: skip
-
-
-def _cheapest(blocks: BlockGraph) -> np.ndarray:
-    finite = np.where(np.isfinite(blocks.latency), blocks.latency, np.inf)
-    cheapest = finite.min(axis=0)
-    return np.where(np.isfinite(cheapest), cheapest, 0.0)
 
 
 def _in_consumer_order(group: list[Branch], below: list[int]) -> tuple[Branch, ...] | None:
@@ -304,29 +298,23 @@ def ordered_bound(
     blocks (those :func:`~placer.solvers.dp.relax.relaxation_bound` would drop first)
     are reordered, unless ``every``: where the ideals fit but their pairs do not, every
     class makes them fewer."""
-    solve, totals = dps
     wide = None if every else incomparable(blocks) > SHARES[0] * blocks.n_blocks
     ordered = ordered_relaxation(problem, blocks, wide)
     if ordered is None or options.out_of_time():
         return None
-    work = _cheapest(blocks)
+    work = _cheapest(problem, blocks)
     total = float(work.sum())
     best: Relaxation | None = None
     for dropped, sub, kept in _subproblems(problem, blocks, ordered):
         if options.out_of_time() or (best is not None and best.lower >= upper):
             break
-        found = solve(sub, options)
+        index = {op: i for i, op in enumerate(kept)}
+        loose = [index[ordered.kept[u]] for u in ordered.units if ordered.kept[u] in index]
+        found = subproblem_bound(problem, blocks, (dropped, sub, kept, loose), options, dps,
+                                 upper)  # fmt: skip
         if found is None:
             continue
-        lower = found.objective if found.optimal else found.lower_bound
-        if lower is None or not lower > 0:
-            continue
-        placement = lift(problem, blocks, dropped, list(kept), found.placement)
-        if totals is not None and lower < upper:
-            index = {op: i for i, op in enumerate(kept)}
-            loose = [index[ordered.kept[u]] for u in ordered.units if ordered.kept[u] in index]
-            lower = slack_bound(problem, blocks, (dropped, sub, kept, loose), (lower, upper),
-                                options, totals)  # fmt: skip
+        lower, placement = found
         share = float(work[list(dropped)].sum()) / total if total > 0 else 0.0
         if best is None or lower > best.lower:
             best = Relaxation(lower, len(dropped), share, placement or (best and best.placement),

@@ -175,19 +175,41 @@ def relaxation_bound(
         if carried > MAX_DROPPED_WORK:
             continue
         sub, kept = without_blocks(problem, blocks, dropped)
-        found = solve(sub, options)
+        found = subproblem_bound(problem, blocks, (dropped, sub, kept), options,
+                                 (solve, totals), upper)  # fmt: skip
         if found is None:
             continue
-        lower = found.objective if found.optimal else found.lower_bound
-        if lower is None or not lower > 0:
-            continue
-        placement = lift(problem, blocks, dropped, kept, found.placement)
-        if totals is not None and lower < upper:
-            lower = slack_bound(problem, blocks, (dropped, sub, kept), (lower, upper), options,
-                                totals)  # fmt: skip
+        lower, placement = found
         if best is None or lower > best.lower:
             best = Relaxation(lower, len(dropped), carried, placement)
     return best
+
+
+def subproblem_bound(
+    problem: Problem,
+    blocks: BlockGraph,
+    relaxed: tuple,
+    options: SolverOptions,
+    dps: tuple[Callable[[Problem, SolverOptions], SolveResult | None], Totals | None],
+    upper: float,
+) -> tuple[float, Placement | None] | None:
+    """``(lower, placement)``: the bound ``solve`` (``dps = (solve, totals)``) proves on
+    the subproblem of ``relaxed`` (``(dropped, sub, kept)``, and ``loose`` as
+    :func:`slack_bound` takes it), raised by :func:`slack_bound` below the best plan's
+    max-load ``upper`` (given ``totals``), and the subproblem's plan put back together
+    (:func:`lift`); None where ``solve`` proves nothing."""
+    solve, totals = dps
+    dropped, sub, kept, *_ = relaxed
+    found = solve(sub, options)
+    if found is None:
+        return None
+    lower = found.objective if found.optimal else found.lower_bound
+    if lower is None or not lower > 0:
+        return None
+    placement = lift(problem, blocks, dropped, list(kept), found.placement)
+    if totals is not None and lower < upper:
+        lower = slack_bound(problem, blocks, relaxed, (lower, upper), options, totals)
+    return lower, placement
 
 
 @dataclass(frozen=True)
@@ -384,4 +406,5 @@ def _device_ranks(blocks: BlockGraph, device_of_block: np.ndarray,
     return rank
 
 
-__all__ = ["Relaxation", "incomparable", "lift", "relaxation_bound", "without_blocks"]
+__all__ = ["Relaxation", "incomparable", "lift", "relaxation_bound", "subproblem_bound",
+           "without_blocks"]
